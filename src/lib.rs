@@ -1,0 +1,18 @@
+//! ringstore: an S3-compatible object store, one io_uring executor per core.
+//!
+//! Layers, each in its own module (see docs/ARCHITECTURE.md):
+//! `http` (wire protocol), `auth` (SigV4), `s3` (routing, XML, errors),
+//! `store` (per-shard log and index), `shard` (executors and the mesh),
+//! `catalog` (buckets, credentials), `server` (connection handling that ties
+//! them together), `admin` (management API), `bench` (load generator).
+
+pub mod admin;
+pub mod auth;
+pub mod bench;
+pub mod catalog;
+pub mod http;
+pub mod s3;
+pub mod server;
+pub mod shard;
+pub mod store;
+pub mod util;

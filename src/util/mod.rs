@@ -1,0 +1,4 @@
+//! Small helpers shared by every layer: time formats, hex.
+
+pub mod hex;
+pub mod time;

@@ -1,0 +1,200 @@
+//! Calendar arithmetic for the three timestamp forms S3 uses, with no
+//! allocation on the format side: the HTTP `Date` form (RFC 7231 IMF-fixdate),
+//! the SigV4 basic form (`20130524T000000Z`) and the XML form
+//! (`2013-05-24T00:00:00.000Z`). Civil-from-days follows Howard Hinnant's
+//! public-domain algorithms.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(_) => 0,
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn unix_now_millis() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(_) => 0,
+    }
+}
+
+/// A broken-down UTC time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    /// 0 = Sunday.
+    pub weekday: u32,
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Breaks Unix seconds into UTC calendar fields.
+pub fn civil_from_unix(secs: i64) -> Civil {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Civil {
+        year,
+        month,
+        day,
+        hour: (rem / 3600) as u32,
+        minute: ((rem % 3600) / 60) as u32,
+        second: (rem % 60) as u32,
+        weekday: (days + 4).rem_euclid(7) as u32,
+    }
+}
+
+/// Unix seconds from UTC calendar fields; None when a field is out of range.
+pub fn unix_from_civil(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(
+        days_from_civil(y, mo, d) * 86_400
+            + i64::from(h) * 3600
+            + i64::from(mi) * 60
+            + i64::from(s),
+    )
+}
+
+const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (HTTP Date, Last-Modified).
+pub fn http_date(secs: i64) -> String {
+    let c = civil_from_unix(secs);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[c.weekday as usize],
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
+    )
+}
+
+/// Parses any of the three HTTP date forms (IMF-fixdate, RFC 850, asctime).
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    let t = httpdate::parse_http_date(s.trim()).ok()?;
+    Some(t.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64)
+}
+
+/// `20130524T000000Z` (SigV4 X-Amz-Date).
+pub fn amz_date(secs: i64) -> String {
+    let c = civil_from_unix(secs);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// Parses `20130524T000000Z`.
+pub fn parse_amz_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = s.get(r)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    unix_from_civil(
+        i64::from(num(0..4)?),
+        num(4..6)?,
+        num(6..8)?,
+        num(9..11)?,
+        num(11..13)?,
+        num(13..15)?,
+    )
+}
+
+/// `2013-05-24T00:00:00.000Z` (S3 XML LastModified, CreationDate).
+pub fn iso8601_millis(millis: i64) -> String {
+    let c = civil_from_unix(millis.div_euclid(1000));
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        c.year,
+        c.month,
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
+        millis.rem_euclid(1000)
+    )
+}
+
+/// Parses `2013-05-24T00:00:00Z` or with fractional seconds; returns Unix seconds.
+pub fn parse_iso8601(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> { s.get(r)?.parse().ok() };
+    unix_from_civil(
+        i64::from(num(0..4)?),
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        // 2013-05-24T00:00:00Z is the instant used throughout the SigV4 docs.
+        let t = 1_369_353_600;
+        assert_eq!(amz_date(t), "20130524T000000Z");
+        assert_eq!(http_date(t), "Fri, 24 May 2013 00:00:00 GMT");
+        assert_eq!(iso8601_millis(t * 1000 + 7), "2013-05-24T00:00:00.007Z");
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    #[test]
+    fn parses_round_trip() {
+        for t in [0, 951_782_400, 1_369_353_600, 4_102_444_799] {
+            assert_eq!(parse_amz_date(&amz_date(t)), Some(t));
+            assert_eq!(parse_http_date(&http_date(t)), Some(t));
+            assert_eq!(parse_iso8601(&iso8601_millis(t * 1000)), Some(t));
+        }
+        assert_eq!(parse_amz_date("20130524T000000"), None);
+        assert_eq!(parse_amz_date("2013052XT000000Z"), None);
+        assert_eq!(parse_amz_date("20131324T000000Z"), None);
+    }
+}
