@@ -1,0 +1,148 @@
+//! Types shared between the store and the layers above it: what an object is,
+//! what a listing returns, and what can go wrong.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Identifies a bucket incarnation. Catalog-assigned, never reused, so objects
+/// of a deleted bucket never reappear in a new bucket of the same name.
+pub type BucketId = u64;
+
+/// S3's "null" version: the version id of every object in an unversioned bucket.
+pub const NULL_VERSION: u128 = 0;
+
+/// Flexible checksum algorithms S3 accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+/// A stored flexible checksum: the algorithm and its raw digest bytes
+/// (base64 of these is what S3 headers carry). `parts` > 0 marks a composite
+/// multipart checksum (`…-N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub digest: Vec<u8>,
+    pub parts: u32,
+}
+
+/// Everything about an object that is not its data. Written in the commit
+/// record and held in the in-memory index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Object size in bytes.
+    pub size: u64,
+    /// ETag without quotes: hex MD5, or `hex-N` for multipart.
+    pub etag: String,
+    /// Last-Modified, milliseconds since the epoch.
+    pub mtime_millis: i64,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub expires: Option<String>,
+    /// x-amz-meta-* pairs, names lowercased without the prefix, in arrival order.
+    pub user_meta: Vec<(String, String)>,
+    /// Object tags (key, value), at most 10.
+    pub tags: Vec<(String, String)>,
+    pub checksum: Option<StoredChecksum>,
+    /// Part sizes when the object was assembled by multipart upload (empty otherwise).
+    pub part_sizes: Vec<u64>,
+    /// Reserved for server-side encryption (0 = none); records carry it from day one.
+    pub sse_flags: u32,
+}
+
+/// Conditions checked atomically at commit (conditional writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutCondition {
+    None,
+    /// If-None-Match: * — fail if the key exists.
+    IfNoneMatchStar,
+    /// If-Match: etag — fail unless the key exists with this ETag (unquoted).
+    IfMatch(String),
+}
+
+/// One row of a per-shard listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListItem {
+    Object {
+        key: String,
+        size: u64,
+        etag: String,
+        mtime_millis: i64,
+    },
+    /// A delimiter roll-up: `prefix` ends with the delimiter.
+    CommonPrefix(String),
+}
+
+impl ListItem {
+    /// The sort key of this row: the key, or the common prefix.
+    pub fn sort_key(&self) -> &str {
+        match self {
+            ListItem::Object { key, .. } => key,
+            ListItem::CommonPrefix(p) => p,
+        }
+    }
+}
+
+/// What can go wrong in the store. Every I/O error carries operation, path and offset.
+#[derive(Debug)]
+pub enum StoreError {
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        offset: u64,
+        source: std::io::Error,
+    },
+    /// The disk (or --max-data-bytes) is full.
+    NoSpace,
+    /// A flush failed earlier; this shard no longer acknowledges writes.
+    WritesFenced,
+    /// A record failed its CRC or decoded to nonsense (bit rot): data unreadable.
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        what: &'static str,
+    },
+    /// A conditional write's condition did not hold.
+    PreconditionFailed,
+    /// The object does not exist (or was deleted while being read).
+    NotFound,
+    /// The data dir was formatted with another shard count or format version.
+    Format(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Io {
+                op,
+                path,
+                offset,
+                source,
+            } => {
+                write!(f, "{op} {} at offset {offset}: {source}", path.display())
+            }
+            StoreError::NoSpace => write!(f, "no space left for data"),
+            StoreError::WritesFenced => write!(f, "writes fenced after a failed flush"),
+            StoreError::Corrupt { path, offset, what } => {
+                write!(
+                    f,
+                    "corrupt record in {} at offset {offset}: {what}",
+                    path.display()
+                )
+            }
+            StoreError::PreconditionFailed => write!(f, "precondition failed"),
+            StoreError::NotFound => write!(f, "not found"),
+            StoreError::Format(m) => write!(f, "data dir format: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
