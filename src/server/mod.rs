@@ -1,1 +1,151 @@
-//! (being written)
+//! The S3 server: startup, shard threads, connections, request handling.
+
+pub mod body;
+pub mod catalog_service;
+pub mod config;
+pub mod conn;
+pub mod datadir;
+pub mod handlers;
+pub mod owner;
+pub mod read;
+pub mod request;
+pub mod respond;
+pub mod shard;
+
+use crate::catalog::Catalog;
+use crate::shard::mesh::{build_mesh, MeshLinks};
+use crate::shard::msg::VersionedCatalog;
+use crate::shard::runtime::{allowed_cpus, block_on, io_uring_available, pin_current_thread};
+use crate::shard::Placement;
+use crate::store::{Store, StoreConfig};
+pub use config::ServerConfig;
+use shard::{CatalogOwner, ShardCtx};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// What `start` learned while bringing the server up, for the banner.
+pub struct Started {
+    pub root: datadir::RootCredentials,
+    pub credentials_created: bool,
+    pub threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Formats or opens the data dir, starts every shard, and returns once all
+/// of them listen. Shard threads run until the process exits.
+pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("create {}: {e}", cfg.data_dir.display()))?;
+    if cfg.listen.port() == 0 {
+        // Every shard binds the same port with SO_REUSEPORT, so pick it once.
+        let probe = std::net::TcpListener::bind(cfg.listen).map_err(|e| format!("bind {}: {e}", cfg.listen))?;
+        cfg.listen = probe.local_addr().map_err(|e| e.to_string())?;
+    }
+    let format = datadir::open_format(&cfg.data_dir, cfg.shards as u32)?;
+    let (root, credentials_created) = datadir::open_root_credentials(
+        &cfg.data_dir,
+        std::env::var("RINGSTORE_ACCESS_KEY").ok(),
+        std::env::var("RINGSTORE_SECRET_KEY").ok(),
+    )?;
+    let catalog_data = datadir::open_catalog(&cfg.data_dir, &root)?;
+    let snapshot = Arc::new(VersionedCatalog { version: 1, catalog: Catalog::new(catalog_data.clone()) });
+    let placement = Placement::new(format.placement_seed, cfg.shards as u32);
+    if !io_uring_available() {
+        tracing::warn!("io_uring is not available (kernel or seccomp); using the epoll driver");
+    }
+    let boot_id = (crate::util::time::unix_now_millis() & 0xffff_ffff) as u32;
+    let cfg = Arc::new(cfg);
+    let cpus = allowed_cpus();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut owner = Some(CatalogOwner { dir: cfg.data_dir.clone(), data: catalog_data, version: 1 });
+    let mut threads = Vec::new();
+    for (id, links) in build_mesh(cfg.shards).into_iter().enumerate() {
+        let boot = ShardBoot {
+            id,
+            cfg: cfg.clone(),
+            placement,
+            catalog: snapshot.clone(),
+            links,
+            owner: if id == 0 { owner.take() } else { None },
+            cpu: if cfg.pin_threads && !cpus.is_empty() { Some(cpus[id % cpus.len()]) } else { None },
+            boot_id,
+        };
+        let ready = ready_tx.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("shard-{id}"))
+            .spawn(move || shard_thread(boot, ready))
+            .map_err(|e| format!("spawn shard {id}: {e}"))?;
+        threads.push(t);
+    }
+    for _ in 0..cfg.shards {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a shard thread died during start-up".into()),
+        }
+    }
+    Ok(Started { root, credentials_created, threads })
+}
+
+struct ShardBoot {
+    id: usize,
+    cfg: Arc<ServerConfig>,
+    placement: Placement,
+    catalog: Arc<VersionedCatalog>,
+    links: MeshLinks,
+    owner: Option<CatalogOwner>,
+    cpu: Option<usize>,
+    boot_id: u32,
+}
+
+fn shard_thread(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), String>>) {
+    if let Some(cpu) = boot.cpu {
+        match pin_current_thread(cpu) {
+            Ok(()) => tracing::info!(shard = boot.id, cpu, "shard thread pinned"),
+            Err(e) => tracing::warn!(shard = boot.id, cpu, "could not pin shard thread: {e}"),
+        }
+    }
+    let id = boot.id;
+    let ready_err = ready.clone();
+    let run = block_on(move || shard_main(boot, ready));
+    if let Err(e) = run {
+        let _ = ready_err.send(Err(format!("shard {id}: runtime: {e}")));
+    }
+}
+
+async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), String>>) {
+    let id = boot.id;
+    let cfg = boot.cfg.clone();
+    let mut store_cfg = StoreConfig::new(cfg.data_dir.join(format!("shard-{id:03}")), id as u32);
+    store_cfg.segment_bytes = cfg.segment_bytes;
+    store_cfg.direct_io = cfg.direct_io;
+    store_cfg.max_data_bytes = cfg.max_data_bytes.map(|b| b / cfg.shards as u64);
+    let store = match Store::open(store_cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {id}: open store: {e}")));
+            return;
+        }
+    };
+    let live: std::collections::HashSet<u64> = boot.catalog.catalog.buckets().map(|b| b.id).collect();
+    for bucket in store.bucket_ids() {
+        if !live.contains(&bucket) {
+            store.drop_bucket(bucket);
+        }
+    }
+    let opts = monoio::net::ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(1024);
+    let listener = match monoio::net::TcpListener::bind_with_config(cfg.listen, &opts) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {id}: bind {}: {e}", cfg.listen)));
+            return;
+        }
+    };
+    let MeshLinks { senders, receivers } = boot.links;
+    let ctx = Rc::new(ShardCtx::new(id, cfg, boot.placement, store, boot.catalog, senders, boot.owner, boot.boot_id));
+    for rx in receivers {
+        monoio::spawn(owner::serve_mesh(ctx.clone(), rx));
+    }
+    tracing::info!(shard = id, listen = %ctx.config.listen, "shard ready");
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    conn::accept_loop(ctx, listener).await;
+}

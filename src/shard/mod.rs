@@ -1,1 +1,9 @@
-//! (being written)
+//! Executors and what crosses between them: placement of objects on shards,
+//! the mesh of bounded queues, and the messages that travel on it.
+
+pub mod mesh;
+pub mod msg;
+pub mod placement;
+pub mod runtime;
+
+pub use placement::Placement;

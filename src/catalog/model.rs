@@ -1,0 +1,103 @@
+//! The catalog's data: credentials and buckets. Small, global, owned by
+//! shard 0; every shard holds an immutable snapshot it swaps on update.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Id of the root credential (created at first start; may access everything).
+pub const ROOT_CREDENTIAL_ID: u64 = 1;
+
+/// An S3 access credential.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Credential {
+    pub id: u64,
+    pub access_key: String,
+    pub secret_key: String,
+    pub user_name: String,
+    pub is_active: bool,
+    pub created_millis: i64,
+}
+
+/// Bucket-level canned ACL (what S3's canned ACLs grant beyond the owner).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CannedAcl {
+    #[default]
+    Private,
+    PublicRead,
+    PublicReadWrite,
+    AuthenticatedRead,
+}
+
+/// A bucket. `id` names this incarnation: objects recorded under an older id
+/// of the same name are not this bucket's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Bucket {
+    pub id: u64,
+    pub name: String,
+    pub owner_id: u64,
+    pub region: String,
+    pub created_millis: i64,
+    #[serde(default)]
+    pub acl: CannedAcl,
+}
+
+/// The persisted catalog.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CatalogData {
+    pub next_bucket_id: u64,
+    pub next_credential_id: u64,
+    pub credentials: Vec<Credential>,
+    pub buckets: Vec<Bucket>,
+}
+
+/// An immutable, indexed view of the catalog that request handlers read.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    data: CatalogData,
+    by_access_key: HashMap<String, usize>,
+    by_bucket: BTreeMap<String, usize>,
+}
+
+impl Catalog {
+    pub fn new(data: CatalogData) -> Catalog {
+        let by_access_key = data
+            .credentials
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.access_key.clone(), i))
+            .collect();
+        let by_bucket = data
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.clone(), i))
+            .collect();
+        Catalog { data, by_access_key, by_bucket }
+    }
+
+    pub fn data(&self) -> &CatalogData {
+        &self.data
+    }
+
+    pub fn credential_by_access_key(&self, access_key: &str) -> Option<&Credential> {
+        self.by_access_key.get(access_key).map(|&i| &self.data.credentials[i])
+    }
+
+    pub fn credential(&self, id: u64) -> Option<&Credential> {
+        self.data.credentials.iter().find(|c| c.id == id)
+    }
+
+    pub fn bucket(&self, name: &str) -> Option<&Bucket> {
+        self.by_bucket.get(name).map(|&i| &self.data.buckets[i])
+    }
+
+    /// Buckets in name order.
+    pub fn buckets(&self) -> impl Iterator<Item = &Bucket> {
+        self.by_bucket.values().map(|&i| &self.data.buckets[i])
+    }
+
+    pub fn credentials(&self) -> &[Credential] {
+        &self.data.credentials
+    }
+}

@@ -1,0 +1,217 @@
+//! Catalog changes as values, applied by shard 0 only. `apply` is a pure
+//! function over the data so every rule is unit-tested without I/O.
+
+use super::model::{Bucket, CannedAcl, CatalogData, Credential, ROOT_CREDENTIAL_ID};
+
+/// Longest user name a credential may carry.
+pub const MAX_USER_NAME_BYTES: usize = 128;
+/// Access keys are 16..=128 printable ASCII characters without '/' (it would break the credential scope).
+pub const MIN_ACCESS_KEY_BYTES: usize = 3;
+pub const MAX_ACCESS_KEY_BYTES: usize = 128;
+pub const MIN_SECRET_KEY_BYTES: usize = 8;
+pub const MAX_SECRET_KEY_BYTES: usize = 128;
+
+/// One change to the catalog.
+#[derive(Debug, Clone)]
+pub enum CatalogOp {
+    CreateBucket { name: String, owner_id: u64, region: String, acl: CannedAcl },
+    /// The caller (shard 0) has checked with every shard that the bucket is empty.
+    DeleteBucket { name: String },
+    PutBucketAcl { name: String, acl: CannedAcl },
+    CreateCredential { user_name: String, access_key: String, secret_key: String },
+    UpdateCredential { id: u64, user_name: Option<String>, is_active: Option<bool> },
+    DeleteCredential { id: u64 },
+}
+
+/// Why a change was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogError {
+    BucketAlreadyOwnedByYou,
+    BucketAlreadyExists,
+    NoSuchBucket,
+    BucketNotEmpty,
+    NoSuchCredential,
+    AccessKeyTaken,
+    CredentialOwnsBuckets,
+    RootCredentialImmutable,
+    Invalid(String),
+    Persist(String),
+}
+
+/// What a successful change produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogOutcome {
+    Bucket(Bucket),
+    Credential(Credential),
+    Done,
+}
+
+fn valid_key_chars(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b',' && b != b'=')
+}
+
+fn check_credential_input(access_key: &str, secret_key: &str, user_name: &str) -> Result<(), CatalogError> {
+    if !(MIN_ACCESS_KEY_BYTES..=MAX_ACCESS_KEY_BYTES).contains(&access_key.len()) || !valid_key_chars(access_key) {
+        return Err(CatalogError::Invalid(format!(
+            "access_key must be {MIN_ACCESS_KEY_BYTES}..{MAX_ACCESS_KEY_BYTES} printable ASCII characters without '/', ',' or '='"
+        )));
+    }
+    if !(MIN_SECRET_KEY_BYTES..=MAX_SECRET_KEY_BYTES).contains(&secret_key.len())
+        || !secret_key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(CatalogError::Invalid(format!(
+            "secret_key must be {MIN_SECRET_KEY_BYTES}..{MAX_SECRET_KEY_BYTES} printable ASCII characters"
+        )));
+    }
+    if user_name.len() > MAX_USER_NAME_BYTES || user_name.chars().any(char::is_control) {
+        return Err(CatalogError::Invalid(format!(
+            "user_name must be at most {MAX_USER_NAME_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Applies `op` to `data` at time `now_millis`. On error `data` is unchanged.
+pub fn apply(data: &mut CatalogData, op: CatalogOp, now_millis: i64) -> Result<CatalogOutcome, CatalogError> {
+    match op {
+        CatalogOp::CreateBucket { name, owner_id, region, acl } => {
+            if let Some(b) = data.buckets.iter().find(|b| b.name == name) {
+                return Err(if b.owner_id == owner_id {
+                    CatalogError::BucketAlreadyOwnedByYou
+                } else {
+                    CatalogError::BucketAlreadyExists
+                });
+            }
+            if !data.credentials.iter().any(|c| c.id == owner_id) {
+                return Err(CatalogError::NoSuchCredential);
+            }
+            data.next_bucket_id = data.next_bucket_id.max(1);
+            let bucket = Bucket { id: data.next_bucket_id, name, owner_id, region, created_millis: now_millis, acl };
+            data.next_bucket_id += 1;
+            data.buckets.push(bucket.clone());
+            Ok(CatalogOutcome::Bucket(bucket))
+        }
+        CatalogOp::DeleteBucket { name } => {
+            let before = data.buckets.len();
+            data.buckets.retain(|b| b.name != name);
+            if data.buckets.len() == before {
+                return Err(CatalogError::NoSuchBucket);
+            }
+            Ok(CatalogOutcome::Done)
+        }
+        CatalogOp::PutBucketAcl { name, acl } => {
+            let b = data.buckets.iter_mut().find(|b| b.name == name).ok_or(CatalogError::NoSuchBucket)?;
+            b.acl = acl;
+            Ok(CatalogOutcome::Bucket(b.clone()))
+        }
+        CatalogOp::CreateCredential { user_name, access_key, secret_key } => {
+            check_credential_input(&access_key, &secret_key, &user_name)?;
+            if data.credentials.iter().any(|c| c.access_key == access_key) {
+                return Err(CatalogError::AccessKeyTaken);
+            }
+            data.next_credential_id = data.next_credential_id.max(ROOT_CREDENTIAL_ID + 1);
+            let cred = Credential {
+                id: data.next_credential_id,
+                access_key,
+                secret_key,
+                user_name,
+                is_active: true,
+                created_millis: now_millis,
+            };
+            data.next_credential_id += 1;
+            data.credentials.push(cred.clone());
+            Ok(CatalogOutcome::Credential(cred))
+        }
+        CatalogOp::UpdateCredential { id, user_name, is_active } => {
+            if id == ROOT_CREDENTIAL_ID && is_active == Some(false) {
+                return Err(CatalogError::RootCredentialImmutable);
+            }
+            if let Some(name) = &user_name {
+                if name.len() > MAX_USER_NAME_BYTES || name.chars().any(char::is_control) {
+                    return Err(CatalogError::Invalid(format!("user_name must be at most {MAX_USER_NAME_BYTES} bytes")));
+                }
+            }
+            let c = data.credentials.iter_mut().find(|c| c.id == id).ok_or(CatalogError::NoSuchCredential)?;
+            if let Some(name) = user_name {
+                c.user_name = name;
+            }
+            if let Some(active) = is_active {
+                c.is_active = active;
+            }
+            Ok(CatalogOutcome::Credential(c.clone()))
+        }
+        CatalogOp::DeleteCredential { id } => {
+            if id == ROOT_CREDENTIAL_ID {
+                return Err(CatalogError::RootCredentialImmutable);
+            }
+            if !data.credentials.iter().any(|c| c.id == id) {
+                return Err(CatalogError::NoSuchCredential);
+            }
+            if data.buckets.iter().any(|b| b.owner_id == id) {
+                return Err(CatalogError::CredentialOwnsBuckets);
+            }
+            data.credentials.retain(|c| c.id != id);
+            Ok(CatalogOutcome::Done)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_root() -> CatalogData {
+        let mut d = CatalogData::default();
+        d.credentials.push(Credential {
+            id: ROOT_CREDENTIAL_ID,
+            access_key: "ROOTKEY".into(),
+            secret_key: "rootsecret".into(),
+            user_name: "root".into(),
+            is_active: true,
+            created_millis: 0,
+        });
+        d
+    }
+
+    fn create(d: &mut CatalogData, name: &str, owner: u64) -> Result<CatalogOutcome, CatalogError> {
+        let op = CatalogOp::CreateBucket { name: name.into(), owner_id: owner, region: "us-east-1".into(), acl: CannedAcl::Private };
+        apply(d, op, 5)
+    }
+
+    #[test]
+    fn bucket_ids_are_never_reused() {
+        let mut d = with_root();
+        let CatalogOutcome::Bucket(a) = create(&mut d, "a", 1).expect("create") else { panic!("not a bucket") };
+        apply(&mut d, CatalogOp::DeleteBucket { name: "a".into() }, 6).expect("delete");
+        let CatalogOutcome::Bucket(b) = create(&mut d, "a", 1).expect("recreate") else { panic!("not a bucket") };
+        assert_ne!(a.id, b.id);
+    }
+
+    #[test]
+    fn duplicate_bucket_errors_depend_on_owner() {
+        let mut d = with_root();
+        let op = CatalogOp::CreateCredential { user_name: "u".into(), access_key: "USERKEY1".into(), secret_key: "usersecret".into() };
+        let CatalogOutcome::Credential(u) = apply(&mut d, op, 1).expect("cred") else { panic!("not a credential") };
+        create(&mut d, "b", 1).expect("create");
+        assert_eq!(create(&mut d, "b", 1), Err(CatalogError::BucketAlreadyOwnedByYou));
+        assert_eq!(create(&mut d, "b", u.id), Err(CatalogError::BucketAlreadyExists));
+        assert_eq!(create(&mut d, "c", 99), Err(CatalogError::NoSuchCredential));
+    }
+
+    #[test]
+    fn credential_rules() {
+        let mut d = with_root();
+        let dup = CatalogOp::CreateCredential { user_name: "x".into(), access_key: "ROOTKEY".into(), secret_key: "longenough".into() };
+        assert_eq!(apply(&mut d, dup, 1), Err(CatalogError::AccessKeyTaken));
+        let bad = CatalogOp::CreateCredential { user_name: "x".into(), access_key: "a/b".into(), secret_key: "longenough".into() };
+        assert!(matches!(apply(&mut d, bad, 1), Err(CatalogError::Invalid(_))));
+        let off = CatalogOp::UpdateCredential { id: ROOT_CREDENTIAL_ID, user_name: None, is_active: Some(false) };
+        assert_eq!(apply(&mut d, off, 1), Err(CatalogError::RootCredentialImmutable));
+        let op = CatalogOp::CreateCredential { user_name: "u".into(), access_key: "USERKEY1".into(), secret_key: "usersecret".into() };
+        let CatalogOutcome::Credential(u) = apply(&mut d, op, 1).expect("cred") else { panic!("not a credential") };
+        create(&mut d, "owned", u.id).expect("bucket");
+        assert_eq!(apply(&mut d, CatalogOp::DeleteCredential { id: u.id }, 2), Err(CatalogError::CredentialOwnsBuckets));
+        apply(&mut d, CatalogOp::DeleteBucket { name: "owned".into() }, 3).expect("delete bucket");
+        assert_eq!(apply(&mut d, CatalogOp::DeleteCredential { id: u.id }, 4), Ok(CatalogOutcome::Done));
+    }
+}

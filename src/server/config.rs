@@ -1,0 +1,31 @@
+//! Settings a running server reads; built from the CLI in main.rs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A connection that sends nothing for this long is closed (slowloris defense).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A request head must arrive within this time once its first byte has.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections one shard serves at once; more wait in the kernel backlog.
+pub const MAX_CONNECTIONS_PER_SHARD: usize = 4096;
+/// Allowed distance between the client's and the server's clock (S3: 15 minutes).
+pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub shards: usize,
+    pub region: String,
+    /// Enables virtual-hosted-style addressing for `<bucket>.<domain>`.
+    pub domain: Option<String>,
+    pub max_data_bytes: Option<u64>,
+    pub segment_bytes: u64,
+    /// Use O_DIRECT for the logs (falls back automatically where unsupported).
+    pub direct_io: bool,
+    pub idle_timeout: Duration,
+    /// Pin shard i to the i-th allowed CPU.
+    pub pin_threads: bool,
+}

@@ -1,0 +1,135 @@
+//! Accepting connections and serving requests on them: keep-alive,
+//! pipelining, idle limits, and the guarantee that a broken request closes
+//! the connection cleanly instead of desynchronising it.
+
+use super::config::{HEAD_TIMEOUT, MAX_CONNECTIONS_PER_SHARD};
+use super::request;
+use super::shard::ShardCtx;
+use crate::http::{parse_head, HttpError, RequestHead, MAX_HEAD_BYTES};
+use bytes::{Bytes, BytesMut};
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Bytes requested from the socket per read: one read may carry many small
+/// pipelined requests or a large slice of a body.
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// One client connection: the socket and its receive buffer.
+pub struct Conn {
+    stream: TcpStream,
+    pub buf: BytesMut,
+    idle_timeout: Duration,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, idle_timeout: Duration) -> Conn {
+        Conn { stream, buf: BytesMut::with_capacity(READ_CHUNK_BYTES), idle_timeout }
+    }
+
+    /// Reads more bytes into `buf`; Ok(0) at end of stream.
+    pub async fn fill(&mut self) -> Result<usize, HttpError> {
+        self.fill_within(self.idle_timeout).await
+    }
+
+    async fn fill_within(&mut self, limit: Duration) -> Result<usize, HttpError> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK_BYTES / 4 {
+            self.buf.reserve(READ_CHUNK_BYTES);
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let len = buf.len();
+        let cap = buf.capacity();
+        let read = self.stream.read(buf.slice_mut(len..cap));
+        match monoio::time::timeout(limit, read).await {
+            Ok((res, slice)) => {
+                self.buf = slice.into_inner();
+                res.map_err(|_| HttpError::TruncatedBody)
+            }
+            Err(_) => Err(HttpError::Timeout),
+        }
+    }
+
+    /// Writes all of `bytes`.
+    pub async fn write(&mut self, bytes: Bytes) -> std::io::Result<()> {
+        let (res, _) = self.stream.write_all(bytes).await;
+        res.map(|_| ())
+    }
+
+    /// Writes all of `bytes` from a reusable buffer.
+    pub async fn write_buf(&mut self, bytes: BytesMut) -> std::io::Result<BytesMut> {
+        let (res, buf) = self.stream.write_all(bytes).await;
+        res.map(|_| buf)
+    }
+
+    /// Reads the next request head. Ok(None) when the client closed between requests.
+    async fn next_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
+        let mut first = true;
+        loop {
+            if let Some(head) = parse_head(&mut self.buf)? {
+                return Ok(Some(head));
+            }
+            debug_assert!(self.buf.len() < MAX_HEAD_BYTES);
+            // Between requests a client may idle; once a head has started it must finish promptly.
+            let limit = if first && self.buf.is_empty() { self.idle_timeout } else { HEAD_TIMEOUT };
+            first = false;
+            match self.fill_within(limit).await {
+                Ok(0) if self.buf.is_empty() => return Ok(None),
+                Ok(0) => return Err(HttpError::MalformedHead("connection closed inside a request head")),
+                Ok(_) => {}
+                Err(HttpError::Timeout) if self.buf.is_empty() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Accepts connections forever, one task each.
+pub async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(shard = ctx.id, "accept failed: {e}");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if ctx.connections.get() >= MAX_CONNECTIONS_PER_SHARD {
+            tracing::warn!(shard = ctx.id, %peer, "connection limit reached; closing");
+            drop(stream);
+            continue;
+        }
+        // Without TCP_NODELAY small responses wait ~40 ms for the client's delayed ACK.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("set_nodelay: {e}");
+        }
+        ctx.connections.set(ctx.connections.get() + 1);
+        let task_ctx = ctx.clone();
+        monoio::spawn(async move {
+            serve_connection(&task_ctx, stream).await;
+            task_ctx.connections.set(task_ctx.connections.get() - 1);
+        });
+    }
+}
+
+/// Serves requests on one connection until it closes or breaks.
+async fn serve_connection(ctx: &Rc<ShardCtx>, stream: TcpStream) {
+    let mut conn = Conn::new(stream, ctx.config.idle_timeout);
+    loop {
+        let head = match conn.next_head().await {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(HttpError::Timeout) => return,
+            Err(e) => {
+                request::answer_bad_head(ctx, &mut conn, &e).await;
+                return;
+            }
+        };
+        let keep = request::serve(ctx, &mut conn, head).await;
+        if !keep {
+            return;
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Object operations at the owner shard, reached directly when this shard
+//! owns the key and through the mesh otherwise. Handlers call the facade
+//! functions here and never care which case they are in.
+
+use super::catalog_service;
+use super::read::{plan_read, ReadPlan, ReadRequest};
+use super::respond::ObjectSource;
+use super::shard::ShardCtx;
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::shard::mesh::BODY_CHANNEL_DEPTH;
+use crate::shard::msg::{BodyPiece, ObjectView, ReadReply, ShardMsg};
+use crate::store::{BucketId, ListItem, ObjectEntry, ObjectMeta, ObjectWriter, PutCondition, Store, StoreError};
+use bytes::Bytes;
+use futures_channel::{mpsc, oneshot};
+use futures_util::{SinkExt, StreamExt};
+use std::rc::Rc;
+
+fn view(entry: &ObjectEntry) -> ObjectView {
+    ObjectView { key: entry.key.clone(), meta: entry.meta.clone() }
+}
+
+fn shard_gone() -> S3Error {
+    S3Error::new(S3ErrorCode::InternalError).with_message("a shard stopped answering")
+}
+
+fn store_gone() -> StoreError {
+    StoreError::Io {
+        op: "mesh",
+        path: Default::default(),
+        offset: 0,
+        source: std::io::Error::new(std::io::ErrorKind::BrokenPipe, "owner shard stopped answering"),
+    }
+}
+
+/// Serves one inbound mesh queue: each message runs as its own task.
+pub async fn serve_mesh(ctx: Rc<ShardCtx>, mut rx: mpsc::Receiver<ShardMsg>) {
+    while let Some(msg) = rx.next().await {
+        let ctx = ctx.clone();
+        monoio::spawn(async move { handle_msg(&ctx, msg).await });
+    }
+}
+
+async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
+    match msg {
+        ShardMsg::Put { bucket, key, body, reply } => {
+            let r = put_from_channel(&ctx.store, bucket, &key, body).await;
+            let _ = reply.send(r);
+        }
+        ShardMsg::Read { bucket, key, req, reply } => {
+            let _ = reply.send(read_for_peer(&ctx.store, bucket, &key, &req));
+        }
+        ShardMsg::Delete { bucket, key, reply } => {
+            let _ = reply.send(ctx.store.delete(bucket, &key).await);
+        }
+        ShardMsg::List { bucket, prefix, delimiter, after, limit, reply } => {
+            let _ = reply.send(ctx.store.list(bucket, &prefix, delimiter.as_deref(), after.as_deref(), limit));
+        }
+        ShardMsg::BucketStats { bucket, reply } => {
+            let _ = reply.send(ctx.store.bucket_stats(bucket));
+        }
+        ShardMsg::DropBucket { bucket } => ctx.store.drop_bucket(bucket),
+        ShardMsg::CatalogUpdate { catalog, reply } => {
+            ctx.install_catalog(catalog);
+            let _ = reply.send(());
+        }
+        ShardMsg::CatalogChange { op, reply } => {
+            let _ = reply.send(catalog_service::apply_on_owner(ctx, op).await);
+        }
+    }
+}
+
+async fn put_from_channel(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    mut body: mpsc::Receiver<BodyPiece>,
+) -> Result<ObjectView, StoreError> {
+    let mut writer = store.writer(bucket, key);
+    while let Some(piece) = body.next().await {
+        match piece {
+            BodyPiece::Data(bytes) => writer.write(&bytes).await?,
+            BodyPiece::Finish(meta, cond) => {
+                let entry = writer.commit(*meta, cond).await?;
+                return Ok(view(&entry));
+            }
+        }
+    }
+    // The sender went away without Finish: the upload was aborted; nothing is committed.
+    Err(StoreError::NotFound)
+}
+
+fn read_for_peer(store: &Store, bucket: BucketId, key: &str, req: &ReadRequest) -> ReadReply {
+    match read_local(store, bucket, key, req) {
+        Ok((v, plan, Some(mut reader))) => {
+            let (mut tx, rx) = mpsc::channel(BODY_CHANNEL_DEPTH);
+            monoio::spawn(async move {
+                while let Some(piece) = reader.next().await {
+                    let failed = piece.is_err();
+                    if tx.send(piece).await.is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            ReadReply { result: Ok((v, plan)), body: Some(rx) }
+        }
+        Ok((v, plan, None)) => ReadReply { result: Ok((v, plan)), body: None },
+        Err(e) => ReadReply { result: Err(e), body: None },
+    }
+}
+
+type LocalRead = (ObjectView, ReadPlan, Option<crate::store::ObjectReader>);
+
+fn read_local(store: &Store, bucket: BucketId, key: &str, req: &ReadRequest) -> Result<LocalRead, S3Error> {
+    let Some(entry) = store.get(bucket, key) else {
+        return Err(S3Error::new(S3ErrorCode::NoSuchKey).with_message("The specified key does not exist.").with("Key", key.to_string()));
+    };
+    let plan = plan_read(&entry.meta, req)?;
+    let v = view(&entry);
+    if req.head_only || plan.not_modified() {
+        return Ok((v, plan, None));
+    }
+    let reader = store.reader(entry, plan.start, plan.end);
+    Ok((v, plan, Some(reader)))
+}
+
+/// Reads an object wherever it lives.
+pub async fn read(
+    ctx: &ShardCtx,
+    owner: usize,
+    bucket: BucketId,
+    key: &str,
+    req: ReadRequest,
+) -> Result<(ObjectView, ReadPlan, Option<ObjectSource>), S3Error> {
+    if owner == ctx.id {
+        let (v, plan, reader) = read_local(&ctx.store, bucket, key, &req)?;
+        return Ok((v, plan, reader.map(ObjectSource::Local)));
+    }
+    let (tx, rx) = oneshot::channel();
+    let msg = ShardMsg::Read { bucket, key: key.to_string(), req: Box::new(req), reply: tx };
+    ctx.send(owner, msg).await.map_err(|_| shard_gone())?;
+    let reply = rx.await.map_err(|_| shard_gone())?;
+    let (v, plan) = reply.result?;
+    Ok((v, plan, reply.body.map(ObjectSource::Remote)))
+}
+
+/// Where a PUT body goes: straight into this shard's log, or to the owner.
+pub enum PutSink {
+    Local(ObjectWriter),
+    Remote { tx: mpsc::Sender<BodyPiece>, reply: oneshot::Receiver<Result<ObjectView, StoreError>> },
+}
+
+impl PutSink {
+    pub async fn open(ctx: &ShardCtx, owner: usize, bucket: BucketId, key: &str) -> Result<PutSink, StoreError> {
+        if owner == ctx.id {
+            return Ok(PutSink::Local(ctx.store.writer(bucket, key)));
+        }
+        let (tx, body) = mpsc::channel(BODY_CHANNEL_DEPTH);
+        let (reply_tx, reply) = oneshot::channel();
+        let msg = ShardMsg::Put { bucket, key: key.to_string(), body, reply: reply_tx };
+        ctx.send(owner, msg).await.map_err(|_| store_gone())?;
+        Ok(PutSink::Remote { tx, reply })
+    }
+
+    pub async fn write(&mut self, piece: Bytes) -> Result<(), StoreError> {
+        match self {
+            PutSink::Local(w) => w.write(&piece).await,
+            PutSink::Remote { tx, reply } => {
+                if tx.send(BodyPiece::Data(piece)).await.is_err() {
+                    // The owner stopped reading: its reply says why.
+                    return Err(match reply.await {
+                        Ok(Err(e)) => e,
+                        _ => store_gone(),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn commit(self, meta: ObjectMeta, cond: PutCondition) -> Result<ObjectView, StoreError> {
+        match self {
+            PutSink::Local(w) => w.commit(meta, cond).await.map(|e| view(&e)),
+            PutSink::Remote { mut tx, reply } => {
+                let _ = tx.send(BodyPiece::Finish(Box::new(meta), cond)).await;
+                reply.await.unwrap_or_else(|_| Err(store_gone()))
+            }
+        }
+    }
+}
+
+/// Deletes an object wherever it lives.
+pub async fn delete(ctx: &ShardCtx, owner: usize, bucket: BucketId, key: &str) -> Result<bool, StoreError> {
+    if owner == ctx.id {
+        return ctx.store.delete(bucket, key).await;
+    }
+    let (tx, rx) = oneshot::channel();
+    ctx.send(owner, ShardMsg::Delete { bucket, key: key.to_string(), reply: tx }).await.map_err(|_| store_gone())?;
+    rx.await.unwrap_or_else(|_| Err(store_gone()))
+}
+
+/// One listing page from every shard, in shard order.
+pub async fn list_all(
+    ctx: &ShardCtx,
+    bucket: BucketId,
+    prefix: &str,
+    delimiter: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Vec<ListItem>>, S3Error> {
+    let mut waits = Vec::with_capacity(ctx.shards());
+    for shard in 0..ctx.shards() {
+        if shard == ctx.id {
+            continue;
+        }
+        let (tx, rx) = oneshot::channel();
+        let msg = ShardMsg::List {
+            bucket,
+            prefix: prefix.to_string(),
+            delimiter: delimiter.map(str::to_string),
+            after: after.map(str::to_string),
+            limit,
+            reply: tx,
+        };
+        ctx.send(shard, msg).await.map_err(|_| shard_gone())?;
+        waits.push(rx);
+    }
+    let mut pages = vec![ctx.store.list(bucket, prefix, delimiter, after, limit)];
+    for rx in waits {
+        pages.push(rx.await.map_err(|_| shard_gone())?);
+    }
+    Ok(pages)
+}
+
+/// (objects, bytes) of a bucket summed over every shard.
+pub async fn bucket_stats_all(ctx: &ShardCtx, bucket: BucketId) -> Result<(u64, u64), S3Error> {
+    let mut waits = Vec::new();
+    for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
+        let (tx, rx) = oneshot::channel();
+        ctx.send(shard, ShardMsg::BucketStats { bucket, reply: tx }).await.map_err(|_| shard_gone())?;
+        waits.push(rx);
+    }
+    let (mut objects, mut bytes) = ctx.store.bucket_stats(bucket);
+    for rx in waits {
+        let (o, b) = rx.await.map_err(|_| shard_gone())?;
+        objects += o;
+        bytes += b;
+    }
+    Ok((objects, bytes))
+}
+
+/// Tells every shard (this one included) to forget a deleted bucket's index.
+pub async fn drop_bucket_everywhere(ctx: &ShardCtx, bucket: BucketId) {
+    ctx.store.drop_bucket(bucket);
+    for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
+        let _ = ctx.send(shard, ShardMsg::DropBucket { bucket }).await;
+    }
+}

@@ -1,0 +1,153 @@
+//! Building and writing responses: the headers every S3 answer carries, XML
+//! bodies, S3 error documents, and object bodies streamed from the store.
+
+use super::conn::Conn;
+use super::shard::ShardCtx;
+use crate::http::ResponseHead;
+use crate::s3::error::S3Error;
+use crate::store::{ObjectReader, StoreError};
+use bytes::{Bytes, BytesMut};
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use std::borrow::Cow;
+
+pub const SERVER_NAME: &str = "ringstore";
+/// Bodies up to this size are sent in the same write as the head.
+const COALESCE_BODY_BYTES: usize = 16 * 1024;
+
+/// Where an object body comes from: this shard's store or another shard's.
+pub enum ObjectSource {
+    Local(ObjectReader),
+    Remote(mpsc::Receiver<Result<Bytes, StoreError>>),
+}
+
+impl ObjectSource {
+    async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
+        match self {
+            ObjectSource::Local(r) => r.next().await,
+            ObjectSource::Remote(rx) => rx.next().await,
+        }
+    }
+}
+
+pub enum Body {
+    Empty,
+    Full(Bytes),
+    /// `len` bytes streamed from `source` (Content-Length is `len`).
+    Object { source: ObjectSource, len: u64 },
+    /// HEAD: Content-Length `len`, no body.
+    HeadOnly { len: u64 },
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub body: Body,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Body::Empty }
+    }
+
+    pub fn xml(status: u16, xml: String) -> Response {
+        let mut r = Response::new(status);
+        r.headers.push(("Content-Type".into(), "application/xml".into()));
+        r.body = Body::Full(Bytes::from(xml));
+        r
+    }
+
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn push_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        self.headers.push((name.into(), value.into()));
+    }
+
+    /// The S3 error document for `err` (no body for HEAD, 304, or when `head_request`).
+    pub fn error(err: &S3Error, request_id: &str, head_request: bool) -> Response {
+        let status = err.code.status();
+        if head_request || status == 304 {
+            let mut r = Response::new(status);
+            r.body = Body::HeadOnly { len: 0 };
+            return r;
+        }
+        Response::xml(status, err.to_xml(request_id, &host_id(request_id)))
+    }
+}
+
+/// The x-amz-id-2 value: an opaque id derived from the request id.
+pub fn host_id(request_id: &str) -> String {
+    use base64::Engine;
+    let digest = ring::digest::digest(&ring::digest::SHA256, request_id.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(&digest.as_ref()[..24])
+}
+
+/// Writes `resp`. Returns false when the connection can no longer be used
+/// (write failed, or an object stream broke mid-body).
+pub async fn write_response(ctx: &ShardCtx, conn: &mut Conn, request_id: &str, resp: Response, close: bool) -> bool {
+    let mut head = ResponseHead::new(resp.status);
+    head.header("Server", SERVER_NAME.to_string());
+    head.header("Date", ctx.date.borrow_mut().get().to_string());
+    head.header("x-amz-request-id", request_id.to_string());
+    head.header("x-amz-id-2", host_id(request_id));
+    for (name, value) in resp.headers {
+        head.header(name, value);
+    }
+    let length = match &resp.body {
+        Body::Empty => Some(0),
+        Body::Full(b) => Some(b.len() as u64),
+        Body::Object { len, .. } | Body::HeadOnly { len } => Some(*len),
+    };
+    if let Some(len) = length {
+        if resp.status != 304 && resp.status != 204 && !(100..200).contains(&resp.status) {
+            head.header("Content-Length", len.to_string());
+        }
+    }
+    if close {
+        head.header("Connection", "close".to_string());
+    }
+    let mut out = BytesMut::with_capacity(512);
+    head.encode(&mut out);
+    match resp.body {
+        Body::Empty | Body::HeadOnly { .. } => conn.write(out.freeze()).await.is_ok(),
+        Body::Full(b) if b.len() <= COALESCE_BODY_BYTES => {
+            out.extend_from_slice(&b);
+            conn.write(out.freeze()).await.is_ok()
+        }
+        Body::Full(b) => conn.write(out.freeze()).await.is_ok() && conn.write(b).await.is_ok(),
+        Body::Object { mut source, len } => {
+            if conn.write(out.freeze()).await.is_err() {
+                return false;
+            }
+            stream_object(conn, &mut source, len).await
+        }
+    }
+}
+
+async fn stream_object(conn: &mut Conn, source: &mut ObjectSource, len: u64) -> bool {
+    let mut sent = 0u64;
+    while sent < len {
+        match source.next().await {
+            Some(Ok(piece)) => {
+                sent += piece.len() as u64;
+                debug_assert!(sent <= len, "object stream longer than its length");
+                if conn.write(piece).await.is_err() {
+                    return false;
+                }
+            }
+            Some(Err(e)) => {
+                // The head is gone already: the only honest signal left is a short body.
+                tracing::error!("object read failed mid-response: {e}");
+                return false;
+            }
+            None => {
+                tracing::error!(sent, len, "object stream ended early");
+                return false;
+            }
+        }
+    }
+    true
+}

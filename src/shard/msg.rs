@@ -1,0 +1,88 @@
+//! Messages between shards. Every value here is `Send`; replies travel on
+//! oneshot channels, bodies on bounded per-request channels of `Bytes`.
+
+use crate::catalog::{Catalog, CatalogError, CatalogOp, CatalogOutcome};
+use crate::server::read::{ReadPlan, ReadRequest};
+use crate::s3::error::S3Error;
+use crate::store::{BucketId, ListItem, ObjectMeta, PutCondition, StoreError};
+use bytes::Bytes;
+use futures_channel::{mpsc, oneshot};
+use std::sync::Arc;
+
+/// A `Send` copy of an index entry, for answers that cross shards.
+#[derive(Debug, Clone)]
+pub struct ObjectView {
+    pub key: String,
+    pub meta: ObjectMeta,
+}
+
+/// One piece of a forwarded PUT body. Dropping the channel without `Finish`
+/// aborts the upload: nothing is committed.
+pub enum BodyPiece {
+    Data(Bytes),
+    /// The body is complete and verified; commit with this metadata.
+    Finish(Box<ObjectMeta>, PutCondition),
+}
+
+pub type Reply<T> = oneshot::Sender<T>;
+
+/// What a shard may ask another.
+pub enum ShardMsg {
+    Put {
+        bucket: BucketId,
+        key: String,
+        body: mpsc::Receiver<BodyPiece>,
+        reply: Reply<Result<ObjectView, StoreError>>,
+    },
+    Read {
+        bucket: BucketId,
+        key: String,
+        req: Box<ReadRequest>,
+        reply: Reply<ReadReply>,
+    },
+    Delete {
+        bucket: BucketId,
+        key: String,
+        reply: Reply<Result<bool, StoreError>>,
+    },
+    List {
+        bucket: BucketId,
+        prefix: String,
+        delimiter: Option<String>,
+        after: Option<String>,
+        limit: usize,
+        reply: Reply<Vec<ListItem>>,
+    },
+    BucketStats {
+        bucket: BucketId,
+        reply: Reply<(u64, u64)>,
+    },
+    DropBucket {
+        bucket: BucketId,
+    },
+    /// Shard 0 to every shard: install this snapshot (if newer), then reply.
+    CatalogUpdate {
+        catalog: Arc<VersionedCatalog>,
+        reply: Reply<()>,
+    },
+    /// Any shard to shard 0: apply this change.
+    CatalogChange {
+        op: CatalogOp,
+        reply: Reply<Result<CatalogOutcome, CatalogError>>,
+    },
+}
+
+/// The answer to a forwarded read: the object's metadata and plan, and the
+/// stream of its bytes when a body is to be sent.
+pub struct ReadReply {
+    pub result: Result<(ObjectView, ReadPlan), S3Error>,
+    pub body: Option<mpsc::Receiver<Result<Bytes, StoreError>>>,
+}
+
+/// A catalog snapshot with the version that orders snapshots: a shard
+/// ignores one older than what it holds.
+#[derive(Debug, Default)]
+pub struct VersionedCatalog {
+    pub version: u64,
+    pub catalog: Catalog,
+}
