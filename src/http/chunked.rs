@@ -1,0 +1,297 @@
+//! Push decoder for `Transfer-Encoding: chunked` request bodies (RFC 9112 §7.1).
+//!
+//! The decoder owns no buffer: it walks whatever bytes have arrived, tells the
+//! caller how many it consumed and where the payload bytes are, and keeps just
+//! enough state to resume at any byte boundary. Line endings must be CRLF
+//! exactly; a bare LF is rejected because lenient chunk parsing is a classic
+//! request-smuggling vector when a proxy parses differently.
+
+use std::ops::Range;
+
+use super::error::HttpError;
+
+/// Longest chunk-size line (hex digits plus ignored extensions) we accept.
+pub const MAX_CHUNK_LINE_BYTES: usize = 4096;
+/// Largest trailer section we skip over before giving up.
+pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+/// 16 hex digits are exactly 64 bits.
+const MAX_CHUNK_SIZE_DIGITS: usize = 16;
+
+/// What one `decode` call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// Bytes to drop from the front of the caller's buffer, including `data`.
+    pub consumed: usize,
+    /// Payload bytes, as a range inside the `input` given to this call.
+    pub data: Option<Range<usize>>,
+    /// The last chunk and the trailer section have been consumed.
+    pub done: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Reading hex digits of a chunk size; `digits` read so far.
+    Size {
+        size: u64,
+        digits: usize,
+    },
+    /// After the digits: optional whitespace before `;` or CR.
+    SizeWhitespace {
+        size: u64,
+    },
+    /// Inside chunk extensions, skipped up to CR.
+    Extension {
+        size: u64,
+    },
+    /// CR of the size line seen, LF expected.
+    SizeLf {
+        size: u64,
+    },
+    /// `remaining` payload bytes of the current chunk still to come.
+    Data {
+        remaining: u64,
+    },
+    /// Payload done; the CR after it expected.
+    DataCr,
+    /// The LF after a chunk's payload expected.
+    DataLf,
+    /// At the start of a trailer line (or the final empty line).
+    TrailerLineStart,
+    /// Inside a trailer field line, skipped up to CR.
+    TrailerLine,
+    /// CR of a trailer field line seen, LF expected.
+    TrailerLineLf,
+    /// CR of the final empty line seen, LF expected.
+    TrailerEndLf,
+    Done,
+}
+
+/// Decodes a chunked body incrementally. See `decode`.
+#[derive(Clone, Debug)]
+pub struct ChunkedDecoder {
+    state: State,
+    /// Bytes of the current size line, against `MAX_CHUNK_LINE_BYTES`.
+    line_bytes: usize,
+    /// Bytes of the trailer section, against `MAX_TRAILER_BYTES`.
+    trailer_bytes: usize,
+}
+
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChunkedDecoder {
+    pub fn new() -> Self {
+        ChunkedDecoder {
+            state: State::Size { size: 0, digits: 0 },
+            line_bytes: 0,
+            trailer_bytes: 0,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Consumes framing from the front of `input` up to and including at most
+    /// one contiguous run of payload bytes. Call again with the unconsumed
+    /// rest; when `consumed == 0` and there is no data and not done, read more.
+    /// After `done`, bytes left in `input` belong to the next request.
+    pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, HttpError> {
+        let mut pos = 0;
+        while pos < input.len() {
+            if let State::Data { remaining } = self.state {
+                let available = (input.len() - pos) as u64;
+                let take = remaining.min(available) as usize;
+                debug_assert!(take > 0, "zero-length data state");
+                self.state = if remaining == take as u64 {
+                    State::DataCr
+                } else {
+                    State::Data {
+                        remaining: remaining - take as u64,
+                    }
+                };
+                return Ok(Decoded {
+                    consumed: pos + take,
+                    data: Some(pos..pos + take),
+                    done: false,
+                });
+            }
+            if self.state == State::Done {
+                break;
+            }
+            let n = self.step(input.get(pos..).unwrap_or_default())?;
+            debug_assert!(n > 0, "decoder made no progress in {:?}", self.state);
+            if n == 0 {
+                break;
+            }
+            pos += n;
+        }
+        let decoded = Decoded {
+            consumed: pos,
+            data: None,
+            done: self.is_done(),
+        };
+        debug_assert!(decoded.consumed > 0 || decoded.done || input.is_empty());
+        Ok(decoded)
+    }
+
+    /// Advances over framing bytes at the front of `rest` (non-empty); returns
+    /// how many were consumed, at least one.
+    fn step(&mut self, rest: &[u8]) -> Result<usize, HttpError> {
+        let Some(&b) = rest.first() else {
+            return Ok(0);
+        };
+        match self.state {
+            State::Size { .. } | State::SizeWhitespace { .. } | State::Extension { .. } => {
+                self.step_size_line(rest)
+            }
+            State::SizeLf { size } => {
+                expect_lf(b, "size line not ended by CRLF")?;
+                self.line_bytes = 0;
+                self.state = if size == 0 {
+                    State::TrailerLineStart
+                } else {
+                    State::Data { remaining: size }
+                };
+                Ok(1)
+            }
+            State::DataCr => {
+                if b != b'\r' {
+                    return Err(HttpError::MalformedChunk("chunk data not followed by CRLF"));
+                }
+                self.state = State::DataLf;
+                Ok(1)
+            }
+            State::DataLf => {
+                expect_lf(b, "chunk data not followed by CRLF")?;
+                self.state = State::Size { size: 0, digits: 0 };
+                Ok(1)
+            }
+            State::TrailerLineStart
+            | State::TrailerLine
+            | State::TrailerLineLf
+            | State::TrailerEndLf => self.step_trailer(rest),
+            State::Data { .. } | State::Done => Ok(0),
+        }
+    }
+
+    /// Size digits, whitespace and extensions; stops after the CR.
+    fn step_size_line(&mut self, rest: &[u8]) -> Result<usize, HttpError> {
+        let n = match self.state {
+            State::Extension { size } => {
+                // Extensions are ignored: skip to the CR in one memchr.
+                match memchr::memchr2(b'\r', b'\n', rest) {
+                    Some(i) if rest.get(i) == Some(&b'\r') => {
+                        self.state = State::SizeLf { size };
+                        i + 1
+                    }
+                    Some(_) => return Err(HttpError::MalformedChunk("bare LF in size line")),
+                    None => rest.len(),
+                }
+            }
+            _ => {
+                let b = rest.first().copied().unwrap_or_default();
+                self.size_line_byte(b)?;
+                1
+            }
+        };
+        self.line_bytes += n;
+        if self.line_bytes > MAX_CHUNK_LINE_BYTES {
+            return Err(HttpError::MalformedChunk("chunk size line too long"));
+        }
+        Ok(n)
+    }
+
+    fn size_line_byte(&mut self, b: u8) -> Result<(), HttpError> {
+        self.state = match (self.state, b) {
+            (State::Size { size, digits }, _) if hex_value(b).is_some() => {
+                if digits == MAX_CHUNK_SIZE_DIGITS {
+                    return Err(HttpError::MalformedChunk("chunk size overflows"));
+                }
+                let digit = u64::from(hex_value(b).unwrap_or_default());
+                let size = size
+                    .checked_mul(16)
+                    .and_then(|s| s.checked_add(digit))
+                    .ok_or(HttpError::MalformedChunk("chunk size overflows"))?;
+                State::Size {
+                    size,
+                    digits: digits + 1,
+                }
+            }
+            (State::Size { digits: 0, .. }, _) => {
+                return Err(HttpError::MalformedChunk("chunk size is not hex"))
+            }
+            (State::Size { size, .. } | State::SizeWhitespace { size }, b' ' | b'\t') => {
+                State::SizeWhitespace { size }
+            }
+            (State::Size { size, .. } | State::SizeWhitespace { size }, b';') => {
+                State::Extension { size }
+            }
+            (State::Size { size, .. } | State::SizeWhitespace { size }, b'\r') => {
+                State::SizeLf { size }
+            }
+            _ => return Err(HttpError::MalformedChunk("invalid byte in chunk size line")),
+        };
+        Ok(())
+    }
+
+    /// Trailer fields are skipped (bounded); the empty line ends the body.
+    fn step_trailer(&mut self, rest: &[u8]) -> Result<usize, HttpError> {
+        let b = rest.first().copied().unwrap_or_default();
+        let n = match self.state {
+            State::TrailerLineStart if b == b'\r' => {
+                self.state = State::TrailerEndLf;
+                1
+            }
+            State::TrailerLineStart | State::TrailerLine => {
+                match memchr::memchr2(b'\r', b'\n', rest) {
+                    Some(i) if rest.get(i) == Some(&b'\r') => {
+                        self.state = State::TrailerLineLf;
+                        i + 1
+                    }
+                    Some(_) => return Err(HttpError::MalformedChunk("bare LF in trailer")),
+                    None => {
+                        self.state = State::TrailerLine;
+                        rest.len()
+                    }
+                }
+            }
+            State::TrailerLineLf => {
+                expect_lf(b, "trailer line not ended by CRLF")?;
+                self.state = State::TrailerLineStart;
+                1
+            }
+            State::TrailerEndLf => {
+                expect_lf(b, "trailer section not ended by CRLF")?;
+                self.state = State::Done;
+                1
+            }
+            _ => 0,
+        };
+        self.trailer_bytes += n;
+        if self.trailer_bytes > MAX_TRAILER_BYTES {
+            return Err(HttpError::MalformedChunk("trailer section too large"));
+        }
+        Ok(n)
+    }
+}
+
+fn expect_lf(b: u8, what: &'static str) -> Result<(), HttpError> {
+    if b == b'\n' {
+        Ok(())
+    } else {
+        Err(HttpError::MalformedChunk(what))
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
