@@ -397,3 +397,433 @@ fn parse_decimal_u64(s: &[u8]) -> Option<u64> {
         acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(raw: &[u8]) -> (Result<Option<RequestHead>, HttpError>, BytesMut) {
+        let mut buf = BytesMut::from(raw);
+        let r = parse_head(&mut buf);
+        (r, buf)
+    }
+
+    fn parse_ok(raw: &str) -> RequestHead {
+        match parse(raw.as_bytes()) {
+            (Ok(Some(h)), rest) if rest.is_empty() => h,
+            (other, rest) => panic!("{raw:?} gave {other:?} leaving {rest:?}"),
+        }
+    }
+
+    fn parse_err(raw: &[u8]) -> HttpError {
+        match parse(raw).0 {
+            Err(e) => e,
+            other => panic!(
+                "{:?} should fail, gave {other:?}",
+                String::from_utf8_lossy(raw)
+            ),
+        }
+    }
+
+    #[test]
+    fn get_with_query() {
+        let h = parse_ok(
+            "GET /bucket/my%20key?list-type=2&prefix=a%2F HTTP/1.1\r\nHost: s3.local\r\n\r\n",
+        );
+        assert_eq!(h.method(), Method::Get);
+        assert_eq!(h.method_str(), "GET");
+        assert_eq!(h.target(), "/bucket/my%20key?list-type=2&prefix=a%2F");
+        assert_eq!(h.raw_path(), "/bucket/my%20key");
+        assert_eq!(h.raw_query(), "list-type=2&prefix=a%2F");
+        assert_eq!(h.minor_version(), 1);
+        assert_eq!(h.header("host"), Some("s3.local"));
+        assert_eq!(h.header_count(), 1);
+    }
+
+    #[test]
+    fn path_and_query_edges() {
+        for (target, path, query) in [
+            ("/", "/", ""),
+            ("/?", "/", ""),
+            ("/b?uploads", "/b", "uploads"),
+            ("/b?a=1?2", "/b", "a=1?2"),
+            ("/a/b/c", "/a/b/c", ""),
+        ] {
+            let h = parse_ok(&format!("GET {target} HTTP/1.1\r\n\r\n"));
+            assert_eq!(
+                (h.target(), h.raw_path(), h.raw_query()),
+                (target, path, query)
+            );
+        }
+    }
+
+    #[test]
+    fn methods() {
+        for (m, want) in [
+            ("GET", Method::Get),
+            ("HEAD", Method::Head),
+            ("PUT", Method::Put),
+            ("POST", Method::Post),
+            ("DELETE", Method::Delete),
+            ("OPTIONS", Method::Options),
+            ("PATCH", Method::Other),
+            ("get", Method::Other),
+        ] {
+            let h = parse_ok(&format!("{m} / HTTP/1.1\r\n\r\n"));
+            assert_eq!((h.method(), h.method_str()), (want, m));
+        }
+    }
+
+    #[test]
+    fn header_names_are_case_insensitive_and_values_trimmed() {
+        let h = parse_ok(
+            "PUT /b/k HTTP/1.1\r\nX-Amz-Date: \t20130524T000000Z \r\nx-amz-meta-A: one\r\n\
+             X-AMZ-META-a: two\r\nEmpty:\r\n\r\n",
+        );
+        assert_eq!(h.header("x-amz-date"), Some("20130524T000000Z"));
+        assert_eq!(h.header("X-AMZ-DATE"), Some("20130524T000000Z"));
+        assert_eq!(
+            h.header("x-amz-meta-a"),
+            Some("one"),
+            "first occurrence wins"
+        );
+        assert_eq!(h.header("empty"), Some(""));
+        assert_eq!(h.header("missing"), None);
+        assert_eq!(h.header_count(), 4);
+        let all: Vec<(&str, &[u8])> = h.headers().collect();
+        assert_eq!(
+            all,
+            vec![
+                ("X-Amz-Date", &b"20130524T000000Z"[..]),
+                ("x-amz-meta-A", b"one"),
+                ("X-AMZ-META-a", b"two"),
+                ("Empty", b""),
+            ]
+        );
+    }
+
+    #[test]
+    fn obs_text_value_is_bytes_not_str() {
+        let (r, _) = parse(b"GET / HTTP/1.1\r\nx-amz-meta-n: caf\xe9\r\n\r\n");
+        let h = r.unwrap().unwrap();
+        assert_eq!(h.header("x-amz-meta-n"), None);
+        assert_eq!(h.header_bytes("x-amz-meta-n"), Some(&b"caf\xe9"[..]));
+    }
+
+    #[test]
+    fn pipelined_requests_and_body_stay_in_buffer() {
+        let mut buf = BytesMut::from(
+            &b"PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b/k HTTP/1.1\r\n\r\nDEL"[..],
+        );
+        let first = parse_head(&mut buf).unwrap().unwrap();
+        assert_eq!(first.body_framing(), Ok(BodyFraming::Length(5)));
+        assert_eq!(
+            first.as_bytes().as_ref(),
+            b"PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\n\r\n"
+        );
+        assert_eq!(&buf[..5], b"hello");
+        let _ = buf.split_to(5);
+        let second = parse_head(&mut buf).unwrap().unwrap();
+        assert_eq!(second.method(), Method::Get);
+        assert_eq!(&buf[..], b"DEL");
+        assert!(matches!(parse_head(&mut buf), Ok(None)));
+        assert_eq!(&buf[..], b"DEL", "a partial head is left untouched");
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        let h = parse_ok("\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(h.as_bytes().as_ref(), b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(h.method_str(), "GET");
+        assert_eq!(h.raw_path(), "/x");
+        assert_eq!(h.header("host"), Some("a"));
+        let (r, buf) = parse(b"\r\n\r\n");
+        assert!(matches!(r, Ok(None)));
+        assert_eq!(buf.len(), 4);
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        for (version, connection, want) in [
+            ("1.1", None, true),
+            ("1.1", Some("close"), false),
+            ("1.1", Some("Close"), false),
+            ("1.1", Some("keep-alive, close"), false),
+            ("1.1", Some("upgrade"), true),
+            ("1.0", None, false),
+            ("1.0", Some("keep-alive"), true),
+            ("1.0", Some("Keep-Alive"), true),
+            ("1.0", Some("te, keep-alive"), true),
+            ("1.0", Some("keep-alive, close"), false),
+            ("1.0", Some("closed"), false),
+        ] {
+            let conn = connection.map_or(String::new(), |c| format!("Connection: {c}\r\n"));
+            let h = parse_ok(&format!("GET / HTTP/{version}\r\n{conn}\r\n"));
+            assert_eq!(
+                h.keep_alive(),
+                want,
+                "HTTP/{version} Connection: {connection:?}"
+            );
+        }
+        let h = parse_ok("GET / HTTP/1.1\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n");
+        assert!(!h.keep_alive(), "every Connection header counts");
+    }
+
+    #[test]
+    fn expect_continue() {
+        for (version, expect, want) in [
+            ("1.1", Some("100-continue"), true),
+            ("1.1", Some("100-Continue"), true),
+            ("1.1", Some(" 100-continue "), true),
+            ("1.1", Some("200-ok"), false),
+            ("1.1", None, false),
+            ("1.0", Some("100-continue"), false),
+        ] {
+            let e = expect.map_or(String::new(), |v| format!("Expect: {v}\r\n"));
+            let h = parse_ok(&format!("PUT /b/k HTTP/{version}\r\n{e}\r\n"));
+            assert_eq!(
+                h.expects_continue(),
+                want,
+                "HTTP/{version} Expect: {expect:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn body_framing_table() {
+        use BodyFraming::*;
+        use HttpError::*;
+        let table: &[(&str, Result<BodyFraming, HttpError>)] = &[
+            ("", Ok(None)),
+            ("Content-Length: 0\r\n", Ok(Length(0))),
+            ("Content-Length: 42\r\n", Ok(Length(42))),
+            ("content-length:  42 \r\n", Ok(Length(42))),
+            (
+                "Content-Length: 18446744073709551615\r\n",
+                Ok(Length(u64::MAX)),
+            ),
+            ("Content-Length: 5\r\nContent-Length: 5\r\n", Ok(Length(5))),
+            ("Content-Length: 5, 5\r\n", Ok(Length(5))),
+            (
+                "Content-Length: 5\r\nContent-Length: 6\r\n",
+                Err(BadContentLength),
+            ),
+            ("Content-Length: 5, 6\r\n", Err(BadContentLength)),
+            ("Content-Length: \r\n", Err(BadContentLength)),
+            ("Content-Length: +5\r\n", Err(BadContentLength)),
+            ("Content-Length: -1\r\n", Err(BadContentLength)),
+            ("Content-Length: 0x10\r\n", Err(BadContentLength)),
+            ("Content-Length: 1 0\r\n", Err(BadContentLength)),
+            (
+                "Content-Length: 18446744073709551616\r\n",
+                Err(BadContentLength),
+            ),
+            ("Transfer-Encoding: chunked\r\n", Ok(Chunked)),
+            ("Transfer-Encoding: Chunked\r\n", Ok(Chunked)),
+            (
+                "Transfer-Encoding: gzip, chunked\r\n",
+                Err(UnsupportedTransferEncoding),
+            ),
+            (
+                "Transfer-Encoding: chunked, chunked\r\n",
+                Err(UnsupportedTransferEncoding),
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                Err(UnsupportedTransferEncoding),
+            ),
+            (
+                "Transfer-Encoding: identity\r\n",
+                Err(UnsupportedTransferEncoding),
+            ),
+            ("Transfer-Encoding: \r\n", Err(UnsupportedTransferEncoding)),
+            (
+                "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                Err(BadContentLength),
+            ),
+            (
+                "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                Err(BadContentLength),
+            ),
+        ];
+        for (headers, want) in table {
+            let h = parse_ok(&format!("PUT /b/k HTTP/1.1\r\n{headers}\r\n"));
+            assert_eq!(&h.body_framing(), want, "{headers:?}");
+        }
+        let h = parse_ok("PUT /b/k HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(h.body_framing(), Err(UnsupportedTransferEncoding));
+    }
+
+    #[test]
+    fn oversize_head() {
+        let line = "GET / HTTP/1.1\r\n";
+        // Complete and exactly at the limit: accepted.
+        let pad = MAX_HEAD_BYTES - line.len() - "x: \r\n\r\n".len();
+        let exact = format!("{line}x: {}\r\n\r\n", "a".repeat(pad));
+        assert_eq!(exact.len(), MAX_HEAD_BYTES);
+        assert!(parse_ok(&exact).header("x").is_some());
+        // One byte more: rejected even though complete.
+        let over = format!("{line}x: {}\r\n\r\n", "a".repeat(pad + 1));
+        assert_eq!(parse_err(over.as_bytes()), HttpError::HeadTooLarge);
+        // Incomplete: waits below the limit, fails at it.
+        let partial = format!("{line}x: {}", "a".repeat(MAX_HEAD_BYTES));
+        assert!(matches!(
+            parse(&partial.as_bytes()[..MAX_HEAD_BYTES - 1]).0,
+            Ok(None)
+        ));
+        assert_eq!(
+            parse_err(&partial.as_bytes()[..MAX_HEAD_BYTES]),
+            HttpError::HeadTooLarge
+        );
+        assert_eq!(
+            parse_err(&b"\r\n".repeat(MAX_HEAD_BYTES / 2)),
+            HttpError::HeadTooLarge
+        );
+    }
+
+    #[test]
+    fn too_many_headers() {
+        let head = |n: usize| {
+            let mut s = String::from("GET / HTTP/1.1\r\n");
+            for i in 0..n {
+                s.push_str(&format!("h{i}: v\r\n"));
+            }
+            s + "\r\n"
+        };
+        assert_eq!(parse_ok(&head(MAX_HEADERS)).header_count(), MAX_HEADERS);
+        assert_eq!(
+            parse_err(head(MAX_HEADERS + 1).as_bytes()),
+            HttpError::TooManyHeaders
+        );
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let table: &[&[u8]] = &[
+            b"GET  / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/2.0\r\n\r\n",
+            b"GET / HTTP/1.1 \r\n\r\n",
+            b"GET /\r\n\r\n",
+            b"GET http://h/ HTTP/1.1\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\n\r\n",
+            b"GET b/k HTTP/1.1\r\n\r\n",
+            b"GET /\xff HTTP/1.1\r\n\r\n",
+            b"G(T / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx : y\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx: y\r\n folded\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx: a\x00b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx: a\x7fb\r\n\r\n",
+            b"GET / HTTP/1.1\r\n: y\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx\r\n\r\n",
+            b"GET / HTTP/1.1\r\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        ];
+        for raw in table {
+            assert!(
+                matches!(parse_err(raw), HttpError::MalformedHead(_)),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    /// What a parse exposes, for comparing two parses.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Snapshot {
+        method: String,
+        target: String,
+        minor: u8,
+        headers: Vec<(String, Vec<u8>)>,
+        head_len: usize,
+    }
+
+    fn snapshot(h: &RequestHead) -> Snapshot {
+        Snapshot {
+            method: h.method_str().to_owned(),
+            target: h.target().to_owned(),
+            minor: h.minor_version(),
+            headers: h
+                .headers()
+                .map(|(n, v)| (n.to_owned(), v.to_vec()))
+                .collect(),
+            head_len: h.as_bytes().len(),
+        }
+    }
+
+    fn request() -> impl Strategy<Value = (Snapshot, Vec<u8>)> {
+        let method = prop::sample::select(vec!["GET", "PUT", "HEAD", "POST", "DELETE", "PATCH"]);
+        let target = "/[a-zA-Z0-9._~%/-]{0,30}(\\?[a-z0-9=&%-]{0,20})?";
+        let header = (
+            "[A-Za-z][A-Za-z0-9-]{0,15}",
+            "[!-~]([ -~]{0,30}[!-~])?",
+            "[ \t]{0,2}",
+        );
+        (
+            method,
+            target,
+            0u8..=1,
+            prop::collection::vec(header, 0..12),
+            0usize..3,
+        )
+            .prop_map(|(method, target, minor, headers, blank_lines)| {
+                let mut wire = "\r\n".repeat(blank_lines);
+                wire += &format!("{method} {target} HTTP/1.{minor}\r\n");
+                for (name, value, ows) in &headers {
+                    wire += &format!("{name}:{ows}{value}{ows}\r\n");
+                }
+                wire += "\r\n";
+                let expected = Snapshot {
+                    method: method.to_owned(),
+                    target,
+                    minor,
+                    headers: headers
+                        .into_iter()
+                        .map(|(n, v, _)| (n, v.into_bytes()))
+                        .collect(),
+                    head_len: wire.len() - 2 * blank_lines,
+                };
+                (expected, wire.into_bytes())
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn split_anywhere_parses_identically(
+            (expected, wire) in request(),
+            trailing in prop::collection::vec(any::<u8>(), 0..16),
+        ) {
+            for split in 0..=wire.len() {
+                let mut buf = BytesMut::from(&wire[..split]);
+                let first = parse_head(&mut buf).unwrap();
+                if split < wire.len() {
+                    prop_assert!(first.is_none(), "complete at {} of {}", split, wire.len());
+                    prop_assert_eq!(buf.len(), split);
+                    buf.extend_from_slice(&wire[split..]);
+                } else {
+                    prop_assert!(first.is_some());
+                    continue;
+                }
+                buf.extend_from_slice(&trailing);
+                let h = parse_head(&mut buf).unwrap().unwrap();
+                prop_assert_eq!(snapshot(&h), expected.clone());
+                prop_assert_eq!(&buf[..], &trailing[..]);
+            }
+        }
+
+        #[test]
+        fn random_bytes_never_panic(
+            prefix in prop::sample::select(vec![&b""[..], b"GET / HTTP/1.1\r\n", b"PUT /b/k?x HTTP/1.0\r\nContent-Length: "]),
+            noise in prop::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let mut buf = BytesMut::from(prefix);
+            buf.extend_from_slice(&noise);
+            buf.extend_from_slice(b"\r\n\r\n");
+            if let Ok(Some(h)) = parse_head(&mut buf) {
+                let _ = (h.method(), h.method_str(), h.raw_path(), h.raw_query());
+                let _ = (h.keep_alive(), h.expects_continue(), h.body_framing());
+                let _ = (h.header("content-length"), h.headers().count());
+            }
+        }
+    }
+}
