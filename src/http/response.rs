@@ -187,3 +187,140 @@ impl DateCache {
         &self.text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn encoded(head: &ResponseHead) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        head.encode(&mut out);
+        out.to_vec()
+    }
+
+    /// Parses `wire` back as a response; returns status and headers.
+    fn reparse(wire: &[u8]) -> (u16, Vec<(String, Vec<u8>)>) {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut headers);
+        let n = resp.parse(wire).expect("valid response head");
+        assert_eq!(
+            n,
+            httparse::Status::Complete(wire.len()),
+            "exactly one head"
+        );
+        let status = resp.code.expect("status");
+        let fields = resp
+            .headers
+            .iter()
+            .map(|h| (h.name.to_owned(), h.value.to_vec()))
+            .collect();
+        (status, fields)
+    }
+
+    #[test]
+    fn encodes_golden_head() {
+        let mut head = ResponseHead::new(200);
+        head.header("Content-Length", "5")
+            .header("ETag", "\"5d41402abc4b2a76b9719d911017c592\"")
+            .header(String::from("x-amz-request-id"), String::from("R1"));
+        assert_eq!(
+            encoded(&head),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\
+              ETag: \"5d41402abc4b2a76b9719d911017c592\"\r\nx-amz-request-id: R1\r\n\r\n"
+        );
+        assert_eq!(
+            encoded(&ResponseHead::new(204)),
+            b"HTTP/1.1 204 No Content\r\n\r\n"
+        );
+        assert_eq!(encoded(&ResponseHead::new(599)), b"HTTP/1.1 599 \r\n\r\n");
+    }
+
+    #[test]
+    fn appends_to_existing_output() {
+        let mut out = BytesMut::from(&b"prev"[..]);
+        ResponseHead::new(404).encode(&mut out);
+        assert_eq!(&out[..], b"prevHTTP/1.1 404 Not Found\r\n\r\n");
+    }
+
+    #[test]
+    fn every_s3_status_has_a_reason() {
+        for status in [
+            100, 200, 204, 206, 301, 304, 307, 400, 403, 404, 405, 409, 411, 412, 413, 416, 500,
+            501, 503,
+        ] {
+            assert!(!reason_phrase(status).is_empty(), "{status}");
+            let (code, _) = reparse(&encoded(&ResponseHead::new(status)));
+            assert_eq!(code, status);
+        }
+        assert_eq!(reason_phrase(416), "Range Not Satisfiable");
+        assert_eq!(reason_phrase(299), "");
+    }
+
+    #[test]
+    fn response_splitting_is_neutralized() {
+        let mut head = ResponseHead::new(200);
+        head.header("x-amz-meta-a", "v\r\nSet-Cookie: evil\r\n\r\n<html>")
+            .header("x-amz-meta-b\r\nInjected", "ok")
+            .header("x-amz-meta-c", "nul\0del\x7ftab\tend")
+            .header("", "dropped");
+        let wire = encoded(&head);
+        let (_, fields) = reparse(&wire);
+        assert_eq!(
+            fields,
+            vec![
+                (
+                    "x-amz-meta-a".to_owned(),
+                    b"v  Set-Cookie: evil    <html>".to_vec()
+                ),
+                ("x-amz-meta-b--Injected".to_owned(), b"ok".to_vec()),
+                ("x-amz-meta-c".to_owned(), b"nul del tab\tend".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn continue_is_a_complete_interim_head() {
+        let (status, fields) = reparse(CONTINUE_100);
+        assert_eq!((status, fields.len()), (100, 0));
+    }
+
+    #[test]
+    fn date_cache_reformats_only_on_a_new_second() {
+        let mut cache = DateCache::new();
+        assert_eq!(cache.get_at(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        let first = cache.get_at(784_111_777).as_ptr();
+        assert_eq!(
+            cache.get_at(784_111_777).as_ptr(),
+            first,
+            "same second, same text"
+        );
+        assert_eq!(cache.get_at(784_111_778), "Sun, 06 Nov 1994 08:49:38 GMT");
+        let now = cache.get().to_owned();
+        assert_eq!(
+            crate::util::time::parse_http_date(&now).map(|t| (t - unix_now()).abs() <= 1),
+            Some(true)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_metadata_yields_one_well_formed_head(
+            fields in prop::collection::vec((".{0,20}", ".{0,40}"), 0..10),
+            status in 100u16..=999,
+        ) {
+            let mut head = ResponseHead::new(status);
+            for (n, v) in &fields {
+                head.header(n.clone(), v.clone());
+            }
+            let wire = encoded(&head);
+            let (code, parsed) = reparse(&wire);
+            prop_assert_eq!(code, status);
+            let sent = fields.iter().filter(|(n, _)| !n.is_empty()).count();
+            prop_assert_eq!(parsed.len(), sent);
+            for (_, value) in &parsed {
+                prop_assert!(!value.contains(&b'\r') && !value.contains(&b'\n'));
+            }
+        }
+    }
+}
