@@ -1,0 +1,286 @@
+//! Object operations: PutObject (streamed, verified, durable before the
+//! answer), GetObject / HeadObject, DeleteObject, DeleteObjects.
+
+use super::bucket::read_small_body;
+use super::{bucket_for, Access};
+use crate::auth::{header_name, requested_checksum, BodyDigests, PayloadMode};
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
+use crate::s3::xml;
+use crate::server::body::BodyReader;
+use crate::server::conn::Conn;
+use crate::server::owner::{self, PutSink};
+use crate::server::read::ReadRequest;
+use crate::server::request::{body_error, Req};
+use crate::server::respond::{Body, Response};
+use crate::server::shard::ShardCtx;
+use crate::store::{ChecksumAlgorithm, ObjectMeta, PutCondition, StoredChecksum};
+use base64::Engine;
+use std::rc::Rc;
+
+/// Largest single PUT S3 accepts (5 GiB).
+pub const MAX_PUT_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest DeleteObjects request body (1000 keys of 1024 bytes fit well below).
+const MAX_DELETE_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn key_of(req: &Req) -> Result<String, S3Error> {
+    let key = req.key.clone().unwrap_or_default();
+    validate_key(&key)?;
+    Ok(key)
+}
+
+/// x-amz-meta-* headers, names lowercased without the prefix; S3's 2 KiB limit.
+fn user_metadata(req: &Req) -> Result<Vec<(String, String)>, S3Error> {
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    for (name, value) in req.head.headers() {
+        let lower = name.to_ascii_lowercase();
+        if let Some(meta_name) = lower.strip_prefix("x-amz-meta-") {
+            let value = String::from_utf8_lossy(value).trim().to_string();
+            total += meta_name.len() + value.len();
+            out.push((meta_name.to_string(), value));
+        }
+    }
+    if total > MAX_USER_METADATA_BYTES {
+        return Err(S3Error::new(S3ErrorCode::MetadataTooLarge)
+            .with_message("Your metadata headers exceed the maximum allowed metadata size.")
+            .with("MaxSizeAllowed", MAX_USER_METADATA_BYTES.to_string())
+            .with("Size", total.to_string()));
+    }
+    Ok(out)
+}
+
+/// Content-Encoding as stored: the transfer-only `aws-chunked` token removed.
+fn stored_content_encoding(req: &Req) -> Option<String> {
+    let raw = req.header("content-encoding")?;
+    let kept: Vec<&str> = raw.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
+fn put_condition(req: &Req) -> Result<PutCondition, S3Error> {
+    if let Some(v) = req.header("if-none-match") {
+        if v.trim() == "*" {
+            return Ok(PutCondition::IfNoneMatchStar);
+        }
+        return Err(S3Error::new(S3ErrorCode::NotImplemented)
+            .with_message("If-None-Match on writes supports only '*'")
+            .with("Header", "If-None-Match".to_string()));
+    }
+    if let Some(v) = req.header("if-match") {
+        return Ok(PutCondition::IfMatch(v.trim().trim_start_matches("W/").trim_matches('"').to_string()));
+    }
+    Ok(PutCondition::None)
+}
+
+/// The payload size the client announced (decoded size for aws-chunked).
+fn declared_size(req: &Req) -> Result<Option<u64>, S3Error> {
+    if let Some(a) = &req.auth {
+        if let Some(n) = a.decoded_content_length {
+            return Ok(Some(n));
+        }
+    }
+    match req.header("content-length") {
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| S3Error::new(S3ErrorCode::BadRequest).with_message("invalid Content-Length")),
+        None if req.header("transfer-encoding").is_some() => Ok(None),
+        None => Err(S3Error::new(S3ErrorCode::MissingContentLength).with_message("You must provide the Content-Length HTTP header.")),
+    }
+}
+
+fn base_meta(req: &Req) -> Result<ObjectMeta, S3Error> {
+    let h = |n: &str| req.header(n).map(str::to_string);
+    Ok(ObjectMeta {
+        content_type: h("content-type"),
+        cache_control: h("cache-control"),
+        content_disposition: h("content-disposition"),
+        content_encoding: stored_content_encoding(req),
+        content_language: h("content-language"),
+        expires: h("expires"),
+        user_meta: user_metadata(req)?,
+        ..Default::default()
+    })
+}
+
+pub async fn put(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut BodyReader) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let key = key_of(req)?;
+    let size = declared_size(req)?;
+    if size.is_some_and(|n| n > MAX_PUT_OBJECT_BYTES) {
+        return Err(S3Error::new(S3ErrorCode::EntityTooLarge)
+            .with_message("Your proposed upload exceeds the maximum allowed size")
+            .with("MaxSizeAllowed", MAX_PUT_OBJECT_BYTES.to_string()));
+    }
+    let mut meta = base_meta(req)?;
+    let cond = put_condition(req)?;
+    let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
+    let requested = requested_checksum(&headers).map_err(S3Error::from)?;
+    let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
+    let checksum_alg: Option<ChecksumAlgorithm> = requested.as_ref().map(|(alg, _)| *alg).or(trailer_alg);
+    let payload = req.auth.as_ref().map(|a| a.payload.clone()).unwrap_or(PayloadMode::Unsigned);
+    let mut digests = BodyDigests::new(&payload, req.header("content-md5"), checksum_alg).map_err(S3Error::from)?;
+
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    let mut sink = PutSink::open(ctx, owner, bucket.id, &key).await.map_err(S3Error::from)?;
+    req.send_continue(conn).await.map_err(body_error)?;
+    while let Some(piece) = body.next(conn).await.map_err(body_error)? {
+        if body.delivered > MAX_PUT_OBJECT_BYTES {
+            return Err(S3Error::new(S3ErrorCode::EntityTooLarge).with_message("Your proposed upload exceeds the maximum allowed size"));
+        }
+        digests.update(&piece);
+        sink.write(piece).await.map_err(S3Error::from)?;
+    }
+    if let Some(expected) = size {
+        if body.delivered != expected {
+            return Err(S3Error::new(S3ErrorCode::IncompleteBody)
+                .with_message("You did not provide the number of bytes specified by the Content-Length HTTP header."));
+        }
+    }
+    // The expected flexible checksum comes from its header, or else from a trailer.
+    let trailer_value = body.aws_decoder().and_then(|d| {
+        let alg = checksum_alg?;
+        d.trailers().iter().find(|(n, _)| n.eq_ignore_ascii_case(header_name(alg))).map(|(_, v)| v.clone())
+    });
+    let expected_checksum = requested.and_then(|(_, v)| v).map(|raw| b64(&raw)).or(trailer_value);
+    let done = digests.finish(expected_checksum.as_deref()).map_err(S3Error::from)?;
+    meta.etag = crate::util::hex::encode(&done.md5);
+    meta.size = body.delivered;
+    meta.mtime_millis = crate::util::time::unix_now_millis();
+    meta.checksum = done.checksum.map(|(algorithm, digest)| StoredChecksum { algorithm, digest, parts: 0 });
+    let view = sink.commit(meta, cond).await.map_err(S3Error::from)?;
+    let mut resp = Response::new(200).header("ETag", format!("\"{}\"", view.meta.etag));
+    if let Some(c) = &view.meta.checksum {
+        resp.push_header(header_name(c.algorithm), b64(&c.digest));
+    }
+    Ok(resp)
+}
+
+fn read_request(req: &Req, head_only: bool) -> ReadRequest {
+    let h = |n: &str| req.header(n).map(str::to_string);
+    ReadRequest {
+        head_only,
+        range: h("range"),
+        part_number: req.query.get("partNumber").map(str::to_string),
+        if_match: h("if-match"),
+        if_none_match: h("if-none-match"),
+        if_modified_since: h("if-modified-since"),
+        if_unmodified_since: h("if-unmodified-since"),
+    }
+}
+
+/// Standard object headers (ETag, Last-Modified, content-*, user metadata).
+fn object_headers(resp: &mut Response, meta: &ObjectMeta) {
+    resp.push_header("ETag", format!("\"{}\"", meta.etag));
+    resp.push_header("Last-Modified", crate::util::time::http_date(meta.mtime_millis / 1000));
+    resp.push_header("Accept-Ranges", "bytes");
+    resp.push_header("Content-Type", meta.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into()));
+    let optional = [
+        ("Cache-Control", &meta.cache_control),
+        ("Content-Disposition", &meta.content_disposition),
+        ("Content-Encoding", &meta.content_encoding),
+        ("Content-Language", &meta.content_language),
+        ("Expires", &meta.expires),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            resp.push_header(name, v.clone());
+        }
+    }
+    for (name, value) in &meta.user_meta {
+        resp.push_header(format!("x-amz-meta-{name}"), value.clone());
+    }
+    if !meta.tags.is_empty() {
+        resp.push_header("x-amz-tagging-count", meta.tags.len().to_string());
+    }
+}
+
+/// response-* query overrides of GET (S3 honours them on signed requests).
+fn apply_overrides(resp: &mut Response, req: &Req) {
+    const OVERRIDES: [(&str, &str); 6] = [
+        ("response-content-type", "Content-Type"),
+        ("response-content-language", "Content-Language"),
+        ("response-expires", "Expires"),
+        ("response-cache-control", "Cache-Control"),
+        ("response-content-disposition", "Content-Disposition"),
+        ("response-content-encoding", "Content-Encoding"),
+    ];
+    for (param, header) in OVERRIDES {
+        if let Some(v) = req.query.get(param) {
+            resp.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(header));
+            resp.push_header(header, v.to_string());
+        }
+    }
+}
+
+pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let key = key_of(req)?;
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    let (view, plan, source) = owner::read(ctx, owner, bucket.id, &key, read_request(req, head_only)).await?;
+    let mut resp = Response::new(plan.status);
+    object_headers(&mut resp, &view.meta);
+    if plan.not_modified() {
+        resp.headers.retain(|(n, _)| n == "ETag" || n == "Last-Modified");
+        return Ok(resp);
+    }
+    if let Some(cr) = &plan.content_range {
+        resp.push_header("Content-Range", cr.clone());
+    }
+    if let Some(n) = plan.parts_count {
+        resp.push_header("x-amz-mp-parts-count", n.to_string());
+    }
+    let whole = plan.start == 0 && plan.end == view.meta.size;
+    if whole && req.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("enabled")) {
+        if let Some(c) = &view.meta.checksum {
+            let value = if c.parts > 0 { format!("{}-{}", b64(&c.digest), c.parts) } else { b64(&c.digest) };
+            resp.push_header(header_name(c.algorithm), value);
+            resp.push_header("x-amz-checksum-type", if c.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
+        }
+    }
+    apply_overrides(&mut resp, req);
+    resp.body = match source {
+        Some(source) => Body::Object { source, len: plan.len() },
+        None => Body::HeadOnly { len: plan.len() },
+    };
+    Ok(resp)
+}
+
+pub async fn delete(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let key = key_of(req)?;
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    owner::delete(ctx, owner, bucket.id, &key).await.map_err(S3Error::from)?;
+    Ok(Response::new(204))
+}
+
+pub async fn delete_many(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut BodyReader) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let raw = read_small_body(conn, req, body, MAX_DELETE_BODY_BYTES).await?;
+    let request = xml::parse_delete(&raw)?;
+    // Deletes run concurrently so group commit makes them share flushes.
+    let futures = request.objects.iter().map(|(key, _version)| {
+        let ctx = ctx.clone();
+        let bucket_name = bucket.name.clone();
+        let key = key.clone();
+        async move {
+            if let Err(e) = validate_key(&key) {
+                return (key, Err(e));
+            }
+            let owner = ctx.placement.owner(&bucket_name, &key);
+            let r = owner::delete(&ctx, owner, bucket.id, &key).await.map_err(S3Error::from);
+            (key, r.map(|_| ()))
+        }
+    });
+    let results = futures_util::future::join_all(futures).await;
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for (key, r) in results {
+        match r {
+            Ok(()) => deleted.push(key),
+            Err(e) => errors.push((key, e)),
+        }
+    }
+    Ok(Response::xml(200, xml::delete_result(&deleted, &errors, request.quiet)))
+}
