@@ -18,7 +18,8 @@ pub enum HttpMethod {
 
 macro_rules! operations {
     ($($op:ident),* $(,)?) => {
-        /// Every S3 operation ringstore serves, plus `Unknown`.
+        /// Every S3 operation ringstore serves, plus `Unknown` (not served: the
+        /// server answers NotImplemented or MethodNotAllowed).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Operation { $($op,)* }
 
@@ -78,7 +79,6 @@ operations! {
     AbortMultipartUpload,
     ListParts,
     OptionsPreflight,
-    /// Not served: the server answers NotImplemented (or MethodNotAllowed).
     Unknown,
 }
 
