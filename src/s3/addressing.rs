@@ -94,8 +94,16 @@ mod tests {
         for (path, want) in table {
             assert_eq!(split(Some("localhost:9000"), path, None), *want, "{path}");
             // A host that is not under the domain is path style too.
-            assert_eq!(split(Some("127.0.0.1:9000"), path, Some("s3.local")), *want, "{path}");
-            assert_eq!(split(Some("s3.local"), path, Some("s3.local")), *want, "{path}");
+            assert_eq!(
+                split(Some("127.0.0.1:9000"), path, Some("s3.local")),
+                *want,
+                "{path}"
+            );
+            assert_eq!(
+                split(Some("s3.local"), path, Some("s3.local")),
+                *want,
+                "{path}"
+            );
         }
     }
 
@@ -105,7 +113,11 @@ mod tests {
         let table: &[(&str, &str, Want)] = &[
             ("b.s3.local", "/", (Some("b"), None)),
             ("b.s3.local:9000", "/k", (Some("b"), Some("k"))),
-            ("My.Bucket.S3.Local", "/a/b", (Some("my.bucket"), Some("a/b"))),
+            (
+                "My.Bucket.S3.Local",
+                "/a/b",
+                (Some("my.bucket"), Some("a/b")),
+            ),
             ("b.s3.local", "//x", (Some("b"), Some("/x"))),
             ("b.s3.local.", "/a%20b+c", (Some("b"), Some("a b+c"))),
             ("b.s3.local", "/?list-type=2", (Some("b"), None)),

@@ -149,7 +149,13 @@ mod tests {
             (None, None, None, Some("garbage"), Proceed),
             // S3: If-Match true + If-Unmodified-Since false → 200.
             (Some("\"abc123\""), None, None, Some(BEFORE), Proceed),
-            (Some("\"nope\""), None, None, Some(AFTER), PreconditionFailed),
+            (
+                Some("\"nope\""),
+                None,
+                None,
+                Some(AFTER),
+                PreconditionFailed,
+            ),
             (None, Some("\"abc123\""), None, None, NotModified),
             (None, Some("*"), None, None, NotModified),
             (None, Some("\"x\",W/\"abc123\""), None, None, NotModified),
@@ -163,9 +169,27 @@ mod tests {
             // If-None-Match true wins over If-Modified-Since false.
             (None, Some("\"other\""), Some(AFTER), None, Proceed),
             // 412 conditions are checked before 304 conditions.
-            (Some("\"other\""), Some("\"abc123\""), None, None, PreconditionFailed),
-            (None, Some("\"abc123\""), None, Some(BEFORE), PreconditionFailed),
-            (Some("\"abc123\""), Some("\"abc123\""), None, None, NotModified),
+            (
+                Some("\"other\""),
+                Some("\"abc123\""),
+                None,
+                None,
+                PreconditionFailed,
+            ),
+            (
+                None,
+                Some("\"abc123\""),
+                None,
+                Some(BEFORE),
+                PreconditionFailed,
+            ),
+            (
+                Some("\"abc123\""),
+                Some("\"abc123\""),
+                None,
+                None,
+                NotModified,
+            ),
         ];
         for (i, &(im, inm, ims, ius, want)) in table.iter().enumerate() {
             assert_eq!(
@@ -182,7 +206,13 @@ mod tests {
             (None, None, None, None, Proceed),
             (Some("\"abc123\""), None, None, Some(BEFORE), Proceed),
             (Some("\"other\""), None, None, None, PreconditionFailed),
-            (None, Some("\"abc123\""), Some(BEFORE), None, PreconditionFailed),
+            (
+                None,
+                Some("\"abc123\""),
+                Some(BEFORE),
+                None,
+                PreconditionFailed,
+            ),
             (None, Some("\"abc123\""), None, None, PreconditionFailed),
             (None, None, Some(AFTER), None, PreconditionFailed),
             (None, None, Some(BEFORE), None, Proceed),
@@ -202,6 +232,9 @@ mod tests {
         assert!(etag_list_matches(" \"a\" , \"abc123\" ", ETAG));
         assert!(!etag_list_matches("\"abc1234\"", ETAG));
         assert!(!etag_list_matches("\"abc12\"", ETAG));
-        assert!(!etag_list_matches(&format!("\"x\",{}", "a".repeat(MAX_ETAG_LIST_BYTES)), ETAG));
+        assert!(!etag_list_matches(
+            &format!("\"x\",{}", "a".repeat(MAX_ETAG_LIST_BYTES)),
+            ETAG
+        ));
     }
 }

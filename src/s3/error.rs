@@ -150,7 +150,9 @@ impl S3Error {
 
     /// Adds an extra element; `name` must be a valid XML element name.
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        debug_assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        debug_assert!(
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        );
         self.extra.push((name, value.into()));
         self
     }
@@ -309,9 +311,8 @@ impl From<&StoreError> for S3Error {
                 "This server no longer accepts writes after a failed disk flush; reads still work.",
             ),
             // Paths and offsets go to the log, not to the client.
-            StoreError::Corrupt { .. } => S3Error::new(C::InternalError).with_message(
-                "The stored data failed its integrity check and cannot be served.",
-            ),
+            StoreError::Corrupt { .. } => S3Error::new(C::InternalError)
+                .with_message("The stored data failed its integrity check and cannot be served."),
             StoreError::PreconditionFailed => S3Error::new(C::PreconditionFailed),
             StoreError::NotFound => S3Error::new(C::NoSuchKey),
             StoreError::Io { .. } | StoreError::Format(_) => S3Error::new(C::InternalError),
@@ -396,14 +397,34 @@ mod tests {
             (AuthError::InvalidAccessKeyId, C::InvalidAccessKeyId, 403),
             (AuthError::InactiveAccessKey, C::InvalidAccessKeyId, 403),
             (AuthError::RequestExpired, C::AccessDenied, 403),
-            (AuthError::ExpiresOutOfRange, C::AuthorizationQueryParametersError, 400),
-            (AuthError::ContentSha256Mismatch, C::XAmzContentSHA256Mismatch, 400),
-            (AuthError::ChunkSignatureDoesNotMatch, C::SignatureDoesNotMatch, 403),
+            (
+                AuthError::ExpiresOutOfRange,
+                C::AuthorizationQueryParametersError,
+                400,
+            ),
+            (
+                AuthError::ContentSha256Mismatch,
+                C::XAmzContentSHA256Mismatch,
+                400,
+            ),
+            (
+                AuthError::ChunkSignatureDoesNotMatch,
+                C::SignatureDoesNotMatch,
+                403,
+            ),
             (AuthError::DecodedLengthMismatch, C::IncompleteBody, 400),
             (AuthError::MalformedChunk("size"), C::IncompleteBody, 400),
             (AuthError::BadDigest("Content-MD5"), C::BadDigest, 400),
-            (AuthError::InvalidChecksum("bad".into()), C::InvalidRequest, 400),
-            (AuthError::MissingHeader("x-amz-content-sha256"), C::InvalidRequest, 400),
+            (
+                AuthError::InvalidChecksum("bad".into()),
+                C::InvalidRequest,
+                400,
+            ),
+            (
+                AuthError::MissingHeader("x-amz-content-sha256"),
+                C::InvalidRequest,
+                400,
+            ),
             (AuthError::InvalidContentSha256, C::InvalidArgument, 400),
             (AuthError::MissingDate, C::AccessDenied, 403),
         ];
@@ -438,14 +459,19 @@ mod tests {
             server_time: 1_394_735_513,
         });
         assert_eq!(e.extra[0], ("RequestTime", "20140313T184523Z".to_string()));
-        assert_eq!(e.extra[1], ("ServerTime", "2014-03-13T18:31:53Z".to_string()));
+        assert_eq!(
+            e.extra[1],
+            ("ServerTime", "2014-03-13T18:31:53Z".to_string())
+        );
 
         let e = S3Error::from(AuthError::SignatureDoesNotMatch {
             string_to_sign: "AWS4\nx".into(),
             canonical_request: "GET\n/".into(),
         });
         let xml = e.to_xml("r", "h");
-        assert!(xml.contains("<StringToSign>AWS4\nx</StringToSign><CanonicalRequest>GET\n/</CanonicalRequest>"));
+        assert!(xml.contains(
+            "<StringToSign>AWS4\nx</StringToSign><CanonicalRequest>GET\n/</CanonicalRequest>"
+        ));
 
         let e = S3Error::from(AuthError::BadDigest("CRC32"));
         assert_eq!(

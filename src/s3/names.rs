@@ -25,7 +25,10 @@ fn invalid_bucket(name: &str, why: &str) -> S3Error {
 pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
     let b = name.as_bytes();
     if b.len() < MIN_BUCKET_NAME_BYTES || b.len() > MAX_BUCKET_NAME_BYTES {
-        return Err(invalid_bucket(name, "bucket names must be 3 to 63 characters long"));
+        return Err(invalid_bucket(
+            name,
+            "bucket names must be 3 to 63 characters long",
+        ));
     }
     let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.';
     if !b.iter().all(|&c| allowed(c)) {
@@ -36,18 +39,30 @@ pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
     }
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
     if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return Err(invalid_bucket(name, "names must begin and end with a letter or digit"));
+        return Err(invalid_bucket(
+            name,
+            "names must begin and end with a letter or digit",
+        ));
     }
     if name.contains("..") {
-        return Err(invalid_bucket(name, "names must not contain two adjacent periods"));
+        return Err(invalid_bucket(
+            name,
+            "names must not contain two adjacent periods",
+        ));
     }
     if name.parse::<std::net::Ipv4Addr>().is_ok() || looks_like_ipv4(name) {
-        return Err(invalid_bucket(name, "names must not be formatted as an IP address"));
+        return Err(invalid_bucket(
+            name,
+            "names must not be formatted as an IP address",
+        ));
     }
     if RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
         || RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))
     {
-        return Err(invalid_bucket(name, "the name uses a reserved prefix or suffix"));
+        return Err(invalid_bucket(
+            name,
+            "the name uses a reserved prefix or suffix",
+        ));
     }
     Ok(())
 }
@@ -140,7 +155,9 @@ mod tests {
         assert!(validate_key("//lead/ing + spaces % 中").is_ok());
         assert!(validate_key(&"k".repeat(MAX_KEY_BYTES)).is_ok());
         assert_eq!(
-            validate_key(&"k".repeat(MAX_KEY_BYTES + 1)).unwrap_err().code,
+            validate_key(&"k".repeat(MAX_KEY_BYTES + 1))
+                .unwrap_err()
+                .code,
             S3ErrorCode::KeyTooLongError
         );
         // 342 three-byte characters = 1026 bytes: the limit is bytes, not chars.
@@ -148,6 +165,9 @@ mod tests {
             validate_key(&"中".repeat(342)).unwrap_err().code,
             S3ErrorCode::KeyTooLongError
         );
-        assert_eq!(validate_key("").unwrap_err().code, S3ErrorCode::InvalidArgument);
+        assert_eq!(
+            validate_key("").unwrap_err().code,
+            S3ErrorCode::InvalidArgument
+        );
     }
 }

@@ -87,8 +87,16 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<String, S3Error> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hi = b.get(i + 1).copied().and_then(hex_val).ok_or_else(invalid_uri)?;
-                let lo = b.get(i + 2).copied().and_then(hex_val).ok_or_else(invalid_uri)?;
+                let hi = b
+                    .get(i + 1)
+                    .copied()
+                    .and_then(hex_val)
+                    .ok_or_else(invalid_uri)?;
+                let lo = b
+                    .get(i + 2)
+                    .copied()
+                    .and_then(hex_val)
+                    .ok_or_else(invalid_uri)?;
                 out.push(hi << 4 | lo);
                 i += 3;
             }

@@ -120,7 +120,8 @@ mod tests {
 
     #[test]
     fn resolve_table() {
-        let table: &[(RangeSpec, u64, Result<(u64, u64), ()>)] = &[
+        type Row = (RangeSpec, u64, Result<(u64, u64), ()>);
+        let table: &[Row] = &[
             (FromTo(0, 499), 1000, Ok((0, 499))),
             (FromTo(0, 0), 1, Ok((0, 0))),
             (FromTo(990, 2000), 1000, Ok((990, 999))),

@@ -240,7 +240,10 @@ fn route_object(method: HttpMethod, q: &Query, has_copy_source: bool) -> Operati
 
 /// The operation of the first listed sub-resource present in the query.
 fn first_of(q: &Query, table: &[(&str, Operation)]) -> Option<Operation> {
-    table.iter().find(|(name, _)| q.has(name)).map(|&(_, op)| op)
+    table
+        .iter()
+        .find(|(name, _)| q.has(name))
+        .map(|&(_, op)| op)
 }
 
 #[cfg(test)]
@@ -300,7 +303,10 @@ mod tests {
         ("GET /b", Operation::ListObjectsV1),
         ("GET /b?prefix=a&marker=m", Operation::ListObjectsV1),
         ("GET /b?list-type=2", Operation::ListObjectsV2),
-        ("GET /b?list-type=2&prefix=x&delimiter=%2F", Operation::ListObjectsV2),
+        (
+            "GET /b?list-type=2&prefix=x&delimiter=%2F",
+            Operation::ListObjectsV2,
+        ),
         ("GET /b?uploads", Operation::ListMultipartUploads),
         ("POST /b?delete", Operation::DeleteObjects),
         ("OPTIONS /b", Operation::OptionsPreflight),
@@ -319,7 +325,10 @@ mod tests {
         ("PUT /b/k?acl", Operation::PutObjectAcl),
         ("POST /b/k?uploads", Operation::CreateMultipartUpload),
         ("PUT /b/k?partNumber=1&uploadId=u", Operation::UploadPart),
-        ("PUT /b/k?partNumber=1&uploadId=u copy", Operation::UploadPartCopy),
+        (
+            "PUT /b/k?partNumber=1&uploadId=u copy",
+            Operation::UploadPartCopy,
+        ),
         ("POST /b/k?uploadId=u", Operation::CompleteMultipartUpload),
         ("DELETE /b/k?uploadId=u", Operation::AbortMultipartUpload),
         ("GET /b/k?uploadId=u", Operation::ListParts),

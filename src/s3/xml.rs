@@ -195,7 +195,10 @@ pub fn list_objects_v2(p: &ListV2Page) -> String {
     w.num("KeyCount", p.contents.len() + p.common_prefixes.len());
     w.bool("IsTruncated", p.is_truncated);
     w.opt("ContinuationToken", p.continuation_token.as_deref());
-    w.opt("NextContinuationToken", p.next_continuation_token.as_deref());
+    w.opt(
+        "NextContinuationToken",
+        p.next_continuation_token.as_deref(),
+    );
     if let Some(s) = &p.start_after {
         w.elem("StartAfter", &listed(s, enc));
     }
@@ -238,7 +241,10 @@ pub fn delete_result(r: &DeleteResult) -> String {
             w.opt("VersionId", d.version_id.as_deref());
             if d.delete_marker {
                 w.bool("DeleteMarker", true);
-                w.opt("DeleteMarkerVersionId", d.delete_marker_version_id.as_deref());
+                w.opt(
+                    "DeleteMarkerVersionId",
+                    d.delete_marker_version_id.as_deref(),
+                );
             }
             w.close("Deleted");
         }
@@ -402,7 +408,9 @@ pub fn access_control_policy(p: &AccessControlPolicy) -> String {
                 w.elem("DisplayName", &o.display_name);
             }
             Grantee::Group(uri) => {
-                w.0.push_str(&format!("<Grantee xmlns:xsi=\"{XSI_NS}\" xsi:type=\"Group\">"));
+                w.0.push_str(&format!(
+                    "<Grantee xmlns:xsi=\"{XSI_NS}\" xsi:type=\"Group\">"
+                ));
                 w.elem("URI", uri);
             }
         }
@@ -643,7 +651,9 @@ fn parse_tagging_limited(body: &[u8], max_tags: usize) -> Result<Vec<(String, St
             return Err(invalid_tag("The TagValue you have provided is invalid"));
         }
         if tags.iter().any(|(k, _)| k == key) {
-            return Err(invalid_tag("Cannot provide multiple Tags with the same key"));
+            return Err(invalid_tag(
+                "Cannot provide multiple Tags with the same key",
+            ));
         }
         tags.push((key.to_string(), value.to_string()));
     }

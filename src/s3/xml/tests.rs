@@ -293,7 +293,9 @@ fn writes_tagging_versioning_attributes_acl() {
     );
     assert_eq!(
         versioning_configuration(Some(VersioningStatus::Suspended)),
-        format!("{D}<VersioningConfiguration{NS}><Status>Suspended</Status></VersioningConfiguration>")
+        format!(
+            "{D}<VersioningConfiguration{NS}><Status>Suspended</Status></VersioningConfiguration>"
+        )
     );
     let attrs = ObjectAttributes {
         etag: Some("e".into()),
@@ -365,7 +367,10 @@ fn parses_create_bucket_configuration() {
         Some("eu-west-1".into())
     );
     let body = "<?xml version=\"1.0\"?>\n<CreateBucketConfiguration>\n  <LocationConstraint/>\n</CreateBucketConfiguration>";
-    assert_eq!(parse_create_bucket_configuration(body.as_bytes()).unwrap(), None);
+    assert_eq!(
+        parse_create_bucket_configuration(body.as_bytes()).unwrap(),
+        None
+    );
     assert_eq!(
         code(parse_create_bucket_configuration(b"<Other/>")),
         S3ErrorCode::MalformedXML
@@ -410,8 +415,17 @@ fn delete_limits_and_errors() {
         s.push_str("</Delete>");
         s
     };
-    assert_eq!(parse_delete(objs(MAX_DELETE_OBJECTS).as_bytes()).unwrap().objects.len(), 1000);
-    assert_eq!(code(parse_delete(objs(MAX_DELETE_OBJECTS + 1).as_bytes())), S3ErrorCode::MalformedXML);
+    assert_eq!(
+        parse_delete(objs(MAX_DELETE_OBJECTS).as_bytes())
+            .unwrap()
+            .objects
+            .len(),
+        1000
+    );
+    assert_eq!(
+        code(parse_delete(objs(MAX_DELETE_OBJECTS + 1).as_bytes())),
+        S3ErrorCode::MalformedXML
+    );
     let bad: &[&[u8]] = &[
         b"",
         b"<Delete></Delete>",
@@ -433,8 +447,15 @@ fn delete_limits_and_errors() {
             String::from_utf8_lossy(body)
         );
     }
-    let deep = format!("{}{}", "<a>".repeat(MAX_XML_DEPTH + 1), "</a>".repeat(MAX_XML_DEPTH + 1));
-    assert_eq!(code(parse_delete(deep.as_bytes())), S3ErrorCode::MalformedXML);
+    let deep = format!(
+        "{}{}",
+        "<a>".repeat(MAX_XML_DEPTH + 1),
+        "</a>".repeat(MAX_XML_DEPTH + 1)
+    );
+    assert_eq!(
+        code(parse_delete(deep.as_bytes())),
+        S3ErrorCode::MalformedXML
+    );
     let huge = vec![b' '; MAX_XML_BODY_BYTES + 1];
     assert_eq!(code(parse_delete(&huge)), S3ErrorCode::MalformedXML);
 }
@@ -469,7 +490,10 @@ fn parses_complete_multipart() {
                 <Part><PartNumber>1</PartNumber><ETag>e1</ETag></Part></CompleteMultipartUpload>";
     let parts = parse_complete_multipart(body.as_bytes()).unwrap();
     assert_eq!(
-        parts.iter().map(|p| (p.part_number, p.etag.as_str())).collect::<Vec<_>>(),
+        parts
+            .iter()
+            .map(|p| (p.part_number, p.etag.as_str()))
+            .collect::<Vec<_>>(),
         vec![(3, "e3"), (1, "e1")]
     );
 }
@@ -486,14 +510,25 @@ fn complete_multipart_errors() {
         (b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>", S3ErrorCode::InvalidArgument),
     ];
     for (body, want) in bad {
-        assert_eq!(code(parse_complete_multipart(body)), *want, "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            code(parse_complete_multipart(body)),
+            *want,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
     let mut many = String::from("<CompleteMultipartUpload>");
     for i in 1..=MAX_PARTS + 1 {
-        many.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>e</ETag></Part>", i.min(MAX_PARTS)));
+        many.push_str(&format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>e</ETag></Part>",
+            i.min(MAX_PARTS)
+        ));
     }
     many.push_str("</CompleteMultipartUpload>");
-    assert_eq!(code(parse_complete_multipart(many.as_bytes())), S3ErrorCode::MalformedXML);
+    assert_eq!(
+        code(parse_complete_multipart(many.as_bytes())),
+        S3ErrorCode::MalformedXML
+    );
 }
 
 #[test]
@@ -506,7 +541,10 @@ fn parses_tagging() {
         parse_tagging(body.as_bytes()).unwrap(),
         vec![("env".into(), "prod".into()), ("empty".into(), "".into())]
     );
-    assert_eq!(parse_tagging(b"<Tagging><TagSet/></Tagging>").unwrap(), vec![]);
+    assert_eq!(
+        parse_tagging(b"<Tagging><TagSet/></Tagging>").unwrap(),
+        vec![]
+    );
     let tags = |n: usize| {
         let mut s = String::from("<Tagging><TagSet>");
         for i in 0..n {
@@ -515,32 +553,67 @@ fn parses_tagging() {
         s + "</TagSet></Tagging>"
     };
     assert_eq!(parse_tagging(tags(10).as_bytes()).unwrap().len(), 10);
-    assert_eq!(code(parse_tagging(tags(11).as_bytes())), S3ErrorCode::InvalidTag);
+    assert_eq!(
+        code(parse_tagging(tags(11).as_bytes())),
+        S3ErrorCode::InvalidTag
+    );
     assert_eq!(parse_bucket_tagging(tags(50).as_bytes()).unwrap().len(), 50);
-    assert_eq!(code(parse_bucket_tagging(tags(51).as_bytes())), S3ErrorCode::InvalidTag);
+    assert_eq!(
+        code(parse_bucket_tagging(tags(51).as_bytes())),
+        S3ErrorCode::InvalidTag
+    );
     let one = |k: &str, v: &str| {
         format!("<Tagging><TagSet><Tag><Key>{k}</Key><Value>{v}</Value></Tag></TagSet></Tagging>")
     };
     // Limits count characters, not bytes.
     assert!(parse_tagging(one(&"中".repeat(128), &"中".repeat(256)).as_bytes()).is_ok());
-    assert_eq!(code(parse_tagging(one(&"k".repeat(129), "v").as_bytes())), S3ErrorCode::InvalidTag);
-    assert_eq!(code(parse_tagging(one("k", &"v".repeat(257)).as_bytes())), S3ErrorCode::InvalidTag);
-    assert_eq!(code(parse_tagging(one("", "v").as_bytes())), S3ErrorCode::InvalidTag);
+    assert_eq!(
+        code(parse_tagging(one(&"k".repeat(129), "v").as_bytes())),
+        S3ErrorCode::InvalidTag
+    );
+    assert_eq!(
+        code(parse_tagging(one("k", &"v".repeat(257)).as_bytes())),
+        S3ErrorCode::InvalidTag
+    );
+    assert_eq!(
+        code(parse_tagging(one("", "v").as_bytes())),
+        S3ErrorCode::InvalidTag
+    );
     let dup = "<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>a</Key><Value>2</Value></Tag></TagSet></Tagging>";
     assert_eq!(code(parse_tagging(dup.as_bytes())), S3ErrorCode::InvalidTag);
-    assert_eq!(code(parse_tagging(b"<Tagging></Tagging>")), S3ErrorCode::MalformedXML);
-    assert_eq!(code(parse_tagging(b"<Tagging><TagSet><Tag><Value>1</Value></Tag></TagSet></Tagging>")), S3ErrorCode::MalformedXML);
+    assert_eq!(
+        code(parse_tagging(b"<Tagging></Tagging>")),
+        S3ErrorCode::MalformedXML
+    );
+    assert_eq!(
+        code(parse_tagging(
+            b"<Tagging><TagSet><Tag><Value>1</Value></Tag></TagSet></Tagging>"
+        )),
+        S3ErrorCode::MalformedXML
+    );
 }
 
 #[test]
 fn parses_versioning() {
-    let body = format!("<VersioningConfiguration{NS}><Status>Enabled</Status></VersioningConfiguration>");
-    assert_eq!(parse_versioning(body.as_bytes()).unwrap(), Some(VersioningStatus::Enabled));
-    let body = "<VersioningConfiguration><MfaDelete>Disabled</MfaDelete><Status>Suspended</Status></VersioningConfiguration>";
-    assert_eq!(parse_versioning(body.as_bytes()).unwrap(), Some(VersioningStatus::Suspended));
-    assert_eq!(parse_versioning(b"<VersioningConfiguration/>").unwrap(), None);
+    let body =
+        format!("<VersioningConfiguration{NS}><Status>Enabled</Status></VersioningConfiguration>");
     assert_eq!(
-        code(parse_versioning(b"<VersioningConfiguration><Status>On</Status></VersioningConfiguration>")),
+        parse_versioning(body.as_bytes()).unwrap(),
+        Some(VersioningStatus::Enabled)
+    );
+    let body = "<VersioningConfiguration><MfaDelete>Disabled</MfaDelete><Status>Suspended</Status></VersioningConfiguration>";
+    assert_eq!(
+        parse_versioning(body.as_bytes()).unwrap(),
+        Some(VersioningStatus::Suspended)
+    );
+    assert_eq!(
+        parse_versioning(b"<VersioningConfiguration/>").unwrap(),
+        None
+    );
+    assert_eq!(
+        code(parse_versioning(
+            b"<VersioningConfiguration><Status>On</Status></VersioningConfiguration>"
+        )),
         S3ErrorCode::MalformedXML
     );
     assert_eq!(code(parse_versioning(b"")), S3ErrorCode::MalformedXML);
@@ -548,7 +621,8 @@ fn parses_versioning() {
 
 #[test]
 fn doctype_entities_are_not_expanded() {
-    let body = b"<!DOCTYPE d [<!ENTITY x \"boom\">]><Delete><Object><Key>&x;</Key></Object></Delete>";
+    let body =
+        b"<!DOCTYPE d [<!ENTITY x \"boom\">]><Delete><Object><Key>&x;</Key></Object></Delete>";
     assert_eq!(code(parse_delete(body)), S3ErrorCode::MalformedXML);
 }
 
