@@ -232,7 +232,8 @@ impl From<AuthError> for S3Error {
             AuthError::MissingDate => S3Error::new(C::AccessDenied)
                 .with_message("AWS authentication requires a valid Date or x-amz-date header"),
             AuthError::InvalidAccessKeyId => S3Error::new(C::InvalidAccessKeyId),
-            // IAM answers a deactivated key exactly like an unknown one.
+            // Deactivated keys get InvalidAccessKeyId too (error-reference pages list
+            // "deactivated" among its causes; not measured against AWS by us).
             AuthError::InactiveAccessKey => S3Error::new(C::InvalidAccessKeyId),
             AuthError::SignatureDoesNotMatch {
                 string_to_sign,
