@@ -1,0 +1,236 @@
+//! Inputs of the XML writers and outputs of the XML parsers: plain data the
+//! server fills from the catalog and the store.
+
+use crate::store::types::ChecksumAlgorithm;
+
+/// Bucket or object owner (a credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketEntry {
+    pub name: String,
+    pub creation_millis: i64,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListBucketsPage {
+    pub owner: Owner,
+    pub buckets: Vec<BucketEntry>,
+}
+
+/// One `<Contents>` of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectEntry {
+    pub key: String,
+    pub last_modified_millis: i64,
+    /// Unquoted; the writer adds the quotes S3 shows.
+    pub etag: String,
+    pub size: u64,
+    /// Present when the listing shows owners (V1 always, V2 with fetch-owner).
+    pub owner: Option<Owner>,
+}
+
+/// ListObjectsV2 answer. `KeyCount` is computed from the entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListV2Page {
+    pub bucket: String,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub max_keys: u32,
+    pub is_truncated: bool,
+    pub continuation_token: Option<String>,
+    pub next_continuation_token: Option<String>,
+    pub start_after: Option<String>,
+    /// `encoding-type=url`: keys, prefixes, delimiter and start-after are URL-encoded.
+    pub encoding_url: bool,
+    pub contents: Vec<ObjectEntry>,
+    pub common_prefixes: Vec<String>,
+}
+
+/// ListObjects (V1) answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListV1Page {
+    pub bucket: String,
+    pub prefix: String,
+    pub marker: String,
+    /// Only sent when a delimiter was given and the page is truncated, as S3 does.
+    pub next_marker: Option<String>,
+    pub delimiter: Option<String>,
+    pub max_keys: u32,
+    pub is_truncated: bool,
+    pub encoding_url: bool,
+    pub contents: Vec<ObjectEntry>,
+    pub common_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedEntry {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub delete_marker: bool,
+    pub delete_marker_version_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteErrorEntry {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// DeleteObjects answer; in quiet mode only errors are written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteResult {
+    pub quiet: bool,
+    pub deleted: Vec<DeletedEntry>,
+    pub errors: Vec<DeleteErrorEntry>,
+}
+
+/// CopyObjectResult and CopyPartResult.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyResult {
+    pub etag: String,
+    pub last_modified_millis: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitiateMultipartUpload {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteMultipartUploadResult {
+    pub location: String,
+    pub bucket: String,
+    pub key: String,
+    /// Unquoted `hex-N`.
+    pub etag: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartEntry {
+    pub part_number: u32,
+    pub last_modified_millis: i64,
+    pub etag: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPartsPage {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub owner: Owner,
+    pub part_number_marker: u32,
+    pub next_part_number_marker: u32,
+    pub max_parts: u32,
+    pub is_truncated: bool,
+    pub parts: Vec<PartEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadEntry {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated_millis: i64,
+    pub owner: Owner,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListUploadsPage {
+    pub bucket: String,
+    pub key_marker: String,
+    pub upload_id_marker: String,
+    pub next_key_marker: Option<String>,
+    pub next_upload_id_marker: Option<String>,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub max_uploads: u32,
+    pub is_truncated: bool,
+    pub encoding_url: bool,
+    pub uploads: Vec<UploadEntry>,
+    pub common_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersioningStatus {
+    Enabled,
+    Suspended,
+}
+
+impl VersioningStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersioningStatus::Enabled => "Enabled",
+            VersioningStatus::Suspended => "Suspended",
+        }
+    }
+}
+
+/// GetObjectAttributes answer: only the requested attributes are `Some`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectAttributes {
+    pub etag: Option<String>,
+    /// (algorithm, base64 digest).
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+    pub parts_count: Option<u32>,
+    pub storage_class: bool,
+    pub object_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grantee {
+    CanonicalUser(Owner),
+    /// e.g. `http://acs.amazonaws.com/groups/global/AllUsers`.
+    Group(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub grantee: Grantee,
+    /// FULL_CONTROL, READ, WRITE, READ_ACP, WRITE_ACP.
+    pub permission: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessControlPolicy {
+    pub owner: Owner,
+    pub grants: Vec<Grant>,
+}
+
+/// DeleteObjects request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteRequest {
+    pub quiet: bool,
+    /// (key, version id).
+    pub objects: Vec<(String, Option<String>)>,
+}
+
+/// One `<Part>` of CompleteMultipartUpload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    /// Unquoted.
+    pub etag: String,
+    /// (algorithm, base64 digest) for each Checksum* element sent.
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
+}
+
+/// The name S3 uses in element names (`Checksum<NAME>`) and headers.
+pub fn checksum_name(a: ChecksumAlgorithm) -> &'static str {
+    match a {
+        ChecksumAlgorithm::Crc32 => "CRC32",
+        ChecksumAlgorithm::Crc32c => "CRC32C",
+        ChecksumAlgorithm::Crc64Nvme => "CRC64NVME",
+        ChecksumAlgorithm::Sha1 => "SHA1",
+        ChecksumAlgorithm::Sha256 => "SHA256",
+    }
+}

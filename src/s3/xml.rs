@@ -1,0 +1,676 @@
+//! S3 XML documents: writers (by hand, through one escaper) and parsers
+//! (quick-xml into a small bounded tree, namespace- and whitespace-tolerant).
+//!
+//! Keys with characters XML 1.0 cannot carry (controls other than tab, LF,
+//! CR): S3 documents that clients must ask for `encoding-type=url` to list
+//! them. Without it we write them as numeric references (`&#x1;`) rather than
+//! raw bytes, so the document at least stays parseable by XML 1.1 and lenient
+//! parsers; CR is always written as `&#xD;` so parsers do not normalise it away.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::model::*;
+use crate::s3::query::url_encode_key;
+use crate::store::types::ChecksumAlgorithm;
+use crate::util::time::iso8601_millis;
+
+const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// Largest XML request body accepted (S3's limit for DeleteObjects is 1000
+/// keys of ≤ 1 KiB each, which fits).
+pub const MAX_XML_BODY_BYTES: usize = 1 << 20;
+/// CompleteMultipartUpload lists up to 10000 parts with checksums: larger.
+pub const MAX_COMPLETE_BODY_BYTES: usize = 4 << 20;
+pub const MAX_DELETE_OBJECTS: usize = 1000;
+pub const MAX_PARTS: usize = 10_000;
+pub const MAX_OBJECT_TAGS: usize = 10;
+pub const MAX_BUCKET_TAGS: usize = 50;
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+/// Deepest element nesting any S3 request document needs is 4.
+pub const MAX_XML_DEPTH: usize = 16;
+/// Most elements in one request document (10000 parts × ~7 elements).
+pub const MAX_XML_NODES: usize = 100_000;
+
+// ---------------------------------------------------------------- escaping
+
+/// Appends `s` escaped for XML text content.
+pub fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#xD;"),
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+                out.push_str(&format!("&#x{:X};", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// `s` escaped for XML text content.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s);
+    out
+}
+
+/// A tiny document builder over one String.
+struct W(String);
+
+impl W {
+    fn doc(root: &str) -> W {
+        let mut w = W(String::with_capacity(512));
+        w.0.push_str(XML_DECL);
+        w.0.push('<');
+        w.0.push_str(root);
+        w.0.push_str(" xmlns=\"");
+        w.0.push_str(S3_NS);
+        w.0.push_str("\">");
+        w
+    }
+    fn open(&mut self, name: &str) {
+        self.0.push('<');
+        self.0.push_str(name);
+        self.0.push('>');
+    }
+    fn close(&mut self, name: &str) {
+        self.0.push_str("</");
+        self.0.push_str(name);
+        self.0.push('>');
+    }
+    fn elem(&mut self, name: &str, text: &str) {
+        self.open(name);
+        escape_into(&mut self.0, text);
+        self.close(name);
+    }
+    fn opt(&mut self, name: &str, text: Option<&str>) {
+        if let Some(t) = text {
+            self.elem(name, t);
+        }
+    }
+    fn num(&mut self, name: &str, n: impl std::fmt::Display) {
+        self.elem(name, &n.to_string());
+    }
+    fn bool(&mut self, name: &str, b: bool) {
+        self.elem(name, if b { "true" } else { "false" });
+    }
+    fn date(&mut self, name: &str, millis: i64) {
+        self.elem(name, &iso8601_millis(millis));
+    }
+    /// S3 writes listing ETags quoted, as `&quot;…&quot;`.
+    fn etag(&mut self, etag: &str) {
+        self.elem("ETag", &format!("\"{etag}\""));
+    }
+    fn owner(&mut self, tag: &str, o: &Owner) {
+        self.open(tag);
+        self.elem("ID", &o.id);
+        self.elem("DisplayName", &o.display_name);
+        self.close(tag);
+    }
+    fn end(mut self, root: &str) -> String {
+        self.close(root);
+        self.0
+    }
+}
+
+/// A key or prefix as a listing shows it.
+fn listed(s: &str, encode: bool) -> String {
+    if encode {
+        url_encode_key(s)
+    } else {
+        s.to_string()
+    }
+}
+
+// ---------------------------------------------------------------- writers
+
+pub fn list_buckets(page: &ListBucketsPage) -> String {
+    let mut w = W::doc("ListAllMyBucketsResult");
+    w.owner("Owner", &page.owner);
+    w.open("Buckets");
+    for b in &page.buckets {
+        w.open("Bucket");
+        w.elem("Name", &b.name);
+        w.date("CreationDate", b.creation_millis);
+        w.elem("BucketRegion", &b.region);
+        w.close("Bucket");
+    }
+    w.close("Buckets");
+    w.end("ListAllMyBucketsResult")
+}
+
+/// GetBucketLocation: S3 answers an empty element for us-east-1.
+pub fn location_constraint(region: &str) -> String {
+    if region == "us-east-1" || region.is_empty() {
+        return format!("{XML_DECL}<LocationConstraint xmlns=\"{S3_NS}\"/>");
+    }
+    let mut w = W(String::from(XML_DECL));
+    w.0.push_str(&format!("<LocationConstraint xmlns=\"{S3_NS}\">"));
+    escape_into(&mut w.0, region);
+    w.end("LocationConstraint")
+}
+
+fn contents(w: &mut W, entries: &[ObjectEntry], encode: bool) {
+    for o in entries {
+        w.open("Contents");
+        w.elem("Key", &listed(&o.key, encode));
+        w.date("LastModified", o.last_modified_millis);
+        w.etag(&o.etag);
+        w.num("Size", o.size);
+        if let Some(owner) = &o.owner {
+            w.owner("Owner", owner);
+        }
+        w.elem("StorageClass", "STANDARD");
+        w.close("Contents");
+    }
+}
+
+fn common_prefixes(w: &mut W, prefixes: &[String], encode: bool) {
+    for p in prefixes {
+        w.open("CommonPrefixes");
+        w.elem("Prefix", &listed(p, encode));
+        w.close("CommonPrefixes");
+    }
+}
+
+pub fn list_objects_v2(p: &ListV2Page) -> String {
+    let enc = p.encoding_url;
+    let mut w = W::doc("ListBucketResult");
+    w.elem("Name", &p.bucket);
+    w.elem("Prefix", &listed(&p.prefix, enc));
+    if let Some(d) = &p.delimiter {
+        w.elem("Delimiter", &listed(d, enc));
+    }
+    w.num("MaxKeys", p.max_keys);
+    w.num("KeyCount", p.contents.len() + p.common_prefixes.len());
+    w.bool("IsTruncated", p.is_truncated);
+    w.opt("ContinuationToken", p.continuation_token.as_deref());
+    w.opt(
+        "NextContinuationToken",
+        p.next_continuation_token.as_deref(),
+    );
+    if let Some(s) = &p.start_after {
+        w.elem("StartAfter", &listed(s, enc));
+    }
+    if enc {
+        w.elem("EncodingType", "url");
+    }
+    contents(&mut w, &p.contents, enc);
+    common_prefixes(&mut w, &p.common_prefixes, enc);
+    w.end("ListBucketResult")
+}
+
+pub fn list_objects_v1(p: &ListV1Page) -> String {
+    let enc = p.encoding_url;
+    let mut w = W::doc("ListBucketResult");
+    w.elem("Name", &p.bucket);
+    w.elem("Prefix", &listed(&p.prefix, enc));
+    w.elem("Marker", &listed(&p.marker, enc));
+    if let Some(m) = &p.next_marker {
+        w.elem("NextMarker", &listed(m, enc));
+    }
+    if let Some(d) = &p.delimiter {
+        w.elem("Delimiter", &listed(d, enc));
+    }
+    w.num("MaxKeys", p.max_keys);
+    w.bool("IsTruncated", p.is_truncated);
+    if enc {
+        w.elem("EncodingType", "url");
+    }
+    contents(&mut w, &p.contents, enc);
+    common_prefixes(&mut w, &p.common_prefixes, enc);
+    w.end("ListBucketResult")
+}
+
+pub fn delete_result(r: &DeleteResult) -> String {
+    let mut w = W::doc("DeleteResult");
+    if !r.quiet {
+        for d in &r.deleted {
+            w.open("Deleted");
+            w.elem("Key", &d.key);
+            w.opt("VersionId", d.version_id.as_deref());
+            if d.delete_marker {
+                w.bool("DeleteMarker", true);
+                w.opt(
+                    "DeleteMarkerVersionId",
+                    d.delete_marker_version_id.as_deref(),
+                );
+            }
+            w.close("Deleted");
+        }
+    }
+    for e in &r.errors {
+        w.open("Error");
+        w.elem("Key", &e.key);
+        w.opt("VersionId", e.version_id.as_deref());
+        w.elem("Code", &e.code);
+        w.elem("Message", &e.message);
+        w.close("Error");
+    }
+    w.end("DeleteResult")
+}
+
+fn copy_result(root: &str, r: &CopyResult) -> String {
+    let mut w = W::doc(root);
+    w.date("LastModified", r.last_modified_millis);
+    w.etag(&r.etag);
+    w.end(root)
+}
+
+pub fn copy_object_result(r: &CopyResult) -> String {
+    copy_result("CopyObjectResult", r)
+}
+
+pub fn copy_part_result(r: &CopyResult) -> String {
+    copy_result("CopyPartResult", r)
+}
+
+pub fn initiate_multipart_upload(r: &InitiateMultipartUpload) -> String {
+    let mut w = W::doc("InitiateMultipartUploadResult");
+    w.elem("Bucket", &r.bucket);
+    w.elem("Key", &r.key);
+    w.elem("UploadId", &r.upload_id);
+    w.end("InitiateMultipartUploadResult")
+}
+
+pub fn complete_multipart_upload(r: &CompleteMultipartUploadResult) -> String {
+    let mut w = W::doc("CompleteMultipartUploadResult");
+    w.elem("Location", &r.location);
+    w.elem("Bucket", &r.bucket);
+    w.elem("Key", &r.key);
+    w.etag(&r.etag);
+    w.end("CompleteMultipartUploadResult")
+}
+
+pub fn list_parts(p: &ListPartsPage) -> String {
+    let mut w = W::doc("ListPartsResult");
+    w.elem("Bucket", &p.bucket);
+    w.elem("Key", &p.key);
+    w.elem("UploadId", &p.upload_id);
+    w.owner("Initiator", &p.owner);
+    w.owner("Owner", &p.owner);
+    w.elem("StorageClass", "STANDARD");
+    w.num("PartNumberMarker", p.part_number_marker);
+    w.num("NextPartNumberMarker", p.next_part_number_marker);
+    w.num("MaxParts", p.max_parts);
+    w.bool("IsTruncated", p.is_truncated);
+    for part in &p.parts {
+        w.open("Part");
+        w.num("PartNumber", part.part_number);
+        w.date("LastModified", part.last_modified_millis);
+        w.etag(&part.etag);
+        w.num("Size", part.size);
+        w.close("Part");
+    }
+    w.end("ListPartsResult")
+}
+
+pub fn list_multipart_uploads(p: &ListUploadsPage) -> String {
+    let enc = p.encoding_url;
+    let mut w = W::doc("ListMultipartUploadsResult");
+    w.elem("Bucket", &p.bucket);
+    w.elem("KeyMarker", &listed(&p.key_marker, enc));
+    w.elem("UploadIdMarker", &p.upload_id_marker);
+    if let Some(m) = &p.next_key_marker {
+        w.elem("NextKeyMarker", &listed(m, enc));
+    }
+    w.opt("NextUploadIdMarker", p.next_upload_id_marker.as_deref());
+    w.elem("Prefix", &listed(&p.prefix, enc));
+    if let Some(d) = &p.delimiter {
+        w.elem("Delimiter", &listed(d, enc));
+    }
+    w.num("MaxUploads", p.max_uploads);
+    w.bool("IsTruncated", p.is_truncated);
+    if enc {
+        w.elem("EncodingType", "url");
+    }
+    for u in &p.uploads {
+        w.open("Upload");
+        w.elem("Key", &listed(&u.key, enc));
+        w.elem("UploadId", &u.upload_id);
+        w.owner("Initiator", &u.owner);
+        w.owner("Owner", &u.owner);
+        w.elem("StorageClass", "STANDARD");
+        w.date("Initiated", u.initiated_millis);
+        w.close("Upload");
+    }
+    common_prefixes(&mut w, &p.common_prefixes, enc);
+    w.end("ListMultipartUploadsResult")
+}
+
+pub fn tagging(tags: &[(String, String)]) -> String {
+    let mut w = W::doc("Tagging");
+    w.open("TagSet");
+    for (k, v) in tags {
+        w.open("Tag");
+        w.elem("Key", k);
+        w.elem("Value", v);
+        w.close("Tag");
+    }
+    w.close("TagSet");
+    w.end("Tagging")
+}
+
+/// A bucket that never had versioning configured answers an empty element.
+pub fn versioning_configuration(status: Option<VersioningStatus>) -> String {
+    let mut w = W::doc("VersioningConfiguration");
+    if let Some(s) = status {
+        w.elem("Status", s.as_str());
+    }
+    w.end("VersioningConfiguration")
+}
+
+pub fn object_attributes(a: &ObjectAttributes) -> String {
+    let mut w = W::doc("GetObjectAttributesResponse");
+    // GetObjectAttributes shows the ETag without quotes.
+    w.opt("ETag", a.etag.as_deref());
+    if let Some((alg, digest)) = &a.checksum {
+        w.open("Checksum");
+        w.elem(&format!("Checksum{}", checksum_name(*alg)), digest);
+        w.close("Checksum");
+    }
+    if let Some(n) = a.parts_count {
+        w.open("ObjectParts");
+        w.num("TotalPartsCount", n);
+        w.close("ObjectParts");
+    }
+    if a.storage_class {
+        w.elem("StorageClass", "STANDARD");
+    }
+    if let Some(size) = a.object_size {
+        w.num("ObjectSize", size);
+    }
+    w.end("GetObjectAttributesResponse")
+}
+
+pub fn access_control_policy(p: &AccessControlPolicy) -> String {
+    let mut w = W::doc("AccessControlPolicy");
+    w.owner("Owner", &p.owner);
+    w.open("AccessControlList");
+    for g in &p.grants {
+        w.open("Grant");
+        match &g.grantee {
+            Grantee::CanonicalUser(o) => {
+                w.0.push_str(&format!(
+                    "<Grantee xmlns:xsi=\"{XSI_NS}\" xsi:type=\"CanonicalUser\">"
+                ));
+                w.elem("ID", &o.id);
+                w.elem("DisplayName", &o.display_name);
+            }
+            Grantee::Group(uri) => {
+                w.0.push_str(&format!(
+                    "<Grantee xmlns:xsi=\"{XSI_NS}\" xsi:type=\"Group\">"
+                ));
+                w.elem("URI", uri);
+            }
+        }
+        w.close("Grantee");
+        w.elem("Permission", g.permission);
+        w.close("Grant");
+    }
+    w.close("AccessControlList");
+    w.end("AccessControlPolicy")
+}
+
+// ---------------------------------------------------------------- parsing
+
+/// An element of a parsed request document: local name (namespace prefix
+/// dropped), its own text, and its children.
+#[derive(Debug, Default)]
+struct Node {
+    name: String,
+    text: String,
+    children: Vec<Node>,
+}
+
+impl Node {
+    fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+    fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.as_str())
+    }
+}
+
+fn malformed() -> S3Error {
+    S3Error::new(S3ErrorCode::MalformedXML)
+}
+
+/// Parses a whole document into a tree, bounded in size, depth and node count.
+/// Any XML error, trailing content or second root is MalformedXML.
+fn parse_tree(body: &[u8], max_body: usize) -> Result<Node, S3Error> {
+    if body.len() > max_body {
+        return Err(malformed().with_message(format!(
+            "The XML you provided was larger than the maximum {max_body} bytes allowed."
+        )));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| malformed())?;
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().expand_empty_elements = true;
+    let mut stack: Vec<Node> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut nodes = 0usize;
+    loop {
+        match reader.read_event().map_err(|_| malformed())? {
+            Event::Start(e) => {
+                nodes += 1;
+                if root.is_some() || stack.len() >= MAX_XML_DEPTH || nodes > MAX_XML_NODES {
+                    return Err(malformed());
+                }
+                let name = std::str::from_utf8(e.local_name().as_ref())
+                    .map_err(|_| malformed())?
+                    .to_string();
+                stack.push(Node {
+                    name,
+                    ..Node::default()
+                });
+            }
+            Event::End(_) => {
+                let node = stack.pop().ok_or_else(malformed)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None => root = Some(node),
+                }
+            }
+            Event::Text(t) => {
+                let s = t.unescape().map_err(|_| malformed())?;
+                match stack.last_mut() {
+                    Some(top) => top.text.push_str(&s),
+                    None if s.trim().is_empty() => {}
+                    None => return Err(malformed()),
+                }
+            }
+            Event::CData(c) => {
+                let s = std::str::from_utf8(&c).map_err(|_| malformed())?;
+                stack.last_mut().ok_or_else(malformed)?.text.push_str(s);
+            }
+            Event::Eof => break,
+            // Declarations, comments, processing instructions, DOCTYPE (never expanded).
+            _ => {}
+        }
+    }
+    match (root, stack.is_empty()) {
+        (Some(root), true) => Ok(root),
+        _ => Err(malformed()),
+    }
+}
+
+fn expect_root(root: &Node, name: &str) -> Result<(), S3Error> {
+    if root.name == name {
+        Ok(())
+    } else {
+        Err(malformed())
+    }
+}
+
+fn is_blank(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace)
+}
+
+/// CreateBucket body: `None` for an empty body or an empty LocationConstraint.
+pub fn parse_create_bucket_configuration(body: &[u8]) -> Result<Option<String>, S3Error> {
+    if is_blank(body) {
+        return Ok(None);
+    }
+    let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
+    expect_root(&root, "CreateBucketConfiguration")?;
+    Ok(root
+        .child_text("LocationConstraint")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string))
+}
+
+/// DeleteObjects body: 1..=1000 objects, each with a Key.
+pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, S3Error> {
+    let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
+    expect_root(&root, "Delete")?;
+    let quiet = match root.child_text("Quiet").map(str::trim) {
+        None => false,
+        Some(q) if q.eq_ignore_ascii_case("true") => true,
+        Some(q) if q.eq_ignore_ascii_case("false") => false,
+        Some(_) => return Err(malformed()),
+    };
+    let mut objects = Vec::new();
+    for obj in root.children("Object") {
+        if objects.len() == MAX_DELETE_OBJECTS {
+            return Err(malformed().with_message(format!(
+                "The request must contain no more than {MAX_DELETE_OBJECTS} keys."
+            )));
+        }
+        // Keys are taken verbatim: leading and trailing spaces are part of them.
+        let key = obj.child_text("Key").ok_or_else(malformed)?;
+        let version = obj
+            .child_text("VersionId")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        objects.push((key.to_string(), version));
+    }
+    if objects.is_empty() {
+        return Err(malformed());
+    }
+    Ok(DeleteRequest { quiet, objects })
+}
+
+const CHECKSUM_ELEMENTS: &[(&str, ChecksumAlgorithm)] = &[
+    ("ChecksumCRC32", ChecksumAlgorithm::Crc32),
+    ("ChecksumCRC32C", ChecksumAlgorithm::Crc32c),
+    ("ChecksumCRC64NVME", ChecksumAlgorithm::Crc64Nvme),
+    ("ChecksumSHA1", ChecksumAlgorithm::Sha1),
+    ("ChecksumSHA256", ChecksumAlgorithm::Sha256),
+];
+
+/// CompleteMultipartUpload body: 1..=10000 parts in the order sent (order
+/// and existence are the server's checks: InvalidPartOrder, InvalidPart).
+pub fn parse_complete_multipart(body: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
+    let root = parse_tree(body, MAX_COMPLETE_BODY_BYTES)?;
+    expect_root(&root, "CompleteMultipartUpload")?;
+    let mut parts = Vec::new();
+    for p in root.children("Part") {
+        if parts.len() == MAX_PARTS {
+            return Err(malformed());
+        }
+        let number = p.child_text("PartNumber").ok_or_else(malformed)?.trim();
+        let part_number = number
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PARTS as u32).contains(n))
+            .ok_or_else(|| {
+                S3Error::new(S3ErrorCode::InvalidArgument)
+                    .with_message("Part number must be an integer between 1 and 10000, inclusive")
+                    .with("ArgumentName", "partNumber")
+                    .with("ArgumentValue", number)
+            })?;
+        let etag = p.child_text("ETag").ok_or_else(malformed)?.trim();
+        let etag = etag
+            .strip_prefix('"')
+            .and_then(|e| e.strip_suffix('"'))
+            .unwrap_or(etag)
+            .to_string();
+        let checksums = CHECKSUM_ELEMENTS
+            .iter()
+            .filter_map(|&(name, alg)| p.child_text(name).map(|v| (alg, v.trim().to_string())))
+            .collect();
+        parts.push(CompletedPart {
+            part_number,
+            etag,
+            checksums,
+        });
+    }
+    if parts.is_empty() {
+        return Err(malformed());
+    }
+    Ok(parts)
+}
+
+fn invalid_tag(message: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidTag).with_message(message)
+}
+
+/// PutObjectTagging body: ≤ 10 tags.
+pub fn parse_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    parse_tagging_limited(body, MAX_OBJECT_TAGS)
+}
+
+/// PutBucketTagging body: ≤ 50 tags.
+pub fn parse_bucket_tagging(body: &[u8]) -> Result<Vec<(String, String)>, S3Error> {
+    parse_tagging_limited(body, MAX_BUCKET_TAGS)
+}
+
+fn parse_tagging_limited(body: &[u8], max_tags: usize) -> Result<Vec<(String, String)>, S3Error> {
+    let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
+    expect_root(&root, "Tagging")?;
+    let set = root.child("TagSet").ok_or_else(malformed)?;
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for tag in set.children("Tag") {
+        if tags.len() == max_tags {
+            return Err(invalid_tag(&format!(
+                "Object tags cannot be greater than {max_tags}"
+            )));
+        }
+        let key = tag.child_text("Key").ok_or_else(malformed)?;
+        let value = tag.child_text("Value").unwrap_or("");
+        if key.is_empty() || key.chars().count() > MAX_TAG_KEY_CHARS {
+            return Err(invalid_tag("The TagKey you have provided is invalid"));
+        }
+        if value.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(invalid_tag("The TagValue you have provided is invalid"));
+        }
+        if tags.iter().any(|(k, _)| k == key) {
+            return Err(invalid_tag(
+                "Cannot provide multiple Tags with the same key",
+            ));
+        }
+        tags.push((key.to_string(), value.to_string()));
+    }
+    Ok(tags)
+}
+
+/// PutBucketVersioning body: `None` when Status is absent (no change).
+pub fn parse_versioning(body: &[u8]) -> Result<Option<VersioningStatus>, S3Error> {
+    let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
+    expect_root(&root, "VersioningConfiguration")?;
+    match root.child_text("Status").map(str::trim) {
+        None => Ok(None),
+        Some("Enabled") => Ok(Some(VersioningStatus::Enabled)),
+        Some("Suspended") => Ok(Some(VersioningStatus::Suspended)),
+        Some(_) => Err(malformed()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
