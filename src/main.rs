@@ -1,1 +1,132 @@
-fn main() {}
+//! The ringstore command line: `serve` (the default) and admin helpers.
+
+use clap::{Args, Parser, Subcommand};
+use ringstore::server::{self, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ringstore", version, about = "S3-compatible object storage: one io_uring executor per core, direct-I/O append logs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the S3 server (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on for S3 requests.
+    #[arg(long, default_value = "127.0.0.1:9000", env = "RINGSTORE_LISTEN")]
+    listen: SocketAddr,
+    /// Data directory (created on first start; holds logs, catalog and credentials).
+    #[arg(long, default_value = "./ringstore-data", env = "RINGSTORE_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Number of shards (threads, one per core). Default: every CPU this process may use,
+    /// or the count recorded in an existing data dir.
+    #[arg(long, env = "RINGSTORE_SHARDS")]
+    shards: Option<usize>,
+    /// Region reported to clients and required in SigV4 credential scopes.
+    #[arg(long, default_value = "us-east-1", env = "RINGSTORE_REGION")]
+    region: String,
+    /// Domain for virtual-hosted-style requests (`bucket.DOMAIN`); path style always works.
+    #[arg(long, env = "RINGSTORE_DOMAIN")]
+    domain: Option<String>,
+    /// Cap on log bytes (all shards together); writes beyond answer a storage-full error.
+    #[arg(long, env = "RINGSTORE_MAX_DATA_BYTES")]
+    max_data_bytes: Option<u64>,
+    /// Size of each preallocated log segment, in MiB.
+    #[arg(long, default_value_t = 256)]
+    segment_mib: u64,
+    /// Use buffered I/O instead of O_DIRECT for the logs (O_DIRECT falls back automatically where unsupported).
+    #[arg(long)]
+    no_direct_io: bool,
+    /// Do not pin shard threads to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+    /// Close connections idle for this many seconds.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout_secs: u64,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGSTORE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,monoio=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
+    if let Some(n) = server::datadir::recorded_shards(data_dir)? {
+        return Ok(n as usize);
+    }
+    Ok(ringstore::shard::runtime::allowed_cpus().len().max(1))
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let shards = match args.shards {
+        Some(0) => return Err("--shards must be at least 1".into()),
+        Some(n) => n,
+        None => default_shards(&args.data_dir)?,
+    };
+    let cfg = ServerConfig {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        shards,
+        region: args.region.clone(),
+        domain: args.domain.clone(),
+        max_data_bytes: args.max_data_bytes,
+        segment_bytes: args.segment_mib.max(1) * 1024 * 1024,
+        direct_io: !args.no_direct_io,
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
+        pin_threads: !args.no_pin,
+    };
+    let started = server::start(cfg.clone())?;
+    print_banner(&cfg, &started);
+    for t in started.threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+fn print_banner(cfg: &ServerConfig, started: &server::Started) {
+    let endpoint = format!("http://{}", cfg.listen);
+    let creds = cfg.data_dir.join("credentials.json");
+    println!("ringstore is listening on {endpoint} ({} shards, region {})", cfg.shards, cfg.region);
+    println!("data dir:    {}", cfg.data_dir.display());
+    if started.credentials_created {
+        println!("generated root credentials (saved to {}):", creds.display());
+    } else {
+        println!("root credentials (from {}):", creds.display());
+    }
+    println!("  access key: {}", started.root.access_key);
+    println!("  secret key: {}", started.root.secret_key);
+    println!("try it:");
+    println!(
+        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} aws --endpoint-url {endpoint} s3 mb s3://my-bucket",
+        started.root.access_key, started.root.secret_key, cfg.region
+    );
+    println!("ready");
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringstore: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -11,7 +11,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::model::*;
+pub use crate::s3::model::*;
 use crate::s3::query::url_encode_key;
 use crate::store::types::ChecksumAlgorithm;
 use crate::util::time::iso8601_millis;

@@ -46,7 +46,10 @@ pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
             .collect();
         (name, list)
     });
-    let body = xml::list_all_my_buckets(&owner_id_string(id), &owner_name, &buckets);
+    let body = xml::list_buckets(&xml::ListBucketsPage {
+        owner: xml::Owner { id: owner_id_string(id), display_name: owner_name },
+        buckets,
+    });
     Ok(Response::xml(200, body))
 }
 
@@ -90,7 +93,7 @@ pub async fn create(ctx: &ShardCtx, conn: &mut Conn, req: &mut Req, body: &mut B
         // S3 refuses a location other than the endpoint's region.
         let wanted = if loc.is_empty() { "us-east-1" } else { loc.as_str() };
         if wanted != ctx.config.region {
-            return Err(S3Error::new(S3ErrorCode::IllegalLocationConstraintException).with_message(format!(
+            return Err(S3Error::new(S3ErrorCode::InvalidLocationConstraint).with_message(format!(
                 "The {wanted} location constraint is incompatible for the region specific endpoint this request was sent to."
             )));
         }

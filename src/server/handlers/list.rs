@@ -5,7 +5,6 @@
 
 use super::{bucket_for, Access};
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::query::url_encode_key;
 use crate::s3::xml;
 use crate::server::handlers::bucket::owner_id_string;
 use crate::server::owner::list_all;
@@ -85,51 +84,54 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
         let pages = list_all(ctx, bucket.id, &prefix, delimiter.as_deref(), after.as_deref(), max + 1).await?;
         merge_pages(pages, max)
     };
-    let enc = |s: &str| if url_encoding { url_encode_key(s) } else { s.to_string() };
     let last = items.last().map(|i| i.sort_key().to_string());
-    let owner = (v2 && req.query.get("fetch-owner").is_some_and(|v| v == "true") || !v2).then(|| {
+    let owner = (!v2 || req.query.get("fetch-owner").is_some_and(|v| v == "true")).then(|| {
         let name = ctx.with_catalog(|c| c.credential(bucket.owner_id).map(|c| c.user_name.clone()).unwrap_or_default());
-        (owner_id_string(bucket.owner_id), name)
+        xml::Owner { id: owner_id_string(bucket.owner_id), display_name: name }
     });
-    let page = xml::ListPage {
-        bucket: bucket.name.clone(),
-        prefix: enc(&prefix),
-        delimiter: delimiter.as_deref().map(enc),
-        max_keys: max,
-        is_truncated: truncated,
-        encoding_type: url_encoding.then(|| "url".to_string()),
-        contents: items
-            .iter()
-            .filter_map(|i| match i {
-                ListItem::Object { key, size, etag, mtime_millis } => Some(xml::ListObject {
-                    key: enc(key),
-                    size: *size,
-                    etag: etag.clone(),
-                    last_modified_millis: *mtime_millis,
-                    owner: owner.clone(),
-                }),
-                ListItem::CommonPrefix(_) => None,
-            })
-            .collect(),
-        common_prefixes: items
-            .iter()
-            .filter_map(|i| match i {
-                ListItem::CommonPrefix(p) => Some(enc(p)),
-                ListItem::Object { .. } => None,
-            })
-            .collect(),
-    };
+    let mut contents = Vec::new();
+    let mut common_prefixes = Vec::new();
+    for item in items {
+        match item {
+            ListItem::Object { key, size, etag, mtime_millis } => contents.push(xml::ObjectEntry {
+                key,
+                last_modified_millis: mtime_millis,
+                etag,
+                size,
+                owner: owner.clone(),
+            }),
+            ListItem::CommonPrefix(p) => common_prefixes.push(p),
+        }
+    }
     let body = if v2 {
-        xml::list_objects_v2(
-            &page,
-            token.as_deref(),
-            truncated.then(|| last.as_deref().map(encode_token)).flatten().as_deref(),
-            start_after.as_deref().map(enc).as_deref(),
-        )
+        xml::list_objects_v2(&xml::ListV2Page {
+            bucket: bucket.name.clone(),
+            prefix,
+            delimiter,
+            max_keys: max as u32,
+            is_truncated: truncated,
+            continuation_token: token,
+            next_continuation_token: if truncated { last.as_deref().map(encode_token) } else { None },
+            start_after,
+            encoding_url: url_encoding,
+            contents,
+            common_prefixes,
+        })
     } else {
         // S3 returns NextMarker only when a delimiter was given.
-        let next_marker = (truncated && delimiter.is_some()).then(|| last.as_deref().map(enc)).flatten();
-        xml::list_objects_v1(&page, &start_after.as_deref().map(enc).unwrap_or_default(), next_marker.as_deref())
+        let next_marker = if truncated && delimiter.is_some() { last } else { None };
+        xml::list_objects_v1(&xml::ListV1Page {
+            bucket: bucket.name.clone(),
+            prefix,
+            marker: start_after.unwrap_or_default(),
+            next_marker,
+            delimiter,
+            max_keys: max as u32,
+            is_truncated: truncated,
+            encoding_url: url_encoding,
+            contents,
+            common_prefixes,
+        })
     };
     Ok(Response::xml(200, body))
 }

@@ -274,13 +274,17 @@ pub async fn delete_many(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, bod
         }
     });
     let results = futures_util::future::join_all(futures).await;
-    let mut deleted = Vec::new();
-    let mut errors = Vec::new();
+    let mut result = xml::DeleteResult { quiet: request.quiet, ..Default::default() };
     for (key, r) in results {
         match r {
-            Ok(()) => deleted.push(key),
-            Err(e) => errors.push((key, e)),
+            Ok(()) => result.deleted.push(xml::DeletedEntry { key, version_id: None, delete_marker: false, delete_marker_version_id: None }),
+            Err(e) => result.errors.push(xml::DeleteErrorEntry {
+                key,
+                version_id: None,
+                code: e.code.as_str().to_string(),
+                message: e.message.clone(),
+            }),
         }
     }
-    Ok(Response::xml(200, xml::delete_result(&deleted, &errors, request.quiet)))
+    Ok(Response::xml(200, xml::delete_result(&result)))
 }
