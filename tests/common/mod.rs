@@ -1,0 +1,229 @@
+//! Shared fixtures of the integration tests: a real ringstore process on a
+//! loopback port, real SigV4 clients, and the Python venv with boto3, the
+//! aws CLI and s3cmd (created under target/ on first use).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "RSTESTACCESSKEY00001";
+pub const SECRET_KEY: &str = "ringstore/test/secret/key/0000000000000";
+pub const REGION: &str = "us-east-1";
+/// How long a server may take to come up before the test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running server process. Killed (SIGKILL) when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub endpoint: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub shards: usize,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with `shards` shards on a fresh data dir.
+    pub fn start(shards: usize) -> Server {
+        Server::start_with(shards, &[])
+    }
+
+    pub fn start_with(shards: usize, extra: &[&str]) -> Server {
+        let tmp = tempfile::Builder::new().prefix("ringstore-test-").tempdir_in(scratch_dir()).expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut s = Server {
+            child: None,
+            endpoint: String::new(),
+            port: 0,
+            data_dir,
+            _tmp: Some(tmp),
+            shards,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn(0);
+        s
+    }
+
+    fn spawn(&mut self, port: u16) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringstore"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--shards")
+            .arg(self.shards.to_string())
+            .arg("--segment-mib")
+            .arg("16")
+            .args(&self.extra_args)
+            .env("RINGSTORE_ACCESS_KEY", ACCESS_KEY)
+            .env("RINGSTORE_SECRET_KEY", SECRET_KEY)
+            .env("RINGSTORE_LOG", std::env::var("RINGSTORE_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn ringstore");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut endpoint = None;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("ringstore is listening on ") {
+                    endpoint = rest.split_whitespace().next().map(str::to_string);
+                }
+                if line == "ready" {
+                    let _ = tx.send(endpoint.clone());
+                }
+            }
+        });
+        let endpoint = rx.recv_timeout(START_TIMEOUT).ok().flatten().unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("ringstore did not start within {START_TIMEOUT:?}");
+        });
+        self.port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in endpoint");
+        self.endpoint = endpoint;
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Graceful-ish stop (SIGTERM), then wait.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data dir and port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let port = self.port;
+        self.spawn(port);
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Where test data dirs live: under target/ (a real disk, so O_DIRECT works; /tmp may be tmpfs).
+pub fn scratch_dir() -> PathBuf {
+    let dir = target_dir().join("test-scratch");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+pub fn target_dir() -> PathBuf {
+    if let Ok(t) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(t);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
+}
+
+/// An aws-sdk-s3 client with its default configuration, pointed at `server`.
+pub async fn s3_client(server: &Server) -> aws_sdk_s3::Client {
+    s3_client_with(server, ACCESS_KEY, SECRET_KEY).await
+}
+
+pub async fn s3_client_with(server: &Server, access: &str, secret: &str) -> aws_sdk_s3::Client {
+    let creds = aws_credential_types::Credentials::new(access, secret, None, None, "ringstore-tests");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(creds)
+        .endpoint_url(&server.endpoint)
+        .load()
+        .await;
+    let s3conf = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+    aws_sdk_s3::Client::from_conf(s3conf)
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The venv with boto3, awscli and s3cmd; created on first call (serialised across test binaries by a lock file).
+pub fn python_env() -> PathBuf {
+    let venv = target_dir().join("pyenv");
+    let stamp = venv.join(".installed");
+    let reqs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
+    let want = std::fs::read_to_string(&reqs).expect("requirements.txt");
+    std::fs::create_dir_all(target_dir()).expect("target dir");
+    let lock = std::fs::File::create(target_dir().join("pyenv.lock")).expect("lock file");
+    // SAFETY: flock on a file we own; released when `lock` is dropped.
+    unsafe {
+        libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX);
+    }
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
+        return venv;
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python).args(["-m", "venv"]).arg(&venv).status().expect("python3 -m venv").success();
+    assert!(ok, "creating the venv failed");
+    let pip = venv.join("bin/pip");
+    let ok = Command::new(&pip)
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&reqs)
+        .status()
+        .expect("pip install")
+        .success();
+    assert!(ok, "pip install -r tests/python/requirements.txt failed");
+    std::fs::write(&stamp, want).expect("stamp");
+    venv
+}
+
+/// Runs the pytest file `tests/python/<file>` against `server`; panics with its output on failure.
+pub fn run_pytest(server: &Server, file: &str, extra_env: &[(&str, &str)]) {
+    let venv = python_env();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(file);
+    let out = Command::new(venv.join("bin/python"))
+        .args(["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"])
+        .arg(&path)
+        .env("S3_ENDPOINT", &server.endpoint)
+        .env("S3_ACCESS_KEY", ACCESS_KEY)
+        .env("S3_SECRET_KEY", SECRET_KEY)
+        .env("S3_REGION", REGION)
+        .env("PATH", format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .envs(extra_env.iter().copied())
+        .output()
+        .expect("run pytest");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "pytest {file} failed:\n{text}");
+    eprintln!("{text}");
+}

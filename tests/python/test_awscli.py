@@ -1,0 +1,31 @@
+"""The aws CLI (installed in the venv) against ringstore."""
+import hashlib
+import os
+import subprocess
+
+
+def aws(cli_env, endpoint, *args, check=True):
+    out = subprocess.run(["aws", "--endpoint-url", endpoint, *args], env=cli_env, capture_output=True, text=True)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_cli_round_trip(cli_env, endpoint, tmp_path):
+    aws(cli_env, endpoint, "s3", "mb", "s3://cli-bucket")
+    src = tmp_path / "in.bin"
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    src.write_bytes(body)
+    aws(cli_env, endpoint, "s3", "cp", str(src), "s3://cli-bucket/dir/in.bin")
+    aws(cli_env, endpoint, "s3api", "put-object", "--bucket", "cli-bucket", "--key", "api.txt", "--body", str(src))
+    ls = aws(cli_env, endpoint, "s3", "ls", "--recursive", "s3://cli-bucket").stdout
+    assert "dir/in.bin" in ls and "api.txt" in ls
+    dst = tmp_path / "out.bin"
+    aws(cli_env, endpoint, "s3", "cp", "s3://cli-bucket/dir/in.bin", str(dst))
+    assert dst.read_bytes() == body
+    aws(cli_env, endpoint, "s3api", "get-object", "--bucket", "cli-bucket", "--key", "api.txt", str(dst))
+    assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(body).digest()
+    aws(cli_env, endpoint, "s3", "rm", "--recursive", "s3://cli-bucket")
+    aws(cli_env, endpoint, "s3", "rb", "s3://cli-bucket")
+    out = aws(cli_env, endpoint, "s3api", "head-bucket", "--bucket", "cli-bucket", check=False)
+    assert out.returncode != 0

@@ -1,0 +1,111 @@
+"""boto3 (latest, with the CRT) against ringstore: everyday bucket and object
+operations, listing across shards, ranges, metadata, and error codes."""
+import hashlib
+import os
+
+import botocore
+import pytest
+
+
+def data(n, seed=1):
+    return (hashlib.sha256(str(seed).encode()).digest() * (n // 32 + 1))[:n]
+
+
+SIZES = [0, 1, 8 * 1024 - 1, 8 * 1024, 64 * 1024 + 1, 5 * 1024 * 1024 + 1]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_put_get_default_checksums(s3, bucket, size):
+    body = data(size, size)
+    put = s3.put_object(Bucket=bucket, Key=f"sz/{size}", Body=body)
+    assert put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+    got = s3.get_object(Bucket=bucket, Key=f"sz/{size}")
+    assert got["Body"].read() == body
+    assert got["ContentLength"] == size
+
+
+@pytest.mark.parametrize("alg", ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"])
+def test_put_with_each_checksum_algorithm(s3, bucket, alg):
+    body = data(70_000, 7)
+    s3.put_object(Bucket=bucket, Key="c", Body=body, ChecksumAlgorithm=alg)
+    got = s3.get_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body
+    assert got.get("Checksum" + alg), f"checksum {alg} returned"
+
+
+def test_metadata_and_headers(s3, bucket):
+    s3.put_object(
+        Bucket=bucket,
+        Key="m",
+        Body=b"hello",
+        ContentType="text/plain",
+        Metadata={"Project": "ringstore", "n": "1"},
+        CacheControl="no-cache",
+        ContentDisposition="inline",
+    )
+    head = s3.head_object(Bucket=bucket, Key="m")
+    assert head["ContentType"] == "text/plain"
+    assert head["Metadata"] == {"project": "ringstore", "n": "1"}
+    assert head["CacheControl"] == "no-cache"
+    assert head["ContentLength"] == 5
+
+
+def test_ranges(s3, bucket):
+    body = data(1000)
+    s3.put_object(Bucket=bucket, Key="r", Body=body)
+    got = s3.get_object(Bucket=bucket, Key="r", Range="bytes=100-199")
+    assert got["Body"].read() == body[100:200]
+    assert got["ContentRange"] == "bytes 100-199/1000"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="r", Range="bytes=1000-")
+    assert e.value.response["Error"]["Code"] == "InvalidRange"
+
+
+def test_listing_with_delimiter_and_pagination(s3, bucket):
+    keys = [f"{d}/{i:03d}" for d in ("x", "y", "z/w") for i in range(40)] + ["root"]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 9})
+    seen = [o["Key"] for p in pages for o in p.get("Contents", [])]
+    assert seen == sorted(keys)
+    out = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in out["CommonPrefixes"]] == ["x/", "y/", "z/"]
+    assert [o["Key"] for o in out["Contents"]] == ["root"]
+    v1 = s3.list_objects(Bucket=bucket, Prefix="y/", MaxKeys=5)
+    assert [o["Key"] for o in v1["Contents"]] == [f"y/{i:03d}" for i in range(5)]
+    assert v1["IsTruncated"]
+
+
+def test_delete_objects(s3, bucket):
+    for i in range(10):
+        s3.put_object(Bucket=bucket, Key=f"d{i}", Body=b"x")
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"d{i}"} for i in range(10)]})
+    assert len(out["Deleted"]) == 10
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_errors(s3, bucket):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="missing")
+    assert e.value.response["Error"]["Code"] == "NoSuchKey"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.create_bucket(Bucket="Invalid_Bucket")
+    assert e.value.response["Error"]["Code"] == "InvalidBucketName"
+    s3.put_object(Bucket=bucket, Key="x", Body=b"x")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.delete_bucket(Bucket=bucket)
+    assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
+
+
+def test_presigned_get_and_put(s3, bucket):
+    import requests
+
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=300)
+    r = requests.put(url, data=b"presigned body")
+    assert r.status_code == 200, r.text
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=300)
+    r = requests.get(url)
+    assert r.status_code == 200 and r.content == b"presigned body"
+    bad = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    r = requests.get(bad)
+    assert r.status_code == 403
