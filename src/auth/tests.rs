@@ -477,7 +477,7 @@ fn doc_chunked_upload_tampering_fails() {
     let ctx = chunked_request(false).unwrap().streaming.unwrap();
     let body = doc_chunked_body(CHUNK_SIGS, "");
     // One payload byte in each chunk; one byte of each signature.
-    let header0 = 87; // "10000;chunk-signature=<64>\r\n"
+    let header0 = 88; // len("10000;chunk-signature=<64>\r\n")
     for at in [header0, header0 + 65_535, body.len() - 1000, 30, body.len() - 10] {
         let mut bad = body.clone();
         bad[at] ^= if bad[at].is_ascii_digit() { 0x01 } else { 0x02 };
