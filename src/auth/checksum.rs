@@ -153,17 +153,23 @@ pub fn composite(alg: ChecksumAlgorithm, part_digests: &[Vec<u8>]) -> Vec<u8> {
     h.finish()
 }
 
+/// A requested flexible checksum: the algorithm, and its raw expected value
+/// when a header carried it (None: the value comes in a trailer, or the
+/// server just computes and stores it).
+pub type RequestedChecksum = (ChecksumAlgorithm, Option<Vec<u8>>);
+
 /// What a PUT body is checked against, from headers (and later a trailer).
 pub fn requested_checksum(
     headers: &[(&str, &[u8])],
-) -> Result<Option<(ChecksumAlgorithm, Option<Vec<u8>>)>, AuthError> {
+) -> Result<Option<RequestedChecksum>, AuthError> {
     let mut found: Option<(ChecksumAlgorithm, Vec<u8>)> = None;
     let mut sdk_alg = None;
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("x-amz-sdk-checksum-algorithm") {
             let v = std::str::from_utf8(value).unwrap_or("");
-            let alg = algorithm_from_name(v)
-                .ok_or_else(|| AuthError::InvalidChecksum(format!("x-amz-sdk-checksum-algorithm: {v}")))?;
+            let alg = algorithm_from_name(v).ok_or_else(|| {
+                AuthError::InvalidChecksum(format!("x-amz-sdk-checksum-algorithm: {v}"))
+            })?;
             sdk_alg = Some(alg);
             continue;
         }
@@ -221,7 +227,7 @@ impl BodyDigests {
     pub fn new(
         payload: &PayloadMode,
         content_md5: Option<&[u8]>,
-        checksum: Option<(ChecksumAlgorithm, Option<Vec<u8>>)>,
+        checksum: Option<RequestedChecksum>,
     ) -> Result<Self, AuthError> {
         let expected_md5 = match content_md5 {
             None => None,
@@ -253,7 +259,11 @@ impl BodyDigests {
     }
 
     /// Supplies the flexible checksum value from a trailer (base64).
-    pub fn expect_checksum(&mut self, alg: ChecksumAlgorithm, base64: &[u8]) -> Result<(), AuthError> {
+    pub fn expect_checksum(
+        &mut self,
+        alg: ChecksumAlgorithm,
+        base64: &[u8],
+    ) -> Result<(), AuthError> {
         match &self.flexible {
             Some(h) if h.algorithm() == alg => {
                 self.expected_flexible = Some(decode_checksum(alg, base64)?);

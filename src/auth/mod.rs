@@ -17,12 +17,12 @@ mod tests;
 
 pub use checksum::{
     algorithm_from_header_name, algorithm_from_name, algorithm_name, composite, header_name,
-    requested_checksum, BodyDigests, BodyDigestsResult, ChecksumHasher,
+    requested_checksum, BodyDigests, BodyDigestsResult, ChecksumHasher, RequestedChecksum,
 };
 pub use error::AuthError;
 pub use sigv4::{
-    canonical_query, canonical_uri, hmac_hex, percent_decode, sha256_hex, signing_key,
-    uri_encode, SigningKeyCache,
+    canonical_query, canonical_uri, hmac_hex, percent_decode, sha256_hex, signing_key, uri_encode,
+    SigningKeyCache,
 };
 pub use streaming::{AwsChunkedDecoder, Decoded, MAX_CHUNK_HEADER_BYTES, MAX_TRAILER_BYTES};
 pub use verify::{

@@ -91,7 +91,8 @@ pub fn canonical_uri(raw_path: &str) -> Result<String, AuthError> {
 /// `/` escaped, sorted by name then value; `name` without `=` becomes `name=`.
 /// `skip_signature` drops `X-Amz-Signature` (presigned URLs).
 pub fn canonical_query(raw_query: &str, skip_signature: bool) -> Result<String, AuthError> {
-    let bad = || AuthError::AuthorizationHeaderMalformed("invalid percent-encoding in query".into());
+    let bad =
+        || AuthError::AuthorizationHeaderMalformed("invalid percent-encoding in query".into());
     let mut pairs: Vec<(String, String)> = Vec::new();
     for part in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));

@@ -320,7 +320,11 @@ impl AwsChunkedDecoder {
         }
         if let Some(chain) = &mut self.chain {
             let empty = EMPTY_SHA256_HEX.as_bytes();
-            chain.verify(b"AWS4-HMAC-SHA256-PAYLOAD", &[empty, empty], &self.chunk_signature)?;
+            chain.verify(
+                b"AWS4-HMAC-SHA256-PAYLOAD",
+                &[empty, empty],
+                &self.chunk_signature,
+            )?;
         }
         self.state = if self.trailer_mode {
             State::Trailer
@@ -342,7 +346,11 @@ impl AwsChunkedDecoder {
             let mut hash_hex = [0u8; 64];
             hex::encode_into(h.finish().as_ref(), &mut hash_hex);
             let empty = EMPTY_SHA256_HEX.as_bytes();
-            chain.verify(b"AWS4-HMAC-SHA256-PAYLOAD", &[empty, &hash_hex], &self.chunk_signature)?;
+            chain.verify(
+                b"AWS4-HMAC-SHA256-PAYLOAD",
+                &[empty, &hash_hex],
+                &self.chunk_signature,
+            )?;
         }
         self.state = State::DataCrlf { seen: 0 };
         Ok(())
@@ -402,7 +410,10 @@ impl AwsChunkedDecoder {
             let sig = self
                 .trailer_signature
                 .ok_or(malformed("missing x-amz-trailer-signature"))?;
-            let hash = std::mem::replace(&mut self.trailer_hash, digest::Context::new(&digest::SHA256));
+            let hash = std::mem::replace(
+                &mut self.trailer_hash,
+                digest::Context::new(&digest::SHA256),
+            );
             let mut hash_hex = [0u8; 64];
             hex::encode_into(hash.finish().as_ref(), &mut hash_hex);
             chain.verify(b"AWS4-HMAC-SHA256-TRAILER", &[&hash_hex], &sig)?;

@@ -68,6 +68,8 @@ fn authorization(signed: &str, sig: &str) -> String {
 }
 
 /// Checks canonical request, string to sign and signature of a doc example.
+/// One argument per column of the documentation's example tables.
+#[allow(clippy::too_many_arguments)]
 fn golden(
     method: &str,
     path: &str,
@@ -291,13 +293,16 @@ fn doc_presigned_url() {
         auth("GET", "/test.txt", &q, EXAMPLE_HOST, T0 - 901),
         Err(AuthError::RequestTimeTooSkewed { .. })
     ));
-    let other = presigned_query("86400", &GET_OBJECT_SIG);
+    let other = presigned_query("86400", GET_OBJECT_SIG);
     assert!(matches!(
         auth("GET", "/test.txt", &other, EXAMPLE_HOST, T0),
         Err(AuthError::SignatureDoesNotMatch { .. })
     ));
     let wrong_path = auth("GET", "/test2.txt", &q, EXAMPLE_HOST, T0);
-    assert!(matches!(wrong_path, Err(AuthError::SignatureDoesNotMatch { .. })));
+    assert!(matches!(
+        wrong_path,
+        Err(AuthError::SignatureDoesNotMatch { .. })
+    ));
 }
 
 #[test]
@@ -383,7 +388,8 @@ fn chunked_request(trailer: bool) -> Result<Authenticated, AuthError> {
             CHUNK_SEED,
         )
     };
-    let a = format!("AWS4-HMAC-SHA256 Credential={AK}/{SCOPE},SignedHeaders={signed},Signature={seed}");
+    let a =
+        format!("AWS4-HMAC-SHA256 Credential={AK}/{SCOPE},SignedHeaders={signed},Signature={seed}");
     let mut headers: Vec<(&str, &[u8])> = vec![
         ("Host", b"s3.amazonaws.com"),
         ("x-amz-date", b"20130524T000000Z"),
@@ -402,7 +408,11 @@ fn chunked_request(trailer: bool) -> Result<Authenticated, AuthError> {
 
 /// Feeds `body` in pieces of the given sizes (cycled), like a socket would,
 /// keeping unconsumed bytes. Returns the payload and whether it finished.
-fn feed(dec: &mut AwsChunkedDecoder, body: &[u8], pieces: &[usize]) -> Result<(Vec<u8>, bool), AuthError> {
+fn feed(
+    dec: &mut AwsChunkedDecoder,
+    body: &[u8],
+    pieces: &[usize],
+) -> Result<(Vec<u8>, bool), AuthError> {
     let mut out = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut at = 0;
@@ -462,8 +472,8 @@ fn doc_chunked_upload_seed_and_chunks() {
         })
         .collect();
     for pieces in [vec![body.len()], vec![1], vec![7, 100, 3], random] {
-        let mut dec = AwsChunkedDecoder::new(ok.payload, Some(ctx.clone()), None)
-            .with_decoded_length(66_560);
+        let mut dec =
+            AwsChunkedDecoder::new(ok.payload, Some(ctx.clone()), None).with_decoded_length(66_560);
         let (data, done) = feed(&mut dec, &body, &pieces).unwrap();
         assert!(done);
         assert_eq!(data, vec![b'a'; DOC_PAYLOAD_LEN]);
@@ -478,7 +488,13 @@ fn doc_chunked_upload_tampering_fails() {
     let body = doc_chunked_body(CHUNK_SIGS, "");
     // One payload byte in each chunk; one byte of each signature.
     let header0 = 88; // len("10000;chunk-signature=<64>\r\n")
-    for at in [header0, header0 + 65_535, body.len() - 1000, 30, body.len() - 10] {
+    for at in [
+        header0,
+        header0 + 65_535,
+        body.len() - 1000,
+        30,
+        body.len() - 10,
+    ] {
         let mut bad = body.clone();
         bad[at] ^= if bad[at].is_ascii_digit() { 0x01 } else { 0x02 };
         let mut dec = AwsChunkedDecoder::new(PayloadMode::StreamingSigned, Some(ctx.clone()), None);
@@ -490,7 +506,10 @@ fn doc_chunked_upload_tampering_fails() {
     // Chunks in the wrong order break the chain.
     let swapped = doc_chunked_body([CHUNK_SIGS[1], CHUNK_SIGS[0], CHUNK_SIGS[2]], "");
     let mut dec = AwsChunkedDecoder::new(PayloadMode::StreamingSigned, Some(ctx), None);
-    assert_eq!(feed(&mut dec, &swapped, &[100_000]), Err(AuthError::ChunkSignatureDoesNotMatch));
+    assert_eq!(
+        feed(&mut dec, &swapped, &[100_000]),
+        Err(AuthError::ChunkSignatureDoesNotMatch)
+    );
 }
 
 #[test]
@@ -506,10 +525,14 @@ fn doc_chunked_upload_with_trailer() {
          1e376db7e1a34a8ef1c4bcee131a2d60a1cb62503747488624e10995f448d774",
         TRAILER_CHUNK_SIGS[2]
     );
-    assert_eq!(sha256_hex(b"x-amz-checksum-crc32c:sOO8/Q==\n"), &sts[sts.len() - 64..]);
+    assert_eq!(
+        sha256_hex(b"x-amz-checksum-crc32c:sOO8/Q==\n"),
+        &sts[sts.len() - 64..]
+    );
     assert_eq!(hmac_hex(&ctx.signing_key, sts.as_bytes()), TRAILER_SIG);
 
-    let trailer = format!("x-amz-checksum-crc32c:sOO8/Q==\r\nx-amz-trailer-signature:{TRAILER_SIG}\r\n");
+    let trailer =
+        format!("x-amz-checksum-crc32c:sOO8/Q==\r\nx-amz-trailer-signature:{TRAILER_SIG}\r\n");
     let body = doc_chunked_body(TRAILER_CHUNK_SIGS, &trailer);
     for pieces in [vec![body.len()], vec![1], vec![5000, 13]] {
         let mut dec = AwsChunkedDecoder::new(ok.payload, Some(ctx.clone()), ok.trailer)
@@ -517,24 +540,40 @@ fn doc_chunked_upload_with_trailer() {
         let (data, done) = feed(&mut dec, &body, &pieces).unwrap();
         assert!(done);
         assert_eq!(data.len(), DOC_PAYLOAD_LEN);
-        assert_eq!(dec.trailers(), &[("x-amz-checksum-crc32c".to_owned(), "sOO8/Q==".to_owned())]);
+        assert_eq!(
+            dec.trailers(),
+            &[("x-amz-checksum-crc32c".to_owned(), "sOO8/Q==".to_owned())]
+        );
         // The trailer checksum is the body's CRC32C.
-        let mut digests = BodyDigests::new(&ok.payload, None, Some((ChecksumAlgorithm::Crc32c, None))).unwrap();
+        let mut digests =
+            BodyDigests::new(&ok.payload, None, Some((ChecksumAlgorithm::Crc32c, None))).unwrap();
         digests.update(&data);
         digests
-            .expect_checksum(ChecksumAlgorithm::Crc32c, dec.trailer("x-amz-checksum-crc32c").unwrap().as_bytes())
+            .expect_checksum(
+                ChecksumAlgorithm::Crc32c,
+                dec.trailer("x-amz-checksum-crc32c").unwrap().as_bytes(),
+            )
             .unwrap();
         let r = digests.finish().unwrap();
-        assert_eq!(r.checksum, Some((ChecksumAlgorithm::Crc32c, vec![0xb0, 0xe3, 0xbc, 0xfd])));
+        assert_eq!(
+            r.checksum,
+            Some((ChecksumAlgorithm::Crc32c, vec![0xb0, 0xe3, 0xbc, 0xfd]))
+        );
     }
     // A changed trailer value breaks the trailer signature.
     let forged = body_with_trailer_value("sOO8/Q==", "AAAAAA==", &body);
     let mut dec = AwsChunkedDecoder::new(ok.payload, Some(ctx.clone()), ok.trailer);
-    assert_eq!(feed(&mut dec, &forged, &[1 << 20]), Err(AuthError::ChunkSignatureDoesNotMatch));
+    assert_eq!(
+        feed(&mut dec, &forged, &[1 << 20]),
+        Err(AuthError::ChunkSignatureDoesNotMatch)
+    );
     // Without the trailer signature: refused.
     let unsigned = doc_chunked_body(TRAILER_CHUNK_SIGS, "x-amz-checksum-crc32c:sOO8/Q==\r\n");
     let mut dec = AwsChunkedDecoder::new(ok.payload, Some(ctx), ok.trailer);
-    assert!(matches!(feed(&mut dec, &unsigned, &[1 << 20]), Err(AuthError::MalformedChunk(_))));
+    assert!(matches!(
+        feed(&mut dec, &unsigned, &[1 << 20]),
+        Err(AuthError::MalformedChunk(_))
+    ));
 }
 
 fn body_with_trailer_value(from: &str, to: &str, body: &[u8]) -> Vec<u8> {
@@ -629,7 +668,11 @@ fn unsigned_trailer_decodes() {
     assert_eq!(dec.trailer("x-amz-checksum-crc32"), Some(c.as_str()));
 }
 
-fn decode_all(mode: PayloadMode, expect: Option<ChecksumAlgorithm>, body: &[u8]) -> Result<(Vec<u8>, bool), AuthError> {
+fn decode_all(
+    mode: PayloadMode,
+    expect: Option<ChecksumAlgorithm>,
+    body: &[u8],
+) -> Result<(Vec<u8>, bool), AuthError> {
     let ctx = mode.is_signed_streaming().then(test_ctx);
     let mut dec = AwsChunkedDecoder::new(mode, ctx, expect);
     feed(&mut dec, body, &[1])
@@ -639,17 +682,36 @@ fn decode_all(mode: PayloadMode, expect: Option<ChecksumAlgorithm>, body: &[u8])
 fn malformed_framings() {
     use PayloadMode::StreamingUnsignedTrailer as U;
     let m = |s: &str| -> Result<(Vec<u8>, bool), AuthError> { decode_all(U, None, s.as_bytes()) };
-    let malformed = |r: Result<(Vec<u8>, bool), AuthError>| matches!(r, Err(AuthError::MalformedChunk(_)));
+    let malformed =
+        |r: Result<(Vec<u8>, bool), AuthError>| matches!(r, Err(AuthError::MalformedChunk(_)));
     assert_eq!(m("3\r\nabc\r\n0\r\n\r\n").unwrap(), (b"abc".to_vec(), true));
     assert!(malformed(m("zz\r\nabc\r\n0\r\n\r\n")), "bad hex");
     assert!(malformed(m("\r\n")), "empty size");
-    assert!(malformed(m("3\r\nabcX\r\n0\r\n\r\n")), "missing CRLF after data");
+    assert!(
+        malformed(m("3\r\nabcX\r\n0\r\n\r\n")),
+        "missing CRLF after data"
+    );
     assert!(malformed(m("3\nabc\r\n0\r\n\r\n")), "LF only");
-    assert!(malformed(m("11111111111111111\r\n")), "17 hex digits overflow u64");
-    assert!(malformed(m("3;ext=1\r\nabc\r\n0\r\n\r\n")), "extension in unsigned mode");
-    assert!(malformed(m("0\r\nno-colon\r\n\r\n")), "trailer without colon");
-    assert!(malformed(m(&"f".repeat(MAX_CHUNK_HEADER_BYTES + 1))), "oversize header");
-    let big_trailer = format!("0\r\n{}\r\n", "x-amz-meta-a:b\r\n".repeat(MAX_TRAILER_BYTES / 16 + 1));
+    assert!(
+        malformed(m("11111111111111111\r\n")),
+        "17 hex digits overflow u64"
+    );
+    assert!(
+        malformed(m("3;ext=1\r\nabc\r\n0\r\n\r\n")),
+        "extension in unsigned mode"
+    );
+    assert!(
+        malformed(m("0\r\nno-colon\r\n\r\n")),
+        "trailer without colon"
+    );
+    assert!(
+        malformed(m(&"f".repeat(MAX_CHUNK_HEADER_BYTES + 1))),
+        "oversize header"
+    );
+    let big_trailer = format!(
+        "0\r\n{}\r\n",
+        "x-amz-meta-a:b\r\n".repeat(MAX_TRAILER_BYTES / 16 + 1)
+    );
     assert!(malformed(m(&big_trailer)), "oversize trailer");
     // Announced trailer missing.
     let r = decode_all(U, Some(ChecksumAlgorithm::Crc32), b"0\r\n\r\n");
@@ -657,7 +719,11 @@ fn malformed_framings() {
     // Signed mode: header without signature, or with a short one.
     let s = PayloadMode::StreamingSigned;
     assert!(malformed(decode_all(s, None, b"3\r\nabc\r\n")));
-    assert!(malformed(decode_all(s, None, b"3;chunk-signature=abcd\r\nabc\r\n")));
+    assert!(malformed(decode_all(
+        s,
+        None,
+        b"3;chunk-signature=abcd\r\nabc\r\n"
+    )));
     // Truncated body: never done.
     assert_eq!(m("3\r\nab").unwrap(), (b"ab".to_vec(), false));
     // Non-trailer mode must end with CRLF after the final chunk.
@@ -699,15 +765,28 @@ fn bytes_after_done_are_left_alone() {
         }
     }
     assert_eq!(at, len);
-    assert_eq!(dec.decode(&body[at..]).unwrap(), Decoded { consumed: 0, data: None, done: true });
+    assert_eq!(
+        dec.decode(&body[at..]).unwrap(),
+        Decoded {
+            consumed: 0,
+            data: None,
+            done: true
+        }
+    );
 }
 
 #[test]
 fn decoder_misuse_is_an_error_not_a_panic() {
     let mut dec = AwsChunkedDecoder::new(PayloadMode::Unsigned, None, None);
-    assert!(matches!(dec.decode(b"0\r\n\r\n"), Err(AuthError::MalformedChunk(_))));
+    assert!(matches!(
+        dec.decode(b"0\r\n\r\n"),
+        Err(AuthError::MalformedChunk(_))
+    ));
     let mut dec = AwsChunkedDecoder::new(PayloadMode::StreamingSigned, None, None);
-    assert!(matches!(dec.decode(b"0\r\n\r\n"), Err(AuthError::MalformedChunk(_))));
+    assert!(matches!(
+        dec.decode(b"0\r\n\r\n"),
+        Err(AuthError::MalformedChunk(_))
+    ));
 }
 
 proptest! {
@@ -788,14 +867,27 @@ fn header_auth_time_checks() {
     for now in [T0 + 901, T0 - 901] {
         assert_eq!(
             auth("GET", "/test.txt", "", &h, now),
-            Err(AuthError::RequestTimeTooSkewed { request_time: T0, server_time: now })
+            Err(AuthError::RequestTimeTooSkewed {
+                request_time: T0,
+                server_time: now
+            })
         );
     }
-    let no_date: Vec<_> = h.iter().copied().filter(|(n, _)| *n != "x-amz-date").collect();
-    assert_eq!(auth("GET", "/test.txt", "", &no_date, T0), Err(AuthError::MissingDate));
+    let no_date: Vec<_> = h
+        .iter()
+        .copied()
+        .filter(|(n, _)| *n != "x-amz-date")
+        .collect();
+    assert_eq!(
+        auth("GET", "/test.txt", "", &no_date, T0),
+        Err(AuthError::MissingDate)
+    );
     let mut bad_date = no_date.clone();
     bad_date.push(("X-Amz-Date", b"2013-05-24"));
-    assert_eq!(auth("GET", "/test.txt", "", &bad_date, T0), Err(AuthError::MissingDate));
+    assert_eq!(
+        auth("GET", "/test.txt", "", &bad_date, T0),
+        Err(AuthError::MissingDate)
+    );
 }
 
 #[test]
@@ -809,7 +901,10 @@ fn date_header_fallback() {
     ];
     let creq = canonical_request("GET", "/k", "", &headers, &signed, EMPTY).unwrap();
     let sts = string_to_sign("20130524T000000Z", SCOPE, &creq);
-    let sig = hmac_hex(&signing_key(SECRET, "20130524", "us-east-1", "s3"), sts.as_bytes());
+    let sig = hmac_hex(
+        &signing_key(SECRET, "20130524", "us-east-1", "s3"),
+        sts.as_bytes(),
+    );
     let a = authorization(&signed.join(";"), &sig);
     headers.push(("authorization", a.as_bytes()));
     auth("GET", "/k", "", &headers, T0 + 60).unwrap();
@@ -823,7 +918,13 @@ fn date_header_fallback() {
 fn header_auth_credential_failures() {
     let signed = "host;range;x-amz-content-sha256;x-amz-date";
     let cases: [(&str, AuthError); 3] = [
-        (AK, AuthError::WrongRegion { expected: "eu-west-1".into(), got: "us-east-1".into() }),
+        (
+            AK,
+            AuthError::WrongRegion {
+                expected: "eu-west-1".into(),
+                got: "us-east-1".into(),
+            },
+        ),
         ("AKIAUNKNOWN", AuthError::InvalidAccessKeyId),
         ("AKIAINACTIVE", AuthError::InactiveAccessKey),
     ];
@@ -831,10 +932,22 @@ fn header_auth_credential_failures() {
         let a = authorization(signed, GET_OBJECT_SIG).replace(AK, key);
         let owned = get_object_headers(&a);
         let h = borrow(&owned);
-        let req = AuthRequest { method: "GET", raw_path: "/test.txt", raw_query: "", headers: &h };
+        let req = AuthRequest {
+            method: "GET",
+            raw_path: "/test.txt",
+            raw_query: "",
+            headers: &h,
+        };
         let region = if i == 0 { "eu-west-1" } else { "us-east-1" };
-        let c = AuthConfig { region, now: T0, max_skew_secs: 900 };
-        assert_eq!(authenticate(&req, &Keys, &c, &mut SigningKeyCache::new()), Err(want));
+        let c = AuthConfig {
+            region,
+            now: T0,
+            max_skew_secs: 900,
+        };
+        assert_eq!(
+            authenticate(&req, &Keys, &c, &mut SigningKeyCache::new()),
+            Err(want)
+        );
     }
 }
 
@@ -848,24 +961,54 @@ fn header_auth_malformed_and_mismatch() {
     // SDK variants: no spaces after commas; extra spaces.
     run(&format!("AWS4-HMAC-SHA256 Credential={AK}/{SCOPE},SignedHeaders={signed},Signature={GET_OBJECT_SIG}")).unwrap();
     run(&format!("AWS4-HMAC-SHA256  Credential={AK}/{SCOPE} ,  SignedHeaders={signed},\tSignature={GET_OBJECT_SIG}")).unwrap();
-    assert_eq!(run("AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg="), Err(AuthError::SignatureV2NotSupported));
-    assert_eq!(run("AWS4-HMAC-SHA512 Credential=x"), Err(AuthError::UnsupportedAlgorithm));
-    let malformed = |r: Result<Authenticated, AuthError>| matches!(r, Err(AuthError::AuthorizationHeaderMalformed(_)));
-    assert!(malformed(run(&authorization(signed, "abc"))), "short signature");
-    assert!(malformed(run(&authorization("range;x-amz-date", GET_OBJECT_SIG))), "no host");
-    assert!(malformed(run(&authorization("range;host;x-amz-date", GET_OBJECT_SIG))), "unsorted");
-    assert!(malformed(run(&format!("AWS4-HMAC-SHA256 Credential={AK}/{SCOPE}, Signature={GET_OBJECT_SIG}"))));
-    assert!(malformed(run(&authorization(signed, GET_OBJECT_SIG).replace("/s3/", "/ec2/"))));
-    assert!(malformed(run(&authorization(signed, GET_OBJECT_SIG).replace("20130524/", "20130525/"))));
+    assert_eq!(
+        run("AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg="),
+        Err(AuthError::SignatureV2NotSupported)
+    );
+    assert_eq!(
+        run("AWS4-HMAC-SHA512 Credential=x"),
+        Err(AuthError::UnsupportedAlgorithm)
+    );
+    let malformed = |r: Result<Authenticated, AuthError>| {
+        matches!(r, Err(AuthError::AuthorizationHeaderMalformed(_)))
+    };
+    assert!(
+        malformed(run(&authorization(signed, "abc"))),
+        "short signature"
+    );
+    assert!(
+        malformed(run(&authorization("range;x-amz-date", GET_OBJECT_SIG))),
+        "no host"
+    );
+    assert!(
+        malformed(run(&authorization("range;host;x-amz-date", GET_OBJECT_SIG))),
+        "unsorted"
+    );
+    assert!(malformed(run(&format!(
+        "AWS4-HMAC-SHA256 Credential={AK}/{SCOPE}, Signature={GET_OBJECT_SIG}"
+    ))));
+    assert!(malformed(run(
+        &authorization(signed, GET_OBJECT_SIG).replace("/s3/", "/ec2/")
+    )));
+    assert!(malformed(run(
+        &authorization(signed, GET_OBJECT_SIG).replace("20130524/", "20130525/")
+    )));
     // A signed header the request lacks.
-    let r = run(&authorization("host;range;x-amz-content-sha256;x-amz-date;x-amz-meta-a", GET_OBJECT_SIG));
+    let r = run(&authorization(
+        "host;range;x-amz-content-sha256;x-amz-date;x-amz-meta-a",
+        GET_OBJECT_SIG,
+    ));
     assert!(matches!(r, Err(AuthError::SignatureDoesNotMatch { .. })));
     // Wrong signature: the error carries the canonical request for debugging.
     let other = "0".repeat(64);
     match run(&authorization(signed, &other)) {
-        Err(AuthError::SignatureDoesNotMatch { canonical_request, string_to_sign }) => {
+        Err(AuthError::SignatureDoesNotMatch {
+            canonical_request,
+            string_to_sign,
+        }) => {
             assert!(canonical_request.starts_with("GET\n/test.txt\n\nhost:examplebucket"));
-            assert!(string_to_sign.ends_with("7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"));
+            assert!(string_to_sign
+                .ends_with("7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"));
         }
         r => panic!("{r:?}"),
     }
@@ -876,14 +1019,32 @@ fn payload_hash_header_rules() {
     let signed = "host;range;x-amz-content-sha256;x-amz-date";
     let a = authorization(signed, GET_OBJECT_SIG);
     let owned = get_object_headers(&a);
-    let h: Vec<_> = borrow(&owned).into_iter().filter(|(n, _)| *n != "x-amz-content-sha256").collect();
-    assert_eq!(auth("GET", "/test.txt", "", &h, T0), Err(AuthError::MissingHeader("x-amz-content-sha256")));
+    let h: Vec<_> = borrow(&owned)
+        .into_iter()
+        .filter(|(n, _)| *n != "x-amz-content-sha256")
+        .collect();
+    assert_eq!(
+        auth("GET", "/test.txt", "", &h, T0),
+        Err(AuthError::MissingHeader("x-amz-content-sha256"))
+    );
     let mut bad = h.clone();
     bad.push(("x-amz-content-sha256", b"not-a-hash"));
-    assert_eq!(auth("GET", "/test.txt", "", &bad, T0), Err(AuthError::InvalidContentSha256));
-    assert_eq!(PayloadMode::parse(UNSIGNED_PAYLOAD), Ok(PayloadMode::Unsigned));
-    assert_eq!(PayloadMode::parse(STREAMING_UNSIGNED_TRAILER), Ok(PayloadMode::StreamingUnsignedTrailer));
-    assert_eq!(PayloadMode::parse(&EMPTY[..63]), Err(AuthError::InvalidContentSha256));
+    assert_eq!(
+        auth("GET", "/test.txt", "", &bad, T0),
+        Err(AuthError::InvalidContentSha256)
+    );
+    assert_eq!(
+        PayloadMode::parse(UNSIGNED_PAYLOAD),
+        Ok(PayloadMode::Unsigned)
+    );
+    assert_eq!(
+        PayloadMode::parse(STREAMING_UNSIGNED_TRAILER),
+        Ok(PayloadMode::StreamingUnsignedTrailer)
+    );
+    assert_eq!(
+        PayloadMode::parse(&EMPTY[..63]),
+        Err(AuthError::InvalidContentSha256)
+    );
 }
 
 #[test]
@@ -893,12 +1054,26 @@ fn streaming_requires_decoded_length() {
     let signed = ["host", "x-amz-content-sha256", "x-amz-date"];
     let mut headers: Vec<(&str, &[u8])> = vec![
         ("host", b"h"),
-        ("x-amz-content-sha256", STREAMING_UNSIGNED_TRAILER.as_bytes()),
+        (
+            "x-amz-content-sha256",
+            STREAMING_UNSIGNED_TRAILER.as_bytes(),
+        ),
         ("x-amz-date", b"20130524T000000Z"),
     ];
-    let creq = canonical_request("PUT", "/b/k", "", &headers, &signed, STREAMING_UNSIGNED_TRAILER).unwrap();
+    let creq = canonical_request(
+        "PUT",
+        "/b/k",
+        "",
+        &headers,
+        &signed,
+        STREAMING_UNSIGNED_TRAILER,
+    )
+    .unwrap();
     let sts = string_to_sign("20130524T000000Z", SCOPE, &creq);
-    let sig = hmac_hex(&signing_key(SECRET, "20130524", "us-east-1", "s3"), sts.as_bytes());
+    let sig = hmac_hex(
+        &signing_key(SECRET, "20130524", "us-east-1", "s3"),
+        sts.as_bytes(),
+    );
     let a = authorization(&signed.join(";"), &sig);
     headers.push(("authorization", a.as_bytes()));
     assert_eq!(
@@ -914,10 +1089,19 @@ fn streaming_requires_decoded_length() {
 
 #[test]
 fn anonymous_v2_and_mixed() {
-    assert_eq!(auth("GET", "/b/k", "", EXAMPLE_HOST, T0), Err(AuthError::Anonymous));
-    assert_eq!(auth("GET", "/b/k", "versionId=1", EXAMPLE_HOST, T0), Err(AuthError::Anonymous));
+    assert_eq!(
+        auth("GET", "/b/k", "", EXAMPLE_HOST, T0),
+        Err(AuthError::Anonymous)
+    );
+    assert_eq!(
+        auth("GET", "/b/k", "versionId=1", EXAMPLE_HOST, T0),
+        Err(AuthError::Anonymous)
+    );
     let v2 = "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1141889120&Signature=vjbyPxybdZaNmGa%2ByT272YEAiv4%3D";
-    assert_eq!(auth("GET", "/b/k", v2, EXAMPLE_HOST, T0), Err(AuthError::SignatureV2NotSupported));
+    assert_eq!(
+        auth("GET", "/b/k", v2, EXAMPLE_HOST, T0),
+        Err(AuthError::SignatureV2NotSupported)
+    );
     let signed = "host;range;x-amz-content-sha256;x-amz-date";
     let owned = get_object_headers(&authorization(signed, GET_OBJECT_SIG));
     let q = presigned_query("86400", PRESIGNED_SIG);
@@ -955,7 +1139,10 @@ fn canonical_uri_is_not_normalised() {
     assert_eq!(canonical_uri("/b/a%20b+c").unwrap(), "/b/a%20b%2Bc");
     assert_eq!(canonical_uri("/b/%E2%82%AC").unwrap(), "/b/%E2%82%AC");
     assert_eq!(canonical_uri("/b/%e2%82%ac").unwrap(), "/b/%E2%82%AC");
-    assert!(matches!(canonical_uri("/b/%G1"), Err(AuthError::AuthorizationHeaderMalformed(_))));
+    assert!(matches!(
+        canonical_uri("/b/%G1"),
+        Err(AuthError::AuthorizationHeaderMalformed(_))
+    ));
 }
 
 #[test]
@@ -968,7 +1155,10 @@ fn canonical_query_rules() {
     assert_eq!(c("x=a+b"), "x=a%2Bb");
     assert_eq!(c("x=a%20b&y=%2F&z=~"), "x=a%20b&y=%2F&z=~");
     assert_eq!(c("X-Amz-Signature=ab&k=v"), "X-Amz-Signature=ab&k=v");
-    assert_eq!(canonical_query("X-Amz-Signature=ab&k=v", true).unwrap(), "k=v");
+    assert_eq!(
+        canonical_query("X-Amz-Signature=ab&k=v", true).unwrap(),
+        "k=v"
+    );
     // Sorted by encoded name: uppercase before lowercase.
     assert_eq!(c("a=1&B=2"), "B=2&a=1");
     assert!(canonical_query("k=%G0", false).is_err());
@@ -984,7 +1174,10 @@ fn canonical_header_values() {
     ];
     let mut out = Vec::new();
     canonical_headers(&h, &["host", "x-amz-meta-a", "x-amz-meta-b"], &mut out).unwrap();
-    assert_eq!(out, b"host:h\nx-amz-meta-a:one two three\nx-amz-meta-b:1,2\n");
+    assert_eq!(
+        out,
+        b"host:h\nx-amz-meta-a:one two three\nx-amz-meta-b:1,2\n"
+    );
 }
 
 #[test]
@@ -999,7 +1192,10 @@ fn signing_key_cache_is_bounded_and_keyed() {
     cache.get("K2", SECRET, "20130524", "us-east-1", "s3");
     cache.get("K3", SECRET, "20130524", "us-east-1", "s3");
     assert_eq!(cache.len(), 2);
-    assert_eq!(cache.get("K3", SECRET, "20130525", "us-east-1", "s3"), signing_key(SECRET, "20130525", "us-east-1", "s3"));
+    assert_eq!(
+        cache.get("K3", SECRET, "20130525", "us-east-1", "s3"),
+        signing_key(SECRET, "20130525", "us-east-1", "s3")
+    );
 }
 
 // ------------------------------------------------------------ checksums
@@ -1011,27 +1207,48 @@ fn checksum_check_values() {
     assert_eq!(hx(ChecksumAlgorithm::Crc32), "cbf43926");
     assert_eq!(hx(ChecksumAlgorithm::Crc32c), "e3069283");
     assert_eq!(hx(ChecksumAlgorithm::Crc64Nvme), "ae8b14860a799888");
-    assert_eq!(hex::encode(&checksum(ChecksumAlgorithm::Sha1, b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    assert_eq!(
+        hex::encode(&checksum(ChecksumAlgorithm::Sha1, b"abc")),
+        "a9993e364706816aba3e25717850c26c9cd0d89d"
+    );
     assert_eq!(
         hex::encode(&checksum(ChecksumAlgorithm::Sha256, b"abc")),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
     // Incremental equals one-shot for every algorithm.
-    for alg in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Crc64Nvme, ChecksumAlgorithm::Sha1, ChecksumAlgorithm::Sha256] {
+    for alg in [
+        ChecksumAlgorithm::Crc32,
+        ChecksumAlgorithm::Crc32c,
+        ChecksumAlgorithm::Crc64Nvme,
+        ChecksumAlgorithm::Sha1,
+        ChecksumAlgorithm::Sha256,
+    ] {
         let mut h = ChecksumHasher::new(alg);
         h.update(b"1234");
         h.update(b"");
         h.update(b"56789");
         assert_eq!(h.finish(), checksum(alg, v));
         assert_eq!(checksum(alg, v).len(), digest_len(alg));
-        assert_eq!(algorithm_from_name(&algorithm_name(alg).to_lowercase()), Some(alg));
-        assert_eq!(algorithm_from_header_name(&header_name(alg).to_uppercase()), Some(alg));
+        assert_eq!(
+            algorithm_from_name(&algorithm_name(alg).to_lowercase()),
+            Some(alg)
+        );
+        assert_eq!(
+            algorithm_from_header_name(&header_name(alg).to_uppercase()),
+            Some(alg)
+        );
     }
     assert_eq!(algorithm_from_name("MD5"), None);
-    let parts = vec![checksum(ChecksumAlgorithm::Crc32c, b"a"), checksum(ChecksumAlgorithm::Crc32c, b"b")];
+    let parts = vec![
+        checksum(ChecksumAlgorithm::Crc32c, b"a"),
+        checksum(ChecksumAlgorithm::Crc32c, b"b"),
+    ];
     let mut cat = parts[0].clone();
     cat.extend_from_slice(&parts[1]);
-    assert_eq!(composite(ChecksumAlgorithm::Crc32c, &parts), checksum(ChecksumAlgorithm::Crc32c, &cat));
+    assert_eq!(
+        composite(ChecksumAlgorithm::Crc32c, &parts),
+        checksum(ChecksumAlgorithm::Crc32c, &cat)
+    );
 }
 
 #[test]
@@ -1042,19 +1259,37 @@ fn requested_checksum_rules() {
     let leaked: &'static [u8] = Box::leak(crc.clone().into_bytes().into_boxed_slice());
     assert_eq!(
         h(vec![("X-Amz-Checksum-CRC32", leaked)]),
-        Ok(Some((ChecksumAlgorithm::Crc32, Some(checksum(ChecksumAlgorithm::Crc32, b"x")))))
+        Ok(Some((
+            ChecksumAlgorithm::Crc32,
+            Some(checksum(ChecksumAlgorithm::Crc32, b"x"))
+        )))
     );
     assert_eq!(
-        h(vec![("x-amz-sdk-checksum-algorithm", b"crc64nvme"), ("x-amz-trailer", b"x-amz-checksum-crc64nvme")]),
+        h(vec![
+            ("x-amz-sdk-checksum-algorithm", b"crc64nvme"),
+            ("x-amz-trailer", b"x-amz-checksum-crc64nvme")
+        ]),
         Ok(Some((ChecksumAlgorithm::Crc64Nvme, None)))
     );
     let invalid = |r: Result<_, AuthError>| matches!(r, Err(AuthError::InvalidChecksum(_)));
-    assert!(invalid(h(vec![("x-amz-checksum-crc32", leaked), ("x-amz-checksum-sha1", b"AAAA")])));
+    assert!(invalid(h(vec![
+        ("x-amz-checksum-crc32", leaked),
+        ("x-amz-checksum-sha1", b"AAAA")
+    ])));
     assert!(invalid(h(vec![("x-amz-checksum-md5", b"AAAA")])));
     assert!(invalid(h(vec![("x-amz-checksum-crc32", b"!!!")])));
-    assert!(invalid(h(vec![("x-amz-checksum-sha256", leaked)])), "wrong length");
-    assert!(invalid(h(vec![("x-amz-sdk-checksum-algorithm", b"SHA1"), ("x-amz-checksum-crc32", leaked)])));
-    assert!(invalid(h(vec![("x-amz-sdk-checksum-algorithm", b"BLAKE3")])));
+    assert!(
+        invalid(h(vec![("x-amz-checksum-sha256", leaked)])),
+        "wrong length"
+    );
+    assert!(invalid(h(vec![
+        ("x-amz-sdk-checksum-algorithm", b"SHA1"),
+        ("x-amz-checksum-crc32", leaked)
+    ])));
+    assert!(invalid(h(vec![(
+        "x-amz-sdk-checksum-algorithm",
+        b"BLAKE3"
+    )])));
     // Descriptive headers carry no value and are ignored.
     assert_eq!(h(vec![("x-amz-checksum-type", b"FULL_OBJECT")]), Ok(None));
 }
@@ -1064,34 +1299,75 @@ fn body_digests() {
     let body = b"Welcome to Amazon S3.";
     let md5_b64 = BASE64.encode(md5_of(body));
     let sha = PayloadMode::Sha256(sigv4_sha(body));
-    let mut d = BodyDigests::new(&sha, Some(md5_b64.as_bytes()), Some((ChecksumAlgorithm::Sha1, Some(checksum(ChecksumAlgorithm::Sha1, body))))).unwrap();
+    let mut d = BodyDigests::new(
+        &sha,
+        Some(md5_b64.as_bytes()),
+        Some((
+            ChecksumAlgorithm::Sha1,
+            Some(checksum(ChecksumAlgorithm::Sha1, body)),
+        )),
+    )
+    .unwrap();
     d.update(&body[..5]);
     d.update(&body[5..]);
     let r = d.finish().unwrap();
     assert_eq!(r.md5, md5_of(body));
-    assert_eq!(r.checksum, Some((ChecksumAlgorithm::Sha1, checksum(ChecksumAlgorithm::Sha1, body))));
+    assert_eq!(
+        r.checksum,
+        Some((
+            ChecksumAlgorithm::Sha1,
+            checksum(ChecksumAlgorithm::Sha1, body)
+        ))
+    );
     // ETag of the empty body.
     let d = BodyDigests::new(&PayloadMode::Unsigned, None, None).unwrap();
-    assert_eq!(hex::encode(&d.finish().unwrap().md5), "d41d8cd98f00b204e9800998ecf8427e");
+    assert_eq!(
+        hex::encode(&d.finish().unwrap().md5),
+        "d41d8cd98f00b204e9800998ecf8427e"
+    );
 
     let run = |md5: Option<&[u8]>, ck: Option<(ChecksumAlgorithm, Option<Vec<u8>>)>| {
         let mut d = BodyDigests::new(&PayloadMode::Unsigned, md5, ck)?;
         d.update(body);
         d.finish()
     };
-    assert_eq!(run(Some(b"not base64!"), None), Err(AuthError::InvalidChecksum("Content-MD5".into())));
-    assert_eq!(run(Some(b"AAAA"), None), Err(AuthError::InvalidChecksum("Content-MD5".into())));
-    assert_eq!(run(Some(BASE64.encode([0u8; 16]).as_bytes()), None), Err(AuthError::BadDigest("Content-MD5")));
     assert_eq!(
-        run(None, Some((ChecksumAlgorithm::Crc32, Some(vec![0, 0, 0, 0])))),
+        run(Some(b"not base64!"), None),
+        Err(AuthError::InvalidChecksum("Content-MD5".into()))
+    );
+    assert_eq!(
+        run(Some(b"AAAA"), None),
+        Err(AuthError::InvalidChecksum("Content-MD5".into()))
+    );
+    assert_eq!(
+        run(Some(BASE64.encode([0u8; 16]).as_bytes()), None),
+        Err(AuthError::BadDigest("Content-MD5"))
+    );
+    assert_eq!(
+        run(
+            None,
+            Some((ChecksumAlgorithm::Crc32, Some(vec![0, 0, 0, 0])))
+        ),
         Err(AuthError::BadDigest("x-amz-checksum-crc32"))
     );
     // A trailer value for an algorithm that was not announced.
-    let mut d = BodyDigests::new(&PayloadMode::Unsigned, None, Some((ChecksumAlgorithm::Crc32, None))).unwrap();
-    assert!(matches!(d.expect_checksum(ChecksumAlgorithm::Sha256, b"AAAA"), Err(AuthError::InvalidChecksum(_))));
-    d.expect_checksum(ChecksumAlgorithm::Crc32, b"AAAAAA==").unwrap();
+    let mut d = BodyDigests::new(
+        &PayloadMode::Unsigned,
+        None,
+        Some((ChecksumAlgorithm::Crc32, None)),
+    )
+    .unwrap();
+    assert!(matches!(
+        d.expect_checksum(ChecksumAlgorithm::Sha256, b"AAAA"),
+        Err(AuthError::InvalidChecksum(_))
+    ));
+    d.expect_checksum(ChecksumAlgorithm::Crc32, b"AAAAAA==")
+        .unwrap();
     d.update(body);
-    assert_eq!(d.finish(), Err(AuthError::BadDigest("x-amz-checksum-crc32")));
+    assert_eq!(
+        d.finish(),
+        Err(AuthError::BadDigest("x-amz-checksum-crc32"))
+    );
 }
 
 fn md5_of(b: &[u8]) -> [u8; 16] {

@@ -132,7 +132,9 @@ pub fn header<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Option<&'a [u8]> 
 }
 
 fn header_str<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Option<&'a str> {
-    header(headers, name).and_then(|v| std::str::from_utf8(v).ok()).map(str::trim)
+    header(headers, name)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim)
 }
 
 /// A decoded query parameter (first occurrence), if present.
@@ -193,7 +195,11 @@ fn parse_credential<'a>(
     let (term, service, region, date, access_key) =
         match (it.next(), it.next(), it.next(), it.next(), it.next()) {
             (Some(t), Some(s), Some(r), Some(d), Some(a)) => (t, s, r, d, a),
-            _ => return Err(bad("Credential must be key/date/region/service/aws4_request")),
+            _ => {
+                return Err(bad(
+                    "Credential must be key/date/region/service/aws4_request",
+                ))
+            }
         };
     if access_key.is_empty() || date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("Credential has an invalid key or date"));
@@ -329,8 +335,9 @@ fn authenticate_presigned(
     cache: &mut sigv4::SigningKeyCache,
 ) -> Result<Authenticated, AuthError> {
     let q = |name: &'static str| -> Result<String, AuthError> {
-        query_param(req.raw_query, name)?
-            .ok_or_else(|| AuthError::AuthorizationQueryParametersError(format!("{name} is missing")))
+        query_param(req.raw_query, name)?.ok_or_else(|| {
+            AuthError::AuthorizationQueryParametersError(format!("{name} is missing"))
+        })
     };
     let bad = |what: &str| AuthError::AuthorizationQueryParametersError(what.to_owned());
     if q("X-Amz-Algorithm")? != ALGORITHM {
