@@ -236,7 +236,11 @@ fn make_body(framing: &BodyFraming, auth: Result<&Authenticated, &AuthError>) ->
     let aws = match auth {
         Ok(a) => match a.payload {
             PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer | PayloadMode::StreamingUnsignedTrailer => {
-                Some(AwsChunkedDecoder::new(a.payload.clone(), a.streaming.clone(), a.trailer))
+                let dec = AwsChunkedDecoder::new(a.payload.clone(), a.streaming.clone(), a.trailer);
+                Some(match a.decoded_content_length {
+                    Some(n) => dec.with_decoded_length(n),
+                    None => dec,
+                })
             }
             _ => None,
         },

@@ -118,9 +118,10 @@ pub async fn put(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut 
     let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
     let requested = requested_checksum(&headers).map_err(S3Error::from)?;
     let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
-    let checksum_alg: Option<ChecksumAlgorithm> = requested.as_ref().map(|(alg, _)| *alg).or(trailer_alg);
     let payload = req.auth.as_ref().map(|a| a.payload.clone()).unwrap_or(PayloadMode::Unsigned);
-    let mut digests = BodyDigests::new(&payload, req.header("content-md5"), checksum_alg).map_err(S3Error::from)?;
+    let content_md5 = req.head.header_bytes("content-md5");
+    let mut digests = BodyDigests::new(&payload, content_md5, requested).map_err(S3Error::from)?;
+    drop(headers);
 
     let owner = ctx.placement.owner(&bucket.name, &key);
     let mut sink = PutSink::open(ctx, owner, bucket.id, &key).await.map_err(S3Error::from)?;
@@ -138,13 +139,13 @@ pub async fn put(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut 
                 .with_message("You did not provide the number of bytes specified by the Content-Length HTTP header."));
         }
     }
-    // The expected flexible checksum comes from its header, or else from a trailer.
-    let trailer_value = body.aws_decoder().and_then(|d| {
-        let alg = checksum_alg?;
-        d.trailers().iter().find(|(n, _)| n.eq_ignore_ascii_case(header_name(alg))).map(|(_, v)| v.clone())
-    });
-    let expected_checksum = requested.and_then(|(_, v)| v).map(|raw| b64(&raw)).or(trailer_value);
-    let done = digests.finish(expected_checksum.as_deref()).map_err(S3Error::from)?;
+    // A trailing checksum is compared once the trailer has arrived.
+    if let (Some(alg), Some(dec)) = (trailer_alg, body.aws_decoder()) {
+        if let Some(value) = dec.trailer(header_name(alg)) {
+            digests.expect_checksum(alg, value.as_bytes()).map_err(S3Error::from)?;
+        }
+    }
+    let done = digests.finish().map_err(S3Error::from)?;
     meta.etag = crate::util::hex::encode(&done.md5);
     meta.size = body.delivered;
     meta.mtime_millis = crate::util::time::unix_now_millis();
