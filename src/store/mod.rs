@@ -1,5 +1,480 @@
 //! The per-shard storage engine: an append-only O_DIRECT log, an in-memory
 //! index rebuilt by scanning it, group commit.
+//!
+//! An object is a run of Data records followed by a Commit record that names
+//! them; it becomes visible only once its Commit is durable.
 
+pub mod align;
+pub mod file;
+pub mod index;
+pub mod log;
+pub mod record;
+pub mod recovery;
 pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+pub use file::{SimDisk, SimDiskHandle, SimFaults};
+pub use index::ObjectEntry;
+pub use record::{Extent, FORMAT_VERSION, MAX_DATA_RECORD_BYTES};
 pub use types::*;
+
+use align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
+use index::Index;
+use log::{Log, LogConfig, Notify};
+use record::{decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, HEADER_BYTES};
+
+/// Default size of one preallocated segment file.
+pub const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
+/// Default size of each of the two log write buffers.
+pub const WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct StoreConfig {
+    /// The shard dir (`DATA/shard-NNN`).
+    pub dir: PathBuf,
+    pub shard: u32,
+    /// Recorded in every segment header.
+    pub shard_count: u32,
+    pub segment_bytes: u64,
+    pub write_buffer_bytes: usize,
+    pub direct_io: bool,
+    /// Run on a simulated disk instead of real files (tests).
+    pub sim: Option<SimDiskHandle>,
+    /// Operator cap on segment bytes (`--max-data-bytes`, per shard).
+    pub max_data_bytes: Option<u64>,
+}
+
+impl StoreConfig {
+    pub fn new(dir: impl Into<PathBuf>, shard: u32) -> Self {
+        StoreConfig {
+            dir: dir.into(),
+            shard,
+            shard_count: 1,
+            segment_bytes: SEGMENT_BYTES,
+            write_buffer_bytes: WRITE_BUFFER_BYTES,
+            direct_io: true,
+            sim: None,
+            max_data_bytes: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub objects: u64,
+    /// Data-record bytes referenced by visible objects.
+    pub live_bytes: u64,
+    pub segments: u64,
+    /// Record bytes in the log not referenced by a visible object.
+    pub garbage_bytes: u64,
+    pub damaged_records: u64,
+    /// Completed log flushes (write + fdatasync) since open.
+    pub flushes: u64,
+}
+
+struct StoreInner {
+    log: Rc<Log>,
+    index: RefCell<Index>,
+    /// Keys with a commit or delete in flight; same-key mutations serialise.
+    pending: RefCell<HashSet<(BucketId, String)>>,
+    key_released: Notify,
+    /// Live data-record bytes per segment (compaction input).
+    live_per_segment: RefCell<BTreeMap<u32, u64>>,
+    recovered_bytes: u64,
+    appended_bytes: Cell<u64>,
+    damaged_records: u64,
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        self.log.shutdown();
+    }
+}
+
+/// A cheap-clone handle to one shard's store. Not Send: it lives on its shard.
+#[derive(Clone)]
+pub struct Store {
+    inner: Rc<StoreInner>,
+}
+
+impl Store {
+    /// Creates the shard dir if needed, recovers the index from the log and
+    /// starts the flusher.
+    pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+        if cfg.sim.is_none() {
+            std::fs::create_dir_all(&cfg.dir).map_err(|source| StoreError::Io {
+                op: "mkdir",
+                path: cfg.dir.clone(),
+                offset: 0,
+                source,
+            })?;
+        }
+        let log_cfg = LogConfig {
+            dir: cfg.dir,
+            shard: cfg.shard,
+            shard_count: cfg.shard_count,
+            segment_bytes: cfg.segment_bytes,
+            write_buffer_bytes: cfg.write_buffer_bytes,
+            direct_io: cfg.direct_io,
+            sim: cfg.sim,
+            max_data_bytes: cfg.max_data_bytes,
+        };
+        let rec = recovery::recover(&log_cfg).await?;
+        let log = Log::open(log_cfg, rec.segments, rec.resume).await?;
+        let mut live = BTreeMap::new();
+        for e in rec.index.entries() {
+            account(&mut live, e, true);
+        }
+        Ok(Store {
+            inner: Rc::new(StoreInner {
+                log,
+                index: RefCell::new(rec.index),
+                pending: RefCell::new(HashSet::new()),
+                key_released: Notify::default(),
+                live_per_segment: RefCell::new(live),
+                recovered_bytes: rec.used_bytes,
+                appended_bytes: Cell::new(0),
+                damaged_records: rec.damaged_records,
+            }),
+        })
+    }
+
+    /// Starts a new object; nothing is visible until `commit`.
+    pub fn writer(&self, bucket: BucketId, key: &str) -> ObjectWriter {
+        ObjectWriter {
+            store: self.clone(),
+            bucket,
+            key: key.to_string(),
+            extents: Vec::new(),
+            size: 0,
+        }
+    }
+
+    pub fn get(&self, bucket: BucketId, key: &str) -> Option<Rc<ObjectEntry>> {
+        self.inner.index.borrow().get(bucket, key)
+    }
+
+    /// Streams bytes `[start, end_exclusive)` of `entry`.
+    pub fn reader(&self, entry: Rc<ObjectEntry>, start: u64, end_exclusive: u64) -> ObjectReader {
+        let end = end_exclusive.min(entry.meta.size);
+        ObjectReader {
+            store: self.clone(),
+            entry,
+            pos: start.min(end),
+            end,
+            extent: 0,
+            extent_start: 0,
+        }
+    }
+
+    /// Durably deletes the key; Ok(false) without writing if it does not exist.
+    pub async fn delete(&self, bucket: BucketId, key: &str) -> Result<bool, StoreError> {
+        let _guard = self.lock_key(bucket, key).await;
+        if self.get(bucket, key).is_none() {
+            return Ok(false);
+        }
+        let rec = DeleteRec {
+            bucket,
+            key: key.to_string(),
+            version_id: NULL_VERSION,
+            delete_marker: false,
+        };
+        let loc = self.append(RecordKind::Delete, &rec.encode()).await?;
+        self.inner.log.commit_barrier(loc.seq).await?;
+        let old = self.inner.index.borrow_mut().remove(bucket, key, loc.seq);
+        if let Some(old) = old {
+            account(&mut self.inner.live_per_segment.borrow_mut(), &old, false);
+        }
+        Ok(true)
+    }
+
+    pub fn list(
+        &self,
+        bucket: BucketId,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<ListItem> {
+        self.inner
+            .index
+            .borrow()
+            .list(bucket, prefix, delimiter, after, limit)
+    }
+
+    /// (objects, bytes) of a bucket on this shard.
+    pub fn bucket_stats(&self, bucket: BucketId) -> (u64, u64) {
+        self.inner.index.borrow().bucket_stats(bucket)
+    }
+
+    pub fn is_bucket_empty(&self, bucket: BucketId) -> bool {
+        self.inner.index.borrow().is_bucket_empty(bucket)
+    }
+
+    /// Bucket ids present in the index (recovery may find ids the catalog no longer knows).
+    pub fn bucket_ids(&self) -> Vec<BucketId> {
+        self.inner.index.borrow().bucket_ids()
+    }
+
+    /// Forgets every object of a deleted bucket (in memory; their records become garbage).
+    pub fn drop_bucket(&self, bucket: BucketId) {
+        let gone = self.inner.index.borrow_mut().drop_bucket(bucket);
+        let mut live = self.inner.live_per_segment.borrow_mut();
+        for e in &gone {
+            account(&mut live, e, false);
+        }
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let log = self.inner.log.stats();
+        let live_bytes: u64 = self.inner.live_per_segment.borrow().values().sum();
+        let used = self.inner.recovered_bytes + self.inner.appended_bytes.get();
+        StoreStats {
+            objects: self.inner.index.borrow().object_count(),
+            live_bytes,
+            segments: log.segments,
+            garbage_bytes: used.saturating_sub(live_bytes),
+            damaged_records: self.inner.damaged_records,
+            flushes: log.flushes,
+        }
+    }
+
+    /// Live data bytes per segment (input for compaction).
+    pub fn live_bytes_per_segment(&self) -> BTreeMap<u32, u64> {
+        self.inner.live_per_segment.borrow().clone()
+    }
+
+    async fn append(&self, kind: RecordKind, payload: &[u8]) -> Result<log::RecordLoc, StoreError> {
+        let loc = self.inner.log.append(kind, 0, payload).await?;
+        let n = self.inner.appended_bytes.get() + loc.len as u64;
+        self.inner.appended_bytes.set(n);
+        Ok(loc)
+    }
+
+    async fn lock_key(&self, bucket: BucketId, key: &str) -> KeyGuard {
+        loop {
+            let wait = self.inner.key_released.notified();
+            if self
+                .inner
+                .pending
+                .borrow_mut()
+                .insert((bucket, key.to_string()))
+            {
+                return KeyGuard {
+                    store: self.clone(),
+                    bucket,
+                    key: key.to_string(),
+                };
+            }
+            wait.await;
+        }
+    }
+
+    /// Reads one whole Data record and verifies it; returns its payload.
+    async fn read_data_record(&self, ext: &Extent) -> Result<Bytes, StoreError> {
+        // Hook: a per-shard cache of hot blocks / small objects goes here.
+        let file = self
+            .inner
+            .log
+            .segment_file(ext.segment)
+            .ok_or(StoreError::Corrupt {
+                path: self
+                    .inner
+                    .log
+                    .config()
+                    .dir
+                    .join(file::segment_name(ext.segment)),
+                offset: ext.offset,
+                what: "extent names a missing segment",
+            })?;
+        let corrupt = |what| StoreError::Corrupt {
+            path: file.path().to_path_buf(),
+            offset: ext.offset,
+            what,
+        };
+        let total = record_bytes(ext.payload_len as usize) as u64;
+        let base = align_down(ext.offset, BLOCK_BYTES as u64);
+        let span = align_up(ext.offset + total, BLOCK_BYTES as u64) - base;
+        let (res, buf) = file.read_at(AlignedBuf::new(span as usize), base).await;
+        let rel = (ext.offset - base) as usize;
+        if res? < rel + total as usize {
+            return Err(corrupt("record past end of segment"));
+        }
+        let (h, payload) = decode_record(&buf.as_slice()[rel..]).map_err(corrupt)?;
+        if h.kind != RecordKind::Data || h.payload_len != ext.payload_len {
+            return Err(corrupt("extent does not name its data record"));
+        }
+        debug_assert_eq!(payload.len(), ext.payload_len as usize);
+        let start = rel + HEADER_BYTES;
+        Ok(buf
+            .into_bytes()
+            .slice(start..start + ext.payload_len as usize))
+    }
+}
+
+/// Adds (or removes) an entry's data bytes to the per-segment live counts.
+fn account(live: &mut BTreeMap<u32, u64>, e: &ObjectEntry, add: bool) {
+    for x in &e.extents {
+        let n = live.entry(x.segment).or_default();
+        let bytes = record_bytes(x.payload_len as usize) as u64;
+        *n = if add {
+            *n + bytes
+        } else {
+            n.saturating_sub(bytes)
+        };
+    }
+}
+
+struct KeyGuard {
+    store: Store,
+    bucket: BucketId,
+    key: String,
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        let k = (self.bucket, std::mem::take(&mut self.key));
+        self.store.inner.pending.borrow_mut().remove(&k);
+        self.store.inner.key_released.notify_all();
+    }
+}
+
+/// Streams an object's body into the log. Dropping it without `commit`
+/// aborts: its Data records become garbage.
+pub struct ObjectWriter {
+    store: Store,
+    bucket: BucketId,
+    key: String,
+    extents: Vec<Extent>,
+    size: u64,
+}
+
+impl ObjectWriter {
+    /// Appends `data` as Data records (any size); waits when the log buffer is full.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        for chunk in data.chunks(MAX_DATA_RECORD_BYTES) {
+            let loc = self.store.append(RecordKind::Data, chunk).await?;
+            self.extents.push(Extent {
+                segment: loc.segment,
+                offset: loc.offset,
+                payload_len: chunk.len() as u32,
+            });
+            self.size += chunk.len() as u64;
+        }
+        Ok(())
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.size
+    }
+
+    /// Checks `cond`, appends the Commit record, waits until it is durable,
+    /// then makes the object visible and returns it.
+    pub async fn commit(
+        self,
+        mut meta: ObjectMeta,
+        cond: PutCondition,
+    ) -> Result<Rc<ObjectEntry>, StoreError> {
+        assert!(
+            meta.size == 0 || meta.size == self.size,
+            "declared size {} != written {}",
+            meta.size,
+            self.size
+        );
+        meta.size = self.size;
+        let store = &self.store;
+        let _guard = store.lock_key(self.bucket, &self.key).await;
+        check_condition(store.get(self.bucket, &self.key).as_deref(), &cond)?;
+        let rec = CommitRec {
+            bucket: self.bucket,
+            key: self.key.clone(),
+            version_id: NULL_VERSION,
+            meta,
+            extents: self.extents,
+        };
+        let loc = store.append(RecordKind::Commit, &rec.encode()).await?;
+        store.inner.log.commit_barrier(loc.seq).await?;
+        let entry = Rc::new(ObjectEntry {
+            bucket: rec.bucket,
+            key: rec.key,
+            version_id: rec.version_id,
+            meta: rec.meta,
+            extents: rec.extents,
+            commit_seq: loc.seq,
+        });
+        let old = store.inner.index.borrow_mut().insert(entry.clone());
+        let mut live = store.inner.live_per_segment.borrow_mut();
+        account(&mut live, &entry, true);
+        if let Some(old) = old {
+            account(&mut live, &old, false);
+        }
+        Ok(entry)
+    }
+}
+
+fn check_condition(existing: Option<&ObjectEntry>, cond: &PutCondition) -> Result<(), StoreError> {
+    let ok = match cond {
+        PutCondition::None => true,
+        PutCondition::IfNoneMatchStar => existing.is_none(),
+        PutCondition::IfMatch(etag) => existing.is_some_and(|e| &e.meta.etag == etag),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::PreconditionFailed)
+    }
+}
+
+/// Streams a byte range of an object in pieces of at most one Data record.
+pub struct ObjectReader {
+    store: Store,
+    entry: Rc<ObjectEntry>,
+    pos: u64,
+    end: u64,
+    extent: usize,
+    /// Object offset of `entry.extents[extent]`.
+    extent_start: u64,
+}
+
+impl ObjectReader {
+    pub async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let extents = &self.entry.extents;
+        while self.extent < extents.len()
+            && self.extent_start + extents[self.extent].payload_len as u64 <= self.pos
+        {
+            self.extent_start += extents[self.extent].payload_len as u64;
+            self.extent += 1;
+        }
+        let Some(ext) = extents.get(self.extent).copied() else {
+            self.pos = self.end;
+            return Some(Err(StoreError::Corrupt {
+                path: PathBuf::new(),
+                offset: 0,
+                what: "object shorter than its size",
+            }));
+        };
+        match self.store.read_data_record(&ext).await {
+            Ok(payload) => {
+                let from = (self.pos - self.extent_start) as usize;
+                let to = ((self.end - self.extent_start) as usize).min(payload.len());
+                self.pos = self.extent_start + to as u64;
+                Some(Ok(payload.slice(from..to)))
+            }
+            Err(e) => {
+                self.pos = self.end;
+                Some(Err(e))
+            }
+        }
+    }
+}

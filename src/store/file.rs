@@ -1,0 +1,444 @@
+//! The narrow storage interface under the log: a real O_DIRECT file or a
+//! simulated disk that models volatile writes, power loss and injected faults.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::align::{AlignedBuf, BLOCK_BYTES};
+use super::types::StoreError;
+
+/// A segment file: real (O_DIRECT when possible) or simulated.
+pub enum SegmentFile {
+    Direct(DirectFile),
+    Sim(SimFile),
+}
+
+pub struct DirectFile {
+    file: monoio::fs::File,
+    path: PathBuf,
+    direct: bool,
+}
+
+fn io_err(op: &'static str, path: &Path, offset: u64, source: io::Error) -> StoreError {
+    if source.raw_os_error() == Some(libc::ENOSPC) {
+        return StoreError::NoSpace;
+    }
+    StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        offset,
+        source,
+    }
+}
+
+impl SegmentFile {
+    /// Opens (creating if asked) a segment file. With `direct_io`, O_DIRECT is
+    /// tried first and dropped with a warning where the filesystem refuses it.
+    pub async fn open(
+        path: &Path,
+        create: bool,
+        direct_io: bool,
+        sim: Option<&SimDiskHandle>,
+    ) -> Result<SegmentFile, StoreError> {
+        if let Some(disk) = sim {
+            return SimFile::open(disk, path, create).map(SegmentFile::Sim);
+        }
+        if direct_io {
+            match DirectFile::open(path, create, true).await {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    tracing::warn!(path = %path.display(), "O_DIRECT unsupported here; using buffered I/O");
+                }
+                r => {
+                    return r
+                        .map(SegmentFile::Direct)
+                        .map_err(|e| io_err("open", path, 0, e))
+                }
+            }
+        }
+        DirectFile::open(path, create, false)
+            .await
+            .map(SegmentFile::Direct)
+            .map_err(|e| io_err("open", path, 0, e))
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            SegmentFile::Direct(f) => &f.path,
+            SegmentFile::Sim(f) => &f.path,
+        }
+    }
+
+    /// Writes all of `buf` (block-aligned length) at a block-aligned offset.
+    pub async fn write_at(
+        &self,
+        buf: AlignedBuf,
+        offset: u64,
+    ) -> (Result<(), StoreError>, AlignedBuf) {
+        debug_assert_eq!(offset % BLOCK_BYTES as u64, 0);
+        debug_assert_eq!(buf.len() % BLOCK_BYTES, 0);
+        match self {
+            SegmentFile::Direct(f) => {
+                let (r, buf) = f.file.write_all_at(buf, offset).await;
+                (r.map_err(|e| io_err("write", &f.path, offset, e)), buf)
+            }
+            SegmentFile::Sim(f) => {
+                let r = f.write_at(buf.as_slice(), offset);
+                (r.map_err(|e| io_err("write", &f.path, offset, e)), buf)
+            }
+        }
+    }
+
+    /// Reads up to `buf.capacity()` bytes at a block-aligned offset; returns the
+    /// count (short only at end of file).
+    pub async fn read_at(
+        &self,
+        mut buf: AlignedBuf,
+        offset: u64,
+    ) -> (Result<usize, StoreError>, AlignedBuf) {
+        debug_assert_eq!(offset % BLOCK_BYTES as u64, 0);
+        buf.set_len(0);
+        match self {
+            SegmentFile::Direct(f) => {
+                let (r, buf) = f.file.read_at(buf, offset).await;
+                (r.map_err(|e| io_err("read", &f.path, offset, e)), buf)
+            }
+            SegmentFile::Sim(f) => {
+                let r = f.read_at(&mut buf, offset);
+                (r.map_err(|e| io_err("read", &f.path, offset, e)), buf)
+            }
+        }
+    }
+
+    pub async fn sync_data(&self) -> Result<(), StoreError> {
+        match self {
+            SegmentFile::Direct(f) => f
+                .file
+                .sync_data()
+                .await
+                .map_err(|e| io_err("fdatasync", &f.path, 0, e)),
+            SegmentFile::Sim(f) => f
+                .sync_data()
+                .map_err(|e| io_err("fdatasync", &f.path, 0, e)),
+        }
+    }
+
+    /// Preallocates `len` bytes from offset 0 so later flushes do not grow the file.
+    pub fn allocate(&self, len: u64) -> Result<(), StoreError> {
+        match self {
+            SegmentFile::Direct(f) => {
+                fallocate(f.file.as_raw_fd(), len).map_err(|e| io_err("fallocate", &f.path, 0, e))
+            }
+            SegmentFile::Sim(f) => f
+                .allocate(len)
+                .map_err(|e| io_err("fallocate", &f.path, 0, e)),
+        }
+    }
+
+    pub fn len(&self) -> Result<u64, StoreError> {
+        match self {
+            SegmentFile::Direct(f) => std::fs::metadata(&f.path)
+                .map(|m| m.len())
+                .map_err(|e| io_err("stat", &f.path, 0, e)),
+            SegmentFile::Sim(f) => Ok(f
+                .disk
+                .borrow()
+                .file(&f.path)
+                .map_or(0, |d| d.current.len() as u64)),
+        }
+    }
+
+    pub fn is_direct(&self) -> bool {
+        matches!(self, SegmentFile::Direct(f) if f.direct)
+    }
+}
+
+fn fallocate(fd: i32, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    match super::align::fallocate(fd, len) {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+impl DirectFile {
+    async fn open(path: &Path, create: bool, direct: bool) -> io::Result<DirectFile> {
+        let mut opts = monoio::fs::OpenOptions::new();
+        opts.read(true).write(true).create(create);
+        if direct {
+            opts.custom_flags(libc::O_DIRECT);
+        }
+        let file = opts.open(path).await?;
+        Ok(DirectFile {
+            file,
+            path: path.to_path_buf(),
+            direct,
+        })
+    }
+}
+
+/// Lists segment ids (from `seg-NNNNNNNNNN.log` names) in a shard dir, ascending.
+pub fn list_segments(dir: &Path, sim: Option<&SimDiskHandle>) -> Result<Vec<u32>, StoreError> {
+    let names: Vec<String> = match sim {
+        Some(disk) => disk.borrow().files_in(dir),
+        None => std::fs::read_dir(dir)
+            .map_err(|e| io_err("readdir", dir, 0, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+    };
+    let mut ids: Vec<u32> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+pub fn segment_name(id: u32) -> String {
+    format!("seg-{id:010}.log")
+}
+
+fn parse_segment_name(name: &str) -> Option<u32> {
+    name.strip_prefix("seg-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
+}
+
+/// Makes a new directory entry durable (fsync of the directory).
+pub fn sync_dir(dir: &Path, sim: Option<&SimDiskHandle>) -> Result<(), StoreError> {
+    if sim.is_some() {
+        return Ok(());
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("fsync dir", dir, 0, e))
+}
+
+// ---------------------------------------------------------------------------
+// Simulated disk
+
+pub type SimDiskHandle = Rc<RefCell<SimDisk>>;
+
+/// One simulated file: `durable` survives a power cut; `current` is what reads
+/// see; `pending` lists the writes since the last completed sync.
+#[derive(Default, Clone)]
+pub struct SimFileData {
+    durable: Vec<u8>,
+    current: Vec<u8>,
+    pending: Vec<(u64, Vec<u8>)>,
+}
+
+/// Injected faults, counted over all files of a disk.
+#[derive(Default, Clone, Debug)]
+pub struct SimFaults {
+    /// Fail the write with this 0-based index (EIO).
+    pub eio_on_write: Option<u64>,
+    /// Fail the sync with this 0-based index (EIO).
+    pub eio_on_sync: Option<u64>,
+    /// Total bytes the disk can hold (ENOSPC past it).
+    pub capacity_bytes: Option<u64>,
+    /// The write with this index lands only half its blocks and returns EIO.
+    pub short_write: Option<u64>,
+}
+
+#[derive(Default)]
+pub struct SimDisk {
+    files: BTreeMap<PathBuf, SimFileData>,
+    pub faults: SimFaults,
+    pub writes: u64,
+    pub syncs: u64,
+}
+
+impl SimDisk {
+    pub fn new_handle() -> SimDiskHandle {
+        Rc::new(RefCell::new(SimDisk::default()))
+    }
+
+    fn file(&self, path: &Path) -> Option<&SimFileData> {
+        self.files.get(path)
+    }
+
+    fn files_in(&self, dir: &Path) -> Vec<String> {
+        self.files
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect()
+    }
+
+    fn used_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.current.len() as u64).sum()
+    }
+
+    /// Raw durable+volatile contents, for tests that damage files.
+    pub fn contents_mut(&mut self, path: &Path) -> Option<&mut Vec<u8>> {
+        self.files.get_mut(path).map(|f| &mut f.current)
+    }
+
+    /// Makes `current` the durable state of every file (as if fully synced).
+    pub fn settle(&mut self) {
+        for f in self.files.values_mut() {
+            f.durable = f.current.clone();
+            f.pending.clear();
+        }
+    }
+
+    /// Power loss: every write since the last completed sync is dropped, kept
+    /// or torn, block by block, deterministically from `seed`.
+    pub fn power_cut(&mut self, seed: u64) {
+        let mut rng = SplitMix(seed);
+        for f in self.files.values_mut() {
+            for (offset, data) in std::mem::take(&mut f.pending) {
+                for (i, block) in data.chunks(BLOCK_BYTES).enumerate() {
+                    let at = offset as usize + i * BLOCK_BYTES;
+                    let keep = match rng.next() % 3 {
+                        0 => 0,
+                        1 => block.len(),
+                        _ => (rng.next() as usize) % (block.len() + 1),
+                    };
+                    write_into(&mut f.durable, at, &block[..keep]);
+                }
+            }
+            f.current = f.durable.clone();
+        }
+    }
+}
+
+fn write_into(dst: &mut Vec<u8>, at: usize, data: &[u8]) {
+    if dst.len() < at + data.len() {
+        dst.resize(at + data.len(), 0);
+    }
+    dst[at..at + data.len()].copy_from_slice(data);
+}
+
+/// A tiny deterministic PRNG (SplitMix64) for seeded simulations.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+pub struct SimFile {
+    disk: SimDiskHandle,
+    path: PathBuf,
+}
+
+fn eio() -> io::Error {
+    io::Error::from_raw_os_error(libc::EIO)
+}
+
+impl SimFile {
+    fn open(disk: &SimDiskHandle, path: &Path, create: bool) -> Result<SimFile, StoreError> {
+        let mut d = disk.borrow_mut();
+        if !d.files.contains_key(path) {
+            if !create {
+                let e = io::Error::from_raw_os_error(libc::ENOENT);
+                return Err(io_err("open", path, 0, e));
+            }
+            d.files.insert(path.to_path_buf(), SimFileData::default());
+        }
+        Ok(SimFile {
+            disk: disk.clone(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        let mut d = self.disk.borrow_mut();
+        let index = d.writes;
+        d.writes += 1;
+        if d.faults.eio_on_write == Some(index) {
+            return Err(eio());
+        }
+        let grow = (offset + data.len() as u64)
+            .saturating_sub(d.file(&self.path).map_or(0, |f| f.current.len() as u64));
+        if let Some(cap) = d.faults.capacity_bytes {
+            if d.used_bytes() + grow > cap {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+        }
+        let short = d.faults.short_write == Some(index);
+        let data = if short {
+            &data[..align_half(data.len())]
+        } else {
+            data
+        };
+        let f = d.files.get_mut(&self.path).ok_or_else(eio)?;
+        write_into(&mut f.current, offset as usize, data);
+        f.pending.push((offset, data.to_vec()));
+        if short {
+            return Err(eio());
+        }
+        Ok(())
+    }
+
+    fn read_at(&self, buf: &mut AlignedBuf, offset: u64) -> io::Result<usize> {
+        let d = self.disk.borrow();
+        let f = d.file(&self.path).ok_or_else(eio)?;
+        let start = (offset as usize).min(f.current.len());
+        let n = (f.current.len() - start).min(buf.capacity());
+        buf.full_mut()[..n].copy_from_slice(&f.current[start..start + n]);
+        buf.set_len(n);
+        Ok(n)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        let mut d = self.disk.borrow_mut();
+        let index = d.syncs;
+        d.syncs += 1;
+        if d.faults.eio_on_sync == Some(index) {
+            return Err(eio());
+        }
+        let f = d.files.get_mut(&self.path).ok_or_else(eio)?;
+        for (offset, data) in std::mem::take(&mut f.pending) {
+            write_into(&mut f.durable, offset as usize, &data);
+        }
+        if f.durable.len() < f.current.len() {
+            f.durable.resize(f.current.len(), 0);
+        }
+        Ok(())
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let mut d = self.disk.borrow_mut();
+        let have = d.file(&self.path).map_or(0, |f| f.current.len() as u64);
+        let grow = len.saturating_sub(have);
+        if let Some(cap) = d.faults.capacity_bytes {
+            if d.used_bytes() + grow > cap {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+        }
+        let f = d.files.get_mut(&self.path).ok_or_else(eio)?;
+        if (f.current.len() as u64) < len {
+            f.current.resize(len as usize, 0);
+            // Preallocation is metadata made durable with the file (fallocate + dir sync).
+            f.durable.resize(len as usize, 0);
+        }
+        Ok(())
+    }
+}
+
+fn align_half(len: usize) -> usize {
+    (len / 2) / BLOCK_BYTES * BLOCK_BYTES
+}
+
+/// Removes a file that was created but could not be preallocated.
+pub fn remove(path: &Path, sim: Option<&SimDiskHandle>) {
+    match sim {
+        Some(disk) => {
+            disk.borrow_mut().files.remove(path);
+        }
+        None => {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! The per-shard append log: an aligned write buffer, a single flusher task
+//! doing group commit (write the dirty aligned range, then fdatasync), and
+//! segment rolling into preallocated files.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use super::align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
+use super::file::{segment_name, SegmentFile, SimDiskHandle};
+use super::record::{
+    encode_record, record_bytes, RecordKind, SegmentHeaderRec, FORMAT_VERSION, MAX_PAYLOAD_BYTES,
+};
+use super::types::StoreError;
+
+/// Smallest write buffer: the largest record plus the carried tail block.
+pub const MIN_WRITE_BUFFER_BYTES: usize = record_bytes(MAX_PAYLOAD_BYTES) + BLOCK_BYTES;
+pub const MIN_SEGMENT_BYTES: u64 = 2 * MIN_WRITE_BUFFER_BYTES as u64;
+
+/// A tiny single-threaded notify: `notified()` completes once `notify_all`
+/// ran after the future was created.
+#[derive(Default)]
+pub struct Notify {
+    epoch: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Notify {
+    pub fn notified(&self) -> Notified<'_> {
+        Notified {
+            notify: self,
+            epoch: self.epoch.get(),
+        }
+    }
+
+    pub fn notify_all(&self) {
+        self.epoch.set(self.epoch.get() + 1);
+        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+pub struct Notified<'a> {
+    notify: &'a Notify,
+    epoch: u64,
+}
+
+impl Future for Notified<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.notify.epoch.get() != self.epoch {
+            return Poll::Ready(());
+        }
+        self.notify.wakers.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Where an appended record lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLoc {
+    pub segment: u32,
+    pub offset: u64,
+    pub len: u32,
+    pub seq: u64,
+}
+
+#[derive(Clone)]
+pub struct LogConfig {
+    pub dir: PathBuf,
+    pub shard: u32,
+    pub shard_count: u32,
+    pub segment_bytes: u64,
+    pub write_buffer_bytes: usize,
+    pub direct_io: bool,
+    pub sim: Option<SimDiskHandle>,
+    pub max_data_bytes: Option<u64>,
+}
+
+/// Where writing resumes after recovery.
+pub struct ResumePoint {
+    pub segment: u32,
+    /// End of the last valid record.
+    pub offset: u64,
+    /// Bytes after `offset` up to here hold a cut tail that must be zeroed.
+    pub zero_until: u64,
+    pub next_seq: u64,
+}
+
+struct LogState {
+    seg_id: u32,
+    seg_file: Rc<SegmentFile>,
+    active: AlignedBuf,
+    /// File offset of `active[0]`; block aligned.
+    buf_file_off: u64,
+    spare: Option<AlignedBuf>,
+    next_seq: u64,
+    appended_seq: u64,
+    durable_seq: u64,
+    want_seq: u64,
+    flushing: bool,
+    rolling: bool,
+    fenced: bool,
+    shutdown: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogStats {
+    pub flushes: u64,
+    pub segments: u64,
+    pub durable_seq: u64,
+}
+
+pub struct Log {
+    cfg: LogConfig,
+    state: RefCell<LogState>,
+    changed: Notify,
+    flushes: Cell<u64>,
+    /// Every segment file, for reads and for rolling.
+    pub segments: RefCell<BTreeMap<u32, Rc<SegmentFile>>>,
+}
+
+impl Log {
+    /// Opens the log for appending at `resume` (or a fresh first segment) and
+    /// spawns the flusher task.
+    pub async fn open(
+        cfg: LogConfig,
+        segments: BTreeMap<u32, Rc<SegmentFile>>,
+        resume: Option<ResumePoint>,
+    ) -> Result<Rc<Log>, StoreError> {
+        assert!(
+            cfg.write_buffer_bytes >= MIN_WRITE_BUFFER_BYTES,
+            "write buffer too small"
+        );
+        assert!(cfg.segment_bytes >= MIN_SEGMENT_BYTES, "segment too small");
+        assert_eq!(cfg.segment_bytes % BLOCK_BYTES as u64, 0);
+        let (seg_id, next_seq) = resume.as_ref().map_or((1, 1), |r| (r.segment, r.next_seq));
+        let fresh = resume.as_ref().is_none_or(|r| r.offset == 0);
+        let seg_file = match segments.get(&seg_id) {
+            Some(f) => f.clone(),
+            _ => Rc::new(create_segment(&cfg, seg_id).await?),
+        };
+        let mut active = AlignedBuf::new(cfg.write_buffer_bytes);
+        let mut buf_file_off = 0;
+        if let Some(r) = &resume {
+            buf_file_off = align_down(r.offset, BLOCK_BYTES as u64);
+            load_tail(&seg_file, &mut active, buf_file_off, r).await?;
+        }
+        let log = Rc::new(Log {
+            state: RefCell::new(LogState {
+                seg_id,
+                seg_file: seg_file.clone(),
+                active,
+                buf_file_off,
+                spare: Some(AlignedBuf::new(cfg.write_buffer_bytes)),
+                next_seq,
+                appended_seq: next_seq - 1,
+                durable_seq: next_seq - 1,
+                want_seq: 0,
+                flushing: false,
+                rolling: false,
+                fenced: false,
+                shutdown: false,
+            }),
+            cfg,
+            changed: Notify::default(),
+            flushes: Cell::new(0),
+            segments: RefCell::new(segments),
+        });
+        log.segments.borrow_mut().insert(seg_id, seg_file);
+        if fresh {
+            log.append_segment_header()?;
+        }
+        monoio::spawn(flusher(log.clone()));
+        Ok(log)
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> LogStats {
+        LogStats {
+            flushes: self.flushes.get(),
+            segments: self.segments.borrow().len() as u64,
+            durable_seq: self.state.borrow().durable_seq,
+        }
+    }
+
+    pub fn is_fenced(&self) -> bool {
+        self.state.borrow().fenced
+    }
+
+    pub fn segment_file(&self, id: u32) -> Option<Rc<SegmentFile>> {
+        self.segments.borrow().get(&id).cloned()
+    }
+
+    /// Stops the flusher (called when the store is dropped).
+    pub fn shutdown(&self) {
+        self.state.borrow_mut().shutdown = true;
+        self.changed.notify_all();
+    }
+
+    /// Appends one record and returns its location immediately; it becomes
+    /// durable with a later flush (see `commit_barrier`). Waits for buffer
+    /// space (backpressure) and rolls segments as needed.
+    pub async fn append(
+        &self,
+        kind: RecordKind,
+        flags: u8,
+        payload: &[u8],
+    ) -> Result<RecordLoc, StoreError> {
+        assert!(payload.len() <= MAX_PAYLOAD_BYTES);
+        let need = record_bytes(payload.len()) as u64;
+        loop {
+            let wait = {
+                let mut s = self.state.borrow_mut();
+                if s.fenced {
+                    return Err(StoreError::WritesFenced);
+                }
+                let pos = s.buf_file_off + s.active.len() as u64;
+                let seg_full = pos + need > self.cfg.segment_bytes;
+                if !s.rolling && !seg_full && need as usize <= s.active.remaining() {
+                    return Ok(append_locked(&mut s, kind, flags, payload));
+                }
+                if !s.rolling && seg_full && s.durable_seq == s.appended_seq && !s.flushing {
+                    s.rolling = true;
+                    None
+                } else {
+                    if !s.rolling {
+                        s.want_seq = s.want_seq.max(s.appended_seq);
+                    }
+                    Some(self.changed.notified())
+                }
+            };
+            match wait {
+                Some(w) => {
+                    self.changed.notify_all();
+                    w.await
+                }
+                None => self.roll().await?,
+            }
+        }
+    }
+
+    /// Resolves once every record up to `seq` is durable; fails if the log is fenced first.
+    pub async fn commit_barrier(&self, seq: u64) -> Result<(), StoreError> {
+        loop {
+            let wait = {
+                let mut s = self.state.borrow_mut();
+                if s.durable_seq >= seq {
+                    return Ok(());
+                }
+                if s.fenced {
+                    return Err(StoreError::WritesFenced);
+                }
+                debug_assert!(seq <= s.appended_seq);
+                s.want_seq = s.want_seq.max(seq);
+                self.changed.notified()
+            };
+            self.changed.notify_all();
+            wait.await;
+        }
+    }
+
+    async fn roll(&self) -> Result<(), StoreError> {
+        let next = self.state.borrow().seg_id + 1;
+        let result = self.check_space().map(|_| ());
+        let result = match result {
+            Ok(()) => create_segment(&self.cfg, next).await,
+            Err(e) => Err(e),
+        };
+        let done = match result {
+            Ok(file) => {
+                let file = Rc::new(file);
+                self.segments.borrow_mut().insert(next, file.clone());
+                let mut s = self.state.borrow_mut();
+                s.seg_id = next;
+                s.seg_file = file;
+                s.buf_file_off = 0;
+                s.active.set_len(0);
+                s.active.zero_from(0);
+                s.rolling = false;
+                drop(s);
+                self.append_segment_header()
+            }
+            Err(e) => {
+                self.state.borrow_mut().rolling = false;
+                Err(e)
+            }
+        };
+        self.changed.notify_all();
+        done
+    }
+
+    fn check_space(&self) -> Result<(), StoreError> {
+        if let Some(max) = self.cfg.max_data_bytes {
+            let after = (self.segments.borrow().len() as u64 + 1) * self.cfg.segment_bytes;
+            if after > max {
+                return Err(StoreError::NoSpace);
+            }
+        }
+        Ok(())
+    }
+
+    fn append_segment_header(&self) -> Result<(), StoreError> {
+        let mut s = self.state.borrow_mut();
+        debug_assert_eq!(s.buf_file_off + s.active.len() as u64, 0);
+        let rec = SegmentHeaderRec {
+            segment_id: s.seg_id,
+            shard: self.cfg.shard,
+            shard_count: self.cfg.shard_count,
+            format_version: FORMAT_VERSION,
+            created_millis: crate::util::time::unix_now_millis(),
+        };
+        append_locked(&mut s, RecordKind::SegmentHeader, 0, &rec.encode());
+        Ok(())
+    }
+
+    /// Takes the active buffer for flushing, leaving a fresh one that starts
+    /// with the partially filled tail block. None when there is nothing to do.
+    fn begin_flush(&self) -> Option<(Rc<SegmentFile>, AlignedBuf, u64, u64)> {
+        let mut s = self.state.borrow_mut();
+        if s.flushing || s.fenced || s.want_seq <= s.durable_seq || s.appended_seq <= s.durable_seq
+        {
+            return None;
+        }
+        let mut fresh = s.spare.take().expect("spare write buffer");
+        let len = s.active.len();
+        let tail_start = align_down(len as u64, BLOCK_BYTES as u64) as usize;
+        fresh.extend_from_slice(&s.active.as_slice()[tail_start..len]);
+        let mut full = std::mem::replace(&mut s.active, fresh);
+        full.set_len(align_up(len as u64, BLOCK_BYTES as u64) as usize);
+        let off = s.buf_file_off;
+        s.buf_file_off += tail_start as u64;
+        s.flushing = true;
+        Some((s.seg_file.clone(), full, off, s.appended_seq))
+    }
+
+    fn end_flush(&self, mut buf: AlignedBuf, target: u64, result: Result<(), StoreError>) {
+        let mut s = self.state.borrow_mut();
+        s.flushing = false;
+        self.flushes.set(self.flushes.get() + 1);
+        match result {
+            Ok(()) => {
+                debug_assert!(target > s.durable_seq);
+                s.durable_seq = target;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "log flush failed; fencing writes on this shard");
+                s.fenced = true;
+            }
+        }
+        let used = buf.len();
+        buf.full_mut()[..used].fill(0);
+        buf.set_len(0);
+        s.spare = Some(buf);
+        drop(s);
+        self.changed.notify_all();
+    }
+}
+
+fn append_locked(s: &mut LogState, kind: RecordKind, flags: u8, payload: &[u8]) -> RecordLoc {
+    let start = s.active.len();
+    let seq = s.next_seq;
+    let total = record_bytes(payload.len());
+    let n = encode_record(
+        &mut s.active.full_mut()[start..start + total],
+        kind,
+        flags,
+        seq,
+        payload,
+    );
+    debug_assert_eq!(n, total);
+    s.active.set_len(start + total);
+    s.next_seq += 1;
+    s.appended_seq = seq;
+    RecordLoc {
+        segment: s.seg_id,
+        offset: s.buf_file_off + start as u64,
+        len: total as u32,
+        seq,
+    }
+}
+
+async fn flusher(log: Rc<Log>) {
+    loop {
+        let job = loop {
+            let wait = log.changed.notified();
+            if log.state.borrow().shutdown {
+                return;
+            }
+            if let Some(job) = log.begin_flush() {
+                break job;
+            }
+            wait.await;
+        };
+        let (file, buf, off, target) = job;
+        let (mut result, buf) = file.write_at(buf, off).await;
+        if result.is_ok() {
+            result = file.sync_data().await;
+        }
+        log.end_flush(buf, target, result);
+    }
+}
+
+async fn create_segment(cfg: &LogConfig, id: u32) -> Result<SegmentFile, StoreError> {
+    let path = cfg.dir.join(segment_name(id));
+    let file = SegmentFile::open(&path, true, cfg.direct_io, cfg.sim.as_ref()).await?;
+    if let Err(e) = file.allocate(cfg.segment_bytes) {
+        super::file::remove(&path, cfg.sim.as_ref());
+        return Err(e);
+    }
+    super::file::sync_dir(&cfg.dir, cfg.sim.as_ref())?;
+    Ok(file)
+}
+
+/// Loads the valid prefix of the tail block into `active`, and durably zeroes
+/// a cut tail so stale records past the resume point can never resurface.
+async fn load_tail(
+    file: &SegmentFile,
+    active: &mut AlignedBuf,
+    base: u64,
+    r: &ResumePoint,
+) -> Result<(), StoreError> {
+    let keep = (r.offset - base) as usize;
+    let zero_end = align_up(r.zero_until.max(r.offset), BLOCK_BYTES as u64);
+    let mut buf = AlignedBuf::new(BLOCK_BYTES);
+    if keep > 0 {
+        let (res, b) = file.read_at(buf, base).await;
+        buf = b;
+        if res? < keep {
+            return Err(StoreError::Format(
+                "segment shorter than its records".into(),
+            ));
+        }
+        active.extend_from_slice(&buf.as_slice()[..keep]);
+    }
+    if zero_end > base {
+        let mut zeros = AlignedBuf::new((zero_end - base) as usize);
+        zeros.extend_from_slice(active.as_slice());
+        zeros.set_len((zero_end - base) as usize);
+        let (res, _) = file.write_at(zeros, base).await;
+        res?;
+        file.sync_data().await?;
+    }
+    Ok(())
+}
