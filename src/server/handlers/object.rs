@@ -14,7 +14,7 @@ use crate::server::read::ReadRequest;
 use crate::server::request::{body_error, Req};
 use crate::server::respond::{Body, Response};
 use crate::server::shard::ShardCtx;
-use crate::store::{ChecksumAlgorithm, ObjectMeta, PutCondition, StoredChecksum};
+use crate::store::{ObjectMeta, PutCondition, StoredChecksum};
 use base64::Engine;
 use std::rc::Rc;
 
