@@ -247,6 +247,8 @@ pub struct SimFaults {
 #[derive(Default)]
 pub struct SimDisk {
     files: BTreeMap<PathBuf, SimFileData>,
+    /// After a power cut the old incarnation's I/O all fails (EIO).
+    pub dead: bool,
     pub faults: SimFaults,
     pub writes: u64,
     pub syncs: u64,
@@ -255,6 +257,19 @@ pub struct SimDisk {
 impl SimDisk {
     pub fn new_handle() -> SimDiskHandle {
         Rc::new(RefCell::new(SimDisk::default()))
+    }
+
+    /// A new disk holding this disk's durable state (what survives a power cut).
+    pub fn durable_copy(&self) -> SimDiskHandle {
+        let mut files = self.files.clone();
+        for f in files.values_mut() {
+            f.current = f.durable.clone();
+            f.pending.clear();
+        }
+        Rc::new(RefCell::new(SimDisk {
+            files,
+            ..SimDisk::default()
+        }))
     }
 
     fn file(&self, path: &Path) -> Option<&SimFileData> {
@@ -354,6 +369,9 @@ impl SimFile {
 
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
         let mut d = self.disk.borrow_mut();
+        if d.dead {
+            return Err(eio());
+        }
         let index = d.writes;
         d.writes += 1;
         if d.faults.eio_on_write == Some(index) {
@@ -383,6 +401,9 @@ impl SimFile {
 
     fn read_at(&self, buf: &mut AlignedBuf, offset: u64) -> io::Result<usize> {
         let d = self.disk.borrow();
+        if d.dead {
+            return Err(eio());
+        }
         let f = d.file(&self.path).ok_or_else(eio)?;
         let start = (offset as usize).min(f.current.len());
         let n = (f.current.len() - start).min(buf.capacity());
@@ -393,6 +414,9 @@ impl SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut d = self.disk.borrow_mut();
+        if d.dead {
+            return Err(eio());
+        }
         let index = d.syncs;
         d.syncs += 1;
         if d.faults.eio_on_sync == Some(index) {
@@ -440,5 +464,12 @@ pub fn remove(path: &Path, sim: Option<&SimDiskHandle>) {
         None => {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+impl SimDisk {
+    /// What reads of `path` would see now.
+    pub fn file_bytes(&self, path: &Path) -> Option<&[u8]> {
+        self.files.get(path).map(|f| f.current.as_slice())
     }
 }
