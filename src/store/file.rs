@@ -152,6 +152,10 @@ impl SegmentFile {
         }
     }
 
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        self.len().map(|n| n == 0)
+    }
+
     pub fn is_direct(&self) -> bool {
         matches!(self, SegmentFile::Direct(f) if f.direct)
     }
@@ -309,10 +313,10 @@ impl SimDisk {
             for (offset, data) in std::mem::take(&mut f.pending) {
                 for (i, block) in data.chunks(BLOCK_BYTES).enumerate() {
                     let at = offset as usize + i * BLOCK_BYTES;
-                    let keep = match rng.next() % 3 {
+                    let keep = match rng.next_u64() % 3 {
                         0 => 0,
                         1 => block.len(),
-                        _ => (rng.next() as usize) % (block.len() + 1),
+                        _ => (rng.next_u64() as usize) % (block.len() + 1),
                     };
                     write_into(&mut f.durable, at, &block[..keep]);
                 }
@@ -333,7 +337,7 @@ fn write_into(dst: &mut Vec<u8>, at: usize, data: &[u8]) {
 pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

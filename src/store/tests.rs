@@ -52,7 +52,7 @@ fn sim_cfg(disk: &SimDiskHandle) -> StoreConfig {
 
 fn body(seed: u64, len: usize) -> Vec<u8> {
     let mut r = SplitMix(seed);
-    (0..len).map(|_| r.next() as u8).collect()
+    (0..len).map(|_| r.next_u64() as u8).collect()
 }
 
 async fn put(store: &Store, key: &str, data: &[u8]) -> Result<Rc<ObjectEntry>, StoreError> {
@@ -370,9 +370,9 @@ async fn worker(
 ) {
     let mut rng = SplitMix(seed ^ (task << 32));
     for op in 0u64.. {
-        let key = format!("t{task}-k{}", rng.next() % 4);
-        let value =
-            (rng.next() % 4 != 0).then(|| body(rng.next(), (rng.next() % 300_000) as usize));
+        let key = format!("t{task}-k{}", rng.next_u64() % 4);
+        let value = (!rng.next_u64().is_multiple_of(4))
+            .then(|| body(rng.next_u64(), (rng.next_u64() % 300_000) as usize));
         model.borrow_mut().entry(key.clone()).or_default().inflight = Some(value.clone());
         let ok = match &value {
             Some(v) => put(&store, &key, v).await.is_ok(),
@@ -394,7 +394,7 @@ fn power_cut_once(seed: u64) {
     let disk = SimDisk::new_handle();
     let model: Rc<RefCell<BTreeMap<String, KeyModel>>> = Rc::default();
     let mut rng = SplitMix(seed);
-    let steps = rng.next() % 400;
+    let steps = rng.next_u64() % 400;
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
         let done = Rc::new(Cell::new(0));
