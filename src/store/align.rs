@@ -218,6 +218,12 @@ impl BufferPool {
     }
 }
 
+/// `fallocate(fd, 0, 0, len)`; returns the raw return code (0 on success).
+pub fn fallocate(fd: i32, len: libc::off_t) -> i32 {
+    // SAFETY: a plain syscall on a caller-owned open fd; no memory is passed.
+    unsafe { libc::fallocate(fd, 0, 0, len) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,10 +248,4 @@ mod tests {
         pool.give(a);
         assert!(pool.take().is_some());
     }
-}
-
-/// `fallocate(fd, 0, 0, len)`; returns the raw return code (0 on success).
-pub fn fallocate(fd: i32, len: libc::off_t) -> i32 {
-    // SAFETY: a plain syscall on a caller-owned open fd; no memory is passed.
-    unsafe { libc::fallocate(fd, 0, 0, len) }
 }

@@ -152,6 +152,10 @@ impl SegmentFile {
         }
     }
 
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        self.len().map(|n| n == 0)
+    }
+
     pub fn is_direct(&self) -> bool {
         matches!(self, SegmentFile::Direct(f) if f.direct)
     }
@@ -247,6 +251,8 @@ pub struct SimFaults {
 #[derive(Default)]
 pub struct SimDisk {
     files: BTreeMap<PathBuf, SimFileData>,
+    /// After a power cut the old incarnation's I/O all fails (EIO).
+    pub dead: bool,
     pub faults: SimFaults,
     pub writes: u64,
     pub syncs: u64,
@@ -255,6 +261,19 @@ pub struct SimDisk {
 impl SimDisk {
     pub fn new_handle() -> SimDiskHandle {
         Rc::new(RefCell::new(SimDisk::default()))
+    }
+
+    /// A new disk holding this disk's durable state (what survives a power cut).
+    pub fn durable_copy(&self) -> SimDiskHandle {
+        let mut files = self.files.clone();
+        for f in files.values_mut() {
+            f.current = f.durable.clone();
+            f.pending.clear();
+        }
+        Rc::new(RefCell::new(SimDisk {
+            files,
+            ..SimDisk::default()
+        }))
     }
 
     fn file(&self, path: &Path) -> Option<&SimFileData> {
@@ -294,10 +313,10 @@ impl SimDisk {
             for (offset, data) in std::mem::take(&mut f.pending) {
                 for (i, block) in data.chunks(BLOCK_BYTES).enumerate() {
                     let at = offset as usize + i * BLOCK_BYTES;
-                    let keep = match rng.next() % 3 {
+                    let keep = match rng.next_u64() % 3 {
                         0 => 0,
                         1 => block.len(),
-                        _ => (rng.next() as usize) % (block.len() + 1),
+                        _ => (rng.next_u64() as usize) % (block.len() + 1),
                     };
                     write_into(&mut f.durable, at, &block[..keep]);
                 }
@@ -318,7 +337,7 @@ fn write_into(dst: &mut Vec<u8>, at: usize, data: &[u8]) {
 pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -354,6 +373,9 @@ impl SimFile {
 
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
         let mut d = self.disk.borrow_mut();
+        if d.dead {
+            return Err(eio());
+        }
         let index = d.writes;
         d.writes += 1;
         if d.faults.eio_on_write == Some(index) {
@@ -383,6 +405,9 @@ impl SimFile {
 
     fn read_at(&self, buf: &mut AlignedBuf, offset: u64) -> io::Result<usize> {
         let d = self.disk.borrow();
+        if d.dead {
+            return Err(eio());
+        }
         let f = d.file(&self.path).ok_or_else(eio)?;
         let start = (offset as usize).min(f.current.len());
         let n = (f.current.len() - start).min(buf.capacity());
@@ -393,6 +418,9 @@ impl SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut d = self.disk.borrow_mut();
+        if d.dead {
+            return Err(eio());
+        }
         let index = d.syncs;
         d.syncs += 1;
         if d.faults.eio_on_sync == Some(index) {
@@ -440,5 +468,12 @@ pub fn remove(path: &Path, sim: Option<&SimDiskHandle>) {
         None => {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+impl SimDisk {
+    /// What reads of `path` would see now.
+    pub fn file_bytes(&self, path: &Path) -> Option<&[u8]> {
+        self.files.get(path).map(|f| f.current.as_slice())
     }
 }

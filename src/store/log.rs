@@ -236,13 +236,14 @@ impl Log {
                     if !s.rolling {
                         s.want_seq = s.want_seq.max(s.appended_seq);
                     }
-                    Some(self.changed.notified())
+                    Some(())
                 }
             };
             match wait {
-                Some(w) => {
+                // Wake the flusher first: a future created before notify_all would resolve at once.
+                Some(()) => {
                     self.changed.notify_all();
-                    w.await
+                    self.changed.notified().await
                 }
                 None => self.roll().await?,
             }
@@ -252,7 +253,7 @@ impl Log {
     /// Resolves once every record up to `seq` is durable; fails if the log is fenced first.
     pub async fn commit_barrier(&self, seq: u64) -> Result<(), StoreError> {
         loop {
-            let wait = {
+            {
                 let mut s = self.state.borrow_mut();
                 if s.durable_seq >= seq {
                     return Ok(());
@@ -262,10 +263,9 @@ impl Log {
                 }
                 debug_assert!(seq <= s.appended_seq);
                 s.want_seq = s.want_seq.max(seq);
-                self.changed.notified()
-            };
+            }
             self.changed.notify_all();
-            wait.await;
+            self.changed.notified().await;
         }
     }
 

@@ -25,7 +25,7 @@ pub const RECORD_ALIGN_BYTES: usize = 8;
 /// Largest payload of one Data record.
 pub const MAX_DATA_RECORD_BYTES: usize = 256 * 1024;
 /// Largest payload of any record (commit records with many extents, checkpoints).
-pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 pub const MAX_KEY_BYTES: usize = 1024;
 /// Payload flag reserved for server-side encryption.
 pub const RECORD_FLAG_ENCRYPTED: u8 = 1;

@@ -124,7 +124,7 @@ async fn try_record(
 }
 
 enum Op {
-    Commit(CommitRec),
+    Commit(Box<CommitRec>),
     Delete(DeleteRec),
 }
 
@@ -206,7 +206,7 @@ fn collect(
             data.insert((seg, r.offset), r.header.payload_len);
             return;
         }
-        RecordKind::Commit => CommitRec::decode(payload).map(Op::Commit),
+        RecordKind::Commit => CommitRec::decode(payload).map(|c| Op::Commit(Box::new(c))),
         RecordKind::Delete => DeleteRec::decode(payload).map(Op::Delete),
         // Multipart and checkpoint records are not produced yet.
         _ => return,
@@ -225,6 +225,7 @@ fn replay(index: &mut Index, mut ops: Vec<(u64, Op)>, data: &HashMap<(u32, u64),
     for (seq, op) in ops {
         match op {
             Op::Commit(c) => {
+                let c = *c;
                 let intact = c
                     .extents
                     .iter()

@@ -1,1 +1,445 @@
+//! Store tests: format, log, recovery under damage and power loss, faults,
+//! conditional commits, listing.
 
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::file::SplitMix;
+use super::log::MIN_WRITE_BUFFER_BYTES;
+use super::record::*;
+use super::*;
+
+mod format;
+mod listing;
+
+pub(crate) fn run<F: Future>(f: F) -> F::Output {
+    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// Yields to the executor once.
+struct YieldNow(bool);
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+const SIM_DIR: &str = "/sim/shard-000";
+const TEST_SEGMENT_BYTES: u64 = 2 * 1024 * 1024;
+
+fn sim_cfg(disk: &SimDiskHandle) -> StoreConfig {
+    let mut cfg = StoreConfig::new(SIM_DIR, 0);
+    cfg.sim = Some(disk.clone());
+    cfg.segment_bytes = TEST_SEGMENT_BYTES;
+    cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
+    cfg
+}
+
+fn body(seed: u64, len: usize) -> Vec<u8> {
+    let mut r = SplitMix(seed);
+    (0..len).map(|_| r.next_u64() as u8).collect()
+}
+
+async fn put(store: &Store, key: &str, data: &[u8]) -> Result<Rc<ObjectEntry>, StoreError> {
+    let mut w = store.writer(1, key);
+    w.write(data).await?;
+    let meta = ObjectMeta {
+        etag: format!("etag-{}", data.len()),
+        ..ObjectMeta::default()
+    };
+    w.commit(meta, PutCondition::None).await
+}
+
+async fn read_all(store: &Store, key: &str) -> Option<Result<Vec<u8>, StoreError>> {
+    let e = store.get(1, key)?;
+    let mut r = store.reader(e.clone(), 0, e.meta.size);
+    let mut out = Vec::new();
+    while let Some(piece) = r.next().await {
+        match piece {
+            Ok(b) => out.extend_from_slice(&b),
+            Err(err) => return Some(Err(err)),
+        }
+    }
+    Some(Ok(out))
+}
+
+async fn assert_reads(store: &Store, key: &str, want: &[u8]) {
+    match read_all(store, key).await {
+        Some(Ok(got)) => assert!(
+            got == want,
+            "{key}: {} bytes differ from {} expected",
+            got.len(),
+            want.len()
+        ),
+        other => panic!("{key}: expected {} bytes, got {other:?}", want.len()),
+    }
+}
+
+fn seg_path(id: u32) -> PathBuf {
+    PathBuf::from(SIM_DIR).join(file::segment_name(id))
+}
+
+#[test]
+fn log_reopen_on_real_files_is_byte_identical() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = StoreConfig::new(dir.path().join("shard-000"), 0);
+    cfg.segment_bytes = TEST_SEGMENT_BYTES;
+    cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
+    let objects: Vec<(String, Vec<u8>)> = (0..20)
+        .map(|i| (format!("k{i}"), body(i, (i as usize * 97_331) % 700_000)))
+        .collect();
+    run(async {
+        let store = Store::open(cfg).await.expect("open");
+        for (k, v) in &objects {
+            put(&store, k, v).await.expect("put");
+        }
+        assert!(store.stats().segments > 1, "expected segment rolls");
+    });
+    let mut cfg = StoreConfig::new(dir.path().join("shard-000"), 0);
+    cfg.segment_bytes = TEST_SEGMENT_BYTES;
+    cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
+    run(async {
+        let store = Store::open(cfg).await.expect("reopen");
+        assert_eq!(store.stats().objects, 20);
+        for (k, v) in &objects {
+            assert_reads(&store, k, v).await;
+        }
+        // Ranges: a slice across a record boundary.
+        let e = store.get(1, "k5").expect("k5");
+        let mut r = store.reader(
+            e,
+            MAX_DATA_RECORD_BYTES as u64 - 10,
+            MAX_DATA_RECORD_BYTES as u64 + 10,
+        );
+        let mut got = Vec::new();
+        while let Some(p) = r.next().await {
+            got.extend_from_slice(&p.expect("range"));
+        }
+        assert_eq!(
+            got,
+            objects[5].1[MAX_DATA_RECORD_BYTES - 10..MAX_DATA_RECORD_BYTES + 10]
+        );
+    });
+}
+
+#[test]
+fn group_commit_shares_flushes() {
+    let disk = SimDisk::new_handle();
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let before = store.stats().flushes;
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let s = store.clone();
+                monoio::spawn(async move { put(&s, &format!("key-{i}"), &body(i, 1000)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("put");
+        }
+        let flushes = store.stats().flushes - before;
+        assert!(
+            flushes <= 5,
+            "100 concurrent commits took {flushes} flushes"
+        );
+        assert_eq!(store.stats().objects, 100);
+    });
+}
+
+#[test]
+fn large_body_applies_backpressure() {
+    let disk = SimDisk::new_handle();
+    let cfg = sim_cfg(&disk);
+    let len = 10 * cfg.write_buffer_bytes;
+    let data = body(7, len);
+    run(async {
+        let mut cfg = cfg;
+        cfg.segment_bytes = 4 * 1024 * 1024;
+        let store = Store::open(cfg).await.expect("open");
+        let mut w = store.writer(1, "big");
+        for chunk in data.chunks(100_000) {
+            w.write(chunk).await.expect("write");
+        }
+        w.commit(ObjectMeta::default(), PutCondition::None)
+            .await
+            .expect("commit");
+        assert!(
+            store.stats().flushes >= 10,
+            "body larger than the buffer must flush as it streams"
+        );
+        assert_reads(&store, "big", &data).await;
+    });
+}
+
+#[test]
+fn torn_tail_at_every_offset_of_last_block() {
+    let disk = SimDisk::new_handle();
+    let (a, b, c) = (body(1, 5000), body(2, 3000), body(3, 100));
+    let c_start = run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        put(&store, "a", &a).await.expect("a");
+        put(&store, "b", &b).await.expect("b");
+        put(&store, "c", &c).await.expect("c").extents[0].offset as usize
+    });
+    let image = disk.borrow().durable_copy();
+    let full_len = {
+        let d = image.borrow();
+        let raw = d.file_bytes(&seg_path(1)).expect("segment");
+        (c_start..raw.len())
+            .find(|&i| raw[i..].iter().all(|&x| x == 0))
+            .expect("end")
+    };
+    let block_start = align::align_down(full_len as u64 - 1, align::BLOCK_BYTES as u64) as usize;
+    for cut in block_start.max(c_start)..full_len {
+        let copy = image.borrow().durable_copy();
+        copy.borrow_mut().contents_mut(&seg_path(1)).expect("seg")[cut..full_len]
+            .fill(0xA5 & cut as u8);
+        copy.borrow_mut().settle();
+        run(async {
+            let store = Store::open(sim_cfg(&copy)).await.expect("reopen");
+            assert_reads(&store, "a", &a).await;
+            assert_reads(&store, "b", &b).await;
+            assert!(
+                store.get(1, "c").is_none(),
+                "cut {cut}: torn commit visible"
+            );
+            put(&store, "d", b"after").await.expect("write after cut");
+        });
+        run(async {
+            let store = Store::open(sim_cfg(&copy)).await.expect("reopen 2");
+            assert_reads(&store, "b", &b).await;
+            assert_reads(&store, "d", b"after").await;
+            assert!(store.get(1, "c").is_none());
+        });
+    }
+}
+
+#[test]
+fn bit_flip_in_middle_affects_only_its_object() {
+    let disk = SimDisk::new_handle();
+    let (a, b, c) = (body(1, 5000), body(2, 9000), body(3, 7000));
+    let b_extent = run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        put(&store, "a", &a).await.expect("a");
+        let e = put(&store, "b", &b).await.expect("b");
+        put(&store, "c", &c).await.expect("c");
+        // Push b far from the tail so its damage is not mistaken for a torn flush.
+        for i in 0..8 {
+            put(&store, &format!("filler{i}"), &body(i, 200_000))
+                .await
+                .expect("filler");
+        }
+        e.extents[0]
+    });
+    {
+        let mut d = disk.borrow_mut();
+        let raw = d.contents_mut(&seg_path(b_extent.segment)).expect("seg");
+        raw[b_extent.offset as usize + HEADER_BYTES + 4321] ^= 0x10;
+        d.settle();
+    }
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+        assert_reads(&store, "a", &a).await;
+        assert_reads(&store, "c", &c).await;
+        assert!(matches!(
+            read_all(&store, "b").await,
+            Some(Err(StoreError::Corrupt { .. }))
+        ));
+        assert!(store.stats().damaged_records >= 1);
+        put(&store, "after", b"x").await.expect("writes continue");
+    });
+}
+
+#[test]
+fn fsync_eio_fences_writes_reads_continue() {
+    let disk = SimDisk::new_handle();
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        put(&store, "a", b"alpha").await.expect("a");
+        let syncs = disk.borrow().syncs;
+        disk.borrow_mut().faults.eio_on_sync = Some(syncs);
+        assert!(
+            put(&store, "b", b"beta").await.is_err(),
+            "failed fsync must not acknowledge"
+        );
+        assert!(store.get(1, "b").is_none());
+        assert!(matches!(
+            put(&store, "c", b"c").await,
+            Err(StoreError::WritesFenced)
+        ));
+        assert!(matches!(
+            store.delete(1, "a").await,
+            Err(StoreError::WritesFenced)
+        ));
+        assert_reads(&store, "a", b"alpha").await;
+    });
+}
+
+#[test]
+fn enospc_reports_no_space_and_recovers_when_space_returns() {
+    let disk = SimDisk::new_handle();
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        disk.borrow_mut().faults.capacity_bytes = Some(TEST_SEGMENT_BYTES);
+        let data = body(9, 300_000);
+        let mut acked = Vec::new();
+        let err = loop {
+            let k = format!("k{}", acked.len());
+            match put(&store, &k, &data).await {
+                Ok(_) => acked.push(k),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, StoreError::NoSpace), "got {err:?}");
+        disk.borrow_mut().faults.capacity_bytes = None;
+        put(&store, "later", &data).await.expect("space returned");
+        for k in &acked {
+            assert_reads(&store, k, &data).await;
+        }
+    });
+}
+
+#[test]
+fn conditional_commit_race_has_one_winner() {
+    let disk = SimDisk::new_handle();
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let tasks: Vec<_> = (0..2)
+            .map(|i| {
+                let s = store.clone();
+                monoio::spawn(async move {
+                    let mut w = s.writer(1, "race");
+                    w.write(&body(i, 100)).await?;
+                    w.commit(ObjectMeta::default(), PutCondition::IfNoneMatchStar)
+                        .await
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            match t.await {
+                Ok(_) => wins += 1,
+                Err(StoreError::PreconditionFailed) => {}
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(wins, 1);
+        let etag = store.get(1, "race").expect("race").meta.etag.clone();
+        let w = store.writer(1, "race");
+        assert!(w
+            .commit(ObjectMeta::default(), PutCondition::IfMatch("nope".into()))
+            .await
+            .is_err());
+        let w = store.writer(1, "race");
+        w.commit(ObjectMeta::default(), PutCondition::IfMatch(etag))
+            .await
+            .expect("if-match");
+        assert!(store.delete(1, "race").await.expect("delete"));
+        assert!(!store.delete(1, "race").await.expect("delete absent"));
+    });
+}
+
+/// Per key: the last acknowledged value, and the op in flight at the cut.
+#[derive(Default, Clone)]
+struct KeyModel {
+    acked: Option<Vec<u8>>,
+    inflight: Option<Option<Vec<u8>>>,
+}
+
+async fn worker(
+    store: Store,
+    model: Rc<RefCell<BTreeMap<String, KeyModel>>>,
+    task: u64,
+    seed: u64,
+    done: Rc<Cell<u64>>,
+) {
+    let mut rng = SplitMix(seed ^ (task << 32));
+    for op in 0u64.. {
+        let key = format!("t{task}-k{}", rng.next_u64() % 4);
+        let value = (!rng.next_u64().is_multiple_of(4))
+            .then(|| body(rng.next_u64(), (rng.next_u64() % 300_000) as usize));
+        model.borrow_mut().entry(key.clone()).or_default().inflight = Some(value.clone());
+        let ok = match &value {
+            Some(v) => put(&store, &key, v).await.is_ok(),
+            None => store.delete(1, &key).await.is_ok(),
+        };
+        if !ok {
+            return;
+        }
+        let mut m = model.borrow_mut();
+        let k = m.get_mut(&key).expect("model key");
+        k.acked = value;
+        k.inflight = None;
+        done.set(done.get() + 1);
+        let _ = op;
+    }
+}
+
+fn power_cut_once(seed: u64) {
+    let disk = SimDisk::new_handle();
+    let model: Rc<RefCell<BTreeMap<String, KeyModel>>> = Rc::default();
+    let mut rng = SplitMix(seed);
+    let steps = rng.next_u64() % 400;
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let done = Rc::new(Cell::new(0));
+        for t in 0..4 {
+            monoio::spawn(worker(store.clone(), model.clone(), t, seed, done.clone()));
+        }
+        for _ in 0..steps {
+            YieldNow(false).await;
+        }
+        disk.borrow_mut().power_cut(seed);
+        disk.borrow_mut().dead = true;
+    });
+    let after = disk.borrow().durable_copy();
+    run(async {
+        let store = Store::open(sim_cfg(&after))
+            .await
+            .expect("reopen after power cut");
+        let model = model.borrow().clone();
+        for (key, m) in &model {
+            let got = match read_all(&store, key).await {
+                None => None,
+                Some(Ok(v)) => Some(v),
+                Some(Err(e)) => panic!("seed {seed}: {key} unreadable: {e}"),
+            };
+            let ok = got == m.acked || m.inflight.as_ref().is_some_and(|v| got == *v);
+            assert!(
+                ok,
+                "seed {seed}: {key} has {:?} bytes, acked {:?}",
+                got.map(|v| v.len()),
+                m.acked.as_ref().map(|v| v.len())
+            );
+        }
+        put(&store, "post", b"cut")
+            .await
+            .expect("writes after recovery");
+    });
+}
+
+#[test]
+fn power_cut_never_loses_acknowledged_writes() {
+    let seeds: u64 = std::env::var("RINGSTORE_POWER_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    for seed in 0..seeds {
+        power_cut_once(seed);
+    }
+}
