@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ringstore", version, about = "S3-compatible object storage: one io_uring executor per core, direct-I/O append logs")]
+#[command(
+    name = "ringstore",
+    version,
+    about = "S3-compatible object storage: one io_uring executor per core, direct-I/O append logs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -59,7 +63,12 @@ struct ServeArgs {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RINGSTORE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,monoio=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
 }
 
 fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
@@ -96,9 +105,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 fn print_banner(cfg: &ServerConfig, started: &server::Started) {
-    let endpoint = format!("http://{}", cfg.listen);
+    let endpoint = format!("http://{}", started.listen);
     let creds = cfg.data_dir.join("credentials.json");
-    println!("ringstore is listening on {endpoint} ({} shards, region {})", cfg.shards, cfg.region);
+    println!(
+        "ringstore is listening on {endpoint} ({} shards, region {})",
+        cfg.shards, cfg.region
+    );
     println!("data dir:    {}", cfg.data_dir.display());
     if started.credentials_created {
         println!("generated root credentials (saved to {}):", creds.display());

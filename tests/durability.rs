@@ -11,7 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio")
 }
 
 /// Size of the object written under sequence number `i` (small to multi-MiB, irregular).
@@ -29,9 +33,20 @@ fn size_for(i: u64) -> usize {
 
 async fn check_all(s3: &aws_sdk_s3::Client, bucket: &str, expected: &HashMap<String, Vec<u8>>) {
     for (key, data) in expected {
-        let got = s3.get_object().bucket(bucket).key(key).send().await.unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        let got = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
         let bytes = got.body.collect().await.expect("body").into_bytes();
-        assert!(bytes.as_ref() == data.as_slice(), "{key}: {} bytes back, {} written", bytes.len(), data.len());
+        assert!(
+            bytes.as_ref() == data.as_slice(),
+            "{key}: {} bytes back, {} written",
+            bytes.len(),
+            data.len()
+        );
     }
 }
 
@@ -42,22 +57,43 @@ fn restart_keeps_every_object() {
     let mut expected = HashMap::new();
     rt.block_on(async {
         let s3 = s3_client(&server).await;
-        s3.create_bucket().bucket("keep").send().await.expect("create");
+        s3.create_bucket()
+            .bucket("keep")
+            .send()
+            .await
+            .expect("create");
         for i in 0..60u64 {
             let key = format!("obj/{i}");
             let data = pattern(size_for(i), i);
-            s3.put_object().bucket("keep").key(&key).body(ByteStream::from(data.clone())).send().await.expect("put");
+            s3.put_object()
+                .bucket("keep")
+                .key(&key)
+                .body(ByteStream::from(data.clone()))
+                .send()
+                .await
+                .expect("put");
             expected.insert(key, data);
         }
         // Overwrites and deletes must survive too.
         for i in 0..10u64 {
             let key = format!("obj/{i}");
             if i % 2 == 0 {
-                s3.delete_object().bucket("keep").key(&key).send().await.expect("delete");
+                s3.delete_object()
+                    .bucket("keep")
+                    .key(&key)
+                    .send()
+                    .await
+                    .expect("delete");
                 expected.remove(&key);
             } else {
                 let data = pattern(5000 + i as usize, 1000 + i);
-                s3.put_object().bucket("keep").key(&key).body(ByteStream::from(data.clone())).send().await.expect("overwrite");
+                s3.put_object()
+                    .bucket("keep")
+                    .key(&key)
+                    .body(ByteStream::from(data.clone()))
+                    .send()
+                    .await
+                    .expect("overwrite");
                 expected.insert(key, data);
             }
         }
@@ -67,8 +103,17 @@ fn restart_keeps_every_object() {
     rt.block_on(async {
         let s3 = s3_client(&server).await;
         check_all(&s3, "keep", &expected).await;
-        let listed = s3.list_objects_v2().bucket("keep").send().await.expect("list");
-        assert_eq!(listed.key_count(), Some(expected.len() as i32), "deleted objects stay deleted");
+        let listed = s3
+            .list_objects_v2()
+            .bucket("keep")
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(
+            listed.key_count(),
+            Some(expected.len() as i32),
+            "deleted objects stay deleted"
+        );
     });
 }
 
@@ -88,8 +133,17 @@ fn crash_cycle(server: &mut Server, cycle: u64, acked: &Arc<Mutex<HashMap<String
                     let seq = cycle * 1_000_000 + worker * 10_000 + n;
                     let key = format!("w{worker}/c{cycle}/{n}");
                     let data = pattern(size_for(seq), seq);
-                    inflight.lock().expect("lock").insert(key.clone(), data.clone());
-                    let r = s3.put_object().bucket("crash").key(&key).body(ByteStream::from(data.clone())).send().await;
+                    inflight
+                        .lock()
+                        .expect("lock")
+                        .insert(key.clone(), data.clone());
+                    let r = s3
+                        .put_object()
+                        .bucket("crash")
+                        .key(&key)
+                        .body(ByteStream::from(data.clone()))
+                        .send()
+                        .await;
                     if r.is_err() {
                         return; // the server is gone
                     }
@@ -115,7 +169,10 @@ fn crash_cycle(server: &mut Server, cycle: u64, acked: &Arc<Mutex<HashMap<String
         for (key, data) in pending {
             if let Ok(got) = s3.get_object().bucket("crash").key(&key).send().await {
                 let bytes = got.body.collect().await.expect("body").into_bytes();
-                assert!(bytes.as_ref() == data.as_slice(), "{key}: unacknowledged object is half-written");
+                assert!(
+                    bytes.as_ref() == data.as_slice(),
+                    "{key}: unacknowledged object is half-written"
+                );
                 acked.lock().expect("lock").insert(key, data);
             }
         }
@@ -127,14 +184,24 @@ fn kill9_under_concurrent_puts_loses_nothing_acknowledged() {
     let mut server = Server::start(2);
     rt().block_on(async {
         let s3 = s3_client(&server).await;
-        s3.create_bucket().bucket("crash").send().await.expect("create");
+        s3.create_bucket()
+            .bucket("crash")
+            .send()
+            .await
+            .expect("create");
     });
     let acked = Arc::new(Mutex::new(HashMap::new()));
-    let cycles: u64 = std::env::var("RINGSTORE_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let cycles: u64 = std::env::var("RINGSTORE_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     for cycle in 0..cycles {
         crash_cycle(&mut server, cycle, &acked);
     }
     let total = acked.lock().expect("lock").len();
-    assert!(total > 0, "no PUT was acknowledged before the kills: the test proved nothing");
+    assert!(
+        total > 0,
+        "no PUT was acknowledged before the kills: the test proved nothing"
+    );
     eprintln!("{cycles} kill -9 cycles, {total} acknowledged objects verified byte for byte");
 }

@@ -73,7 +73,11 @@ impl Catalog {
             .enumerate()
             .map(|(i, b)| (b.name.clone(), i))
             .collect();
-        Catalog { data, by_access_key, by_bucket }
+        Catalog {
+            data,
+            by_access_key,
+            by_bucket,
+        }
     }
 
     pub fn data(&self) -> &CatalogData {
@@ -81,7 +85,9 @@ impl Catalog {
     }
 
     pub fn credential_by_access_key(&self, access_key: &str) -> Option<&Credential> {
-        self.by_access_key.get(access_key).map(|&i| &self.data.credentials[i])
+        self.by_access_key
+            .get(access_key)
+            .map(|&i| &self.data.credentials[i])
     }
 
     pub fn credential(&self, id: u64) -> Option<&Credential> {

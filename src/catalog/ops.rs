@@ -14,13 +14,33 @@ pub const MAX_SECRET_KEY_BYTES: usize = 128;
 /// One change to the catalog.
 #[derive(Debug, Clone)]
 pub enum CatalogOp {
-    CreateBucket { name: String, owner_id: u64, region: String, acl: CannedAcl },
+    CreateBucket {
+        name: String,
+        owner_id: u64,
+        region: String,
+        acl: CannedAcl,
+    },
     /// The caller (shard 0) has checked with every shard that the bucket is empty.
-    DeleteBucket { name: String },
-    PutBucketAcl { name: String, acl: CannedAcl },
-    CreateCredential { user_name: String, access_key: String, secret_key: String },
-    UpdateCredential { id: u64, user_name: Option<String>, is_active: Option<bool> },
-    DeleteCredential { id: u64 },
+    DeleteBucket {
+        name: String,
+    },
+    PutBucketAcl {
+        name: String,
+        acl: CannedAcl,
+    },
+    CreateCredential {
+        user_name: String,
+        access_key: String,
+        secret_key: String,
+    },
+    UpdateCredential {
+        id: u64,
+        user_name: Option<String>,
+        is_active: Option<bool>,
+    },
+    DeleteCredential {
+        id: u64,
+    },
 }
 
 /// Why a change was refused.
@@ -47,11 +67,18 @@ pub enum CatalogOutcome {
 }
 
 fn valid_key_chars(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b',' && b != b'=')
+    s.bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'/' && b != b',' && b != b'=')
 }
 
-fn check_credential_input(access_key: &str, secret_key: &str, user_name: &str) -> Result<(), CatalogError> {
-    if !(MIN_ACCESS_KEY_BYTES..=MAX_ACCESS_KEY_BYTES).contains(&access_key.len()) || !valid_key_chars(access_key) {
+fn check_credential_input(
+    access_key: &str,
+    secret_key: &str,
+    user_name: &str,
+) -> Result<(), CatalogError> {
+    if !(MIN_ACCESS_KEY_BYTES..=MAX_ACCESS_KEY_BYTES).contains(&access_key.len())
+        || !valid_key_chars(access_key)
+    {
         return Err(CatalogError::Invalid(format!(
             "access_key must be {MIN_ACCESS_KEY_BYTES}..{MAX_ACCESS_KEY_BYTES} printable ASCII characters without '/', ',' or '='"
         )));
@@ -72,9 +99,18 @@ fn check_credential_input(access_key: &str, secret_key: &str, user_name: &str) -
 }
 
 /// Applies `op` to `data` at time `now_millis`. On error `data` is unchanged.
-pub fn apply(data: &mut CatalogData, op: CatalogOp, now_millis: i64) -> Result<CatalogOutcome, CatalogError> {
+pub fn apply(
+    data: &mut CatalogData,
+    op: CatalogOp,
+    now_millis: i64,
+) -> Result<CatalogOutcome, CatalogError> {
     match op {
-        CatalogOp::CreateBucket { name, owner_id, region, acl } => {
+        CatalogOp::CreateBucket {
+            name,
+            owner_id,
+            region,
+            acl,
+        } => {
             if let Some(b) = data.buckets.iter().find(|b| b.name == name) {
                 return Err(if b.owner_id == owner_id {
                     CatalogError::BucketAlreadyOwnedByYou
@@ -86,7 +122,14 @@ pub fn apply(data: &mut CatalogData, op: CatalogOp, now_millis: i64) -> Result<C
                 return Err(CatalogError::NoSuchCredential);
             }
             data.next_bucket_id = data.next_bucket_id.max(1);
-            let bucket = Bucket { id: data.next_bucket_id, name, owner_id, region, created_millis: now_millis, acl };
+            let bucket = Bucket {
+                id: data.next_bucket_id,
+                name,
+                owner_id,
+                region,
+                created_millis: now_millis,
+                acl,
+            };
             data.next_bucket_id += 1;
             data.buckets.push(bucket.clone());
             Ok(CatalogOutcome::Bucket(bucket))
@@ -100,11 +143,19 @@ pub fn apply(data: &mut CatalogData, op: CatalogOp, now_millis: i64) -> Result<C
             Ok(CatalogOutcome::Done)
         }
         CatalogOp::PutBucketAcl { name, acl } => {
-            let b = data.buckets.iter_mut().find(|b| b.name == name).ok_or(CatalogError::NoSuchBucket)?;
+            let b = data
+                .buckets
+                .iter_mut()
+                .find(|b| b.name == name)
+                .ok_or(CatalogError::NoSuchBucket)?;
             b.acl = acl;
             Ok(CatalogOutcome::Bucket(b.clone()))
         }
-        CatalogOp::CreateCredential { user_name, access_key, secret_key } => {
+        CatalogOp::CreateCredential {
+            user_name,
+            access_key,
+            secret_key,
+        } => {
             check_credential_input(&access_key, &secret_key, &user_name)?;
             if data.credentials.iter().any(|c| c.access_key == access_key) {
                 return Err(CatalogError::AccessKeyTaken);
@@ -122,16 +173,26 @@ pub fn apply(data: &mut CatalogData, op: CatalogOp, now_millis: i64) -> Result<C
             data.credentials.push(cred.clone());
             Ok(CatalogOutcome::Credential(cred))
         }
-        CatalogOp::UpdateCredential { id, user_name, is_active } => {
+        CatalogOp::UpdateCredential {
+            id,
+            user_name,
+            is_active,
+        } => {
             if id == ROOT_CREDENTIAL_ID && is_active == Some(false) {
                 return Err(CatalogError::RootCredentialImmutable);
             }
             if let Some(name) = &user_name {
                 if name.len() > MAX_USER_NAME_BYTES || name.chars().any(char::is_control) {
-                    return Err(CatalogError::Invalid(format!("user_name must be at most {MAX_USER_NAME_BYTES} bytes")));
+                    return Err(CatalogError::Invalid(format!(
+                        "user_name must be at most {MAX_USER_NAME_BYTES} bytes"
+                    )));
                 }
             }
-            let c = data.credentials.iter_mut().find(|c| c.id == id).ok_or(CatalogError::NoSuchCredential)?;
+            let c = data
+                .credentials
+                .iter_mut()
+                .find(|c| c.id == id)
+                .ok_or(CatalogError::NoSuchCredential)?;
             if let Some(name) = user_name {
                 c.user_name = name;
             }
@@ -174,44 +235,102 @@ mod tests {
     }
 
     fn create(d: &mut CatalogData, name: &str, owner: u64) -> Result<CatalogOutcome, CatalogError> {
-        let op = CatalogOp::CreateBucket { name: name.into(), owner_id: owner, region: "us-east-1".into(), acl: CannedAcl::Private };
+        let op = CatalogOp::CreateBucket {
+            name: name.into(),
+            owner_id: owner,
+            region: "us-east-1".into(),
+            acl: CannedAcl::Private,
+        };
         apply(d, op, 5)
     }
 
     #[test]
     fn bucket_ids_are_never_reused() {
         let mut d = with_root();
-        let CatalogOutcome::Bucket(a) = create(&mut d, "a", 1).expect("create") else { panic!("not a bucket") };
+        let CatalogOutcome::Bucket(a) = create(&mut d, "a", 1).expect("create") else {
+            panic!("not a bucket")
+        };
         apply(&mut d, CatalogOp::DeleteBucket { name: "a".into() }, 6).expect("delete");
-        let CatalogOutcome::Bucket(b) = create(&mut d, "a", 1).expect("recreate") else { panic!("not a bucket") };
+        let CatalogOutcome::Bucket(b) = create(&mut d, "a", 1).expect("recreate") else {
+            panic!("not a bucket")
+        };
         assert_ne!(a.id, b.id);
     }
 
     #[test]
     fn duplicate_bucket_errors_depend_on_owner() {
         let mut d = with_root();
-        let op = CatalogOp::CreateCredential { user_name: "u".into(), access_key: "USERKEY1".into(), secret_key: "usersecret".into() };
-        let CatalogOutcome::Credential(u) = apply(&mut d, op, 1).expect("cred") else { panic!("not a credential") };
+        let op = CatalogOp::CreateCredential {
+            user_name: "u".into(),
+            access_key: "USERKEY1".into(),
+            secret_key: "usersecret".into(),
+        };
+        let CatalogOutcome::Credential(u) = apply(&mut d, op, 1).expect("cred") else {
+            panic!("not a credential")
+        };
         create(&mut d, "b", 1).expect("create");
-        assert_eq!(create(&mut d, "b", 1), Err(CatalogError::BucketAlreadyOwnedByYou));
-        assert_eq!(create(&mut d, "b", u.id), Err(CatalogError::BucketAlreadyExists));
+        assert_eq!(
+            create(&mut d, "b", 1),
+            Err(CatalogError::BucketAlreadyOwnedByYou)
+        );
+        assert_eq!(
+            create(&mut d, "b", u.id),
+            Err(CatalogError::BucketAlreadyExists)
+        );
         assert_eq!(create(&mut d, "c", 99), Err(CatalogError::NoSuchCredential));
     }
 
     #[test]
     fn credential_rules() {
         let mut d = with_root();
-        let dup = CatalogOp::CreateCredential { user_name: "x".into(), access_key: "ROOTKEY".into(), secret_key: "longenough".into() };
+        let dup = CatalogOp::CreateCredential {
+            user_name: "x".into(),
+            access_key: "ROOTKEY".into(),
+            secret_key: "longenough".into(),
+        };
         assert_eq!(apply(&mut d, dup, 1), Err(CatalogError::AccessKeyTaken));
-        let bad = CatalogOp::CreateCredential { user_name: "x".into(), access_key: "a/b".into(), secret_key: "longenough".into() };
-        assert!(matches!(apply(&mut d, bad, 1), Err(CatalogError::Invalid(_))));
-        let off = CatalogOp::UpdateCredential { id: ROOT_CREDENTIAL_ID, user_name: None, is_active: Some(false) };
-        assert_eq!(apply(&mut d, off, 1), Err(CatalogError::RootCredentialImmutable));
-        let op = CatalogOp::CreateCredential { user_name: "u".into(), access_key: "USERKEY1".into(), secret_key: "usersecret".into() };
-        let CatalogOutcome::Credential(u) = apply(&mut d, op, 1).expect("cred") else { panic!("not a credential") };
+        let bad = CatalogOp::CreateCredential {
+            user_name: "x".into(),
+            access_key: "a/b".into(),
+            secret_key: "longenough".into(),
+        };
+        assert!(matches!(
+            apply(&mut d, bad, 1),
+            Err(CatalogError::Invalid(_))
+        ));
+        let off = CatalogOp::UpdateCredential {
+            id: ROOT_CREDENTIAL_ID,
+            user_name: None,
+            is_active: Some(false),
+        };
+        assert_eq!(
+            apply(&mut d, off, 1),
+            Err(CatalogError::RootCredentialImmutable)
+        );
+        let op = CatalogOp::CreateCredential {
+            user_name: "u".into(),
+            access_key: "USERKEY1".into(),
+            secret_key: "usersecret".into(),
+        };
+        let CatalogOutcome::Credential(u) = apply(&mut d, op, 1).expect("cred") else {
+            panic!("not a credential")
+        };
         create(&mut d, "owned", u.id).expect("bucket");
-        assert_eq!(apply(&mut d, CatalogOp::DeleteCredential { id: u.id }, 2), Err(CatalogError::CredentialOwnsBuckets));
-        apply(&mut d, CatalogOp::DeleteBucket { name: "owned".into() }, 3).expect("delete bucket");
-        assert_eq!(apply(&mut d, CatalogOp::DeleteCredential { id: u.id }, 4), Ok(CatalogOutcome::Done));
+        assert_eq!(
+            apply(&mut d, CatalogOp::DeleteCredential { id: u.id }, 2),
+            Err(CatalogError::CredentialOwnsBuckets)
+        );
+        apply(
+            &mut d,
+            CatalogOp::DeleteBucket {
+                name: "owned".into(),
+            },
+            3,
+        )
+        .expect("delete bucket");
+        assert_eq!(
+            apply(&mut d, CatalogOp::DeleteCredential { id: u.id }, 4),
+            Ok(CatalogOutcome::Done)
+        );
     }
 }

@@ -28,7 +28,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
 
 /// Serialises `value` as pretty JSON and writes it with `write_atomic`.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T, mode: u32) -> Result<(), String> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| format!("encode {}: {e}", path.display()))?;
+    let bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| format!("encode {}: {e}", path.display()))?;
     write_atomic(path, &bytes, mode).map_err(|e| format!("write {}: {e}", path.display()))
 }
 

@@ -61,7 +61,11 @@ impl BodyReader {
         BodyReader {
             transfer_done: matches!(transfer, Transfer::Length { remaining: 0 }),
             transfer,
-            aws: aws.map(|dec| AwsStage { dec, pending: Bytes::new(), carry: BytesMut::new() }),
+            aws: aws.map(|dec| AwsStage {
+                dec,
+                pending: Bytes::new(),
+                carry: BytesMut::new(),
+            }),
             delivered: 0,
         }
     }
@@ -73,7 +77,11 @@ impl BodyReader {
 
     /// True once every byte of the body was read off the connection.
     pub fn is_finished(&self) -> bool {
-        self.transfer_done && self.aws.as_ref().is_none_or(|a| a.dec.is_done() && a.pending.is_empty())
+        self.transfer_done
+            && self
+                .aws
+                .as_ref()
+                .is_none_or(|a| a.dec.is_done() && a.pending.is_empty())
     }
 
     /// The aws-chunked decoder, for trailers once the body is finished.
@@ -103,7 +111,9 @@ impl BodyReader {
                 if !self.transfer_done {
                     if let Some(extra) = self.next_raw(conn).await? {
                         if !extra.is_empty() {
-                            return Err(AuthError::MalformedChunk("data after the final chunk").into());
+                            return Err(
+                                AuthError::MalformedChunk("data after the final chunk").into()
+                            );
                         }
                     }
                 }
@@ -115,7 +125,11 @@ impl BodyReader {
                         aws.pending = raw;
                     }
                 }
-                None => return Err(AuthError::MalformedChunk("stream ended before the final chunk").into()),
+                None => {
+                    return Err(
+                        AuthError::MalformedChunk("stream ended before the final chunk").into(),
+                    )
+                }
             }
         }
     }

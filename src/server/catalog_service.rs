@@ -20,18 +20,25 @@ pub async fn change(ctx: &ShardCtx, op: CatalogOp) -> Result<CatalogOutcome, Cat
     ctx.send(0, ShardMsg::CatalogChange { op, reply: tx })
         .await
         .map_err(|_| CatalogError::Persist("shard 0 is not answering".into()))?;
-    rx.await.unwrap_or_else(|_| Err(CatalogError::Persist("shard 0 dropped the change".into())))
+    rx.await
+        .unwrap_or_else(|_| Err(CatalogError::Persist("shard 0 dropped the change".into())))
 }
 
 /// Runs on shard 0 only.
 pub async fn apply_on_owner(ctx: &ShardCtx, op: CatalogOp) -> Result<CatalogOutcome, CatalogError> {
     let Some(owner) = ctx.catalog_owner.as_ref() else {
-        return Err(CatalogError::Persist("catalog change sent to a shard that does not own the catalog".into()));
+        return Err(CatalogError::Persist(
+            "catalog change sent to a shard that does not own the catalog".into(),
+        ));
     };
     let dropped = match &op {
         CatalogOp::DeleteBucket { name } => {
-            let id = ctx.with_catalog(|c| c.bucket(name).map(|b| b.id)).ok_or(CatalogError::NoSuchBucket)?;
-            let (objects, _) = bucket_stats_all(ctx, id).await.map_err(|e| CatalogError::Persist(e.message))?;
+            let id = ctx
+                .with_catalog(|c| c.bucket(name).map(|b| b.id))
+                .ok_or(CatalogError::NoSuchBucket)?;
+            let (objects, _) = bucket_stats_all(ctx, id)
+                .await
+                .map_err(|e| CatalogError::Persist(e.message))?;
             if objects > 0 {
                 return Err(CatalogError::BucketNotEmpty);
             }
@@ -47,7 +54,10 @@ pub async fn apply_on_owner(ctx: &ShardCtx, op: CatalogOp) -> Result<CatalogOutc
         save_catalog(&o.dir, &data).map_err(CatalogError::Persist)?;
         o.data = data;
         o.version += 1;
-        let snap = Arc::new(VersionedCatalog { version: o.version, catalog: Catalog::new(o.data.clone()) });
+        let snap = Arc::new(VersionedCatalog {
+            version: o.version,
+            catalog: Catalog::new(o.data.clone()),
+        });
         (outcome, snap)
     };
     broadcast(ctx, snapshot).await;
@@ -63,7 +73,17 @@ async fn broadcast(ctx: &ShardCtx, snapshot: Arc<VersionedCatalog>) {
     let mut acks = Vec::new();
     for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
         let (tx, rx) = oneshot::channel();
-        if ctx.send(shard, ShardMsg::CatalogUpdate { catalog: snapshot.clone(), reply: tx }).await.is_ok() {
+        if ctx
+            .send(
+                shard,
+                ShardMsg::CatalogUpdate {
+                    catalog: snapshot.clone(),
+                    reply: tx,
+                },
+            )
+            .await
+            .is_ok()
+        {
             acks.push(rx);
         }
     }

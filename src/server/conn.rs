@@ -26,7 +26,11 @@ pub struct Conn {
 
 impl Conn {
     fn new(stream: TcpStream, idle_timeout: Duration) -> Conn {
-        Conn { stream, buf: BytesMut::with_capacity(READ_CHUNK_BYTES), idle_timeout }
+        Conn {
+            stream,
+            buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            idle_timeout,
+        }
     }
 
     /// Reads more bytes into `buf`; Ok(0) at end of stream.
@@ -72,11 +76,19 @@ impl Conn {
             }
             debug_assert!(self.buf.len() < MAX_HEAD_BYTES);
             // Between requests a client may idle; once a head has started it must finish promptly.
-            let limit = if first && self.buf.is_empty() { self.idle_timeout } else { HEAD_TIMEOUT };
+            let limit = if first && self.buf.is_empty() {
+                self.idle_timeout
+            } else {
+                HEAD_TIMEOUT
+            };
             first = false;
             match self.fill_within(limit).await {
                 Ok(0) if self.buf.is_empty() => return Ok(None),
-                Ok(0) => return Err(HttpError::MalformedHead("connection closed inside a request head")),
+                Ok(0) => {
+                    return Err(HttpError::MalformedHead(
+                        "connection closed inside a request head",
+                    ))
+                }
                 Ok(_) => {}
                 Err(HttpError::Timeout) if self.buf.is_empty() => return Ok(None),
                 Err(e) => return Err(e),

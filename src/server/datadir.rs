@@ -31,7 +31,9 @@ pub struct RootCredentials {
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     // SystemRandom reads getrandom(2); failure means the OS has no entropy source at all.
-    SystemRandom::new().fill(&mut out).expect("the OS random source failed");
+    SystemRandom::new()
+        .fill(&mut out)
+        .expect("the OS random source failed");
     out
 }
 
@@ -40,7 +42,11 @@ pub fn generate_access_key() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let bytes = random_bytes::<20>();
     let mut key = String::from("RS");
-    key.extend(bytes[..18].iter().map(|b| ALPHABET[(b & 31) as usize] as char));
+    key.extend(
+        bytes[..18]
+            .iter()
+            .map(|b| ALPHABET[(b & 31) as usize] as char),
+    );
     key
 }
 
@@ -134,7 +140,11 @@ pub fn open_catalog(dir: &Path, root: &RootCredentials) -> Result<CatalogData, S
         is_active: true,
         created_millis: crate::util::time::unix_now_millis(),
     };
-    match data.credentials.iter_mut().find(|c| c.id == ROOT_CREDENTIAL_ID) {
+    match data
+        .credentials
+        .iter_mut()
+        .find(|c| c.id == ROOT_CREDENTIAL_ID)
+    {
         Some(c) => {
             c.access_key = root_cred.access_key;
             c.secret_key = root_cred.secret_key;
@@ -167,13 +177,21 @@ mod tests {
         assert!(created);
         assert_eq!(a.access_key.len(), 20);
         assert_eq!(a.secret_key.len(), 40);
-        let mode = std::fs::metadata(dir.path().join("credentials.json")).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("credentials.json"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let (b, created) = open_root_credentials(dir.path(), None, None).expect("reopen");
         assert!(!created);
         assert_eq!(a, b);
-        let (c, _) = open_root_credentials(dir.path(), Some("ENVKEY".into()), Some("envsecret".into())).expect("env");
-        assert_eq!((c.access_key.as_str(), c.secret_key.as_str()), ("ENVKEY", "envsecret"));
+        let (c, _) =
+            open_root_credentials(dir.path(), Some("ENVKEY".into()), Some("envsecret".into()))
+                .expect("env");
+        assert_eq!(
+            (c.access_key.as_str(), c.secret_key.as_str()),
+            ("ENVKEY", "envsecret")
+        );
         assert_eq!(c.admin_api_key, a.admin_api_key);
     }
 

@@ -25,6 +25,8 @@ use std::sync::Arc;
 
 /// What `start` learned while bringing the server up, for the banner.
 pub struct Started {
+    /// The address every shard listens on (port 0 resolved).
+    pub listen: std::net::SocketAddr,
     pub root: datadir::RootCredentials,
     pub credentials_created: bool,
     pub threads: Vec<std::thread::JoinHandle<()>>,
@@ -33,10 +35,12 @@ pub struct Started {
 /// Formats or opens the data dir, starts every shard, and returns once all
 /// of them listen. Shard threads run until the process exits.
 pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("create {}: {e}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("create {}: {e}", cfg.data_dir.display()))?;
     if cfg.listen.port() == 0 {
         // Every shard binds the same port with SO_REUSEPORT, so pick it once.
-        let probe = std::net::TcpListener::bind(cfg.listen).map_err(|e| format!("bind {}: {e}", cfg.listen))?;
+        let probe = std::net::TcpListener::bind(cfg.listen)
+            .map_err(|e| format!("bind {}: {e}", cfg.listen))?;
         cfg.listen = probe.local_addr().map_err(|e| e.to_string())?;
     }
     let format = datadir::open_format(&cfg.data_dir, cfg.shards as u32)?;
@@ -46,7 +50,10 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         std::env::var("RINGSTORE_SECRET_KEY").ok(),
     )?;
     let catalog_data = datadir::open_catalog(&cfg.data_dir, &root)?;
-    let snapshot = Arc::new(VersionedCatalog { version: 1, catalog: Catalog::new(catalog_data.clone()) });
+    let snapshot = Arc::new(VersionedCatalog {
+        version: 1,
+        catalog: Catalog::new(catalog_data.clone()),
+    });
     let placement = Placement::new(format.placement_seed, cfg.shards as u32);
     if !io_uring_available() {
         tracing::warn!("io_uring is not available (kernel or seccomp); using the epoll driver");
@@ -55,7 +62,11 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
     let cfg = Arc::new(cfg);
     let cpus = allowed_cpus();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let mut owner = Some(CatalogOwner { dir: cfg.data_dir.clone(), data: catalog_data, version: 1 });
+    let mut owner = Some(CatalogOwner {
+        dir: cfg.data_dir.clone(),
+        data: catalog_data,
+        version: 1,
+    });
     let mut threads = Vec::new();
     for (id, links) in build_mesh(cfg.shards).into_iter().enumerate() {
         let boot = ShardBoot {
@@ -65,7 +76,11 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
             catalog: snapshot.clone(),
             links,
             owner: if id == 0 { owner.take() } else { None },
-            cpu: if cfg.pin_threads && !cpus.is_empty() { Some(cpus[id % cpus.len()]) } else { None },
+            cpu: if cfg.pin_threads && !cpus.is_empty() {
+                Some(cpus[id % cpus.len()])
+            } else {
+                None
+            },
             boot_id,
         };
         let ready = ready_tx.clone();
@@ -82,7 +97,12 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
             Err(_) => return Err("a shard thread died during start-up".into()),
         }
     }
-    Ok(Started { root, credentials_created, threads })
+    Ok(Started {
+        listen: cfg.listen,
+        root,
+        credentials_created,
+        threads,
+    })
 }
 
 struct ShardBoot {
@@ -116,6 +136,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     let cfg = boot.cfg.clone();
     let mut store_cfg = StoreConfig::new(cfg.data_dir.join(format!("shard-{id:03}")), id as u32);
     store_cfg.segment_bytes = cfg.segment_bytes;
+    store_cfg.shard_count = cfg.shards as u32;
     store_cfg.direct_io = cfg.direct_io;
     store_cfg.max_data_bytes = cfg.max_data_bytes.map(|b| b / cfg.shards as u64);
     let store = match Store::open(store_cfg).await {
@@ -125,13 +146,17 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
             return;
         }
     };
-    let live: std::collections::HashSet<u64> = boot.catalog.catalog.buckets().map(|b| b.id).collect();
+    let live: std::collections::HashSet<u64> =
+        boot.catalog.catalog.buckets().map(|b| b.id).collect();
     for bucket in store.bucket_ids() {
         if !live.contains(&bucket) {
             store.drop_bucket(bucket);
         }
     }
-    let opts = monoio::net::ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(1024);
+    let opts = monoio::net::ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(1024);
     let listener = match monoio::net::TcpListener::bind_with_config(cfg.listen, &opts) {
         Ok(l) => l,
         Err(e) => {
@@ -140,7 +165,16 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         }
     };
     let MeshLinks { senders, receivers } = boot.links;
-    let ctx = Rc::new(ShardCtx::new(id, cfg, boot.placement, store, boot.catalog, senders, boot.owner, boot.boot_id));
+    let ctx = Rc::new(ShardCtx::new(
+        id,
+        cfg,
+        boot.placement,
+        store,
+        boot.catalog,
+        senders,
+        boot.owner,
+        boot.boot_id,
+    ));
     for rx in receivers {
         monoio::spawn(owner::serve_mesh(ctx.clone(), rx));
     }

@@ -9,14 +9,19 @@ use super::shard::ShardCtx;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::shard::mesh::BODY_CHANNEL_DEPTH;
 use crate::shard::msg::{BodyPiece, ObjectView, ReadReply, ShardMsg};
-use crate::store::{BucketId, ListItem, ObjectEntry, ObjectMeta, ObjectWriter, PutCondition, Store, StoreError};
+use crate::store::{
+    BucketId, ListItem, ObjectEntry, ObjectMeta, ObjectWriter, PutCondition, Store, StoreError,
+};
 use bytes::Bytes;
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 use std::rc::Rc;
 
 fn view(entry: &ObjectEntry) -> ObjectView {
-    ObjectView { key: entry.key.clone(), meta: entry.meta.clone() }
+    ObjectView {
+        key: entry.key.clone(),
+        meta: entry.meta.clone(),
+    }
 }
 
 fn shard_gone() -> S3Error {
@@ -28,7 +33,10 @@ fn store_gone() -> StoreError {
         op: "mesh",
         path: Default::default(),
         offset: 0,
-        source: std::io::Error::new(std::io::ErrorKind::BrokenPipe, "owner shard stopped answering"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "owner shard stopped answering",
+        ),
     }
 }
 
@@ -42,18 +50,41 @@ pub async fn serve_mesh(ctx: Rc<ShardCtx>, mut rx: mpsc::Receiver<ShardMsg>) {
 
 async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
     match msg {
-        ShardMsg::Put { bucket, key, body, reply } => {
+        ShardMsg::Put {
+            bucket,
+            key,
+            body,
+            reply,
+        } => {
             let r = put_from_channel(&ctx.store, bucket, &key, body).await;
             let _ = reply.send(r);
         }
-        ShardMsg::Read { bucket, key, req, reply } => {
+        ShardMsg::Read {
+            bucket,
+            key,
+            req,
+            reply,
+        } => {
             let _ = reply.send(read_for_peer(&ctx.store, bucket, &key, &req));
         }
         ShardMsg::Delete { bucket, key, reply } => {
             let _ = reply.send(ctx.store.delete(bucket, &key).await);
         }
-        ShardMsg::List { bucket, prefix, delimiter, after, limit, reply } => {
-            let _ = reply.send(ctx.store.list(bucket, &prefix, delimiter.as_deref(), after.as_deref(), limit));
+        ShardMsg::List {
+            bucket,
+            prefix,
+            delimiter,
+            after,
+            limit,
+            reply,
+        } => {
+            let _ = reply.send(ctx.store.list(
+                bucket,
+                &prefix,
+                delimiter.as_deref(),
+                after.as_deref(),
+                limit,
+            ));
         }
         ShardMsg::BucketStats { bucket, reply } => {
             let _ = reply.send(ctx.store.bucket_stats(bucket));
@@ -101,18 +132,34 @@ fn read_for_peer(store: &Store, bucket: BucketId, key: &str, req: &ReadRequest) 
                     }
                 }
             });
-            ReadReply { result: Ok((v, plan)), body: Some(rx) }
+            ReadReply {
+                result: Ok((v, plan)),
+                body: Some(rx),
+            }
         }
-        Ok((v, plan, None)) => ReadReply { result: Ok((v, plan)), body: None },
-        Err(e) => ReadReply { result: Err(e), body: None },
+        Ok((v, plan, None)) => ReadReply {
+            result: Ok((v, plan)),
+            body: None,
+        },
+        Err(e) => ReadReply {
+            result: Err(e),
+            body: None,
+        },
     }
 }
 
 type LocalRead = (ObjectView, ReadPlan, Option<crate::store::ObjectReader>);
 
-fn read_local(store: &Store, bucket: BucketId, key: &str, req: &ReadRequest) -> Result<LocalRead, S3Error> {
+fn read_local(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    req: &ReadRequest,
+) -> Result<LocalRead, S3Error> {
     let Some(entry) = store.get(bucket, key) else {
-        return Err(S3Error::new(S3ErrorCode::NoSuchKey).with_message("The specified key does not exist.").with("Key", key.to_string()));
+        return Err(S3Error::new(S3ErrorCode::NoSuchKey)
+            .with_message("The specified key does not exist.")
+            .with("Key", key.to_string()));
     };
     let plan = plan_read(&entry.meta, req)?;
     let v = view(&entry);
@@ -136,7 +183,12 @@ pub async fn read(
         return Ok((v, plan, reader.map(ObjectSource::Local)));
     }
     let (tx, rx) = oneshot::channel();
-    let msg = ShardMsg::Read { bucket, key: key.to_string(), req: Box::new(req), reply: tx };
+    let msg = ShardMsg::Read {
+        bucket,
+        key: key.to_string(),
+        req: Box::new(req),
+        reply: tx,
+    };
     ctx.send(owner, msg).await.map_err(|_| shard_gone())?;
     let reply = rx.await.map_err(|_| shard_gone())?;
     let (v, plan) = reply.result?;
@@ -146,17 +198,30 @@ pub async fn read(
 /// Where a PUT body goes: straight into this shard's log, or to the owner.
 pub enum PutSink {
     Local(ObjectWriter),
-    Remote { tx: mpsc::Sender<BodyPiece>, reply: oneshot::Receiver<Result<ObjectView, StoreError>> },
+    Remote {
+        tx: mpsc::Sender<BodyPiece>,
+        reply: oneshot::Receiver<Result<ObjectView, StoreError>>,
+    },
 }
 
 impl PutSink {
-    pub async fn open(ctx: &ShardCtx, owner: usize, bucket: BucketId, key: &str) -> Result<PutSink, StoreError> {
+    pub async fn open(
+        ctx: &ShardCtx,
+        owner: usize,
+        bucket: BucketId,
+        key: &str,
+    ) -> Result<PutSink, StoreError> {
         if owner == ctx.id {
             return Ok(PutSink::Local(ctx.store.writer(bucket, key)));
         }
         let (tx, body) = mpsc::channel(BODY_CHANNEL_DEPTH);
         let (reply_tx, reply) = oneshot::channel();
-        let msg = ShardMsg::Put { bucket, key: key.to_string(), body, reply: reply_tx };
+        let msg = ShardMsg::Put {
+            bucket,
+            key: key.to_string(),
+            body,
+            reply: reply_tx,
+        };
         ctx.send(owner, msg).await.map_err(|_| store_gone())?;
         Ok(PutSink::Remote { tx, reply })
     }
@@ -177,7 +242,11 @@ impl PutSink {
         }
     }
 
-    pub async fn commit(self, meta: ObjectMeta, cond: PutCondition) -> Result<ObjectView, StoreError> {
+    pub async fn commit(
+        self,
+        meta: ObjectMeta,
+        cond: PutCondition,
+    ) -> Result<ObjectView, StoreError> {
         match self {
             PutSink::Local(w) => w.commit(meta, cond).await.map(|e| view(&e)),
             PutSink::Remote { mut tx, reply } => {
@@ -189,12 +258,26 @@ impl PutSink {
 }
 
 /// Deletes an object wherever it lives.
-pub async fn delete(ctx: &ShardCtx, owner: usize, bucket: BucketId, key: &str) -> Result<bool, StoreError> {
+pub async fn delete(
+    ctx: &ShardCtx,
+    owner: usize,
+    bucket: BucketId,
+    key: &str,
+) -> Result<bool, StoreError> {
     if owner == ctx.id {
         return ctx.store.delete(bucket, key).await;
     }
     let (tx, rx) = oneshot::channel();
-    ctx.send(owner, ShardMsg::Delete { bucket, key: key.to_string(), reply: tx }).await.map_err(|_| store_gone())?;
+    ctx.send(
+        owner,
+        ShardMsg::Delete {
+            bucket,
+            key: key.to_string(),
+            reply: tx,
+        },
+    )
+    .await
+    .map_err(|_| store_gone())?;
     rx.await.unwrap_or_else(|_| Err(store_gone()))
 }
 
@@ -236,7 +319,9 @@ pub async fn bucket_stats_all(ctx: &ShardCtx, bucket: BucketId) -> Result<(u64, 
     let mut waits = Vec::new();
     for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
         let (tx, rx) = oneshot::channel();
-        ctx.send(shard, ShardMsg::BucketStats { bucket, reply: tx }).await.map_err(|_| shard_gone())?;
+        ctx.send(shard, ShardMsg::BucketStats { bucket, reply: tx })
+            .await
+            .map_err(|_| shard_gone())?;
         waits.push(rx);
     }
     let (mut objects, mut bytes) = ctx.store.bucket_stats(bucket);

@@ -58,7 +58,13 @@ pub fn plan_read(meta: &ObjectMeta, req: &ReadRequest) -> Result<ReadPlan, S3Err
     ) {
         CondOutcome::Proceed => {}
         CondOutcome::NotModified => {
-            return Ok(ReadPlan { status: 304, start: 0, end: 0, content_range: None, parts_count: None })
+            return Ok(ReadPlan {
+                status: 304,
+                start: 0,
+                end: 0,
+                content_range: None,
+                parts_count: None,
+            })
         }
         CondOutcome::PreconditionFailed => {
             return Err(S3Error::new(S3ErrorCode::PreconditionFailed)
@@ -72,8 +78,16 @@ pub fn plan_read(meta: &ObjectMeta, req: &ReadRequest) -> Result<ReadPlan, S3Err
         }
         return plan_part(meta, pn);
     }
-    let whole = ReadPlan { status: 200, start: 0, end: size, content_range: None, parts_count: None };
-    let Some(spec) = req.range.as_deref().and_then(parse_range) else { return Ok(whole) };
+    let whole = ReadPlan {
+        status: 200,
+        start: 0,
+        end: size,
+        content_range: None,
+        parts_count: None,
+    };
+    let Some(spec) = req.range.as_deref().and_then(parse_range) else {
+        return Ok(whole);
+    };
     match resolve(spec, size) {
         Ok((start, last)) => Ok(ReadPlan {
             status: 206,
@@ -103,13 +117,21 @@ fn plan_part(meta: &ObjectMeta, raw: &str) -> Result<ReadPlan, S3Error> {
     if meta.part_sizes.is_empty() {
         // A single-part object is its own part 1.
         if n != 1 {
-            return Err(S3Error::new(S3ErrorCode::InvalidPartNumber).with_message("The requested partnumber is not satisfiable"));
+            return Err(S3Error::new(S3ErrorCode::InvalidPartNumber)
+                .with_message("The requested partnumber is not satisfiable"));
         }
-        return Ok(ReadPlan { status: 200, start: 0, end: meta.size, content_range: None, parts_count: None });
+        return Ok(ReadPlan {
+            status: 200,
+            start: 0,
+            end: meta.size,
+            content_range: None,
+            parts_count: None,
+        });
     }
     let idx = (n - 1) as usize;
     let Some(&len) = meta.part_sizes.get(idx) else {
-        return Err(S3Error::new(S3ErrorCode::InvalidPartNumber).with_message("The requested partnumber is not satisfiable"));
+        return Err(S3Error::new(S3ErrorCode::InvalidPartNumber)
+            .with_message("The requested partnumber is not satisfiable"));
     };
     let start: u64 = meta.part_sizes[..idx].iter().sum();
     let end = start + len;
@@ -118,7 +140,11 @@ fn plan_part(meta: &ObjectMeta, raw: &str) -> Result<ReadPlan, S3Error> {
         status: 206,
         start,
         end,
-        content_range: Some(format!("bytes {start}-{}/{}", end.saturating_sub(1), meta.size)),
+        content_range: Some(format!(
+            "bytes {start}-{}/{}",
+            end.saturating_sub(1),
+            meta.size
+        )),
         parts_count: Some(meta.part_sizes.len() as u32),
     })
 }
@@ -128,11 +154,19 @@ mod tests {
     use super::*;
 
     fn meta(size: u64) -> ObjectMeta {
-        ObjectMeta { size, etag: "abc".into(), mtime_millis: 1_000_000_000_000, ..Default::default() }
+        ObjectMeta {
+            size,
+            etag: "abc".into(),
+            mtime_millis: 1_000_000_000_000,
+            ..Default::default()
+        }
     }
 
     fn req(range: Option<&str>) -> ReadRequest {
-        ReadRequest { range: range.map(str::to_string), ..Default::default() }
+        ReadRequest {
+            range: range.map(str::to_string),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -149,29 +183,56 @@ mod tests {
         let e = plan_read(&m, &req(Some("bytes=100-"))).expect_err("unsatisfiable");
         assert_eq!(e.code, S3ErrorCode::InvalidRange);
         // Garbage ranges are ignored, as S3 does.
-        assert_eq!(plan_read(&m, &req(Some("bits=1-2"))).expect("ignored").status, 200);
+        assert_eq!(
+            plan_read(&m, &req(Some("bits=1-2")))
+                .expect("ignored")
+                .status,
+            200
+        );
     }
 
     #[test]
     fn conditionals_come_before_ranges() {
         let m = meta(10);
-        let r = ReadRequest { if_none_match: Some("\"abc\"".into()), range: Some("bytes=0-1".into()), ..Default::default() };
+        let r = ReadRequest {
+            if_none_match: Some("\"abc\"".into()),
+            range: Some("bytes=0-1".into()),
+            ..Default::default()
+        };
         assert!(plan_read(&m, &r).expect("304").not_modified());
-        let r = ReadRequest { if_match: Some("\"zzz\"".into()), ..Default::default() };
-        assert_eq!(plan_read(&m, &r).expect_err("412").code, S3ErrorCode::PreconditionFailed);
+        let r = ReadRequest {
+            if_match: Some("\"zzz\"".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_read(&m, &r).expect_err("412").code,
+            S3ErrorCode::PreconditionFailed
+        );
     }
 
     #[test]
     fn part_numbers() {
         let mut m = meta(12);
         m.part_sizes = vec![5, 5, 2];
-        let r = ReadRequest { part_number: Some("2".into()), ..Default::default() };
+        let r = ReadRequest {
+            part_number: Some("2".into()),
+            ..Default::default()
+        };
         let p = plan_read(&m, &r).expect("part 2");
         assert_eq!((p.start, p.end, p.parts_count), (5, 10, Some(3)));
-        let r = ReadRequest { part_number: Some("4".into()), ..Default::default() };
-        assert_eq!(plan_read(&m, &r).expect_err("no part 4").code, S3ErrorCode::InvalidPartNumber);
+        let r = ReadRequest {
+            part_number: Some("4".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_read(&m, &r).expect_err("no part 4").code,
+            S3ErrorCode::InvalidPartNumber
+        );
         let single = meta(7);
-        let r = ReadRequest { part_number: Some("1".into()), ..Default::default() };
+        let r = ReadRequest {
+            part_number: Some("1".into()),
+            ..Default::default()
+        };
         assert_eq!(plan_read(&single, &r).expect("part 1").len(), 7);
     }
 }

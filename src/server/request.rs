@@ -6,7 +6,10 @@ use super::conn::Conn;
 use super::handlers;
 use super::respond::{write_response, Response};
 use super::shard::ShardCtx;
-use crate::auth::{authenticate, AuthConfig, AuthError, AuthRequest, AwsChunkedDecoder, Authenticated, PayloadMode, SecretLookup};
+use crate::auth::{
+    authenticate, AuthConfig, AuthError, AuthRequest, Authenticated, AwsChunkedDecoder,
+    PayloadMode, SecretLookup,
+};
 use crate::catalog::{Catalog, ROOT_CREDENTIAL_ID};
 use crate::http::{BodyFraming, HttpError, Method, RequestHead, CONTINUE_100};
 use crate::s3::addressing::split_target;
@@ -73,7 +76,9 @@ impl Req {
     pub async fn send_continue(&mut self, conn: &mut Conn) -> Result<(), BodyError> {
         if self.expect_continue {
             self.expect_continue = false;
-            conn.write(Bytes::from_static(CONTINUE_100)).await.map_err(|_| BodyError::Http(HttpError::TruncatedBody))?;
+            conn.write(Bytes::from_static(CONTINUE_100))
+                .await
+                .map_err(|_| BodyError::Http(HttpError::TruncatedBody))?;
         }
         Ok(())
     }
@@ -83,7 +88,9 @@ struct CatalogSecrets<'a>(&'a Catalog);
 
 impl SecretLookup for CatalogSecrets<'_> {
     fn lookup(&self, access_key: &str) -> Option<(String, bool)> {
-        self.0.credential_by_access_key(access_key).map(|c| (c.secret_key.clone(), c.is_active))
+        self.0
+            .credential_by_access_key(access_key)
+            .map(|c| (c.secret_key.clone(), c.is_active))
     }
 }
 
@@ -146,7 +153,16 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
         Ok(r) => r,
         Err(e) => Response::error(&e.with_resource(req.resource()), &id, is_head),
     };
-    finish(ctx, conn, &req, &mut body, resp, keep_alive, expected_continue).await
+    finish(
+        ctx,
+        conn,
+        &req,
+        &mut body,
+        resp,
+        keep_alive,
+        expected_continue,
+    )
+    .await
 }
 
 /// Writes the answer, then keeps the connection only if the body was consumed
@@ -189,8 +205,16 @@ async fn linger(conn: &mut Conn, body: &mut BodyReader) -> bool {
 type Prepared = (Req, Result<Authenticated, AuthError>);
 
 /// Addressing, routing and authentication of a parsed head.
-fn prepare(ctx: &ShardCtx, head: RequestHead, id: String) -> Result<Prepared, (S3Error, RequestHead)> {
-    let (bucket, key) = match split_target(head.header("host"), head.raw_path(), ctx.config.domain.as_deref()) {
+fn prepare(
+    ctx: &ShardCtx,
+    head: RequestHead,
+    id: String,
+) -> Result<Prepared, (S3Error, RequestHead)> {
+    let (bucket, key) = match split_target(
+        head.header("host"),
+        head.raw_path(),
+        ctx.config.domain.as_deref(),
+    ) {
         Ok(x) => x,
         Err(e) => return Err((e, head)),
     };
@@ -198,23 +222,48 @@ fn prepare(ctx: &ShardCtx, head: RequestHead, id: String) -> Result<Prepared, (S
         Ok(q) => q,
         Err(e) => return Err((e, head)),
     };
-    let op = route(method_of(head.method()), bucket.as_deref(), key.as_deref(), &query, head.header("x-amz-copy-source").is_some());
+    let op = route(
+        method_of(head.method()),
+        bucket.as_deref(),
+        key.as_deref(),
+        &query,
+        head.header("x-amz-copy-source").is_some(),
+    );
     let auth = run_auth(ctx, &head);
     let principal = match &auth {
-        Ok(a) => ctx.with_catalog(|c| c.credential_by_access_key(&a.access_key).map(|c| Principal::User { id: c.id })),
+        Ok(a) => ctx.with_catalog(|c| {
+            c.credential_by_access_key(&a.access_key)
+                .map(|c| Principal::User { id: c.id })
+        }),
         Err(_) => None,
     }
     .unwrap_or(Principal::Anonymous);
     let expect_continue = head.expects_continue();
     let auth_ok = auth.as_ref().ok().cloned();
-    let req = Req { head, id, bucket, key, query, op, principal, auth: auth_ok, expect_continue };
+    let req = Req {
+        head,
+        id,
+        bucket,
+        key,
+        query,
+        op,
+        principal,
+        auth: auth_ok,
+        expect_continue,
+    };
     Ok((req, auth))
 }
 
 fn run_auth(ctx: &ShardCtx, head: &RequestHead) -> Result<Authenticated, AuthError> {
-    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(head.header_count().min(MAX_AUTH_HEADERS));
+    let mut headers: Vec<(&str, &[u8])> =
+        Vec::with_capacity(head.header_count().min(MAX_AUTH_HEADERS));
     headers.extend(head.headers());
-    let areq = AuthRequest { method: head.method_str(), raw_path: head.raw_path(), raw_query: head.raw_query(), headers: &headers };
+    let areq = AuthRequest {
+        method: head.method_str(),
+        raw_path: head.raw_path(),
+        raw_query: head.raw_query(),
+        headers: &headers,
+    };
     let cfg = AuthConfig {
         region: &ctx.config.region,
         now: crate::util::time::unix_now(),
@@ -227,7 +276,10 @@ fn run_auth(ctx: &ShardCtx, head: &RequestHead) -> Result<Authenticated, AuthErr
 }
 
 /// The body reader for this request's framing and payload mode.
-fn make_body(framing: &BodyFraming, auth: Result<&Authenticated, &AuthError>) -> Result<BodyReader, S3Error> {
+fn make_body(
+    framing: &BodyFraming,
+    auth: Result<&Authenticated, &AuthError>,
+) -> Result<BodyReader, S3Error> {
     let content_length = match framing {
         BodyFraming::None => return Ok(BodyReader::empty()),
         BodyFraming::Length(n) => Some(*n),
@@ -235,7 +287,9 @@ fn make_body(framing: &BodyFraming, auth: Result<&Authenticated, &AuthError>) ->
     };
     let aws = match auth {
         Ok(a) => match a.payload {
-            PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer | PayloadMode::StreamingUnsignedTrailer => {
+            PayloadMode::StreamingSigned
+            | PayloadMode::StreamingSignedTrailer
+            | PayloadMode::StreamingUnsignedTrailer => {
                 let dec = AwsChunkedDecoder::new(a.payload.clone(), a.streaming.clone(), a.trailer);
                 Some(match a.decoded_content_length {
                     Some(n) => dec.with_decoded_length(n),

@@ -34,9 +34,14 @@ pub enum Body {
     Empty,
     Full(Bytes),
     /// `len` bytes streamed from `source` (Content-Length is `len`).
-    Object { source: ObjectSource, len: u64 },
+    Object {
+        source: ObjectSource,
+        len: u64,
+    },
     /// HEAD: Content-Length `len`, no body.
-    HeadOnly { len: u64 },
+    HeadOnly {
+        len: u64,
+    },
 }
 
 pub struct Response {
@@ -47,17 +52,26 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Body::Empty }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
     }
 
     pub fn xml(status: u16, xml: String) -> Response {
         let mut r = Response::new(status);
-        r.headers.push(("Content-Type".into(), "application/xml".into()));
+        r.headers
+            .push(("Content-Type".into(), "application/xml".into()));
         r.body = Body::Full(Bytes::from(xml));
         r
     }
 
-    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Response {
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Response {
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -87,7 +101,13 @@ pub fn host_id(request_id: &str) -> String {
 
 /// Writes `resp`. Returns false when the connection can no longer be used
 /// (write failed, or an object stream broke mid-body).
-pub async fn write_response(ctx: &ShardCtx, conn: &mut Conn, request_id: &str, resp: Response, close: bool) -> bool {
+pub async fn write_response(
+    ctx: &ShardCtx,
+    conn: &mut Conn,
+    request_id: &str,
+    resp: Response,
+    close: bool,
+) -> bool {
     let mut head = ResponseHead::new(resp.status);
     head.header("Server", SERVER_NAME.to_string());
     head.header("Date", ctx.date.borrow_mut().get().to_string());

@@ -99,7 +99,9 @@ impl ShardCtx {
     /// Sends `msg` to shard `to` (never this shard). Fails only when the peer is gone.
     pub async fn send(&self, to: usize, msg: ShardMsg) -> Result<(), ()> {
         debug_assert_ne!(to, self.id, "local work is called directly, not sent");
-        let Some(Some(tx)) = self.peers.get(to) else { return Err(()) };
+        let Some(Some(tx)) = self.peers.get(to) else {
+            return Err(());
+        };
         let mut tx = tx.clone();
         tx.send(msg).await.map_err(|_| ())
     }

@@ -25,7 +25,10 @@ pub struct MeshLinks {
 /// Builds the full mesh for `n` shards: `result[i]` belongs to shard i.
 pub fn build_mesh(n: usize) -> Vec<MeshLinks> {
     let mut links: Vec<MeshLinks> = (0..n)
-        .map(|_| MeshLinks { senders: (0..n).map(|_| None).collect(), receivers: Vec::new() })
+        .map(|_| MeshLinks {
+            senders: (0..n).map(|_| None).collect(),
+            receivers: Vec::new(),
+        })
         .collect();
     for from in 0..n {
         for to in 0..n {

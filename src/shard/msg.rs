@@ -2,8 +2,8 @@
 //! oneshot channels, bodies on bounded per-request channels of `Bytes`.
 
 use crate::catalog::{Catalog, CatalogError, CatalogOp, CatalogOutcome};
-use crate::server::read::{ReadPlan, ReadRequest};
 use crate::s3::error::S3Error;
+use crate::server::read::{ReadPlan, ReadRequest};
 use crate::store::{BucketId, ListItem, ObjectMeta, PutCondition, StoreError};
 use bytes::Bytes;
 use futures_channel::{mpsc, oneshot};

@@ -120,7 +120,10 @@ pub struct LogStats {
 pub struct Log {
     cfg: LogConfig,
     state: RefCell<LogState>,
+    /// Signalled when durability or buffer space changes (flush done, roll done).
     changed: Notify,
+    /// Signalled to the flusher alone when someone waits for a flush.
+    flush_wanted: Notify,
     flushes: Cell<u64>,
     /// Every segment file, for reads and for rolling.
     pub segments: RefCell<BTreeMap<u32, Rc<SegmentFile>>>,
@@ -170,6 +173,7 @@ impl Log {
             }),
             cfg,
             changed: Notify::default(),
+            flush_wanted: Notify::default(),
             flushes: Cell::new(0),
             segments: RefCell::new(segments),
         });
@@ -205,6 +209,7 @@ impl Log {
     pub fn shutdown(&self) {
         self.state.borrow_mut().shutdown = true;
         self.changed.notify_all();
+        self.flush_wanted.notify_all();
     }
 
     /// Appends one record and returns its location immediately; it becomes
@@ -240,10 +245,12 @@ impl Log {
                 }
             };
             match wait {
-                // Wake the flusher first: a future created before notify_all would resolve at once.
+                // Wake only the flusher: waking fellow waiters here made two
+                // waiters ping-pong forever and starved the I/O completions.
                 Some(()) => {
-                    self.changed.notify_all();
-                    self.changed.notified().await
+                    let done = self.changed.notified();
+                    self.flush_wanted.notify_all();
+                    done.await
                 }
                 None => self.roll().await?,
             }
@@ -264,8 +271,9 @@ impl Log {
                 debug_assert!(seq <= s.appended_seq);
                 s.want_seq = s.want_seq.max(seq);
             }
-            self.changed.notify_all();
-            self.changed.notified().await;
+            let done = self.changed.notified();
+            self.flush_wanted.notify_all();
+            done.await;
         }
     }
 
@@ -392,7 +400,7 @@ fn append_locked(s: &mut LogState, kind: RecordKind, flags: u8, payload: &[u8]) 
 async fn flusher(log: Rc<Log>) {
     loop {
         let job = loop {
-            let wait = log.changed.notified();
+            let wait = log.flush_wanted.notified();
             if log.state.borrow().shutdown {
                 return;
             }

@@ -443,3 +443,38 @@ fn power_cut_never_loses_acknowledged_writes() {
         power_cut_once(seed);
     }
 }
+
+/// Regression: concurrent commit barriers in ONE task on real (asynchronous)
+/// I/O used to wake each other forever, so the runtime never reaped the
+/// fsync completion and every commit hung. The simulated disk completes I/O
+/// inline, which hid it; this test uses real files and a watchdog timeout.
+#[test]
+fn concurrent_barriers_in_one_task_make_progress_on_real_io() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The watchdog lives on another thread: a livelocked runtime never fires its own timers.
+    std::thread::spawn(move || {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+        let mut cfg = StoreConfig::new(dir.path().join("shard-000"), 0);
+        cfg.segment_bytes = TEST_SEGMENT_BYTES;
+        cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
+        let outcome = run(async {
+            let store = Store::open(cfg).await.expect("open");
+            for i in 0..10 {
+                put(&store, &format!("k{i}"), b"v").await.expect("put");
+            }
+            let deletes = (0..10).map(|i| {
+                let store = store.clone();
+                async move { store.delete(1, &format!("k{i}")).await }
+            });
+            let results = futures_util::future::join_all(deletes).await;
+            let all_deleted = results.iter().all(|r| matches!(r, Ok(true)));
+            (all_deleted, store.stats().objects)
+        });
+        let _ = tx.send(outcome);
+    });
+    let (all_deleted, left) = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("concurrent deletes finished (no livelock)");
+    assert!(all_deleted);
+    assert_eq!(left, 0);
+}

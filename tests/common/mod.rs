@@ -32,7 +32,10 @@ impl Server {
     }
 
     pub fn start_with(shards: usize, extra: &[&str]) -> Server {
-        let tmp = tempfile::Builder::new().prefix("ringstore-test-").tempdir_in(scratch_dir()).expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("ringstore-test-")
+            .tempdir_in(scratch_dir())
+            .expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = Server {
             child: None,
@@ -61,9 +64,19 @@ impl Server {
             .args(&self.extra_args)
             .env("RINGSTORE_ACCESS_KEY", ACCESS_KEY)
             .env("RINGSTORE_SECRET_KEY", SECRET_KEY)
-            .env("RINGSTORE_LOG", std::env::var("RINGSTORE_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RINGSTORE_LOG",
+                std::env::var("RINGSTORE_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.log_path())
+                    .expect("server log"),
+            ));
         let mut child = cmd.spawn().expect("spawn ringstore");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -78,13 +91,34 @@ impl Server {
                 }
             }
         });
-        let endpoint = rx.recv_timeout(START_TIMEOUT).ok().flatten().unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("ringstore did not start within {START_TIMEOUT:?}");
-        });
-        self.port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in endpoint");
+        let endpoint = rx
+            .recv_timeout(START_TIMEOUT)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!(
+                    "ringstore did not start within {START_TIMEOUT:?}; log:\n{}",
+                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                );
+            });
+        self.port = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in endpoint");
         self.endpoint = endpoint;
         self.child = Some(child);
+    }
+
+    /// Where the server's stderr (tracing logs) goes.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.with_file_name("server.log")
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     /// SIGKILL, no chance to flush anything.
@@ -152,14 +186,17 @@ pub async fn s3_client(server: &Server) -> aws_sdk_s3::Client {
 }
 
 pub async fn s3_client_with(server: &Server, access: &str, secret: &str) -> aws_sdk_s3::Client {
-    let creds = aws_credential_types::Credentials::new(access, secret, None, None, "ringstore-tests");
+    let creds =
+        aws_credential_types::Credentials::new(access, secret, None, None, "ringstore-tests");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(creds)
         .endpoint_url(&server.endpoint)
         .load()
         .await;
-    let s3conf = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+    let s3conf = aws_sdk_s3::config::Builder::from(&conf)
+        .force_path_style(true)
+        .build();
     aws_sdk_s3::Client::from_conf(s3conf)
 }
 
@@ -192,7 +229,12 @@ pub fn python_env() -> PathBuf {
         return venv;
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python).args(["-m", "venv"]).arg(&venv).status().expect("python3 -m venv").success();
+    let ok = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .expect("python3 -m venv")
+        .success();
     assert!(ok, "creating the venv failed");
     let pip = venv.join("bin/pip");
     let ok = Command::new(&pip)
@@ -209,7 +251,9 @@ pub fn python_env() -> PathBuf {
 /// Runs the pytest file `tests/python/<file>` against `server`; panics with its output on failure.
 pub fn run_pytest(server: &Server, file: &str, extra_env: &[(&str, &str)]) {
     let venv = python_env();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(file);
     let out = Command::new(venv.join("bin/python"))
         .args(["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"])
         .arg(&path)
@@ -217,13 +261,145 @@ pub fn run_pytest(server: &Server, file: &str, extra_env: &[(&str, &str)]) {
         .env("S3_ACCESS_KEY", ACCESS_KEY)
         .env("S3_SECRET_KEY", SECRET_KEY)
         .env("S3_REGION", REGION)
-        .env("PATH", format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                venv.join("bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .envs(extra_env.iter().copied())
         .output()
         .expect("run pytest");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "pytest {file} failed:\n{text}");
     eprintln!("{text}");
+}
+
+/// A raw HTTP/1.1 request signed with SigV4 header auth at time `now`
+/// (built on the golden-tested functions in ringstore::auth::sigv4).
+pub fn signed_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    host: &str,
+    body: &[u8],
+    now: i64,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
+    use ringstore::auth::sigv4;
+    let amz_date = ringstore::util::time::amz_date(now);
+    let date = &amz_date[..8];
+    let payload = sigv4::sha256_hex(body);
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), host.into()),
+        ("x-amz-content-sha256".into(), payload.clone()),
+        ("x-amz-date".into(), amz_date.clone()),
+    ];
+    for (n, v) in extra {
+        headers.push((n.to_ascii_lowercase(), v.to_string()));
+    }
+    headers.sort();
+    let signed: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    let hv: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let creq = sigv4::canonical_request(
+        method,
+        &sigv4::canonical_uri(path).expect("uri"),
+        &sigv4::canonical_query(query, false).expect("query"),
+        &hv,
+        &signed,
+        &payload,
+    )
+    .expect("canonical request");
+    let scope = sigv4::scope(date, REGION, "s3");
+    let sts = sigv4::string_to_sign(&amz_date, &scope, &creq);
+    let key = sigv4::signing_key(SECRET_KEY, date, REGION, "s3");
+    let sig = sigv4::hmac_hex(&key, sts.as_bytes());
+    let target = if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    };
+    let mut out = format!("{method} {target} HTTP/1.1\r\n");
+    for (n, v) in &headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={}, Signature={sig}\r\n",
+        signed.join(";")
+    ));
+    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// One parsed HTTP response off a raw connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response (Content-Length framed; HEAD-aware) from `r`.
+pub fn read_response(r: &mut impl BufRead, head_request: bool) -> Option<RawResponse> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).ok()?;
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (n, v) = l.split_once(':')?;
+        headers.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![
+        0u8;
+        if head_request || status == 100 {
+            0
+        } else {
+            len
+        }
+    ];
+    std::io::Read::read_exact(r, &mut body).ok()?;
+    Some(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }

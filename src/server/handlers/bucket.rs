@@ -2,16 +2,16 @@
 //! DeleteBucket, GetBucketLocation.
 
 use super::{bucket_for, Access};
+use crate::catalog::{CannedAcl, CatalogError, CatalogOp, ROOT_CREDENTIAL_ID};
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::names::validate_bucket_name;
+use crate::s3::xml;
 use crate::server::body::BodyReader;
 use crate::server::catalog_service::change;
 use crate::server::conn::Conn;
 use crate::server::request::{access_denied, body_error, Principal, Req};
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
-use crate::catalog::{CannedAcl, CatalogError, CatalogOp, ROOT_CREDENTIAL_ID};
-use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::names::validate_bucket_name;
-use crate::s3::xml;
 
 /// Largest CreateBucketConfiguration body read.
 const MAX_CREATE_BUCKET_BODY_BYTES: usize = 64 * 1024;
@@ -36,18 +36,30 @@ pub fn catalog_error(e: CatalogError, bucket: &str) -> S3Error {
 }
 
 pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let Principal::User { id } = req.principal else { return Err(access_denied()) };
+    let Principal::User { id } = req.principal else {
+        return Err(access_denied());
+    };
     let (owner_name, buckets) = ctx.with_catalog(|c| {
-        let name = c.credential(id).map(|c| c.user_name.clone()).unwrap_or_default();
+        let name = c
+            .credential(id)
+            .map(|c| c.user_name.clone())
+            .unwrap_or_default();
         let list: Vec<xml::BucketEntry> = c
             .buckets()
             .filter(|b| id == ROOT_CREDENTIAL_ID || b.owner_id == id)
-            .map(|b| xml::BucketEntry { name: b.name.clone(), creation_millis: b.created_millis, region: b.region.clone() })
+            .map(|b| xml::BucketEntry {
+                name: b.name.clone(),
+                creation_millis: b.created_millis,
+                region: b.region.clone(),
+            })
             .collect();
         (name, list)
     });
     let body = xml::list_buckets(&xml::ListBucketsPage {
-        owner: xml::Owner { id: owner_id_string(id), display_name: owner_name },
+        owner: xml::Owner {
+            id: owner_id_string(id),
+            display_name: owner_name,
+        },
         buckets,
     });
     Ok(Response::xml(200, body))
@@ -55,7 +67,13 @@ pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
 
 /// The canonical owner id S3 clients see: stable per credential.
 pub fn owner_id_string(id: u64) -> String {
-    crate::util::hex::encode(&ring::digest::digest(&ring::digest::SHA256, format!("ringstore-owner-{id}").as_bytes()).as_ref()[..32])
+    crate::util::hex::encode(
+        &ring::digest::digest(
+            &ring::digest::SHA256,
+            format!("ringstore-owner-{id}").as_bytes(),
+        )
+        .as_ref()[..32],
+    )
 }
 
 fn canned_acl(header: Option<&str>) -> Result<CannedAcl, S3Error> {
@@ -71,34 +89,56 @@ fn canned_acl(header: Option<&str>) -> Result<CannedAcl, S3Error> {
 }
 
 /// Reads a small body whole (XML configurations), refusing anything larger than `limit`.
-pub async fn read_small_body(conn: &mut Conn, req: &mut Req, body: &mut BodyReader, limit: usize) -> Result<Vec<u8>, S3Error> {
+pub async fn read_small_body(
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+    limit: usize,
+) -> Result<Vec<u8>, S3Error> {
     req.send_continue(conn).await.map_err(body_error)?;
     let mut out = Vec::new();
     while let Some(piece) = body.next(conn).await.map_err(body_error)? {
         if out.len() + piece.len() > limit {
-            return Err(S3Error::new(S3ErrorCode::MalformedXML).with_message("The XML you provided was too large"));
+            return Err(S3Error::new(S3ErrorCode::MalformedXML)
+                .with_message("The XML you provided was too large"));
         }
         out.extend_from_slice(&piece);
     }
     Ok(out)
 }
 
-pub async fn create(ctx: &ShardCtx, conn: &mut Conn, req: &mut Req, body: &mut BodyReader) -> Result<Response, S3Error> {
-    let Principal::User { id } = req.principal else { return Err(access_denied()) };
+pub async fn create(
+    ctx: &ShardCtx,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    let Principal::User { id } = req.principal else {
+        return Err(access_denied());
+    };
     let name = req.bucket.clone().unwrap_or_default();
     validate_bucket_name(&name)?;
     let acl = canned_acl(req.header("x-amz-acl"))?;
     let xml_body = read_small_body(conn, req, body, MAX_CREATE_BUCKET_BODY_BYTES).await?;
     if let Some(loc) = xml::parse_create_bucket_configuration(&xml_body)? {
         // S3 refuses a location other than the endpoint's region.
-        let wanted = if loc.is_empty() { "us-east-1" } else { loc.as_str() };
+        let wanted = if loc.is_empty() {
+            "us-east-1"
+        } else {
+            loc.as_str()
+        };
         if wanted != ctx.config.region {
             return Err(S3Error::new(S3ErrorCode::InvalidLocationConstraint).with_message(format!(
                 "The {wanted} location constraint is incompatible for the region specific endpoint this request was sent to."
             )));
         }
     }
-    let op = CatalogOp::CreateBucket { name: name.clone(), owner_id: id, region: ctx.config.region.clone(), acl };
+    let op = CatalogOp::CreateBucket {
+        name: name.clone(),
+        owner_id: id,
+        region: ctx.config.region.clone(),
+        acl,
+    };
     change(ctx, op).await.map_err(|e| catalog_error(e, &name))?;
     Ok(Response::new(200).header("Location", format!("/{name}")))
 }
@@ -115,6 +155,13 @@ pub fn location(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
 
 pub async fn delete(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let b = bucket_for(ctx, req, Access::Owner)?;
-    change(ctx, CatalogOp::DeleteBucket { name: b.name.clone() }).await.map_err(|e| catalog_error(e, &b.name))?;
+    change(
+        ctx,
+        CatalogOp::DeleteBucket {
+            name: b.name.clone(),
+        },
+    )
+    .await
+    .map_err(|e| catalog_error(e, &b.name))?;
     Ok(Response::new(204))
 }

@@ -41,7 +41,9 @@ fn decode_token(token: &str) -> Result<String, S3Error> {
             .with_message("The continuation token provided is incorrect")
             .with("ArgumentName", "continuation-token".to_string())
     };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
     String::from_utf8(bytes).map_err(|_| invalid())
 }
 
@@ -61,7 +63,11 @@ fn max_keys(req: &Req) -> Result<usize, S3Error> {
 pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Read)?;
     let prefix = req.query.get("prefix").unwrap_or("").to_string();
-    let delimiter = req.query.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
+    let delimiter = req
+        .query
+        .get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
     let max = max_keys(req)?;
     let url_encoding = match req.query.get("encoding-type") {
         None => false,
@@ -72,8 +78,17 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
                 .with("ArgumentName", "encoding-type".to_string()))
         }
     };
-    let token = if v2 { req.query.get("continuation-token").map(str::to_string) } else { None };
-    let start_after = if v2 { req.query.get("start-after") } else { req.query.get("marker") }.map(str::to_string);
+    let token = if v2 {
+        req.query.get("continuation-token").map(str::to_string)
+    } else {
+        None
+    };
+    let start_after = if v2 {
+        req.query.get("start-after")
+    } else {
+        req.query.get("marker")
+    }
+    .map(str::to_string);
     let after = match &token {
         Some(t) => Some(decode_token(t)?),
         None => start_after.clone().filter(|s| !s.is_empty()),
@@ -81,19 +96,39 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
     let (items, truncated) = if max == 0 {
         (Vec::new(), false)
     } else {
-        let pages = list_all(ctx, bucket.id, &prefix, delimiter.as_deref(), after.as_deref(), max + 1).await?;
+        let pages = list_all(
+            ctx,
+            bucket.id,
+            &prefix,
+            delimiter.as_deref(),
+            after.as_deref(),
+            max + 1,
+        )
+        .await?;
         merge_pages(pages, max)
     };
     let last = items.last().map(|i| i.sort_key().to_string());
     let owner = (!v2 || req.query.get("fetch-owner").is_some_and(|v| v == "true")).then(|| {
-        let name = ctx.with_catalog(|c| c.credential(bucket.owner_id).map(|c| c.user_name.clone()).unwrap_or_default());
-        xml::Owner { id: owner_id_string(bucket.owner_id), display_name: name }
+        let name = ctx.with_catalog(|c| {
+            c.credential(bucket.owner_id)
+                .map(|c| c.user_name.clone())
+                .unwrap_or_default()
+        });
+        xml::Owner {
+            id: owner_id_string(bucket.owner_id),
+            display_name: name,
+        }
     });
     let mut contents = Vec::new();
     let mut common_prefixes = Vec::new();
     for item in items {
         match item {
-            ListItem::Object { key, size, etag, mtime_millis } => contents.push(xml::ObjectEntry {
+            ListItem::Object {
+                key,
+                size,
+                etag,
+                mtime_millis,
+            } => contents.push(xml::ObjectEntry {
                 key,
                 last_modified_millis: mtime_millis,
                 etag,
@@ -111,7 +146,11 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
             max_keys: max as u32,
             is_truncated: truncated,
             continuation_token: token,
-            next_continuation_token: if truncated { last.as_deref().map(encode_token) } else { None },
+            next_continuation_token: if truncated {
+                last.as_deref().map(encode_token)
+            } else {
+                None
+            },
             start_after,
             encoding_url: url_encoding,
             contents,
@@ -119,7 +158,11 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
         })
     } else {
         // S3 returns NextMarker only when a delimiter was given.
-        let next_marker = if truncated && delimiter.is_some() { last } else { None };
+        let next_marker = if truncated && delimiter.is_some() {
+            last
+        } else {
+            None
+        };
         xml::list_objects_v1(&xml::ListV1Page {
             bucket: bucket.name.clone(),
             prefix,
@@ -142,7 +185,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn obj(k: &str) -> ListItem {
-        ListItem::Object { key: k.to_string(), size: 1, etag: "e".into(), mtime_millis: 0 }
+        ListItem::Object {
+            key: k.to_string(),
+            size: 1,
+            etag: "e".into(),
+            mtime_millis: 0,
+        }
     }
 
     #[test]

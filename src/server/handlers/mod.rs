@@ -15,7 +15,12 @@ use crate::s3::router::Operation;
 use std::rc::Rc;
 
 /// Runs the operation `req.op` names.
-pub async fn dispatch(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut BodyReader) -> Result<Response, S3Error> {
+pub async fn dispatch(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
     match req.op {
         Operation::ListBuckets => bucket::list_buckets(ctx, req),
         Operation::CreateBucket => bucket::create(ctx, conn, req, body).await,
@@ -29,8 +34,9 @@ pub async fn dispatch(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: 
         Operation::HeadObject => object::get(ctx, req, true).await,
         Operation::DeleteObject => object::delete(ctx, req).await,
         Operation::DeleteObjects => object::delete_many(ctx, conn, req, body).await,
-        _ => Err(S3Error::new(S3ErrorCode::NotImplemented)
-            .with_message("A header or query you provided implies functionality that is not implemented.")),
+        _ => Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
+            "A header or query you provided implies functionality that is not implemented.",
+        )),
     }
 }
 
@@ -59,7 +65,9 @@ fn acl_allows(acl: CannedAcl, principal: Principal, access: Access) -> bool {
 /// The request's bucket, if it exists and `req.principal` may use it for `access`.
 pub fn bucket_for(ctx: &ShardCtx, req: &Req, access: Access) -> Result<Bucket, S3Error> {
     let Some(name) = req.bucket.as_deref() else {
-        return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message("A bucket name is required"));
+        return Err(
+            S3Error::new(S3ErrorCode::InvalidRequest).with_message("A bucket name is required")
+        );
     };
     let bucket = ctx.with_catalog(|c| c.bucket(name).cloned());
     let Some(bucket) = bucket else {

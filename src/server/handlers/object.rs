@@ -57,7 +57,11 @@ fn user_metadata(req: &Req) -> Result<Vec<(String, String)>, S3Error> {
 /// Content-Encoding as stored: the transfer-only `aws-chunked` token removed.
 fn stored_content_encoding(req: &Req) -> Option<String> {
     let raw = req.header("content-encoding")?;
-    let kept: Vec<&str> = raw.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
+    let kept: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
     (!kept.is_empty()).then(|| kept.join(","))
 }
 
@@ -71,7 +75,12 @@ fn put_condition(req: &Req) -> Result<PutCondition, S3Error> {
             .with("Header", "If-None-Match".to_string()));
     }
     if let Some(v) = req.header("if-match") {
-        return Ok(PutCondition::IfMatch(v.trim().trim_start_matches("W/").trim_matches('"').to_string()));
+        return Ok(PutCondition::IfMatch(
+            v.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string(),
+        ));
     }
     Ok(PutCondition::None)
 }
@@ -84,9 +93,12 @@ fn declared_size(req: &Req) -> Result<Option<u64>, S3Error> {
         }
     }
     match req.header("content-length") {
-        Some(v) => v.parse::<u64>().map(Some).map_err(|_| S3Error::new(S3ErrorCode::BadRequest).with_message("invalid Content-Length")),
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+            S3Error::new(S3ErrorCode::BadRequest).with_message("invalid Content-Length")
+        }),
         None if req.header("transfer-encoding").is_some() => Ok(None),
-        None => Err(S3Error::new(S3ErrorCode::MissingContentLength).with_message("You must provide the Content-Length HTTP header.")),
+        None => Err(S3Error::new(S3ErrorCode::MissingContentLength)
+            .with_message("You must provide the Content-Length HTTP header.")),
     }
 }
 
@@ -104,7 +116,12 @@ fn base_meta(req: &Req) -> Result<ObjectMeta, S3Error> {
     })
 }
 
-pub async fn put(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut BodyReader) -> Result<Response, S3Error> {
+pub async fn put(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Write)?;
     let key = key_of(req)?;
     let size = declared_size(req)?;
@@ -118,17 +135,24 @@ pub async fn put(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut 
     let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
     let requested = requested_checksum(&headers).map_err(S3Error::from)?;
     let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
-    let payload = req.auth.as_ref().map(|a| a.payload.clone()).unwrap_or(PayloadMode::Unsigned);
+    let payload = req
+        .auth
+        .as_ref()
+        .map(|a| a.payload.clone())
+        .unwrap_or(PayloadMode::Unsigned);
     let content_md5 = req.head.header_bytes("content-md5");
     let mut digests = BodyDigests::new(&payload, content_md5, requested).map_err(S3Error::from)?;
     drop(headers);
 
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let mut sink = PutSink::open(ctx, owner, bucket.id, &key).await.map_err(S3Error::from)?;
+    let mut sink = PutSink::open(ctx, owner, bucket.id, &key)
+        .await
+        .map_err(S3Error::from)?;
     req.send_continue(conn).await.map_err(body_error)?;
     while let Some(piece) = body.next(conn).await.map_err(body_error)? {
         if body.delivered > MAX_PUT_OBJECT_BYTES {
-            return Err(S3Error::new(S3ErrorCode::EntityTooLarge).with_message("Your proposed upload exceeds the maximum allowed size"));
+            return Err(S3Error::new(S3ErrorCode::EntityTooLarge)
+                .with_message("Your proposed upload exceeds the maximum allowed size"));
         }
         digests.update(&piece);
         sink.write(piece).await.map_err(S3Error::from)?;
@@ -142,14 +166,20 @@ pub async fn put(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut 
     // A trailing checksum is compared once the trailer has arrived.
     if let (Some(alg), Some(dec)) = (trailer_alg, body.aws_decoder()) {
         if let Some(value) = dec.trailer(header_name(alg)) {
-            digests.expect_checksum(alg, value.as_bytes()).map_err(S3Error::from)?;
+            digests
+                .expect_checksum(alg, value.as_bytes())
+                .map_err(S3Error::from)?;
         }
     }
     let done = digests.finish().map_err(S3Error::from)?;
     meta.etag = crate::util::hex::encode(&done.md5);
     meta.size = body.delivered;
     meta.mtime_millis = crate::util::time::unix_now_millis();
-    meta.checksum = done.checksum.map(|(algorithm, digest)| StoredChecksum { algorithm, digest, parts: 0 });
+    meta.checksum = done.checksum.map(|(algorithm, digest)| StoredChecksum {
+        algorithm,
+        digest,
+        parts: 0,
+    });
     let view = sink.commit(meta, cond).await.map_err(S3Error::from)?;
     let mut resp = Response::new(200).header("ETag", format!("\"{}\"", view.meta.etag));
     if let Some(c) = &view.meta.checksum {
@@ -174,9 +204,17 @@ fn read_request(req: &Req, head_only: bool) -> ReadRequest {
 /// Standard object headers (ETag, Last-Modified, content-*, user metadata).
 fn object_headers(resp: &mut Response, meta: &ObjectMeta) {
     resp.push_header("ETag", format!("\"{}\"", meta.etag));
-    resp.push_header("Last-Modified", crate::util::time::http_date(meta.mtime_millis / 1000));
+    resp.push_header(
+        "Last-Modified",
+        crate::util::time::http_date(meta.mtime_millis / 1000),
+    );
     resp.push_header("Accept-Ranges", "bytes");
-    resp.push_header("Content-Type", meta.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into()));
+    resp.push_header(
+        "Content-Type",
+        meta.content_type
+            .clone()
+            .unwrap_or_else(|| "binary/octet-stream".into()),
+    );
     let optional = [
         ("Cache-Control", &meta.cache_control),
         ("Content-Disposition", &meta.content_disposition),
@@ -209,7 +247,8 @@ fn apply_overrides(resp: &mut Response, req: &Req) {
     ];
     for (param, header) in OVERRIDES {
         if let Some(v) = req.query.get(param) {
-            resp.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(header));
+            resp.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case(header));
             resp.push_header(header, v.to_string());
         }
     }
@@ -219,11 +258,13 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     let bucket = bucket_for(ctx, req, Access::Read)?;
     let key = key_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let (view, plan, source) = owner::read(ctx, owner, bucket.id, &key, read_request(req, head_only)).await?;
+    let (view, plan, source) =
+        owner::read(ctx, owner, bucket.id, &key, read_request(req, head_only)).await?;
     let mut resp = Response::new(plan.status);
     object_headers(&mut resp, &view.meta);
     if plan.not_modified() {
-        resp.headers.retain(|(n, _)| n == "ETag" || n == "Last-Modified");
+        resp.headers
+            .retain(|(n, _)| n == "ETag" || n == "Last-Modified");
         return Ok(resp);
     }
     if let Some(cr) = &plan.content_range {
@@ -233,16 +274,34 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
         resp.push_header("x-amz-mp-parts-count", n.to_string());
     }
     let whole = plan.start == 0 && plan.end == view.meta.size;
-    if whole && req.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("enabled")) {
+    if whole
+        && req
+            .header("x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+    {
         if let Some(c) = &view.meta.checksum {
-            let value = if c.parts > 0 { format!("{}-{}", b64(&c.digest), c.parts) } else { b64(&c.digest) };
+            let value = if c.parts > 0 {
+                format!("{}-{}", b64(&c.digest), c.parts)
+            } else {
+                b64(&c.digest)
+            };
             resp.push_header(header_name(c.algorithm), value);
-            resp.push_header("x-amz-checksum-type", if c.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
+            resp.push_header(
+                "x-amz-checksum-type",
+                if c.parts > 0 {
+                    "COMPOSITE"
+                } else {
+                    "FULL_OBJECT"
+                },
+            );
         }
     }
     apply_overrides(&mut resp, req);
     resp.body = match source {
-        Some(source) => Body::Object { source, len: plan.len() },
+        Some(source) => Body::Object {
+            source,
+            len: plan.len(),
+        },
         None => Body::HeadOnly { len: plan.len() },
     };
     Ok(resp)
@@ -252,11 +311,18 @@ pub async fn delete(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
     let bucket = bucket_for(ctx, req, Access::Write)?;
     let key = key_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
-    owner::delete(ctx, owner, bucket.id, &key).await.map_err(S3Error::from)?;
+    owner::delete(ctx, owner, bucket.id, &key)
+        .await
+        .map_err(S3Error::from)?;
     Ok(Response::new(204))
 }
 
-pub async fn delete_many(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, body: &mut BodyReader) -> Result<Response, S3Error> {
+pub async fn delete_many(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Write)?;
     let raw = read_small_body(conn, req, body, MAX_DELETE_BODY_BYTES).await?;
     let request = xml::parse_delete(&raw)?;
@@ -270,15 +336,25 @@ pub async fn delete_many(ctx: &Rc<ShardCtx>, conn: &mut Conn, req: &mut Req, bod
                 return (key, Err(e));
             }
             let owner = ctx.placement.owner(&bucket_name, &key);
-            let r = owner::delete(&ctx, owner, bucket.id, &key).await.map_err(S3Error::from);
+            let r = owner::delete(&ctx, owner, bucket.id, &key)
+                .await
+                .map_err(S3Error::from);
             (key, r.map(|_| ()))
         }
     });
     let results = futures_util::future::join_all(futures).await;
-    let mut result = xml::DeleteResult { quiet: request.quiet, ..Default::default() };
+    let mut result = xml::DeleteResult {
+        quiet: request.quiet,
+        ..Default::default()
+    };
     for (key, r) in results {
         match r {
-            Ok(()) => result.deleted.push(xml::DeletedEntry { key, version_id: None, delete_marker: false, delete_marker_version_id: None }),
+            Ok(()) => result.deleted.push(xml::DeletedEntry {
+                key,
+                version_id: None,
+                delete_marker: false,
+                delete_marker_version_id: None,
+            }),
             Err(e) => result.errors.push(xml::DeleteErrorEntry {
                 key,
                 version_id: None,
