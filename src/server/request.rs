@@ -129,7 +129,7 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
     let keep_alive = head.keep_alive();
     let (mut req, auth_result) = match prepare(ctx, head, id.clone()) {
         Ok(x) => x,
-        Err((err, _)) => {
+        Err(err) => {
             let resp = Response::error(&err, &id, is_head);
             let body_pending = !matches!(framing, BodyFraming::None | BodyFraming::Length(0));
             let ok = write_response(ctx, conn, &id, resp, body_pending || !keep_alive).await;
@@ -205,23 +205,13 @@ async fn linger(conn: &mut Conn, body: &mut BodyReader) -> bool {
 type Prepared = (Req, Result<Authenticated, AuthError>);
 
 /// Addressing, routing and authentication of a parsed head.
-fn prepare(
-    ctx: &ShardCtx,
-    head: RequestHead,
-    id: String,
-) -> Result<Prepared, (S3Error, RequestHead)> {
-    let (bucket, key) = match split_target(
+fn prepare(ctx: &ShardCtx, head: RequestHead, id: String) -> Result<Prepared, S3Error> {
+    let (bucket, key) = split_target(
         head.header("host"),
         head.raw_path(),
         ctx.config.domain.as_deref(),
-    ) {
-        Ok(x) => x,
-        Err(e) => return Err((e, head)),
-    };
-    let query = match Query::parse(head.raw_query()) {
-        Ok(q) => q,
-        Err(e) => return Err((e, head)),
-    };
+    )?;
+    let query = Query::parse(head.raw_query())?;
     let op = route(
         method_of(head.method()),
         bucket.as_deref(),
@@ -290,7 +280,7 @@ fn make_body(
             PayloadMode::StreamingSigned
             | PayloadMode::StreamingSignedTrailer
             | PayloadMode::StreamingUnsignedTrailer => {
-                let dec = AwsChunkedDecoder::new(a.payload.clone(), a.streaming.clone(), a.trailer);
+                let dec = AwsChunkedDecoder::new(a.payload, a.streaming.clone(), a.trailer);
                 Some(match a.decoded_content_length {
                     Some(n) => dec.with_decoded_length(n),
                     None => dec,

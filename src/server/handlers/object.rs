@@ -138,7 +138,7 @@ pub async fn put(
     let payload = req
         .auth
         .as_ref()
-        .map(|a| a.payload.clone())
+        .map(|a| a.payload)
         .unwrap_or(PayloadMode::Unsigned);
     let content_md5 = req.head.header_bytes("content-md5");
     let mut digests = BodyDigests::new(&payload, content_md5, requested).map_err(S3Error::from)?;
