@@ -318,6 +318,7 @@ impl From<&StoreError> for S3Error {
             StoreError::PreconditionFailed => S3Error::new(C::PreconditionFailed),
             StoreError::NotFound => S3Error::new(C::NoSuchKey),
             StoreError::Io { .. } | StoreError::Format(_) => S3Error::new(C::InternalError),
+            StoreError::TooLarge => S3Error::new(C::EntityTooLarge),
         }
     }
 }

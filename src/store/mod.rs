@@ -155,6 +155,7 @@ impl Store {
             key: key.to_string(),
             extents: Vec::new(),
             size: 0,
+            pending: Vec::new(),
         }
     }
 
@@ -355,34 +356,67 @@ pub struct ObjectWriter {
     key: String,
     extents: Vec<Extent>,
     size: u64,
+    /// Bytes not yet appended: pieces arrive at socket-read size (often
+    /// 64 KiB or less) and are coalesced into full Data records, which keeps
+    /// the extent list of a 5 GiB object within one commit record.
+    pending: Vec<u8>,
 }
 
 impl ObjectWriter {
     /// Appends `data` as Data records (any size); waits when the log buffer is full.
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
-        for chunk in data.chunks(MAX_DATA_RECORD_BYTES) {
-            let loc = self.store.append(RecordKind::Data, chunk).await?;
-            self.extents.push(Extent {
-                segment: loc.segment,
-                offset: loc.offset,
-                payload_len: chunk.len() as u32,
-            });
-            self.size += chunk.len() as u64;
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<(), StoreError> {
+        while !data.is_empty() {
+            if self.pending.is_empty() && data.len() >= MAX_DATA_RECORD_BYTES {
+                let (full, rest) = data.split_at(MAX_DATA_RECORD_BYTES);
+                self.append_data(full).await?;
+                data = rest;
+                continue;
+            }
+            let take = (MAX_DATA_RECORD_BYTES - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.pending.len() == MAX_DATA_RECORD_BYTES {
+                self.flush_pending().await?;
+            }
         }
         Ok(())
     }
 
+    async fn flush_pending(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.pending);
+        self.append_data(&chunk).await?;
+        self.pending = chunk;
+        self.pending.clear();
+        Ok(())
+    }
+
+    async fn append_data(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        debug_assert!(!chunk.is_empty() && chunk.len() <= MAX_DATA_RECORD_BYTES);
+        let loc = self.store.append(RecordKind::Data, chunk).await?;
+        self.extents.push(Extent {
+            segment: loc.segment,
+            offset: loc.offset,
+            payload_len: chunk.len() as u32,
+        });
+        self.size += chunk.len() as u64;
+        Ok(())
+    }
+
     pub fn bytes_written(&self) -> u64 {
-        self.size
+        self.size + self.pending.len() as u64
     }
 
     /// Checks `cond`, appends the Commit record, waits until it is durable,
     /// then makes the object visible and returns it.
     pub async fn commit(
-        self,
+        mut self,
         mut meta: ObjectMeta,
         cond: PutCondition,
     ) -> Result<Rc<ObjectEntry>, StoreError> {
+        self.flush_pending().await?;
         assert!(
             meta.size == 0 || meta.size == self.size,
             "declared size {} != written {}",
@@ -400,7 +434,11 @@ impl ObjectWriter {
             meta,
             extents: self.extents,
         };
-        let loc = store.append(RecordKind::Commit, &rec.encode()).await?;
+        let payload = rec.encode();
+        if payload.len() > record::MAX_PAYLOAD_BYTES {
+            return Err(StoreError::TooLarge);
+        }
+        let loc = store.append(RecordKind::Commit, &payload).await?;
         store.inner.log.commit_barrier(loc.seq).await?;
         let entry = Rc::new(ObjectEntry {
             bucket: rec.bucket,

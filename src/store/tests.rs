@@ -478,3 +478,28 @@ fn concurrent_barriers_in_one_task_make_progress_on_real_io() {
     assert!(all_deleted);
     assert_eq!(left, 0);
 }
+
+/// Socket-sized pieces are coalesced into full Data records, so a 5 GiB
+/// object's extent list still fits one commit record.
+#[test]
+fn small_writes_coalesce_into_full_data_records() {
+    let disk = SimDisk::new_handle();
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let data = body(7, 3 * MAX_DATA_RECORD_BYTES + 123);
+        let mut w = store.writer(1, "k");
+        for piece in data.chunks(1000) {
+            w.write(piece).await.expect("write");
+        }
+        assert_eq!(w.bytes_written(), data.len() as u64);
+        let entry = w
+            .commit(ObjectMeta::default(), PutCondition::None)
+            .await
+            .expect("commit");
+        assert_eq!(entry.extents.len(), 4, "three full records and one tail");
+        assert!(entry.extents[..3]
+            .iter()
+            .all(|e| e.payload_len as usize == MAX_DATA_RECORD_BYTES));
+        assert_reads(&store, "k", &data).await;
+    });
+}

@@ -116,6 +116,8 @@ pub enum StoreError {
     NotFound,
     /// The data dir was formatted with another shard count or format version.
     Format(String),
+    /// The object's record (its metadata and extent list) exceeds what one record holds.
+    TooLarge,
 }
 
 impl fmt::Display for StoreError {
@@ -141,6 +143,7 @@ impl fmt::Display for StoreError {
             StoreError::PreconditionFailed => write!(f, "precondition failed"),
             StoreError::NotFound => write!(f, "not found"),
             StoreError::Format(m) => write!(f, "data dir format: {m}"),
+            StoreError::TooLarge => write!(f, "object record too large"),
         }
     }
 }

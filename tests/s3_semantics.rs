@@ -1,0 +1,508 @@
+//! Read, list and conditional semantics exactly as S3 answers them.
+
+mod common;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use common::{read_response, s3_client, signed_request, Server};
+use std::io::{BufReader, Write};
+use std::time::Duration;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("<none>").to_string()
+}
+
+fn status_of<E, R: std::fmt::Debug>(e: &aws_sdk_s3::error::SdkError<E, R>) -> Option<u16>
+where
+    R: HttpStatus,
+{
+    e.raw_response().map(|r| r.status_code())
+}
+
+trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Sends a raw request and reads one response.
+fn raw(port: u16, bytes: &[u8], head: bool) -> common::RawResponse {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(bytes).expect("write");
+    read_response(&mut BufReader::new(s), head).expect("response")
+}
+
+/// A request to a presigned URL (path+query part) with `method`.
+fn presigned_call(port: u16, method: &str, url: &str, body: &[u8]) -> common::RawResponse {
+    let path = url
+        .split_once("://")
+        .map(|(_, r)| &r[r.find('/').unwrap_or(r.len())..])
+        .unwrap_or(url);
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(port, &bytes, method == "HEAD")
+}
+
+#[test]
+fn keys_of_every_shape_round_trip_and_list() {
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("keys")
+            .send()
+            .await
+            .expect("create");
+        let mut keys = vec![
+            "with space",
+            "plus+sign",
+            "percent%20literal",
+            "question?mark",
+            "hash#tag",
+            "unicode/日本語/ü",
+            "double//slash",
+            "/leading",
+            "trailing/",
+            "a%2Fb",
+            "tilde~",
+            "amp&eq=",
+            "quote\"'",
+            "<xml>&",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+        keys.push("k".repeat(1024));
+        for k in &keys {
+            s3.put_object()
+                .bucket("keys")
+                .key(k)
+                .body(ByteStream::from(k.as_bytes().to_vec()))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put {k:?}: {e:?}"));
+            let got = s3
+                .get_object()
+                .bucket("keys")
+                .key(k)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("get {k:?}: {e:?}"));
+            assert_eq!(
+                got.body
+                    .collect()
+                    .await
+                    .expect("body")
+                    .into_bytes()
+                    .as_ref(),
+                k.as_bytes(),
+                "{k:?}"
+            );
+        }
+        let mut want = keys.clone();
+        want.sort();
+        let listed = s3
+            .list_objects_v2()
+            .bucket("keys")
+            .send()
+            .await
+            .expect("list");
+        let got: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
+        assert_eq!(got, want, "UTF-8 byte order, every key exactly as stored");
+        // encoding-type=url is decoded by the SDK back to the same keys.
+        let listed = s3
+            .list_objects_v2()
+            .bucket("keys")
+            .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+            .send()
+            .await
+            .expect("list url");
+        assert_eq!(listed.contents().len(), keys.len());
+        let e = s3
+            .put_object()
+            .bucket("keys")
+            .key("k".repeat(1025))
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect_err("too long");
+        assert_eq!(code(&e.into_service_error()), "KeyTooLongError");
+    });
+}
+
+#[test]
+fn conditional_reads() {
+    let server = Server::start(1);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("cond")
+            .send()
+            .await
+            .expect("create");
+        let put = s3
+            .put_object()
+            .bucket("cond")
+            .key("k")
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .expect("put");
+        let etag = put.e_tag().expect("etag").to_string();
+        s3.get_object()
+            .bucket("cond")
+            .key("k")
+            .if_match(&etag)
+            .send()
+            .await
+            .expect("if-match ok");
+        let e = s3
+            .get_object()
+            .bucket("cond")
+            .key("k")
+            .if_match("\"0000\"")
+            .send()
+            .await
+            .expect_err("412");
+        assert_eq!(status_of(&e), Some(412));
+        let e = s3
+            .get_object()
+            .bucket("cond")
+            .key("k")
+            .if_none_match(&etag)
+            .send()
+            .await
+            .expect_err("304");
+        assert_eq!(status_of(&e), Some(304));
+        let future =
+            aws_sdk_s3::primitives::DateTime::from_secs(ringstore::util::time::unix_now() + 3600);
+        let past =
+            aws_sdk_s3::primitives::DateTime::from_secs(ringstore::util::time::unix_now() - 3600);
+        let e = s3
+            .get_object()
+            .bucket("cond")
+            .key("k")
+            .if_modified_since(future)
+            .send()
+            .await
+            .expect_err("304");
+        assert_eq!(status_of(&e), Some(304));
+        s3.get_object()
+            .bucket("cond")
+            .key("k")
+            .if_modified_since(past)
+            .send()
+            .await
+            .expect("modified since");
+        let e = s3
+            .get_object()
+            .bucket("cond")
+            .key("k")
+            .if_unmodified_since(past)
+            .send()
+            .await
+            .expect_err("412");
+        assert_eq!(status_of(&e), Some(412));
+        // S3 precedence: If-Match true wins over If-Unmodified-Since false.
+        s3.get_object()
+            .bucket("cond")
+            .key("k")
+            .if_match(&etag)
+            .if_unmodified_since(past)
+            .send()
+            .await
+            .expect("200");
+        // response-* overrides.
+        let got = s3
+            .get_object()
+            .bucket("cond")
+            .key("k")
+            .response_content_type("text/x-override")
+            .response_content_disposition("attachment")
+            .response_cache_control("no-store")
+            .send()
+            .await
+            .expect("overrides");
+        assert_eq!(got.content_type(), Some("text/x-override"));
+        assert_eq!(got.content_disposition(), Some("attachment"));
+        assert_eq!(got.cache_control(), Some("no-store"));
+    });
+}
+
+#[test]
+fn conditional_writes_are_atomic() {
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("cwrite")
+            .send()
+            .await
+            .expect("create");
+        let first = s3
+            .put_object()
+            .bucket("cwrite")
+            .key("k")
+            .body(ByteStream::from_static(b"one"))
+            .if_none_match("*")
+            .send()
+            .await
+            .expect("create-only");
+        let e = s3
+            .put_object()
+            .bucket("cwrite")
+            .key("k")
+            .body(ByteStream::from_static(b"two"))
+            .if_none_match("*")
+            .send()
+            .await
+            .expect_err("exists");
+        assert_eq!(status_of(&e), Some(412));
+        let e = s3
+            .put_object()
+            .bucket("cwrite")
+            .key("k")
+            .body(ByteStream::from_static(b"two"))
+            .if_match("\"ffff\"")
+            .send()
+            .await
+            .expect_err("wrong etag");
+        assert_eq!(status_of(&e), Some(412));
+        s3.put_object()
+            .bucket("cwrite")
+            .key("k")
+            .body(ByteStream::from_static(b"three"))
+            .if_match(first.e_tag().expect("etag"))
+            .send()
+            .await
+            .expect("right etag");
+        // Race: of 16 concurrent create-only PUTs of one key, exactly one wins.
+        for round in 0..5 {
+            let key = format!("race-{round}");
+            let mut tasks = Vec::new();
+            for i in 0..16u8 {
+                let s3 = s3.clone();
+                let key = key.clone();
+                tasks.push(tokio::spawn(async move {
+                    s3.put_object()
+                        .bucket("cwrite")
+                        .key(key)
+                        .body(ByteStream::from(vec![i; 100]))
+                        .if_none_match("*")
+                        .send()
+                        .await
+                        .map(|_| i)
+                }));
+            }
+            let mut winners = Vec::new();
+            for t in tasks {
+                if let Ok(i) = t.await.expect("join") {
+                    winners.push(i);
+                }
+            }
+            assert_eq!(
+                winners.len(),
+                1,
+                "exactly one create-only PUT wins: {winners:?}"
+            );
+            let got = s3
+                .get_object()
+                .bucket("cwrite")
+                .key(&key)
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(
+                got.body
+                    .collect()
+                    .await
+                    .expect("body")
+                    .into_bytes()
+                    .as_ref(),
+                vec![winners[0]; 100].as_slice()
+            );
+        }
+    });
+}
+
+#[test]
+fn presigned_urls_for_every_method_and_expiry() {
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("pre")
+            .send()
+            .await
+            .expect("create");
+        let cfg = || PresigningConfig::expires_in(Duration::from_secs(600)).expect("cfg");
+        let put = s3
+            .put_object()
+            .bucket("pre")
+            .key("p k")
+            .presigned(cfg())
+            .await
+            .expect("presign put");
+        let r = presigned_call(server.port, "PUT", put.uri(), b"presigned!");
+        assert_eq!(r.status, 200, "{}", r.body_text());
+        let get = s3
+            .get_object()
+            .bucket("pre")
+            .key("p k")
+            .presigned(cfg())
+            .await
+            .expect("presign get");
+        let r = presigned_call(server.port, "GET", get.uri(), b"");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"presigned!"[..]));
+        let head = s3
+            .head_object()
+            .bucket("pre")
+            .key("p k")
+            .presigned(cfg())
+            .await
+            .expect("presign head");
+        let r = presigned_call(server.port, "HEAD", head.uri(), b"");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some("10"));
+        let del = s3
+            .delete_object()
+            .bucket("pre")
+            .key("p k")
+            .presigned(cfg())
+            .await
+            .expect("presign delete");
+        let r = presigned_call(server.port, "DELETE", del.uri(), b"");
+        assert_eq!(r.status, 204);
+        let r = presigned_call(server.port, "GET", get.uri(), b"");
+        assert_eq!(r.status, 404);
+        // A GET URL does not authorise a PUT.
+        let r = presigned_call(server.port, "PUT", get.uri(), b"x");
+        assert_eq!(r.status, 403);
+        let short = s3
+            .get_object()
+            .bucket("pre")
+            .key("p k")
+            .presigned(PresigningConfig::expires_in(Duration::from_secs(1)).expect("cfg"))
+            .await
+            .expect("presign");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let r = presigned_call(server.port, "GET", short.uri(), b"");
+        assert_eq!(r.status, 403);
+        assert!(
+            r.body_text().contains("AccessDenied") && r.body_text().contains("Request has expired"),
+            "{}",
+            r.body_text()
+        );
+        // A HEAD error has no body.
+        let r = presigned_call(server.port, "HEAD", short.uri(), b"");
+        assert_eq!(r.status, 403);
+        assert!(r.body.is_empty());
+    });
+}
+
+#[test]
+fn virtual_hosted_style_with_domain() {
+    let server = Server::start_with(2, &["--domain", "s3.test"]);
+    let port = server.port;
+    let now = ringstore::util::time::unix_now();
+    let path_host = format!("127.0.0.1:{port}");
+    let r = raw(
+        port,
+        &signed_request("PUT", "/vhost", "", &path_host, b"", now, &[]),
+        false,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    let vhost = format!("vhost.s3.test:{port}");
+    let r = raw(
+        port,
+        &signed_request("PUT", "/dir/obj", "", &vhost, b"virtual", now, &[]),
+        false,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    // The same object by path style.
+    let r = raw(
+        port,
+        &signed_request("GET", "/vhost/dir/obj", "", &path_host, b"", now, &[]),
+        false,
+    );
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"virtual"[..]));
+    let r = raw(
+        port,
+        &signed_request("GET", "/", "list-type=2", &vhost, b"", now, &[]),
+        false,
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body_text().contains("<Key>dir/obj</Key>"),
+        "{}",
+        r.body_text()
+    );
+}
+
+#[test]
+fn ten_thousand_keys_page_exactly_across_shards() {
+    let server = Server::start(2);
+    let n = 10_000usize;
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("many")
+            .send()
+            .await
+            .expect("create");
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let s3 = s3.clone();
+            let permit = sem.clone().acquire_owned().await.expect("permit");
+            tasks.push(tokio::spawn(async move {
+                let key = format!("d{}/k{:05}", i % 7, i);
+                s3.put_object()
+                    .bucket("many")
+                    .key(key)
+                    .body(ByteStream::from_static(b"x"))
+                    .send()
+                    .await
+                    .expect("put");
+                drop(permit);
+            }));
+        }
+        for t in tasks {
+            t.await.expect("join");
+        }
+        let mut seen = Vec::new();
+        let mut pages = s3.list_objects_v2().bucket("many").into_paginator().send();
+        while let Some(p) = pages.next().await {
+            seen.extend(
+                p.expect("page")
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        let mut want: Vec<String> = (0..n).map(|i| format!("d{}/k{:05}", i % 7, i)).collect();
+        want.sort();
+        assert_eq!(seen.len(), n);
+        assert_eq!(seen, want, "no key twice, none skipped, byte order");
+    });
+    common::run_pytest(&server, "test_listing_cli.py", &[("EXPECT_KEYS", "10000")]);
+}
