@@ -506,3 +506,165 @@ fn ten_thousand_keys_page_exactly_across_shards() {
     });
     common::run_pytest(&server, "test_listing_cli.py", &[("EXPECT_KEYS", "10000")]);
 }
+
+#[test]
+fn object_tagging_and_attributes() {
+    use aws_sdk_s3::types::{ObjectAttributes, Tag, Tagging};
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("tags")
+            .send()
+            .await
+            .expect("create");
+        s3.put_object()
+            .bucket("tags")
+            .key("t")
+            .body(ByteStream::from_static(b"tagged"))
+            .tagging("a=1&b=two%20words")
+            .send()
+            .await
+            .expect("put with tags");
+        let got = s3
+            .get_object_tagging()
+            .bucket("tags")
+            .key("t")
+            .send()
+            .await
+            .expect("get tagging");
+        let tags: Vec<(String, String)> = got
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "two words".to_string())
+            ]
+        );
+        let obj = s3
+            .get_object()
+            .bucket("tags")
+            .key("t")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(obj.tag_count(), Some(2));
+        let set = Tagging::builder()
+            .tag_set(
+                Tag::builder()
+                    .key("only")
+                    .value("one")
+                    .build()
+                    .expect("tag"),
+            )
+            .build()
+            .expect("tagging");
+        s3.put_object_tagging()
+            .bucket("tags")
+            .key("t")
+            .tagging(set)
+            .send()
+            .await
+            .expect("put tagging");
+        let got = s3
+            .get_object_tagging()
+            .bucket("tags")
+            .key("t")
+            .send()
+            .await
+            .expect("get tagging");
+        assert_eq!(got.tag_set().len(), 1);
+        assert_eq!(got.tag_set()[0].key(), "only");
+        // The data is untouched by tag changes.
+        let body = s3
+            .get_object()
+            .bucket("tags")
+            .key("t")
+            .send()
+            .await
+            .expect("get")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert_eq!(body.as_ref(), b"tagged");
+        s3.delete_object_tagging()
+            .bucket("tags")
+            .key("t")
+            .send()
+            .await
+            .expect("delete tagging");
+        assert!(s3
+            .get_object_tagging()
+            .bucket("tags")
+            .key("t")
+            .send()
+            .await
+            .expect("get")
+            .tag_set()
+            .is_empty());
+        let too_many: Vec<Tag> = (0..11)
+            .map(|i| {
+                Tag::builder()
+                    .key(format!("k{i}"))
+                    .value("v")
+                    .build()
+                    .expect("tag")
+            })
+            .collect();
+        let e = s3
+            .put_object_tagging()
+            .bucket("tags")
+            .key("t")
+            .tagging(
+                Tagging::builder()
+                    .set_tag_set(Some(too_many))
+                    .build()
+                    .expect("tagging"),
+            )
+            .send()
+            .await
+            .expect_err("11 tags");
+        assert_eq!(code(&e.into_service_error()), "InvalidTag");
+        let e = s3
+            .get_object_tagging()
+            .bucket("tags")
+            .key("missing")
+            .send()
+            .await
+            .expect_err("missing");
+        assert_eq!(code(&e.into_service_error()), "NoSuchKey");
+        let attrs = s3
+            .get_object_attributes()
+            .bucket("tags")
+            .key("t")
+            .object_attributes(ObjectAttributes::Etag)
+            .object_attributes(ObjectAttributes::ObjectSize)
+            .object_attributes(ObjectAttributes::StorageClass)
+            .send()
+            .await
+            .expect("attributes");
+        assert_eq!(attrs.object_size(), Some(6));
+        assert_eq!(attrs.e_tag().map(|e| e.len()), Some(32), "unquoted MD5 hex");
+        assert!(attrs.storage_class().is_some());
+    });
+    // Tags survive a restart.
+    let mut server = server;
+    server.restart();
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        let got = s3
+            .get_object_tagging()
+            .bucket("tags")
+            .key("t")
+            .send()
+            .await
+            .expect("get tagging");
+        assert!(got.tag_set().is_empty(), "the deleted tags stay deleted");
+    });
+}

@@ -70,6 +70,15 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
         ShardMsg::Delete { bucket, key, reply } => {
             let _ = reply.send(ctx.store.delete(bucket, &key).await);
         }
+        ShardMsg::SetTags {
+            bucket,
+            key,
+            tags,
+            reply,
+        } => {
+            let r = ctx.store.update_meta(bucket, &key, |m| m.tags = tags).await;
+            let _ = reply.send(r.map(|e| view(&e)));
+        }
         ShardMsg::List {
             bucket,
             prefix,
@@ -278,6 +287,32 @@ pub async fn delete(
     )
     .await
     .map_err(|_| store_gone())?;
+    rx.await.unwrap_or_else(|_| Err(store_gone()))
+}
+
+/// Replaces an object's tags wherever it lives.
+pub async fn set_tags(
+    ctx: &ShardCtx,
+    owner: usize,
+    bucket: BucketId,
+    key: &str,
+    tags: Vec<(String, String)>,
+) -> Result<ObjectView, StoreError> {
+    if owner == ctx.id {
+        return ctx
+            .store
+            .update_meta(bucket, key, |m| m.tags = tags)
+            .await
+            .map(|e| view(&e));
+    }
+    let (tx, rx) = oneshot::channel();
+    let msg = ShardMsg::SetTags {
+        bucket,
+        key: key.to_string(),
+        tags,
+        reply: tx,
+    };
+    ctx.send(owner, msg).await.map_err(|_| store_gone())?;
     rx.await.unwrap_or_else(|_| Err(store_gone()))
 }
 

@@ -45,6 +45,13 @@ pub enum ShardMsg {
         key: String,
         reply: Reply<Result<bool, StoreError>>,
     },
+    /// Replace an object's tags (empty = delete them), keeping its data.
+    SetTags {
+        bucket: BucketId,
+        key: String,
+        tags: Vec<(String, String)>,
+        reply: Reply<Result<ObjectView, StoreError>>,
+    },
     List {
         bucket: BucketId,
         prefix: String,

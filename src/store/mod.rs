@@ -177,6 +177,50 @@ impl Store {
     }
 
     /// Durably deletes the key; Ok(false) without writing if it does not exist.
+    /// Rewrites an object's metadata (tags, for now) without touching its
+    /// data: a new Commit record re-references the same extents, made durable
+    /// before the index changes. NotFound when the key does not exist.
+    pub async fn update_meta(
+        &self,
+        bucket: BucketId,
+        key: &str,
+        change: impl FnOnce(&mut ObjectMeta),
+    ) -> Result<Rc<ObjectEntry>, StoreError> {
+        let _guard = self.lock_key(bucket, key).await;
+        let old = self.get(bucket, key).ok_or(StoreError::NotFound)?;
+        let mut meta = old.meta.clone();
+        change(&mut meta);
+        debug_assert_eq!(meta.size, old.meta.size, "metadata updates keep the data");
+        let rec = CommitRec {
+            bucket,
+            key: key.to_string(),
+            version_id: old.version_id,
+            meta,
+            extents: old.extents.clone(),
+        };
+        let payload = rec.encode();
+        if payload.len() > record::MAX_PAYLOAD_BYTES {
+            return Err(StoreError::TooLarge);
+        }
+        let loc = self.append(RecordKind::Commit, &payload).await?;
+        self.inner.log.commit_barrier(loc.seq).await?;
+        let entry = Rc::new(ObjectEntry {
+            bucket,
+            key: rec.key,
+            version_id: rec.version_id,
+            meta: rec.meta,
+            extents: rec.extents,
+            commit_seq: loc.seq,
+        });
+        let replaced = self.inner.index.borrow_mut().insert(entry.clone());
+        let mut live = self.inner.live_per_segment.borrow_mut();
+        account(&mut live, &entry, true);
+        if let Some(old) = replaced {
+            account(&mut live, &old, false);
+        }
+        Ok(entry)
+    }
+
     pub async fn delete(&self, bucket: BucketId, key: &str) -> Result<bool, StoreError> {
         let _guard = self.lock_key(bucket, key).await;
         if self.get(bucket, key).is_none() {

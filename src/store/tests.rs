@@ -503,3 +503,36 @@ fn small_writes_coalesce_into_full_data_records() {
         assert_reads(&store, "k", &data).await;
     });
 }
+
+/// Metadata updates (tags) keep the data, survive reopen, and account no new live bytes.
+#[test]
+fn update_meta_rewrites_tags_durably() {
+    let disk = SimDisk::new_handle();
+    let data = body(3, 300_000);
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        put(&store, "k", &data).await.expect("put");
+        let live_before = store.stats().live_bytes;
+        let e = store
+            .update_meta(1, "k", |m| m.tags = vec![("a".into(), "1".into())])
+            .await
+            .expect("update");
+        assert_eq!(e.meta.tags, vec![("a".to_string(), "1".to_string())]);
+        assert_eq!(
+            store.stats().live_bytes,
+            live_before,
+            "same extents, same live bytes"
+        );
+        assert!(matches!(
+            store.update_meta(1, "missing", |_| {}).await,
+            Err(StoreError::NotFound)
+        ));
+        assert_reads(&store, "k", &data).await;
+    });
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+        let e = store.get(1, "k").expect("still there");
+        assert_eq!(e.meta.tags.len(), 1);
+        assert_reads(&store, "k", &data).await;
+    });
+}

@@ -3,6 +3,7 @@
 pub mod bucket;
 pub mod list;
 pub mod object;
+pub mod tagging;
 
 use super::body::BodyReader;
 use super::conn::Conn;
@@ -34,6 +35,10 @@ pub async fn dispatch(
         Operation::HeadObject => object::get(ctx, req, true).await,
         Operation::DeleteObject => object::delete(ctx, req).await,
         Operation::DeleteObjects => object::delete_many(ctx, conn, req, body).await,
+        Operation::GetObjectTagging => tagging::get_tagging(ctx, req).await,
+        Operation::PutObjectTagging => tagging::put_tagging(ctx, conn, req, body).await,
+        Operation::DeleteObjectTagging => tagging::delete_tagging(ctx, req).await,
+        Operation::GetObjectAttributes => tagging::get_attributes(ctx, req).await,
         _ => Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
             "A header or query you provided implies functionality that is not implemented.",
         )),

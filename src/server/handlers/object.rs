@@ -112,6 +112,10 @@ fn base_meta(req: &Req) -> Result<ObjectMeta, S3Error> {
         content_language: h("content-language"),
         expires: h("expires"),
         user_meta: user_metadata(req)?,
+        tags: match req.header("x-amz-tagging") {
+            Some(raw) => super::tagging::parse_tagging_header(raw)?,
+            None => Vec::new(),
+        },
         ..Default::default()
     })
 }

@@ -1,0 +1,159 @@
+//! Object tagging (Get/Put/Delete ?tagging, x-amz-tagging on PUT) and
+//! GetObjectAttributes.
+
+use super::bucket::read_small_body;
+use super::{bucket_for, Access};
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::names::validate_key;
+use crate::s3::query::percent_decode;
+use crate::s3::xml;
+use crate::server::body::BodyReader;
+use crate::server::conn::Conn;
+use crate::server::owner;
+use crate::server::read::ReadRequest;
+use crate::server::request::Req;
+use crate::server::respond::Response;
+use crate::server::shard::ShardCtx;
+use crate::shard::msg::ObjectView;
+use base64::Engine;
+use std::rc::Rc;
+
+/// S3's limits on object tags.
+pub const MAX_OBJECT_TAGS: usize = 10;
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+const MAX_TAGGING_BODY_BYTES: usize = 64 * 1024;
+
+fn invalid_tag(msg: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidTag).with_message(msg.to_string())
+}
+
+/// Checks S3's tag rules: at most 10, keys 1..=128 and values ..=256 characters, no duplicates.
+pub fn validate_tags(tags: &[(String, String)]) -> Result<(), S3Error> {
+    if tags.len() > MAX_OBJECT_TAGS {
+        return Err(invalid_tag("Object tags cannot be greater than 10"));
+    }
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+            return Err(invalid_tag("The TagKey you have provided is invalid"));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(invalid_tag("The TagValue you have provided is invalid"));
+        }
+        if tags[..i].iter().any(|(other, _)| other == k) {
+            return Err(invalid_tag(
+                "Cannot provide multiple Tags with the same key",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses the `x-amz-tagging` header (URL query form: `k1=v1&k2=v2`).
+pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error> {
+    let mut tags = Vec::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        tags.push((percent_decode(k, true)?, percent_decode(v, true)?));
+    }
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// Metadata of the request's object, wherever it lives.
+async fn object_view(
+    ctx: &ShardCtx,
+    req: &Req,
+    access: Access,
+) -> Result<(ObjectView, usize, u64, String), S3Error> {
+    let bucket = bucket_for(ctx, req, access)?;
+    let key = req.key.clone().unwrap_or_default();
+    validate_key(&key)?;
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    let head = ReadRequest {
+        head_only: true,
+        ..Default::default()
+    };
+    let (view, _, _) = owner::read(ctx, owner, bucket.id, &key, head).await?;
+    Ok((view, owner, bucket.id, key))
+}
+
+pub async fn get_tagging(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    let (view, ..) = object_view(ctx, req, Access::Read).await?;
+    Ok(Response::xml(200, xml::tagging(&view.meta.tags)))
+}
+
+async fn set_tags(
+    ctx: &Rc<ShardCtx>,
+    req: &Req,
+    tags: Vec<(String, String)>,
+) -> Result<(), S3Error> {
+    let (_, owner, bucket, key) = object_view(ctx, req, Access::Write).await?;
+    owner::set_tags(ctx, owner, bucket, &key, tags)
+        .await
+        .map_err(S3Error::from)?;
+    Ok(())
+}
+
+pub async fn put_tagging(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    bucket_for(ctx, req, Access::Write)?;
+    let raw = read_small_body(conn, req, body, MAX_TAGGING_BODY_BYTES).await?;
+    let tags = xml::parse_tagging(&raw)?;
+    validate_tags(&tags)?;
+    set_tags(ctx, req, tags).await?;
+    Ok(Response::new(200))
+}
+
+pub async fn delete_tagging(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    set_tags(ctx, req, Vec::new()).await?;
+    Ok(Response::new(204))
+}
+
+pub async fn get_attributes(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    // SDKs send the list as one comma-separated header or as repeated headers.
+    let wanted: Vec<String> = req
+        .head
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-amz-object-attributes"))
+        .flat_map(|(_, v)| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Err(S3Error::new(S3ErrorCode::InvalidArgument)
+            .with_message("The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty"));
+    }
+    let has = |name: &str| wanted.iter().any(|w| w == name);
+    let (view, ..) = object_view(ctx, req, Access::Read).await?;
+    let m = &view.meta;
+    let attrs = xml::ObjectAttributes {
+        etag: has("etag").then(|| m.etag.clone()),
+        checksum: if has("checksum") {
+            m.checksum.as_ref().map(|c| {
+                (
+                    c.algorithm,
+                    base64::engine::general_purpose::STANDARD.encode(&c.digest),
+                )
+            })
+        } else {
+            None
+        },
+        parts_count: (has("objectparts") && !m.part_sizes.is_empty())
+            .then_some(m.part_sizes.len() as u32),
+        storage_class: has("storageclass"),
+        object_size: has("objectsize").then_some(m.size),
+    };
+    Ok(Response::xml(200, xml::object_attributes(&attrs)).header(
+        "Last-Modified",
+        crate::util::time::http_date(m.mtime_millis / 1000),
+    ))
+}
