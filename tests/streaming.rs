@@ -104,6 +104,20 @@ fn every_checksum_algorithm_and_size_round_trips() {
 }
 
 #[test]
+fn hundred_mib_single_put_with_default_checksums() {
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket().bucket("hundred").send().await.expect("create");
+        let data = pattern(100 << 20, 100);
+        s3.put_object().bucket("hundred").key("h").body(ByteStream::from(data.clone())).send().await.expect("put");
+        let got = s3.get_object().bucket("hundred").key("h").checksum_mode(ChecksumMode::Enabled).send().await.expect("get");
+        let body = got.body.collect().await.expect("body").into_bytes();
+        assert!(body.as_ref() == data.as_slice(), "100 MiB byte-identical");
+    });
+}
+
+#[test]
 fn wrong_checksum_is_rejected_and_nothing_is_stored() {
     let server = Server::start(1);
     rt().block_on(async {

@@ -29,3 +29,15 @@ def test_cli_round_trip(cli_env, endpoint, tmp_path):
     aws(cli_env, endpoint, "s3", "rb", "s3://cli-bucket")
     out = aws(cli_env, endpoint, "s3api", "head-bucket", "--bucket", "cli-bucket", check=False)
     assert out.returncode != 0
+
+
+def test_cli_put_object_sizes(cli_env, endpoint, tmp_path):
+    aws(cli_env, endpoint, "s3", "mb", "s3://cli-sizes")
+    for size in (0, 1, 8 * 1024 - 1, 8 * 1024, 64 * 1024 + 1, 5 * 1024 * 1024 + 1, 100 * 1024 * 1024):
+        src = tmp_path / f"s{size}"
+        body = os.urandom(size)
+        src.write_bytes(body)
+        aws(cli_env, endpoint, "s3api", "put-object", "--bucket", "cli-sizes", "--key", f"s{size}", "--body", str(src))
+        dst = tmp_path / f"d{size}"
+        aws(cli_env, endpoint, "s3api", "get-object", "--bucket", "cli-sizes", "--key", f"s{size}", str(dst))
+        assert dst.read_bytes() == body, size

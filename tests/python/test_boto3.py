@@ -11,7 +11,7 @@ def data(n, seed=1):
     return (hashlib.sha256(str(seed).encode()).digest() * (n // 32 + 1))[:n]
 
 
-SIZES = [0, 1, 8 * 1024 - 1, 8 * 1024, 64 * 1024 + 1, 5 * 1024 * 1024 + 1]
+SIZES = [0, 1, 8 * 1024 - 1, 8 * 1024, 64 * 1024 + 1, 5 * 1024 * 1024 + 1, 100 * 1024 * 1024]
 
 
 @pytest.mark.parametrize("size", SIZES)
