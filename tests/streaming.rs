@@ -108,10 +108,27 @@ fn hundred_mib_single_put_with_default_checksums() {
     let server = Server::start(2);
     rt().block_on(async {
         let s3 = s3_client(&server).await;
-        s3.create_bucket().bucket("hundred").send().await.expect("create");
+        s3.create_bucket()
+            .bucket("hundred")
+            .send()
+            .await
+            .expect("create");
         let data = pattern(100 << 20, 100);
-        s3.put_object().bucket("hundred").key("h").body(ByteStream::from(data.clone())).send().await.expect("put");
-        let got = s3.get_object().bucket("hundred").key("h").checksum_mode(ChecksumMode::Enabled).send().await.expect("get");
+        s3.put_object()
+            .bucket("hundred")
+            .key("h")
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .expect("put");
+        let got = s3
+            .get_object()
+            .bucket("hundred")
+            .key("h")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("get");
         let body = got.body.collect().await.expect("body").into_bytes();
         assert!(body.as_ref() == data.as_slice(), "100 MiB byte-identical");
     });

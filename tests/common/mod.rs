@@ -294,10 +294,26 @@ pub fn signed_request(
     now: i64,
     extra: &[(&str, &str)],
 ) -> Vec<u8> {
+    let payload = ringstore::auth::sigv4::sha256_hex(body);
+    signed_request_with_payload(method, path, query, host, body, &payload, now, extra)
+}
+
+/// Like `signed_request`, with an explicit x-amz-content-sha256 (e.g. a STREAMING-* mode).
+#[allow(clippy::too_many_arguments)]
+pub fn signed_request_with_payload(
+    method: &str,
+    path: &str,
+    query: &str,
+    host: &str,
+    body: &[u8],
+    payload: &str,
+    now: i64,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
     use ringstore::auth::sigv4;
     let amz_date = ringstore::util::time::amz_date(now);
     let date = &amz_date[..8];
-    let payload = sigv4::sha256_hex(body);
+    let payload = payload.to_string();
     let mut headers: Vec<(String, String)> = vec![
         ("host".into(), host.into()),
         ("x-amz-content-sha256".into(), payload.clone()),

@@ -137,8 +137,11 @@ pub async fn put(
     let mut meta = base_meta(req)?;
     let cond = put_condition(req)?;
     let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
-    let requested = requested_checksum(&headers).map_err(S3Error::from)?;
     let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
+    // x-amz-trailer alone announces the algorithm (x-amz-sdk-checksum-algorithm is optional).
+    let requested = requested_checksum(&headers)
+        .map_err(S3Error::from)?
+        .or(trailer_alg.map(|alg| (alg, None)));
     let payload = req
         .auth
         .as_ref()
