@@ -255,3 +255,42 @@ fn unknown_operations_v2_and_skew() {
     );
     assert_eq!(resp.status, 404, "nothing stored after a truncated body");
 }
+
+#[test]
+fn idle_and_slow_clients_are_disconnected() {
+    let server = Server::start_with(1, &["--idle-timeout-secs", "1"]);
+    // Idle: connect and say nothing.
+    let mut s = connect(&server);
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(s.read(&mut buf), Ok(0)),
+        "idle connection closed by the server"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // Slowloris: half a head, then silence.
+    let mut s = connect(&server);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let start = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "slow head cut off"
+    );
+    // The server still serves others.
+    let (resp, _) = exchange(
+        &server,
+        &signed_request(
+            "GET",
+            "/",
+            "",
+            &host(&server),
+            b"",
+            now(),
+            &[("connection", "close")],
+        ),
+    );
+    assert_eq!(resp.status, 200);
+}

@@ -11,7 +11,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes requested from the socket per read: one read may carry many small
 /// pipelined requests or a large slice of a body.
@@ -69,19 +69,22 @@ impl Conn {
 
     /// Reads the next request head. Ok(None) when the client closed between requests.
     async fn next_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
-        let mut first = true;
+        // Between requests a client may idle; once a head has started it must
+        // finish by one deadline (a trickle of bytes does not extend it).
+        let head_budget = HEAD_TIMEOUT.min(self.idle_timeout);
+        let mut deadline = (!self.buf.is_empty()).then(|| Instant::now() + head_budget);
         loop {
             if let Some(head) = parse_head(&mut self.buf)? {
                 return Ok(Some(head));
             }
             debug_assert!(self.buf.len() < MAX_HEAD_BYTES);
-            // Between requests a client may idle; once a head has started it must finish promptly.
-            let limit = if first && self.buf.is_empty() {
-                self.idle_timeout
-            } else {
-                HEAD_TIMEOUT
+            let limit = match deadline {
+                None => self.idle_timeout,
+                Some(d) => d.saturating_duration_since(Instant::now()),
             };
-            first = false;
+            if limit.is_zero() {
+                return Err(HttpError::Timeout);
+            }
             match self.fill_within(limit).await {
                 Ok(0) if self.buf.is_empty() => return Ok(None),
                 Ok(0) => {
@@ -89,7 +92,9 @@ impl Conn {
                         "connection closed inside a request head",
                     ))
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    deadline.get_or_insert_with(|| Instant::now() + head_budget);
+                }
                 Err(HttpError::Timeout) if self.buf.is_empty() => return Ok(None),
                 Err(e) => return Err(e),
             }
