@@ -28,7 +28,8 @@ try {
   await page.click('nav a[data-view="buckets"]');
   await page.waitForSelector("#bucket-owner option");
   await page.fill("#bucket-name", "console-bucket");
-  await page.selectOption("#bucket-owner", { label: /console-user/ }).catch(() => {});
+  const owner = await page.$eval("#bucket-owner", (sel) => [...sel.options].find((o) => o.text.startsWith("console-user")).value);
+  await page.selectOption("#bucket-owner", owner);
   await page.click("#bucket-form button");
   await page.waitForSelector('tr[data-name="console-bucket"]');
   await page.click('tr[data-name="console-bucket"] a');
