@@ -309,7 +309,7 @@ fn buckets_and_objects_endpoints() {
         "POST",
         "buckets",
         Some(json!({ "name": "ok-name", "owner_id": 999 })),
-        400,
+        404,
     );
     api.err("POST", "buckets", Some(json!({ "name": "ok-name" })), 400);
     api.err(

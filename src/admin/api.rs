@@ -372,7 +372,7 @@ async fn create_bucket(ctx: &ShardCtx, body: &[u8]) -> ApiResult {
         )));
     }
     if ctx.with_catalog(|c| c.credential(req.owner_id).is_none()) {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::not_found(format!(
             "owner_id {} names no credential",
             req.owner_id
         )));

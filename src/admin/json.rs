@@ -104,14 +104,14 @@ pub async fn read_body(conn: &mut Conn, body: &mut BodyReader) -> Result<Bytes, 
     }
 }
 
-/// Parses a JSON body into `T`; an empty body parses as `{}`.
+/// Parses a JSON body into `T`; the body is required (send `{}` for no fields).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
-    };
-    serde_json::from_slice(text)
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "a JSON request body is required (send {} for none)",
+        ));
+    }
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
@@ -149,12 +149,13 @@ mod tests {
     }
 
     #[test]
-    fn empty_body_is_an_empty_object() {
+    fn body_is_required_and_parsed() {
         #[derive(serde::Deserialize)]
         struct T {
             a: Option<u32>,
         }
-        assert_eq!(parse::<T>(b"  ").expect("empty").a, None);
+        assert_eq!(parse::<T>(b"  ").err().map(|e| e.status), Some(400));
+        assert_eq!(parse::<T>(b"{}").expect("empty object").a, None);
         assert_eq!(parse::<T>(b"{\"a\":3}").expect("a").a, Some(3));
         assert_eq!(parse::<T>(b"[").err().map(|e| e.status), Some(400));
     }
