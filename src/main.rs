@@ -119,6 +119,10 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
     }
     println!("  access key: {}", started.root.access_key);
     println!("  secret key: {}", started.root.secret_key);
+    println!("  admin API key: {}", started.root.admin_api_key);
+    println!("console:     {endpoint}/_admin/  (sign in with the admin API key)");
+    println!("API docs:    {endpoint}/_admin/docs  (OpenAPI: {endpoint}/_admin/openapi.json)");
+    println!("metrics:     {endpoint}/_admin/metrics");
     println!("try it:");
     println!(
         "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} aws --endpoint-url {endpoint} s3 mb s3://my-bucket",

@@ -82,6 +82,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
                 None
             },
             boot_id,
+            admin_api_key: root.admin_api_key.clone(),
         };
         let ready = ready_tx.clone();
         let t = std::thread::Builder::new()
@@ -114,6 +115,7 @@ struct ShardBoot {
     owner: Option<CatalogOwner>,
     cpu: Option<usize>,
     boot_id: u32,
+    admin_api_key: String,
 }
 
 fn shard_thread(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), String>>) {
@@ -174,6 +176,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         senders,
         boot.owner,
         boot.boot_id,
+        boot.admin_api_key,
     ));
     for rx in receivers {
         monoio::spawn(owner::serve_mesh(ctx.clone(), rx));

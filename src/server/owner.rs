@@ -106,6 +106,7 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
         ShardMsg::CatalogChange { op, reply } => {
             let _ = reply.send(catalog_service::apply_on_owner(ctx, op).await);
         }
+        ShardMsg::Admin(m) => crate::admin::msg::handle(ctx, m),
     }
 }
 

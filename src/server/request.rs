@@ -4,7 +4,7 @@
 use super::body::{BodyError, BodyReader};
 use super::conn::Conn;
 use super::handlers;
-use super::respond::{write_response, Response};
+use super::respond::{write_response, Body, Response};
 use super::shard::ShardCtx;
 use crate::auth::{
     authenticate, AuthConfig, AuthError, AuthRequest, Authenticated, AwsChunkedDecoder,
@@ -126,11 +126,16 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
             return false;
         }
     };
+    if crate::admin::is_admin_path(head.raw_path()) {
+        return crate::admin::serve(ctx, conn, head, framing, id).await;
+    }
     let keep_alive = head.keep_alive();
+    let timer = ctx.admin.metrics.borrow_mut().start();
     let (mut req, auth_result) = match prepare(ctx, head, id.clone()) {
         Ok(x) => x,
         Err(err) => {
             let resp = Response::error(&err, &id, is_head);
+            record(ctx, timer, "Invalid", &resp, 0);
             let body_pending = !matches!(framing, BodyFraming::None | BodyFraming::Length(0));
             let ok = write_response(ctx, conn, &id, resp, body_pending || !keep_alive).await;
             return ok && keep_alive && !body_pending;
@@ -140,6 +145,7 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
         Ok(b) => b,
         Err(e) => {
             let resp = Response::error(&e.with_resource(req.resource()), &id, is_head);
+            record(ctx, timer, req.op.name(), &resp, 0);
             write_response(ctx, conn, &id, resp, true).await;
             return false;
         }
@@ -153,6 +159,7 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
         Ok(r) => r,
         Err(e) => Response::error(&e.with_resource(req.resource()), &id, is_head),
     };
+    record(ctx, timer, req.op.name(), &resp, body.delivered);
     finish(
         ctx,
         conn,
@@ -200,6 +207,25 @@ async fn linger(conn: &mut Conn, body: &mut BodyReader) -> bool {
         }
     }
     false
+}
+
+/// Counts a finished request in this shard's metrics.
+fn record(
+    ctx: &ShardCtx,
+    timer: crate::admin::metrics::Timer,
+    op: &'static str,
+    resp: &Response,
+    bytes_in: u64,
+) {
+    let bytes_out = match &resp.body {
+        Body::Full(b) => b.len() as u64,
+        Body::Object { len, .. } => *len,
+        Body::Empty | Body::HeadOnly { .. } => 0,
+    };
+    ctx.admin
+        .metrics
+        .borrow_mut()
+        .finish(timer, op, resp.status, bytes_in, bytes_out);
 }
 
 type Prepared = (Req, Result<Authenticated, AuthError>);

@@ -35,6 +35,8 @@ pub struct ShardCtx {
     request_seq: Cell<u64>,
     pub connections: Cell<usize>,
     boot_id: u32,
+    /// Management API state: API key, metrics, presigned registry (shard 0).
+    pub admin: crate::admin::AdminState,
 }
 
 impl ShardCtx {
@@ -48,6 +50,7 @@ impl ShardCtx {
         peers: Vec<Option<mpsc::Sender<ShardMsg>>>,
         catalog_owner: Option<CatalogOwner>,
         boot_id: u32,
+        admin_api_key: String,
     ) -> ShardCtx {
         debug_assert_eq!(peers.len(), config.shards);
         debug_assert_eq!(catalog_owner.is_some(), id == 0);
@@ -64,6 +67,7 @@ impl ShardCtx {
             request_seq: Cell::new(0),
             connections: Cell::new(0),
             boot_id,
+            admin: crate::admin::AdminState::new(admin_api_key),
         }
     }
 

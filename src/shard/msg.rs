@@ -77,6 +77,8 @@ pub enum ShardMsg {
         op: CatalogOp,
         reply: Reply<Result<CatalogOutcome, CatalogError>>,
     },
+    /// Management API queries (counts, metrics, presigned registry).
+    Admin(crate::admin::msg::AdminMsg),
 }
 
 /// The answer to a forwarded read: the object's metadata and plan, and the

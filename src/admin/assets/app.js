@@ -1,0 +1,213 @@
+// ringstore console: vanilla JS over the management API. No external fetches.
+"use strict";
+const API = "/_admin/api/v1/";
+const $ = (id) => document.getElementById(id);
+let apiKey = sessionStorage.getItem("ringstore-api-key") || "";
+let current = { bucket: null, prefix: "" };
+
+function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+function say(msg, ok) {
+  const s = $("status");
+  s.textContent = msg || "";
+  s.className = ok ? "ok" : "";
+}
+async function api(method, path, body) {
+  const r = await fetch(API + path, {
+    method,
+    headers: { Authorization: "Bearer " + apiKey, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    if (r.status === 401) signOut();
+    throw new Error(data.message || r.statusText);
+  }
+  return data;
+}
+const enc = (s) => encodeURIComponent(s);
+
+function show(view) {
+  document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== view + "-view"));
+  document.querySelectorAll("nav a[data-view]").forEach((a) => a.classList.toggle("active", a.dataset.view === view));
+}
+async function route() {
+  if (!apiKey) { $("nav").hidden = true; show("signin"); return; }
+  $("nav").hidden = false;
+  const view = (location.hash || "#dashboard").slice(1);
+  try {
+    if (view === "credentials") { show("credentials"); await loadCredentials(); }
+    else if (view === "buckets") { show("buckets"); await loadBuckets(); }
+    else if (view === "objects" && current.bucket) { show("objects"); await loadObjects(); }
+    else if (view === "presign") { show("presign"); await loadPresign(); }
+    else { show("dashboard"); await loadStats(); }
+  } catch (e) { say(e.message); }
+}
+function signOut() {
+  apiKey = "";
+  sessionStorage.removeItem("ringstore-api-key");
+  route();
+}
+
+async function loadStats() {
+  const s = await api("GET", "stats");
+  const cards = [["Credentials", s.credentials], ["Buckets", s.buckets], ["Objects", s.objects],
+    ["Storage", s.total_storage_human], ["Multipart uploads", s.active_multipart_uploads], ["Presigned URLs", s.active_presigned_urls]];
+  $("stats").innerHTML = cards.map(([k, v]) => `<div class="card"><div class="v">${esc(v)}</div><div class="k">${esc(k)}</div></div>`).join("");
+}
+
+async function loadCredentials() {
+  const { credentials } = await api("GET", "credentials");
+  $("cred-rows").innerHTML = credentials.map((c) => `<tr data-id="${c.id}">
+    <td>${c.id}</td><td>${esc(c.user_name)}</td><td><code>${esc(c.access_key)}</code></td>
+    <td>${c.is_active ? "yes" : "no"}</td><td>${esc(c.created_at)}</td>
+    <td class="actions">${c.id === 1 ? "root" : `<button class="secondary" data-act="toggle" data-active="${c.is_active}">${c.is_active ? "Deactivate" : "Activate"}</button>
+      <button class="danger" data-act="delete">Delete</button>`}</td></tr>`).join("");
+  return credentials;
+}
+$("cred-rows").addEventListener("click", async (ev) => {
+  const b = ev.target.closest("button"); if (!b) return;
+  const id = b.closest("tr").dataset.id;
+  try {
+    if (b.dataset.act === "toggle") await api("PUT", "credentials/" + id, { is_active: b.dataset.active !== "true" });
+    if (b.dataset.act === "delete" && confirm("Delete credential " + id + "?")) await api("DELETE", "credentials/" + id);
+    say("Done", true); await loadCredentials();
+  } catch (e) { say(e.message); }
+});
+$("cred-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const c = await api("POST", "credentials", { user_name: $("cred-user").value });
+    const box = $("secret-box");
+    box.hidden = false;
+    box.innerHTML = `Created credential ${c.id}. Copy the secret now — it is shown only once:<br>
+      access key <code id="new-access-key">${esc(c.access_key)}</code><br>secret key <code id="new-secret-key">${esc(c.secret_key)}</code>`;
+    $("cred-user").value = "";
+    await loadCredentials();
+  } catch (e) { say(e.message); }
+});
+
+async function fillCredentialSelect(sel, byAccessKey) {
+  const { credentials } = await api("GET", "credentials");
+  sel.innerHTML = credentials.filter((c) => c.is_active)
+    .map((c) => `<option value="${esc(byAccessKey ? c.access_key : c.id)}">${esc(c.user_name || "(unnamed)")} — ${esc(c.access_key)}</option>`).join("");
+}
+async function loadBuckets() {
+  await fillCredentialSelect($("bucket-owner"), false);
+  const { buckets } = await api("GET", "buckets");
+  $("bucket-rows").innerHTML = buckets.map((b) => `<tr data-name="${esc(b.name)}">
+    <td><a href="#objects" data-act="open">${esc(b.name)}</a></td><td>${esc(b.owner)}</td><td>${b.object_count}</td>
+    <td>${esc(b.total_size_human)}</td><td>${esc(b.created_at)}</td>
+    <td class="actions"><button class="danger" data-act="delete">Delete</button></td></tr>`).join("");
+}
+$("bucket-rows").addEventListener("click", async (ev) => {
+  const t = ev.target.closest("[data-act]"); if (!t) return;
+  const name = t.closest("tr").dataset.name;
+  if (t.dataset.act === "open") { current = { bucket: name, prefix: "", owner: null }; return; }
+  try {
+    if (confirm("Delete bucket " + name + "?")) { await api("DELETE", "buckets/" + enc(name)); say("Bucket deleted", true); }
+    await loadBuckets();
+  } catch (e) { say(e.message); }
+});
+$("bucket-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await api("POST", "buckets", { name: $("bucket-name").value, owner_id: Number($("bucket-owner").value) });
+    $("bucket-name").value = "";
+    say("Bucket created", true); await loadBuckets();
+  } catch (e) { say(e.message); }
+});
+
+// Objects are moved through presigned URLs signed with the bucket owner's key
+// (the console itself never holds an S3 secret).
+async function ownerAccessKey(bucket) {
+  const { buckets } = await api("GET", "buckets");
+  const owner = buckets.find((x) => x.name === bucket).owner_id;
+  const { credentials } = await api("GET", "credentials");
+  return (credentials.find((c) => c.id === owner && c.is_active) || credentials.find((c) => c.id === 1)).access_key;
+}
+async function presign(bucket, key, method) {
+  const access_key = await ownerAccessKey(bucket);
+  return (await api("POST", "presigned-urls", { bucket_name: bucket, object_key: key, method, expires_in: 300, access_key })).url;
+}
+async function loadObjects() {
+  const { bucket, prefix } = current;
+  $("obj-bucket").textContent = bucket;
+  $("obj-prefix").textContent = prefix ? "/ " + prefix : "";
+  const page = await api("GET", `buckets/${enc(bucket)}/objects?prefix=${enc(prefix)}&delimiter=%2F`);
+  const up = prefix ? `<tr><td colspan="5"><a href="#objects" class="folder" data-prefix="${esc(prefix.replace(/[^/]*\/$/, ""))}">..</a></td></tr>` : "";
+  $("obj-rows").innerHTML = up + (page.prefixes || []).map((p) => `<tr><td colspan="5"><a href="#objects" class="folder" data-prefix="${esc(p)}">${esc(p.slice(prefix.length))}</a></td></tr>`).join("")
+    + page.objects.map((o) => `<tr data-key="${esc(o.key)}"><td>${esc(o.key.slice(prefix.length))}</td><td>${esc(o.size_human)}</td>
+      <td>${esc(o.content_type || "")}</td><td>${esc(o.created_at)}</td>
+      <td class="actions"><button class="secondary" data-act="download">Download</button> <button class="danger" data-act="delete">Delete</button></td></tr>`).join("");
+  const { uploads } = await api("GET", `buckets/${enc(bucket)}/multipart-uploads`);
+  $("upload-rows").innerHTML = uploads.length ? uploads.map((u) => `<tr><td><code>${esc(u.upload_id)}</code></td><td>${esc(u.object_key)}</td>
+    <td>${esc(u.initiated_by)}</td><td>${u.part_count}</td><td>${esc(u.total_size_human)}</td><td>${esc(u.initiated_at)}</td></tr>`).join("")
+    : `<tr><td colspan="6" class="hint">none</td></tr>`;
+}
+$("obj-rows").addEventListener("click", async (ev) => {
+  const f = ev.target.closest("a.folder");
+  if (f) { ev.preventDefault(); current.prefix = f.dataset.prefix; await loadObjects().catch((e) => say(e.message)); return; }
+  const b = ev.target.closest("button"); if (!b) return;
+  const key = b.closest("tr").dataset.key;
+  try {
+    if (b.dataset.act === "download") {
+      const url = await presign(current.bucket, key, "GET");
+      const r = await fetch(url);
+      if (!r.ok) throw new Error("download failed: " + r.status);
+      const blob = await r.blob();
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = key.split("/").pop();
+      document.body.appendChild(a); a.click(); a.remove();
+      say("Downloaded " + key, true);
+    } else if (b.dataset.act === "delete") {
+      await api("DELETE", `buckets/${enc(current.bucket)}/objects/${enc(key)}`);
+      say("Deleted " + key, true); await loadObjects();
+    }
+  } catch (e) { say(e.message); }
+});
+$("upload-btn").addEventListener("click", async () => {
+  const file = $("upload-file").files[0];
+  if (!file) { say("Choose a file first"); return; }
+  try {
+    const key = current.prefix + file.name;
+    const url = await presign(current.bucket, key, "PUT");
+    const r = await fetch(url, { method: "PUT", body: file });
+    if (!r.ok) throw new Error("upload failed: " + r.status + " " + (await r.text()));
+    say("Uploaded " + key, true); await loadObjects();
+  } catch (e) { say(e.message); }
+});
+$("back-btn").addEventListener("click", () => { location.hash = "#buckets"; });
+
+async function loadPresign() {
+  await fillCredentialSelect($("ps-access"), true);
+  const { urls } = await api("GET", "presigned-urls");
+  $("ps-rows").innerHTML = urls.map((u) => `<tr><td>${esc(u.bucket_name)}</td><td>${esc(u.object_key)}</td><td>${esc(u.method)}</td>
+    <td><code>${esc(u.access_key)}</code></td><td>${esc(u.expires_at)}</td></tr>`).join("");
+}
+$("presign-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const r = await api("POST", "presigned-urls", { bucket_name: $("ps-bucket").value, object_key: $("ps-key").value,
+      method: $("ps-method").value, expires_in: Number($("ps-expires").value), access_key: $("ps-access").value });
+    $("ps-url").textContent = location.origin + r.url;
+    await loadPresign();
+  } catch (e) { say(e.message); }
+});
+
+$("signin-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  apiKey = $("api-key").value.trim();
+  try {
+    await api("GET", "stats");
+    sessionStorage.setItem("ringstore-api-key", apiKey);
+    say("Signed in", true);
+    location.hash = "#dashboard";
+    route();
+  } catch (e) { apiKey = ""; say("Sign-in failed: " + e.message); }
+});
+$("signout").addEventListener("click", signOut);
+window.addEventListener("hashchange", () => { say(""); route(); });
+route();

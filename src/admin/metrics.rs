@@ -1,0 +1,227 @@
+//! Per-shard request metrics and their Prometheus text rendering. Each shard
+//! counts in its own `RefCell` (no atomics, nothing shared); a scrape asks
+//! every shard for a snapshot by message and renders them with a `shard` label.
+
+use crate::server::shard::ShardCtx;
+use crate::store::StoreStats;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Instant;
+
+/// Latencies are recorded in microseconds, 1 µs .. 1 hour, 2 significant digits.
+const LATENCY_MAX_MICROS: u64 = 3_600_000_000;
+const LATENCY_SIGFIG: u8 = 2;
+/// Quantiles each scrape reports per operation.
+pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+
+#[derive(Default)]
+pub struct ShardMetrics {
+    requests: BTreeMap<(&'static str, u16), u64>,
+    latency: BTreeMap<&'static str, Histogram<u64>>,
+    bytes_in: u64,
+    bytes_out: u64,
+    in_flight: u64,
+}
+
+/// Marks one request in flight; `finish` ends it.
+pub struct Timer {
+    started: Instant,
+}
+
+impl ShardMetrics {
+    pub fn start(&mut self) -> Timer {
+        self.in_flight += 1;
+        Timer {
+            started: Instant::now(),
+        }
+    }
+
+    pub fn finish(
+        &mut self,
+        t: Timer,
+        operation: &'static str,
+        status: u16,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        debug_assert!(self.in_flight > 0, "finish without start");
+        self.in_flight = self.in_flight.saturating_sub(1);
+        *self.requests.entry((operation, status)).or_default() += 1;
+        self.bytes_in += bytes_in;
+        self.bytes_out += bytes_out;
+        let micros = (t.started.elapsed().as_micros() as u64).clamp(1, LATENCY_MAX_MICROS);
+        let h = self.latency.entry(operation).or_insert_with(|| {
+            Histogram::new_with_bounds(1, LATENCY_MAX_MICROS, LATENCY_SIGFIG)
+                .expect("constant histogram bounds are valid")
+        });
+        h.saturating_record(micros);
+    }
+
+    pub fn snapshot(&self, ctx: &ShardCtx) -> MetricsSnapshot {
+        MetricsSnapshot {
+            shard: ctx.id,
+            requests: self
+                .requests
+                .iter()
+                .map(|(&(op, status), &n)| (op, status, n))
+                .collect(),
+            latency: self
+                .latency
+                .iter()
+                .map(|(&op, h)| LatencySummary {
+                    operation: op,
+                    count: h.len(),
+                    sum_micros: (h.mean() * h.len() as f64) as u64,
+                    quantiles_micros: QUANTILES.map(|q| h.value_at_quantile(q)),
+                })
+                .collect(),
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            in_flight: self.in_flight,
+            connections: ctx.connections.get() as u64,
+            store: ctx.store.stats(),
+        }
+    }
+}
+
+pub struct LatencySummary {
+    pub operation: &'static str,
+    pub count: u64,
+    pub sum_micros: u64,
+    pub quantiles_micros: [u64; 4],
+}
+
+/// One shard's figures at scrape time (Send: it crosses the mesh).
+pub struct MetricsSnapshot {
+    pub shard: usize,
+    pub requests: Vec<(&'static str, u16, u64)>,
+    pub latency: Vec<LatencySummary>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub in_flight: u64,
+    pub connections: u64,
+    pub store: StoreStats,
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+type Gauge = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&MetricsSnapshot) -> u64,
+);
+
+const PER_SHARD: [Gauge; 10] = [
+    (
+        "ringstore_bytes_received_total",
+        "counter",
+        "Request body bytes received.",
+        |s| s.bytes_in,
+    ),
+    (
+        "ringstore_bytes_sent_total",
+        "counter",
+        "Response body bytes sent.",
+        |s| s.bytes_out,
+    ),
+    (
+        "ringstore_requests_in_flight",
+        "gauge",
+        "Requests being served now.",
+        |s| s.in_flight,
+    ),
+    (
+        "ringstore_connections",
+        "gauge",
+        "Open client connections.",
+        |s| s.connections,
+    ),
+    (
+        "ringstore_store_objects",
+        "gauge",
+        "Visible objects in this shard's index.",
+        |s| s.store.objects,
+    ),
+    (
+        "ringstore_store_live_bytes",
+        "gauge",
+        "Log bytes referenced by visible objects.",
+        |s| s.store.live_bytes,
+    ),
+    (
+        "ringstore_store_garbage_bytes",
+        "gauge",
+        "Log bytes not referenced by any visible object.",
+        |s| s.store.garbage_bytes,
+    ),
+    (
+        "ringstore_store_segments",
+        "gauge",
+        "Log segments on disk.",
+        |s| s.store.segments,
+    ),
+    (
+        "ringstore_store_flushes_total",
+        "counter",
+        "Log group-commit flushes since start.",
+        |s| s.store.flushes,
+    ),
+    (
+        "ringstore_store_damaged_records",
+        "gauge",
+        "Records recovery found damaged.",
+        |s| s.store.damaged_records,
+    ),
+];
+
+/// The Prometheus text exposition (format 0.0.4) of every shard's snapshot.
+pub fn render(shards: &[MetricsSnapshot]) -> String {
+    let mut out = String::with_capacity(4096);
+    family(
+        &mut out,
+        "ringstore_requests_total",
+        "counter",
+        "Requests by operation and HTTP status.",
+    );
+    for s in shards {
+        for (op, status, n) in &s.requests {
+            let _ = writeln!(
+                out,
+                "ringstore_requests_total{{shard=\"{}\",operation=\"{op}\",status=\"{status}\"}} {n}",
+                s.shard
+            );
+        }
+    }
+    for (name, kind, help, get) in PER_SHARD {
+        family(&mut out, name, kind, help);
+        for s in shards {
+            let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
+        }
+    }
+    let name = "ringstore_request_duration_seconds";
+    family(
+        &mut out,
+        name,
+        "summary",
+        "Request latency by operation (HDR histogram quantiles).",
+    );
+    for s in shards {
+        for l in &s.latency {
+            let labels = format!("shard=\"{}\",operation=\"{}\"", s.shard, l.operation);
+            for (q, v) in QUANTILES.iter().zip(l.quantiles_micros) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{{labels},quantile=\"{q}\"}} {}",
+                    v as f64 / 1e6
+                );
+            }
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", l.sum_micros as f64 / 1e6);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", l.count);
+        }
+    }
+    out
+}

@@ -1,0 +1,140 @@
+//! What the management API asks of other shards, as explicit messages: the
+//! per-bucket counts every shard holds, each shard's metrics, and the
+//! presigned-URL registry that lives on shard 0.
+
+use super::metrics::MetricsSnapshot;
+use super::presign::PresignedUrl;
+use crate::server::shard::ShardCtx;
+use crate::shard::msg::{Reply, ShardMsg};
+use crate::store::BucketId;
+use futures_channel::oneshot;
+use std::collections::HashMap;
+
+/// (objects, bytes) of one bucket on one shard.
+pub type BucketCounts = Vec<(BucketId, u64, u64)>;
+
+pub enum AdminMsg {
+    AllBucketStats {
+        reply: Reply<BucketCounts>,
+    },
+    Metrics {
+        reply: Reply<MetricsSnapshot>,
+    },
+    /// To shard 0: remember a generated URL.
+    RecordPresigned {
+        url: PresignedUrl,
+    },
+    /// To shard 0: the URLs not yet expired.
+    ListPresigned {
+        reply: Reply<Vec<PresignedUrl>>,
+    },
+}
+
+/// Runs on the receiving shard.
+pub fn handle(ctx: &ShardCtx, msg: AdminMsg) {
+    match msg {
+        AdminMsg::AllBucketStats { reply } => {
+            let _ = reply.send(local_bucket_stats(ctx));
+        }
+        AdminMsg::Metrics { reply } => {
+            let _ = reply.send(ctx.admin.metrics.borrow().snapshot(ctx));
+        }
+        AdminMsg::RecordPresigned { url } => {
+            debug_assert_eq!(ctx.id, 0, "the presigned registry lives on shard 0");
+            ctx.admin.presigned.borrow_mut().record(url);
+        }
+        AdminMsg::ListPresigned { reply } => {
+            let now = crate::util::time::unix_now_millis();
+            let _ = reply.send(ctx.admin.presigned.borrow_mut().active(now));
+        }
+    }
+}
+
+fn local_bucket_stats(ctx: &ShardCtx) -> BucketCounts {
+    ctx.store
+        .bucket_ids()
+        .into_iter()
+        .map(|id| {
+            let (objects, bytes) = ctx.store.bucket_stats(id);
+            (id, objects, bytes)
+        })
+        .collect()
+}
+
+/// Asks every other shard with `make`, answers this shard's part with `local`,
+/// and returns every reply in shard order. A shard that does not answer is skipped.
+async fn gather<T>(
+    ctx: &ShardCtx,
+    local: impl FnOnce() -> T,
+    make: impl Fn(Reply<T>) -> AdminMsg,
+) -> Vec<T> {
+    let mut waits = Vec::with_capacity(ctx.shards());
+    for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
+        let (tx, rx) = oneshot::channel();
+        if ctx.send(shard, ShardMsg::Admin(make(tx))).await.is_ok() {
+            waits.push(rx);
+        }
+    }
+    let mut out = vec![local()];
+    for rx in waits {
+        if let Ok(v) = rx.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// (objects, bytes) per bucket id, summed over every shard.
+pub async fn bucket_stats_everywhere(ctx: &ShardCtx) -> HashMap<BucketId, (u64, u64)> {
+    let parts = gather(
+        ctx,
+        || local_bucket_stats(ctx),
+        |reply| AdminMsg::AllBucketStats { reply },
+    )
+    .await;
+    let mut sums: HashMap<BucketId, (u64, u64)> = HashMap::new();
+    for (id, objects, bytes) in parts.into_iter().flatten() {
+        let e = sums.entry(id).or_default();
+        e.0 += objects;
+        e.1 += bytes;
+    }
+    sums
+}
+
+/// Every shard's metrics, in shard order.
+pub async fn metrics_everywhere(ctx: &ShardCtx) -> Vec<MetricsSnapshot> {
+    gather(
+        ctx,
+        || ctx.admin.metrics.borrow().snapshot(ctx),
+        |reply| AdminMsg::Metrics { reply },
+    )
+    .await
+}
+
+/// Records a generated URL in shard 0's registry.
+pub async fn record_presigned(ctx: &ShardCtx, url: PresignedUrl) {
+    if ctx.id == 0 {
+        ctx.admin.presigned.borrow_mut().record(url);
+    } else {
+        let _ = ctx
+            .send(0, ShardMsg::Admin(AdminMsg::RecordPresigned { url }))
+            .await;
+    }
+}
+
+/// The presigned URLs that have not expired, from shard 0's registry.
+pub async fn active_presigned(ctx: &ShardCtx) -> Vec<PresignedUrl> {
+    let now = crate::util::time::unix_now_millis();
+    if ctx.id == 0 {
+        return ctx.admin.presigned.borrow_mut().active(now);
+    }
+    let (tx, rx) = oneshot::channel();
+    if ctx
+        .send(0, ShardMsg::Admin(AdminMsg::ListPresigned { reply: tx }))
+        .await
+        .is_err()
+    {
+        return Vec::new();
+    }
+    rx.await.unwrap_or_default()
+}

@@ -1,0 +1,715 @@
+//! The management API (`/_admin/api/v1/`) against a real server: every
+//! endpoint's success and error cases, and the S3 behaviour it governs
+//! (multi-user isolation, deactivation on every shard, stats vs S3 clients).
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::{s3_client, s3_client_with, Server};
+use serde_json::{json, Value};
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+fn api_key(server: &Server) -> String {
+    let text = std::fs::read_to_string(server.data_dir.join("credentials.json"))
+        .expect("credentials.json");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    v["admin_api_key"]
+        .as_str()
+        .expect("admin_api_key")
+        .to_string()
+}
+
+/// One request on a fresh connection; returns status, headers and body.
+fn raw(
+    server: &Server,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> common::RawResponse {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        server.port,
+        body.len()
+    );
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    s.write_all(body).expect("write body");
+    common::read_response(&mut BufReader::new(s), method == "HEAD").expect("response")
+}
+
+struct Api<'a> {
+    server: &'a Server,
+    key: String,
+}
+
+impl Api<'_> {
+    fn new(server: &Server) -> Api<'_> {
+        Api {
+            server,
+            key: api_key(server),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let auth = format!("Bearer {}", self.key);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let r = raw(
+            self.server,
+            method,
+            &format!("/_admin/api/v1/{path}"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        );
+        let v = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {}", r.body_text()));
+        (r.status, v)
+    }
+
+    fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method, path, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        v
+    }
+
+    /// Asserts the error status and that the body has the `{error, message}` shape.
+    fn err(&self, method: &str, path: &str, body: Option<Value>, want: u16) -> Value {
+        let (status, v) = self.call(method, path, body);
+        assert_eq!(status, want, "{method} {path}: {v}");
+        assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
+        v
+    }
+
+    fn create_user(&self, name: &str) -> (u64, String, String) {
+        let v = self.ok("POST", "credentials", Some(json!({ "user_name": name })));
+        (
+            v["id"].as_u64().expect("id"),
+            v["access_key"].as_str().expect("ak").to_string(),
+            v["secret_key"].as_str().expect("sk").to_string(),
+        )
+    }
+}
+
+fn code_of<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("<none>").to_string()
+}
+
+#[test]
+fn api_key_is_required_and_public_pages_are_served() {
+    let server = Server::start(2);
+    let r = raw(&server, "GET", "/_admin/api/v1/stats", &[], b"");
+    assert_eq!(r.status, 401, "{}", r.body_text());
+    let r = raw(
+        &server,
+        "GET",
+        "/_admin/api/v1/stats",
+        &[("authorization", "Bearer rsk_wrong")],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+    let v: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["error"], "Unauthorized");
+    let api = Api::new(&server);
+    let stats = api.ok("GET", "stats", None);
+    for f in [
+        "credentials",
+        "buckets",
+        "objects",
+        "total_storage",
+        "active_multipart_uploads",
+        "active_presigned_urls",
+    ] {
+        assert!(stats[f].is_u64(), "{f} in {stats}");
+    }
+    assert!(stats["total_storage_human"].is_string());
+    for (path, ctype) in [
+        ("/_admin/", "text/html"),
+        ("/_admin/app.js", "text/javascript"),
+        ("/_admin/style.css", "text/css"),
+        ("/_admin/docs", "text/html"),
+        ("/_admin/openapi.json", "application/json"),
+        ("/_admin/metrics", "text/plain"),
+    ] {
+        let r = raw(&server, "GET", path, &[], b"");
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type").unwrap_or("").starts_with(ctype),
+            "{path}"
+        );
+    }
+    let r = raw(&server, "GET", "/_admin", &[], b"");
+    assert_eq!((r.status, r.header("location")), (308, Some("/_admin/")));
+    let r = raw(&server, "GET", "/_admin/nope", &[], b"");
+    assert_eq!(r.status, 404);
+    let r = raw(&server, "POST", "/_admin/", &[], b"");
+    assert_eq!(r.status, 405);
+    api.err("GET", "nope", None, 404);
+    api.err("PATCH", "stats", None, 404);
+}
+
+#[test]
+fn credentials_endpoints() {
+    let server = Server::start(2);
+    let api = Api::new(&server);
+    let created = api.ok(
+        "POST",
+        "credentials",
+        Some(json!({ "user_name": "john-doe", "access_key": "JOHNACCESSKEY0001", "secret_key": "johns-secret-key-123" })),
+    );
+    assert_eq!(created["access_key"], "JOHNACCESSKEY0001");
+    assert_eq!(created["secret_key"], "johns-secret-key-123");
+    assert_eq!(created["is_active"], true);
+    assert!(created["created_at"]
+        .as_str()
+        .expect("created_at")
+        .ends_with('Z'));
+    let id = created["id"].as_u64().expect("id");
+    let generated = api.ok("POST", "credentials", Some(json!({})));
+    assert_eq!(generated["secret_key"].as_str().map(str::len), Some(40));
+
+    let list = api.ok("GET", "credentials", None);
+    let creds = list["credentials"].as_array().expect("array");
+    assert_eq!(creds.len(), 3, "root and two users: {list}");
+    assert!(
+        creds.iter().all(|c| c.get("secret_key").is_none()),
+        "secrets only on create"
+    );
+
+    let got = api.ok("GET", &format!("credentials/{id}"), None);
+    assert_eq!(
+        (got["user_name"].as_str(), got["bucket_count"].as_u64()),
+        (Some("john-doe"), Some(0))
+    );
+    assert!(got.get("secret_key").is_none());
+
+    let upd = api.ok(
+        "PUT",
+        &format!("credentials/{id}"),
+        Some(json!({ "user_name": "john", "is_active": false })),
+    );
+    assert_eq!(upd["message"], "Operation completed successfully");
+    let got = api.ok("GET", &format!("credentials/{id}"), None);
+    assert_eq!(
+        (got["user_name"].as_str(), got["is_active"].as_bool()),
+        (Some("john"), Some(false))
+    );
+
+    // Errors: bad JSON, wrong types, unknown fields, duplicates, bad ids, root.
+    api.err("POST", "credentials", Some(json!("not an object")), 400);
+    api.err("POST", "credentials", Some(json!({ "user_name": 5 })), 400);
+    api.err("POST", "credentials", Some(json!({ "colour": "red" })), 400);
+    api.err(
+        "POST",
+        "credentials",
+        Some(json!({ "secret_key": "short" })),
+        400,
+    );
+    api.err(
+        "POST",
+        "credentials",
+        Some(json!({ "access_key": "a/b" })),
+        400,
+    );
+    api.err(
+        "POST",
+        "credentials",
+        Some(json!({ "access_key": "JOHNACCESSKEY0001" })),
+        409,
+    );
+    let r = raw(
+        &server,
+        "POST",
+        "/_admin/api/v1/credentials",
+        &[("authorization", &format!("Bearer {}", api.key))],
+        b"{not json",
+    );
+    assert_eq!(r.status, 400);
+    api.err("GET", "credentials/999", None, 404);
+    api.err("GET", "credentials/abc", None, 400);
+    api.err("GET", "credentials/0", None, 400);
+    api.err(
+        "PUT",
+        "credentials/999",
+        Some(json!({ "is_active": true })),
+        404,
+    );
+    api.err(
+        "PUT",
+        &format!("credentials/{id}"),
+        Some(json!({ "is_active": "yes" })),
+        400,
+    );
+    api.err(
+        "PUT",
+        "credentials/1",
+        Some(json!({ "is_active": false })),
+        403,
+    );
+    api.err("DELETE", "credentials/1", None, 403);
+    api.err("DELETE", "credentials/999", None, 404);
+
+    assert_eq!(
+        api.ok("DELETE", &format!("credentials/{id}"), None)["message"],
+        "Operation completed successfully"
+    );
+    api.err("GET", &format!("credentials/{id}"), None, 404);
+}
+
+#[test]
+fn buckets_and_objects_endpoints() {
+    let server = Server::start(2);
+    let api = Api::new(&server);
+    let (uid, ak, sk) = api.create_user("alice");
+    let b = api.ok(
+        "POST",
+        "buckets",
+        Some(json!({ "name": "alice-bucket", "owner_id": uid })),
+    );
+    assert_eq!(
+        (
+            b["name"].as_str(),
+            b["owner"].as_str(),
+            b["region"].as_str()
+        ),
+        (Some("alice-bucket"), Some("alice"), Some("us-east-1"))
+    );
+    assert_eq!(b["objects"], json!([]));
+    api.err(
+        "POST",
+        "buckets",
+        Some(json!({ "name": "alice-bucket", "owner_id": uid })),
+        409,
+    );
+    api.err(
+        "POST",
+        "buckets",
+        Some(json!({ "name": "Bad_Name", "owner_id": uid })),
+        400,
+    );
+    api.err(
+        "POST",
+        "buckets",
+        Some(json!({ "name": "ok-name", "owner_id": 999 })),
+        404,
+    );
+    api.err("POST", "buckets", Some(json!({ "name": "ok-name" })), 400);
+    api.err(
+        "POST",
+        "buckets",
+        Some(json!({ "name": "ok-name", "owner_id": uid, "region": "" })),
+        400,
+    );
+
+    rt().block_on(async {
+        let s3 = s3_client_with(&server, &ak, &sk).await;
+        for (key, body) in [
+            ("photos/a.jpg", "aaaa"),
+            ("photos/2023/b.jpg", "bb"),
+            ("notes.txt", "hello"),
+        ] {
+            s3.put_object()
+                .bucket("alice-bucket")
+                .key(key)
+                .content_type("image/jpeg")
+                .metadata("category", "photos")
+                .body(ByteStream::from(body.as_bytes().to_vec()))
+                .send()
+                .await
+                .expect("put");
+        }
+    });
+
+    let list = api.ok("GET", "buckets", None);
+    let ours = list["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .find(|b| b["name"] == "alice-bucket")
+        .cloned()
+        .expect("listed");
+    assert_eq!(
+        (ours["object_count"].as_u64(), ours["total_size"].as_u64()),
+        (Some(3), Some(11))
+    );
+    assert_eq!(ours["total_size_human"], "11 B");
+
+    let detail = api.ok("GET", "buckets/alice-bucket", None);
+    assert_eq!(detail["objects"].as_array().map(Vec::len), Some(3));
+    assert_eq!(detail["object_count"], 3);
+
+    let page = api.ok(
+        "GET",
+        "buckets/alice-bucket/objects?prefix=photos%2F&delimiter=%2F",
+        None,
+    );
+    assert_eq!(page["objects"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["objects"][0]["key"], "photos/a.jpg");
+    assert_eq!(page["prefixes"], json!(["photos/2023/"]));
+    let all = api.ok("GET", "buckets/alice-bucket/objects?prefix=photos/", None);
+    assert_eq!(all["objects"].as_array().map(Vec::len), Some(2));
+    api.err(
+        "GET",
+        "buckets/alice-bucket/objects?delimiter=ab",
+        None,
+        400,
+    );
+    api.err("GET", "buckets/nope-bucket/objects", None, 404);
+
+    let obj = api.ok("GET", "buckets/alice-bucket/objects/photos%2Fa.jpg", None);
+    assert_eq!(
+        (obj["size"].as_u64(), obj["content_type"].as_str()),
+        (Some(4), Some("image/jpeg"))
+    );
+    assert_eq!(obj["metadata"], json!({ "category": "photos" }));
+    assert_eq!(
+        (obj["is_multipart"].as_bool(), obj["part_count"].as_u64()),
+        (Some(false), Some(0))
+    );
+    assert!(obj["storage_path"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("shard-")));
+    assert_eq!(obj["etag"].as_str().map(str::len), Some(32));
+    let same = api.ok("GET", "buckets/alice-bucket/objects/photos/a.jpg", None);
+    assert_eq!(same["key"], "photos/a.jpg");
+    api.err("GET", "buckets/alice-bucket/objects/missing", None, 404);
+
+    assert_eq!(
+        api.ok("GET", "buckets/alice-bucket/multipart-uploads", None),
+        json!({ "uploads": [] })
+    );
+    api.err("GET", "buckets/nope-bucket/multipart-uploads", None, 404);
+
+    api.err("DELETE", "buckets/alice-bucket", None, 409);
+    api.ok("DELETE", "buckets/alice-bucket/objects/notes.txt", None);
+    api.err(
+        "DELETE",
+        "buckets/alice-bucket/objects/notes.txt",
+        None,
+        404,
+    );
+    let del = api.ok(
+        "POST",
+        "buckets/alice-bucket/delete-objects",
+        Some(json!({ "keys": ["photos/a.jpg", "photos/2023/b.jpg", "never"] })),
+    );
+    assert_eq!(del["deleted"], json!(["photos/a.jpg", "photos/2023/b.jpg"]));
+    api.err(
+        "POST",
+        "buckets/alice-bucket/delete-objects",
+        Some(json!({ "keys": [] })),
+        400,
+    );
+    api.err(
+        "POST",
+        "buckets/alice-bucket/delete-objects",
+        Some(json!({ "keys": "x" })),
+        400,
+    );
+    api.err(
+        "POST",
+        "buckets/nope-bucket/delete-objects",
+        Some(json!({ "keys": ["x"] })),
+        404,
+    );
+
+    let owner = api.ok("GET", &format!("credentials/{uid}"), None);
+    assert_eq!(owner["bucket_count"], 1);
+    assert_eq!(owner["buckets"][0]["name"], "alice-bucket");
+    api.err("DELETE", &format!("credentials/{uid}"), None, 409);
+    api.ok("DELETE", "buckets/alice-bucket", None);
+    api.err("GET", "buckets/alice-bucket", None, 404);
+    api.err("DELETE", "buckets/alice-bucket", None, 404);
+}
+
+#[test]
+fn presigned_urls_work_against_s3() {
+    let server = Server::start(2);
+    let api = Api::new(&server);
+    let (uid, ak, _) = api.create_user("bob");
+    api.ok(
+        "POST",
+        "buckets",
+        Some(json!({ "name": "bob-bucket", "owner_id": uid })),
+    );
+    let put = api.ok(
+        "POST",
+        "presigned-urls",
+        Some(json!({ "bucket_name": "bob-bucket", "object_key": "dir/hello world.txt", "method": "PUT", "expires_in": 600, "access_key": ak })),
+    );
+    let url = put["url"].as_str().expect("url");
+    assert!(
+        url.starts_with("/bob-bucket/dir/hello%20world.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"),
+        "{url}"
+    );
+    let r = raw(&server, "PUT", url, &[], b"presigned body");
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    let get = api.ok("POST", "presigned-urls", Some(json!({ "bucket_name": "bob-bucket", "object_key": "dir/hello world.txt", "access_key": ak })));
+    let r = raw(&server, "GET", get["url"].as_str().expect("url"), &[], b"");
+    assert_eq!((r.status, r.body_text().as_str()), (200, "presigned body"));
+    // A GET URL does not authorise a PUT.
+    let r = raw(&server, "PUT", get["url"].as_str().expect("url"), &[], b"x");
+    assert_eq!(r.status, 403);
+
+    let listed = api.ok("GET", "presigned-urls", None);
+    let urls = listed["urls"].as_array().expect("urls");
+    assert_eq!(urls.len(), 2, "{listed}");
+    assert_eq!(
+        (urls[0]["method"].as_str(), urls[0]["access_key"].as_str()),
+        (Some("PUT"), Some(ak.as_str()))
+    );
+    assert_eq!(api.ok("GET", "stats", None)["active_presigned_urls"], 2);
+
+    let base = json!({ "bucket_name": "bob-bucket", "object_key": "k", "access_key": ak });
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        Some(b)
+    };
+    api.err("POST", "presigned-urls", with("expires_in", json!(0)), 400);
+    api.err(
+        "POST",
+        "presigned-urls",
+        with("expires_in", json!(604801)),
+        400,
+    );
+    api.err(
+        "POST",
+        "presigned-urls",
+        with("method", json!("PATCH")),
+        400,
+    );
+    api.err(
+        "POST",
+        "presigned-urls",
+        with("bucket_name", json!("no-such-bucket")),
+        404,
+    );
+    api.err(
+        "POST",
+        "presigned-urls",
+        with("access_key", json!("NOSUCHKEY")),
+        404,
+    );
+    api.err("POST", "presigned-urls", with("object_key", json!("")), 400);
+    api.err(
+        "POST",
+        "presigned-urls",
+        Some(json!({ "bucket_name": "bob-bucket" })),
+        400,
+    );
+    let (_, other, _) = api.create_user("eve");
+    api.err(
+        "POST",
+        "presigned-urls",
+        with("access_key", json!(other)),
+        403,
+    );
+}
+
+#[test]
+fn second_credential_cannot_touch_first_ones_bucket() {
+    let server = Server::start(2);
+    let api = Api::new(&server);
+    let (_, ak, sk) = api.create_user("mallory");
+    rt().block_on(async {
+        let root = s3_client(&server).await;
+        root.create_bucket()
+            .bucket("root-bucket")
+            .send()
+            .await
+            .expect("create");
+        root.put_object()
+            .bucket("root-bucket")
+            .key("secret.txt")
+            .body(ByteStream::from_static(b"s"))
+            .send()
+            .await
+            .expect("put");
+        let other = s3_client_with(&server, &ak, &sk).await;
+        let e = other
+            .get_object()
+            .bucket("root-bucket")
+            .key("secret.txt")
+            .send()
+            .await
+            .expect_err("read");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+        let e = other
+            .put_object()
+            .bucket("root-bucket")
+            .key("x")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect_err("write");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+        let e = other
+            .list_objects_v2()
+            .bucket("root-bucket")
+            .send()
+            .await
+            .expect_err("list");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+        let e = other
+            .delete_object()
+            .bucket("root-bucket")
+            .key("secret.txt")
+            .send()
+            .await
+            .expect_err("delete");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+        other
+            .create_bucket()
+            .bucket("mallory-bucket")
+            .send()
+            .await
+            .expect("own bucket");
+        let mine = other.list_buckets().send().await.expect("list buckets");
+        let names: Vec<_> = mine.buckets().iter().filter_map(|b| b.name()).collect();
+        assert_eq!(names, ["mallory-bucket"]);
+        // Root sees and may use everything.
+        let all = root.list_buckets().send().await.expect("root list");
+        assert_eq!(all.buckets().len(), 2);
+        root.put_object()
+            .bucket("mallory-bucket")
+            .key("r")
+            .body(ByteStream::from_static(b"r"))
+            .send()
+            .await
+            .expect("root put");
+    });
+    let detail = api.ok("GET", "buckets/mallory-bucket", None);
+    assert_eq!(detail["owner"], "mallory");
+}
+
+#[test]
+fn deactivated_key_is_refused_on_every_shard() {
+    let server = Server::start(4);
+    let api = Api::new(&server);
+    let (id, ak, sk) = api.create_user("temp");
+    rt().block_on(async {
+        let c = s3_client_with(&server, &ak, &sk).await;
+        c.create_bucket()
+            .bucket("temp-bucket")
+            .send()
+            .await
+            .expect("create");
+        api.ok(
+            "PUT",
+            &format!("credentials/{id}"),
+            Some(json!({ "is_active": false })),
+        );
+        // Fresh clients open fresh connections, which SO_REUSEPORT spreads over the shards.
+        for i in 0..16 {
+            let c = s3_client_with(&server, &ak, &sk).await;
+            let e = c
+                .list_objects_v2()
+                .bucket("temp-bucket")
+                .send()
+                .await
+                .expect_err("refused");
+            assert_eq!(
+                code_of(&e.into_service_error()),
+                "InvalidAccessKeyId",
+                "attempt {i}"
+            );
+        }
+        api.ok(
+            "PUT",
+            &format!("credentials/{id}"),
+            Some(json!({ "is_active": true })),
+        );
+        for _ in 0..8 {
+            let c = s3_client_with(&server, &ak, &sk).await;
+            c.list_objects_v2()
+                .bucket("temp-bucket")
+                .send()
+                .await
+                .expect("reactivated");
+        }
+    });
+}
+
+#[test]
+fn stats_match_what_s3_clients_created() {
+    let server = Server::start(3);
+    let api = Api::new(&server);
+    let (_, ak, sk) = api.create_user("writer");
+    let sizes = [0usize, 1, 100, 4096, 70_000, 1 << 20];
+    rt().block_on(async {
+        let root = s3_client(&server).await;
+        let user = s3_client_with(&server, &ak, &sk).await;
+        root.create_bucket()
+            .bucket("stats-a")
+            .send()
+            .await
+            .expect("a");
+        user.create_bucket()
+            .bucket("stats-b")
+            .send()
+            .await
+            .expect("b");
+        for (i, n) in sizes.iter().enumerate() {
+            let (c, b) = if i % 2 == 0 {
+                (&root, "stats-a")
+            } else {
+                (&user, "stats-b")
+            };
+            c.put_object()
+                .bucket(b)
+                .key(format!("k{i}"))
+                .body(ByteStream::from(vec![7u8; *n]))
+                .send()
+                .await
+                .expect("put");
+        }
+        // Overwrite one: counts must not double.
+        root.put_object()
+            .bucket("stats-a")
+            .key("k0")
+            .body(ByteStream::from(vec![1u8; 10]))
+            .send()
+            .await
+            .expect("overwrite");
+    });
+    let stats = api.ok("GET", "stats", None);
+    let total: u64 = sizes.iter().map(|&n| n as u64).sum::<u64>() + 10;
+    assert_eq!(stats["objects"], sizes.len() as u64, "{stats}");
+    assert_eq!(stats["total_storage"], total, "{stats}");
+    assert_eq!(
+        (stats["buckets"].as_u64(), stats["credentials"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let metrics = raw(&server, "GET", "/_admin/metrics", &[], b"").body_text();
+    assert!(
+        metrics.contains("operation=\"PutObject\",status=\"200\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ringstore_request_duration_seconds{shard=\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ringstore_store_objects{shard=\"2\"}"),
+        "{metrics}"
+    );
+}
