@@ -66,12 +66,22 @@ fn chromium() -> Option<String> {
 
 #[test]
 fn console_in_headless_chromium() {
+    // CI installs the browser (.ci/run), so there a missing one is a failure, not a skip.
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let Some(browser) = chromium() else {
+        assert!(
+            !in_ci,
+            "chromium is missing in CI: .ci/run should have installed it"
+        );
         eprintln!("SKIPPED console_in_headless_chromium: chromium is not installed (apt-get install -y chromium; .ci/run installs it)");
         return;
     };
     let node_dir = target_dir().join("console-node");
     if !node_dir.join("node_modules/playwright-core").exists() {
+        assert!(
+            !in_ci,
+            "playwright-core is missing in CI: .ci/run should have installed it"
+        );
         eprintln!("SKIPPED console_in_headless_chromium: playwright-core is not in {} (.ci/run installs it)", node_dir.display());
         return;
     }

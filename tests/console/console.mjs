@@ -26,7 +26,7 @@ try {
   if (!secret || secret.length < 8) throw new Error("secret not shown");
 
   await page.click('nav a[data-view="buckets"]');
-  await page.waitForSelector("#bucket-owner option");
+  await page.waitForSelector("#bucket-owner option", { state: "attached" });
   await page.fill("#bucket-name", "console-bucket");
   const owner = await page.$eval("#bucket-owner", (sel) => [...sel.options].find((o) => o.text.startsWith("console-user")).value);
   await page.selectOption("#bucket-owner", owner);
