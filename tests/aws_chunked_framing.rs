@@ -161,3 +161,46 @@ fn malformed_aws_chunked_bodies_are_rejected_and_store_nothing() {
         "truncated: nothing stored"
     );
 }
+
+#[test]
+fn signed_streaming_chunks_verify_and_tampering_is_rejected() {
+    let server = Server::start(2);
+    let host = format!("127.0.0.1:{}", server.port);
+    let now = ringstore::util::time::unix_now();
+    let mk = signed_request("PUT", "/frames", "", &host, b"", now, &[]);
+    assert_eq!(send(&server, &mk, false).expect("create").status, 200);
+    for (i, size) in [0usize, 1, 8192, 65_536 + 1024, 300_001]
+        .into_iter()
+        .enumerate()
+    {
+        let payload = common::pattern(size, i as u64);
+        let key = format!("/frames/signed-{size}");
+        let resp = send(
+            &server,
+            &common::streaming_signed_put(&key, &host, &payload, 65_536, now, false),
+            false,
+        )
+        .expect("answer");
+        assert_eq!(resp.status, 200, "{size}: {}", resp.body_text());
+        let get = signed_request("GET", &key, "", &host, b"", now, &[]);
+        let got = send(&server, &get, false).expect("get");
+        assert!(
+            got.body == payload,
+            "{size}: stored payload without framing"
+        );
+    }
+    let payload = common::pattern(100_000, 9);
+    let resp = send(
+        &server,
+        &common::streaming_signed_put("/frames/tampered", &host, &payload, 65_536, now, true),
+        false,
+    )
+    .expect("answer");
+    assert_eq!(resp.status, 403, "{}", resp.body_text());
+    assert!(resp.body_text().contains("SignatureDoesNotMatch"));
+    assert_eq!(
+        stored(&server, "tampered"),
+        404,
+        "tampered stream stores nothing"
+    );
+}

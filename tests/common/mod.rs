@@ -419,3 +419,101 @@ pub fn read_response(r: &mut impl BufRead, head_request: bool) -> Option<RawResp
         body,
     })
 }
+
+/// A PUT with `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: the payload is split into
+/// `chunk` sized aws-chunked chunks, each signed and chained from the seed
+/// signature of the head (the AWS "Transferring Payload in Multiple Chunks" scheme).
+/// `tamper` flips one payload byte after signing, to test rejection.
+pub fn streaming_signed_put(
+    path: &str,
+    host: &str,
+    payload: &[u8],
+    chunk: usize,
+    now: i64,
+    tamper: bool,
+) -> Vec<u8> {
+    use ringstore::auth::sigv4;
+    let amz_date = ringstore::util::time::amz_date(now);
+    let date = &amz_date[..8];
+    let scope = sigv4::scope(date, REGION, "s3");
+    let key = sigv4::signing_key(SECRET_KEY, date, REGION, "s3");
+    let mut framed = Vec::new();
+    let chunks: Vec<&[u8]> = payload
+        .chunks(chunk.max(1))
+        .chain(std::iter::once(&[][..]))
+        .collect();
+    // Each chunk header costs hex(len) + ";chunk-signature=" + 64 + CRLF; the body CRLF too.
+    let encoded_len: usize = chunks
+        .iter()
+        .map(|c| format!("{:x}", c.len()).len() + 17 + 64 + 2 + c.len() + 2)
+        .sum();
+    let decoded = payload.len().to_string();
+    let encoded = encoded_len.to_string();
+    let headers: Vec<(String, String)> = {
+        let mut h = vec![
+            ("content-encoding".to_string(), "aws-chunked".to_string()),
+            ("content-length".to_string(), encoded.clone()),
+            ("host".to_string(), host.to_string()),
+            (
+                "x-amz-content-sha256".to_string(),
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD".to_string(),
+            ),
+            ("x-amz-date".to_string(), amz_date.clone()),
+            ("x-amz-decoded-content-length".to_string(), decoded),
+        ];
+        h.sort();
+        h
+    };
+    let signed: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    let hv: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let creq = sigv4::canonical_request(
+        "PUT",
+        &sigv4::canonical_uri(path).expect("uri"),
+        "",
+        &hv,
+        &signed,
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    )
+    .expect("canonical request");
+    let mut prev = sigv4::hmac_hex(
+        &key,
+        sigv4::string_to_sign(&amz_date, &scope, &creq).as_bytes(),
+    );
+    let seed = prev.clone();
+    for c in &chunks {
+        let sts = format!(
+            "AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{prev}\n{}\n{}",
+            sigv4::sha256_hex(b""),
+            sigv4::sha256_hex(c)
+        );
+        let sig = sigv4::hmac_hex(&key, sts.as_bytes());
+        framed.extend_from_slice(format!("{:x};chunk-signature={sig}\r\n", c.len()).as_bytes());
+        framed.extend_from_slice(c);
+        framed.extend_from_slice(b"\r\n");
+        prev = sig;
+    }
+    assert_eq!(framed.len(), encoded_len);
+    if tamper && !payload.is_empty() {
+        // The first data byte sits right after the first chunk header line.
+        let at = framed
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("header line")
+            + 1;
+        framed[at] ^= 0x01;
+    }
+    let mut out = format!("PUT {path} HTTP/1.1\r\n");
+    for (n, v) in &headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={}, Signature={seed}\r\n\r\n",
+        signed.join(";")
+    ));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&framed);
+    bytes
+}
