@@ -20,9 +20,9 @@ fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("<none>").to_string()
 }
 
-fn status_of<E, R: std::fmt::Debug>(e: &aws_sdk_s3::error::SdkError<E, R>) -> Option<u16>
+fn status_of<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> Option<u16>
 where
-    R: HttpStatus,
+    R: HttpStatus + std::fmt::Debug,
 {
     e.raw_response().map(|r| r.status_code())
 }
