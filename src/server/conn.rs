@@ -25,7 +25,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(stream: TcpStream, idle_timeout: Duration) -> Conn {
+    pub(crate) fn new(stream: TcpStream, idle_timeout: Duration) -> Conn {
         Conn {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
@@ -68,7 +68,7 @@ impl Conn {
     }
 
     /// Reads the next request head. Ok(None) when the client closed between requests.
-    async fn next_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
+    pub(crate) async fn next_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
         let mut first = true;
         loop {
             if let Some(head) = parse_head(&mut self.buf)? {
