@@ -164,7 +164,9 @@ fn floor(args: FloorArgs) -> Result<(), String> {
         pin_threads: !args.no_pin,
     };
     let (listen, threads) = server::floor::start(cfg)?;
-    println!("ringstore is listening on http://{listen} ({shards} shards, HTTP floor: fixed 200, no S3)");
+    println!(
+        "ringstore is listening on http://{listen} ({shards} shards, HTTP floor: fixed 200, no S3)"
+    );
     println!("ready");
     for t in threads {
         let _ = t.join();

@@ -59,7 +59,8 @@ impl ClientConn {
     async fn fill(&mut self, want: usize) -> std::io::Result<()> {
         let spare = self.buf.capacity() - self.buf.len();
         if spare < want.min(READ_CHUNK_BYTES) {
-            self.buf.reserve(want.clamp(READ_CHUNK_BYTES / 4, READ_CHUNK_BYTES));
+            self.buf
+                .reserve(want.clamp(READ_CHUNK_BYTES / 4, READ_CHUNK_BYTES));
         }
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
@@ -143,7 +144,11 @@ fn parse_response_head(buf: &[u8]) -> std::io::Result<Option<(u16, Option<u64>, 
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value).map_err(|_| invalid("bad Content-Length"))?;
-            len = Some(v.trim().parse().map_err(|_| invalid("bad Content-Length"))?);
+            len = Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| invalid("bad Content-Length"))?,
+            );
         } else if h.name.eq_ignore_ascii_case("connection") {
             keep_alive = !h.value.eq_ignore_ascii_case(b"close");
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
@@ -168,7 +173,10 @@ mod tests {
     #[test]
     fn parses_heads_and_error_codes() {
         let h = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-        assert_eq!(parse_response_head(h).unwrap(), Some((200, Some(5), true, 38)));
+        assert_eq!(
+            parse_response_head(h).unwrap(),
+            Some((200, Some(5), true, 38))
+        );
         assert_eq!(parse_response_head(&h[..20]).unwrap(), None);
         let c = b"HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
         assert_eq!(parse_response_head(c).unwrap().unwrap().2, false);

@@ -57,7 +57,8 @@ pub struct BenchArgs {
     /// Stop after this many operations instead of after --duration.
     #[arg(long)]
     pub ops: Option<u64>,
-    /// Operation mix for `--workload mixed`, e.g. `get=90,put=10`.
+    /// Operation mix for `--workload mixed`, e.g. `get=90,put=10` (names: get, put,
+    /// delete, list; with delete in the mix, GETs of deleted keys count as NoSuchKey errors).
     #[arg(long, default_value = "get=90,put=10")]
     pub mix: String,
     /// Sign the payload (SHA-256 of the body) instead of UNSIGNED-PAYLOAD.
@@ -86,9 +87,7 @@ pub struct BenchArgs {
 /// Parses `4096`, `4KiB`, `4KB` (= 4000), `1MiB`, `1m` (= MiB), `2GiB`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -101,7 +100,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "gb" => 1_000_000_000,
         _ => return Err(format!("bad size unit in {s:?}")),
     };
-    let bytes = n.checked_mul(mult).ok_or_else(|| format!("size {s:?} overflows"))?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} overflows"))?;
     if bytes > MAX_OBJECT_BYTES {
         return Err(format!("size {s:?} exceeds {MAX_OBJECT_BYTES} bytes"));
     }
@@ -113,7 +114,12 @@ pub fn parse_size_dist(s: &str) -> Result<Vec<(u64, u32)>, String> {
     let mut out = Vec::new();
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
         let (size, weight) = match part.split_once(':') {
-            Some((a, w)) => (a, w.trim().parse().map_err(|_| format!("bad weight in {part:?}"))?),
+            Some((a, w)) => (
+                a,
+                w.trim()
+                    .parse()
+                    .map_err(|_| format!("bad weight in {part:?}"))?,
+            ),
             None => (part, 1),
         };
         out.push((parse_size(size)?, weight));
@@ -136,7 +142,10 @@ pub fn parse_mix(s: &str) -> Result<Vec<(OpKind, u32)>, String> {
             "list" => OpKind::List,
             other => return Err(format!("unknown operation {other:?} in mix")),
         };
-        let w: u32 = w.trim().parse().map_err(|_| format!("bad weight in {part:?}"))?;
+        let w: u32 = w
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad weight in {part:?}"))?;
         out.push((op, w));
     }
     check_weights(&out, s)?;
@@ -161,7 +170,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::from_millis(ms.parse().map_err(|_| bad())?));
     }
     if let Some(m) = s.strip_suffix('m') {
-        return Ok(Duration::from_secs(60 * m.parse::<u64>().map_err(|_| bad())?));
+        return Ok(Duration::from_secs(
+            60 * m.parse::<u64>().map_err(|_| bad())?,
+        ));
     }
     let secs = s.strip_suffix('s').unwrap_or(s);
     Ok(Duration::from_secs_f64(secs.parse().map_err(|_| bad())?))

@@ -52,14 +52,17 @@ struct Shared {
 
 /// Splits `http://host:port` into the Host header value and a socket address.
 pub fn parse_endpoint(endpoint: &str) -> Result<(String, SocketAddr), String> {
-    let rest = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("endpoint {endpoint:?} must start with http:// (TLS is not supported)"))?;
+    let rest = endpoint.strip_prefix("http://").ok_or_else(|| {
+        format!("endpoint {endpoint:?} must start with http:// (TLS is not supported)")
+    })?;
     let host = rest.trim_end_matches('/');
     if host.is_empty() || host.contains('/') {
         return Err(format!("endpoint {endpoint:?} must be http://host[:port]"));
     }
-    let with_port = if host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         host.to_owned()
     } else {
         format!("{host}:80")
@@ -105,7 +108,9 @@ pub fn run(args: BenchArgs) -> Result<Report, String> {
     progress_until_done(&shared, &handles, started);
     let mut stats = Stats::default();
     for h in handles {
-        let s = h.join().map_err(|_| "a client thread panicked".to_string())??;
+        let s = h
+            .join()
+            .map_err(|_| "a client thread panicked".to_string())??;
         stats.merge(&s);
     }
     Ok(Report {
@@ -131,7 +136,9 @@ fn build_shared(args: BenchArgs) -> Result<Shared, String> {
         return Err(format!("--threads must be 1..={MAX_THREADS}"));
     }
     if !(args.threads..=MAX_CONNECTIONS).contains(&args.concurrency) {
-        return Err(format!("--concurrency must be between --threads and {MAX_CONNECTIONS}"));
+        return Err(format!(
+            "--concurrency must be between --threads and {MAX_CONNECTIONS}"
+        ));
     }
     if args.objects == 0 {
         return Err("--objects must be at least 1".into());
@@ -158,12 +165,15 @@ fn build_shared(args: BenchArgs) -> Result<Shared, String> {
 
 type ThreadResult = Result<Stats, String>;
 
-fn spawn_threads(shared: &Arc<Shared>) -> Result<Vec<std::thread::JoinHandle<ThreadResult>>, String> {
+fn spawn_threads(
+    shared: &Arc<Shared>,
+) -> Result<Vec<std::thread::JoinHandle<ThreadResult>>, String> {
     let threads = shared.args.threads;
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
         // Connections spread evenly; the first threads take the remainder.
-        let conns = shared.args.concurrency / threads + usize::from(t < shared.args.concurrency % threads);
+        let conns =
+            shared.args.concurrency / threads + usize::from(t < shared.args.concurrency % threads);
         let sh = shared.clone();
         let h = std::thread::Builder::new()
             .name(format!("bench-{t}"))
@@ -183,7 +193,9 @@ async fn run_thread(shared: Arc<Shared>, thread: usize, conns: usize) -> Stats {
     for c in 0..conns {
         let (sh, st) = (shared.clone(), stats.clone());
         let seed = ((thread as u64) << 32) | c as u64;
-        tasks.push(monoio::spawn(async move { connection_loop(sh, st, seed).await }));
+        tasks.push(monoio::spawn(
+            async move { connection_loop(sh, st, seed).await },
+        ));
     }
     for t in tasks {
         t.await;
@@ -208,7 +220,9 @@ async fn connection_loop(shared: Arc<Shared>, stats: Rc<std::cell::RefCell<Stats
     while claim(&shared) {
         let op = shared.workload.next_op(&mut rng);
         let index = match op {
-            OpKind::Delete => shared.delete_seq.fetch_add(1, Ordering::Relaxed) % shared.workload.objects,
+            OpKind::Delete => {
+                shared.delete_seq.fetch_add(1, Ordering::Relaxed) % shared.workload.objects
+            }
             _ => rng.below(shared.workload.objects),
         };
         let t0 = Instant::now();
@@ -246,26 +260,64 @@ async fn one_op(
     index: u64,
 ) -> Result<u64, String> {
     let (method, path, query, body) = match op {
-        OpKind::Put => ("PUT", object_path(shared, index), String::new(), shared.workload.body_of(index)),
-        OpKind::Get => ("GET", object_path(shared, index), String::new(), bytes::Bytes::new()),
-        OpKind::Delete => ("DELETE", object_path(shared, index), String::new(), bytes::Bytes::new()),
+        OpKind::Put => (
+            "PUT",
+            object_path(shared, index),
+            String::new(),
+            shared.workload.body_of(index),
+        ),
+        OpKind::Get => (
+            "GET",
+            object_path(shared, index),
+            String::new(),
+            bytes::Bytes::new(),
+        ),
+        OpKind::Delete => (
+            "DELETE",
+            object_path(shared, index),
+            String::new(),
+            bytes::Bytes::new(),
+        ),
         OpKind::List => {
             let mut q = format!("list-type=2&max-keys={LIST_MAX_KEYS}&prefix=");
             crate::auth::uri_encode(shared.args.prefix.as_bytes(), true, &mut q);
-            ("GET", format!("/{}", shared.args.bucket), q, bytes::Bytes::new())
+            (
+                "GET",
+                format!("/{}", shared.args.bucket),
+                q,
+                bytes::Bytes::new(),
+            )
         }
     };
     let verify = op == OpKind::Get && shared.args.verify;
-    let resp = exchange(shared, signer, conn, method, &path, &query, body.clone(), verify).await?;
+    let resp = exchange(
+        shared,
+        signer,
+        conn,
+        method,
+        &path,
+        &query,
+        body.clone(),
+        verify,
+    )
+    .await?;
     if resp.status >= 300 {
-        let code = resp.body.as_deref().and_then(s3_error_code).unwrap_or_default();
+        let code = resp
+            .body
+            .as_deref()
+            .and_then(s3_error_code)
+            .unwrap_or_default();
         return Err(format!("{} {code}", resp.status).trim_end().to_owned());
     }
     if op == OpKind::Get {
         if resp.body_len != shared.workload.size_of(index) {
             return Err("wrong length".into());
         }
-        if verify && !shared.workload.verify(index, resp.body.as_deref().unwrap_or_default()) {
+        if verify
+            && !shared
+                .workload
+                .verify(index, resp.body.as_deref().unwrap_or_default())
+        {
             return Err("verify mismatch".into());
         }
     }
@@ -302,7 +354,9 @@ async fn exchange(
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     if conn.is_none() {
-        let c = ClientConn::connect(shared.addr).await.map_err(|e| format!("connect: {}", e.kind()))?;
+        let c = ClientConn::connect(shared.addr)
+            .await
+            .map_err(|e| format!("connect: {}", e.kind()))?;
         *conn = Some(c);
     }
     let c = conn.as_mut().expect("connected above");
@@ -324,7 +378,11 @@ async fn exchange(
     }
 }
 
-fn progress_until_done(shared: &Shared, handles: &[std::thread::JoinHandle<ThreadResult>], started: Instant) {
+fn progress_until_done(
+    shared: &Shared,
+    handles: &[std::thread::JoinHandle<ThreadResult>],
+    started: Instant,
+) {
     let tty = std::io::stdout().is_terminal();
     let mut last = (started, 0u64, 0u64);
     while !handles.iter().all(|h| h.is_finished()) {
@@ -332,7 +390,10 @@ fn progress_until_done(shared: &Shared, handles: &[std::thread::JoinHandle<Threa
         if !tty || last.0.elapsed() < PROGRESS_INTERVAL {
             continue;
         }
-        let (done, bytes) = (shared.done.load(Ordering::Relaxed), shared.done_bytes.load(Ordering::Relaxed));
+        let (done, bytes) = (
+            shared.done.load(Ordering::Relaxed),
+            shared.done_bytes.load(Ordering::Relaxed),
+        );
         let dt = last.0.elapsed().as_secs_f64();
         print!(
             "\r{:>6.1}s  {:>9.0} ops/s  {:>8.1} MB/s  done {done}  errors {}   ",
@@ -356,8 +417,22 @@ fn create_bucket(shared: &Arc<Shared>) -> Result<(), String> {
         let mut signer = signer_for(&sh);
         let mut conn = None;
         let path = format!("/{}", sh.args.bucket);
-        let resp = exchange(&sh, &mut signer, &mut conn, "PUT", &path, "", bytes::Bytes::new(), false).await?;
-        let code = resp.body.as_deref().and_then(s3_error_code).unwrap_or_default();
+        let resp = exchange(
+            &sh,
+            &mut signer,
+            &mut conn,
+            "PUT",
+            &path,
+            "",
+            bytes::Bytes::new(),
+            false,
+        )
+        .await?;
+        let code = resp
+            .body
+            .as_deref()
+            .and_then(s3_error_code)
+            .unwrap_or_default();
         match resp.status {
             200..=299 => Ok(()),
             409 if code == "BucketAlreadyOwnedByYou" => Ok(()),

@@ -53,7 +53,10 @@ impl Stats {
     }
 
     pub fn record_error(&mut self, op: OpKind, what: String) {
-        *self.errors.entry(format!("{} {what}", op.name())).or_insert(0) += 1;
+        *self
+            .errors
+            .entry(format!("{} {what}", op.name()))
+            .or_insert(0) += 1;
     }
 
     pub fn merge(&mut self, other: &Stats) {

@@ -25,12 +25,15 @@ pub struct FloorConfig {
 }
 
 /// Starts one floor thread per shard; returns the bound address and the threads.
-pub fn start(mut cfg: FloorConfig) -> Result<(SocketAddr, Vec<std::thread::JoinHandle<()>>), String> {
+pub fn start(
+    mut cfg: FloorConfig,
+) -> Result<(SocketAddr, Vec<std::thread::JoinHandle<()>>), String> {
     if cfg.get_bytes > MAX_FLOOR_BODY_BYTES {
         return Err(format!("--get-bytes exceeds {MAX_FLOOR_BODY_BYTES}"));
     }
     if cfg.listen.port() == 0 {
-        let probe = std::net::TcpListener::bind(cfg.listen).map_err(|e| format!("bind {}: {e}", cfg.listen))?;
+        let probe = std::net::TcpListener::bind(cfg.listen)
+            .map_err(|e| format!("bind {}: {e}", cfg.listen))?;
         cfg.listen = probe.local_addr().map_err(|e| e.to_string())?;
     }
     let cpus = allowed_cpus();
@@ -55,13 +58,22 @@ pub fn start(mut cfg: FloorConfig) -> Result<(SocketAddr, Vec<std::thread::JoinH
         threads.push(t);
     }
     for _ in 0..cfg.shards {
-        ready_rx.recv().map_err(|_| "a floor thread died".to_string())??;
+        ready_rx
+            .recv()
+            .map_err(|_| "a floor thread died".to_string())??;
     }
     Ok((cfg.listen, threads))
 }
 
-async fn floor_main(cfg: FloorConfig, zeros: Bytes, ready: std::sync::mpsc::Sender<Result<(), String>>) {
-    let opts = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(1024);
+async fn floor_main(
+    cfg: FloorConfig,
+    zeros: Bytes,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(1024);
     let listener = match TcpListener::bind_with_config(cfg.listen, &opts) {
         Ok(l) => l,
         Err(e) => {
@@ -152,6 +164,9 @@ mod tests {
         assert_eq!(size_from_query("size=4096"), Some(4096));
         assert_eq!(size_from_query("a=1&size=10"), Some(10));
         assert_eq!(size_from_query("size=x"), None);
-        assert_eq!(size_from_query(&format!("size={}", MAX_FLOOR_BODY_BYTES + 1)), None);
+        assert_eq!(
+            size_from_query(&format!("size={}", MAX_FLOOR_BODY_BYTES + 1)),
+            None
+        );
     }
 }
