@@ -29,6 +29,7 @@ start() { # start <mode> <shards> [extra args...]
   local mode=$1 shards=$2; shift 2
   stop_server
   rm -rf "$DATA"
+  rm -f "$OUT/server.out"   # else the wait below may see the previous server's "ready"
   if [[ $mode == s3 ]]; then
     RINGSTORE_ACCESS_KEY=$AWS_ACCESS_KEY_ID RINGSTORE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY RINGSTORE_LOG=warn \
       "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$shards" --segment-mib 256 "$@" \
