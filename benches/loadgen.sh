@@ -3,6 +3,7 @@
 # configuration after another in one session, so the figures are comparable
 # as ratios. Usage: benches/loadgen.sh [OUT_DIR]
 #   CONFIGS   space-separated subset of: s3-2 floor-2 s3-1 floor-1 s3-2-buffered s3-2-nopin
+#             s3-2-seg16 s3-2-seg1024 (default: the first six)
 #   DURATION  per workload (default 5s); CONC (32); THREADS (2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ start() { # start <mode> <shards> [extra args...]
   rm -f "$OUT/server.out"   # else the wait below may see the previous server's "ready"
   if [[ $mode == s3 ]]; then
     RINGSTORE_ACCESS_KEY=$AWS_ACCESS_KEY_ID RINGSTORE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY RINGSTORE_LOG=warn \
-      "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$shards" --segment-mib 256 "$@" \
+      "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$shards" "$@" \
       >"$OUT/server.out" 2>>"$OUT/server.err" &
   else
     "$BIN" floor --listen 127.0.0.1:$PORT --shards "$shards" "$@" >"$OUT/server.out" 2>>"$OUT/server.err" &
@@ -76,6 +77,8 @@ for c in $CONFIGS; do
     floor-1) floor_matrix floor-1 1 ;;
     s3-2-buffered) s3_matrix s3-2-buffered 2 --no-direct-io ;;
     s3-2-nopin) s3_matrix s3-2-nopin 2 --no-pin ;;
+    s3-2-seg16) s3_matrix s3-2-seg16 2 --segment-mib 16 ;;
+    s3-2-seg1024) s3_matrix s3-2-seg1024 2 --segment-mib 1024 ;;
     *) echo "unknown config $c" >&2; exit 2 ;;
   esac
 done
