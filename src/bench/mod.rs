@@ -30,6 +30,8 @@ pub const MAX_THREADS: usize = 256;
 pub const MAX_CONNECTIONS: usize = 65_536;
 /// How often the live progress line is redrawn.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(1000);
+/// Connections used to pre-populate objects (at most).
+const PREPARE_CONNECTIONS_MAX: usize = 64;
 /// Keys listed per LIST request.
 const LIST_MAX_KEYS: u32 = 1000;
 
@@ -446,7 +448,7 @@ fn create_bucket(shared: &Arc<Shared>) -> Result<(), String> {
 fn prepare(shared: &Arc<Shared>) -> Result<(), String> {
     create_bucket(shared)?;
     let sh = shared.clone();
-    let conns = shared.args.concurrency.min(64).max(1) as u64;
+    let conns = shared.args.concurrency.clamp(1, PREPARE_CONNECTIONS_MAX) as u64;
     block_on(move || async move {
         let next = Rc::new(std::cell::Cell::new(0u64));
         let mut tasks: Vec<monoio::task::JoinHandle<Result<(), String>>> = Vec::new();
