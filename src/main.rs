@@ -176,7 +176,7 @@ fn floor(args: FloorArgs) -> Result<(), String> {
 
 fn bench(args: ringstore::bench::config::BenchArgs) -> Result<(), String> {
     if args.presign_only {
-        println!("{}", ringstore::bench::presigned_get_url(args)?);
+        println!("{}", ringstore::bench::presigned_url(args)?);
         return Ok(());
     }
     let (json, markdown) = (args.json.clone(), args.markdown.clone());

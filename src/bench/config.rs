@@ -79,9 +79,12 @@ pub struct BenchArgs {
     /// Write the report as a Markdown table to this file.
     #[arg(long)]
     pub markdown: Option<std::path::PathBuf>,
-    /// Print a presigned GET URL for the first object (for wrk) and exit after preparing.
+    /// Print a presigned URL for the first object (for wrk) and exit after preparing.
     #[arg(long)]
     pub presign_only: bool,
+    /// The method the --presign-only URL is signed for.
+    #[arg(long, value_parser = ["GET", "PUT"], default_value = "GET")]
+    pub presign_method: String,
 }
 
 /// Parses `4096`, `4KiB`, `4KB` (= 4000), `1MiB`, `1m` (= MiB), `2GiB`.

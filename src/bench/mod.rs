@@ -88,15 +88,15 @@ fn prepare_for(shared: &Arc<Shared>) -> Result<(), String> {
     }
 }
 
-/// Prepares the objects like a run would, then returns a presigned GET URL
-/// of the first object, valid for an hour (for wrk and other clients).
-pub fn presigned_get_url(args: BenchArgs) -> Result<String, String> {
+/// Prepares the objects like a run would, then returns a presigned URL
+/// (--presign-method) of the first object, valid for an hour (for wrk).
+pub fn presigned_url(args: BenchArgs) -> Result<String, String> {
     let shared = Arc::new(build_shared(args)?);
     prepare_for(&shared)?;
     let a = &shared.args;
     let mut s = signer_for(&shared);
     let path = object_path(&shared, 0);
-    let rel = s.presign("GET", &path, 3600, unix_now());
+    let rel = s.presign(&a.presign_method, &path, 3600, unix_now());
     Ok(format!("{}{rel}", a.endpoint.trim_end_matches('/')))
 }
 
