@@ -23,6 +23,29 @@ struct Cli {
 enum Command {
     /// Start the S3 server (the default when no command is given).
     Serve(ServeArgs),
+    /// Run the S3 load generator against an endpoint.
+    Bench(ringstore::bench::config::BenchArgs),
+    /// Serve a fixed 200 response on the server's runtime (no S3, no storage): the HTTP floor.
+    Floor(FloorArgs),
+}
+
+#[derive(Args, Clone)]
+struct FloorArgs {
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    listen: SocketAddr,
+    /// Number of shard threads. Default: every CPU this process may use.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Bytes each GET answers with (a `size=N` query parameter overrides it).
+    #[arg(long, default_value = "4KiB", value_parser = parse_size_arg)]
+    get_bytes: u64,
+    /// Do not pin threads to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    ringstore::bench::config::parse_size(s)
 }
 
 #[derive(Args, Clone)]
@@ -131,11 +154,59 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
     println!("ready");
 }
 
+fn floor(args: FloorArgs) -> Result<(), String> {
+    let shards = args
+        .shards
+        .unwrap_or_else(|| ringstore::shard::runtime::allowed_cpus().len().max(1));
+    if shards == 0 {
+        return Err("--shards must be at least 1".into());
+    }
+    let cfg = server::floor::FloorConfig {
+        listen: args.listen,
+        shards,
+        get_bytes: args.get_bytes as usize,
+        pin_threads: !args.no_pin,
+    };
+    let (listen, threads) = server::floor::start(cfg)?;
+    println!(
+        "ringstore is listening on http://{listen} ({shards} shards, HTTP floor: fixed 200, no S3)"
+    );
+    println!("ready");
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+fn bench(args: ringstore::bench::config::BenchArgs) -> Result<(), String> {
+    if args.presign_only {
+        println!("{}", ringstore::bench::presigned_url(args)?);
+        return Ok(());
+    }
+    let (json, markdown) = (args.json.clone(), args.markdown.clone());
+    let report = ringstore::bench::run(args)?;
+    print!("{}", report.summary());
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report.json()).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = markdown {
+        std::fs::write(&path, report.markdown())
+            .map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    if report.stats.error_count() > 0 {
+        return Err(format!("{} operations failed", report.stats.error_count()));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Bench(args)) => bench(args),
+        Some(Command::Floor(args)) => floor(args),
         None => serve(cli.serve),
     };
     match result {

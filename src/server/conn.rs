@@ -25,7 +25,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(stream: TcpStream, idle_timeout: Duration) -> Conn {
+    pub(crate) fn new(stream: TcpStream, idle_timeout: Duration) -> Conn {
         Conn {
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
@@ -68,7 +68,7 @@ impl Conn {
     }
 
     /// Reads the next request head. Ok(None) when the client closed between requests.
-    async fn next_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
+    pub(crate) async fn next_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
         // Between requests a client may idle; once a head has started it must
         // finish by one deadline (a trickle of bytes does not extend it).
         let head_budget = HEAD_TIMEOUT.min(self.idle_timeout);

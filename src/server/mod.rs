@@ -5,6 +5,7 @@ pub mod catalog_service;
 pub mod config;
 pub mod conn;
 pub mod datadir;
+pub mod floor;
 pub mod handlers;
 pub mod owner;
 pub mod read;

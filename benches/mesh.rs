@@ -1,0 +1,56 @@
+//! Cross-shard hop round trip: a message through the mesh queue to another
+//! shard thread (its own monoio runtime) and the oneshot reply back — the
+//! fixed cost every request pays when its key lives on another shard. The
+//! peer answers without touching a store, so only the hop is measured.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use futures_channel::oneshot;
+use futures_util::{SinkExt, StreamExt};
+use ringstore::shard::mesh::build_mesh;
+use ringstore::shard::msg::ShardMsg;
+use ringstore::shard::runtime::block_on;
+use std::time::{Duration, Instant};
+
+fn bench_hop(c: &mut Criterion) {
+    let mut links = build_mesh(2);
+    let peer = links.pop().expect("shard 1");
+    let mut me = links.pop().expect("shard 0");
+    let tx = me.senders[1].take().expect("0 → 1");
+    let server = std::thread::spawn(move || {
+        let mut inbound = peer.receivers;
+        block_on(move || async move {
+            while let Some(msg) = inbound[0].next().await {
+                if let ShardMsg::Delete { reply, .. } = msg {
+                    let _ = reply.send(Ok(false));
+                }
+            }
+        })
+        .expect("peer runtime");
+    });
+    c.bench_function("mesh/hop_round_trip", |b| {
+        b.iter_custom(|iters| {
+            let mut tx = tx.clone();
+            block_on(move || async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let (reply, answer) = oneshot::channel();
+                    let msg = ShardMsg::Delete {
+                        bucket: 1,
+                        key: String::new(),
+                        reply,
+                    };
+                    tx.send(msg).await.expect("peer alive");
+                    answer.await.expect("peer replies").expect("no store error");
+                }
+                start.elapsed()
+            })
+            .unwrap_or(Duration::ZERO)
+        })
+    });
+    drop(tx);
+    drop(me);
+    server.join().expect("peer thread");
+}
+
+criterion_group!(benches, bench_hop);
+criterion_main!(benches);

@@ -1,0 +1,240 @@
+//! `ringstore bench` arguments and the small value parsers behind them
+//! (sizes like `4KiB`, distributions like `4KiB:70,1MiB:30`, mixes like
+//! `get=90,put=10`, durations like `10s`).
+
+use clap::{Args, ValueEnum};
+use std::time::Duration;
+
+/// Largest object the generator will send or expect (keeps buffers bounded).
+pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// Most entries in a size distribution or an operation mix.
+pub const MAX_WEIGHTED_ENTRIES: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadKind {
+    Put,
+    Get,
+    Mixed,
+    Delete,
+    List,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Workload to run.
+    #[arg(long, value_enum, default_value = "get")]
+    pub workload: WorkloadKind,
+    /// S3 endpoint, `http://host:port`.
+    #[arg(long, default_value = "http://127.0.0.1:9000")]
+    pub endpoint: String,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub access_key: String,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+    pub secret_key: String,
+    #[arg(long, default_value = "us-east-1", env = "AWS_DEFAULT_REGION")]
+    pub region: String,
+    /// Bucket to use; created if missing.
+    #[arg(long, default_value = "ringstore-bench")]
+    pub bucket: String,
+    /// Key prefix of the benchmark objects.
+    #[arg(long, default_value = "bench/")]
+    pub prefix: String,
+    /// Object size (`4KiB`) or a weighted distribution (`4KiB:70,1MiB:30`).
+    #[arg(long, default_value = "4KiB")]
+    pub size: String,
+    /// Distinct object keys (pre-populated for get, mixed and delete).
+    #[arg(long, default_value_t = 1000)]
+    pub objects: u64,
+    /// Connections in total, spread over the threads.
+    #[arg(long, short = 'c', default_value_t = 32)]
+    pub concurrency: usize,
+    /// Client threads, one monoio runtime each.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// How long to run (`10s`, `500ms`, `2m`); ignored when --ops is given.
+    #[arg(long, default_value = "10s")]
+    pub duration: String,
+    /// Stop after this many operations instead of after --duration.
+    #[arg(long)]
+    pub ops: Option<u64>,
+    /// Operation mix for `--workload mixed`, e.g. `get=90,put=10` (names: get, put,
+    /// delete, list; with delete in the mix, GETs of deleted keys count as NoSuchKey errors).
+    #[arg(long, default_value = "get=90,put=10")]
+    pub mix: String,
+    /// Sign the payload (SHA-256 of the body) instead of UNSIGNED-PAYLOAD.
+    #[arg(long)]
+    pub sign_payload: bool,
+    /// Check every GET body against the deterministic content of its key.
+    #[arg(long)]
+    pub verify: bool,
+    /// Skip bucket creation and pre-population (objects already exist).
+    #[arg(long)]
+    pub no_prepare: bool,
+    /// Send no Authorization header (for the HTTP floor, which ignores it).
+    #[arg(long)]
+    pub no_sign: bool,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+    /// Write the report as a Markdown table to this file.
+    #[arg(long)]
+    pub markdown: Option<std::path::PathBuf>,
+    /// Print a presigned URL for the first object (for wrk) and exit after preparing.
+    #[arg(long)]
+    pub presign_only: bool,
+    /// The method the --presign-only URL is signed for.
+    #[arg(long, value_parser = ["GET", "PUT"], default_value = "GET")]
+    pub presign_method: String,
+}
+
+/// Parses `4096`, `4KiB`, `4KB` (= 4000), `1MiB`, `1m` (= MiB), `2GiB`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        _ => return Err(format!("bad size unit in {s:?}")),
+    };
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} overflows"))?;
+    if bytes > MAX_OBJECT_BYTES {
+        return Err(format!("size {s:?} exceeds {MAX_OBJECT_BYTES} bytes"));
+    }
+    Ok(bytes)
+}
+
+/// Parses `4KiB` or `4KiB:70,1MiB:30` into (size, weight) pairs.
+pub fn parse_size_dist(s: &str) -> Result<Vec<(u64, u32)>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (size, weight) = match part.split_once(':') {
+            Some((a, w)) => (
+                a,
+                w.trim()
+                    .parse()
+                    .map_err(|_| format!("bad weight in {part:?}"))?,
+            ),
+            None => (part, 1),
+        };
+        out.push((parse_size(size)?, weight));
+    }
+    check_weights(&out, s)?;
+    Ok(out)
+}
+
+/// Parses `get=90,put=10` (names: get, put, delete, list).
+pub fn parse_mix(s: &str) -> Result<Vec<(OpKind, u32)>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (name, w) = part
+            .split_once('=')
+            .ok_or_else(|| format!("mix entry {part:?} is not name=weight"))?;
+        let op = match name.trim() {
+            "get" => OpKind::Get,
+            "put" => OpKind::Put,
+            "delete" => OpKind::Delete,
+            "list" => OpKind::List,
+            other => return Err(format!("unknown operation {other:?} in mix")),
+        };
+        let w: u32 = w
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad weight in {part:?}"))?;
+        out.push((op, w));
+    }
+    check_weights(&out, s)?;
+    Ok(out)
+}
+
+fn check_weights<T>(entries: &[(T, u32)], src: &str) -> Result<(), String> {
+    if entries.is_empty() || entries.len() > MAX_WEIGHTED_ENTRIES {
+        return Err(format!("{src:?}: need 1..={MAX_WEIGHTED_ENTRIES} entries"));
+    }
+    if entries.iter().map(|e| u64::from(e.1)).sum::<u64>() == 0 {
+        return Err(format!("{src:?}: weights sum to zero"));
+    }
+    Ok(())
+}
+
+/// Parses `10s`, `500ms`, `2m`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("bad duration {s:?}");
+    if let Some(ms) = s.strip_suffix("ms") {
+        return Ok(Duration::from_millis(ms.parse().map_err(|_| bad())?));
+    }
+    if let Some(m) = s.strip_suffix('m') {
+        return Ok(Duration::from_secs(
+            60 * m.parse::<u64>().map_err(|_| bad())?,
+        ));
+    }
+    let secs = s.strip_suffix('s').unwrap_or(s);
+    Ok(Duration::from_secs_f64(secs.parse().map_err(|_| bad())?))
+}
+
+/// The operations the generator issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpKind {
+    Put,
+    Get,
+    Delete,
+    List,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 4] = [OpKind::Put, OpKind::Get, OpKind::Delete, OpKind::List];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Put => "PUT",
+            OpKind::Get => "GET",
+            OpKind::Delete => "DELETE",
+            OpKind::List => "LIST",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4KiB").unwrap(), 4096);
+        assert_eq!(parse_size("4kb").unwrap(), 4000);
+        assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
+        assert_eq!(parse_size("17").unwrap(), 17);
+        assert!(parse_size("4 parsecs").is_err());
+        assert!(parse_size("2GiB").is_err());
+        assert_eq!(
+            parse_size_dist("4KiB:70,1MiB:30").unwrap(),
+            vec![(4096, 70), (1 << 20, 30)]
+        );
+        assert!(parse_size_dist("4KiB:0").is_err());
+    }
+
+    #[test]
+    fn mixes_and_durations() {
+        assert_eq!(
+            parse_mix("get=90,put=10").unwrap(),
+            vec![(OpKind::Get, 90), (OpKind::Put, 10)]
+        );
+        assert!(parse_mix("head=1").is_err());
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+    }
+}

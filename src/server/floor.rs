@@ -1,0 +1,172 @@
+//! The HTTP floor: the server's shard threads, runtime, accept loop and head
+//! parser, answering every request with a fixed 200 — no auth, no S3, no
+//! storage. Benchmarks run against it to measure what S3 + storage cost over
+//! bare HTTP. A separate mode chosen at startup; the S3 request path never
+//! checks for it.
+
+use super::config::DEFAULT_IDLE_TIMEOUT;
+use super::conn::Conn;
+use crate::http::{BodyFraming, DateCache, ResponseHead};
+use crate::shard::runtime::{allowed_cpus, block_on, pin_current_thread};
+use bytes::{Bytes, BytesMut};
+use monoio::net::{ListenerOpts, TcpListener};
+use std::net::SocketAddr;
+
+/// Largest body the floor will send for one GET.
+pub const MAX_FLOOR_BODY_BYTES: usize = 64 << 20;
+
+#[derive(Debug, Clone)]
+pub struct FloorConfig {
+    pub listen: SocketAddr,
+    pub shards: usize,
+    /// Bytes each GET answers with, unless the query carries `size=N`.
+    pub get_bytes: usize,
+    pub pin_threads: bool,
+}
+
+/// Starts one floor thread per shard; returns the bound address and the threads.
+pub fn start(
+    mut cfg: FloorConfig,
+) -> Result<(SocketAddr, Vec<std::thread::JoinHandle<()>>), String> {
+    if cfg.get_bytes > MAX_FLOOR_BODY_BYTES {
+        return Err(format!("--get-bytes exceeds {MAX_FLOOR_BODY_BYTES}"));
+    }
+    if cfg.listen.port() == 0 {
+        let probe = std::net::TcpListener::bind(cfg.listen)
+            .map_err(|e| format!("bind {}: {e}", cfg.listen))?;
+        cfg.listen = probe.local_addr().map_err(|e| e.to_string())?;
+    }
+    let cpus = allowed_cpus();
+    let zeros = Bytes::from(vec![b'x'; MAX_FLOOR_BODY_BYTES]);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut threads = Vec::new();
+    for id in 0..cfg.shards {
+        let cpu = (cfg.pin_threads && !cpus.is_empty()).then(|| cpus[id % cpus.len()]);
+        let (cfg, zeros, ready) = (cfg.clone(), zeros.clone(), ready_tx.clone());
+        let t = std::thread::Builder::new()
+            .name(format!("floor-{id}"))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    let _ = pin_current_thread(cpu);
+                }
+                let err = ready.clone();
+                if let Err(e) = block_on(move || floor_main(cfg, zeros, ready)) {
+                    let _ = err.send(Err(format!("floor runtime: {e}")));
+                }
+            })
+            .map_err(|e| format!("spawn floor thread: {e}"))?;
+        threads.push(t);
+    }
+    for _ in 0..cfg.shards {
+        ready_rx
+            .recv()
+            .map_err(|_| "a floor thread died".to_string())??;
+    }
+    Ok((cfg.listen, threads))
+}
+
+async fn floor_main(
+    cfg: FloorConfig,
+    zeros: Bytes,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(1024);
+    let listener = match TcpListener::bind_with_config(cfg.listen, &opts) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("bind {}: {e}", cfg.listen)));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let zeros = zeros.clone();
+        let get_bytes = cfg.get_bytes;
+        monoio::spawn(async move {
+            let mut conn = Conn::new(stream, DEFAULT_IDLE_TIMEOUT);
+            let mut date = DateCache::new();
+            while let Ok(true) = serve_one(&mut conn, &zeros, get_bytes, &mut date).await {}
+        });
+    }
+}
+
+/// The `size=N` query parameter, if present and valid.
+fn size_from_query(query: &str) -> Option<usize> {
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix("size="))
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n <= MAX_FLOOR_BODY_BYTES)
+}
+
+/// Answers one request; Ok(false) when the connection should close.
+async fn serve_one(
+    conn: &mut Conn,
+    zeros: &Bytes,
+    get_bytes: usize,
+    date: &mut DateCache,
+) -> Result<bool, ()> {
+    let head = match conn.next_head().await {
+        Ok(Some(h)) => h,
+        _ => return Ok(false),
+    };
+    let mut left = match head.body_framing() {
+        Ok(BodyFraming::Length(n)) => n,
+        Ok(BodyFraming::None) => 0,
+        _ => return Ok(false),
+    };
+    // Read and drop the body: the bytes cross the socket as they would for a PUT.
+    loop {
+        let take = left.min(conn.buf.len() as u64);
+        let _ = conn.buf.split_to(take as usize);
+        left -= take;
+        if left == 0 {
+            break;
+        }
+        if conn.fill().await.map_err(|_| ())? == 0 {
+            return Ok(false);
+        }
+    }
+    let is_get = head.method_str() == "GET";
+    let len = if is_get {
+        size_from_query(head.raw_query()).unwrap_or(get_bytes)
+    } else {
+        0
+    };
+    let mut rh = ResponseHead::new(200);
+    rh.header("Date", date.get().to_owned());
+    rh.header("Content-Length", len.to_string());
+    let mut out = BytesMut::with_capacity(256 + len.min(64 * 1024));
+    rh.encode(&mut out);
+    if len <= 64 * 1024 {
+        out.extend_from_slice(&zeros[..len]);
+        conn.write(out.freeze()).await.map_err(|_| ())?;
+    } else {
+        conn.write(out.freeze()).await.map_err(|_| ())?;
+        conn.write(zeros.slice(..len)).await.map_err(|_| ())?;
+    }
+    Ok(head.keep_alive())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_query() {
+        assert_eq!(size_from_query("size=4096"), Some(4096));
+        assert_eq!(size_from_query("a=1&size=10"), Some(10));
+        assert_eq!(size_from_query("size=x"), None);
+        assert_eq!(
+            size_from_query(&format!("size={}", MAX_FLOOR_BODY_BYTES + 1)),
+            None
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! `ringstore bench` end to end: a bounded run against a real server with
+//! --verify must finish with zero errors and a JSON report that counts the
+//! operations; a run with the wrong secret must fail and say why; and the
+//! HTTP floor answers the generator.
+
+mod common;
+
+use common::{Server, ACCESS_KEY, REGION, SECRET_KEY};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A bench run that has not finished by then is a failure, not a hang.
+const BENCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn bench(endpoint: &str, secret: &str, extra: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringstore"))
+        .args(["bench", "--endpoint", endpoint, "--access-key", ACCESS_KEY])
+        .args([
+            "--secret-key",
+            secret,
+            "--region",
+            REGION,
+            "--bucket",
+            "smoke",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringstore bench");
+    let deadline = Instant::now() + BENCH_TIMEOUT;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ringstore bench did not finish within {BENCH_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("JSON report written");
+    serde_json::from_str(&text).expect("JSON report parses")
+}
+
+#[test]
+fn mixed_run_with_verify_has_no_errors_and_reports_every_op() {
+    let server = Server::start(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("report.json");
+    let md = dir.path().join("report.md");
+    let out = bench(
+        &server.endpoint,
+        SECRET_KEY,
+        &[
+            "--workload",
+            "mixed",
+            "--mix",
+            "get=70,put=25,list=5",
+            "--size",
+            "4KiB:80,200KiB:20",
+            "--objects",
+            "50",
+            "-c",
+            "8",
+            "--threads",
+            "2",
+            "--ops",
+            "200",
+            "--verify",
+            "--sign-payload",
+            "--json",
+            json.to_str().unwrap(),
+            "--markdown",
+            md.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let report = read_json(&json);
+    assert_eq!(report["error_count"], 0, "{report}");
+    assert_eq!(report["total_ops"], 200, "{report}");
+    let gets = report["operations"]["GET"]["ops"].as_u64().unwrap_or(0);
+    assert!(gets > 0, "no GETs in {report}");
+    assert!(
+        report["operations"]["GET"]["latency"]["p99_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let md = std::fs::read_to_string(&md).expect("markdown report");
+    assert!(md.contains("| GET |"), "{md}");
+}
+
+#[test]
+fn wrong_secret_fails_and_counts_the_s3_code() {
+    let server = Server::start(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("report.json");
+    let out = bench(
+        &server.endpoint,
+        "not-the-secret",
+        &[
+            "--workload",
+            "put",
+            "--ops",
+            "20",
+            "-c",
+            "2",
+            "--no-prepare",
+        ]
+        .into_iter()
+        .chain(["--json", json.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    assert!(!out.status.success(), "a run with a wrong secret must fail");
+    let report = read_json(&json);
+    assert_eq!(
+        report["errors"]["PUT 403 SignatureDoesNotMatch"], 20,
+        "{report}"
+    );
+}
+
+#[test]
+fn floor_answers_the_generator() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringstore"))
+        .args([
+            "floor",
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--get-bytes",
+            "4KiB",
+            "--no-pin",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn floor");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .expect("banner");
+    let endpoint = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("endpoint in banner")
+        .to_owned();
+    let out = bench(
+        &endpoint,
+        SECRET_KEY,
+        &["--workload", "get", "--ops", "100", "--no-prepare"],
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
