@@ -16,6 +16,7 @@ use super::*;
 
 mod format;
 mod listing;
+mod multipart;
 
 pub(crate) fn run<F: Future>(f: F) -> F::Output {
     monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
