@@ -16,3 +16,9 @@ fn aws_cli_suite() {
     let server = Server::start(2);
     run_pytest(&server, "test_awscli.py", &[]);
 }
+
+#[test]
+fn multipart_clients_suite() {
+    let server = Server::start(3);
+    run_pytest(&server, "test_multipart.py", &[]);
+}
