@@ -8,7 +8,9 @@ use crate::auth::checksum::composite;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::model::CompletedPart;
 use crate::shard::msg::{ObjectView, PartsPage, Reply, ShardMsg};
-use crate::store::{BucketId, ObjectMeta, StoreError, StoredChecksum, Upload, UploadId, UploadItem};
+use crate::store::{
+    BucketId, ObjectMeta, StoreError, StoredChecksum, Upload, UploadId, UploadItem,
+};
 use base64::Engine;
 use futures_channel::oneshot;
 use md5::{Digest, Md5};
@@ -92,7 +94,13 @@ pub async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             reply,
         } => {
             let marker = marker.as_ref().map(|(k, id)| (k.as_str(), *id));
-            let _ = reply.send(store.list_uploads(bucket, &prefix, delimiter.as_deref(), marker, limit));
+            let _ = reply.send(store.list_uploads(
+                bucket,
+                &prefix,
+                delimiter.as_deref(),
+                marker,
+                limit,
+            ));
         }
         _ => unreachable!("not a multipart message"),
     }
@@ -213,7 +221,9 @@ pub async fn list_uploads_all(
         ctx.send(shard, msg).await.map_err(|_| shard_gone())?;
         waits.push(rx);
     }
-    let mut pages = vec![ctx.store.list_uploads(bucket, prefix, delimiter, marker, limit)];
+    let mut pages = vec![ctx
+        .store
+        .list_uploads(bucket, prefix, delimiter, marker, limit)];
     for rx in waits {
         pages.push(rx.await.map_err(|_| shard_gone())?);
     }
@@ -274,7 +284,10 @@ pub fn plan_completion(
     u: &Upload,
     want: &[CompletedPart],
 ) -> Result<(Vec<u32>, ObjectMeta), S3Error> {
-    if want.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+    if want
+        .windows(2)
+        .any(|w| w[0].part_number >= w[1].part_number)
+    {
         return Err(S3Error::new(S3ErrorCode::InvalidPartOrder));
     }
     let mut md5s = Md5::new();
@@ -323,7 +336,11 @@ fn composite_checksum(parts: &[Option<StoredChecksum>]) -> Option<StoredChecksum
     let alg = parts.first()?.as_ref()?.algorithm;
     let digests: Option<Vec<Vec<u8>>> = parts
         .iter()
-        .map(|c| c.as_ref().filter(|c| c.algorithm == alg).map(|c| c.digest.clone()))
+        .map(|c| {
+            c.as_ref()
+                .filter(|c| c.algorithm == alg)
+                .map(|c| c.digest.clone())
+        })
         .collect();
     Some(StoredChecksum {
         algorithm: alg,

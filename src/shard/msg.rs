@@ -34,7 +34,10 @@ pub type Reply<T> = oneshot::Sender<T>;
 pub enum PutTarget {
     Object,
     /// A part of a multipart upload; Finish's meta carries its etag, checksum and mtime.
-    Part { upload_id: UploadId, part_number: u32 },
+    Part {
+        upload_id: UploadId,
+        part_number: u32,
+    },
 }
 
 /// A page of ListParts from the owner: the upload's initiation metadata and parts.

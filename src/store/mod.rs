@@ -414,7 +414,10 @@ impl ObjectWriter {
             meta.size,
             self.size
         );
-        assert!(self.part.is_none(), "a part writer commits with commit_part");
+        assert!(
+            self.part.is_none(),
+            "a part writer commits with commit_part"
+        );
         meta.size = self.size;
         let store = &self.store;
         let _guard = store.lock_key(self.bucket, &self.key).await;

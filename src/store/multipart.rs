@@ -19,8 +19,8 @@ use std::rc::Rc;
 
 use super::index::ObjectEntry;
 use super::record::{
-    Extent, MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec,
-    RecordKind, MAX_PAYLOAD_BYTES,
+    Extent, MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordKind,
+    MAX_PAYLOAD_BYTES,
 };
 use super::types::{BucketId, ObjectMeta, StoreError, StoredChecksum, NULL_VERSION};
 use super::{account_extents, ObjectWriter, Store};
@@ -298,10 +298,18 @@ impl Store {
             .append(RecordKind::MultipartAbort, &rec.encode())
             .await?;
         self.inner.log.commit_barrier(loc.seq).await?;
-        let gone = self.inner.uploads.borrow_mut().remove(bucket, key, upload_id);
+        let gone = self
+            .inner
+            .uploads
+            .borrow_mut()
+            .remove(bucket, key, upload_id);
         debug_assert!(gone.is_some(), "upload vanished under the key lock");
         if let Some(u) = gone {
-            account_extents(&mut self.inner.live_per_segment.borrow_mut(), u.extents(), false);
+            account_extents(
+                &mut self.inner.live_per_segment.borrow_mut(),
+                u.extents(),
+                false,
+            );
         }
         Ok(())
     }
@@ -327,9 +335,7 @@ impl Store {
             assemble(u, &chosen, meta)?
         };
         let payload = complete_payload(&rec)?;
-        let loc = self
-            .append(RecordKind::MultipartComplete, &payload)
-            .await?;
+        let loc = self.append(RecordKind::MultipartComplete, &payload).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
         let c = rec.commit;
         let entry = Rc::new(ObjectEntry {
@@ -340,7 +346,11 @@ impl Store {
             extents: c.extents,
             commit_seq: loc.seq,
         });
-        let upload = self.inner.uploads.borrow_mut().remove(bucket, key, upload_id);
+        let upload = self
+            .inner
+            .uploads
+            .borrow_mut()
+            .remove(bucket, key, upload_id);
         debug_assert!(upload.is_some(), "upload vanished under the key lock");
         let old = self.inner.index.borrow_mut().insert(entry.clone());
         let mut live = self.inner.live_per_segment.borrow_mut();
@@ -361,7 +371,10 @@ fn assemble(
     chosen: &[u32],
     mut meta: ObjectMeta,
 ) -> Result<MultipartCompleteRec, StoreError> {
-    debug_assert!(chosen.windows(2).all(|w| w[0] < w[1]), "parts not ascending");
+    debug_assert!(
+        chosen.windows(2).all(|w| w[0] < w[1]),
+        "parts not ascending"
+    );
     let mut extents = Vec::new();
     let mut part_sizes = Vec::with_capacity(chosen.len());
     for n in chosen {
@@ -403,7 +416,10 @@ impl ObjectWriter {
     ) -> Result<PartInfo, StoreError> {
         let (upload_id, part_number) = self.part.expect("commit_part on a part writer");
         let store = self.store.clone();
-        if store.with_upload(self.bucket, &self.key, upload_id, |_| ()).is_none() {
+        if store
+            .with_upload(self.bucket, &self.key, upload_id, |_| ())
+            .is_none()
+        {
             return Err(StoreError::NoSuchUpload);
         }
         let rec = MultipartPartRec {
@@ -415,7 +431,9 @@ impl ObjectWriter {
             checksum,
             extents: self.extents,
         };
-        let loc = store.append(RecordKind::MultipartPart, &rec.encode()).await?;
+        let loc = store
+            .append(RecordKind::MultipartPart, &rec.encode())
+            .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
         let part = PartInfo {
             part_number,

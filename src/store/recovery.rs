@@ -309,7 +309,11 @@ fn replay_part(
         return;
     };
     if !(1..=MAX_PART_NUMBER).contains(&p.part_number) {
-        tracing::error!(upload = p.upload_id, part = p.part_number, "part number out of range; skipped");
+        tracing::error!(
+            upload = p.upload_id,
+            part = p.part_number,
+            "part number out of range; skipped"
+        );
         return;
     }
     if !intact(&p.extents, data) {

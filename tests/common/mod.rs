@@ -239,7 +239,14 @@ pub fn python_env() -> PathBuf {
     // `python -m pip`, not `bin/pip`: a venv copied from another checkout keeps
     // that checkout's path in bin/pip's shebang and would install there.
     let ok = Command::new(venv.join("bin/python"))
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(&reqs)
         .status()
         .expect("pip install")

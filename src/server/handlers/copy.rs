@@ -30,7 +30,9 @@ pub const MAX_COPY_SOURCE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 pub fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
     let invalid = || {
         S3Error::new(S3ErrorCode::InvalidArgument)
-            .with_message("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+            .with_message(
+                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            )
             .with("ArgumentName", "x-amz-copy-source".to_string())
             .with("ArgumentValue", raw.to_string())
     };
@@ -166,7 +168,11 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
             "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SOURCE_BYTES}"
         )));
     }
-    let mut meta = if replace { base_meta(req)? } else { src.meta.clone() };
+    let mut meta = if replace {
+        base_meta(req)?
+    } else {
+        src.meta.clone()
+    };
     let owner = ctx.placement.owner(&bucket.name, &key);
     let mut sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)
         .await
@@ -214,7 +220,10 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
         .map_err(S3Error::from)?;
     let mut resp = copy_result(&view.meta, true);
     if let Some(c) = &view.meta.checksum {
-        resp.push_header(crate::auth::header_name(c.algorithm), super::object::b64(&c.digest));
+        resp.push_header(
+            crate::auth::header_name(c.algorithm),
+            super::object::b64(&c.digest),
+        );
     }
     Ok(resp)
 }

@@ -61,7 +61,9 @@ fn capped_arg(req: &Req, name: &str, max: usize) -> Result<usize, S3Error> {
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Ok((n as usize).min(max)),
             _ => Err(S3Error::new(S3ErrorCode::InvalidArgument)
-                .with_message(format!("Provided {name} not an integer or within integer range"))
+                .with_message(format!(
+                    "Provided {name} not an integer or within integer range"
+                ))
                 .with("ArgumentName", name.to_string())
                 .with("ArgumentValue", v.to_string())),
         },
@@ -289,11 +291,19 @@ mod tests {
     #[test]
     fn upload_pages_merge_in_key_then_id_order() {
         let a = vec![up("a", 5), UploadItem::CommonPrefix("p/".into())];
-        let b = vec![up("a", 2), UploadItem::CommonPrefix("p/".into()), up("z", 1)];
+        let b = vec![
+            up("a", 2),
+            UploadItem::CommonPrefix("p/".into()),
+            up("z", 1),
+        ];
         let (items, more) = merge_upload_pages(vec![a, b], 3);
         assert_eq!(
             items,
-            vec![up("a", 2), up("a", 5), UploadItem::CommonPrefix("p/".into())]
+            vec![
+                up("a", 2),
+                up("a", 5),
+                UploadItem::CommonPrefix("p/".into())
+            ]
         );
         assert!(more);
     }

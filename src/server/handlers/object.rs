@@ -3,9 +3,7 @@
 
 use super::bucket::read_small_body;
 use super::{bucket_for, Access};
-use crate::auth::{
-    header_name, requested_checksum, BodyDigests, BodyDigestsResult, PayloadMode,
-};
+use crate::auth::{header_name, requested_checksum, BodyDigests, BodyDigestsResult, PayloadMode};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
 use crate::s3::xml;
@@ -162,8 +160,9 @@ pub async fn receive_body(
         sink.write(piece).await.map_err(S3Error::from)?;
     }
     if size.is_some_and(|expected| body.delivered != expected) {
-        return Err(S3Error::new(S3ErrorCode::IncompleteBody)
-            .with_message("You did not provide the number of bytes specified by the Content-Length HTTP header."));
+        return Err(S3Error::new(S3ErrorCode::IncompleteBody).with_message(
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        ));
     }
     // A trailing checksum is compared once the trailer has arrived.
     if let (Some(alg), Some(dec)) = (trailer_alg, body.aws_decoder()) {
@@ -209,7 +208,9 @@ pub async fn put(
     let mut meta = base_meta(req)?;
     let cond = put_condition(req)?;
     // Fail fast on bad headers before a forward is opened.
-    declared_size(req)?.filter(|&n| n > MAX_PUT_OBJECT_BYTES).map_or(Ok(()), |_| Err(too_large()))?;
+    declared_size(req)?
+        .filter(|&n| n > MAX_PUT_OBJECT_BYTES)
+        .map_or(Ok(()), |_| Err(too_large()))?;
     body_digests(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
     let mut sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)

@@ -22,7 +22,11 @@ async fn try_part(
 }
 
 /// Completes with every part in number order.
-async fn complete_all(store: &Store, key: &str, id: UploadId) -> Result<Rc<ObjectEntry>, StoreError> {
+async fn complete_all(
+    store: &Store,
+    key: &str,
+    id: UploadId,
+) -> Result<Rc<ObjectEntry>, StoreError> {
     store
         .complete_upload(1, key, id, |u| {
             Ok::<_, StoreError>((u.parts.keys().copied().collect(), u.meta.clone()))
@@ -70,14 +74,23 @@ fn complete_references_parts_and_survives_reopen() {
             Err(StoreError::NoSuchUpload)
         ));
 
-        let open = store.create_upload(1, "open", ObjectMeta::default()).await.expect("init");
+        let open = store
+            .create_upload(1, "open", ObjectMeta::default())
+            .await
+            .expect("init");
         put_part(&store, "open", open, 2, b"second").await;
         put_part(&store, "open", open, 1, b"first").await;
-        let gone = store.create_upload(1, "gone", ObjectMeta::default()).await.expect("init");
+        let gone = store
+            .create_upload(1, "gone", ObjectMeta::default())
+            .await
+            .expect("init");
         put_part(&store, "gone", gone, 1, &body(9, 100_000)).await;
         let live_with = store.stats().live_bytes;
         store.abort_upload(1, "gone", gone).await.expect("abort");
-        assert!(store.stats().live_bytes < live_with, "abort frees part bytes");
+        assert!(
+            store.stats().live_bytes < live_with,
+            "abort frees part bytes"
+        );
         assert!(matches!(
             store.abort_upload(1, "gone", gone).await,
             Err(StoreError::NoSuchUpload)
@@ -92,9 +105,14 @@ fn complete_references_parts_and_survives_reopen() {
         assert_eq!(e.meta.part_sizes, vec![300_000, 70_000, 5]);
         assert!(parts_of(&store, "mp", done_id).is_none());
         assert!(parts_of(&store, "gone", aborted_id).is_none());
-        assert_eq!(parts_of(&store, "open", open_id), Some(vec![(1, 5), (2, 6)]));
+        assert_eq!(
+            parts_of(&store, "open", open_id),
+            Some(vec![(1, 5), (2, 6)])
+        );
         assert_eq!(store.upload_count(), 1);
-        let e2 = complete_all(&store, "open", open_id).await.expect("complete after reopen");
+        let e2 = complete_all(&store, "open", open_id)
+            .await
+            .expect("complete after reopen");
         assert_reads(&store, "open", b"firstsecond").await;
         assert_eq!(store.stats().live_bytes, live_of(&e) + live_of(&e2));
     });
@@ -114,7 +132,10 @@ fn list_uploads_orders_rolls_up_and_pages() {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
         let mut ids = Vec::new();
         for key in ["a/1", "a/2", "b", "b", "c"] {
-            let id = store.create_upload(1, key, ObjectMeta::default()).await.expect("init");
+            let id = store
+                .create_upload(1, key, ObjectMeta::default())
+                .await
+                .expect("init");
             ids.push((key, id));
         }
         let all = store.list_uploads(1, "", None, None, 100);
@@ -153,7 +174,9 @@ async fn mp_worker(
         let Ok(id) = store.create_upload(1, &key, ObjectMeta::default()).await else {
             return;
         };
-        model.borrow_mut().insert((key.clone(), id), UploadModel::default());
+        model
+            .borrow_mut()
+            .insert((key.clone(), id), UploadModel::default());
         for _ in 0..1 + rng.next_u64() % 4 {
             let n = 1 + (rng.next_u64() % 3) as u32;
             let data = body(rng.next_u64(), (rng.next_u64() % 150_000) as usize);
@@ -161,10 +184,18 @@ async fn mp_worker(
                 return;
             }
             let mut m = model.borrow_mut();
-            m.get_mut(&(key.clone(), id)).expect("model").acked.insert(n, data);
+            m.get_mut(&(key.clone(), id))
+                .expect("model")
+                .acked
+                .insert(n, data);
         }
         let abort = rng.next_u64().is_multiple_of(3);
-        let whole: Vec<u8> = model.borrow()[&(key.clone(), id)].acked.values().flatten().copied().collect();
+        let whole: Vec<u8> = model.borrow()[&(key.clone(), id)]
+            .acked
+            .values()
+            .flatten()
+            .copied()
+            .collect();
         let set = |m: &mut UploadModel, ok: bool| {
             if abort {
                 m.aborting = Some(ok)
@@ -172,7 +203,13 @@ async fn mp_worker(
                 m.completing = Some((whole.clone(), ok))
             }
         };
-        set(model.borrow_mut().get_mut(&(key.clone(), id)).expect("model"), false);
+        set(
+            model
+                .borrow_mut()
+                .get_mut(&(key.clone(), id))
+                .expect("model"),
+            false,
+        );
         let ok = if abort {
             store.abort_upload(1, &key, id).await.is_ok()
         } else {
@@ -181,24 +218,41 @@ async fn mp_worker(
         if !ok {
             return;
         }
-        set(model.borrow_mut().get_mut(&(key.clone(), id)).expect("model"), true);
+        set(
+            model
+                .borrow_mut()
+                .get_mut(&(key.clone(), id))
+                .expect("model"),
+            true,
+        );
     }
 }
 
 async fn check_upload(store: &Store, seed: u64, key: &str, id: UploadId, m: &UploadModel) {
     let parts = store.with_upload(1, key, id, |u| {
-        u.parts.values().map(|p| (p.part_number, p.size)).collect::<Vec<_>>()
+        u.parts
+            .values()
+            .map(|p| (p.part_number, p.size))
+            .collect::<Vec<_>>()
     });
-    let obj = read_all(store, key).await.map(|r| r.expect("object readable"));
+    let obj = read_all(store, key)
+        .await
+        .map(|r| r.expect("object readable"));
     let ended = m.completing.as_ref().is_some_and(|c| c.1) || m.aborting == Some(true);
     match (parts, obj) {
         (Some(parts), None) => {
-            assert!(!ended, "seed {seed}: {key} acknowledged end but upload still open");
+            assert!(
+                !ended,
+                "seed {seed}: {key} acknowledged end but upload still open"
+            );
             let want: Vec<_> = m.acked.iter().map(|(n, d)| (*n, d.len() as u64)).collect();
             // Every acknowledged part is there (an unacknowledged re-upload may have landed).
             let nums: Vec<_> = parts.iter().map(|p| p.0).collect();
             let want_nums: Vec<_> = want.iter().map(|p| p.0).collect();
-            assert!(want_nums.iter().all(|n| nums.contains(n)), "seed {seed}: {key} lost a part");
+            assert!(
+                want_nums.iter().all(|n| nums.contains(n)),
+                "seed {seed}: {key} lost a part"
+            );
         }
         (None, Some(got)) => {
             let (whole, _) = m.completing.as_ref().expect("completed without completing");
@@ -229,12 +283,16 @@ fn mp_power_cut_once(seed: u64) {
     });
     let after = disk.borrow().durable_copy();
     run(async {
-        let store = Store::open(sim_cfg(&after)).await.expect("reopen after power cut");
+        let store = Store::open(sim_cfg(&after))
+            .await
+            .expect("reopen after power cut");
         let model = model.borrow().clone();
         for ((key, id), m) in &model {
             check_upload(&store, seed, key, *id, m).await;
             if store.with_upload(1, key, *id, |_| ()).is_some() {
-                complete_all(&store, key, *id).await.expect("complete after recovery");
+                complete_all(&store, key, *id)
+                    .await
+                    .expect("complete after recovery");
             }
         }
     });
