@@ -334,6 +334,16 @@ impl Store {
     }
 }
 
+/// A metadata payload, if it fits one record. Bodies arrive in pieces of at
+/// most one socket read, so a very large object can name more extents than
+/// one record holds: that is a client-visible error, not a panic in append.
+fn one_record(payload: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    if payload.len() > record::MAX_PAYLOAD_BYTES {
+        return Err(StoreError::TooLarge);
+    }
+    Ok(payload)
+}
+
 /// Adds (or removes) an entry's data bytes to the per-segment live counts.
 fn account(live: &mut BTreeMap<u32, u64>, e: &ObjectEntry, add: bool) {
     account_extents(live, e.extents.iter(), add);
@@ -429,7 +439,9 @@ impl ObjectWriter {
             meta,
             extents: self.extents,
         };
-        let loc = store.append(RecordKind::Commit, &rec.encode()).await?;
+        let loc = store
+            .append(RecordKind::Commit, &one_record(rec.encode())?)
+            .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
         let entry = Rc::new(ObjectEntry {
             bucket: rec.bucket,

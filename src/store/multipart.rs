@@ -20,7 +20,6 @@ use std::rc::Rc;
 use super::index::ObjectEntry;
 use super::record::{
     Extent, MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordKind,
-    MAX_PAYLOAD_BYTES,
 };
 use super::types::{BucketId, ObjectMeta, StoreError, StoredChecksum, NULL_VERSION};
 use super::{account_extents, ObjectWriter, Store};
@@ -195,15 +194,6 @@ fn new_upload_id() -> UploadId {
     u128::from_le_bytes(b).max(1)
 }
 
-/// Bytes of a completion record's payload, if it fits in one record.
-fn complete_payload(rec: &MultipartCompleteRec) -> Result<Vec<u8>, StoreError> {
-    let payload = rec.encode();
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(StoreError::TooLarge);
-    }
-    Ok(payload)
-}
-
 impl Store {
     /// Durably starts an upload; `meta` is what the completed object will carry.
     pub async fn create_upload(
@@ -334,7 +324,7 @@ impl Store {
             let (chosen, meta) = plan(u)?;
             assemble(u, &chosen, meta)?
         };
-        let payload = complete_payload(&rec)?;
+        let payload = super::one_record(rec.encode())?;
         let loc = self.append(RecordKind::MultipartComplete, &payload).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
         let c = rec.commit;
@@ -432,7 +422,7 @@ impl ObjectWriter {
             extents: self.extents,
         };
         let loc = store
-            .append(RecordKind::MultipartPart, &rec.encode())
+            .append(RecordKind::MultipartPart, &super::one_record(rec.encode())?)
             .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
         let part = PartInfo {

@@ -316,3 +316,36 @@ fn power_cut_keeps_acknowledged_parts_and_whole_objects() {
     // The interesting case (uploads in progress at the cut) must be exercised.
     assert!(open > 0 || seeds < 10, "no seed cut during an upload");
 }
+
+/// A body that arrived in very many small pieces names more extents than one
+/// record holds: the commit (object or part) is refused, nothing panics.
+#[test]
+fn too_many_extents_is_an_error_not_a_panic() {
+    run(async {
+        let disk = SimDisk::new_handle();
+        let mut cfg = sim_cfg(&disk);
+        cfg.segment_bytes = 64 * 1024 * 1024;
+        let store = Store::open(cfg).await.expect("open");
+        let pieces = MAX_PAYLOAD_BYTES / 16 + 1;
+        let mut w = store.writer(1, "many");
+        for _ in 0..pieces {
+            w.write(b"x").await.expect("write");
+        }
+        let r = w.commit(ObjectMeta::default(), PutCondition::None).await;
+        assert!(matches!(r, Err(StoreError::TooLarge)), "{r:?}");
+        let id = store
+            .create_upload(1, "mp", ObjectMeta::default())
+            .await
+            .expect("init");
+        let mut w = store.part_writer(1, "mp", id, 1).expect("part writer");
+        for _ in 0..pieces {
+            w.write(b"x").await.expect("write");
+        }
+        let r = w.commit_part("e".into(), None, 0).await;
+        assert!(matches!(r, Err(StoreError::TooLarge)), "{r:?}");
+        put(&store, "after", b"ok")
+            .await
+            .expect("store still writes");
+        assert!(store.get(1, "many").is_none());
+    });
+}
