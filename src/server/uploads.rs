@@ -270,7 +270,6 @@ async fn complete_local(
 
 fn invalid_part(p: &CompletedPart) -> S3Error {
     S3Error::new(S3ErrorCode::InvalidPart)
-        .with("UploadId", String::new())
         .with("PartNumber", p.part_number.to_string())
         .with("ETag", p.etag.clone())
 }
