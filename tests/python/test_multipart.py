@@ -119,3 +119,27 @@ def test_rclone_sync_and_check(endpoint, tmp_path, s3):
     run("sync", "rs:rclone-mp/tree", str(back))
     run("check", str(tree), str(back))
     assert sha256_file(back / "big.bin") == sha256_file(tree / "big.bin")
+
+
+def test_composite_checksum_of_parts(s3, bucket):
+    import base64
+    import zlib
+
+    parts = [os.urandom(5 * MIB), os.urandom(1234)]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="ck", ChecksumAlgorithm="CRC32")
+    done = []
+    for i, body in enumerate(parts, start=1):
+        r = s3.upload_part(Bucket=bucket, Key="ck", UploadId=up["UploadId"], PartNumber=i, Body=body, ChecksumAlgorithm="CRC32")
+        want = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+        assert r["ChecksumCRC32"] == want
+        done.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    # A part checksum that does not match what was stored is InvalidPart.
+    bad = [dict(done[0], ChecksumCRC32="AAAAAA=="), done[1]]
+    with pytest.raises(s3.exceptions.ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="ck", UploadId=up["UploadId"], MultipartUpload={"Parts": bad})
+    assert e.value.response["Error"]["Code"] == "InvalidPart"
+    s3.complete_multipart_upload(Bucket=bucket, Key="ck", UploadId=up["UploadId"], MultipartUpload={"Parts": done})
+    raw = b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in done)
+    composite = base64.b64encode(zlib.crc32(raw).to_bytes(4, "big")).decode() + "-2"
+    head = s3.head_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == composite
