@@ -22,3 +22,9 @@ fn s3cmd_suite() {
     let server = Server::start(2);
     run_pytest(&server, "test_s3cmd.py", &[]);
 }
+
+#[test]
+fn multipart_clients_suite() {
+    let server = Server::start(3);
+    run_pytest(&server, "test_multipart.py", &[]);
+}

@@ -317,8 +317,10 @@ impl From<&StoreError> for S3Error {
                 .with_message("The stored data failed its integrity check and cannot be served."),
             StoreError::PreconditionFailed => S3Error::new(C::PreconditionFailed),
             StoreError::NotFound => S3Error::new(C::NoSuchKey),
+            StoreError::NoSuchUpload => S3Error::new(C::NoSuchUpload),
+            StoreError::TooLarge => S3Error::new(C::EntityTooLarge)
+                .with_message("The assembled object exceeds this server's per-object extent limit"),
             StoreError::Io { .. } | StoreError::Format(_) => S3Error::new(C::InternalError),
-            StoreError::TooLarge => S3Error::new(C::EntityTooLarge),
         }
     }
 }

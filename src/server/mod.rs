@@ -12,6 +12,7 @@ pub mod read;
 pub mod request;
 pub mod respond;
 pub mod shard;
+pub mod uploads;
 
 use crate::catalog::Catalog;
 use crate::shard::mesh::{build_mesh, MeshLinks};

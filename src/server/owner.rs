@@ -8,7 +8,7 @@ use super::respond::ObjectSource;
 use super::shard::ShardCtx;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::shard::mesh::BODY_CHANNEL_DEPTH;
-use crate::shard::msg::{BodyPiece, ObjectView, ReadReply, ShardMsg};
+use crate::shard::msg::{BodyPiece, ObjectView, PutTarget, ReadReply, ShardMsg};
 use crate::store::{
     BucketId, ListItem, ObjectEntry, ObjectMeta, ObjectWriter, PutCondition, Store, StoreError,
 };
@@ -24,11 +24,11 @@ fn view(entry: &ObjectEntry) -> ObjectView {
     }
 }
 
-fn shard_gone() -> S3Error {
+pub(super) fn shard_gone() -> S3Error {
     S3Error::new(S3ErrorCode::InternalError).with_message("a shard stopped answering")
 }
 
-fn store_gone() -> StoreError {
+pub(super) fn store_gone() -> StoreError {
     StoreError::Io {
         op: "mesh",
         path: Default::default(),
@@ -53,10 +53,11 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
         ShardMsg::Put {
             bucket,
             key,
+            target,
             body,
             reply,
         } => {
-            let r = put_from_channel(&ctx.store, bucket, &key, body).await;
+            let r = put_from_channel(&ctx.store, bucket, &key, target, body).await;
             let _ = reply.send(r);
         }
         ShardMsg::Read {
@@ -95,6 +96,11 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
                 limit,
             ));
         }
+        msg @ (ShardMsg::CreateUpload { .. }
+        | ShardMsg::AbortUpload { .. }
+        | ShardMsg::CompleteUpload { .. }
+        | ShardMsg::ListParts { .. }
+        | ShardMsg::ListUploads { .. }) => super::uploads::handle_msg(ctx, msg).await,
         ShardMsg::BucketStats { bucket, reply } => {
             let _ = reply.send(ctx.store.bucket_stats(bucket));
         }
@@ -110,20 +116,58 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
     }
 }
 
+fn open_writer(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    target: PutTarget,
+) -> Result<ObjectWriter, StoreError> {
+    match target {
+        PutTarget::Object => Ok(store.writer(bucket, key)),
+        PutTarget::Part {
+            upload_id,
+            part_number,
+        } => store.part_writer(bucket, key, upload_id, part_number),
+    }
+}
+
+/// Commits an object, or a part (then `meta` carries the part's etag, checksum, mtime).
+async fn finish_writer(
+    w: ObjectWriter,
+    meta: ObjectMeta,
+    cond: PutCondition,
+) -> Result<ObjectView, StoreError> {
+    if w.part_target().is_none() {
+        return w.commit(meta, cond).await.map(|e| view(&e));
+    }
+    let key = String::new();
+    let part = w
+        .commit_part(meta.etag, meta.checksum, meta.mtime_millis)
+        .await?;
+    Ok(ObjectView {
+        key,
+        meta: ObjectMeta {
+            size: part.size,
+            etag: part.etag,
+            mtime_millis: part.mtime_millis,
+            checksum: part.checksum,
+            ..ObjectMeta::default()
+        },
+    })
+}
+
 async fn put_from_channel(
     store: &Store,
     bucket: BucketId,
     key: &str,
+    target: PutTarget,
     mut body: mpsc::Receiver<BodyPiece>,
 ) -> Result<ObjectView, StoreError> {
-    let mut writer = store.writer(bucket, key);
+    let mut writer = open_writer(store, bucket, key, target)?;
     while let Some(piece) = body.next().await {
         match piece {
             BodyPiece::Data(bytes) => writer.write(&bytes).await?,
-            BodyPiece::Finish(meta, cond) => {
-                let entry = writer.commit(*meta, cond).await?;
-                return Ok(view(&entry));
-            }
+            BodyPiece::Finish(meta, cond) => return finish_writer(writer, *meta, cond).await,
         }
     }
     // The sender went away without Finish: the upload was aborted; nothing is committed.
@@ -220,15 +264,17 @@ impl PutSink {
         owner: usize,
         bucket: BucketId,
         key: &str,
+        target: PutTarget,
     ) -> Result<PutSink, StoreError> {
         if owner == ctx.id {
-            return Ok(PutSink::Local(ctx.store.writer(bucket, key)));
+            return open_writer(&ctx.store, bucket, key, target).map(PutSink::Local);
         }
         let (tx, body) = mpsc::channel(BODY_CHANNEL_DEPTH);
         let (reply_tx, reply) = oneshot::channel();
         let msg = ShardMsg::Put {
             bucket,
             key: key.to_string(),
+            target,
             body,
             reply: reply_tx,
         };
@@ -258,7 +304,7 @@ impl PutSink {
         cond: PutCondition,
     ) -> Result<ObjectView, StoreError> {
         match self {
-            PutSink::Local(w) => w.commit(meta, cond).await.map(|e| view(&e)),
+            PutSink::Local(w) => finish_writer(w, meta, cond).await,
             PutSink::Remote { mut tx, reply } => {
                 let _ = tx.send(BodyPiece::Finish(Box::new(meta), cond)).await;
                 reply.await.unwrap_or_else(|_| Err(store_gone()))

@@ -22,7 +22,7 @@ pub enum ObjectSource {
 }
 
 impl ObjectSource {
-    async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
+    pub async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
         match self {
             ObjectSource::Local(r) => r.next().await,
             ObjectSource::Remote(rx) => rx.next().await,

@@ -3,8 +3,11 @@
 
 use crate::catalog::{Catalog, CatalogError, CatalogOp, CatalogOutcome};
 use crate::s3::error::S3Error;
+use crate::s3::model::CompletedPart;
 use crate::server::read::{ReadPlan, ReadRequest};
-use crate::store::{BucketId, ListItem, ObjectMeta, PutCondition, StoreError};
+use crate::store::{
+    BucketId, ListItem, ObjectMeta, PartInfo, PutCondition, StoreError, UploadId, UploadItem,
+};
 use bytes::Bytes;
 use futures_channel::{mpsc, oneshot};
 use std::sync::Arc;
@@ -26,11 +29,30 @@ pub enum BodyPiece {
 
 pub type Reply<T> = oneshot::Sender<T>;
 
+/// What a streamed body becomes at the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutTarget {
+    Object,
+    /// A part of a multipart upload; Finish's meta carries its etag, checksum and mtime.
+    Part {
+        upload_id: UploadId,
+        part_number: u32,
+    },
+}
+
+/// A page of ListParts from the owner: the upload's initiation metadata and parts.
+#[derive(Debug, Clone)]
+pub struct PartsPage {
+    pub parts: Vec<PartInfo>,
+    pub truncated: bool,
+}
+
 /// What a shard may ask another.
 pub enum ShardMsg {
     Put {
         bucket: BucketId,
         key: String,
+        target: PutTarget,
         body: mpsc::Receiver<BodyPiece>,
         reply: Reply<Result<ObjectView, StoreError>>,
     },
@@ -59,6 +81,41 @@ pub enum ShardMsg {
         after: Option<String>,
         limit: usize,
         reply: Reply<Vec<ListItem>>,
+    },
+    CreateUpload {
+        bucket: BucketId,
+        key: String,
+        meta: Box<ObjectMeta>,
+        reply: Reply<Result<UploadId, StoreError>>,
+    },
+    AbortUpload {
+        bucket: BucketId,
+        key: String,
+        upload_id: UploadId,
+        reply: Reply<Result<(), StoreError>>,
+    },
+    CompleteUpload {
+        bucket: BucketId,
+        key: String,
+        upload_id: UploadId,
+        parts: Vec<CompletedPart>,
+        reply: Reply<Result<ObjectView, S3Error>>,
+    },
+    ListParts {
+        bucket: BucketId,
+        key: String,
+        upload_id: UploadId,
+        after: u32,
+        limit: usize,
+        reply: Reply<Option<PartsPage>>,
+    },
+    ListUploads {
+        bucket: BucketId,
+        prefix: String,
+        delimiter: Option<String>,
+        marker: Option<(String, UploadId)>,
+        limit: usize,
+        reply: Reply<Vec<UploadItem>>,
     },
     BucketStats {
         bucket: BucketId,

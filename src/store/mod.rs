@@ -8,6 +8,7 @@ pub mod align;
 pub mod file;
 pub mod index;
 pub mod log;
+pub mod multipart;
 pub mod record;
 pub mod recovery;
 pub mod types;
@@ -24,12 +25,14 @@ use bytes::Bytes;
 
 pub use file::{SimDisk, SimDiskHandle, SimFaults};
 pub use index::ObjectEntry;
+pub use multipart::{PartInfo, Upload, UploadId, UploadItem, MAX_PART_NUMBER};
 pub use record::{Extent, FORMAT_VERSION, MAX_DATA_RECORD_BYTES};
 pub use types::*;
 
 use align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
 use index::Index;
 use log::{Log, LogConfig, Notify};
+use multipart::Uploads;
 use record::{decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, HEADER_BYTES};
 
 /// Default size of one preallocated segment file.
@@ -83,6 +86,8 @@ pub struct StoreStats {
 struct StoreInner {
     log: Rc<Log>,
     index: RefCell<Index>,
+    /// Multipart uploads in progress.
+    uploads: RefCell<Uploads>,
     /// Keys with a commit or delete in flight; same-key mutations serialise.
     pending: RefCell<HashSet<(BucketId, String)>>,
     key_released: Notify,
@@ -133,10 +138,14 @@ impl Store {
         for e in rec.index.entries() {
             account(&mut live, e, true);
         }
+        for u in rec.uploads.iter() {
+            account_extents(&mut live, u.extents(), true);
+        }
         Ok(Store {
             inner: Rc::new(StoreInner {
                 log,
                 index: RefCell::new(rec.index),
+                uploads: RefCell::new(rec.uploads),
                 pending: RefCell::new(HashSet::new()),
                 key_released: Notify::default(),
                 live_per_segment: RefCell::new(live),
@@ -156,6 +165,7 @@ impl Store {
             extents: Vec::new(),
             size: 0,
             pending: Vec::new(),
+            part: None,
         }
     }
 
@@ -272,9 +282,13 @@ impl Store {
     /// Forgets every object of a deleted bucket (in memory; their records become garbage).
     pub fn drop_bucket(&self, bucket: BucketId) {
         let gone = self.inner.index.borrow_mut().drop_bucket(bucket);
+        let uploads = self.inner.uploads.borrow_mut().drop_bucket(bucket);
         let mut live = self.inner.live_per_segment.borrow_mut();
         for e in &gone {
             account(&mut live, e, false);
+        }
+        for u in &uploads {
+            account_extents(&mut live, u.extents(), false);
         }
     }
 
@@ -365,9 +379,28 @@ impl Store {
     }
 }
 
+/// A metadata payload, if it fits one record. Bodies arrive in pieces of at
+/// most one socket read, so a very large object can name more extents than
+/// one record holds: that is a client-visible error, not a panic in append.
+fn one_record(payload: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    if payload.len() > record::MAX_PAYLOAD_BYTES {
+        return Err(StoreError::TooLarge);
+    }
+    Ok(payload)
+}
+
 /// Adds (or removes) an entry's data bytes to the per-segment live counts.
 fn account(live: &mut BTreeMap<u32, u64>, e: &ObjectEntry, add: bool) {
-    for x in &e.extents {
+    account_extents(live, e.extents.iter(), add);
+}
+
+/// Adds (or removes) data records' bytes to the per-segment live counts.
+fn account_extents<'a>(
+    live: &mut BTreeMap<u32, u64>,
+    extents: impl Iterator<Item = &'a Extent>,
+    add: bool,
+) {
+    for x in extents {
         let n = live.entry(x.segment).or_default();
         let bytes = record_bytes(x.payload_len as usize) as u64;
         *n = if add {
@@ -404,6 +437,8 @@ pub struct ObjectWriter {
     /// 64 KiB or less) and are coalesced into full Data records, which keeps
     /// the extent list of a 5 GiB object within one commit record.
     pending: Vec<u8>,
+    /// Set for a multipart part writer: (upload, part number).
+    part: Option<(UploadId, u32)>,
 }
 
 impl ObjectWriter {
@@ -426,7 +461,7 @@ impl ObjectWriter {
         Ok(())
     }
 
-    async fn flush_pending(&mut self) -> Result<(), StoreError> {
+    pub(super) async fn flush_pending(&mut self) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -467,6 +502,10 @@ impl ObjectWriter {
             meta.size,
             self.size
         );
+        assert!(
+            self.part.is_none(),
+            "a part writer commits with commit_part"
+        );
         meta.size = self.size;
         let store = &self.store;
         let _guard = store.lock_key(self.bucket, &self.key).await;
@@ -478,11 +517,9 @@ impl ObjectWriter {
             meta,
             extents: self.extents,
         };
-        let payload = rec.encode();
-        if payload.len() > record::MAX_PAYLOAD_BYTES {
-            return Err(StoreError::TooLarge);
-        }
-        let loc = store.append(RecordKind::Commit, &payload).await?;
+        let loc = store
+            .append(RecordKind::Commit, &one_record(rec.encode())?)
+            .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
         let entry = Rc::new(ObjectEntry {
             bucket: rec.bucket,

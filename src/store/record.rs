@@ -219,12 +219,22 @@ pub struct MultipartPartRec {
     pub upload_id: u128,
     pub part_number: u32,
     pub size: u64,
+    pub mtime_millis: i64,
     pub etag: String,
     pub checksum: Option<StoredChecksum>,
     pub extents: Vec<Extent>,
 }
 
-/// Completion marker; the assembled object's Commit record follows it with the same seq order.
+/// Completion: one record both ends the upload and commits the assembled
+/// object (its extents are the chosen parts' extents; no data is copied), so
+/// a crash leaves either the upload or the object, never both or neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartCompleteRec {
+    pub upload_id: u128,
+    pub commit: CommitRec,
+}
+
+/// Abort marker: the upload and its parts are gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultipartEndRec {
     pub upload_id: u128,
@@ -326,6 +336,7 @@ impl MultipartPartRec {
         w.u128(self.upload_id);
         w.u32(self.part_number);
         w.u64(self.size);
+        w.i64(self.mtime_millis);
         w.str(&self.etag);
         w.checksum(self.checksum.as_ref());
         w.extents(&self.extents);
@@ -337,11 +348,27 @@ impl MultipartPartRec {
             upload_id: r.u128()?,
             part_number: r.u32()?,
             size: r.u64()?,
+            mtime_millis: r.i64()?,
             etag: r.str()?,
             checksum: r.checksum()?,
             extents: r.extents()?,
         };
         r.finish(v)
+    }
+}
+
+impl MultipartCompleteRec {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u128(self.upload_id);
+        w.0.extend_from_slice(&self.commit.encode());
+        w.0
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b);
+        let upload_id = r.u128()?;
+        let commit = CommitRec::decode(r.rest())?;
+        Ok(MultipartCompleteRec { upload_id, commit })
     }
 }
 
@@ -635,6 +662,11 @@ impl<'a> Reader<'a> {
                 })
             })
             .collect()
+    }
+    fn rest(&mut self) -> &'a [u8] {
+        let s = &self.b[self.pos..];
+        self.pos = self.b.len();
+        s
     }
     fn finish<T>(&self, v: T) -> Result<T, DecodeError> {
         if self.pos != self.b.len() {

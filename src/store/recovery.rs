@@ -7,9 +7,11 @@ use super::align::{align_down, AlignedBuf, BLOCK_BYTES};
 use super::file::{list_segments, segment_name, SegmentFile};
 use super::index::{Index, ObjectEntry};
 use super::log::{LogConfig, ResumePoint};
+use super::multipart::{PartInfo, Upload, UploadId, Uploads, MAX_PART_NUMBER};
 use super::record::{
-    decode_header, decode_record, record_bytes, CommitRec, DeleteRec, RecordHeader, RecordKind,
-    HEADER_BYTES, MAX_PAYLOAD_BYTES, RECORD_ALIGN_BYTES,
+    decode_header, decode_record, record_bytes, CommitRec, DeleteRec, MultipartCompleteRec,
+    MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordHeader, RecordKind, HEADER_BYTES,
+    MAX_PAYLOAD_BYTES, RECORD_ALIGN_BYTES,
 };
 use super::types::StoreError;
 
@@ -19,6 +21,8 @@ const _: () = assert!(SCAN_WINDOW_BYTES >= 2 * record_bytes(MAX_PAYLOAD_BYTES) +
 
 pub struct Recovered {
     pub index: Index,
+    /// Multipart uploads still in progress, with their acknowledged parts.
+    pub uploads: Uploads,
     pub segments: BTreeMap<u32, Rc<SegmentFile>>,
     pub resume: Option<ResumePoint>,
     pub damaged_records: u64,
@@ -126,6 +130,10 @@ async fn try_record(
 enum Op {
     Commit(Box<CommitRec>),
     Delete(DeleteRec),
+    Init(Box<MultipartInitRec>),
+    Part(MultipartPartRec),
+    Complete(Box<MultipartCompleteRec>),
+    Abort(MultipartEndRec),
 }
 
 /// Scans all segments of `cfg.dir` and rebuilds the index.
@@ -133,6 +141,7 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     let ids = list_segments(&cfg.dir, cfg.sim.as_ref())?;
     let mut out = Recovered {
         index: Index::default(),
+        uploads: Uploads::default(),
         segments: BTreeMap::new(),
         resume: None,
         damaged_records: 0,
@@ -166,7 +175,7 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     if let Some(r) = &mut out.resume {
         r.next_seq = max_seq + 1;
     }
-    replay(&mut out.index, ops, &data);
+    out.uploads = replay(&mut out.index, ops, &data);
     Ok(out)
 }
 
@@ -208,8 +217,16 @@ fn collect(
         }
         RecordKind::Commit => CommitRec::decode(payload).map(|c| Op::Commit(Box::new(c))),
         RecordKind::Delete => DeleteRec::decode(payload).map(Op::Delete),
-        // Multipart and checkpoint records are not produced yet.
-        _ => return,
+        RecordKind::MultipartInit => {
+            MultipartInitRec::decode(payload).map(|r| Op::Init(Box::new(r)))
+        }
+        RecordKind::MultipartPart => MultipartPartRec::decode(payload).map(Op::Part),
+        RecordKind::MultipartComplete => {
+            MultipartCompleteRec::decode(payload).map(|r| Op::Complete(Box::new(r)))
+        }
+        RecordKind::MultipartAbort => MultipartEndRec::decode(payload).map(Op::Abort),
+        // Checkpoint records are not produced yet.
+        RecordKind::SegmentHeader | RecordKind::Checkpoint => return,
     };
     match decoded {
         Ok(op) => ops.push((seq, op)),
@@ -220,31 +237,95 @@ fn collect(
     }
 }
 
-fn replay(index: &mut Index, mut ops: Vec<(u64, Op)>, data: &HashMap<(u32, u64), u32>) {
+fn intact(extents: &[super::record::Extent], data: &HashMap<(u32, u64), u32>) -> bool {
+    extents
+        .iter()
+        .all(|e| data.get(&(e.segment, e.offset)) == Some(&e.payload_len))
+}
+
+fn commit_entry(index: &mut Index, c: CommitRec, seq: u64, data: &HashMap<(u32, u64), u32>) {
+    if !intact(&c.extents, data) {
+        tracing::error!(bucket = c.bucket, key = %c.key, "object data damaged; reads will fail");
+    }
+    index.insert(Rc::new(ObjectEntry {
+        bucket: c.bucket,
+        key: c.key,
+        version_id: c.version_id,
+        meta: c.meta,
+        extents: c.extents,
+        commit_seq: seq,
+    }));
+}
+
+/// Replays metadata records in sequence order; returns the uploads still in progress.
+fn replay(index: &mut Index, mut ops: Vec<(u64, Op)>, data: &HashMap<(u32, u64), u32>) -> Uploads {
     ops.sort_by_key(|(seq, _)| *seq);
+    let mut uploads: HashMap<UploadId, Upload> = HashMap::new();
     for (seq, op) in ops {
         match op {
-            Op::Commit(c) => {
-                let c = *c;
-                let intact = c
-                    .extents
-                    .iter()
-                    .all(|e| data.get(&(e.segment, e.offset)) == Some(&e.payload_len));
-                if !intact {
-                    tracing::error!(bucket = c.bucket, key = %c.key, "object data damaged; reads will fail");
-                }
-                index.insert(Rc::new(ObjectEntry {
-                    bucket: c.bucket,
-                    key: c.key,
-                    version_id: c.version_id,
-                    meta: c.meta,
-                    extents: c.extents,
-                    commit_seq: seq,
-                }));
-            }
+            Op::Commit(c) => commit_entry(index, *c, seq, data),
             Op::Delete(d) => {
                 index.remove(d.bucket, &d.key, seq);
             }
+            Op::Init(i) => {
+                let i = *i;
+                uploads.insert(
+                    i.upload_id,
+                    Upload {
+                        upload_id: i.upload_id,
+                        bucket: i.bucket,
+                        key: i.key,
+                        meta: i.meta,
+                        parts: Default::default(),
+                    },
+                );
+            }
+            Op::Part(p) => replay_part(&mut uploads, p, seq, data),
+            Op::Complete(c) => {
+                // A completion without its upload (e.g. a damaged Init) still commits the object.
+                uploads.remove(&c.upload_id);
+                commit_entry(index, c.commit, seq, data);
+            }
+            Op::Abort(a) => {
+                uploads.remove(&a.upload_id);
+            }
         }
     }
+    let mut out = Uploads::default();
+    for u in uploads.into_values() {
+        out.insert(u);
+    }
+    out
+}
+
+fn replay_part(
+    uploads: &mut HashMap<UploadId, Upload>,
+    p: MultipartPartRec,
+    seq: u64,
+    data: &HashMap<(u32, u64), u32>,
+) {
+    // A part of an ended (or unknown) upload was never acknowledged: garbage.
+    let Some(u) = uploads.get_mut(&p.upload_id) else {
+        return;
+    };
+    if !(1..=MAX_PART_NUMBER).contains(&p.part_number) {
+        tracing::error!(
+            upload = p.upload_id,
+            part = p.part_number,
+            "part number out of range; skipped"
+        );
+        return;
+    }
+    if !intact(&p.extents, data) {
+        tracing::error!(bucket = u.bucket, key = %u.key, part = p.part_number, "part data damaged");
+    }
+    u.put_part(PartInfo {
+        part_number: p.part_number,
+        size: p.size,
+        etag: p.etag,
+        mtime_millis: p.mtime_millis,
+        checksum: p.checksum,
+        extents: p.extents,
+        seq,
+    });
 }

@@ -114,10 +114,12 @@ pub enum StoreError {
     PreconditionFailed,
     /// The object does not exist (or was deleted while being read).
     NotFound,
+    /// The multipart upload is not in progress (never was, completed or aborted).
+    NoSuchUpload,
+    /// The object would not fit the store's limits (e.g. too many extents for one record).
+    TooLarge,
     /// The data dir was formatted with another shard count or format version.
     Format(String),
-    /// The object's record (its metadata and extent list) exceeds what one record holds.
-    TooLarge,
 }
 
 impl fmt::Display for StoreError {
@@ -142,8 +144,9 @@ impl fmt::Display for StoreError {
             }
             StoreError::PreconditionFailed => write!(f, "precondition failed"),
             StoreError::NotFound => write!(f, "not found"),
+            StoreError::NoSuchUpload => write!(f, "no such multipart upload"),
+            StoreError::TooLarge => write!(f, "object too large for one commit record"),
             StoreError::Format(m) => write!(f, "data dir format: {m}"),
-            StoreError::TooLarge => write!(f, "object record too large"),
         }
     }
 }

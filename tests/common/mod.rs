@@ -236,9 +236,17 @@ pub fn python_env() -> PathBuf {
         .expect("python3 -m venv")
         .success();
     assert!(ok, "creating the venv failed");
-    let pip = venv.join("bin/pip");
-    let ok = Command::new(&pip)
-        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+    // `python -m pip`, not `bin/pip`: a venv copied from another checkout keeps
+    // that checkout's path in bin/pip's shebang and would install there.
+    let ok = Command::new(venv.join("bin/python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(&reqs)
         .status()
         .expect("pip install")

@@ -1,7 +1,9 @@
 //! One module per family of S3 operations; `dispatch` is the only entry.
 
 pub mod bucket;
+pub mod copy;
 pub mod list;
+pub mod multipart;
 pub mod object;
 pub mod tagging;
 
@@ -39,6 +41,14 @@ pub async fn dispatch(
         Operation::PutObjectTagging => tagging::put_tagging(ctx, conn, req, body).await,
         Operation::DeleteObjectTagging => tagging::delete_tagging(ctx, req).await,
         Operation::GetObjectAttributes => tagging::get_attributes(ctx, req).await,
+        Operation::CreateMultipartUpload => multipart::create(ctx, req).await,
+        Operation::UploadPart => multipart::upload_part(ctx, conn, req, body).await,
+        Operation::CompleteMultipartUpload => multipart::complete(ctx, conn, req, body).await,
+        Operation::AbortMultipartUpload => multipart::abort(ctx, req).await,
+        Operation::ListParts => multipart::list_parts(ctx, req).await,
+        Operation::ListMultipartUploads => multipart::list_uploads(ctx, req).await,
+        Operation::CopyObject => copy::copy_object(ctx, req).await,
+        Operation::UploadPartCopy => copy::upload_part_copy(ctx, req).await,
         _ => Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
             "A header or query you provided implies functionality that is not implemented.",
         )),
@@ -74,6 +84,17 @@ pub fn bucket_for(ctx: &ShardCtx, req: &Req, access: Access) -> Result<Bucket, S
             S3Error::new(S3ErrorCode::InvalidRequest).with_message("A bucket name is required")
         );
     };
+    bucket_named(ctx, req, name, access)
+}
+
+/// Bucket `name`, if it exists and `req.principal` may use it for `access`
+/// (a copy source names a second bucket).
+pub fn bucket_named(
+    ctx: &ShardCtx,
+    req: &Req,
+    name: &str,
+    access: Access,
+) -> Result<Bucket, S3Error> {
     let bucket = ctx.with_catalog(|c| c.bucket(name).cloned());
     let Some(bucket) = bucket else {
         if req.principal == Principal::Anonymous {

@@ -3,7 +3,7 @@
 
 use super::bucket::read_small_body;
 use super::{bucket_for, Access};
-use crate::auth::{header_name, requested_checksum, BodyDigests, PayloadMode};
+use crate::auth::{header_name, requested_checksum, BodyDigests, BodyDigestsResult, PayloadMode};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
 use crate::s3::xml;
@@ -14,6 +14,7 @@ use crate::server::read::ReadRequest;
 use crate::server::request::{body_error, Req};
 use crate::server::respond::{Body, Response};
 use crate::server::shard::ShardCtx;
+use crate::shard::msg::PutTarget;
 use crate::store::{ObjectMeta, PutCondition, StoredChecksum};
 use base64::Engine;
 use std::rc::Rc;
@@ -23,11 +24,11 @@ pub const MAX_PUT_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest DeleteObjects request body (1000 keys of 1024 bytes fit well below).
 const MAX_DELETE_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-fn b64(bytes: &[u8]) -> String {
+pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn key_of(req: &Req) -> Result<String, S3Error> {
+pub fn key_of(req: &Req) -> Result<String, S3Error> {
     let key = req.key.clone().unwrap_or_default();
     validate_key(&key)?;
     Ok(key)
@@ -102,7 +103,7 @@ fn declared_size(req: &Req) -> Result<Option<u64>, S3Error> {
     }
 }
 
-fn base_meta(req: &Req) -> Result<ObjectMeta, S3Error> {
+pub fn base_meta(req: &Req) -> Result<ObjectMeta, S3Error> {
     let h = |n: &str| req.header(n).map(str::to_string);
     Ok(ObjectMeta {
         content_type: h("content-type"),
@@ -120,22 +121,14 @@ fn base_meta(req: &Req) -> Result<ObjectMeta, S3Error> {
     })
 }
 
-pub async fn put(
-    ctx: &Rc<ShardCtx>,
-    conn: &mut Conn,
-    req: &mut Req,
-    body: &mut BodyReader,
-) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
-    let key = key_of(req)?;
-    let size = declared_size(req)?;
-    if size.is_some_and(|n| n > MAX_PUT_OBJECT_BYTES) {
-        return Err(S3Error::new(S3ErrorCode::EntityTooLarge)
-            .with_message("Your proposed upload exceeds the maximum allowed size")
-            .with("MaxSizeAllowed", MAX_PUT_OBJECT_BYTES.to_string()));
-    }
-    let mut meta = base_meta(req)?;
-    let cond = put_condition(req)?;
+fn too_large() -> S3Error {
+    S3Error::new(S3ErrorCode::EntityTooLarge)
+        .with_message("Your proposed upload exceeds the maximum allowed size")
+        .with("MaxSizeAllowed", MAX_PUT_OBJECT_BYTES.to_string())
+}
+
+/// The digests a body is verified against: payload hash, Content-MD5, flexible checksum.
+fn body_digests(req: &Req) -> Result<BodyDigests, S3Error> {
     let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
     let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
     // x-amz-trailer alone announces the algorithm (x-amz-sdk-checksum-algorithm is optional).
@@ -148,27 +141,36 @@ pub async fn put(
         .map(|a| a.payload)
         .unwrap_or(PayloadMode::Unsigned);
     let content_md5 = req.head.header_bytes("content-md5");
-    let mut digests = BodyDigests::new(&payload, content_md5, requested).map_err(S3Error::from)?;
-    drop(headers);
+    BodyDigests::new(&payload, content_md5, requested).map_err(S3Error::from)
+}
 
-    let owner = ctx.placement.owner(&bucket.name, &key);
-    let mut sink = PutSink::open(ctx, owner, bucket.id, &key)
-        .await
-        .map_err(S3Error::from)?;
+/// Streams a PUT or UploadPart body into `sink`, verifying it as it
+/// arrives; the digests are checked only once the whole body (and any
+/// trailer) is in. Returns the verified digests and the body size.
+pub async fn receive_body(
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+    sink: &mut PutSink,
+) -> Result<(BodyDigestsResult, u64), S3Error> {
+    let size = declared_size(req)?;
+    if size.is_some_and(|n| n > MAX_PUT_OBJECT_BYTES) {
+        return Err(too_large());
+    }
+    let mut digests = body_digests(req)?;
+    let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
     req.send_continue(conn).await.map_err(body_error)?;
     while let Some(piece) = body.next(conn).await.map_err(body_error)? {
         if body.delivered > MAX_PUT_OBJECT_BYTES {
-            return Err(S3Error::new(S3ErrorCode::EntityTooLarge)
-                .with_message("Your proposed upload exceeds the maximum allowed size"));
+            return Err(too_large());
         }
         digests.update(&piece);
         sink.write(piece).await.map_err(S3Error::from)?;
     }
-    if let Some(expected) = size {
-        if body.delivered != expected {
-            return Err(S3Error::new(S3ErrorCode::IncompleteBody)
-                .with_message("You did not provide the number of bytes specified by the Content-Length HTTP header."));
-        }
+    if size.is_some_and(|expected| body.delivered != expected) {
+        return Err(S3Error::new(S3ErrorCode::IncompleteBody).with_message(
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        ));
     }
     // A trailing checksum is compared once the trailer has arrived.
     if let (Some(alg), Some(dec)) = (trailer_alg, body.aws_decoder()) {
@@ -179,20 +181,53 @@ pub async fn put(
         }
     }
     let done = digests.finish().map_err(S3Error::from)?;
+    Ok((done, body.delivered))
+}
+
+/// ETag and checksum of a verified body, as stored metadata.
+pub fn digest_meta(meta: &mut ObjectMeta, done: BodyDigestsResult, size: u64) {
     meta.etag = crate::util::hex::encode(&done.md5);
-    meta.size = body.delivered;
+    meta.size = size;
     meta.mtime_millis = crate::util::time::unix_now_millis();
     meta.checksum = done.checksum.map(|(algorithm, digest)| StoredChecksum {
         algorithm,
         digest,
         parts: 0,
     });
-    let view = sink.commit(meta, cond).await.map_err(S3Error::from)?;
-    let mut resp = Response::new(200).header("ETag", format!("\"{}\"", view.meta.etag));
-    if let Some(c) = &view.meta.checksum {
+}
+
+/// The answer to a PUT or UploadPart: ETag and the flexible checksum.
+pub fn put_response(meta: &ObjectMeta) -> Response {
+    let mut resp = Response::new(200).header("ETag", format!("\"{}\"", meta.etag));
+    if let Some(c) = &meta.checksum {
         resp.push_header(header_name(c.algorithm), b64(&c.digest));
     }
-    Ok(resp)
+    resp
+}
+
+pub async fn put(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let key = key_of(req)?;
+    let mut meta = base_meta(req)?;
+    let cond = put_condition(req)?;
+    // Fail fast on bad headers before a forward is opened.
+    declared_size(req)?
+        .filter(|&n| n > MAX_PUT_OBJECT_BYTES)
+        .map_or(Ok(()), |_| Err(too_large()))?;
+    body_digests(req)?;
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    let mut sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)
+        .await
+        .map_err(S3Error::from)?;
+    let (done, size) = receive_body(conn, req, body, &mut sink).await?;
+    digest_meta(&mut meta, done, size);
+    let view = sink.commit(meta, cond).await.map_err(S3Error::from)?;
+    Ok(put_response(&view.meta))
 }
 
 fn read_request(req: &Req, head_only: bool) -> ReadRequest {

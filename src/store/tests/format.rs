@@ -91,6 +91,7 @@ fn sample_records() -> Vec<(RecordKind, u8, Vec<u8>)> {
                 upload_id: 42,
                 part_number: 3,
                 size: 11,
+                mtime_millis: 1_700_000_000_456,
                 etag: "abc".into(),
                 checksum: None,
                 extents: vec![ext],
@@ -100,10 +101,15 @@ fn sample_records() -> Vec<(RecordKind, u8, Vec<u8>)> {
         (
             RecordKind::MultipartComplete,
             0,
-            MultipartEndRec {
+            MultipartCompleteRec {
                 upload_id: 42,
-                bucket: 7,
-                key: "mp".into(),
+                commit: CommitRec {
+                    bucket: 7,
+                    key: "mp".into(),
+                    version_id: 0,
+                    meta: sample_meta(),
+                    extents: vec![ext, ext],
+                },
             }
             .encode(),
         ),
@@ -174,9 +180,12 @@ fn check_payload(kind: RecordKind, p: &[u8]) {
         RecordKind::MultipartPart => {
             let m = MultipartPartRec::decode(p).expect("part");
             assert_eq!((m.part_number, m.size, m.etag.as_str()), (3, 11, "abc"));
+            assert_eq!(m.mtime_millis, 1_700_000_000_456);
         }
         RecordKind::MultipartComplete => {
-            assert_eq!(MultipartEndRec::decode(p).expect("end").upload_id, 42)
+            let c = MultipartCompleteRec::decode(p).expect("complete");
+            assert_eq!((c.upload_id, c.commit.extents.len()), (42, 2));
+            assert_eq!(c.commit.meta, sample_meta());
         }
         RecordKind::MultipartAbort => {
             assert_eq!(MultipartEndRec::decode(p).expect("abort").key, "mp2")
@@ -234,6 +243,8 @@ proptest::proptest! {
         let _ = CommitRec::decode(&bytes);
         let _ = DeleteRec::decode(&bytes);
         let _ = MultipartPartRec::decode(&bytes);
+        let _ = MultipartCompleteRec::decode(&bytes);
+        let _ = MultipartInitRec::decode(&bytes);
         let _ = SegmentHeaderRec::decode(&bytes);
     }
 }

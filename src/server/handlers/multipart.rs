@@ -1,0 +1,319 @@
+//! Multipart uploads: CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+//! AbortMultipartUpload, ListParts, ListMultipartUploads. Every upload lives
+//! on the owner shard of its (bucket, key), so its parts and its completion
+//! are records of one log and completion only references the parts' data.
+
+use super::bucket::{owner_id_string, read_small_body};
+use super::object::{base_meta, digest_meta, key_of, put_response, receive_body};
+use super::{bucket_for, Access};
+use crate::catalog::Bucket;
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::xml;
+use crate::server::body::BodyReader;
+use crate::server::conn::Conn;
+use crate::server::owner::PutSink;
+use crate::server::request::Req;
+use crate::server::respond::Response;
+use crate::server::shard::ShardCtx;
+use crate::server::uploads::{self, format_upload_id, parse_upload_id};
+use crate::shard::msg::PutTarget;
+use crate::store::{PutCondition, UploadId, UploadItem, MAX_PART_NUMBER};
+use std::rc::Rc;
+
+/// S3's default and maximum for max-parts and max-uploads.
+pub const MAX_LIST_PARTS: usize = 1000;
+pub const MAX_LIST_UPLOADS: usize = 1000;
+
+fn upload_id_of(req: &Req) -> Result<UploadId, S3Error> {
+    parse_upload_id(req.query.get("uploadId").unwrap_or(""))
+}
+
+/// `partNumber`: an integer in 1..=10000.
+pub fn part_number_of(req: &Req) -> Result<u32, S3Error> {
+    let raw = req.query.get("partNumber").unwrap_or("");
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            S3Error::new(S3ErrorCode::InvalidArgument)
+                .with_message("Part number must be an integer between 1 and 10000, inclusive")
+                .with("ArgumentName", "partNumber".to_string())
+                .with("ArgumentValue", raw.to_string())
+        })
+}
+
+fn bucket_owner(ctx: &ShardCtx, bucket: &Bucket) -> xml::Owner {
+    let name = ctx.with_catalog(|c| {
+        c.credential(bucket.owner_id)
+            .map(|c| c.user_name.clone())
+            .unwrap_or_default()
+    });
+    xml::Owner {
+        id: owner_id_string(bucket.owner_id),
+        display_name: name,
+    }
+}
+
+/// A non-negative integer query argument capped at `max` (default `max`).
+fn capped_arg(req: &Req, name: &str, max: usize) -> Result<usize, S3Error> {
+    match req.query.get(name) {
+        None => Ok(max),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok((n as usize).min(max)),
+            _ => Err(S3Error::new(S3ErrorCode::InvalidArgument)
+                .with_message(format!(
+                    "Provided {name} not an integer or within integer range"
+                ))
+                .with("ArgumentName", name.to_string())
+                .with("ArgumentValue", v.to_string())),
+        },
+    }
+}
+
+pub async fn create(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let key = key_of(req)?;
+    let mut meta = base_meta(req)?;
+    meta.mtime_millis = crate::util::time::unix_now_millis();
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    let id = uploads::create(ctx, owner, bucket.id, &key, meta)
+        .await
+        .map_err(S3Error::from)?;
+    let body = xml::initiate_multipart_upload(&xml::InitiateMultipartUpload {
+        bucket: bucket.name.clone(),
+        key,
+        upload_id: format_upload_id(id),
+    });
+    Ok(Response::xml(200, body))
+}
+
+pub async fn upload_part(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let key = key_of(req)?;
+    let part_number = part_number_of(req)?;
+    let upload_id = upload_id_of(req)?;
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    let target = PutTarget::Part {
+        upload_id,
+        part_number,
+    };
+    let mut sink = PutSink::open(ctx, owner, bucket.id, &key, target)
+        .await
+        .map_err(S3Error::from)?;
+    let (done, size) = receive_body(conn, req, body, &mut sink).await?;
+    let mut meta = crate::store::ObjectMeta::default();
+    digest_meta(&mut meta, done, size);
+    let view = sink
+        .commit(meta, PutCondition::None)
+        .await
+        .map_err(S3Error::from)?;
+    Ok(put_response(&view.meta))
+}
+
+pub async fn complete(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let key = key_of(req)?;
+    let upload_id = upload_id_of(req)?;
+    let raw = read_small_body(conn, req, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
+    let parts = xml::parse_complete_multipart(&raw)?;
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    let view = uploads::complete(ctx, owner, bucket.id, &key, upload_id, parts).await?;
+    let location = format!(
+        "/{}/{}",
+        bucket.name,
+        crate::s3::query::url_encode_key(&key)
+    );
+    let body = xml::complete_multipart_upload(&xml::CompleteMultipartUploadResult {
+        location,
+        bucket: bucket.name.clone(),
+        key,
+        etag: view.meta.etag.clone(),
+    });
+    let mut resp = Response::xml(200, body);
+    if let Some(c) = &view.meta.checksum {
+        let value = format!("{}-{}", super::object::b64(&c.digest), c.parts);
+        resp.push_header(crate::auth::header_name(c.algorithm), value);
+    }
+    Ok(resp)
+}
+
+pub async fn abort(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let key = key_of(req)?;
+    let upload_id = upload_id_of(req)?;
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    uploads::abort(ctx, owner, bucket.id, &key, upload_id)
+        .await
+        .map_err(S3Error::from)?;
+    Ok(Response::new(204))
+}
+
+pub async fn list_parts(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let key = key_of(req)?;
+    let upload_id = upload_id_of(req)?;
+    let max = capped_arg(req, "max-parts", MAX_LIST_PARTS)?;
+    let marker = capped_arg(req, "part-number-marker", MAX_PART_NUMBER as usize)?;
+    let marker = if req.query.get("part-number-marker").is_some() {
+        marker as u32
+    } else {
+        0
+    };
+    let owner = ctx.placement.owner(&bucket.name, &key);
+    let page = uploads::list_parts(ctx, owner, bucket.id, &key, upload_id, marker, max).await?;
+    let parts: Vec<xml::PartEntry> = page
+        .parts
+        .iter()
+        .map(|p| xml::PartEntry {
+            part_number: p.part_number,
+            last_modified_millis: p.mtime_millis,
+            etag: p.etag.clone(),
+            size: p.size,
+        })
+        .collect();
+    let body = xml::list_parts(&xml::ListPartsPage {
+        bucket: bucket.name.clone(),
+        key,
+        upload_id: format_upload_id(upload_id),
+        owner: bucket_owner(ctx, &bucket),
+        part_number_marker: marker,
+        next_part_number_marker: parts.last().map_or(0, |p| p.part_number),
+        max_parts: max as u32,
+        is_truncated: page.truncated,
+        parts,
+    });
+    Ok(Response::xml(200, body))
+}
+
+/// The first `max` distinct rows of the shards' sorted pages, and whether more exist.
+pub fn merge_upload_pages(pages: Vec<Vec<UploadItem>>, max: usize) -> (Vec<UploadItem>, bool) {
+    let mut all: Vec<UploadItem> = pages.into_iter().flatten().collect();
+    all.sort_by(|a, b| {
+        let (ka, ia) = a.sort_key();
+        let (kb, ib) = b.sort_key();
+        ka.as_bytes().cmp(kb.as_bytes()).then(ia.cmp(&ib))
+    });
+    all.dedup();
+    let truncated = all.len() > max;
+    all.truncate(max);
+    (all, truncated)
+}
+
+pub async fn list_uploads(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let q = |n: &str| req.query.get(n).map(str::to_string);
+    let prefix = q("prefix").unwrap_or_default();
+    let delimiter = q("delimiter").filter(|d| !d.is_empty());
+    let max = capped_arg(req, "max-uploads", MAX_LIST_UPLOADS)?;
+    let key_marker = q("key-marker").unwrap_or_default();
+    let id_marker = q("upload-id-marker").unwrap_or_default();
+    // Without an id marker, key-marker excludes every upload of that key.
+    let marker = (!key_marker.is_empty()).then(|| {
+        let id = parse_upload_id(&id_marker).unwrap_or(UploadId::MAX);
+        (key_marker.as_str(), id)
+    });
+    let encoding_url = q("encoding-type").is_some_and(|e| e.eq_ignore_ascii_case("url"));
+    let (items, truncated) = if max == 0 {
+        (Vec::new(), false)
+    } else {
+        let pages = uploads::list_uploads_all(
+            ctx,
+            bucket.id,
+            &prefix,
+            delimiter.as_deref(),
+            marker,
+            max + 1,
+        )
+        .await?;
+        merge_upload_pages(pages, max)
+    };
+    let owner = bucket_owner(ctx, &bucket);
+    let mut page = xml::ListUploadsPage {
+        bucket: bucket.name.clone(),
+        key_marker: key_marker.clone(),
+        upload_id_marker: id_marker.clone(),
+        prefix,
+        delimiter,
+        max_uploads: max as u32,
+        is_truncated: truncated,
+        encoding_url,
+        ..Default::default()
+    };
+    if truncated {
+        if let Some(last) = items.last() {
+            let (k, id) = last.sort_key();
+            page.next_key_marker = Some(k.to_string());
+            if let UploadItem::Upload { .. } = last {
+                page.next_upload_id_marker = Some(format_upload_id(id));
+            }
+        }
+    }
+    for item in items {
+        match item {
+            UploadItem::Upload {
+                key,
+                upload_id,
+                initiated_millis,
+            } => page.uploads.push(xml::UploadEntry {
+                key,
+                upload_id: format_upload_id(upload_id),
+                initiated_millis,
+                owner: owner.clone(),
+            }),
+            UploadItem::CommonPrefix(p) => page.common_prefixes.push(p),
+        }
+    }
+    Ok(Response::xml(200, xml::list_multipart_uploads(&page)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(k: &str, id: UploadId) -> UploadItem {
+        UploadItem::Upload {
+            key: k.into(),
+            upload_id: id,
+            initiated_millis: 0,
+        }
+    }
+
+    #[test]
+    fn upload_pages_merge_in_key_then_id_order() {
+        let a = vec![up("a", 5), UploadItem::CommonPrefix("p/".into())];
+        let b = vec![
+            up("a", 2),
+            UploadItem::CommonPrefix("p/".into()),
+            up("z", 1),
+        ];
+        let (items, more) = merge_upload_pages(vec![a, b], 3);
+        assert_eq!(
+            items,
+            vec![
+                up("a", 2),
+                up("a", 5),
+                UploadItem::CommonPrefix("p/".into())
+            ]
+        );
+        assert!(more);
+    }
+
+    #[test]
+    fn upload_ids_round_trip_and_reject_junk() {
+        let id = 0x0123_4567_89ab_cdef_0011_2233_4455_6677u128;
+        assert_eq!(parse_upload_id(&format_upload_id(id)).ok(), Some(id));
+        for junk in ["", "xyz", "+123", &"f".repeat(33), &format!("{:031x}", 5)] {
+            assert!(parse_upload_id(junk).is_err(), "{junk}");
+        }
+    }
+}
