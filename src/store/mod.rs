@@ -11,6 +11,7 @@ pub mod log;
 pub mod record;
 pub mod recovery;
 pub mod types;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;

@@ -26,19 +26,19 @@ pub struct Recovered {
     pub used_bytes: u64,
 }
 
-struct ScannedRecord {
-    offset: u64,
-    header: RecordHeader,
+pub(crate) struct ScannedRecord {
+    pub(crate) offset: u64,
+    pub(crate) header: RecordHeader,
     /// Payload of metadata records (Data payloads are not kept).
-    payload: Option<Vec<u8>>,
+    pub(crate) payload: Option<Vec<u8>>,
 }
 
-struct Scan {
-    records: Vec<ScannedRecord>,
+pub(crate) struct Scan {
+    pub(crate) records: Vec<ScannedRecord>,
     /// Runs of undecodable bytes followed by a valid record: (start, end).
-    bad_runs: Vec<(u64, u64)>,
+    pub(crate) bad_runs: Vec<(u64, u64)>,
     /// End of the last valid record.
-    valid_end: u64,
+    pub(crate) valid_end: u64,
 }
 
 /// A read window over a segment file.
@@ -64,7 +64,7 @@ impl Window {
     }
 }
 
-async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError> {
+pub(crate) async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError> {
     let len = file.len()?;
     let mut win = Window {
         buf: AlignedBuf::new(SCAN_WINDOW_BYTES),
@@ -123,7 +123,7 @@ async fn try_record(
     Ok(decode_record(win.at(pos)).ok().map(|(h, _)| (h, total)))
 }
 
-enum Op {
+pub(crate) enum Op {
     Commit(Box<CommitRec>),
     Delete(DeleteRec),
 }
@@ -172,7 +172,7 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
 
 /// In the last segment, damage within one write buffer of the end is a torn
 /// flush (nothing in it was acknowledged): cut from its start.
-fn cut_tail(cfg: &LogConfig, id: u32, scan: &mut Scan) -> ResumePoint {
+pub(crate) fn cut_tail(cfg: &LogConfig, id: u32, scan: &mut Scan) -> ResumePoint {
     let window = (cfg.write_buffer_bytes + BLOCK_BYTES) as u64;
     let tail_start = scan.valid_end.saturating_sub(window);
     let zero_until = scan.valid_end;
@@ -220,7 +220,7 @@ fn collect(
     }
 }
 
-fn replay(index: &mut Index, mut ops: Vec<(u64, Op)>, data: &HashMap<(u32, u64), u32>) {
+pub(crate) fn replay(index: &mut Index, mut ops: Vec<(u64, Op)>, data: &HashMap<(u32, u64), u32>) {
     ops.sort_by_key(|(seq, _)| *seq);
     for (seq, op) in ops {
         match op {
