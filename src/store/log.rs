@@ -20,6 +20,11 @@ use super::types::StoreError;
 /// Smallest write buffer: the largest record plus the carried tail block.
 pub const MIN_WRITE_BUFFER_BYTES: usize = record_bytes(MAX_PAYLOAD_BYTES) + BLOCK_BYTES;
 pub const MIN_SEGMENT_BYTES: u64 = 2 * MIN_WRITE_BUFFER_BYTES as u64;
+/// Room at the end of the last segment the `--max-data-bytes` cap allows that
+/// only metadata records (commits, deletes) may use, so a full shard can
+/// still commit what it has written and delete to make room.
+pub const METADATA_RESERVE_BYTES: u64 = 64 * 1024;
+const _: () = assert!(METADATA_RESERVE_BYTES < MIN_SEGMENT_BYTES / 4);
 
 /// A tiny single-threaded notify: `notified()` completes once `notify_all`
 /// ran after the future was created.
@@ -231,6 +236,12 @@ impl Log {
                 }
                 let pos = s.buf_file_off + s.active.len() as u64;
                 let seg_full = pos + need > self.cfg.segment_bytes;
+                if kind == RecordKind::Data
+                    && pos + need > self.cfg.segment_bytes - METADATA_RESERVE_BYTES
+                    && self.check_space().is_err()
+                {
+                    return Err(StoreError::NoSpace);
+                }
                 if !s.rolling && !seg_full && need as usize <= s.active.remaining() {
                     return Ok(append_locked(&mut s, kind, flags, payload));
                 }
