@@ -146,6 +146,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
             return;
         }
     };
+    crate::store::checkpoint::spawn_checkpointer(&store);
     let live: std::collections::HashSet<u64> =
         boot.catalog.catalog.buckets().map(|b| b.id).collect();
     for bucket in store.bucket_ids() {

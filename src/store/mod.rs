@@ -5,6 +5,7 @@
 //! them; it becomes visible only once its Commit is durable.
 
 pub mod align;
+pub mod checkpoint;
 pub mod file;
 pub mod index;
 pub mod log;
@@ -128,7 +129,7 @@ impl Store {
             sim: cfg.sim,
             max_data_bytes: cfg.max_data_bytes,
         };
-        let rec = recovery::recover(&log_cfg).await?;
+        let rec = checkpoint::recover(&log_cfg).await?;
         let log = Log::open(log_cfg, rec.segments, rec.resume).await?;
         let mut live = BTreeMap::new();
         for e in rec.index.entries() {

@@ -191,7 +191,7 @@ pub(crate) fn cut_tail(cfg: &LogConfig, id: u32, scan: &mut Scan) -> ResumePoint
     }
 }
 
-fn collect(
+pub(crate) fn collect(
     path: &std::path::Path,
     seg: u32,
     r: ScannedRecord,

@@ -12,6 +12,7 @@ use super::log::MIN_WRITE_BUFFER_BYTES;
 use super::record::*;
 use super::*;
 
+mod checkpoint;
 mod faults;
 mod format;
 mod listing;
