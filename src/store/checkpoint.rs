@@ -8,7 +8,8 @@
 //! CRC32C and start-up falls back to scanning the whole log.
 //!
 //! Layout (little endian): magic `RSCK`, u16 version, u16 zero, u64
-//! covered_seq, u32 first_segment, u32 zero, u64 used_bytes, u64 count; then
+//! covered_seq, u32 first_segment, u32 zero, u64 used_bytes, u64 count, u64
+//! first_offset (where the log stood just past covered_seq); then
 //! per object u64 commit_seq, u32 length, a Commit payload; then the CRC32C
 //! of everything before it.
 //!
@@ -25,7 +26,7 @@ use super::file::{list_segments, segment_name, sync_dir, SegmentFile};
 use super::index::{Index, ObjectEntry};
 use super::log::LogConfig;
 use super::record::{record_bytes, CommitRec, DecodeError};
-use super::recovery::{collect, cut_tail, replay, scan_segment, Op, Recovered};
+use super::recovery::{collect, cut_tail, replay, scan_segment_from, Op, Recovered};
 use super::types::StoreError;
 use super::{Store, StoreInner};
 
@@ -33,7 +34,7 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.idx";
 const CHECKPOINT_TMP_FILE: &str = "checkpoint.idx.tmp";
 const CHECKPOINT_MAGIC: u32 = u32::from_le_bytes(*b"RSCK");
 const CHECKPOINT_VERSION: u16 = 1;
-const CHECKPOINT_HEADER_BYTES: usize = 40;
+const CHECKPOINT_HEADER_BYTES: usize = 48;
 /// A new checkpoint is written after this many bytes of log.
 pub const CHECKPOINT_INTERVAL_BYTES: u64 = 64 * 1024 * 1024;
 /// How often the checkpointer looks at the log's growth.
@@ -46,6 +47,7 @@ const MAX_ENTRY_BYTES: usize = super::record::MAX_PAYLOAD_BYTES;
 struct Checkpoint {
     covered_seq: u64,
     first_segment: u32,
+    first_offset: u64,
     used_bytes: u64,
     index: Index,
 }
@@ -69,12 +71,14 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     // With nothing in flight, every commit and delete up to the durable
     // sequence is in the index, and every later record goes to the active
     // (highest) segment or after it.
-    let covered_seq = inner.log.stats().durable_seq;
-    let first_segment = *inner.log.segments.borrow().keys().next_back().unwrap_or(&1);
+    let log = inner.log.stats();
+    let covered_seq = log.durable_seq;
+    let (first_segment, first_offset) = log.durable_end;
     let used_bytes = inner.recovered_bytes + inner.appended_bytes.get();
     let bytes = {
         let index = inner.index.borrow();
-        encode(covered_seq, first_segment, used_bytes, index.entries())
+        let at = (first_segment, first_offset);
+        encode(covered_seq, at, used_bytes, index.entries())
     };
     let dir = inner.log.config().dir.clone();
     write_atomically(&dir, &bytes)?;
@@ -90,7 +94,7 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
 
 fn encode<'a>(
     covered_seq: u64,
-    first_segment: u32,
+    (first_segment, first_offset): (u32, u64),
     used_bytes: u64,
     entries: impl Iterator<Item = &'a Rc<ObjectEntry>>,
 ) -> Vec<u8> {
@@ -103,6 +107,7 @@ fn encode<'a>(
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&used_bytes.to_le_bytes());
     out.extend_from_slice(&0u64.to_le_bytes()); // count, patched below
+    out.extend_from_slice(&first_offset.to_le_bytes());
     let mut count = 0u64;
     for e in entries {
         let rec = CommitRec {
@@ -153,13 +158,9 @@ fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
     if le_u32(body, 4)? != CHECKPOINT_VERSION as u32 {
         return Err("checkpoint version unsupported");
     }
-    let mut cp = Checkpoint {
-        covered_seq: le_u64(body, 8)?,
-        first_segment: le_u32(body, 16)?,
-        used_bytes: le_u64(body, 24)?,
-        index: Index::default(),
-    };
+    let covered_seq = le_u64(body, 8)?;
     let count = le_u64(body, 32)?;
+    let mut entries = Vec::with_capacity(count.min(body.len() as u64 / 12) as usize);
     let mut pos = CHECKPOINT_HEADER_BYTES;
     for _ in 0..count {
         let commit_seq = le_u64(body, pos)?;
@@ -171,10 +172,10 @@ fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
             .get(pos + 12..pos + 12 + len)
             .ok_or("checkpoint truncated")?;
         let c = CommitRec::decode(payload)?;
-        if commit_seq > cp.covered_seq {
+        if commit_seq > covered_seq {
             return Err("checkpoint entry newer than the checkpoint");
         }
-        cp.index.insert(Rc::new(ObjectEntry {
+        entries.push(Rc::new(ObjectEntry {
             bucket: c.bucket,
             key: c.key,
             version_id: c.version_id,
@@ -187,7 +188,13 @@ fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
     if pos != body.len() {
         return Err("checkpoint has trailing bytes");
     }
-    Ok(cp)
+    Ok(Checkpoint {
+        covered_seq,
+        first_segment: le_u32(body, 16)?,
+        first_offset: le_u64(body, 40)?,
+        used_bytes: le_u64(body, 24)?,
+        index: Index::from_sorted(entries).ok_or("checkpoint entries out of order")?,
+    })
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
@@ -254,7 +261,12 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
         let path = cfg.dir.join(segment_name(id));
         let file = SegmentFile::open(&path, false, cfg.direct_io, None).await?;
         if id >= cp.first_segment {
-            let mut scan = scan_segment(&file).await?;
+            let start = if id == cp.first_segment {
+                cp.first_offset
+            } else {
+                0
+            };
+            let mut scan = scan_segment_from(&file, start).await?;
             if i + 1 == ids.len() {
                 out.resume = Some(cut_tail(cfg, id, &mut scan));
             }

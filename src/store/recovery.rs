@@ -65,6 +65,11 @@ impl Window {
 }
 
 pub(crate) async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError> {
+    scan_segment_from(file, 0).await
+}
+
+/// Scans from `start`, which must be a record boundary (a checkpoint's position).
+pub(crate) async fn scan_segment_from(file: &SegmentFile, start: u64) -> Result<Scan, StoreError> {
     let len = file.len()?;
     let mut win = Window {
         buf: AlignedBuf::new(SCAN_WINDOW_BYTES),
@@ -73,10 +78,10 @@ pub(crate) async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError>
     let mut scan = Scan {
         records: Vec::new(),
         bad_runs: Vec::new(),
-        valid_end: 0,
+        valid_end: start,
     };
     let mut bad_start: Option<u64> = None;
-    let mut pos = 0u64;
+    let mut pos = start;
     while pos + HEADER_BYTES as u64 <= len {
         if !win.covers(pos, HEADER_BYTES as u64) {
             win.load(file, pos).await?;
