@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod checkpoint;
+pub mod compaction;
 pub mod file;
 pub mod index;
 pub mod log;
@@ -395,6 +396,23 @@ impl ObjectWriter {
         let store = &self.store;
         let _guard = store.lock_key(self.bucket, &self.key).await;
         check_condition(store.get(self.bucket, &self.key).as_deref(), &cond)?;
+        // Compaction may have freed a segment this (very slow) PUT wrote into.
+        if let Some(x) = self
+            .extents
+            .iter()
+            .find(|x| store.inner.log.segment_file(x.segment).is_none())
+        {
+            return Err(StoreError::Corrupt {
+                path: store
+                    .inner
+                    .log
+                    .config()
+                    .dir
+                    .join(file::segment_name(x.segment)),
+                offset: x.offset,
+                what: "upload data compacted away before its commit",
+            });
+        }
         let rec = CommitRec {
             bucket: self.bucket,
             key: self.key.clone(),

@@ -13,6 +13,7 @@ use super::record::*;
 use super::*;
 
 mod checkpoint;
+mod compaction;
 mod faults;
 mod format;
 mod listing;
