@@ -152,7 +152,7 @@ async fn crash_worker(
     for n in 0u64.. {
         let r = mix(seed ^ (worker << 48) ^ n);
         let key = format!("w{worker}/k{}", r % CRASH_KEYS_PER_WORKER);
-        let value = (r >> 32) % 4 != 0;
+        let value = !(r >> 32).is_multiple_of(4);
         let value = value.then(|| pattern(size_for(r >> 8), r));
         inflight
             .lock()

@@ -223,7 +223,7 @@ fn check_objects(
 
 /// The configuration recovery would use, for its torn-tail window.
 fn offline_config(dir: &Path) -> LogConfig {
-    const _: () = assert!(WRITE_BUFFER_BYTES % BLOCK_BYTES == 0);
+    const _: () = assert!(WRITE_BUFFER_BYTES.is_multiple_of(BLOCK_BYTES));
     LogConfig {
         dir: dir.to_path_buf(),
         shard: 0,
