@@ -420,3 +420,79 @@ fn verify_finds_bit_rot_and_server_serves_the_rest() {
     });
     assert!(server.log().contains("damaged record"), "damage is logged");
 }
+
+/// `--max-data-bytes`: PUTs past the cap answer StorageFull, reads go on,
+/// and once objects are deleted, background compaction frees segments and
+/// PUTs succeed again.
+#[test]
+fn storage_full_is_clear_and_writes_resume_after_deletes() {
+    const SEGMENT_MIB: u64 = 16; // the fixture's --segment-mib
+    const CAP_SEGMENTS: u64 = 4;
+    let cap = (CAP_SEGMENTS * SEGMENT_MIB * 1024 * 1024).to_string();
+    let server = Server::start_with(1, &["--max-data-bytes", &cap]);
+    let rt = rt();
+    rt.block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("full")
+            .send()
+            .await
+            .expect("create");
+        let put = |key: String, seed: u64| {
+            s3.put_object()
+                .bucket("full")
+                .key(key)
+                .body(ByteStream::from(pattern(1 << 20, seed)))
+                .send()
+        };
+        let mut stored = 0u64;
+        let err = loop {
+            match put(format!("k{stored}"), stored).await {
+                Ok(_) => stored += 1,
+                Err(e) => break e,
+            }
+            assert!(
+                stored < 2 * CAP_SEGMENTS * SEGMENT_MIB,
+                "the cap is not enforced"
+            );
+        };
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err);
+        assert_eq!(code, Some("XMinioStorageFull"), "{err:?}");
+        assert!(
+            stored >= (CAP_SEGMENTS - 1) * SEGMENT_MIB / 2,
+            "only {stored} MiB fit"
+        );
+        let got = s3
+            .get_object()
+            .bucket("full")
+            .key("k0")
+            .send()
+            .await
+            .expect("reads go on");
+        let bytes = got.body.collect().await.expect("body").into_bytes();
+        assert!(bytes.as_ref() == pattern(1 << 20, 0).as_slice());
+        for i in 0..stored {
+            s3.delete_object()
+                .bucket("full")
+                .key(format!("k{i}"))
+                .send()
+                .await
+                .expect("delete at the cap");
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if put("again".into(), 7).await.is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "writes did not resume after deletes"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    assert!(
+        server.log().contains("segment compacted and freed"),
+        "compaction freed the space"
+    );
+}
