@@ -253,8 +253,16 @@ pub fn spawn_compactor(store: &Store) {
             if store.inner.log.is_fenced() {
                 continue;
             }
-            if let Err(e) = compact_all(&store, true).await {
-                tracing::warn!("compaction stopped this round: {e}");
+            match compact_all(&store, true).await {
+                // A checkpoint naming a freed segment is ignored at start-up
+                // (safe, but a full scan): write a fresh one.
+                Ok(freed) if freed > 0 => {
+                    if let Err(e) = super::checkpoint::write_checkpoint(&store).await {
+                        tracing::warn!("checkpoint after compaction failed: {e}");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("compaction stopped this round: {e}"),
             }
         }
     });
