@@ -27,6 +27,12 @@ enum Command {
     Bench(ringstore::bench::config::BenchArgs),
     /// Serve a fixed 200 response on the server's runtime (no S3, no storage): the HTTP floor.
     Floor(FloorArgs),
+    /// Check every record of every shard of a stopped server's data dir
+    /// (exit 0: clean, 1: damage found, 2: could not check).
+    Verify {
+        /// The data directory to check.
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -200,6 +206,51 @@ fn bench(args: ringstore::bench::config::BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Exit code of `verify` when it found damage (2 means it could not check).
+const VERIFY_EXIT_DAMAGED: u8 = 1;
+const VERIFY_EXIT_ERROR: u8 = 2;
+
+fn verify(data_dir: &std::path::Path) -> ExitCode {
+    let run =
+        ringstore::shard::runtime::block_on(|| ringstore::store::verify::verify_data_dir(data_dir));
+    let report = match run {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            eprintln!("ringstore verify: {e}");
+            return ExitCode::from(VERIFY_EXIT_ERROR);
+        }
+        Err(e) => {
+            eprintln!("ringstore verify: runtime: {e}");
+            return ExitCode::from(VERIFY_EXIT_ERROR);
+        }
+    };
+    println!("data dir:        {}", data_dir.display());
+    println!("shards:          {}", report.shards);
+    println!("segments:        {}", report.segments);
+    println!("records:         {}", report.records);
+    println!("objects:         {}", report.objects);
+    println!("live bytes:      {}", report.live_bytes);
+    println!("garbage bytes:   {}", report.garbage_bytes());
+    println!("damaged records: {}", report.damage.len());
+    println!("damaged objects: {}", report.damaged_objects.len());
+    for t in &report.torn_tails {
+        println!("torn tail: {t}");
+    }
+    for d in &report.damage {
+        println!("DAMAGED RECORD: {d}");
+    }
+    for d in &report.damaged_objects {
+        println!("DAMAGED OBJECT: {d}");
+    }
+    if report.is_clean() {
+        println!("OK");
+        ExitCode::SUCCESS
+    } else {
+        println!("DAMAGE FOUND");
+        ExitCode::from(VERIFY_EXIT_DAMAGED)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -207,6 +258,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Bench(args)) => bench(args),
         Some(Command::Floor(args)) => floor(args),
+        Some(Command::Verify { data_dir }) => return verify(&data_dir),
         None => serve(cli.serve),
     };
     match result {

@@ -1,6 +1,7 @@
 //! Durability through the real server: a clean restart keeps every object,
-//! and `kill -9` under concurrent PUT load loses no acknowledged write and
-//! shows no half-written one.
+//! `kill -9` under concurrent PUT/DELETE load loses no acknowledged write and
+//! shows no half-written one, and `ringstore verify` finds bit rot that the
+//! server then contains to the damaged object.
 
 mod common;
 
@@ -8,7 +9,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use common::{pattern, s3_client, Server};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -117,70 +118,149 @@ fn restart_keeps_every_object() {
     });
 }
 
-/// PUTs under load, `kill -9` at a pseudo-random moment, restart, verify.
-fn crash_cycle(server: &mut Server, cycle: u64, acked: &Arc<Mutex<HashMap<String, Vec<u8>>>>) {
+/// Keys each crash-loop worker cycles through (bounded, so the check after
+/// each restart stays cheap while overwrites and deletes keep happening).
+const CRASH_KEYS_PER_WORKER: u64 = 12;
+const CRASH_WORKERS: u64 = 6;
+/// Default cycles in CI; `RINGSTORE_CRASH_CYCLES` (or scripts/crash-loop.sh) for more.
+const CRASH_CYCLES_DEFAULT: u64 = 20;
+/// The kill lands this long after the load starts: [MIN, MIN + SPAN).
+const KILL_DELAY_MIN_MS: u64 = 50;
+const KILL_DELAY_SPAN_MS: u64 = 900;
+
+/// The model: the acknowledged state of each key (None = deleted).
+type Model = Arc<Mutex<HashMap<String, Option<Vec<u8>>>>>;
+
+/// SplitMix64 step, for reproducible choices from `RINGSTORE_CRASH_SEED`.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One worker: PUT, overwrite or DELETE keys of its own until the server dies.
+/// `inflight` holds the op outstanding when the kill landed.
+/// Returns how many ops were acknowledged.
+async fn crash_worker(
+    s3: aws_sdk_s3::Client,
+    worker: u64,
+    seed: u64,
+    acked: Model,
+    inflight: Model,
+) -> u64 {
+    for n in 0u64.. {
+        let r = mix(seed ^ (worker << 48) ^ n);
+        let key = format!("w{worker}/k{}", r % CRASH_KEYS_PER_WORKER);
+        let value = !(r >> 32).is_multiple_of(4);
+        let value = value.then(|| pattern(size_for(r >> 8), r));
+        inflight
+            .lock()
+            .expect("lock")
+            .insert(key.clone(), value.clone());
+        let ok = match &value {
+            Some(data) => s3
+                .put_object()
+                .bucket("crash")
+                .key(&key)
+                .body(ByteStream::from(data.clone()))
+                .send()
+                .await
+                .is_ok(),
+            None => s3
+                .delete_object()
+                .bucket("crash")
+                .key(&key)
+                .send()
+                .await
+                .is_ok(),
+        };
+        if !ok {
+            return n; // the server is gone; the op stays in flight
+        }
+        inflight.lock().expect("lock").remove(&key);
+        acked.lock().expect("lock").insert(key, value);
+    }
+    unreachable!("the loop ends when the server is killed")
+}
+
+async fn get_bytes(s3: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
+    match s3.get_object().bucket("crash").key(key).send().await {
+        Ok(got) => Some(
+            got.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+        ),
+        Err(e) => {
+            let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e);
+            assert_eq!(code, Some("NoSuchKey"), "{key}: GET failed: {e:?}");
+            None
+        }
+    }
+}
+
+/// After a restart: every key holds its acknowledged state, or the state of
+/// the op in flight at the kill (whole, never partial). Adopts what it saw.
+async fn check_model(s3: &aws_sdk_s3::Client, acked: &Model, inflight: &Model) -> usize {
+    let pending = inflight.lock().expect("lock").clone();
+    let mut keys: Vec<String> = acked.lock().expect("lock").keys().cloned().collect();
+    keys.extend(pending.keys().cloned());
+    keys.sort();
+    keys.dedup();
+    for key in &keys {
+        let got = get_bytes(s3, key).await;
+        let want = acked.lock().expect("lock").get(key).cloned().flatten();
+        let ok = got == want || pending.get(key).is_some_and(|p| *p == got);
+        assert!(
+            ok,
+            "{key}: {:?} bytes after restart; acknowledged {:?}, in flight {:?}",
+            got.as_ref().map(Vec::len),
+            want.as_ref().map(Vec::len),
+            pending.get(key).map(|p| p.as_ref().map(Vec::len))
+        );
+        acked.lock().expect("lock").insert(key.clone(), got);
+    }
+    inflight.lock().expect("lock").clear();
+    keys.len()
+}
+
+/// PUT/DELETE load, `kill -9` at a seeded random moment, restart, check the
+/// model byte for byte. Returns the acknowledged ops of this cycle.
+fn crash_cycle(server: &mut Server, seed: u64, acked: &Model) -> u64 {
     let rt = rt();
-    let inflight: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+    let inflight: Model = Arc::default();
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     rt.block_on(async {
         let s3 = s3_client(server).await;
         let mut tasks = Vec::new();
-        for worker in 0..8u64 {
-            let s3 = s3.clone();
-            let acked = acked.clone();
-            let inflight = inflight.clone();
+        for worker in 0..CRASH_WORKERS {
+            let (s3, acked, inflight) = (s3.clone(), acked.clone(), inflight.clone());
+            let done = done.clone();
             tasks.push(tokio::spawn(async move {
-                for n in 0..10_000u64 {
-                    let seq = cycle * 1_000_000 + worker * 10_000 + n;
-                    let key = format!("w{worker}/c{cycle}/{n}");
-                    let data = pattern(size_for(seq), seq);
-                    inflight
-                        .lock()
-                        .expect("lock")
-                        .insert(key.clone(), data.clone());
-                    let r = s3
-                        .put_object()
-                        .bucket("crash")
-                        .key(&key)
-                        .body(ByteStream::from(data.clone()))
-                        .send()
-                        .await;
-                    if r.is_err() {
-                        return; // the server is gone
-                    }
-                    inflight.lock().expect("lock").remove(&key);
-                    acked.lock().expect("lock").insert(key, data);
-                }
+                let ops = crash_worker(s3, worker, seed, acked, inflight).await;
+                done.fetch_add(ops, std::sync::atomic::Ordering::Relaxed);
             }));
         }
-        let delay = 300 + (cycle * 7919 % 1200);
+        let delay = KILL_DELAY_MIN_MS + mix(seed) % KILL_DELAY_SPAN_MS;
         tokio::time::sleep(Duration::from_millis(delay)).await;
         server.kill9();
         for t in tasks {
-            let _ = t.await;
+            t.await.expect("worker");
         }
     });
     server.restart();
     rt.block_on(async {
         let s3 = s3_client(server).await;
-        let expected = acked.lock().expect("lock").clone();
-        check_all(&s3, "crash", &expected).await;
-        // Unacknowledged PUTs are absent or whole, never partial.
-        let pending = inflight.lock().expect("lock").clone();
-        for (key, data) in pending {
-            if let Ok(got) = s3.get_object().bucket("crash").key(&key).send().await {
-                let bytes = got.body.collect().await.expect("body").into_bytes();
-                assert!(
-                    bytes.as_ref() == data.as_slice(),
-                    "{key}: unacknowledged object is half-written"
-                );
-                acked.lock().expect("lock").insert(key, data);
-            }
-        }
+        check_model(&s3, acked, &inflight).await;
     });
+    done.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[test]
-fn kill9_under_concurrent_puts_loses_nothing_acknowledged() {
+fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
     let mut server = Server::start(2);
     rt().block_on(async {
         let s3 = s3_client(&server).await;
@@ -190,18 +270,229 @@ fn kill9_under_concurrent_puts_loses_nothing_acknowledged() {
             .await
             .expect("create");
     });
-    let acked = Arc::new(Mutex::new(HashMap::new()));
-    let cycles: u64 = std::env::var("RINGSTORE_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let cycles = env("RINGSTORE_CRASH_CYCLES").unwrap_or(CRASH_CYCLES_DEFAULT);
+    let seed = env("RINGSTORE_CRASH_SEED").unwrap_or(0x5eed);
+    let acked: Model = Arc::default();
+    let started = Instant::now();
+    let (mut ops, mut idle_cycles) = (0u64, 0u64);
     for cycle in 0..cycles {
-        crash_cycle(&mut server, cycle, &acked);
+        let n = crash_cycle(&mut server, mix(seed ^ cycle), &acked);
+        ops += n;
+        idle_cycles += (n == 0) as u64;
     }
-    let total = acked.lock().expect("lock").len();
+    let live = acked
+        .lock()
+        .expect("lock")
+        .values()
+        .filter(|v| v.is_some())
+        .count();
     assert!(
-        total > 0,
-        "no PUT was acknowledged before the kills: the test proved nothing"
+        ops > 0,
+        "no op was acknowledged before the kills: the test proved nothing"
     );
-    eprintln!("{cycles} kill -9 cycles, {total} acknowledged objects verified byte for byte");
+    assert!(
+        idle_cycles * 2 <= cycles,
+        "{idle_cycles} of {cycles} cycles acknowledged nothing before the kill"
+    );
+    eprintln!(
+        "{cycles} kill -9 cycles (seed {seed}) in {:?}: {ops} acknowledged PUT/DELETEs, \
+         {live} live objects verified byte for byte after every restart",
+        started.elapsed()
+    );
+}
+
+/// Finds `needle` in the segment files of `shard_dir`: (path, offset).
+fn find_on_disk(shard_dir: &std::path::Path, needle: &[u8]) -> Option<(std::path::PathBuf, usize)> {
+    let mut paths: Vec<_> = std::fs::read_dir(shard_dir)
+        .expect("shard dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let bytes = std::fs::read(&path).expect("segment");
+        let first = needle[0];
+        let hit = (0..bytes.len().saturating_sub(needle.len()))
+            .find(|&i| bytes[i] == first && bytes[i..i + needle.len()] == *needle);
+        if let Some(i) = hit {
+            return Some((path, i));
+        }
+    }
+    None
+}
+
+fn run_verify(data_dir: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringstore"))
+        .arg("verify")
+        .arg(data_dir)
+        .env("RINGSTORE_LOG", "warn")
+        .output()
+        .expect("run ringstore verify");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn verify_finds_bit_rot_and_server_serves_the_rest() {
+    let mut server = Server::start(1);
+    let rt = rt();
+    let victim = pattern(100_000, 4242);
+    let mut others = HashMap::new();
+    rt.block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("rot")
+            .send()
+            .await
+            .expect("create");
+        let put = |key: String, data: Vec<u8>| {
+            s3.put_object()
+                .bucket("rot")
+                .key(key)
+                .body(ByteStream::from(data))
+                .send()
+        };
+        put("before".into(), pattern(5000, 1)).await.expect("put");
+        others.insert("before".to_string(), pattern(5000, 1));
+        put("victim".into(), victim.clone()).await.expect("victim");
+        // Push the victim far from the log tail (more than one write buffer),
+        // so its damage cannot pass for a torn last flush.
+        for i in 0..6u64 {
+            let data = pattern(1 << 20, 100 + i);
+            put(format!("after/{i}"), data.clone()).await.expect("put");
+            others.insert(format!("after/{i}"), data);
+        }
+    });
+    server.stop();
+    let (code, text) = run_verify(&server.data_dir);
+    assert_eq!(code, 0, "clean data dir must verify:\n{text}");
+    assert!(text.contains("objects:         8"), "{text}");
+
+    let shard_dir = server.data_dir.join("shard-000");
+    let (path, at) = find_on_disk(&shard_dir, &victim[50_000..50_064]).expect("victim on disk");
+    let mut bytes = std::fs::read(&path).expect("read segment");
+    bytes[at + 17] ^= 0x40;
+    std::fs::write(&path, bytes).expect("write segment");
+
+    let (code, text) = run_verify(&server.data_dir);
+    assert_eq!(code, 1, "damage must fail verify:\n{text}");
+    let name = path
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        text.contains("DAMAGED RECORD") && text.contains(&name),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"victim\""),
+        "the damaged object is named:\n{text}"
+    );
+
+    server.restart();
+    rt.block_on(async {
+        let s3 = s3_client(&server).await;
+        for (key, data) in &others {
+            let got = s3
+                .get_object()
+                .bucket("rot")
+                .key(key)
+                .send()
+                .await
+                .expect("get");
+            let bytes = got.body.collect().await.expect("body").into_bytes();
+            assert!(bytes.as_ref() == data.as_slice(), "{key} differs");
+        }
+        let err = s3.get_object().bucket("rot").key("victim").send().await;
+        let err = err.expect_err("a damaged object must not be served");
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err);
+        assert_eq!(code, Some("InternalError"), "{err:?}");
+        let msg = aws_sdk_s3::error::ProvideErrorMetadata::message(&err).unwrap_or_default();
+        assert!(msg.contains("integrity"), "{msg}");
+        s3.put_object()
+            .bucket("rot")
+            .key("new")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("writes go on");
+    });
+    assert!(server.log().contains("damaged record"), "damage is logged");
+}
+
+/// `--max-data-bytes`: PUTs past the cap answer StorageFull, reads go on,
+/// and once objects are deleted, background compaction frees segments and
+/// PUTs succeed again.
+#[test]
+fn storage_full_is_clear_and_writes_resume_after_deletes() {
+    const SEGMENT_MIB: u64 = 16; // the fixture's --segment-mib
+    const CAP_SEGMENTS: u64 = 4;
+    let cap = (CAP_SEGMENTS * SEGMENT_MIB * 1024 * 1024).to_string();
+    let server = Server::start_with(1, &["--max-data-bytes", &cap]);
+    let rt = rt();
+    rt.block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("full")
+            .send()
+            .await
+            .expect("create");
+        let put = |key: String, seed: u64| {
+            s3.put_object()
+                .bucket("full")
+                .key(key)
+                .body(ByteStream::from(pattern(1 << 20, seed)))
+                .send()
+        };
+        let mut stored = 0u64;
+        let err = loop {
+            match put(format!("k{stored}"), stored).await {
+                Ok(_) => stored += 1,
+                Err(e) => break e,
+            }
+            assert!(
+                stored < 2 * CAP_SEGMENTS * SEGMENT_MIB,
+                "the cap is not enforced"
+            );
+        };
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&err);
+        assert_eq!(code, Some("XMinioStorageFull"), "{err:?}");
+        assert!(
+            stored >= (CAP_SEGMENTS - 1) * SEGMENT_MIB / 2,
+            "only {stored} MiB fit"
+        );
+        let got = s3
+            .get_object()
+            .bucket("full")
+            .key("k0")
+            .send()
+            .await
+            .expect("reads go on");
+        let bytes = got.body.collect().await.expect("body").into_bytes();
+        assert!(bytes.as_ref() == pattern(1 << 20, 0).as_slice());
+        for i in 0..stored {
+            s3.delete_object()
+                .bucket("full")
+                .key(format!("k{i}"))
+                .send()
+                .await
+                .expect("delete at the cap");
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if put("again".into(), 7).await.is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "writes did not resume after deletes"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    assert!(
+        server.log().contains("segment compacted and freed"),
+        "compaction freed the space"
+    );
 }

@@ -150,6 +150,8 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
             return;
         }
     };
+    crate::store::checkpoint::spawn_checkpointer(&store);
+    crate::store::compaction::spawn_compactor(&store);
     let live: std::collections::HashSet<u64> =
         boot.catalog.catalog.buckets().map(|b| b.id).collect();
     for bucket in store.bucket_ids() {

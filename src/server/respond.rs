@@ -105,9 +105,23 @@ pub async fn write_response(
     ctx: &ShardCtx,
     conn: &mut Conn,
     request_id: &str,
-    resp: Response,
+    mut resp: Response,
     close: bool,
 ) -> bool {
+    // Read the first piece before the head goes out: a damaged object then
+    // answers a clear S3 error instead of a 200 with a cut-off body.
+    let mut first = None;
+    if let Body::Object { source, len } = &mut resp.body {
+        if *len > 0 {
+            match source.next().await {
+                Some(Err(e)) => {
+                    tracing::error!("object read failed before the response: {e}");
+                    resp = Response::error(&S3Error::from(&e), request_id, false);
+                }
+                piece => first = piece,
+            }
+        }
+    }
     let mut head = ResponseHead::new(resp.status);
     head.header("Server", SERVER_NAME.to_string());
     head.header("Date", ctx.date.borrow_mut().get().to_string());
@@ -142,15 +156,24 @@ pub async fn write_response(
             if conn.write(out.freeze()).await.is_err() {
                 return false;
             }
-            stream_object(conn, &mut source, len).await
+            stream_object(conn, &mut source, len, first).await
         }
     }
 }
 
-async fn stream_object(conn: &mut Conn, source: &mut ObjectSource, len: u64) -> bool {
+async fn stream_object(
+    conn: &mut Conn,
+    source: &mut ObjectSource,
+    len: u64,
+    mut first: Option<Result<Bytes, StoreError>>,
+) -> bool {
     let mut sent = 0u64;
     while sent < len {
-        match source.next().await {
+        let next = match first.take() {
+            Some(piece) => Some(piece),
+            None => source.next().await,
+        };
+        match next {
             Some(Ok(piece)) => {
                 sent += piece.len() as u64;
                 debug_assert!(sent <= len, "object stream longer than its length");

@@ -88,6 +88,10 @@ impl SegmentFile {
             }
             SegmentFile::Sim(f) => {
                 let r = f.write_at(buf.as_slice(), offset);
+                // Real I/O completes later: let a power cut land between write and sync.
+                if f.interleaves() {
+                    SimYield::new().await;
+                }
                 (r.map_err(|e| io_err("write", &f.path, offset, e)), buf)
             }
         }
@@ -121,9 +125,13 @@ impl SegmentFile {
                 .sync_data()
                 .await
                 .map_err(|e| io_err("fdatasync", &f.path, 0, e)),
-            SegmentFile::Sim(f) => f
-                .sync_data()
-                .map_err(|e| io_err("fdatasync", &f.path, 0, e)),
+            SegmentFile::Sim(f) => {
+                if f.interleaves() {
+                    SimYield::new().await;
+                }
+                f.sync_data()
+                    .map_err(|e| io_err("fdatasync", &f.path, 0, e))
+            }
         }
     }
 
@@ -158,6 +166,101 @@ impl SegmentFile {
 
     pub fn is_direct(&self) -> bool {
         matches!(self, SegmentFile::Direct(f) if f.direct)
+    }
+}
+
+/// Yields to the executor once, to the BACK of its run queue, so simulated
+/// I/O has a completion point where other tasks (and a test's power cut) run.
+///
+/// monoio re-queues a task that wakes itself during its own poll at the
+/// FRONT, so a plain self-wake yields to nobody. Instead the waker is parked
+/// in a per-thread list and a pump task wakes it from outside its poll
+/// (which queues it at the back). Deterministic: no timers involved.
+pub struct SimYield(bool);
+
+impl SimYield {
+    pub fn new() -> Self {
+        SimYield(false)
+    }
+}
+
+impl Default for SimYield {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Default)]
+struct Pump {
+    parked: Vec<std::task::Waker>,
+    pump: Option<std::task::Waker>,
+    running: bool,
+}
+
+thread_local! {
+    static PUMP: RefCell<Pump> = RefCell::new(Pump::default());
+}
+
+/// Forgets the pump of an earlier runtime on this thread. monoio does not
+/// drop a finished runtime's pending tasks, so call this before each new
+/// runtime that uses `SimYield` (the test helper `run` does).
+pub fn reset_sim_pump() {
+    // Drop the old wakers outside the borrow: dropping one may drop a task.
+    let old = PUMP.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    drop(old);
+}
+
+/// Marks the pump stopped when its task is dropped.
+struct PumpGuard;
+
+impl Drop for PumpGuard {
+    fn drop(&mut self) {
+        // At thread exit the thread-local may already be gone, and a reset in
+        // progress holds the borrow: nothing to do in either case.
+        let old = PUMP.try_with(|p| p.try_borrow_mut().map(|mut p| std::mem::take(&mut *p)));
+        drop(old);
+    }
+}
+
+async fn pump_task() {
+    let _guard = PumpGuard;
+    std::future::poll_fn(|cx| {
+        let parked = PUMP.with(|p| {
+            let mut p = p.borrow_mut();
+            p.pump = Some(cx.waker().clone());
+            std::mem::take(&mut p.parked)
+        });
+        for w in parked {
+            w.wake();
+        }
+        std::task::Poll::<()>::Pending
+    })
+    .await
+}
+
+impl std::future::Future for SimYield {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        let (start, pump) = PUMP.with(|p| {
+            let mut p = p.borrow_mut();
+            p.parked.push(cx.waker().clone());
+            let start = !p.running;
+            p.running = true;
+            (start, p.pump.clone())
+        });
+        if start {
+            monoio::spawn(pump_task());
+        } else if let Some(w) = pump {
+            w.wake();
+        }
+        std::task::Poll::Pending
     }
 }
 
@@ -256,6 +359,9 @@ pub struct SimDisk {
     pub faults: SimFaults,
     pub writes: u64,
     pub syncs: u64,
+    /// Yield between a write and its sync (see `SimYield`), so concurrent
+    /// tasks and power cuts interleave with I/O. Off by default.
+    pub interleave: bool,
 }
 
 impl SimDisk {
@@ -369,6 +475,10 @@ impl SimFile {
             disk: disk.clone(),
             path: path.to_path_buf(),
         })
+    }
+
+    fn interleaves(&self) -> bool {
+        self.disk.borrow().interleave
     }
 
     fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {

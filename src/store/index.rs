@@ -54,6 +54,31 @@ fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Opt
 }
 
 impl Index {
+    /// Builds an index in bulk from entries sorted by (bucket, key), such as
+    /// a checkpoint's; None if they are not strictly sorted.
+    pub fn from_sorted(entries: Vec<Rc<ObjectEntry>>) -> Option<Index> {
+        let sorted = entries
+            .windows(2)
+            .all(|w| (w[0].bucket, &w[0].key) < (w[1].bucket, &w[1].key));
+        if !sorted {
+            return None;
+        }
+        let mut index = Index::default();
+        let mut rest = entries.as_slice();
+        while let Some(first) = rest.first() {
+            let n = rest.iter().take_while(|e| e.bucket == first.bucket).count();
+            let (run, tail) = rest.split_at(n);
+            let b = BucketIndex {
+                keys: run.iter().map(|e| (e.key.clone(), e.clone())).collect(),
+                bytes: run.iter().map(|e| e.meta.size).sum(),
+            };
+            debug_assert_eq!(b.keys.len(), run.len());
+            index.buckets.insert(first.bucket, b);
+            rest = tail;
+        }
+        Some(index)
+    }
+
     pub fn get(&self, bucket: BucketId, key: &str) -> Option<Rc<ObjectEntry>> {
         self.buckets.get(&bucket)?.keys.get(key).cloned()
     }

@@ -20,6 +20,11 @@ use super::types::StoreError;
 /// Smallest write buffer: the largest record plus the carried tail block.
 pub const MIN_WRITE_BUFFER_BYTES: usize = record_bytes(MAX_PAYLOAD_BYTES) + BLOCK_BYTES;
 pub const MIN_SEGMENT_BYTES: u64 = 2 * MIN_WRITE_BUFFER_BYTES as u64;
+/// Room at the end of the last segment the `--max-data-bytes` cap allows that
+/// only metadata records (commits, deletes) may use, so a full shard can
+/// still commit what it has written and delete to make room.
+pub const METADATA_RESERVE_BYTES: u64 = 64 * 1024;
+const _: () = assert!(METADATA_RESERVE_BYTES < MIN_SEGMENT_BYTES / 4);
 
 /// A tiny single-threaded notify: `notified()` completes once `notify_all`
 /// ran after the future was created.
@@ -103,6 +108,10 @@ struct LogState {
     next_seq: u64,
     appended_seq: u64,
     durable_seq: u64,
+    /// (segment, offset) just past record `durable_seq`; the flush in
+    /// progress moves it to `flushing_end` when it completes.
+    durable_end: (u32, u64),
+    flushing_end: (u32, u64),
     want_seq: u64,
     flushing: bool,
     rolling: bool,
@@ -115,6 +124,8 @@ pub struct LogStats {
     pub flushes: u64,
     pub segments: u64,
     pub durable_seq: u64,
+    /// Where the log stands just past record `durable_seq`: (segment, offset).
+    pub durable_end: (u32, u64),
 }
 
 pub struct Log {
@@ -165,6 +176,8 @@ impl Log {
                 next_seq,
                 appended_seq: next_seq - 1,
                 durable_seq: next_seq - 1,
+                durable_end: (seg_id, resume.as_ref().map_or(0, |r| r.offset)),
+                flushing_end: (seg_id, 0),
                 want_seq: 0,
                 flushing: false,
                 rolling: false,
@@ -194,6 +207,7 @@ impl Log {
             flushes: self.flushes.get(),
             segments: self.segments.borrow().len() as u64,
             durable_seq: self.state.borrow().durable_seq,
+            durable_end: self.state.borrow().durable_end,
         }
     }
 
@@ -231,6 +245,12 @@ impl Log {
                 }
                 let pos = s.buf_file_off + s.active.len() as u64;
                 let seg_full = pos + need > self.cfg.segment_bytes;
+                if kind == RecordKind::Data
+                    && pos + need > self.cfg.segment_bytes - METADATA_RESERVE_BYTES
+                    && self.check_space().is_err()
+                {
+                    return Err(StoreError::NoSpace);
+                }
                 if !s.rolling && !seg_full && need as usize <= s.active.remaining() {
                     return Ok(append_locked(&mut s, kind, flags, payload));
                 }
@@ -346,6 +366,7 @@ impl Log {
         let mut full = std::mem::replace(&mut s.active, fresh);
         full.set_len(align_up(len as u64, BLOCK_BYTES as u64) as usize);
         let off = s.buf_file_off;
+        s.flushing_end = (s.seg_id, off + len as u64);
         s.buf_file_off += tail_start as u64;
         s.flushing = true;
         Some((s.seg_file.clone(), full, off, s.appended_seq))
@@ -359,6 +380,7 @@ impl Log {
             Ok(()) => {
                 debug_assert!(target > s.durable_seq);
                 s.durable_seq = target;
+                s.durable_end = s.flushing_end;
             }
             Err(e) => {
                 tracing::error!(error = %e, "log flush failed; fencing writes on this shard");

@@ -5,6 +5,8 @@
 //! them; it becomes visible only once its Commit is durable.
 
 pub mod align;
+pub mod checkpoint;
+pub mod compaction;
 pub mod file;
 pub mod index;
 pub mod log;
@@ -12,6 +14,7 @@ pub mod multipart;
 pub mod record;
 pub mod recovery;
 pub mod types;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -132,7 +135,7 @@ impl Store {
             sim: cfg.sim,
             max_data_bytes: cfg.max_data_bytes,
         };
-        let rec = recovery::recover(&log_cfg).await?;
+        let rec = checkpoint::recover(&log_cfg).await?;
         let log = Log::open(log_cfg, rec.segments, rec.resume).await?;
         let mut live = BTreeMap::new();
         for e in rec.index.entries() {
@@ -510,6 +513,23 @@ impl ObjectWriter {
         let store = &self.store;
         let _guard = store.lock_key(self.bucket, &self.key).await;
         check_condition(store.get(self.bucket, &self.key).as_deref(), &cond)?;
+        // Compaction may have freed a segment this (very slow) PUT wrote into.
+        if let Some(x) = self
+            .extents
+            .iter()
+            .find(|x| store.inner.log.segment_file(x.segment).is_none())
+        {
+            return Err(StoreError::Corrupt {
+                path: store
+                    .inner
+                    .log
+                    .config()
+                    .dir
+                    .join(file::segment_name(x.segment)),
+                offset: x.offset,
+                what: "upload data compacted away before its commit",
+            });
+        }
         let rec = CommitRec {
             bucket: self.bucket,
             key: self.key.clone(),

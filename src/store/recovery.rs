@@ -30,19 +30,19 @@ pub struct Recovered {
     pub used_bytes: u64,
 }
 
-struct ScannedRecord {
-    offset: u64,
-    header: RecordHeader,
+pub(crate) struct ScannedRecord {
+    pub(crate) offset: u64,
+    pub(crate) header: RecordHeader,
     /// Payload of metadata records (Data payloads are not kept).
-    payload: Option<Vec<u8>>,
+    pub(crate) payload: Option<Vec<u8>>,
 }
 
-struct Scan {
-    records: Vec<ScannedRecord>,
+pub(crate) struct Scan {
+    pub(crate) records: Vec<ScannedRecord>,
     /// Runs of undecodable bytes followed by a valid record: (start, end).
-    bad_runs: Vec<(u64, u64)>,
+    pub(crate) bad_runs: Vec<(u64, u64)>,
     /// End of the last valid record.
-    valid_end: u64,
+    pub(crate) valid_end: u64,
 }
 
 /// A read window over a segment file.
@@ -68,7 +68,12 @@ impl Window {
     }
 }
 
-async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError> {
+pub(crate) async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError> {
+    scan_segment_from(file, 0).await
+}
+
+/// Scans from `start`, which must be a record boundary (a checkpoint's position).
+pub(crate) async fn scan_segment_from(file: &SegmentFile, start: u64) -> Result<Scan, StoreError> {
     let len = file.len()?;
     let mut win = Window {
         buf: AlignedBuf::new(SCAN_WINDOW_BYTES),
@@ -77,10 +82,10 @@ async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError> {
     let mut scan = Scan {
         records: Vec::new(),
         bad_runs: Vec::new(),
-        valid_end: 0,
+        valid_end: start,
     };
     let mut bad_start: Option<u64> = None;
-    let mut pos = 0u64;
+    let mut pos = start;
     while pos + HEADER_BYTES as u64 <= len {
         if !win.covers(pos, HEADER_BYTES as u64) {
             win.load(file, pos).await?;
@@ -127,7 +132,7 @@ async fn try_record(
     Ok(decode_record(win.at(pos)).ok().map(|(h, _)| (h, total)))
 }
 
-enum Op {
+pub(crate) enum Op {
     Commit(Box<CommitRec>),
     Delete(DeleteRec),
     Init(Box<MultipartInitRec>),
@@ -181,7 +186,7 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
 
 /// In the last segment, damage within one write buffer of the end is a torn
 /// flush (nothing in it was acknowledged): cut from its start.
-fn cut_tail(cfg: &LogConfig, id: u32, scan: &mut Scan) -> ResumePoint {
+pub(crate) fn cut_tail(cfg: &LogConfig, id: u32, scan: &mut Scan) -> ResumePoint {
     let window = (cfg.write_buffer_bytes + BLOCK_BYTES) as u64;
     let tail_start = scan.valid_end.saturating_sub(window);
     let zero_until = scan.valid_end;
@@ -200,7 +205,7 @@ fn cut_tail(cfg: &LogConfig, id: u32, scan: &mut Scan) -> ResumePoint {
     }
 }
 
-fn collect(
+pub(crate) fn collect(
     path: &std::path::Path,
     seg: u32,
     r: ScannedRecord,
@@ -258,7 +263,11 @@ fn commit_entry(index: &mut Index, c: CommitRec, seq: u64, data: &HashMap<(u32, 
 }
 
 /// Replays metadata records in sequence order; returns the uploads still in progress.
-fn replay(index: &mut Index, mut ops: Vec<(u64, Op)>, data: &HashMap<(u32, u64), u32>) -> Uploads {
+pub(crate) fn replay(
+    index: &mut Index,
+    mut ops: Vec<(u64, Op)>,
+    data: &HashMap<(u32, u64), u32>,
+) -> Uploads {
     ops.sort_by_key(|(seq, _)| *seq);
     let mut uploads: HashMap<UploadId, Upload> = HashMap::new();
     for (seq, op) in ops {

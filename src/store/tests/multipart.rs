@@ -281,7 +281,7 @@ fn mp_power_cut_once(seed: u64) -> usize {
             monoio::spawn(mp_worker(store.clone(), model.clone(), t, seed));
         }
         for _ in 0..steps {
-            YieldNow(false).await;
+            super::super::file::SimYield::new().await;
         }
         disk.borrow_mut().power_cut(seed);
         disk.borrow_mut().dead = true;

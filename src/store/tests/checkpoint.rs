@@ -1,0 +1,129 @@
+//! Index checkpoints on real files: restart replays only the log after the
+//! checkpoint; a torn or damaged checkpoint falls back to a full scan.
+
+use super::*;
+use crate::store::checkpoint::{write_checkpoint, CHECKPOINT_FILE};
+
+fn real_cfg(dir: &std::path::Path) -> StoreConfig {
+    let mut cfg = StoreConfig::new(dir.join("shard-000"), 0);
+    cfg.segment_bytes = TEST_SEGMENT_BYTES;
+    cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
+    cfg
+}
+
+/// Objects before the checkpoint, overwrites and deletes after it.
+fn build(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut want = BTreeMap::new();
+    run(async {
+        let store = Store::open(real_cfg(dir)).await.expect("open");
+        for i in 0..30u64 {
+            let v = body(i, (i as usize * 31_337) % 400_000);
+            put(&store, &format!("k{i}"), &v).await.expect("put");
+            want.insert(format!("k{i}"), v);
+        }
+        assert!(write_checkpoint(&store).await.expect("checkpoint"));
+        for i in 0..10u64 {
+            let k = format!("k{i}");
+            if i % 2 == 0 {
+                assert!(store.delete(1, &k).await.expect("delete"));
+                want.remove(&k);
+            } else {
+                let v = body(100 + i, 5000);
+                put(&store, &k, &v).await.expect("overwrite");
+                want.insert(k, v);
+            }
+        }
+        put(&store, "late", b"after the checkpoint")
+            .await
+            .expect("put");
+        want.insert("late".into(), b"after the checkpoint".to_vec());
+    });
+    want
+}
+
+fn reopen_and_check(dir: &std::path::Path, want: &BTreeMap<String, Vec<u8>>) {
+    run(async {
+        let store = Store::open(real_cfg(dir)).await.expect("reopen");
+        assert_eq!(store.stats().objects, want.len() as u64);
+        for (k, v) in want {
+            assert_reads(&store, k, v).await;
+        }
+        put(&store, "after-reopen", b"x")
+            .await
+            .expect("writes go on");
+    });
+}
+
+#[test]
+fn restart_from_checkpoint_replays_the_log_after_it() {
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+    let want = build(dir.path());
+    reopen_and_check(dir.path(), &want);
+    // Twice: the second start resumes from the same checkpoint and a longer log.
+    let mut want = want;
+    want.insert("after-reopen".into(), b"x".to_vec());
+    reopen_and_check(dir.path(), &want);
+}
+
+#[test]
+fn torn_or_damaged_checkpoint_falls_back_to_a_full_scan() {
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+    let want = build(dir.path());
+    let path = dir.path().join("shard-000").join(CHECKPOINT_FILE);
+    let good = std::fs::read(&path).expect("checkpoint");
+    reopen_and_check(dir.path(), &want);
+    let mut want = want;
+    want.insert("after-reopen".into(), b"x".to_vec());
+    for cut in [0, 10, good.len() / 2, good.len() - 1] {
+        std::fs::write(&path, &good[..cut]).expect("tear");
+        reopen_and_check(dir.path(), &want);
+    }
+    let mut flipped = good.clone();
+    flipped[good.len() / 3] ^= 1;
+    std::fs::write(&path, &flipped).expect("flip");
+    reopen_and_check(dir.path(), &want);
+}
+
+/// Start-up time with 1 000 000 objects, from a checkpoint and by full scan.
+/// `cargo test --lib startup_with_a_million_objects -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn startup_with_a_million_objects() {
+    const OBJECTS: u64 = 1_000_000;
+    const BATCH: u64 = 2000;
+    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+    let cfg = || StoreConfig::new(dir.path().join("shard-000"), 0);
+    let started = std::time::Instant::now();
+    run(async {
+        let store = Store::open(cfg()).await.expect("open");
+        for round in 0..OBJECTS / BATCH {
+            let tasks: Vec<_> = (0..BATCH)
+                .map(|i| {
+                    let s = store.clone();
+                    let key = format!("bench/{:07}", round * BATCH + i);
+                    monoio::spawn(async move { put(&s, &key, b"sixteen byte val").await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("put");
+            }
+        }
+        assert_eq!(store.stats().objects, OBJECTS);
+        assert!(write_checkpoint(&store).await.expect("checkpoint"));
+    });
+    eprintln!("built {OBJECTS} objects in {:?}", started.elapsed());
+    let t = std::time::Instant::now();
+    run(async {
+        let store = Store::open(cfg()).await.expect("reopen");
+        assert_eq!(store.stats().objects, OBJECTS);
+    });
+    let with_checkpoint = t.elapsed();
+    std::fs::remove_file(dir.path().join("shard-000").join(CHECKPOINT_FILE)).expect("rm");
+    let t = std::time::Instant::now();
+    run(async {
+        let store = Store::open(cfg()).await.expect("reopen");
+        assert_eq!(store.stats().objects, OBJECTS);
+    });
+    let full_scan = t.elapsed();
+    eprintln!("start-up with {OBJECTS} objects: {with_checkpoint:?} from a checkpoint, {full_scan:?} by full log scan");
+}
