@@ -125,3 +125,70 @@ fn power_cut_during_compaction_loses_nothing() {
         "only {mid_way} of {SEEDS} cuts hit a running compaction"
     );
 }
+
+/// A multipart upload left open while churn makes its part's segment mostly
+/// garbage: compaction must keep the part data (parts are not in the index),
+/// and the upload still completes to the exact bytes, also after a reopen.
+#[test]
+fn compaction_keeps_in_progress_upload_parts() {
+    let disk = SimDisk::new_handle();
+    let part = body(77, 200_000);
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let id = store
+            .create_upload(1, "mp", ObjectMeta::default())
+            .await
+            .expect("init");
+        let mut w = store.part_writer(1, "mp", id, 1).expect("part writer");
+        w.write(&part).await.expect("write part");
+        w.commit_part("etag-1".into(), None, 0)
+            .await
+            .expect("commit part");
+        churn(&store, 7, true).await;
+        compact_all(&store, false).await.expect("compact");
+        let part_segment = store
+            .inner
+            .uploads
+            .borrow()
+            .iter()
+            .flat_map(|u| u.extents().map(|e| e.segment).collect::<Vec<_>>())
+            .next();
+        let seg = part_segment.expect("the upload holds its part");
+        assert!(
+            store.inner.log.segments.borrow().contains_key(&seg),
+            "segment {seg} with live part data was freed"
+        );
+    });
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+        let entry = store
+            .complete_upload::<StoreError>(
+                1,
+                "mp",
+                {
+                    let id = store
+                        .inner
+                        .uploads
+                        .borrow()
+                        .iter()
+                        .next()
+                        .expect("upload survives")
+                        .upload_id;
+                    id
+                },
+                |_u| {
+                    Ok((
+                        vec![1],
+                        ObjectMeta {
+                            etag: "x-1".into(),
+                            ..ObjectMeta::default()
+                        },
+                    ))
+                },
+            )
+            .await
+            .expect("complete");
+        assert_eq!(entry.meta.size, part.len() as u64);
+        assert_reads(&store, "mp", &part).await;
+    });
+}
