@@ -54,6 +54,7 @@ pub fn pick(store: &Store) -> Option<u32> {
         .copied()
         .filter(|&id| id + COMPACTION_MIN_AGE_SEGMENTS <= active)
         .filter(|&id| !uploads_refer_to(store, id))
+        .filter(|&id| store.oldest_open_writer_segment().is_none_or(|w| id < w))
         .map(|id| (live.get(&id).copied().unwrap_or(0), id))
         .filter(|&(l, _)| l * 100 < seg_bytes * COMPACTION_LIVE_PCT_MAX)
         .min()
@@ -218,6 +219,7 @@ async fn free_segment(store: &Store, seg: u32, commits: &HashSet<u64>) -> Result
     // No await from here on: the checks and the removal are one step.
     if !inner.pending.borrow().is_empty()
         || uploads_refer_to(store, seg)
+        || store.oldest_open_writer_segment().is_some_and(|w| seg >= w)
         || inner
             .index
             .borrow()

@@ -96,6 +96,10 @@ struct StoreInner {
     key_released: Notify,
     /// Live data-record bytes per segment (compaction input).
     live_per_segment: RefCell<BTreeMap<u32, u64>>,
+    /// Open writers counted by the first segment they wrote data into: their
+    /// data is in no index yet, so compaction must leave those segments (and
+    /// every later one) alone until the writer commits or is dropped.
+    writer_segments: RefCell<BTreeMap<u32, usize>>,
     recovered_bytes: u64,
     appended_bytes: Cell<u64>,
     damaged_records: u64,
@@ -152,6 +156,7 @@ impl Store {
                 pending: RefCell::new(HashSet::new()),
                 key_released: Notify::default(),
                 live_per_segment: RefCell::new(live),
+                writer_segments: RefCell::new(BTreeMap::new()),
                 recovered_bytes: rec.used_bytes,
                 appended_bytes: Cell::new(0),
                 damaged_records: rec.damaged_records,
@@ -168,6 +173,10 @@ impl Store {
             extents: Vec::new(),
             size: 0,
             pending: Vec::new(),
+            pin: SegmentPin {
+                store: self.clone(),
+                first: None,
+            },
             part: None,
         }
     }
@@ -440,6 +449,8 @@ pub struct ObjectWriter {
     /// 64 KiB or less) and are coalesced into full Data records, which keeps
     /// the extent list of a 5 GiB object within one commit record.
     pending: Vec<u8>,
+    /// Keeps compaction off the segments this writer's data is in.
+    pin: SegmentPin,
     /// Set for a multipart part writer: (upload, part number).
     part: Option<(UploadId, u32)>,
 }
@@ -478,6 +489,7 @@ impl ObjectWriter {
     async fn append_data(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
         debug_assert!(!chunk.is_empty() && chunk.len() <= MAX_DATA_RECORD_BYTES);
         let loc = self.store.append(RecordKind::Data, chunk).await?;
+        self.pin.note(loc.segment);
         self.extents.push(Extent {
             segment: loc.segment,
             offset: loc.offset,
@@ -569,6 +581,50 @@ fn check_condition(existing: Option<&ObjectEntry>, cond: &PutCondition) -> Resul
         Ok(())
     } else {
         Err(StoreError::PreconditionFailed)
+    }
+}
+
+/// Registers an open writer's first data segment in `writer_segments`, and
+/// unregisters it when the writer goes away (after its commit, or on abort).
+struct SegmentPin {
+    store: Store,
+    first: Option<u32>,
+}
+
+impl SegmentPin {
+    fn note(&mut self, segment: u32) {
+        if self.first.is_none() {
+            self.first = Some(segment);
+            *self
+                .store
+                .inner
+                .writer_segments
+                .borrow_mut()
+                .entry(segment)
+                .or_default() += 1;
+        }
+        debug_assert!(self.first <= Some(segment), "a writer's segments only grow");
+    }
+}
+
+impl Drop for SegmentPin {
+    fn drop(&mut self) {
+        if let Some(seg) = self.first {
+            let mut map = self.store.inner.writer_segments.borrow_mut();
+            if let Some(n) = map.get_mut(&seg) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&seg);
+                }
+            }
+        }
+    }
+}
+
+impl Store {
+    /// The oldest segment an open writer has data in (compaction stays below it).
+    pub(crate) fn oldest_open_writer_segment(&self) -> Option<u32> {
+        self.inner.writer_segments.borrow().keys().next().copied()
     }
 }
 

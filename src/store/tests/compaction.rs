@@ -192,3 +192,29 @@ fn compaction_keeps_in_progress_upload_parts() {
         assert_reads(&store, "mp", &part).await;
     });
 }
+
+/// A large PUT still streaming while compaction runs: its data is in no index
+/// yet, so the segments it wrote must not be freed under it (a 256 MiB
+/// streaming upload over 16 MiB segments hit exactly this).
+#[test]
+fn compaction_leaves_open_writers_segments_alone() {
+    let disk = SimDisk::new_handle();
+    let data = body(5, (TEST_SEGMENT_BYTES * 3) as usize);
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let mut w = store.writer(1, "streaming");
+        w.write(&data[..data.len() / 2]).await.expect("first half");
+        churn(&store, 11, true).await;
+        compact_all(&store, false).await.expect("compact");
+        w.write(&data[data.len() / 2..]).await.expect("second half");
+        w.commit(ObjectMeta::default(), PutCondition::None)
+            .await
+            .expect("commit after compaction");
+        assert_reads(&store, "streaming", &data).await;
+        assert_eq!(
+            store.oldest_open_writer_segment(),
+            None,
+            "the pin is released with the writer"
+        );
+    });
+}
