@@ -4,19 +4,13 @@
 
 mod common;
 
+use common::rt;
+
 use aws_sdk_s3::primitives::ByteStream;
 use common::{s3_client, s3_client_with, Server};
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
 
 fn api_key(server: &Server) -> String {
     let text = std::fs::read_to_string(server.data_dir.join("credentials.json"))

@@ -5,19 +5,13 @@
 
 mod common;
 
+use common::rt;
+
 use aws_sdk_s3::primitives::ByteStream;
 use common::{pattern, s3_client, Server};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
 
 /// Size of the object written under sequence number `i` (small to multi-MiB, irregular).
 fn size_for(i: u64) -> usize {

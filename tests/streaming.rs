@@ -4,17 +4,11 @@
 
 mod common;
 
+use common::rt;
+
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use common::{pattern, s3_client, Server};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
 
 const SIZES: [usize; 6] = [
     0,

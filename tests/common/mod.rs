@@ -180,6 +180,15 @@ pub fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
 }
 
+/// The tokio runtime the SDK-driven tests run on (two workers: the machine has two cores).
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
 /// An aws-sdk-s3 client with its default configuration, pointed at `server`.
 pub async fn s3_client(server: &Server) -> aws_sdk_s3::Client {
     s3_client_with(server, ACCESS_KEY, SECRET_KEY).await
