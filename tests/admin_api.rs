@@ -391,6 +391,62 @@ fn buckets_and_objects_endpoints() {
         json!({ "uploads": [] })
     );
     api.err("GET", "buckets/nope-bucket/multipart-uploads", None, 404);
+    // Uploads in progress (on whichever shards own their keys) are listed with
+    // their parts; a completed one disappears from the list.
+    let upload_ids: Vec<String> = rt().block_on(async {
+        let s3 = s3_client_with(&server, &ak, &sk).await;
+        let mut ids = Vec::new();
+        for key in ["big/one.bin", "big/two.bin"] {
+            let up = s3
+                .create_multipart_upload()
+                .bucket("alice-bucket")
+                .key(key)
+                .content_type("application/zip")
+                .send()
+                .await
+                .expect("create upload");
+            let id = up.upload_id().expect("id").to_string();
+            s3.upload_part()
+                .bucket("alice-bucket")
+                .key(key)
+                .upload_id(&id)
+                .part_number(1)
+                .body(ByteStream::from(vec![7u8; 1000]))
+                .send()
+                .await
+                .expect("part");
+            ids.push(id);
+        }
+        ids
+    });
+    let listed = api.ok("GET", "buckets/alice-bucket/multipart-uploads", None);
+    let uploads = listed["uploads"].as_array().expect("uploads");
+    assert_eq!(uploads.len(), 2, "{listed}");
+    assert_eq!(uploads[0]["object_key"], "big/one.bin");
+    assert_eq!(
+        uploads[0]["upload_id"].as_str(),
+        Some(upload_ids[0].as_str())
+    );
+    assert_eq!(uploads[0]["part_count"], 1);
+    assert_eq!(uploads[0]["total_size"], 1000);
+    assert_eq!(uploads[0]["content_type"], "application/zip");
+    assert_eq!(api.ok("GET", "stats", None)["active_multipart_uploads"], 2);
+    rt().block_on(async {
+        let s3 = s3_client_with(&server, &ak, &sk).await;
+        for (key, id) in ["big/one.bin", "big/two.bin"].iter().zip(&upload_ids) {
+            s3.abort_multipart_upload()
+                .bucket("alice-bucket")
+                .key(*key)
+                .upload_id(id)
+                .send()
+                .await
+                .expect("abort");
+        }
+    });
+    assert_eq!(
+        api.ok("GET", "buckets/alice-bucket/multipart-uploads", None),
+        json!({ "uploads": [] })
+    );
 
     api.err("DELETE", "buckets/alice-bucket", None, 409);
     api.ok("DELETE", "buckets/alice-bucket/objects/notes.txt", None);

@@ -605,12 +605,36 @@ pub struct UploadView {
     pub total_size_human: String,
 }
 
-/// The bucket's in-progress multipart uploads. Multipart is not merged yet:
-/// when it lands, gather each shard's uploads for `b.id` here by message
-/// (as `msg::bucket_stats_everywhere` does) and the API, the stats and the
-/// console pick them up unchanged.
-async fn multipart_uploads(_ctx: &ShardCtx, _b: &Bucket) -> Vec<UploadView> {
-    Vec::new()
+/// The bucket's in-progress multipart uploads, gathered from every shard by
+/// message, in key order. `initiated_by` is the bucket owner's user name: the
+/// log does not record which credential initiated an upload (only the owner,
+/// or root, can).
+async fn multipart_uploads(ctx: &ShardCtx, b: &Bucket) -> Vec<UploadView> {
+    let owner = ctx.with_catalog(|c| {
+        c.credential(b.owner_id)
+            .map(|c| c.user_name.clone())
+            .unwrap_or_default()
+    });
+    let mut uploads: Vec<UploadView> = super::msg::uploads_everywhere(ctx, b.id)
+        .await
+        .into_iter()
+        .map(|u| UploadView {
+            upload_id: crate::server::uploads::format_upload_id(u.upload_id),
+            object_key: u.key,
+            initiated_by: owner.clone(),
+            content_type: u.content_type,
+            initiated_at: timestamp(u.initiated_millis),
+            part_count: u.part_count,
+            total_size: u.total_size,
+            total_size_human: human_size(u.total_size),
+        })
+        .collect();
+    uploads.sort_by(|a, b| {
+        a.object_key
+            .cmp(&b.object_key)
+            .then_with(|| a.upload_id.cmp(&b.upload_id))
+    });
+    uploads
 }
 
 // ---- presigned URLs ------------------------------------------------------

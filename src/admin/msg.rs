@@ -20,6 +20,11 @@ pub enum AdminMsg {
     Metrics {
         reply: Reply<MetricsSnapshot>,
     },
+    /// One bucket's multipart uploads in progress on the receiving shard.
+    Uploads {
+        bucket: BucketId,
+        reply: Reply<Vec<crate::store::multipart::UploadSummary>>,
+    },
     /// To shard 0: remember a generated URL.
     RecordPresigned {
         url: PresignedUrl,
@@ -38,6 +43,9 @@ pub fn handle(ctx: &ShardCtx, msg: AdminMsg) {
         }
         AdminMsg::Metrics { reply } => {
             let _ = reply.send(ctx.admin.metrics.borrow().snapshot(ctx));
+        }
+        AdminMsg::Uploads { bucket, reply } => {
+            let _ = reply.send(ctx.store.upload_summaries(bucket));
         }
         AdminMsg::RecordPresigned { url } => {
             debug_assert_eq!(ctx.id, 0, "the presigned registry lives on shard 0");
@@ -99,6 +107,22 @@ pub async fn bucket_stats_everywhere(ctx: &ShardCtx) -> HashMap<BucketId, (u64, 
         e.1 += bytes;
     }
     sums
+}
+
+/// A bucket's multipart uploads in progress, gathered from every shard.
+pub async fn uploads_everywhere(
+    ctx: &ShardCtx,
+    bucket: BucketId,
+) -> Vec<crate::store::multipart::UploadSummary> {
+    gather(
+        ctx,
+        || ctx.store.upload_summaries(bucket),
+        |reply| AdminMsg::Uploads { bucket, reply },
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Every shard's metrics, in shard order.

@@ -44,6 +44,17 @@ pub struct PartInfo {
     pub seq: u64,
 }
 
+/// What the management API shows of an upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSummary {
+    pub key: String,
+    pub upload_id: UploadId,
+    pub content_type: Option<String>,
+    pub initiated_millis: i64,
+    pub part_count: u64,
+    pub total_size: u64,
+}
+
 /// An upload in progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
@@ -249,6 +260,24 @@ impl Store {
     ) -> Vec<UploadItem> {
         let uploads = self.inner.uploads.borrow();
         uploads.list(bucket, prefix, delimiter, marker, limit)
+    }
+
+    /// Every upload in progress in `bucket` on this shard, for the management API.
+    pub fn upload_summaries(&self, bucket: BucketId) -> Vec<UploadSummary> {
+        self.inner
+            .uploads
+            .borrow()
+            .iter()
+            .filter(|u| u.bucket == bucket)
+            .map(|u| UploadSummary {
+                key: u.key.clone(),
+                upload_id: u.upload_id,
+                content_type: u.meta.content_type.clone(),
+                initiated_millis: u.meta.mtime_millis,
+                part_count: u.parts.len() as u64,
+                total_size: u.parts.values().map(|p| p.size).sum(),
+            })
+            .collect()
     }
 
     /// A writer for one part's body; NoSuchUpload if the upload is not in progress.
