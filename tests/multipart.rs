@@ -797,3 +797,97 @@ fn crash_during_concurrent_multipart_uploads() {
         }
     });
 }
+
+/// CompleteMultipartUpload honours If-None-Match: * and If-Match like PutObject;
+/// a failed condition leaves the upload in progress.
+#[test]
+fn conditional_complete() {
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = common::s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("condmp")
+            .send()
+            .await
+            .expect("create");
+        let existing = s3
+            .put_object()
+            .bucket("condmp")
+            .key("k")
+            .body(ByteStream::from_static(b"old"))
+            .send()
+            .await
+            .expect("put");
+        let up = s3
+            .create_multipart_upload()
+            .bucket("condmp")
+            .key("k")
+            .send()
+            .await
+            .expect("init");
+        let id = up.upload_id().expect("id").to_string();
+        let part = s3
+            .upload_part()
+            .bucket("condmp")
+            .key("k")
+            .upload_id(&id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"new"))
+            .send()
+            .await
+            .expect("part");
+        let done = CompletedMultipartUpload::builder()
+            .parts(
+                CompletedPart::builder()
+                    .part_number(1)
+                    .e_tag(part.e_tag().expect("etag"))
+                    .build(),
+            )
+            .build();
+        let complete = || {
+            s3.complete_multipart_upload()
+                .bucket("condmp")
+                .key("k")
+                .upload_id(&id)
+                .multipart_upload(done.clone())
+        };
+        let e = complete()
+            .if_none_match("*")
+            .send()
+            .await
+            .expect_err("key exists");
+        assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(412));
+        let e = complete()
+            .if_match("\"00000000000000000000000000000000\"")
+            .send()
+            .await
+            .expect_err("wrong etag");
+        assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(412));
+        // The upload is still there, and completes when the condition holds.
+        s3.list_parts()
+            .bucket("condmp")
+            .key("k")
+            .upload_id(&id)
+            .send()
+            .await
+            .expect("still in progress");
+        complete()
+            .if_match(existing.e_tag().expect("etag"))
+            .send()
+            .await
+            .expect("right etag");
+        let body = s3
+            .get_object()
+            .bucket("condmp")
+            .key("k")
+            .send()
+            .await
+            .expect("get")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert_eq!(body.as_ref(), b"new");
+    });
+}

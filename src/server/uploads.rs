@@ -71,9 +71,10 @@ pub async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             key,
             upload_id,
             parts,
+            cond,
             reply,
         } => {
-            let _ = reply.send(complete_local(ctx, bucket, &key, upload_id, &parts).await);
+            let _ = reply.send(complete_local(ctx, bucket, &key, upload_id, &parts, &cond).await);
         }
         ShardMsg::ListParts {
             bucket,
@@ -155,9 +156,10 @@ pub async fn complete(
     key: &str,
     upload_id: UploadId,
     parts: Vec<CompletedPart>,
+    cond: crate::store::PutCondition,
 ) -> Result<ObjectView, S3Error> {
     if owner == ctx.id {
-        return complete_local(ctx, bucket, key, upload_id, &parts).await;
+        return complete_local(ctx, bucket, key, upload_id, &parts, &cond).await;
     }
     let key = key.to_string();
     ask(ctx, owner, |reply| ShardMsg::CompleteUpload {
@@ -165,6 +167,7 @@ pub async fn complete(
         key,
         upload_id,
         parts,
+        cond,
         reply,
     })
     .await
@@ -257,10 +260,11 @@ async fn complete_local(
     key: &str,
     upload_id: UploadId,
     parts: &[CompletedPart],
+    cond: &crate::store::PutCondition,
 ) -> Result<ObjectView, S3Error> {
     let entry = ctx
         .store
-        .complete_upload(bucket, key, upload_id, |u| plan_completion(u, parts))
+        .complete_upload(bucket, key, upload_id, cond, |u| plan_completion(u, parts))
         .await?;
     Ok(ObjectView {
         key: entry.key.clone(),

@@ -99,6 +99,7 @@ pub enum ShardMsg {
         key: String,
         upload_id: UploadId,
         parts: Vec<CompletedPart>,
+        cond: PutCondition,
         reply: Reply<Result<ObjectView, S3Error>>,
     },
     ListParts {

@@ -571,7 +571,10 @@ impl ObjectWriter {
     }
 }
 
-fn check_condition(existing: Option<&ObjectEntry>, cond: &PutCondition) -> Result<(), StoreError> {
+pub(super) fn check_condition(
+    existing: Option<&ObjectEntry>,
+    cond: &PutCondition,
+) -> Result<(), StoreError> {
     let ok = match cond {
         PutCondition::None => true,
         PutCondition::IfNoneMatchStar => existing.is_none(),

@@ -342,9 +342,12 @@ impl Store {
         bucket: BucketId,
         key: &str,
         upload_id: UploadId,
+        cond: &crate::store::PutCondition,
         plan: impl FnOnce(&Upload) -> Result<(Vec<u32>, ObjectMeta), E>,
     ) -> Result<Rc<ObjectEntry>, E> {
         let _guard = self.lock_key(bucket, key).await;
+        // Conditional completion (If-None-Match: * / If-Match), atomic under the key lock.
+        super::check_condition(self.get(bucket, key).as_deref(), cond)?;
         let rec = {
             let uploads = self.inner.uploads.borrow();
             let Some(u) = uploads.get(bucket, key, upload_id) else {

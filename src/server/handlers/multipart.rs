@@ -126,8 +126,9 @@ pub async fn complete(
     let upload_id = upload_id_of(req)?;
     let raw = read_small_body(conn, req, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
     let parts = xml::parse_complete_multipart(&raw)?;
+    let cond = super::object::put_condition(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let view = uploads::complete(ctx, owner, bucket.id, &key, upload_id, parts).await?;
+    let view = uploads::complete(ctx, owner, bucket.id, &key, upload_id, parts, cond).await?;
     let location = format!(
         "/{}/{}",
         bucket.name,

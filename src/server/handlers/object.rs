@@ -66,7 +66,7 @@ fn stored_content_encoding(req: &Req) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(","))
 }
 
-fn put_condition(req: &Req) -> Result<PutCondition, S3Error> {
+pub(crate) fn put_condition(req: &Req) -> Result<PutCondition, S3Error> {
     if let Some(v) = req.header("if-none-match") {
         if v.trim() == "*" {
             return Ok(PutCondition::IfNoneMatchStar);

@@ -28,7 +28,7 @@ async fn complete_all(
     id: UploadId,
 ) -> Result<Rc<ObjectEntry>, StoreError> {
     store
-        .complete_upload(1, key, id, |u| {
+        .complete_upload(1, key, id, &PutCondition::None, |u| {
             Ok::<_, StoreError>((u.parts.keys().copied().collect(), u.meta.clone()))
         })
         .await
