@@ -176,6 +176,7 @@ fn compaction_keeps_in_progress_upload_parts() {
                         .upload_id;
                     id
                 },
+                &PutCondition::None,
                 |_u| {
                     Ok((
                         vec![1],
