@@ -27,7 +27,7 @@ use super::index::ObjectEntry;
 use super::record::{CommitRec, DeleteRec, Extent, RecordKind};
 use super::recovery::scan_segment;
 use super::types::{BucketId, StoreError};
-use super::{account, Store, StoreInner};
+use super::{Store, StoreInner};
 
 /// A segment is compacted when its live bytes are under this share of its size.
 pub const COMPACTION_LIVE_PCT_MAX: u64 = 50;
@@ -166,20 +166,7 @@ async fn move_object(
     };
     let loc = store.append(RecordKind::Commit, &rec.encode()).await?;
     store.inner.log.commit_barrier(loc.seq).await?;
-    let entry = Rc::new(ObjectEntry {
-        bucket,
-        key: rec.key,
-        version_id: rec.version_id,
-        meta: rec.meta,
-        extents: rec.extents,
-        commit_seq: loc.seq,
-    });
-    let old = store.inner.index.borrow_mut().insert(entry.clone());
-    let mut live = store.inner.live_per_segment.borrow_mut();
-    account(&mut live, &entry, true);
-    if let Some(old) = old {
-        account(&mut live, &old, false);
-    }
+    store.install_commit(rec, loc.seq);
     Ok(copied)
 }
 

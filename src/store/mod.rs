@@ -226,13 +226,19 @@ impl Store {
         }
         let loc = self.append(RecordKind::Commit, &payload).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
+        Ok(self.install_commit(rec, loc.seq))
+    }
+
+    /// Makes a durable commit record visible: the index entry replaces any
+    /// older one of the key, and the live-byte counts follow.
+    pub(crate) fn install_commit(&self, rec: CommitRec, seq: u64) -> Rc<ObjectEntry> {
         let entry = Rc::new(ObjectEntry {
-            bucket,
+            bucket: rec.bucket,
             key: rec.key,
             version_id: rec.version_id,
             meta: rec.meta,
             extents: rec.extents,
-            commit_seq: loc.seq,
+            commit_seq: seq,
         });
         let replaced = self.inner.index.borrow_mut().insert(entry.clone());
         let mut live = self.inner.live_per_segment.borrow_mut();
@@ -240,7 +246,7 @@ impl Store {
         if let Some(old) = replaced {
             account(&mut live, &old, false);
         }
-        Ok(entry)
+        entry
     }
 
     pub async fn delete(&self, bucket: BucketId, key: &str) -> Result<bool, StoreError> {
@@ -553,21 +559,7 @@ impl ObjectWriter {
             .append(RecordKind::Commit, &one_record(rec.encode())?)
             .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
-        let entry = Rc::new(ObjectEntry {
-            bucket: rec.bucket,
-            key: rec.key,
-            version_id: rec.version_id,
-            meta: rec.meta,
-            extents: rec.extents,
-            commit_seq: loc.seq,
-        });
-        let old = store.inner.index.borrow_mut().insert(entry.clone());
-        let mut live = store.inner.live_per_segment.borrow_mut();
-        account(&mut live, &entry, true);
-        if let Some(old) = old {
-            account(&mut live, &old, false);
-        }
-        Ok(entry)
+        Ok(store.install_commit(rec, loc.seq))
     }
 }
 
