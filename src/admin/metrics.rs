@@ -3,7 +3,7 @@
 //! every shard for a snapshot by message and renders them with a `shard` label.
 
 use crate::server::shard::ShardCtx;
-use crate::store::StoreStats;
+use crate::store::{CacheStats, StoreStats};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -81,6 +81,7 @@ impl ShardMetrics {
             in_flight: self.in_flight,
             connections: ctx.connections.get() as u64,
             store: ctx.store.stats(),
+            cache: ctx.store.cache_stats(),
         }
     }
 }
@@ -102,6 +103,7 @@ pub struct MetricsSnapshot {
     pub in_flight: u64,
     pub connections: u64,
     pub store: StoreStats,
+    pub cache: CacheStats,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -115,7 +117,7 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 10] = [
+const PER_SHARD: [Gauge; 13] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -175,6 +177,24 @@ const PER_SHARD: [Gauge; 10] = [
         "gauge",
         "Records recovery found damaged.",
         |s| s.store.damaged_records,
+    ),
+    (
+        "ringstore_cache_bytes",
+        "gauge",
+        "Object data held in the shard's record cache.",
+        |s| s.cache.bytes,
+    ),
+    (
+        "ringstore_cache_hits_total",
+        "counter",
+        "Record reads served from the cache.",
+        |s| s.cache.hits,
+    ),
+    (
+        "ringstore_cache_misses_total",
+        "counter",
+        "Record reads of cacheable objects that went to disk.",
+        |s| s.cache.misses,
     ),
 ];
 

@@ -28,4 +28,6 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Pin shard i to the i-th allowed CPU.
     pub pin_threads: bool,
+    /// Each shard's cache of hot record payloads, in bytes (0: none).
+    pub cache_bytes_per_shard: usize,
 }

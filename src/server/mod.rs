@@ -143,6 +143,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     store_cfg.shard_count = cfg.shards as u32;
     store_cfg.direct_io = cfg.direct_io;
     store_cfg.max_data_bytes = cfg.max_data_bytes.map(|b| b / cfg.shards as u64);
+    store_cfg.cache_bytes = cfg.cache_bytes_per_shard;
     let store = match Store::open(store_cfg).await {
         Ok(s) => s,
         Err(e) => {

@@ -146,7 +146,7 @@ async fn move_object(
             extents.push(*x);
             continue;
         }
-        let payload = store.read_data_record(x).await?;
+        let payload = store.read_data_record(x, false).await?;
         assert_eq!(payload.len(), x.payload_len as usize);
         let loc = store.append(RecordKind::Data, &payload).await?;
         assert_ne!(loc.segment, seg, "compaction copies forward only");
@@ -220,6 +220,7 @@ async fn free_segment(store: &Store, seg: u32, commits: &HashSet<u64>) -> Result
         return Ok(true);
     };
     inner.live_per_segment.borrow_mut().remove(&seg);
+    store.forget_cached_segment(seg);
     let cfg = inner.log.config();
     remove(file.path(), cfg.sim.as_ref());
     sync_dir(&cfg.dir, cfg.sim.as_ref())?;

@@ -5,6 +5,7 @@
 //! them; it becomes visible only once its Commit is durable.
 
 pub mod align;
+pub mod cache;
 pub mod checkpoint;
 pub mod compaction;
 pub mod file;
@@ -32,6 +33,8 @@ pub use multipart::{PartInfo, Upload, UploadId, UploadItem, MAX_PART_NUMBER};
 pub use record::{Extent, FORMAT_VERSION, MAX_DATA_RECORD_BYTES};
 pub use types::*;
 
+pub use cache::CacheStats;
+use cache::RecordCache;
 use align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
 use index::Index;
 use log::{Log, LogConfig, Notify};
@@ -42,6 +45,10 @@ use record::{decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, HEAD
 pub const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
 /// Default size of each of the two log write buffers.
 pub const WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Default per-shard record cache (`--cache-mib`).
+pub const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// Objects larger than the cache budget divided by this are read around it.
+const CACHE_OBJECT_FRACTION: u64 = 16;
 
 pub struct StoreConfig {
     /// The shard dir (`DATA/shard-NNN`).
@@ -56,6 +63,8 @@ pub struct StoreConfig {
     pub sim: Option<SimDiskHandle>,
     /// Operator cap on segment bytes (`--max-data-bytes`, per shard).
     pub max_data_bytes: Option<u64>,
+    /// Bytes of verified record payloads the shard keeps in memory (0: none).
+    pub cache_bytes: usize,
 }
 
 impl StoreConfig {
@@ -69,6 +78,7 @@ impl StoreConfig {
             direct_io: true,
             sim: None,
             max_data_bytes: None,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -100,6 +110,8 @@ struct StoreInner {
     /// data is in no index yet, so compaction must leave those segments (and
     /// every later one) alone until the writer commits or is dropped.
     writer_segments: RefCell<BTreeMap<u32, usize>>,
+    /// Hot record payloads (see cache.rs).
+    cache: RefCell<RecordCache>,
     recovered_bytes: u64,
     appended_bytes: Cell<u64>,
     damaged_records: u64,
@@ -129,6 +141,7 @@ impl Store {
                 source,
             })?;
         }
+        let cache = RefCell::new(RecordCache::new(cfg.cache_bytes));
         let log_cfg = LogConfig {
             dir: cfg.dir,
             shard: cfg.shard,
@@ -157,6 +170,7 @@ impl Store {
                 key_released: Notify::default(),
                 live_per_segment: RefCell::new(live),
                 writer_segments: RefCell::new(BTreeMap::new()),
+                cache,
                 recovered_bytes: rec.used_bytes,
                 appended_bytes: Cell::new(0),
                 damaged_records: rec.damaged_records,
@@ -356,8 +370,15 @@ impl Store {
     }
 
     /// Reads one whole Data record and verifies it; returns its payload.
-    async fn read_data_record(&self, ext: &Extent) -> Result<Bytes, StoreError> {
-        // Hook: a per-shard cache of hot blocks / small objects goes here.
+    /// `cacheable`: keep the payload in the shard's cache (small objects).
+    async fn read_data_record(&self, ext: &Extent, cacheable: bool) -> Result<Bytes, StoreError> {
+        let place = (ext.segment, ext.offset);
+        if cacheable {
+            if let Some(hit) = self.inner.cache.borrow_mut().get(place) {
+                debug_assert_eq!(hit.len(), ext.payload_len as usize);
+                return Ok(hit);
+            }
+        }
         let file = self
             .inner
             .log
@@ -380,7 +401,9 @@ impl Store {
         let total = record_bytes(ext.payload_len as usize) as u64;
         let base = align_down(ext.offset, BLOCK_BYTES as u64);
         let span = align_up(ext.offset + total, BLOCK_BYTES as u64) - base;
-        let (res, buf) = file.read_at(AlignedBuf::new(span as usize), base).await;
+        let (res, buf) = file
+            .read_at(AlignedBuf::for_read(span as usize), base)
+            .await;
         let rel = (ext.offset - base) as usize;
         if res? < rel + total as usize {
             return Err(corrupt("record past end of segment"));
@@ -391,9 +414,29 @@ impl Store {
         }
         debug_assert_eq!(payload.len(), ext.payload_len as usize);
         let start = rel + HEADER_BYTES;
-        Ok(buf
+        let payload = buf
             .into_bytes()
-            .slice(start..start + ext.payload_len as usize))
+            .slice(start..start + ext.payload_len as usize);
+        if cacheable {
+            self.inner.cache.borrow_mut().insert(place, payload.clone());
+        }
+        Ok(payload)
+    }
+
+    /// Whether reads of an object of `size` bytes should fill the cache: only
+    /// objects well under its budget, so one large GET cannot flush it.
+    fn cacheable(&self, size: u64) -> bool {
+        let cache = self.inner.cache.borrow();
+        cache.is_enabled() && size <= cache.stats().budget_bytes / CACHE_OBJECT_FRACTION
+    }
+
+    /// Drops a freed segment's cached records (compaction).
+    pub(crate) fn forget_cached_segment(&self, segment: u32) {
+        self.inner.cache.borrow_mut().forget_segment(segment);
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.borrow().stats()
     }
 }
 
@@ -654,7 +697,8 @@ impl ObjectReader {
                 what: "object shorter than its size",
             }));
         };
-        match self.store.read_data_record(&ext).await {
+        let cacheable = self.store.cacheable(self.entry.meta.size);
+        match self.store.read_data_record(&ext, cacheable).await {
             Ok(payload) => {
                 let from = (self.pos - self.extent_start) as usize;
                 let to = ((self.end - self.extent_start) as usize).min(payload.len());

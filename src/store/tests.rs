@@ -559,3 +559,36 @@ fn update_meta_rewrites_tags_durably() {
         assert_reads(&store, "k", &data).await;
     });
 }
+
+#[test]
+fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
+    run(async {
+        let disk = SimDisk::new_handle();
+        let mut cfg = sim_cfg(&disk);
+        cfg.cache_bytes = 1024 * 1024;
+        let store = Store::open(cfg).await.expect("open");
+        let small = body(1, 5000);
+        put(&store, "small", &small).await.expect("put small");
+        // Over budget/16 (64 KiB): read around the cache.
+        let large = body(2, 100 * 1024);
+        put(&store, "large", &large).await.expect("put large");
+
+        assert_reads(&store, "small", &small).await;
+        assert_eq!((store.cache_stats().hits, store.cache_stats().misses), (0, 1));
+        assert_reads(&store, "small", &small).await;
+        assert_reads(&store, "small", &small).await;
+        assert_eq!((store.cache_stats().hits, store.cache_stats().misses), (2, 1));
+        assert_eq!(store.cache_stats().bytes, small.len() as u64);
+
+        assert_reads(&store, "large", &large).await;
+        assert_reads(&store, "large", &large).await;
+        assert_eq!(store.cache_stats().bytes, small.len() as u64, "large not cached");
+
+        // An overwrite is a new record at a new place: the next read is the new body.
+        let newer = body(3, 700);
+        put(&store, "small", &newer).await.expect("overwrite");
+        assert_reads(&store, "small", &newer).await;
+        assert_reads(&store, "small", &newer).await;
+        assert_eq!(store.cache_stats().hits, 3);
+    });
+}
