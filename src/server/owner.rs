@@ -8,7 +8,7 @@ use super::respond::ObjectSource;
 use super::shard::ShardCtx;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::shard::mesh::BODY_CHANNEL_DEPTH;
-use crate::shard::msg::{BodyPiece, ObjectView, PutTarget, ReadReply, ShardMsg};
+use crate::shard::msg::{BodyPiece, ObjectView, PutTarget, ReadReply, RemoteBody, ShardMsg};
 use crate::store::{
     BucketId, ListItem, ObjectEntry, ObjectMeta, ObjectWriter, PutCondition, Store, StoreError,
 };
@@ -66,7 +66,7 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             req,
             reply,
         } => {
-            let _ = reply.send(read_for_peer(&ctx.store, bucket, &key, &req));
+            let _ = reply.send(read_for_peer(&ctx.store, bucket, &key, &req).await);
         }
         ShardMsg::Delete { bucket, key, reply } => {
             let _ = reply.send(ctx.store.delete(bucket, &key).await);
@@ -174,21 +174,32 @@ async fn put_from_channel(
     Err(StoreError::NotFound)
 }
 
-fn read_for_peer(store: &Store, bucket: BucketId, key: &str, req: &ReadRequest) -> ReadReply {
+async fn read_for_peer(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    req: &ReadRequest,
+) -> ReadReply {
     match read_local(store, bucket, key, req) {
         Ok((v, plan, Some(mut reader))) => {
-            let (mut tx, rx) = mpsc::channel(BODY_CHANNEL_DEPTH);
-            monoio::spawn(async move {
-                while let Some(piece) = reader.next().await {
-                    let failed = piece.is_err();
-                    if tx.send(piece).await.is_err() || failed {
-                        break;
+            let first = reader.next().await;
+            let sent = first.as_ref().map_or(0, |p| p.as_ref().map_or(0, |b| b.len()));
+            let more = matches!(first, Some(Ok(_))) && (sent as u64) < plan.len();
+            let rest = more.then(|| {
+                let (mut tx, rx) = mpsc::channel(BODY_CHANNEL_DEPTH);
+                monoio::spawn(async move {
+                    while let Some(piece) = reader.next().await {
+                        let failed = piece.is_err();
+                        if tx.send(piece).await.is_err() || failed {
+                            break;
+                        }
                     }
-                }
+                });
+                rx
             });
             ReadReply {
                 result: Ok((v, plan)),
-                body: Some(rx),
+                body: Some(RemoteBody { first, rest }),
             }
         }
         Ok((v, plan, None)) => ReadReply {

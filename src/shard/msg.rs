@@ -139,11 +139,19 @@ pub enum ShardMsg {
     Admin(crate::admin::msg::AdminMsg),
 }
 
-/// The answer to a forwarded read: the object's metadata and plan, and the
-/// stream of its bytes when a body is to be sent.
+/// The answer to a forwarded read: the object's metadata and plan, and its
+/// bytes when a body is to be sent.
 pub struct ReadReply {
     pub result: Result<(ObjectView, ReadPlan), S3Error>,
-    pub body: Option<mpsc::Receiver<Result<Bytes, StoreError>>>,
+    pub body: Option<RemoteBody>,
+}
+
+/// A body read on the owner. The first piece rides in the reply itself, so a
+/// small object costs one cross-shard wake-up, not two; the rest, if any,
+/// streams on a bounded channel.
+pub struct RemoteBody {
+    pub first: Option<Result<Bytes, StoreError>>,
+    pub rest: Option<mpsc::Receiver<Result<Bytes, StoreError>>>,
 }
 
 /// A catalog snapshot with the version that orders snapshots: a shard
