@@ -224,16 +224,23 @@ pub fn canonical_request(
 
 /// `date/region/service/aws4_request`.
 pub fn scope(date: &str, region: &str, service: &str) -> String {
-    format!("{date}/{region}/{service}/{TERMINATOR}")
+    // Hand-concatenated: `format!` here was ~2 % of a 4 KiB GET.
+    let mut s = String::with_capacity(date.len() + region.len() + service.len() + 16);
+    for part in [date, "/", region, "/", service, "/", TERMINATOR] {
+        s.push_str(part);
+    }
+    s
 }
 
 /// The string to sign for a request: algorithm, timestamp, scope, and the
 /// hex SHA-256 of the canonical request.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request)
-    )
+    let hash = sha256_hex(canonical_request);
+    let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 68);
+    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", &hash] {
+        s.push_str(part);
+    }
+    s
 }
 
 /// Raw HMAC-SHA256.

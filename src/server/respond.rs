@@ -14,6 +14,8 @@ use std::borrow::Cow;
 pub const SERVER_NAME: &str = "ringstore";
 /// Bodies up to this size are sent in the same write as the head.
 const COALESCE_BODY_BYTES: usize = 16 * 1024;
+/// Room reserved for an encoded response head.
+const HEAD_ROOM_BYTES: usize = 1024;
 
 /// Where an object body comes from: this shard's store or another shard's.
 pub enum ObjectSource {
@@ -146,7 +148,13 @@ pub async fn write_response(
     if close {
         head.header("Connection", "close".to_string());
     }
-    let mut out = BytesMut::with_capacity(512);
+    // Room for the head and a small body sent with it, so neither reallocates.
+    let inline = match (&resp.body, &first) {
+        (Body::Full(b), _) if b.len() <= COALESCE_BODY_BYTES => b.len(),
+        (Body::Object { .. }, Some(Ok(p))) if p.len() <= COALESCE_BODY_BYTES => p.len(),
+        _ => 0,
+    };
+    let mut out = BytesMut::with_capacity(HEAD_ROOM_BYTES + inline);
     head.encode(&mut out);
     match resp.body {
         Body::Empty | Body::HeadOnly { .. } => conn.write(out.freeze()).await.is_ok(),
