@@ -6,6 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// mimalloc: glibc malloc/free/realloc (with malloc_consolidate on the large
+// read and response buffers) were ~9 % of a 4 KiB GET's server CPU; mimalloc's
+// per-thread free lists suit one thread per core.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ringstore",

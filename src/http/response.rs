@@ -27,9 +27,14 @@ pub struct ResponseHead {
 
 impl ResponseHead {
     pub fn new(status: u16) -> Self {
+        Self::with_capacity(status, 0)
+    }
+
+    /// A head with room for `headers` header lines (no regrowth while adding).
+    pub fn with_capacity(status: u16, headers: usize) -> Self {
         ResponseHead {
             status,
-            headers: Vec::new(),
+            headers: Vec::with_capacity(headers),
         }
     }
 

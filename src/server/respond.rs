@@ -127,7 +127,8 @@ pub async fn write_response(
             }
         }
     }
-    let mut head = ResponseHead::new(resp.status);
+    // Server, Date, request ids, Content-Length, Connection, and the handler's.
+    let mut head = ResponseHead::with_capacity(resp.status, resp.headers.len() + 6);
     head.header("Server", SERVER_NAME.to_string());
     head.header("Date", ctx.date.borrow_mut().get().to_string());
     head.header("x-amz-request-id", request_id.to_string());

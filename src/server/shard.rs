@@ -97,7 +97,12 @@ impl ShardCtx {
     pub fn next_request_id(&self) -> String {
         let seq = self.request_seq.get().wrapping_add(1);
         self.request_seq.set(seq);
-        format!("{:08X}{:02X}{:010X}", self.boot_id, self.id, seq)
+        let mut id = String::with_capacity(20);
+        push_upper_hex(&mut id, self.boot_id as u64, 8);
+        push_upper_hex(&mut id, self.id as u64, 2);
+        push_upper_hex(&mut id, seq, 10);
+        debug_assert_eq!(id.len(), 20);
+        id
     }
 
     /// Sends `msg` to shard `to` (never this shard). Fails only when the peer is gone.
@@ -108,5 +113,27 @@ impl ShardCtx {
         };
         let mut tx = tx.clone();
         tx.send(msg).await.map_err(|_| ())
+    }
+}
+
+/// Appends the low `digits` hex digits of `v` (upper case, zero-padded);
+/// `format!("{:0N X}")` was a visible share of a 4 KiB GET.
+fn push_upper_hex(out: &mut String, v: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (4 * i)) & 0xF) as usize] as char);
+    }
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    #[test]
+    fn hex_matches_format() {
+        for (v, d) in [(0u64, 2u32), (0xAB, 2), (0x1234_5678, 8), (0xFF_FFFF_FFFF, 10), (7, 10)] {
+            let mut s = String::new();
+            super::push_upper_hex(&mut s, v, d);
+            let mask = if d == 16 { u64::MAX } else { (1u64 << (4 * d)) - 1 };
+            assert_eq!(s, format!("{:0w$X}", v & mask, w = d as usize));
+        }
     }
 }
