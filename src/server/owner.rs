@@ -60,6 +60,18 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             let r = put_from_channel(&ctx.store, bucket, &key, target, body).await;
             let _ = reply.send(r);
         }
+        ShardMsg::PutWhole {
+            bucket,
+            key,
+            target,
+            body,
+            meta,
+            cond,
+            reply,
+        } => {
+            let r = put_whole(&ctx.store, bucket, &key, target, body, *meta, cond).await;
+            let _ = reply.send(r);
+        }
         ShardMsg::Read {
             bucket,
             key,
@@ -174,6 +186,22 @@ async fn put_from_channel(
     Err(StoreError::NotFound)
 }
 
+async fn put_whole(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    target: PutTarget,
+    body: Vec<Bytes>,
+    meta: ObjectMeta,
+    cond: PutCondition,
+) -> Result<ObjectView, StoreError> {
+    let mut writer = open_writer(store, bucket, key, target)?;
+    for piece in &body {
+        writer.write(piece).await?;
+    }
+    finish_writer(writer, meta, cond).await
+}
+
 async fn read_for_peer(
     store: &Store,
     bucket: BucketId,
@@ -263,10 +291,108 @@ pub async fn read(
 /// Where a PUT body goes: straight into this shard's log, or to the owner.
 pub enum PutSink {
     Local(ObjectWriter),
-    Remote {
-        tx: mpsc::Sender<BodyPiece>,
-        reply: oneshot::Receiver<Result<ObjectView, StoreError>>,
-    },
+    Remote(RemotePut),
+}
+
+/// A body bound for another shard. Up to `INLINE_PUT_BYTES` are held here
+/// and travel with the commit in one message (a small PUT costs one hop and
+/// one reply); past that the owner is asked to open a writer and the body
+/// streams on a bounded channel.
+pub struct RemotePut {
+    peer: Option<mpsc::Sender<ShardMsg>>,
+    bucket: BucketId,
+    key: String,
+    target: PutTarget,
+    held: Vec<Bytes>,
+    held_bytes: usize,
+    stream: Option<(
+        mpsc::Sender<BodyPiece>,
+        oneshot::Receiver<Result<ObjectView, StoreError>>,
+    )>,
+}
+
+/// Bodies up to this size go to the owner in the commit message itself.
+pub const INLINE_PUT_BYTES: usize = 64 * 1024;
+
+impl RemotePut {
+    async fn send(&mut self, msg: ShardMsg) -> Result<(), StoreError> {
+        let peer = self.peer.as_mut().ok_or_else(store_gone)?;
+        peer.send(msg).await.map_err(|_| store_gone())
+    }
+
+    /// Switches to streaming: the owner opens its writer; held pieces go first.
+    async fn start_stream(&mut self) -> Result<(), StoreError> {
+        debug_assert!(self.stream.is_none());
+        let (mut tx, body) = mpsc::channel(BODY_CHANNEL_DEPTH);
+        let (reply_tx, reply) = oneshot::channel();
+        let msg = ShardMsg::Put {
+            bucket: self.bucket,
+            key: self.key.clone(),
+            target: self.target,
+            body,
+            reply: reply_tx,
+        };
+        self.send(msg).await?;
+        let held = std::mem::take(&mut self.held);
+        self.held_bytes = 0;
+        let mut reply = reply;
+        for piece in held {
+            if tx.send(BodyPiece::Data(piece)).await.is_err() {
+                return Err(owner_refusal(&mut reply).await);
+            }
+        }
+        self.stream = Some((tx, reply));
+        Ok(())
+    }
+
+    async fn write(&mut self, piece: Bytes) -> Result<(), StoreError> {
+        if self.stream.is_none() {
+            if self.held_bytes + piece.len() <= INLINE_PUT_BYTES {
+                self.held_bytes += piece.len();
+                self.held.push(piece);
+                return Ok(());
+            }
+            self.start_stream().await?;
+        }
+        let Some((tx, reply)) = self.stream.as_mut() else {
+            return Err(store_gone());
+        };
+        if tx.send(BodyPiece::Data(piece)).await.is_err() {
+            return Err(owner_refusal(reply).await);
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self, meta: ObjectMeta, cond: PutCondition) -> Result<ObjectView, StoreError> {
+        match self.stream.take() {
+            Some((mut tx, reply)) => {
+                let _ = tx.send(BodyPiece::Finish(Box::new(meta), cond)).await;
+                reply.await.unwrap_or_else(|_| Err(store_gone()))
+            }
+            None => {
+                let (reply_tx, reply) = oneshot::channel();
+                let msg = ShardMsg::PutWhole {
+                    bucket: self.bucket,
+                    key: std::mem::take(&mut self.key),
+                    target: self.target,
+                    body: std::mem::take(&mut self.held),
+                    meta: Box::new(meta),
+                    cond,
+                    reply: reply_tx,
+                };
+                self.send(msg).await?;
+                reply.await.unwrap_or_else(|_| Err(store_gone()))
+            }
+        }
+    }
+}
+
+/// The owner stopped reading a body: its reply says why.
+async fn owner_refusal(reply: &mut oneshot::Receiver<Result<ObjectView, StoreError>>) -> StoreError {
+    match reply.await {
+        Ok(Err(e)) => e,
+        _ => store_gone(),
+    }
 }
 
 impl PutSink {
@@ -280,32 +406,21 @@ impl PutSink {
         if owner == ctx.id {
             return open_writer(&ctx.store, bucket, key, target).map(PutSink::Local);
         }
-        let (tx, body) = mpsc::channel(BODY_CHANNEL_DEPTH);
-        let (reply_tx, reply) = oneshot::channel();
-        let msg = ShardMsg::Put {
+        Ok(PutSink::Remote(RemotePut {
+            peer: ctx.peer(owner),
             bucket,
             key: key.to_string(),
             target,
-            body,
-            reply: reply_tx,
-        };
-        ctx.send(owner, msg).await.map_err(|_| store_gone())?;
-        Ok(PutSink::Remote { tx, reply })
+            held: Vec::new(),
+            held_bytes: 0,
+            stream: None,
+        }))
     }
 
     pub async fn write(&mut self, piece: Bytes) -> Result<(), StoreError> {
         match self {
             PutSink::Local(w) => w.write(&piece).await,
-            PutSink::Remote { tx, reply } => {
-                if tx.send(BodyPiece::Data(piece)).await.is_err() {
-                    // The owner stopped reading: its reply says why.
-                    return Err(match reply.await {
-                        Ok(Err(e)) => e,
-                        _ => store_gone(),
-                    });
-                }
-                Ok(())
-            }
+            PutSink::Remote(r) => r.write(piece).await,
         }
     }
 
@@ -316,10 +431,7 @@ impl PutSink {
     ) -> Result<ObjectView, StoreError> {
         match self {
             PutSink::Local(w) => finish_writer(w, meta, cond).await,
-            PutSink::Remote { mut tx, reply } => {
-                let _ = tx.send(BodyPiece::Finish(Box::new(meta), cond)).await;
-                reply.await.unwrap_or_else(|_| Err(store_gone()))
-            }
+            PutSink::Remote(r) => r.commit(meta, cond).await,
         }
     }
 }

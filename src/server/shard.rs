@@ -105,6 +105,12 @@ impl ShardCtx {
         id
     }
 
+    /// A sender to shard `to` for a task that sends several messages.
+    pub fn peer(&self, to: usize) -> Option<futures_channel::mpsc::Sender<ShardMsg>> {
+        debug_assert_ne!(to, self.id);
+        self.peers.get(to)?.clone()
+    }
+
     /// Sends `msg` to shard `to` (never this shard). Fails only when the peer is gone.
     pub async fn send(&self, to: usize, msg: ShardMsg) -> Result<(), ()> {
         debug_assert_ne!(to, self.id, "local work is called directly, not sent");

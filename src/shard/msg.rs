@@ -56,6 +56,16 @@ pub enum ShardMsg {
         body: mpsc::Receiver<BodyPiece>,
         reply: Reply<Result<ObjectView, StoreError>>,
     },
+    /// A whole small body and its commit in one message (see RemotePut).
+    PutWhole {
+        bucket: BucketId,
+        key: String,
+        target: PutTarget,
+        body: Vec<Bytes>,
+        meta: Box<ObjectMeta>,
+        cond: PutCondition,
+        reply: Reply<Result<ObjectView, StoreError>>,
+    },
     Read {
         bucket: BucketId,
         key: String,
