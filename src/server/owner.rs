@@ -202,16 +202,13 @@ async fn put_whole(
     finish_writer(writer, meta, cond).await
 }
 
-async fn read_for_peer(
-    store: &Store,
-    bucket: BucketId,
-    key: &str,
-    req: &ReadRequest,
-) -> ReadReply {
+async fn read_for_peer(store: &Store, bucket: BucketId, key: &str, req: &ReadRequest) -> ReadReply {
     match read_local(store, bucket, key, req) {
         Ok((v, plan, Some(mut reader))) => {
             let first = reader.next().await;
-            let sent = first.as_ref().map_or(0, |p| p.as_ref().map_or(0, |b| b.len()));
+            let sent = first
+                .as_ref()
+                .map_or(0, |p| p.as_ref().map_or(0, |b| b.len()));
             let more = matches!(first, Some(Ok(_))) && (sent as u64) < plan.len();
             let rest = more.then(|| {
                 let (mut tx, rx) = mpsc::channel(BODY_CHANNEL_DEPTH);
@@ -305,11 +302,10 @@ pub struct RemotePut {
     target: PutTarget,
     held: Vec<Bytes>,
     held_bytes: usize,
-    stream: Option<(
-        mpsc::Sender<BodyPiece>,
-        oneshot::Receiver<Result<ObjectView, StoreError>>,
-    )>,
+    stream: Option<(mpsc::Sender<BodyPiece>, PutReply)>,
 }
+
+type PutReply = oneshot::Receiver<Result<ObjectView, StoreError>>;
 
 /// Bodies up to this size go to the owner in the commit message itself.
 pub const INLINE_PUT_BYTES: usize = 64 * 1024;
@@ -363,7 +359,11 @@ impl RemotePut {
         Ok(())
     }
 
-    async fn commit(mut self, meta: ObjectMeta, cond: PutCondition) -> Result<ObjectView, StoreError> {
+    async fn commit(
+        mut self,
+        meta: ObjectMeta,
+        cond: PutCondition,
+    ) -> Result<ObjectView, StoreError> {
         match self.stream.take() {
             Some((mut tx, reply)) => {
                 let _ = tx.send(BodyPiece::Finish(Box::new(meta), cond)).await;
@@ -388,7 +388,7 @@ impl RemotePut {
 }
 
 /// The owner stopped reading a body: its reply says why.
-async fn owner_refusal(reply: &mut oneshot::Receiver<Result<ObjectView, StoreError>>) -> StoreError {
+async fn owner_refusal(reply: &mut PutReply) -> StoreError {
     match reply.await {
         Ok(Err(e)) => e,
         _ => store_gone(),

@@ -135,10 +135,20 @@ fn push_upper_hex(out: &mut String, v: u64, digits: u32) {
 mod request_id_tests {
     #[test]
     fn hex_matches_format() {
-        for (v, d) in [(0u64, 2u32), (0xAB, 2), (0x1234_5678, 8), (0xFF_FFFF_FFFF, 10), (7, 10)] {
+        for (v, d) in [
+            (0u64, 2u32),
+            (0xAB, 2),
+            (0x1234_5678, 8),
+            (0xFF_FFFF_FFFF, 10),
+            (7, 10),
+        ] {
             let mut s = String::new();
             super::push_upper_hex(&mut s, v, d);
-            let mask = if d == 16 { u64::MAX } else { (1u64 << (4 * d)) - 1 };
+            let mask = if d == 16 {
+                u64::MAX
+            } else {
+                (1u64 << (4 * d)) - 1
+            };
             assert_eq!(s, format!("{:0w$X}", v & mask, w = d as usize));
         }
     }

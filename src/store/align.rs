@@ -74,9 +74,7 @@ impl AlignedBuf {
         if upto > self.init {
             // SAFETY: [init, upto) lies inside the allocation; writing zeroes
             // through the raw pointer initialises it.
-            unsafe {
-                std::ptr::write_bytes(self.ptr.as_ptr().add(self.init), 0, upto - self.init)
-            };
+            unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(self.init), 0, upto - self.init) };
             self.init = upto;
         }
     }
@@ -289,7 +287,11 @@ mod tests {
         // A short "read" of 10 bytes, as monoio reports it.
         // SAFETY: the first 10 bytes are written before set_init claims them.
         unsafe {
-            std::ptr::copy_nonoverlapping(b"0123456789".as_ptr(), monoio::buf::IoBufMut::write_ptr(&mut b), 10);
+            std::ptr::copy_nonoverlapping(
+                b"0123456789".as_ptr(),
+                monoio::buf::IoBufMut::write_ptr(&mut b),
+                10,
+            );
             monoio::buf::IoBufMut::set_init(&mut b, 10);
         }
         assert_eq!(b.as_slice(), b"0123456789");

@@ -153,7 +153,10 @@ impl RecordCache {
     /// Drops every entry of a freed segment (its places may be reused).
     pub fn forget_segment(&mut self, segment: u32) {
         for i in 0..self.entries.len() {
-            if self.entries[i].as_ref().is_some_and(|e| e.place.0 == segment) {
+            if self.entries[i]
+                .as_ref()
+                .is_some_and(|e| e.place.0 == segment)
+            {
                 self.remove_at(i);
             }
         }

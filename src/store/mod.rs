@@ -33,9 +33,9 @@ pub use multipart::{PartInfo, Upload, UploadId, UploadItem, MAX_PART_NUMBER};
 pub use record::{Extent, FORMAT_VERSION, MAX_DATA_RECORD_BYTES};
 pub use types::*;
 
+use align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
 pub use cache::CacheStats;
 use cache::RecordCache;
-use align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
 use index::Index;
 use log::{Log, LogConfig, Notify};
 use multipart::Uploads;

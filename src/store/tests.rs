@@ -574,15 +574,25 @@ fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
         put(&store, "large", &large).await.expect("put large");
 
         assert_reads(&store, "small", &small).await;
-        assert_eq!((store.cache_stats().hits, store.cache_stats().misses), (0, 1));
+        assert_eq!(
+            (store.cache_stats().hits, store.cache_stats().misses),
+            (0, 1)
+        );
         assert_reads(&store, "small", &small).await;
         assert_reads(&store, "small", &small).await;
-        assert_eq!((store.cache_stats().hits, store.cache_stats().misses), (2, 1));
+        assert_eq!(
+            (store.cache_stats().hits, store.cache_stats().misses),
+            (2, 1)
+        );
         assert_eq!(store.cache_stats().bytes, small.len() as u64);
 
         assert_reads(&store, "large", &large).await;
         assert_reads(&store, "large", &large).await;
-        assert_eq!(store.cache_stats().bytes, small.len() as u64, "large not cached");
+        assert_eq!(
+            store.cache_stats().bytes,
+            small.len() as u64,
+            "large not cached"
+        );
 
         // An overwrite is a new record at a new place: the next read is the new body.
         let newer = body(3, 700);
