@@ -31,11 +31,7 @@ pub fn start(
     if cfg.get_bytes > MAX_FLOOR_BODY_BYTES {
         return Err(format!("--get-bytes exceeds {MAX_FLOOR_BODY_BYTES}"));
     }
-    if cfg.listen.port() == 0 {
-        let probe = std::net::TcpListener::bind(cfg.listen)
-            .map_err(|e| format!("bind {}: {e}", cfg.listen))?;
-        cfg.listen = probe.local_addr().map_err(|e| e.to_string())?;
-    }
+    cfg.listen = super::claim_listen_port(cfg.listen)?;
     let cpus = allowed_cpus();
     let zeros = Bytes::from(vec![b'x'; MAX_FLOOR_BODY_BYTES]);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();

@@ -39,12 +39,9 @@ pub struct Started {
 pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("create {}: {e}", cfg.data_dir.display()))?;
-    if cfg.listen.port() == 0 {
-        // Every shard binds the same port with SO_REUSEPORT, so pick it once.
-        let probe = std::net::TcpListener::bind(cfg.listen)
-            .map_err(|e| format!("bind {}: {e}", cfg.listen))?;
-        cfg.listen = probe.local_addr().map_err(|e| e.to_string())?;
-    }
+    // Every shard binds the same port with SO_REUSEPORT, so the port is
+    // picked (port 0) or checked once here.
+    cfg.listen = claim_listen_port(cfg.listen)?;
     let format = datadir::open_format(&cfg.data_dir, cfg.shards as u32)?;
     let (root, credentials_created) = datadir::open_root_credentials(
         &cfg.data_dir,
@@ -190,4 +187,34 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     let _ = ready.send(Ok(()));
     drop(ready);
     conn::accept_loop(ctx, listener).await;
+}
+
+/// Checks that nobody listens on `addr` yet (and resolves port 0) before the
+/// shards bind it with SO_REUSEPORT. Without this a second server of the same
+/// user on the same port would bind too, and the kernel would quietly split
+/// connections between the two processes.
+pub fn claim_listen_port(addr: std::net::SocketAddr) -> Result<std::net::SocketAddr, String> {
+    let probe = std::net::TcpListener::bind(addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!("{addr} is already in use (is another ringstore or server listening there?)")
+        } else {
+            format!("bind {addr}: {e}")
+        }
+    })?;
+    probe.local_addr().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod listen_tests {
+    #[test]
+    fn a_port_in_use_is_refused_with_a_clear_error() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        let err = super::claim_listen_port(addr).expect_err("in use");
+        assert!(err.contains("already in use"), "{err}");
+        drop(taken);
+        assert_eq!(super::claim_listen_port(addr).expect("free again"), addr);
+        let any = "127.0.0.1:0".parse().expect("addr");
+        assert_ne!(super::claim_listen_port(any).expect("port 0").port(), 0);
+    }
 }

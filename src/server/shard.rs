@@ -28,6 +28,9 @@ pub struct ShardCtx {
     pub store: Store,
     catalog: RefCell<Arc<VersionedCatalog>>,
     peers: Vec<Option<mpsc::Sender<ShardMsg>>>,
+    /// One more sender per peer, used only through `try_send` (never held
+    /// across an await), so most messages need no sender clone.
+    fast_peers: Vec<Option<RefCell<mpsc::Sender<ShardMsg>>>>,
     pub sig_cache: RefCell<SigningKeyCache>,
     pub date: RefCell<DateCache>,
     /// Present on shard 0 only.
@@ -60,6 +63,10 @@ impl ShardCtx {
             placement,
             store,
             catalog: RefCell::new(catalog),
+            fast_peers: peers
+                .iter()
+                .map(|p| p.as_ref().map(|tx| RefCell::new(tx.clone())))
+                .collect(),
             peers,
             sig_cache: RefCell::new(SigningKeyCache::new()),
             date: RefCell::new(DateCache::new()),
@@ -116,6 +123,17 @@ impl ShardCtx {
         debug_assert_ne!(to, self.id, "local work is called directly, not sent");
         let Some(Some(tx)) = self.peers.get(to) else {
             return Err(());
+        };
+        // Fast path: the shared sender has room. A clone per message costs an
+        // allocation and atomics in futures-channel, so it is only made to
+        // wait when the queue is full.
+        let msg = match self.fast_peers.get(to) {
+            Some(Some(fast)) => match fast.borrow_mut().try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_disconnected() => return Err(()),
+                Err(e) => e.into_inner(),
+            },
+            _ => msg,
         };
         let mut tx = tx.clone();
         tx.send(msg).await.map_err(|_| ())
