@@ -18,6 +18,7 @@ mod faults;
 mod format;
 mod listing;
 mod multipart;
+mod samekey;
 
 pub(crate) fn run<F: Future>(f: F) -> F::Output {
     file::reset_sim_pump();
