@@ -78,7 +78,7 @@ fn bench_index(c: &mut Criterion) {
             |es| {
                 let mut idx = Index::default();
                 for e in es {
-                    idx.insert(e);
+                    assert!(idx.insert(e).is_ok());
                 }
                 idx
             },
@@ -87,7 +87,7 @@ fn bench_index(c: &mut Criterion) {
     });
     let mut idx = Index::default();
     for e in &entries {
-        idx.insert(e.clone());
+        assert!(idx.insert(e.clone()).is_ok());
     }
     c.bench_function("index lookup (100k keys)", |b| {
         let mut i = 0;

@@ -61,12 +61,12 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
         return Ok(false);
     }
     for _ in 0..CHECKPOINT_QUIESCE_TRIES {
-        if inner.pending.borrow().is_empty() {
+        if inner.keys.is_idle() {
             break;
         }
-        inner.key_released.notified().await;
+        inner.keys.any_released.notified().await;
     }
-    if !inner.pending.borrow().is_empty() {
+    if !inner.keys.is_idle() {
         return Ok(false);
     }
     // A checkpoint holds the index only: while an upload is in progress its

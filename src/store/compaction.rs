@@ -27,7 +27,7 @@ use super::index::ObjectEntry;
 use super::record::{CommitRec, DeleteRec, Extent, RecordKind};
 use super::recovery::scan_segment;
 use super::types::{BucketId, StoreError};
-use super::{Store, StoreInner};
+use super::{KeyMode, Store, StoreInner};
 
 /// A segment is compacted when its live bytes are under this share of its size.
 pub const COMPACTION_LIVE_PCT_MAX: u64 = 50;
@@ -132,7 +132,8 @@ async fn move_object(
     seg: u32,
     commits: &HashSet<u64>,
 ) -> Result<u64, StoreError> {
-    let _guard = store.lock_key(bucket, key).await;
+    // Read-copy-commit of the entry: no other write of the key may land in between.
+    let guard = store.lock_key(bucket, key, KeyMode::Exclusive).await;
     let Some(e) = store.get(bucket, key) else {
         return Ok(0);
     };
@@ -166,14 +167,14 @@ async fn move_object(
     };
     let loc = store.append(RecordKind::Commit, &rec.encode()).await?;
     store.inner.log.commit_barrier(loc.seq).await?;
-    store.install_commit(rec, loc.seq);
+    store.install_commit(&guard, rec, loc.seq);
     Ok(copied)
 }
 
 /// Re-appends a delete whose key is still absent, so the older commits it
 /// hides in older segments stay hidden once its segment is gone.
 async fn carry_delete(store: &Store, d: DeleteRec) -> Result<(), StoreError> {
-    let _guard = store.lock_key(d.bucket, &d.key).await;
+    let _guard = store.lock_key(d.bucket, &d.key, KeyMode::Exclusive).await;
     if store.get(d.bucket, &d.key).is_some() {
         return Ok(());
     }
@@ -198,13 +199,13 @@ fn uploads_refer_to(store: &Store, seg: u32) -> bool {
 async fn free_segment(store: &Store, seg: u32, commits: &HashSet<u64>) -> Result<bool, StoreError> {
     let inner = &store.inner;
     for _ in 0..QUIESCE_TRIES {
-        if inner.pending.borrow().is_empty() {
+        if inner.keys.is_idle() {
             break;
         }
-        inner.key_released.notified().await;
+        inner.keys.any_released.notified().await;
     }
     // No await from here on: the checks and the removal are one step.
-    if !inner.pending.borrow().is_empty()
+    if !inner.keys.is_idle()
         || uploads_refer_to(store, seg)
         || store.oldest_open_writer_segment().is_some_and(|w| seg >= w)
         || inner

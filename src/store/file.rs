@@ -12,6 +12,9 @@ use std::rc::Rc;
 use super::align::{AlignedBuf, BLOCK_BYTES};
 use super::types::StoreError;
 
+/// Size of each write that zero-fills a new segment file.
+pub const ZERO_FILL_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
 /// A segment file: real (O_DIRECT when possible) or simulated.
 pub enum SegmentFile {
     Direct(DirectFile),
@@ -145,6 +148,30 @@ impl SegmentFile {
                 .allocate(len)
                 .map_err(|e| io_err("fallocate", &f.path, 0, e)),
         }
+    }
+
+    /// Writes zeros over `[0, len)` and makes them durable, so that later
+    /// log writes overwrite written blocks. On ext4, an O_DIRECT write into
+    /// the unwritten extents `allocate` leaves needs an extent conversion:
+    /// io_uring cannot complete it inline (it goes to an io-wq worker
+    /// thread), and every fdatasync must also write the changed extent tree.
+    /// Only for real O_DIRECT files; `len` a multiple of `ZERO_FILL_CHUNK_BYTES`
+    /// or of the block size.
+    pub async fn zero_fill(&self, len: u64) -> Result<(), StoreError> {
+        debug_assert!(self.is_direct(), "zero-fill is for O_DIRECT segment files");
+        debug_assert_eq!(len % BLOCK_BYTES as u64, 0);
+        let mut zeros = AlignedBuf::new(ZERO_FILL_CHUNK_BYTES);
+        let mut off = 0;
+        while off < len {
+            let n = (len - off).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
+            zeros.set_len(n);
+            let (r, buf) = self.write_at(zeros, off).await;
+            zeros = buf;
+            r?;
+            off += n as u64;
+        }
+        debug_assert!(zeros.as_slice().iter().all(|&b| b == 0));
+        self.sync_data().await
     }
 
     pub fn len(&self) -> Result<u64, StoreError> {

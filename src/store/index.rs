@@ -83,12 +83,17 @@ impl Index {
         self.buckets.get(&bucket)?.keys.get(key).cloned()
     }
 
-    /// Inserts `entry` unless a newer commit of the key is present; returns the replaced entry.
-    pub fn insert(&mut self, entry: Rc<ObjectEntry>) -> Option<Rc<ObjectEntry>> {
+    /// Inserts `entry` unless a newer commit of the key is present (newest
+    /// sequence number wins). Ok(the replaced entry), or Err(entry) back
+    /// when it is older than the one present and was not inserted.
+    pub fn insert(
+        &mut self,
+        entry: Rc<ObjectEntry>,
+    ) -> Result<Option<Rc<ObjectEntry>>, Rc<ObjectEntry>> {
         let b = self.buckets.entry(entry.bucket).or_default();
         if let Some(old) = b.keys.get(&entry.key) {
             if old.commit_seq > entry.commit_seq {
-                return None;
+                return Err(entry);
             }
         }
         b.bytes += entry.meta.size;
@@ -96,7 +101,7 @@ impl Index {
         if let Some(o) = &old {
             b.bytes -= o.meta.size;
         }
-        old
+        Ok(old)
     }
 
     /// Removes the key if its entry is older than `seq`; returns the removed entry.

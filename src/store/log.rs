@@ -25,6 +25,21 @@ pub const MIN_SEGMENT_BYTES: u64 = 2 * MIN_WRITE_BUFFER_BYTES as u64;
 /// still commit what it has written and delete to make room.
 pub const METADATA_RESERVE_BYTES: u64 = 64 * 1024;
 const _: () = assert!(METADATA_RESERVE_BYTES < MIN_SEGMENT_BYTES / 4);
+/// The zero-filled file the next segment is prepared in (O_DIRECT logs only;
+/// not a segment name, so recovery ignores a half-prepared one).
+pub const SPARE_SEGMENT_NAME: &str = "spare-segment.tmp";
+/// The spare for the next segment is prepared once the active one is this full.
+const SPARE_PREPARE_AT_PCT: u64 = 50;
+
+/// The next segment, prepared ahead of the roll so no write waits for a zero-fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spare {
+    None,
+    Preparing,
+    Ready,
+    /// Preparing failed; retried after the next roll.
+    Failed,
+}
 
 /// A tiny single-threaded notify: `notified()` completes once `notify_all`
 /// ran after the future was created.
@@ -136,6 +151,7 @@ pub struct Log {
     /// Signalled to the flusher alone when someone waits for a flush.
     flush_wanted: Notify,
     flushes: Cell<u64>,
+    spare: Cell<Spare>,
     /// Every segment file, for reads and for rolling.
     pub segments: RefCell<BTreeMap<u32, Rc<SegmentFile>>>,
 }
@@ -156,9 +172,12 @@ impl Log {
         assert_eq!(cfg.segment_bytes % BLOCK_BYTES as u64, 0);
         let (seg_id, next_seq) = resume.as_ref().map_or((1, 1), |r| (r.segment, r.next_seq));
         let fresh = resume.as_ref().is_none_or(|r| r.offset == 0);
+        // A spare left by an earlier run may be half zero-filled.
+        super::file::remove(&cfg.dir.join(SPARE_SEGMENT_NAME), cfg.sim.as_ref());
         let seg_file = match segments.get(&seg_id) {
             Some(f) => f.clone(),
-            _ => Rc::new(create_segment(&cfg, seg_id).await?),
+            // The first segment is zero-filled now (start-up cost, see benches/README.md).
+            _ => Rc::new(create_segment(&cfg, seg_id, true).await?),
         };
         let mut active = AlignedBuf::new(cfg.write_buffer_bytes);
         let mut buf_file_off = 0;
@@ -188,6 +207,7 @@ impl Log {
             changed: Notify::default(),
             flush_wanted: Notify::default(),
             flushes: Cell::new(0),
+            spare: Cell::new(Spare::None),
             segments: RefCell::new(segments),
         });
         log.segments.borrow_mut().insert(seg_id, seg_file);
@@ -209,6 +229,11 @@ impl Log {
             durable_seq: self.state.borrow().durable_seq,
             durable_end: self.state.borrow().durable_end,
         }
+    }
+
+    /// Whether a zero-filled spare waits for the next roll.
+    pub fn spare_is_ready(&self) -> bool {
+        self.spare.get() == Spare::Ready
     }
 
     pub fn is_fenced(&self) -> bool {
@@ -301,9 +326,17 @@ impl Log {
         let next = self.state.borrow().seg_id + 1;
         let result = self.check_space().map(|_| ());
         let result = match result {
-            Ok(()) => create_segment(&self.cfg, next).await,
+            Ok(()) => match self.take_spare(next).await {
+                Some(file) => Ok(file),
+                // No spare ready (small segments, a fast writer): the
+                // preallocated file works, its writes are just slower.
+                None => create_segment(&self.cfg, next, false).await,
+            },
             Err(e) => Err(e),
         };
+        if self.spare.get() == Spare::Failed {
+            self.spare.set(Spare::None);
+        }
         let done = match result {
             Ok(file) => {
                 let file = Rc::new(file);
@@ -325,6 +358,59 @@ impl Log {
         };
         self.changed.notify_all();
         done
+    }
+
+    /// Turns the ready spare into segment `id` (rename, then a directory
+    /// sync makes the name durable); None if no spare is ready or that fails.
+    async fn take_spare(&self, id: u32) -> Option<SegmentFile> {
+        if self.spare.get() != Spare::Ready {
+            return None;
+        }
+        self.spare.set(Spare::None);
+        let from = self.cfg.dir.join(SPARE_SEGMENT_NAME);
+        let to = self.cfg.dir.join(segment_name(id));
+        let renamed = std::fs::rename(&from, &to).map_err(|source| StoreError::Io {
+            op: "rename",
+            path: from.clone(),
+            offset: 0,
+            source,
+        });
+        let opened = match renamed.and_then(|()| super::file::sync_dir(&self.cfg.dir, None)) {
+            Ok(()) => SegmentFile::open(&to, false, true, None).await,
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(file) => {
+                debug_assert!(file.is_direct());
+                Some(file)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "spare segment unusable; preallocating instead");
+                super::file::remove(&to, None);
+                None
+            }
+        }
+    }
+
+    /// Starts preparing the spare for the next segment once the active one
+    /// is `SPARE_PREPARE_AT_PCT` full (O_DIRECT files only: the simulated
+    /// disk and buffered files keep plain preallocation).
+    fn maybe_prepare_spare(self: &Rc<Self>) {
+        if self.spare.get() != Spare::None || self.cfg.sim.is_some() {
+            return;
+        }
+        let (direct, (_, end)) = {
+            let s = self.state.borrow();
+            (s.seg_file.is_direct(), s.durable_end)
+        };
+        if !direct || end * 100 < self.cfg.segment_bytes * SPARE_PREPARE_AT_PCT {
+            return;
+        }
+        if self.check_space().is_err() {
+            return;
+        }
+        self.spare.set(Spare::Preparing);
+        monoio::spawn(prepare_spare(self.clone()));
     }
 
     fn check_space(&self) -> Result<(), StoreError> {
@@ -437,13 +523,58 @@ async fn flusher(log: Rc<Log>) {
             result = file.sync_data().await;
         }
         log.end_flush(buf, target, result);
+        log.maybe_prepare_spare();
     }
 }
 
-async fn create_segment(cfg: &LogConfig, id: u32) -> Result<SegmentFile, StoreError> {
+/// Zero-fills the spare segment file in the background; the next roll takes it.
+async fn prepare_spare(log: Rc<Log>) {
+    debug_assert_eq!(log.spare.get(), Spare::Preparing);
+    let path = log.cfg.dir.join(SPARE_SEGMENT_NAME);
+    super::file::remove(&path, None);
+    let started = std::time::Instant::now();
+    let result = match SegmentFile::open(&path, true, true, None).await {
+        Ok(file) if file.is_direct() => match file.allocate(log.cfg.segment_bytes) {
+            Ok(()) => file.zero_fill(log.cfg.segment_bytes).await,
+            Err(e) => Err(e),
+        },
+        Ok(_) => Err(StoreError::Format(
+            "O_DIRECT refused for the spare segment".into(),
+        )),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "spare segment zero-filled"
+            );
+            log.spare.set(Spare::Ready);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "preparing the spare segment failed");
+            super::file::remove(&path, None);
+            log.spare.set(Spare::Failed);
+        }
+    }
+}
+
+/// Creates and preallocates segment `id`; with `zero`, an O_DIRECT file is
+/// also zero-filled (see `SegmentFile::zero_fill`).
+async fn create_segment(cfg: &LogConfig, id: u32, zero: bool) -> Result<SegmentFile, StoreError> {
     let path = cfg.dir.join(segment_name(id));
     let file = SegmentFile::open(&path, true, cfg.direct_io, cfg.sim.as_ref()).await?;
-    if let Err(e) = file.allocate(cfg.segment_bytes) {
+    let mut prepared = file.allocate(cfg.segment_bytes);
+    if prepared.is_ok() && zero && file.is_direct() {
+        let started = std::time::Instant::now();
+        prepared = file.zero_fill(cfg.segment_bytes).await;
+        tracing::debug!(
+            segment = id,
+            ms = started.elapsed().as_millis() as u64,
+            "segment zero-filled"
+        );
+    }
+    if let Err(e) = prepared {
         super::file::remove(&path, cfg.sim.as_ref());
         return Err(e);
     }

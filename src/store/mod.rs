@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod compaction;
 pub mod file;
 pub mod index;
+mod keylock;
 pub mod log;
 pub mod multipart;
 pub mod record;
@@ -21,7 +22,7 @@ pub mod verify;
 mod tests;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -37,7 +38,8 @@ use align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
 pub use cache::CacheStats;
 use cache::RecordCache;
 use index::Index;
-use log::{Log, LogConfig, Notify};
+use keylock::{KeyGuard, KeyLocks, KeyMode};
+use log::{Log, LogConfig};
 use multipart::Uploads;
 use record::{decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, HEADER_BYTES};
 
@@ -101,9 +103,8 @@ struct StoreInner {
     index: RefCell<Index>,
     /// Multipart uploads in progress.
     uploads: RefCell<Uploads>,
-    /// Keys with a commit or delete in flight; same-key mutations serialise.
-    pending: RefCell<HashSet<(BucketId, String)>>,
-    key_released: Notify,
+    /// Keys with a commit or delete in flight, and their ordering (keylock.rs).
+    keys: Rc<KeyLocks>,
     /// Live data-record bytes per segment (compaction input).
     live_per_segment: RefCell<BTreeMap<u32, u64>>,
     /// Open writers counted by the first segment they wrote data into: their
@@ -166,8 +167,7 @@ impl Store {
                 log,
                 index: RefCell::new(rec.index),
                 uploads: RefCell::new(rec.uploads),
-                pending: RefCell::new(HashSet::new()),
-                key_released: Notify::default(),
+                keys: Rc::default(),
                 live_per_segment: RefCell::new(live),
                 writer_segments: RefCell::new(BTreeMap::new()),
                 cache,
@@ -222,7 +222,8 @@ impl Store {
         key: &str,
         change: impl FnOnce(&mut ObjectMeta),
     ) -> Result<Rc<ObjectEntry>, StoreError> {
-        let _guard = self.lock_key(bucket, key).await;
+        // Read-modify-write of the entry: no other write of the key may land in between.
+        let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         let old = self.get(bucket, key).ok_or(StoreError::NotFound)?;
         let mut meta = old.meta.clone();
         change(&mut meta);
@@ -240,12 +241,20 @@ impl Store {
         }
         let loc = self.append(RecordKind::Commit, &payload).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
-        Ok(self.install_commit(rec, loc.seq))
+        Ok(self.install_commit(&guard, rec, loc.seq))
     }
 
     /// Makes a durable commit record visible: the index entry replaces any
-    /// older one of the key, and the live-byte counts follow.
-    pub(crate) fn install_commit(&self, rec: CommitRec, seq: u64) -> Rc<ObjectEntry> {
+    /// older one of the key, and the live-byte counts follow. A commit whose
+    /// key already shows a newer record (an overwrite or delete sequenced
+    /// after it in the same group commit) changes nothing: last writer wins.
+    /// Returns the committed entry either way.
+    pub(crate) fn install_commit(
+        &self,
+        guard: &KeyGuard,
+        rec: CommitRec,
+        seq: u64,
+    ) -> Rc<ObjectEntry> {
         let entry = Rc::new(ObjectEntry {
             bucket: rec.bucket,
             key: rec.key,
@@ -254,19 +263,53 @@ impl Store {
             extents: rec.extents,
             commit_seq: seq,
         });
-        let replaced = self.inner.index.borrow_mut().insert(entry.clone());
+        if !guard.newest(seq) {
+            return entry;
+        }
+        let inserted = self.inner.index.borrow_mut().insert(entry.clone());
         let mut live = self.inner.live_per_segment.borrow_mut();
-        account(&mut live, &entry, true);
-        if let Some(old) = replaced {
-            account(&mut live, &old, false);
+        match inserted {
+            Ok(replaced) => {
+                account(&mut live, &entry, true);
+                if let Some(old) = replaced {
+                    debug_assert!(old.commit_seq < seq);
+                    account(&mut live, &old, false);
+                }
+            }
+            // The key guard saw no newer record; the index holds one only if
+            // a record of the key was applied without the key held.
+            Err(_) => debug_assert!(false, "index holds a newer commit than the key guard"),
         }
         entry
     }
 
+    /// Makes a durable delete record visible, unless a newer record of the key was applied.
+    fn install_delete(&self, guard: &KeyGuard, bucket: BucketId, key: &str, seq: u64) {
+        if !guard.newest(seq) {
+            return;
+        }
+        let old = self.inner.index.borrow_mut().remove(bucket, key, seq);
+        if let Some(old) = old {
+            debug_assert!(old.commit_seq < seq);
+            account(&mut self.inner.live_per_segment.borrow_mut(), &old, false);
+        }
+    }
+
     pub async fn delete(&self, bucket: BucketId, key: &str) -> Result<bool, StoreError> {
-        let _guard = self.lock_key(bucket, key).await;
+        Ok(self.delete_seq(bucket, key).await?.is_some())
+    }
+
+    /// `delete`, returning the Delete record's sequence number (None when
+    /// nothing was written). Unconditional, so it shares the key with other
+    /// unconditional writes and is ordered among them by that number.
+    pub(crate) async fn delete_seq(
+        &self,
+        bucket: BucketId,
+        key: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let guard = self.lock_key(bucket, key, KeyMode::Shared).await;
         if self.get(bucket, key).is_none() {
-            return Ok(false);
+            return Ok(None);
         }
         let rec = DeleteRec {
             bucket,
@@ -276,11 +319,8 @@ impl Store {
         };
         let loc = self.append(RecordKind::Delete, &rec.encode()).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
-        let old = self.inner.index.borrow_mut().remove(bucket, key, loc.seq);
-        if let Some(old) = old {
-            account(&mut self.inner.live_per_segment.borrow_mut(), &old, false);
-        }
-        Ok(true)
+        self.install_delete(&guard, bucket, key, loc.seq);
+        Ok(Some(loc.seq))
     }
 
     pub fn list(
@@ -350,23 +390,8 @@ impl Store {
         Ok(loc)
     }
 
-    async fn lock_key(&self, bucket: BucketId, key: &str) -> KeyGuard {
-        loop {
-            let wait = self.inner.key_released.notified();
-            if self
-                .inner
-                .pending
-                .borrow_mut()
-                .insert((bucket, key.to_string()))
-            {
-                return KeyGuard {
-                    store: self.clone(),
-                    bucket,
-                    key: key.to_string(),
-                };
-            }
-            wait.await;
-        }
+    async fn lock_key(&self, bucket: BucketId, key: &str, mode: KeyMode) -> KeyGuard {
+        self.inner.keys.lock(bucket, key, mode).await
     }
 
     /// Reads one whole Data record and verifies it; returns its payload.
@@ -472,20 +497,6 @@ fn account_extents<'a>(
     }
 }
 
-struct KeyGuard {
-    store: Store,
-    bucket: BucketId,
-    key: String,
-}
-
-impl Drop for KeyGuard {
-    fn drop(&mut self) {
-        let k = (self.bucket, std::mem::take(&mut self.key));
-        self.store.inner.pending.borrow_mut().remove(&k);
-        self.store.inner.key_released.notify_all();
-    }
-}
-
 /// Streams an object's body into the log. Dropping it without `commit`
 /// aborts: its Data records become garbage.
 pub struct ObjectWriter {
@@ -572,7 +583,13 @@ impl ObjectWriter {
         );
         meta.size = self.size;
         let store = &self.store;
-        let _guard = store.lock_key(self.bucket, &self.key).await;
+        // Conditional: atomic check and commit; unconditional: shares the
+        // key and its group commit with other overwrites (keylock.rs).
+        let mode = match cond {
+            PutCondition::None => KeyMode::Shared,
+            PutCondition::IfNoneMatchStar | PutCondition::IfMatch(_) => KeyMode::Exclusive,
+        };
+        let guard = store.lock_key(self.bucket, &self.key, mode).await;
         check_condition(store.get(self.bucket, &self.key).as_deref(), &cond)?;
         // Compaction may have freed a segment this (very slow) PUT wrote into.
         if let Some(x) = self
@@ -602,7 +619,7 @@ impl ObjectWriter {
             .append(RecordKind::Commit, &one_record(rec.encode())?)
             .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
-        Ok(store.install_commit(rec, loc.seq))
+        Ok(store.install_commit(&guard, rec, loc.seq))
     }
 }
 

@@ -22,7 +22,7 @@ use super::record::{
     Extent, MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordKind,
 };
 use super::types::{BucketId, ObjectMeta, StoreError, StoredChecksum, NULL_VERSION};
-use super::{account_extents, ObjectWriter, Store};
+use super::{account_extents, KeyMode, ObjectWriter, Store};
 use crate::store::record::CommitRec;
 
 pub type UploadId = u128;
@@ -304,7 +304,7 @@ impl Store {
         key: &str,
         upload_id: UploadId,
     ) -> Result<(), StoreError> {
-        let _guard = self.lock_key(bucket, key).await;
+        let _guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         if self.with_upload(bucket, key, upload_id, |_| ()).is_none() {
             return Err(StoreError::NoSuchUpload);
         }
@@ -345,7 +345,9 @@ impl Store {
         cond: &crate::store::PutCondition,
         plan: impl FnOnce(&Upload) -> Result<(Vec<u32>, ObjectMeta), E>,
     ) -> Result<Rc<ObjectEntry>, E> {
-        let _guard = self.lock_key(bucket, key).await;
+        // Exclusive even without a condition: the upload's state is checked
+        // here and ended by this record (two completions must not both win).
+        let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         // Conditional completion (If-None-Match: * / If-Match), atomic under the key lock.
         super::check_condition(self.get(bucket, key).as_deref(), cond)?;
         let rec = {
@@ -359,31 +361,20 @@ impl Store {
         let payload = super::one_record(rec.encode())?;
         let loc = self.append(RecordKind::MultipartComplete, &payload).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
-        let c = rec.commit;
-        let entry = Rc::new(ObjectEntry {
-            bucket: c.bucket,
-            key: c.key,
-            version_id: c.version_id,
-            meta: c.meta,
-            extents: c.extents,
-            commit_seq: loc.seq,
-        });
         let upload = self
             .inner
             .uploads
             .borrow_mut()
             .remove(bucket, key, upload_id);
         debug_assert!(upload.is_some(), "upload vanished under the key lock");
-        let old = self.inner.index.borrow_mut().insert(entry.clone());
-        let mut live = self.inner.live_per_segment.borrow_mut();
         if let Some(u) = upload {
-            account_extents(&mut live, u.extents(), false);
+            account_extents(
+                &mut self.inner.live_per_segment.borrow_mut(),
+                u.extents(),
+                false,
+            );
         }
-        account_extents(&mut live, entry.extents.iter(), true);
-        if let Some(old) = old {
-            account_extents(&mut live, old.extents.iter(), false);
-        }
-        Ok(entry)
+        Ok(self.install_commit(&guard, rec.commit, loc.seq))
     }
 }
 

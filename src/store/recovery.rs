@@ -252,7 +252,9 @@ fn commit_entry(index: &mut Index, c: CommitRec, seq: u64, data: &HashMap<(u32, 
     if !intact(&c.extents, data) {
         tracing::error!(bucket = c.bucket, key = %c.key, "object data damaged; reads will fail");
     }
-    index.insert(Rc::new(ObjectEntry {
+    // Replay runs in sequence order, so the entry present is older; on top
+    // of a checkpoint the index refuses anything older than what it holds.
+    let _ = index.insert(Rc::new(ObjectEntry {
         bucket: c.bucket,
         key: c.key,
         version_id: c.version_id,

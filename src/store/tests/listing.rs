@@ -33,14 +33,15 @@ fn model(keys: &[String], prefix: &str, delim: Option<&str>, after: Option<&str>
 fn index_of(keys: &[String]) -> Index {
     let mut idx = Index::default();
     for (i, k) in keys.iter().enumerate() {
-        idx.insert(Rc::new(ObjectEntry {
+        let e = Rc::new(ObjectEntry {
             bucket: 1,
             key: k.clone(),
             version_id: 0,
             meta: ObjectMeta::default(),
             extents: vec![],
             commit_seq: i as u64,
-        }));
+        });
+        assert!(idx.insert(e).is_ok(), "newer seq replaces");
     }
     idx
 }
