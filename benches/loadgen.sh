@@ -3,7 +3,7 @@
 # configuration after another in one session, so the figures are comparable
 # as ratios. Usage: benches/loadgen.sh [OUT_DIR]
 #   CONFIGS   space-separated subset of: s3-2 floor-2 s3-1 floor-1 s3-2-buffered s3-2-nopin
-#             s3-2-seg16 s3-2-seg1024 (default: the first six)
+#             s3-2-seg16 s3-2-seg1024 s3-2-nocache (default: the first six and nocache)
 #   DURATION  per workload (default 5s); CONC (32); THREADS (2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ DURATION=${DURATION:-5s}
 CONC=${CONC:-32}
 THREADS=${THREADS:-2}
 PORT=${PORT:-19500}
-CONFIGS=${CONFIGS:-"s3-2 floor-2 s3-1 floor-1 s3-2-buffered s3-2-nopin"}
+CONFIGS=${CONFIGS:-"s3-2 floor-2 s3-1 floor-1 s3-2-buffered s3-2-nopin s3-2-nocache"}
 export AWS_ACCESS_KEY_ID=RSBENCHACCESSKEY0001
 export AWS_SECRET_ACCESS_KEY=ringstore/bench/secret/key/000000000000
 mkdir -p "$OUT"
@@ -79,6 +79,7 @@ for c in $CONFIGS; do
     s3-2-nopin) s3_matrix s3-2-nopin 2 --no-pin ;;
     s3-2-seg16) s3_matrix s3-2-seg16 2 --segment-mib 16 ;;
     s3-2-seg1024) s3_matrix s3-2-seg1024 2 --segment-mib 1024 ;;
+    s3-2-nocache) s3_matrix s3-2-nocache 2 --cache-mib 0 ;;
     *) echo "unknown config $c" >&2; exit 2 ;;
   esac
 done
