@@ -519,7 +519,7 @@ async fn flusher(log: Rc<Log>) {
         };
         let (file, buf, off, target) = job;
         let (mut result, buf) = file.write_at(buf, off).await;
-        if result.is_ok() {
+        if result.is_ok() && !file.writes_are_durable() {
             result = file.sync_data().await;
         }
         log.end_flush(buf, target, result);
