@@ -81,7 +81,7 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     let log = inner.log.stats();
     let covered_seq = log.durable_seq;
     let (first_segment, first_offset) = log.durable_end;
-    let used_bytes = inner.recovered_bytes + inner.appended_bytes.get();
+    let used_bytes = store.used_bytes();
     let bytes = {
         let index = inner.index.borrow();
         let at = (first_segment, first_offset);
@@ -313,7 +313,7 @@ pub fn spawn_checkpointer(store: &Store) {
                 return;
             };
             let store = Store { inner };
-            let appended = store.inner.appended_bytes.get();
+            let appended = store.inner.log.stats().appended_bytes;
             if appended - last < CHECKPOINT_INTERVAL_BYTES {
                 continue;
             }

@@ -10,21 +10,29 @@
 //! in the index refers to the segment, with no commit or delete in flight,
 //! is it dropped from the log and its file unlinked.
 //!
+//! Who else holds a segment: an open `ObjectReader` (a GET that took its
+//! index entry before the move) pins every segment its entry names, and
+//! freeing waits up to `READER_PIN_WAIT_MS` for those pins to go, then gives
+//! the round up and retries later; an open writer pins its first segment
+//! and every later one (`oldest_open_writer_segment`); a multipart upload
+//! in progress keeps the segments its parts are in (parts are not in the
+//! index, so they are not moved: such a segment waits until the upload
+//! completes or aborts). A freed segment's record bytes leave `used_bytes`,
+//! so stats' garbage_bytes shrink with it.
+//!
 //! Pacing: at most `COMPACTION_TICK_BYTES` are copied between pauses of
 //! `COMPACTION_PAUSE_MS`, so foreground requests keep the disk and the core.
 //!
-//! Not handled yet: multipart parts in progress (their data must count as
-//! live and be moved like an object's); stats' garbage_bytes do not shrink
-//! when a segment is freed; a GET holding an entry from before the move
-//! fails if the old segment is freed under it.
+//! Not handled yet: moving an in-progress upload's parts (an abandoned
+//! upload keeps its segments until it is aborted).
 
 use std::collections::HashSet;
 use std::rc::{Rc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::file::{remove, sync_dir};
 use super::index::ObjectEntry;
-use super::record::{CommitRec, DeleteRec, Extent, RecordKind};
+use super::record::{record_bytes, CommitRec, DeleteRec, Extent, RecordKind};
 use super::recovery::scan_segment;
 use super::types::{BucketId, StoreError};
 use super::{Store, StoreInner};
@@ -41,6 +49,9 @@ pub const COMPACTION_MIN_AGE_SEGMENTS: u32 = 2;
 const COMPACTION_POLL_MS: u64 = 1000;
 /// Waits for a moment with no commit or delete in flight before freeing.
 const QUIESCE_TRIES: u32 = 64;
+/// How long freeing waits for open readers of the segment before it gives
+/// the round up (a slow client's GET can hold a reader for a long time).
+pub const READER_PIN_WAIT_MS: u64 = 5_000;
 
 /// The segment most worth compacting, if any is eligible.
 pub fn pick(store: &Store) -> Option<u32> {
@@ -86,6 +97,11 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
         return Ok(true);
     };
     let scan = scan_segment(&file).await?;
+    let seg_used: u64 = scan
+        .records
+        .iter()
+        .map(|r| record_bytes(r.header.payload_len as usize) as u64)
+        .sum();
     let mut commits = HashSet::new();
     let mut deletes = Vec::new();
     for r in &scan.records {
@@ -117,7 +133,7 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
             carry_delete(store, d).await?;
         }
     }
-    free_segment(store, seg, &commits).await
+    free_segment(store, seg, &commits, seg_used).await
 }
 
 fn refers_to(e: &ObjectEntry, seg: u32, commits: &HashSet<u64>) -> bool {
@@ -193,10 +209,37 @@ fn uploads_refer_to(store: &Store, seg: u32) -> bool {
         .any(|u| u.extents().any(|e| e.segment == seg))
 }
 
-/// Drops `seg` from the log and unlinks it once nothing refers to it and no
-/// commit is in flight (a commit checks its segments exist; see ObjectWriter).
-async fn free_segment(store: &Store, seg: u32, commits: &HashSet<u64>) -> Result<bool, StoreError> {
+/// Waits until no open reader pins `seg`; false if one still does after
+/// `READER_PIN_WAIT_MS`.
+async fn wait_for_readers(store: &Store, seg: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_millis(READER_PIN_WAIT_MS);
+    loop {
+        let released = store.inner.readers_released.notified();
+        if !store.segment_has_readers(seg) {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let _ = monoio::time::timeout(left, released).await;
+    }
+}
+
+/// Drops `seg` from the log and unlinks it once nothing refers to it, no
+/// reader holds it and no commit is in flight (a commit checks its segments
+/// exist; see ObjectWriter). `seg_used` is its record bytes.
+async fn free_segment(
+    store: &Store,
+    seg: u32,
+    commits: &HashSet<u64>,
+    seg_used: u64,
+) -> Result<bool, StoreError> {
     let inner = &store.inner;
+    if !wait_for_readers(store, seg).await {
+        tracing::info!(segment = seg, "segment still read; freeing it later");
+        return Ok(false);
+    }
     for _ in 0..QUIESCE_TRIES {
         if inner.pending.borrow().is_empty() {
             break;
@@ -205,6 +248,7 @@ async fn free_segment(store: &Store, seg: u32, commits: &HashSet<u64>) -> Result
     }
     // No await from here on: the checks and the removal are one step.
     if !inner.pending.borrow().is_empty()
+        || store.segment_has_readers(seg)
         || uploads_refer_to(store, seg)
         || store.oldest_open_writer_segment().is_some_and(|w| seg >= w)
         || inner
@@ -219,7 +263,9 @@ async fn free_segment(store: &Store, seg: u32, commits: &HashSet<u64>) -> Result
     let Some(file) = file else {
         return Ok(true);
     };
-    inner.live_per_segment.borrow_mut().remove(&seg);
+    let live = inner.live_per_segment.borrow_mut().remove(&seg);
+    debug_assert!(live.unwrap_or(0) == 0, "freed segment {seg} had live bytes");
+    inner.freed_bytes.set(inner.freed_bytes.get() + seg_used);
     let cfg = inner.log.config();
     remove(file.path(), cfg.sim.as_ref());
     sync_dir(&cfg.dir, cfg.sim.as_ref())?;

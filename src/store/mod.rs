@@ -100,8 +100,16 @@ struct StoreInner {
     /// data is in no index yet, so compaction must leave those segments (and
     /// every later one) alone until the writer commits or is dropped.
     writer_segments: RefCell<BTreeMap<u32, usize>>,
+    /// Open readers per segment they may read: an entry they hold can name
+    /// extents that compaction has since copied elsewhere, so the old
+    /// segment is not freed until they are done (see `ReadPin`).
+    reader_segments: RefCell<BTreeMap<u32, usize>>,
+    /// Signalled when a segment's last reader pin goes away.
+    readers_released: Notify,
+    /// Record bytes of the log at open (recovery's count).
     recovered_bytes: u64,
-    appended_bytes: Cell<u64>,
+    /// Record bytes of segments compaction freed since open.
+    freed_bytes: Cell<u64>,
     damaged_records: u64,
 }
 
@@ -157,8 +165,10 @@ impl Store {
                 key_released: Notify::default(),
                 live_per_segment: RefCell::new(live),
                 writer_segments: RefCell::new(BTreeMap::new()),
+                reader_segments: RefCell::new(BTreeMap::new()),
+                readers_released: Notify::default(),
                 recovered_bytes: rec.used_bytes,
-                appended_bytes: Cell::new(0),
+                freed_bytes: Cell::new(0),
                 damaged_records: rec.damaged_records,
             }),
         })
@@ -186,10 +196,13 @@ impl Store {
     }
 
     /// Streams bytes `[start, end_exclusive)` of `entry`.
+    /// The reader pins the segments `entry` names until it ends or is
+    /// dropped, so compaction cannot free them under it.
     pub fn reader(&self, entry: Rc<ObjectEntry>, start: u64, end_exclusive: u64) -> ObjectReader {
         let end = end_exclusive.min(entry.meta.size);
         ObjectReader {
             store: self.clone(),
+            pin: ReadPin::new(self, &entry),
             entry,
             pos: start.min(end),
             end,
@@ -313,7 +326,9 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         let log = self.inner.log.stats();
         let live_bytes: u64 = self.inner.live_per_segment.borrow().values().sum();
-        let used = self.inner.recovered_bytes + self.inner.appended_bytes.get();
+        let used = self.used_bytes();
+        // Not an invariant: a damaged Data record an object still names is
+        // live but was not counted as used by recovery.
         StoreStats {
             objects: self.inner.index.borrow().object_count(),
             live_bytes,
@@ -329,11 +344,17 @@ impl Store {
         self.inner.live_per_segment.borrow().clone()
     }
 
+    /// Record bytes in the segments the log holds now (every record
+    /// appended, segment headers included, less what compaction freed).
+    pub(crate) fn used_bytes(&self) -> u64 {
+        let appended = self.inner.log.stats().appended_bytes;
+        let used = self.inner.recovered_bytes + appended;
+        debug_assert!(self.inner.freed_bytes.get() <= used);
+        used.saturating_sub(self.inner.freed_bytes.get())
+    }
+
     async fn append(&self, kind: RecordKind, payload: &[u8]) -> Result<log::RecordLoc, StoreError> {
-        let loc = self.inner.log.append(kind, 0, payload).await?;
-        let n = self.inner.appended_bytes.get() + loc.len as u64;
-        self.inner.appended_bytes.set(n);
-        Ok(loc)
+        self.inner.log.append(kind, 0, payload).await
     }
 
     async fn lock_key(&self, bucket: BucketId, key: &str) -> KeyGuard {
@@ -623,9 +644,71 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether an open reader may still read `segment`.
+    pub(crate) fn segment_has_readers(&self, segment: u32) -> bool {
+        self.inner.reader_segments.borrow().contains_key(&segment)
+    }
+}
+
+/// Counts a reader in `reader_segments` for every segment its entry names,
+/// until the reader ends or is dropped.
+struct ReadPin {
+    store: Store,
+    segments: Vec<u32>,
+}
+
+impl ReadPin {
+    fn new(store: &Store, entry: &ObjectEntry) -> ReadPin {
+        let mut segments: Vec<u32> = entry.extents.iter().map(|x| x.segment).collect();
+        segments.sort_unstable();
+        segments.dedup();
+        let mut map = store.inner.reader_segments.borrow_mut();
+        for &s in &segments {
+            *map.entry(s).or_default() += 1;
+        }
+        ReadPin {
+            store: store.clone(),
+            segments,
+        }
+    }
+
+    fn release(&mut self) {
+        if self.segments.is_empty() {
+            return;
+        }
+        let mut freed_one = false;
+        {
+            let mut map = self.store.inner.reader_segments.borrow_mut();
+            for s in self.segments.drain(..) {
+                let n = map.get_mut(&s);
+                debug_assert!(n.is_some(), "reader pin on segment {s} lost");
+                if let Some(n) = n {
+                    *n -= 1;
+                    if *n == 0 {
+                        map.remove(&s);
+                        freed_one = true;
+                    }
+                }
+            }
+        }
+        if freed_one {
+            self.store.inner.readers_released.notify_all();
+        }
+    }
+}
+
+impl Drop for ReadPin {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// Streams a byte range of an object in pieces of at most one Data record.
 pub struct ObjectReader {
     store: Store,
+    /// Keeps compaction from freeing the segments `entry` names.
+    pin: ReadPin,
     entry: Rc<ObjectEntry>,
     pos: u64,
     end: u64,
@@ -637,6 +720,8 @@ pub struct ObjectReader {
 impl ObjectReader {
     pub async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
         if self.pos >= self.end {
+            // Done: a response still being written must not hold compaction.
+            self.pin.release();
             return None;
         }
         let extents = &self.entry.extents;
