@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 
 use super::file::{remove, sync_dir};
 use super::index::ObjectEntry;
-use super::record::{record_bytes, CommitRec, DeleteRec, Extent, RecordKind};
+use super::record::{
+    record_bytes, CommitRec, DeleteRec, Extent, MultipartCompleteRec, MultipartEndRec, RecordKind,
+};
 use super::recovery::scan_segment;
 use super::types::{BucketId, StoreError};
 use super::{Store, StoreInner};
@@ -104,6 +106,7 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
         .sum();
     let mut commits = HashSet::new();
     let mut deletes = Vec::new();
+    let mut ends = Vec::new();
     for r in &scan.records {
         let payload = r.payload.as_deref().unwrap_or(&[]);
         match r.header.kind {
@@ -111,6 +114,19 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
                 commits.insert(r.header.seq);
             }
             RecordKind::Delete => deletes.extend(DeleteRec::decode(payload).ok()),
+            RecordKind::MultipartAbort => ends.extend(MultipartEndRec::decode(payload).ok()),
+            // A completion is also the object's commit (moved like one) and
+            // the end of its upload (carried like an abort).
+            RecordKind::MultipartComplete => {
+                if let Ok(c) = MultipartCompleteRec::decode(payload) {
+                    commits.insert(r.header.seq);
+                    ends.push(MultipartEndRec {
+                        upload_id: c.upload_id,
+                        bucket: c.commit.bucket,
+                        key: c.commit.key,
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -131,6 +147,9 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
     if !oldest {
         for d in deletes {
             carry_delete(store, d).await?;
+        }
+        for e in ends {
+            carry_end(store, e, seg).await?;
         }
     }
     free_segment(store, seg, &commits, seg_used).await
@@ -197,16 +216,43 @@ async fn carry_delete(store: &Store, d: DeleteRec) -> Result<(), StoreError> {
     store.inner.log.commit_barrier(loc.seq).await
 }
 
-/// Whether a multipart upload in progress holds part data in `seg`. Parts
-/// are not in the index, so compaction does not move them: such a segment
-/// waits until the upload completes (its object is then in the index) or aborts.
+/// Re-appends the end (as an Abort record) of an upload whose Init record
+/// is, or may be, in a segment other than `seg`: without it, the upload
+/// would be in progress again after a restart.
+async fn carry_end(store: &Store, e: MultipartEndRec, seg: u32) -> Result<(), StoreError> {
+    let _guard = store.lock_key(e.bucket, &e.key).await;
+    let open = store.with_upload(e.bucket, &e.key, e.upload_id, |_| ());
+    debug_assert!(open.is_none(), "upload {} ended and open", e.upload_id);
+    let init = store
+        .inner
+        .init_segments
+        .borrow()
+        .get(&e.upload_id)
+        .copied();
+    let needed = match init {
+        Some(init) => init != seg,
+        None => !store.inner.inits_complete,
+    };
+    if open.is_some() || !needed {
+        return Ok(());
+    }
+    let loc = store
+        .append(RecordKind::MultipartAbort, &e.encode())
+        .await?;
+    store.inner.log.commit_barrier(loc.seq).await
+}
+
+/// Whether a multipart upload in progress needs `seg`: its Init record,
+/// Part records or part data. Parts are not in the index, so compaction
+/// does not move them: such a segment waits until the upload completes (its
+/// object is then in the index) or aborts.
 fn uploads_refer_to(store: &Store, seg: u32) -> bool {
     store
         .inner
         .uploads
         .borrow()
         .iter()
-        .any(|u| u.extents().any(|e| e.segment == seg))
+        .any(|u| u.segments().any(|s| s == seg))
 }
 
 /// Waits until no open reader pins `seg`; false if one still does after
@@ -265,6 +311,7 @@ async fn free_segment(
     };
     let live = inner.live_per_segment.borrow_mut().remove(&seg);
     debug_assert!(live.unwrap_or(0) == 0, "freed segment {seg} had live bytes");
+    inner.init_segments.borrow_mut().retain(|_, s| *s != seg);
     inner.freed_bytes.set(inner.freed_bytes.get() + seg_used);
     let cfg = inner.log.config();
     remove(file.path(), cfg.sim.as_ref());

@@ -20,7 +20,7 @@ pub mod verify;
 mod tests;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -106,6 +106,14 @@ struct StoreInner {
     reader_segments: RefCell<BTreeMap<u32, usize>>,
     /// Signalled when a segment's last reader pin goes away.
     readers_released: Notify,
+    /// Upload id -> segment of its Init record, for Init records still in
+    /// the log (open or ended uploads): compaction carries an ended upload's
+    /// Abort/Complete forward while its Init survives in another segment.
+    init_segments: RefCell<HashMap<UploadId, u32>>,
+    /// False when recovery started from a checkpoint: Init records before it
+    /// are then not in `init_segments`, and compaction carries ends forward
+    /// whenever it cannot rule an Init out.
+    inits_complete: bool,
     /// Record bytes of the log at open (recovery's count).
     recovered_bytes: u64,
     /// Record bytes of segments compaction freed since open.
@@ -167,6 +175,8 @@ impl Store {
                 writer_segments: RefCell::new(BTreeMap::new()),
                 reader_segments: RefCell::new(BTreeMap::new()),
                 readers_released: Notify::default(),
+                init_segments: RefCell::new(rec.init_segments),
+                inits_complete: rec.inits_complete,
                 recovered_bytes: rec.used_bytes,
                 freed_bytes: Cell::new(0),
                 damaged_records: rec.damaged_records,

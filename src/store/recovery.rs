@@ -28,6 +28,11 @@ pub struct Recovered {
     pub damaged_records: u64,
     /// Bytes of valid records found, all segments.
     pub used_bytes: u64,
+    /// Upload id -> segment of its Init record, for the Init records replayed.
+    pub init_segments: HashMap<UploadId, u32>,
+    /// Whether every Init record in the log was replayed (a full scan); a
+    /// checkpoint leaves out those before its sequence.
+    pub inits_complete: bool,
 }
 
 pub(crate) struct ScannedRecord {
@@ -135,8 +140,9 @@ async fn try_record(
 pub(crate) enum Op {
     Commit(Box<CommitRec>),
     Delete(DeleteRec),
-    Init(Box<MultipartInitRec>),
-    Part(MultipartPartRec),
+    /// The record and the segment it is in.
+    Init(Box<MultipartInitRec>, u32),
+    Part(MultipartPartRec, u32),
     Complete(Box<MultipartCompleteRec>),
     Abort(MultipartEndRec),
 }
@@ -151,6 +157,8 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
         resume: None,
         damaged_records: 0,
         used_bytes: 0,
+        init_segments: HashMap::new(),
+        inits_complete: true,
     };
     let mut ops: Vec<(u64, Op)> = Vec::new();
     let mut data: HashMap<(u32, u64), u32> = HashMap::new();
@@ -180,8 +188,19 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     if let Some(r) = &mut out.resume {
         r.next_seq = max_seq + 1;
     }
+    out.init_segments = init_segments(&ops);
     out.uploads = replay(&mut out.index, ops, &data);
     Ok(out)
+}
+
+/// Upload id -> segment of its Init record, for every Init among `ops`.
+pub(crate) fn init_segments(ops: &[(u64, Op)]) -> HashMap<UploadId, u32> {
+    ops.iter()
+        .filter_map(|(_, op)| match op {
+            Op::Init(i, seg) => Some((i.upload_id, *seg)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// In the last segment, damage within one write buffer of the end is a torn
@@ -223,9 +242,9 @@ pub(crate) fn collect(
         RecordKind::Commit => CommitRec::decode(payload).map(|c| Op::Commit(Box::new(c))),
         RecordKind::Delete => DeleteRec::decode(payload).map(Op::Delete),
         RecordKind::MultipartInit => {
-            MultipartInitRec::decode(payload).map(|r| Op::Init(Box::new(r)))
+            MultipartInitRec::decode(payload).map(|r| Op::Init(Box::new(r), seg))
         }
-        RecordKind::MultipartPart => MultipartPartRec::decode(payload).map(Op::Part),
+        RecordKind::MultipartPart => MultipartPartRec::decode(payload).map(|p| Op::Part(p, seg)),
         RecordKind::MultipartComplete => {
             MultipartCompleteRec::decode(payload).map(|r| Op::Complete(Box::new(r)))
         }
@@ -276,7 +295,7 @@ pub(crate) fn replay(
             Op::Delete(d) => {
                 index.remove(d.bucket, &d.key, seq);
             }
-            Op::Init(i) => {
+            Op::Init(i, seg) => {
                 let i = *i;
                 uploads.insert(
                     i.upload_id,
@@ -286,10 +305,11 @@ pub(crate) fn replay(
                         key: i.key,
                         meta: i.meta,
                         parts: Default::default(),
+                        init_segment: seg,
                     },
                 );
             }
-            Op::Part(p) => replay_part(&mut uploads, p, seq, data),
+            Op::Part(p, seg) => replay_part(&mut uploads, p, seq, seg, data),
             Op::Complete(c) => {
                 // A completion without its upload (e.g. a damaged Init) still commits the object.
                 uploads.remove(&c.upload_id);
@@ -311,6 +331,7 @@ fn replay_part(
     uploads: &mut HashMap<UploadId, Upload>,
     p: MultipartPartRec,
     seq: u64,
+    record_segment: u32,
     data: &HashMap<(u32, u64), u32>,
 ) {
     // A part of an ended (or unknown) upload was never acknowledged: garbage.
@@ -336,5 +357,6 @@ fn replay_part(
         checksum: p.checksum,
         extents: p.extents,
         seq,
+        record_segment,
     });
 }

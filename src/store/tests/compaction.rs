@@ -366,3 +366,142 @@ fn garbage_bytes_shrink_when_segments_are_freed() {
         );
     });
 }
+
+/// Writes `n` 600 KB objects and deletes them: at least `n * 600 KB` of
+/// garbage at the head of the log.
+async fn garbage(store: &Store, tag: &str, n: usize) {
+    let filler = body(9, 600_000);
+    for i in 0..n {
+        put(store, &format!("{tag}{i}"), &filler)
+            .await
+            .expect("filler");
+    }
+    for i in 0..n {
+        store.delete(1, &format!("{tag}{i}")).await.expect("delete");
+    }
+}
+
+/// An upload in progress whose Init record sits in a segment that is
+/// otherwise garbage (its part data is in later segments): compaction must
+/// not free that segment, or the upload is gone after a restart.
+#[test]
+fn compaction_keeps_an_open_uploads_init_record() {
+    let disk = SimDisk::new_handle();
+    let part = body(78, 100_000);
+    let id = run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let id = store
+            .create_upload(1, "mp", ObjectMeta::default())
+            .await
+            .expect("init");
+        garbage(&store, "g", 8).await;
+        let mut w = store.part_writer(1, "mp", id, 1).expect("part writer");
+        w.write(&part).await.expect("write part");
+        w.commit_part("etag-1".into(), None, 0).await.expect("part");
+        garbage(&store, "h", 8).await;
+        compact_all(&store, false).await.expect("compact");
+        assert!(
+            store.inner.log.segments.borrow().contains_key(&1),
+            "the segment with the upload's Init record was freed"
+        );
+        id
+    });
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+        let sizes = store.with_upload(1, "mp", id, |u| u.parts.len());
+        assert_eq!(
+            sizes,
+            Some(1),
+            "the upload and its part survive the restart"
+        );
+    });
+}
+
+/// An aborted upload whose Init record stays (its segment holds live data)
+/// while the segment with its Abort record is compacted away must stay
+/// aborted after a restart: the Abort is carried forward like a delete.
+#[test]
+fn compaction_does_not_resurrect_an_ended_upload() {
+    let disk = SimDisk::new_handle();
+    let keep = body(79, 1_500_000);
+    let (aborted, completed) = run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        put(&store, "keep", &keep)
+            .await
+            .expect("live data beside the Inits");
+        let a = store
+            .create_upload(1, "a", ObjectMeta::default())
+            .await
+            .expect("init a");
+        let c = store
+            .create_upload(1, "c", ObjectMeta::default())
+            .await
+            .expect("init c");
+        garbage(&store, "g", 4).await;
+        let mut w = store.part_writer(1, "c", c, 1).expect("part writer");
+        w.write(b"part").await.expect("write part");
+        w.commit_part("etag-1".into(), None, 0).await.expect("part");
+        store.abort_upload(1, "a", a).await.expect("abort");
+        store
+            .complete_upload::<StoreError>(1, "c", c, &PutCondition::None, |_| {
+                Ok((vec![1], ObjectMeta::default()))
+            })
+            .await
+            .expect("complete");
+        // The completed object goes too: its Complete record becomes garbage.
+        store.delete(1, "c").await.expect("delete c");
+        garbage(&store, "h", 8).await;
+        compact_all(&store, false).await.expect("compact");
+        assert!(
+            store.inner.log.segments.borrow().contains_key(&1),
+            "the test needs the Init records' segment kept"
+        );
+        (a, c)
+    });
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+        assert_eq!(store.upload_count(), 0, "an ended upload came back");
+        assert!(store.with_upload(1, "a", aborted, |_| ()).is_none());
+        assert!(store.with_upload(1, "c", completed, |_| ()).is_none());
+        assert_reads(&store, "keep", &keep).await;
+    });
+}
+
+/// A completed multipart object whose data sits in a kept segment and whose
+/// Complete record sits in a garbage segment: the Complete is its commit, so
+/// compaction must move it like one (it used to free it, losing the object
+/// at the next restart).
+#[test]
+fn compaction_moves_a_multipart_objects_complete_record() {
+    let disk = SimDisk::new_handle();
+    let keep = body(80, 1_500_000);
+    let part = body(81, 200_000);
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        put(&store, "keep", &keep)
+            .await
+            .expect("live data beside the part");
+        let id = store
+            .create_upload(1, "mp", ObjectMeta::default())
+            .await
+            .expect("init");
+        let mut w = store.part_writer(1, "mp", id, 1).expect("part writer");
+        w.write(&part).await.expect("write part");
+        w.commit_part("etag-1".into(), None, 0).await.expect("part");
+        garbage(&store, "g", 4).await;
+        store
+            .complete_upload::<StoreError>(1, "mp", id, &PutCondition::None, |_| {
+                Ok((vec![1], ObjectMeta::default()))
+            })
+            .await
+            .expect("complete");
+        garbage(&store, "h", 8).await;
+        compact_all(&store, false).await.expect("compact");
+        assert_reads(&store, "mp", &part).await;
+    });
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+        assert_reads(&store, "mp", &part).await;
+        assert_reads(&store, "keep", &keep).await;
+    });
+}
