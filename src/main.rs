@@ -87,6 +87,11 @@ struct ServeArgs {
     /// Close connections idle for this many seconds.
     #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
+    /// Do not run background compaction: space of overwritten and deleted
+    /// objects is not reclaimed until a start without this flag (for
+    /// measuring compaction's cost, or keeping the disk quiet for a while).
+    #[arg(long, env = "RINGSTORE_NO_COMPACTION")]
+    no_compaction: bool,
 }
 
 fn init_logging() {
@@ -124,6 +129,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         direct_io: !args.no_direct_io,
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
         pin_threads: !args.no_pin,
+        compaction: !args.no_compaction,
     };
     let started = server::start(cfg.clone())?;
     print_banner(&cfg, &started);

@@ -28,4 +28,7 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Pin shard i to the i-th allowed CPU.
     pub pin_threads: bool,
+    /// Run background compaction (off: garbage is never reclaimed; for
+    /// measurements and for operators who need the disk quiet for a while).
+    pub compaction: bool,
 }

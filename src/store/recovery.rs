@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use super::align::{align_down, AlignedBuf, BLOCK_BYTES};
+use super::compaction::Pacer;
 use super::file::{list_segments, segment_name, SegmentFile};
 use super::index::{Index, ObjectEntry};
 use super::log::{LogConfig, ResumePoint};
@@ -60,13 +61,20 @@ impl Window {
     fn covers(&self, pos: u64, len: u64) -> bool {
         pos >= self.off && pos + len <= self.off + self.buf.len() as u64
     }
-    async fn load(&mut self, file: &SegmentFile, pos: u64) -> Result<(), StoreError> {
+    async fn load(
+        &mut self,
+        file: &SegmentFile,
+        pos: u64,
+        pacer: &mut Pacer,
+    ) -> Result<(), StoreError> {
         let off = align_down(pos, BLOCK_BYTES as u64);
         let buf = std::mem::replace(&mut self.buf, AlignedBuf::new(BLOCK_BYTES));
         let (r, buf) = file.read_at(buf, off).await;
         self.buf = buf;
         self.off = off;
-        r.map(|_| ())
+        let n = r?;
+        pacer.account(n as u64).await;
+        Ok(())
     }
     fn at(&self, pos: u64) -> &[u8] {
         &self.buf.as_slice()[(pos - self.off) as usize..]
@@ -77,8 +85,20 @@ pub(crate) async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError>
     scan_segment_from(file, 0).await
 }
 
+/// Scans a whole segment, pausing as `pacer` says between reads.
+pub(crate) async fn scan_segment_paced(
+    file: &SegmentFile,
+    pacer: &mut Pacer,
+) -> Result<Scan, StoreError> {
+    scan_paced(file, 0, pacer).await
+}
+
 /// Scans from `start`, which must be a record boundary (a checkpoint's position).
 pub(crate) async fn scan_segment_from(file: &SegmentFile, start: u64) -> Result<Scan, StoreError> {
+    scan_paced(file, start, &mut Pacer::none()).await
+}
+
+async fn scan_paced(file: &SegmentFile, start: u64, pacer: &mut Pacer) -> Result<Scan, StoreError> {
     let len = file.len()?;
     let mut win = Window {
         buf: AlignedBuf::new(SCAN_WINDOW_BYTES),
@@ -93,9 +113,9 @@ pub(crate) async fn scan_segment_from(file: &SegmentFile, start: u64) -> Result<
     let mut pos = start;
     while pos + HEADER_BYTES as u64 <= len {
         if !win.covers(pos, HEADER_BYTES as u64) {
-            win.load(file, pos).await?;
+            win.load(file, pos, pacer).await?;
         }
-        if let Some((header, total)) = try_record(file, &mut win, pos, len).await? {
+        if let Some((header, total)) = try_record(file, &mut win, pos, len, pacer).await? {
             if let Some(start) = bad_start.take() {
                 scan.bad_runs.push((start, pos));
             }
@@ -123,6 +143,7 @@ async fn try_record(
     win: &mut Window,
     pos: u64,
     len: u64,
+    pacer: &mut Pacer,
 ) -> Result<Option<(RecordHeader, u64)>, StoreError> {
     let Ok(h) = decode_header(win.at(pos)) else {
         return Ok(None);
@@ -132,7 +153,7 @@ async fn try_record(
         return Ok(None);
     }
     if !win.covers(pos, total) {
-        win.load(file, pos).await?;
+        win.load(file, pos, pacer).await?;
     }
     Ok(decode_record(win.at(pos)).ok().map(|(h, _)| (h, total)))
 }
