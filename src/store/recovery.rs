@@ -101,7 +101,7 @@ pub(crate) async fn scan_segment_from(file: &SegmentFile, start: u64) -> Result<
 async fn scan_paced(file: &SegmentFile, start: u64, pacer: &mut Pacer) -> Result<Scan, StoreError> {
     let len = file.len()?;
     let mut win = Window {
-        buf: AlignedBuf::new(SCAN_WINDOW_BYTES),
+        buf: AlignedBuf::new(pacer.read_bytes()),
         off: 0,
     };
     let mut scan = Scan {
