@@ -97,6 +97,11 @@ struct ServeArgs {
     /// kernel's page cache; objects up to 1/16 of this are cached). 0 disables it.
     #[arg(long, default_value_t = 256, env = "RINGSTORE_CACHE_MIB")]
     cache_mib: usize,
+    /// Do not run background compaction: space of overwritten and deleted
+    /// objects is not reclaimed until a start without this flag (for
+    /// measuring compaction's cost, or keeping the disk quiet for a while).
+    #[arg(long, env = "RINGSTORE_NO_COMPACTION")]
+    no_compaction: bool,
 }
 
 fn init_logging() {
@@ -135,6 +140,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
         pin_threads: !args.no_pin,
         cache_bytes_per_shard: args.cache_mib * 1024 * 1024,
+        compaction: !args.no_compaction,
     };
     let started = server::start(cfg.clone())?;
     print_banner(&cfg, &started);

@@ -1,9 +1,10 @@
 //! Durability through the real server: a clean restart keeps every object,
-//! `kill -9` under concurrent PUT/DELETE load loses no acknowledged write and
-//! shows no half-written one, and `ringstore verify` finds bit rot that the
-//! server then contains to the damaged object.
+//! `kill -9` under concurrent PUT/DELETE and multipart load loses no
+//! acknowledged write and shows no half-written one, and `ringstore verify`
+//! finds bit rot that the server then contains to the damaged object.
 
 mod common;
+mod crash_mp;
 
 use common::rt;
 
@@ -221,9 +222,16 @@ async fn check_model(s3: &aws_sdk_s3::Client, acked: &Model, inflight: &Model) -
     keys.len()
 }
 
-/// PUT/DELETE load, `kill -9` at a seeded random moment, restart, check the
-/// model byte for byte. Returns the acknowledged ops of this cycle.
-fn crash_cycle(server: &mut Server, seed: u64, acked: &Model) -> u64 {
+/// PUT/DELETE and multipart load, `kill -9` at a seeded random moment,
+/// restart, check both models byte for byte. Returns the acknowledged
+/// PUT/DELETEs of this cycle.
+fn crash_cycle(
+    server: &mut Server,
+    cycle: u64,
+    seed: u64,
+    acked: &Model,
+    mp: &crash_mp::SharedMp,
+) -> u64 {
     let rt = rt();
     let inflight: Model = Arc::default();
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -238,6 +246,12 @@ fn crash_cycle(server: &mut Server, seed: u64, acked: &Model) -> u64 {
                 done.fetch_add(ops, std::sync::atomic::Ordering::Relaxed);
             }));
         }
+        for worker in 0..crash_mp::MP_WORKERS {
+            let (s3, mp) = (s3.clone(), mp.clone());
+            tasks.push(tokio::spawn(async move {
+                crash_mp::mp_worker(s3, "crash", worker, seed, cycle, mp).await;
+            }));
+        }
         let delay = KILL_DELAY_MIN_MS + mix(seed) % KILL_DELAY_SPAN_MS;
         tokio::time::sleep(Duration::from_millis(delay)).await;
         server.kill9();
@@ -249,6 +263,7 @@ fn crash_cycle(server: &mut Server, seed: u64, acked: &Model) -> u64 {
     rt.block_on(async {
         let s3 = s3_client(server).await;
         check_model(&s3, acked, &inflight).await;
+        crash_mp::check_after_restart(&s3, "crash", mp, cycle).await;
     });
     done.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -268,10 +283,11 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
     let cycles = env("RINGSTORE_CRASH_CYCLES").unwrap_or(CRASH_CYCLES_DEFAULT);
     let seed = env("RINGSTORE_CRASH_SEED").unwrap_or(0x5eed);
     let acked: Model = Arc::default();
+    let mp: crash_mp::SharedMp = Arc::default();
     let started = Instant::now();
     let (mut ops, mut idle_cycles) = (0u64, 0u64);
     for cycle in 0..cycles {
-        let n = crash_cycle(&mut server, mix(seed ^ cycle), &acked);
+        let n = crash_cycle(&mut server, cycle, mix(seed ^ cycle), &acked, &mp);
         ops += n;
         idle_cycles += (n == 0) as u64;
     }
@@ -289,10 +305,19 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
         idle_cycles * 2 <= cycles,
         "{idle_cycles} of {cycles} cycles acknowledged nothing before the kill"
     );
+    let mp = mp.lock().expect("lock");
+    assert!(
+        cycles < 4 || mp.completed > 0,
+        "no multipart upload completed before the kills: that load proved nothing"
+    );
     eprintln!(
         "{cycles} kill -9 cycles (seed {seed}) in {:?}: {ops} acknowledged PUT/DELETEs, \
-         {live} live objects verified byte for byte after every restart",
-        started.elapsed()
+         {live} live objects verified byte for byte after every restart; multipart: \
+         {} completed, {} aborted, {} completed after a restart over surviving parts",
+        started.elapsed(),
+        mp.completed,
+        mp.aborted,
+        mp.completed_after_restart
     );
 }
 

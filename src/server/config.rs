@@ -30,4 +30,7 @@ pub struct ServerConfig {
     pub pin_threads: bool,
     /// Each shard's cache of hot record payloads, in bytes (0: none).
     pub cache_bytes_per_shard: usize,
+    /// Run background compaction (off: garbage is never reclaimed; for
+    /// measurements and for operators who need the disk quiet for a while).
+    pub compaction: bool,
 }

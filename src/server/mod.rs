@@ -149,7 +149,11 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         }
     };
     crate::store::checkpoint::spawn_checkpointer(&store);
-    crate::store::compaction::spawn_compactor(&store);
+    if cfg.compaction {
+        crate::store::compaction::spawn_compactor(&store);
+    } else if id == 0 {
+        tracing::warn!("background compaction disabled (--no-compaction)");
+    }
     let live: std::collections::HashSet<u64> =
         boot.catalog.catalog.buckets().map(|b| b.id).collect();
     for bucket in store.bucket_ids() {

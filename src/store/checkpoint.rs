@@ -27,7 +27,7 @@ use super::file::{list_segments, segment_name, sync_dir, SegmentFile};
 use super::index::{Index, ObjectEntry};
 use super::log::LogConfig;
 use super::record::{record_bytes, CommitRec, DecodeError};
-use super::recovery::{collect, cut_tail, replay, scan_segment_from, Op, Recovered};
+use super::recovery::{collect, cut_tail, init_segments, replay, scan_segment_from, Op, Recovered};
 use super::types::StoreError;
 use super::{Store, StoreInner};
 
@@ -81,7 +81,7 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     let log = inner.log.stats();
     let covered_seq = log.durable_seq;
     let (first_segment, first_offset) = log.durable_end;
-    let used_bytes = inner.recovered_bytes + inner.appended_bytes.get();
+    let used_bytes = store.used_bytes();
     let bytes = {
         let index = inner.index.borrow();
         let at = (first_segment, first_offset);
@@ -261,6 +261,9 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
         damaged_records: 0,
         used_bytes: cp.used_bytes,
         uploads: Default::default(),
+        init_segments: HashMap::new(),
+        // Init records before the covered sequence are not replayed.
+        inits_complete: false,
     };
     let mut ops: Vec<(u64, Op)> = Vec::new();
     let mut data: HashMap<(u32, u64), u32> = HashMap::new();
@@ -298,6 +301,7 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     if let Some(r) = &mut out.resume {
         r.next_seq = max_seq + 1;
     }
+    out.init_segments = init_segments(&ops);
     out.uploads = replay(&mut out.index, ops, &data);
     Ok(out)
 }
@@ -313,7 +317,7 @@ pub fn spawn_checkpointer(store: &Store) {
                 return;
             };
             let store = Store { inner };
-            let appended = store.inner.appended_bytes.get();
+            let appended = store.inner.log.stats().appended_bytes;
             if appended - last < CHECKPOINT_INTERVAL_BYTES {
                 continue;
             }

@@ -620,6 +620,35 @@ pub fn remove(path: &Path, sim: Option<&SimDiskHandle>) {
     }
 }
 
+/// Unlinks `path` and syncs `dir`, on a helper thread for real files: an
+/// unlink of a large preallocated file and a directory fsync block for
+/// milliseconds, which would stall every request on the calling shard.
+pub async fn remove_durably(
+    path: &Path,
+    dir: &Path,
+    sim: Option<&SimDiskHandle>,
+) -> Result<(), StoreError> {
+    if sim.is_some() {
+        remove(path, sim);
+        return sync_dir(dir, sim);
+    }
+    let (owned_path, owned_dir) = (path.to_path_buf(), dir.to_path_buf());
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("ringstore-unlink".into())
+        .spawn(move || {
+            remove(&owned_path, None);
+            let _ = tx.send(sync_dir(&owned_dir, None));
+        });
+    if let Err(e) = spawned {
+        return Err(io_err("spawn unlink thread", dir, 0, e));
+    }
+    rx.await.unwrap_or_else(|_| {
+        let gone = std::io::Error::other("ended without an answer");
+        Err(io_err("unlink thread", dir, 0, gone))
+    })
+}
+
 impl SimDisk {
     /// What reads of `path` would see now.
     pub fn file_bytes(&self, path: &Path) -> Option<&[u8]> {

@@ -127,6 +127,8 @@ struct LogState {
     /// progress moves it to `flushing_end` when it completes.
     durable_end: (u32, u64),
     flushing_end: (u32, u64),
+    /// Record bytes appended since open (segment headers included).
+    appended_bytes: u64,
     want_seq: u64,
     flushing: bool,
     rolling: bool,
@@ -141,6 +143,8 @@ pub struct LogStats {
     pub durable_seq: u64,
     /// Where the log stands just past record `durable_seq`: (segment, offset).
     pub durable_end: (u32, u64),
+    /// Record bytes appended since open (segment headers included).
+    pub appended_bytes: u64,
 }
 
 pub struct Log {
@@ -197,6 +201,7 @@ impl Log {
                 durable_seq: next_seq - 1,
                 durable_end: (seg_id, resume.as_ref().map_or(0, |r| r.offset)),
                 flushing_end: (seg_id, 0),
+                appended_bytes: 0,
                 want_seq: 0,
                 flushing: false,
                 rolling: false,
@@ -228,6 +233,7 @@ impl Log {
             segments: self.segments.borrow().len() as u64,
             durable_seq: self.state.borrow().durable_seq,
             durable_end: self.state.borrow().durable_end,
+            appended_bytes: self.state.borrow().appended_bytes,
         }
     }
 
@@ -497,6 +503,7 @@ fn append_locked(s: &mut LogState, kind: RecordKind, flags: u8, payload: &[u8]) 
     s.active.set_len(start + total);
     s.next_seq += 1;
     s.appended_seq = seq;
+    s.appended_bytes += total as u64;
     RecordLoc {
         segment: s.seg_id,
         offset: s.buf_file_off + start as u64,

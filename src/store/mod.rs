@@ -22,7 +22,7 @@ pub mod verify;
 mod tests;
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -39,7 +39,7 @@ pub use cache::CacheStats;
 use cache::RecordCache;
 use index::Index;
 use keylock::{KeyGuard, KeyLocks, KeyMode};
-use log::{Log, LogConfig};
+use log::{Log, LogConfig, Notify};
 use multipart::Uploads;
 use record::{decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, HEADER_BYTES};
 
@@ -113,8 +113,24 @@ struct StoreInner {
     writer_segments: RefCell<BTreeMap<u32, usize>>,
     /// Hot record payloads (see cache.rs).
     cache: RefCell<RecordCache>,
+    /// Open readers per segment they may read: an entry they hold can name
+    /// extents that compaction has since copied elsewhere, so the old
+    /// segment is not freed until they are done (see `ReadPin`).
+    reader_segments: RefCell<BTreeMap<u32, usize>>,
+    /// Signalled when a segment's last reader pin goes away.
+    readers_released: Notify,
+    /// Upload id -> segment of its Init record, for Init records still in
+    /// the log (open or ended uploads): compaction carries an ended upload's
+    /// Abort/Complete forward while its Init survives in another segment.
+    init_segments: RefCell<HashMap<UploadId, u32>>,
+    /// False when recovery started from a checkpoint: Init records before it
+    /// are then not in `init_segments`, and compaction carries ends forward
+    /// whenever it cannot rule an Init out.
+    inits_complete: bool,
+    /// Record bytes of the log at open (recovery's count).
     recovered_bytes: u64,
-    appended_bytes: Cell<u64>,
+    /// Record bytes of segments compaction freed since open.
+    freed_bytes: Cell<u64>,
     damaged_records: u64,
 }
 
@@ -171,8 +187,12 @@ impl Store {
                 live_per_segment: RefCell::new(live),
                 writer_segments: RefCell::new(BTreeMap::new()),
                 cache,
+                reader_segments: RefCell::new(BTreeMap::new()),
+                readers_released: Notify::default(),
+                init_segments: RefCell::new(rec.init_segments),
+                inits_complete: rec.inits_complete,
                 recovered_bytes: rec.used_bytes,
-                appended_bytes: Cell::new(0),
+                freed_bytes: Cell::new(0),
                 damaged_records: rec.damaged_records,
             }),
         })
@@ -200,10 +220,13 @@ impl Store {
     }
 
     /// Streams bytes `[start, end_exclusive)` of `entry`.
+    /// The reader pins the segments `entry` names until it ends or is
+    /// dropped, so compaction cannot free them under it.
     pub fn reader(&self, entry: Rc<ObjectEntry>, start: u64, end_exclusive: u64) -> ObjectReader {
         let end = end_exclusive.min(entry.meta.size);
         ObjectReader {
             store: self.clone(),
+            pin: ReadPin::new(self, &entry),
             entry,
             pos: start.min(end),
             end,
@@ -367,7 +390,9 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         let log = self.inner.log.stats();
         let live_bytes: u64 = self.inner.live_per_segment.borrow().values().sum();
-        let used = self.inner.recovered_bytes + self.inner.appended_bytes.get();
+        let used = self.used_bytes();
+        // Not an invariant: a damaged Data record an object still names is
+        // live but was not counted as used by recovery.
         StoreStats {
             objects: self.inner.index.borrow().object_count(),
             live_bytes,
@@ -383,11 +408,17 @@ impl Store {
         self.inner.live_per_segment.borrow().clone()
     }
 
+    /// Record bytes in the segments the log holds now (every record
+    /// appended, segment headers included, less what compaction freed).
+    pub(crate) fn used_bytes(&self) -> u64 {
+        let appended = self.inner.log.stats().appended_bytes;
+        let used = self.inner.recovered_bytes + appended;
+        debug_assert!(self.inner.freed_bytes.get() <= used);
+        used.saturating_sub(self.inner.freed_bytes.get())
+    }
+
     async fn append(&self, kind: RecordKind, payload: &[u8]) -> Result<log::RecordLoc, StoreError> {
-        let loc = self.inner.log.append(kind, 0, payload).await?;
-        let n = self.inner.appended_bytes.get() + loc.len as u64;
-        self.inner.appended_bytes.set(n);
-        Ok(loc)
+        self.inner.log.append(kind, 0, payload).await
     }
 
     async fn lock_key(&self, bucket: BucketId, key: &str, mode: KeyMode) -> KeyGuard {
@@ -683,9 +714,71 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether an open reader may still read `segment`.
+    pub(crate) fn segment_has_readers(&self, segment: u32) -> bool {
+        self.inner.reader_segments.borrow().contains_key(&segment)
+    }
+}
+
+/// Counts a reader in `reader_segments` for every segment its entry names,
+/// until the reader ends or is dropped.
+struct ReadPin {
+    store: Store,
+    segments: Vec<u32>,
+}
+
+impl ReadPin {
+    fn new(store: &Store, entry: &ObjectEntry) -> ReadPin {
+        let mut segments: Vec<u32> = entry.extents.iter().map(|x| x.segment).collect();
+        segments.sort_unstable();
+        segments.dedup();
+        let mut map = store.inner.reader_segments.borrow_mut();
+        for &s in &segments {
+            *map.entry(s).or_default() += 1;
+        }
+        ReadPin {
+            store: store.clone(),
+            segments,
+        }
+    }
+
+    fn release(&mut self) {
+        if self.segments.is_empty() {
+            return;
+        }
+        let mut freed_one = false;
+        {
+            let mut map = self.store.inner.reader_segments.borrow_mut();
+            for s in self.segments.drain(..) {
+                let n = map.get_mut(&s);
+                debug_assert!(n.is_some(), "reader pin on segment {s} lost");
+                if let Some(n) = n {
+                    *n -= 1;
+                    if *n == 0 {
+                        map.remove(&s);
+                        freed_one = true;
+                    }
+                }
+            }
+        }
+        if freed_one {
+            self.store.inner.readers_released.notify_all();
+        }
+    }
+}
+
+impl Drop for ReadPin {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// Streams a byte range of an object in pieces of at most one Data record.
 pub struct ObjectReader {
     store: Store,
+    /// Keeps compaction from freeing the segments `entry` names.
+    pin: ReadPin,
     entry: Rc<ObjectEntry>,
     pos: u64,
     end: u64,
@@ -697,6 +790,8 @@ pub struct ObjectReader {
 impl ObjectReader {
     pub async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
         if self.pos >= self.end {
+            // Done: a response still being written must not hold compaction.
+            self.pin.release();
             return None;
         }
         let extents = &self.entry.extents;

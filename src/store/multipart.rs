@@ -42,6 +42,8 @@ pub struct PartInfo {
     pub extents: Vec<Extent>,
     /// Sequence number of its Part record: a re-upload with a higher seq replaces it.
     pub seq: u64,
+    /// The segment its Part record is in (compaction keeps it while the upload is open).
+    pub record_segment: u32,
 }
 
 /// What the management API shows of an upload in progress.
@@ -64,9 +66,20 @@ pub struct Upload {
     /// Metadata given at initiation; `mtime_millis` is the initiation time.
     pub meta: ObjectMeta,
     pub parts: BTreeMap<u32, PartInfo>,
+    /// The segment its Init record is in (compaction keeps it while the upload is open).
+    pub init_segment: u32,
 }
 
 impl Upload {
+    /// Every segment that holds a record or data the upload needs after a
+    /// restart: its Init record, its parts' records and their data.
+    pub fn segments(&self) -> impl Iterator<Item = u32> + '_ {
+        let parts = self.parts.values().flat_map(|p| {
+            std::iter::once(p.record_segment).chain(p.extents.iter().map(|e| e.segment))
+        });
+        std::iter::once(self.init_segment).chain(parts)
+    }
+
     /// Every data extent its parts hold.
     pub fn extents(&self) -> impl Iterator<Item = &Extent> {
         self.parts.values().flat_map(|p| p.extents.iter())
@@ -230,7 +243,12 @@ impl Store {
             key: rec.key,
             meta: rec.meta,
             parts: BTreeMap::new(),
+            init_segment: loc.segment,
         });
+        self.inner
+            .init_segments
+            .borrow_mut()
+            .insert(upload_id, loc.segment);
         Ok(upload_id)
     }
 
@@ -458,6 +476,7 @@ impl ObjectWriter {
             checksum: rec.checksum,
             extents: rec.extents,
             seq: loc.seq,
+            record_segment: loc.segment,
         };
         let mut uploads = store.inner.uploads.borrow_mut();
         let Some(u) = uploads.get_mut(self.bucket, &self.key, upload_id) else {

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use super::align::{align_down, AlignedBuf, BLOCK_BYTES};
+use super::compaction::Pacer;
 use super::file::{list_segments, segment_name, SegmentFile};
 use super::index::{Index, ObjectEntry};
 use super::log::{LogConfig, ResumePoint};
@@ -28,6 +29,11 @@ pub struct Recovered {
     pub damaged_records: u64,
     /// Bytes of valid records found, all segments.
     pub used_bytes: u64,
+    /// Upload id -> segment of its Init record, for the Init records replayed.
+    pub init_segments: HashMap<UploadId, u32>,
+    /// Whether every Init record in the log was replayed (a full scan); a
+    /// checkpoint leaves out those before its sequence.
+    pub inits_complete: bool,
 }
 
 pub(crate) struct ScannedRecord {
@@ -55,13 +61,20 @@ impl Window {
     fn covers(&self, pos: u64, len: u64) -> bool {
         pos >= self.off && pos + len <= self.off + self.buf.len() as u64
     }
-    async fn load(&mut self, file: &SegmentFile, pos: u64) -> Result<(), StoreError> {
+    async fn load(
+        &mut self,
+        file: &SegmentFile,
+        pos: u64,
+        pacer: &mut Pacer,
+    ) -> Result<(), StoreError> {
         let off = align_down(pos, BLOCK_BYTES as u64);
         let buf = std::mem::replace(&mut self.buf, AlignedBuf::new(BLOCK_BYTES));
         let (r, buf) = file.read_at(buf, off).await;
         self.buf = buf;
         self.off = off;
-        r.map(|_| ())
+        let n = r?;
+        pacer.account(n as u64).await;
+        Ok(())
     }
     fn at(&self, pos: u64) -> &[u8] {
         &self.buf.as_slice()[(pos - self.off) as usize..]
@@ -72,11 +85,23 @@ pub(crate) async fn scan_segment(file: &SegmentFile) -> Result<Scan, StoreError>
     scan_segment_from(file, 0).await
 }
 
+/// Scans a whole segment, pausing as `pacer` says between reads.
+pub(crate) async fn scan_segment_paced(
+    file: &SegmentFile,
+    pacer: &mut Pacer,
+) -> Result<Scan, StoreError> {
+    scan_paced(file, 0, pacer).await
+}
+
 /// Scans from `start`, which must be a record boundary (a checkpoint's position).
 pub(crate) async fn scan_segment_from(file: &SegmentFile, start: u64) -> Result<Scan, StoreError> {
+    scan_paced(file, start, &mut Pacer::none()).await
+}
+
+async fn scan_paced(file: &SegmentFile, start: u64, pacer: &mut Pacer) -> Result<Scan, StoreError> {
     let len = file.len()?;
     let mut win = Window {
-        buf: AlignedBuf::new(SCAN_WINDOW_BYTES),
+        buf: AlignedBuf::new(pacer.read_bytes()),
         off: 0,
     };
     let mut scan = Scan {
@@ -88,9 +113,9 @@ pub(crate) async fn scan_segment_from(file: &SegmentFile, start: u64) -> Result<
     let mut pos = start;
     while pos + HEADER_BYTES as u64 <= len {
         if !win.covers(pos, HEADER_BYTES as u64) {
-            win.load(file, pos).await?;
+            win.load(file, pos, pacer).await?;
         }
-        if let Some((header, total)) = try_record(file, &mut win, pos, len).await? {
+        if let Some((header, total)) = try_record(file, &mut win, pos, len, pacer).await? {
             if let Some(start) = bad_start.take() {
                 scan.bad_runs.push((start, pos));
             }
@@ -118,6 +143,7 @@ async fn try_record(
     win: &mut Window,
     pos: u64,
     len: u64,
+    pacer: &mut Pacer,
 ) -> Result<Option<(RecordHeader, u64)>, StoreError> {
     let Ok(h) = decode_header(win.at(pos)) else {
         return Ok(None);
@@ -127,7 +153,7 @@ async fn try_record(
         return Ok(None);
     }
     if !win.covers(pos, total) {
-        win.load(file, pos).await?;
+        win.load(file, pos, pacer).await?;
     }
     Ok(decode_record(win.at(pos)).ok().map(|(h, _)| (h, total)))
 }
@@ -135,8 +161,9 @@ async fn try_record(
 pub(crate) enum Op {
     Commit(Box<CommitRec>),
     Delete(DeleteRec),
-    Init(Box<MultipartInitRec>),
-    Part(MultipartPartRec),
+    /// The record and the segment it is in.
+    Init(Box<MultipartInitRec>, u32),
+    Part(MultipartPartRec, u32),
     Complete(Box<MultipartCompleteRec>),
     Abort(MultipartEndRec),
 }
@@ -151,6 +178,8 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
         resume: None,
         damaged_records: 0,
         used_bytes: 0,
+        init_segments: HashMap::new(),
+        inits_complete: true,
     };
     let mut ops: Vec<(u64, Op)> = Vec::new();
     let mut data: HashMap<(u32, u64), u32> = HashMap::new();
@@ -180,8 +209,19 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     if let Some(r) = &mut out.resume {
         r.next_seq = max_seq + 1;
     }
+    out.init_segments = init_segments(&ops);
     out.uploads = replay(&mut out.index, ops, &data);
     Ok(out)
+}
+
+/// Upload id -> segment of its Init record, for every Init among `ops`.
+pub(crate) fn init_segments(ops: &[(u64, Op)]) -> HashMap<UploadId, u32> {
+    ops.iter()
+        .filter_map(|(_, op)| match op {
+            Op::Init(i, seg) => Some((i.upload_id, *seg)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// In the last segment, damage within one write buffer of the end is a torn
@@ -223,9 +263,9 @@ pub(crate) fn collect(
         RecordKind::Commit => CommitRec::decode(payload).map(|c| Op::Commit(Box::new(c))),
         RecordKind::Delete => DeleteRec::decode(payload).map(Op::Delete),
         RecordKind::MultipartInit => {
-            MultipartInitRec::decode(payload).map(|r| Op::Init(Box::new(r)))
+            MultipartInitRec::decode(payload).map(|r| Op::Init(Box::new(r), seg))
         }
-        RecordKind::MultipartPart => MultipartPartRec::decode(payload).map(Op::Part),
+        RecordKind::MultipartPart => MultipartPartRec::decode(payload).map(|p| Op::Part(p, seg)),
         RecordKind::MultipartComplete => {
             MultipartCompleteRec::decode(payload).map(|r| Op::Complete(Box::new(r)))
         }
@@ -278,7 +318,7 @@ pub(crate) fn replay(
             Op::Delete(d) => {
                 index.remove(d.bucket, &d.key, seq);
             }
-            Op::Init(i) => {
+            Op::Init(i, seg) => {
                 let i = *i;
                 uploads.insert(
                     i.upload_id,
@@ -288,10 +328,11 @@ pub(crate) fn replay(
                         key: i.key,
                         meta: i.meta,
                         parts: Default::default(),
+                        init_segment: seg,
                     },
                 );
             }
-            Op::Part(p) => replay_part(&mut uploads, p, seq, data),
+            Op::Part(p, seg) => replay_part(&mut uploads, p, seq, seg, data),
             Op::Complete(c) => {
                 // A completion without its upload (e.g. a damaged Init) still commits the object.
                 uploads.remove(&c.upload_id);
@@ -313,6 +354,7 @@ fn replay_part(
     uploads: &mut HashMap<UploadId, Upload>,
     p: MultipartPartRec,
     seq: u64,
+    record_segment: u32,
     data: &HashMap<(u32, u64), u32>,
 ) {
     // A part of an ended (or unknown) upload was never acknowledged: garbage.
@@ -338,5 +380,6 @@ fn replay_part(
         checksum: p.checksum,
         extents: p.extents,
         seq,
+        record_segment,
     });
 }
