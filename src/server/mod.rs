@@ -197,16 +197,31 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
 /// shards bind it with SO_REUSEPORT. Without this a second server of the same
 /// user on the same port would bind too, and the kernel would quietly split
 /// connections between the two processes.
+///
+/// A server killed a moment ago can still hold the port briefly: the kernel
+/// closes sockets with io_uring requests in flight when it tears the ring
+/// down, after the process is gone. So "in use" is retried for up to
+/// `PORT_RELEASE_WAIT` before it is an error.
 pub fn claim_listen_port(addr: std::net::SocketAddr) -> Result<std::net::SocketAddr, String> {
-    let probe = std::net::TcpListener::bind(addr).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            format!("{addr} is already in use (is another ringstore or server listening there?)")
-        } else {
-            format!("bind {addr}: {e}")
+    let started = std::time::Instant::now();
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(probe) => return probe.local_addr().map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                if started.elapsed() >= PORT_RELEASE_WAIT {
+                    return Err(format!(
+                        "{addr} is already in use (is another ringstore or server listening there?)"
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(format!("bind {addr}: {e}")),
         }
-    })?;
-    probe.local_addr().map_err(|e| e.to_string())
+    }
 }
+
+/// How long start-up waits for a port held by a just-killed process.
+const PORT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[cfg(test)]
 mod listen_tests {

@@ -22,7 +22,10 @@
 //!
 //! Pacing: at most `COMPACTION_TICK_BYTES` are read (scanning a segment)
 //! or copied between pauses of `COMPACTION_PAUSE_MS`, so foreground
-//! requests keep the disk and the core (benches/compaction-p99.sh measures it).
+//! requests keep the disk and the core; after each pause it also waits
+//! (up to `FOREGROUND_DEFER_MS`) until no foreground read or write has begun
+//! for `FOREGROUND_QUIET_MS`, so a busy shard compacts only in its quiet
+//! moments or at one tick per deferral (benches/compaction-p99.sh measures it).
 //!
 //! Not handled yet: moving an in-progress upload's parts (an abandoned
 //! upload keeps its segments until it is aborted).
@@ -47,6 +50,10 @@ pub const COMPACTION_LIVE_PCT_MAX: u64 = 50;
 /// Bytes read or copied between pauses.
 pub const COMPACTION_TICK_BYTES: u64 = 1024 * 1024;
 const COMPACTION_PAUSE_MS: u64 = 10;
+/// A shard is busy when a foreground read or write began this recently.
+const FOREGROUND_QUIET_MS: u64 = 2;
+/// Longest compaction waits for a busy shard to go quiet, per tick.
+const FOREGROUND_DEFER_MS: u64 = 100;
 /// Size of one scan read: small, so a foreground read or flush queued
 /// behind it on the disk waits less (benches/compaction-p99.sh).
 pub const COMPACTION_READ_BYTES: usize = 1088 * 1024;
@@ -87,6 +94,8 @@ pub fn pick(store: &Store) -> Option<u32> {
 /// Paces background I/O: a pause of `pause` after every `tick_bytes` read
 /// or copied, so foreground requests keep the disk and the core.
 pub(crate) struct Pacer {
+    /// The store whose foreground activity makes compaction wait (None: no waiting).
+    store: Option<Store>,
     /// Size of one scan read.
     read_bytes: usize,
     tick_bytes: u64,
@@ -97,11 +106,12 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     /// Compaction's pace, or none (`pace` false: tests, and compaction on demand).
-    pub(crate) fn compaction(pace: bool) -> Pacer {
+    pub(crate) fn compaction(store: &Store, pace: bool) -> Pacer {
         if !pace {
             return Pacer::none();
         }
         Pacer {
+            store: Some(store.clone()),
             read_bytes: COMPACTION_READ_BYTES,
             tick_bytes: COMPACTION_TICK_BYTES,
             pause: Duration::from_millis(COMPACTION_PAUSE_MS),
@@ -111,6 +121,7 @@ impl Pacer {
 
     pub(crate) fn none() -> Pacer {
         Pacer {
+            store: None,
             read_bytes: SCAN_WINDOW_BYTES,
             tick_bytes: u64::MAX,
             pause: Duration::ZERO,
@@ -128,6 +139,24 @@ impl Pacer {
             debug_assert!(self.tick_bytes > 0);
             self.since -= self.tick_bytes;
             monoio::time::sleep(self.pause).await;
+            self.yield_to_foreground().await;
+        }
+    }
+
+    /// Waits while the shard serves requests (a read or write began within
+    /// `FOREGROUND_QUIET_MS`), for at most `FOREGROUND_DEFER_MS` per tick:
+    /// an idle shard compacts at the full pace, a busy one at one tick per
+    /// deferral, so reclaim still progresses under constant load.
+    async fn yield_to_foreground(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let quiet = Duration::from_millis(FOREGROUND_QUIET_MS);
+        let started = Instant::now();
+        while store.last_foreground().elapsed() < quiet
+            && started.elapsed() < Duration::from_millis(FOREGROUND_DEFER_MS)
+        {
+            monoio::time::sleep(quiet).await;
         }
     }
 }
@@ -139,7 +168,7 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
         return Ok(true);
     };
     // Mostly-garbage segments are mostly read, not copied: reads are paced too.
-    let mut pacer = Pacer::compaction(pace);
+    let mut pacer = Pacer::compaction(store, pace);
     let scan = scan_segment_paced(&file, &mut pacer).await?;
     let seg_used: u64 = scan
         .records

@@ -113,6 +113,8 @@ struct StoreInner {
     writer_segments: RefCell<BTreeMap<u32, usize>>,
     /// Hot record payloads (see cache.rs).
     cache: RefCell<RecordCache>,
+    /// When a foreground read, write or delete last began.
+    last_foreground: Cell<std::time::Instant>,
     /// Open readers per segment they may read: an entry they hold can name
     /// extents that compaction has since copied elsewhere, so the old
     /// segment is not freed until they are done (see `ReadPin`).
@@ -187,6 +189,7 @@ impl Store {
                 live_per_segment: RefCell::new(live),
                 writer_segments: RefCell::new(BTreeMap::new()),
                 cache,
+                last_foreground: Cell::new(std::time::Instant::now()),
                 reader_segments: RefCell::new(BTreeMap::new()),
                 readers_released: Notify::default(),
                 init_segments: RefCell::new(rec.init_segments),
@@ -199,7 +202,17 @@ impl Store {
     }
 
     /// Starts a new object; nothing is visible until `commit`.
+    /// When a foreground read, write or delete last began (compaction yields to it).
+    pub(crate) fn last_foreground(&self) -> std::time::Instant {
+        self.inner.last_foreground.get()
+    }
+
+    fn note_foreground(&self) {
+        self.inner.last_foreground.set(std::time::Instant::now());
+    }
+
     pub fn writer(&self, bucket: BucketId, key: &str) -> ObjectWriter {
+        self.note_foreground();
         ObjectWriter {
             store: self.clone(),
             bucket,
@@ -223,6 +236,7 @@ impl Store {
     /// The reader pins the segments `entry` names until it ends or is
     /// dropped, so compaction cannot free them under it.
     pub fn reader(&self, entry: Rc<ObjectEntry>, start: u64, end_exclusive: u64) -> ObjectReader {
+        self.note_foreground();
         let end = end_exclusive.min(entry.meta.size);
         ObjectReader {
             store: self.clone(),
@@ -319,6 +333,7 @@ impl Store {
     }
 
     pub async fn delete(&self, bucket: BucketId, key: &str) -> Result<bool, StoreError> {
+        self.note_foreground();
         Ok(self.delete_seq(bucket, key).await?.is_some())
     }
 
