@@ -258,6 +258,21 @@ impl BufferPool {
     }
 }
 
+/// Bytes available to this user on the file system holding `dir` (statvfs).
+pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: path is NUL-terminated; statvfs fills `st` on success only.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: rc == 0, so the kernel initialised the struct.
+    let st = unsafe { st.assume_init() };
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
 /// `fallocate(fd, 0, 0, len)`; returns the raw return code (0 on success).
 pub fn fallocate(fd: i32, len: libc::off_t) -> i32 {
     // SAFETY: a plain syscall on a caller-owned open fd; no memory is passed.

@@ -25,7 +25,9 @@
 //! requests keep the disk and the core; after each pause it also waits
 //! (up to `FOREGROUND_DEFER_MS`) until no foreground read or write has begun
 //! for `FOREGROUND_QUIET_MS`, so a busy shard compacts only in its quiet
-//! moments or at one tick per deferral (benches/compaction-p99.sh measures it).
+//! moments or at one tick per deferral (benches/compaction-p99.sh measures it)
+//! — unless space is short (near the `--max-data-bytes` cap or the disk's
+//! end), when reclaiming comes first.
 //!
 //! Not handled yet: moving an in-progress upload's parts (an abandoned
 //! upload keeps its segments until it is aborted).
@@ -151,6 +153,10 @@ impl Pacer {
         let Some(store) = &self.store else {
             return;
         };
+        // Running out of room matters more than latency: reclaim at full pace.
+        if store.inner.log.space_is_short() {
+            return;
+        }
         let quiet = Duration::from_millis(FOREGROUND_QUIET_MS);
         let started = Instant::now();
         while store.last_foreground().elapsed() < quiet

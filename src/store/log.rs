@@ -18,6 +18,9 @@ use super::record::{
 use super::types::StoreError;
 
 /// Smallest write buffer: the largest record plus the carried tail block.
+/// See `Log::space_is_short`.
+const SPACE_PRESSURE_SEGMENTS: u64 = 4;
+
 pub const MIN_WRITE_BUFFER_BYTES: usize = record_bytes(MAX_PAYLOAD_BYTES) + BLOCK_BYTES;
 pub const MIN_SEGMENT_BYTES: u64 = 2 * MIN_WRITE_BUFFER_BYTES as u64;
 /// Room at the end of the last segment the `--max-data-bytes` cap allows that
@@ -417,6 +420,24 @@ impl Log {
         }
         self.spare.set(Spare::Preparing);
         monoio::spawn(prepare_spare(self.clone()));
+    }
+
+    /// Whether the shard is close to running out of room: within
+    /// `SPACE_PRESSURE_SEGMENTS` segments of the `--max-data-bytes` cap, or
+    /// that many segments' worth of free space left on the file system.
+    /// Compaction then stops yielding to foreground requests.
+    pub fn space_is_short(&self) -> bool {
+        let margin = SPACE_PRESSURE_SEGMENTS * self.cfg.segment_bytes;
+        if let Some(max) = self.cfg.max_data_bytes {
+            let held = self.segments.borrow().len() as u64 * self.cfg.segment_bytes;
+            if held + margin > max {
+                return true;
+            }
+        }
+        if self.cfg.sim.is_some() {
+            return false;
+        }
+        super::align::free_bytes(&self.cfg.dir).is_some_and(|free| free < margin)
     }
 
     fn check_space(&self) -> Result<(), StoreError> {

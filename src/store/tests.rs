@@ -670,3 +670,26 @@ fn spare_segment_is_prepared_ahead_and_taken_at_roll() {
         );
     });
 }
+
+/// Compaction stops yielding to foreground requests when the shard nears its
+/// `--max-data-bytes` cap (see `Log::space_is_short`).
+#[test]
+fn space_is_short_near_the_cap() {
+    run(async {
+        let disk = SimDisk::new_handle();
+        let mut cfg = sim_cfg(&disk);
+        cfg.max_data_bytes = Some(7 * TEST_SEGMENT_BYTES);
+        let store = Store::open(cfg).await.expect("open");
+        assert!(!store.inner.log.space_is_short(), "one segment of seven");
+        let data = body(9, 512 * 1024);
+        let mut i = 0;
+        while store.inner.log.segments.borrow().len() < 4 {
+            put(&store, &format!("k{i}"), &data).await.expect("put");
+            i += 1;
+        }
+        assert!(
+            store.inner.log.space_is_short(),
+            "four segments held, four more would pass the cap of seven"
+        );
+    });
+}
