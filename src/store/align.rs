@@ -270,7 +270,7 @@ pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
     }
     // SAFETY: rc == 0, so the kernel initialised the struct.
     let st = unsafe { st.assume_init() };
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// `fallocate(fd, 0, 0, len)`; returns the raw return code (0 on success).
