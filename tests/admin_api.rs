@@ -763,3 +763,70 @@ fn stats_match_what_s3_clients_created() {
         "{metrics}"
     );
 }
+
+/// Sum of one per-shard counter in the Prometheus text.
+fn metric_sum(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The per-shard record cache serves repeated GETs (hits counted in the
+/// metrics), an overwrite is read back new at once, and `--cache-mib 0`
+/// turns the cache off.
+#[test]
+fn record_cache_serves_repeated_gets_and_can_be_turned_off() {
+    for (args, cached) in [(&[][..], true), (&["--cache-mib", "0"][..], false)] {
+        let server = Server::start_with(2, args);
+        rt().block_on(async {
+            let s3 = s3_client(&server).await;
+            s3.create_bucket()
+                .bucket("hot")
+                .send()
+                .await
+                .expect("bucket");
+            for round in 0u8..2 {
+                for i in 0..8 {
+                    let body = vec![round * 16 + i; 10_000 + i as usize];
+                    s3.put_object()
+                        .bucket("hot")
+                        .key(format!("k{i}"))
+                        .body(ByteStream::from(body.clone()))
+                        .send()
+                        .await
+                        .expect("put");
+                    for _ in 0..3 {
+                        let got = s3
+                            .get_object()
+                            .bucket("hot")
+                            .key(format!("k{i}"))
+                            .send()
+                            .await
+                            .expect("get")
+                            .body
+                            .collect()
+                            .await
+                            .expect("body")
+                            .into_bytes();
+                        assert!(
+                            got[..] == body[..],
+                            "k{i} round {round}: stale or wrong bytes"
+                        );
+                    }
+                }
+            }
+        });
+        let metrics = raw(&server, "GET", "/_admin/metrics", &[], b"").body_text();
+        let hits = metric_sum(&metrics, "ringstore_cache_hits_total");
+        let misses = metric_sum(&metrics, "ringstore_cache_misses_total");
+        if cached {
+            // Each of the 16 versions: one miss, then two hits.
+            assert_eq!((hits, misses), (32, 16), "{metrics}");
+            assert!(metric_sum(&metrics, "ringstore_cache_bytes") > 0);
+        } else {
+            assert_eq!((hits, misses), (0, 0), "{metrics}");
+        }
+    }
+}
