@@ -798,18 +798,7 @@ fn record_cache_serves_repeated_gets_and_can_be_turned_off() {
                         .await
                         .expect("put");
                     for _ in 0..3 {
-                        let got = s3
-                            .get_object()
-                            .bucket("hot")
-                            .key(format!("k{i}"))
-                            .send()
-                            .await
-                            .expect("get")
-                            .body
-                            .collect()
-                            .await
-                            .expect("body")
-                            .into_bytes();
+                        let got = common::get_bytes(&s3, "hot", &format!("k{i}")).await;
                         assert!(
                             got[..] == body[..],
                             "k{i} round {round}: stale or wrong bytes"

@@ -876,18 +876,7 @@ fn conditional_complete() {
             .send()
             .await
             .expect("right etag");
-        let body = s3
-            .get_object()
-            .bucket("condmp")
-            .key("k")
-            .send()
-            .await
-            .expect("get")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes();
-        assert_eq!(body.as_ref(), b"new");
+        let body = common::get_bytes(&s3, "condmp", "k").await;
+        assert_eq!(body, b"new");
     });
 }

@@ -574,19 +574,8 @@ fn object_tagging_and_attributes() {
         assert_eq!(got.tag_set().len(), 1);
         assert_eq!(got.tag_set()[0].key(), "only");
         // The data is untouched by tag changes.
-        let body = s3
-            .get_object()
-            .bucket("tags")
-            .key("t")
-            .send()
-            .await
-            .expect("get")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes();
-        assert_eq!(body.as_ref(), b"tagged");
+        let body = common::get_bytes(&s3, "tags", "t").await;
+        assert_eq!(body, b"tagged");
         s3.delete_object_tagging()
             .bucket("tags")
             .key("t")

@@ -194,6 +194,22 @@ pub async fn s3_client(server: &Server) -> aws_sdk_s3::Client {
     s3_client_with(server, ACCESS_KEY, SECRET_KEY).await
 }
 
+/// The whole body of GET bucket/key (panics on any error).
+pub async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
 pub async fn s3_client_with(server: &Server, access: &str, secret: &str) -> aws_sdk_s3::Client {
     let creds =
         aws_credential_types::Credentials::new(access, secret, None, None, "ringstore-tests");
