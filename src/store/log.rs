@@ -477,7 +477,11 @@ impl Log {
         let tail_start = align_down(len as u64, BLOCK_BYTES as u64) as usize;
         fresh.extend_from_slice(&s.active.as_slice()[tail_start..len]);
         let mut full = std::mem::replace(&mut s.active, fresh);
-        full.set_len(align_up(len as u64, BLOCK_BYTES as u64) as usize);
+        // Records write their own padding; only the slack after the last
+        // record in the last block is stale from the buffer's previous use.
+        let aligned = align_up(len as u64, BLOCK_BYTES as u64) as usize;
+        full.full_mut()[len..aligned].fill(0);
+        full.set_len(aligned);
         let off = s.buf_file_off;
         s.flushing_end = (s.seg_id, off + len as u64);
         s.buf_file_off += tail_start as u64;
@@ -500,8 +504,7 @@ impl Log {
                 s.fenced = true;
             }
         }
-        let used = buf.len();
-        buf.full_mut()[..used].fill(0);
+        // Not zeroed: appends overwrite it and begin_flush zeroes the slack.
         buf.set_len(0);
         s.spare = Some(buf);
         drop(s);
