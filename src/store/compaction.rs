@@ -55,7 +55,7 @@ const COMPACTION_PAUSE_MS: u64 = 10;
 /// A shard is busy when a foreground read or write began this recently.
 const FOREGROUND_QUIET_MS: u64 = 2;
 /// Longest compaction waits for a busy shard to go quiet, per tick.
-const FOREGROUND_DEFER_MS: u64 = 100;
+pub(crate) const FOREGROUND_DEFER_MS: u64 = 100;
 /// Size of one scan read: small, so a foreground read or flush queued
 /// behind it on the disk waits less (benches/compaction-p99.sh).
 pub const COMPACTION_READ_BYTES: usize = 1088 * 1024;
