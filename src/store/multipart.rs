@@ -335,6 +335,14 @@ impl Store {
             .append(RecordKind::MultipartAbort, &rec.encode())
             .await?;
         self.inner.log.commit_barrier(loc.seq).await?;
+        self.forget_upload(bucket, key, upload_id);
+        Ok(())
+    }
+
+    /// Drops an ended upload (its end record is durable) and stops counting
+    /// its parts' data as live; a completion then counts the chosen parts
+    /// again as the object's.
+    fn forget_upload(&self, bucket: BucketId, key: &str, upload_id: UploadId) {
         let gone = self
             .inner
             .uploads
@@ -348,7 +356,6 @@ impl Store {
                 false,
             );
         }
-        Ok(())
     }
 
     /// Completes an upload: under the key lock, `plan` validates the upload
@@ -379,19 +386,7 @@ impl Store {
         let payload = super::one_record(rec.encode())?;
         let loc = self.append(RecordKind::MultipartComplete, &payload).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
-        let upload = self
-            .inner
-            .uploads
-            .borrow_mut()
-            .remove(bucket, key, upload_id);
-        debug_assert!(upload.is_some(), "upload vanished under the key lock");
-        if let Some(u) = upload {
-            account_extents(
-                &mut self.inner.live_per_segment.borrow_mut(),
-                u.extents(),
-                false,
-            );
-        }
+        self.forget_upload(bucket, key, upload_id);
         Ok(self.install_commit(&guard, rec.commit, loc.seq))
     }
 }
