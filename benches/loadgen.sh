@@ -3,7 +3,8 @@
 # configuration after another in one session, so the figures are comparable
 # as ratios. Usage: benches/loadgen.sh [OUT_DIR]
 #   CONFIGS   space-separated subset of: s3-2 floor-2 s3-1 floor-1 s3-2-buffered s3-2-nopin
-#             s3-2-seg16 s3-2-seg1024 s3-2-nocache (default: the first six and nocache)
+#             s3-2-seg16 s3-2-seg1024 s3-2-nocache s3-2-nomd5batch
+#             (default: the first six and nocache)
 #   DURATION  per workload (default 5s); CONC (32); THREADS (2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +81,7 @@ for c in $CONFIGS; do
     s3-2-seg16) s3_matrix s3-2-seg16 2 --segment-mib 16 ;;
     s3-2-seg1024) s3_matrix s3-2-seg1024 2 --segment-mib 1024 ;;
     s3-2-nocache) s3_matrix s3-2-nocache 2 --cache-mib 0 ;;
+    s3-2-nomd5batch) s3_matrix s3-2-nomd5batch 2 --no-md5-batch ;;
     *) echo "unknown config $c" >&2; exit 2 ;;
   esac
 done

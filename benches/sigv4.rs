@@ -141,5 +141,54 @@ fn bench_checksums(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_header_verify, bench_chunked, bench_checksums);
+/// The multi-lane MD5 kernel over 1 MiB in total: sixteen 64 KiB messages
+/// (every lane busy), and one 1 MiB message (one lane busy) for comparison
+/// with `checksum_1MiB/md5` above.
+fn bench_md5_lanes(c: &mut Criterion) {
+    use ringstore::auth::md5_lanes::{compress_lanes, Kernel, LaneBlocks, LaneWords, BLOCK, LANES};
+    let detected = Kernel::detect();
+    let data = vec![0x5au8; MIB];
+    let mut g = c.benchmark_group("md5_lanes_1MiB");
+    g.throughput(Throughput::Bytes(MIB as u64));
+    // 8 or fewer busy lanes run the YMM kernel; 16 the ZMM one.
+    for (busy, kernel) in [
+        (LANES, detected),
+        (8, detected),
+        (2, detected),
+        (1, detected),
+        (1, Kernel::Scalar),
+    ] {
+        let per_lane = MIB / busy;
+        let mask = if busy == LANES {
+            u16::MAX
+        } else {
+            (1u16 << busy) - 1
+        };
+        g.bench_function(format!("{busy}_lanes_{kernel:?}"), |b| {
+            b.iter(|| {
+                let mut words = LaneWords {
+                    words: [[0x6745_2301; LANES]; 4],
+                };
+                let mut blocks: LaneBlocks = [[0; BLOCK]; LANES];
+                for step in 0..per_lane / BLOCK {
+                    for (lane, block) in blocks.iter_mut().enumerate().take(busy) {
+                        let at = lane * per_lane + step * BLOCK;
+                        block.copy_from_slice(&data[at..at + BLOCK]);
+                    }
+                    compress_lanes(kernel, &mut words, black_box(&blocks), mask);
+                }
+                words
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_header_verify,
+    bench_chunked,
+    bench_checksums,
+    bench_md5_lanes
+);
 criterion_main!(benches);

@@ -102,6 +102,11 @@ struct ServeArgs {
     /// measuring compaction's cost, or keeping the disk quiet for a while).
     #[arg(long, env = "RINGSTORE_NO_COMPACTION")]
     no_compaction: bool,
+    /// Hash each upload's MD5 (its ETag) on its own instead of together with
+    /// the shard's other uploads in SIMD lanes (for measuring the batching, or
+    /// on hosts where AVX-512 lowers the clock).
+    #[arg(long, env = "RINGSTORE_NO_MD5_BATCH")]
+    no_md5_batch: bool,
 }
 
 fn init_logging() {
@@ -141,6 +146,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         pin_threads: !args.no_pin,
         cache_bytes_per_shard: args.cache_mib * 1024 * 1024,
         compaction: !args.no_compaction,
+        md5_batch: !args.no_md5_batch,
     };
     let started = server::start(cfg.clone())?;
     print_banner(&cfg, &started);

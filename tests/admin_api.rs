@@ -819,3 +819,76 @@ fn record_cache_serves_repeated_gets_and_can_be_turned_off() {
         }
     }
 }
+
+/// PUT and UploadPart ETags are computed by the shard's batched MD5 hasher:
+/// every body's blocks (data and padding) are counted by its metrics, and
+/// each ETag is the body's MD5 whatever its length relative to a block.
+#[test]
+fn put_etags_come_from_the_batched_md5_hasher() {
+    use md5::Digest;
+    let server = Server::start_with(2, &[]);
+    let sizes = [0usize, 1, 55, 56, 63, 64, 65, 4096, 100_000, 1_000_003];
+    // MD5 pads with 0x80 and an 8-byte length, in whole 64-byte blocks.
+    let blocks = |n: usize| (n as u64 + 8) / 64 + 1;
+    let mut expected_blocks = 0;
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("etag")
+            .send()
+            .await
+            .expect("bucket");
+        let puts = sizes.iter().map(|&n| {
+            let s3 = s3.clone();
+            async move {
+                let body: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
+                let out = s3
+                    .put_object()
+                    .bucket("etag")
+                    .key(format!("k{n}"))
+                    .body(ByteStream::from(body.clone()))
+                    .send()
+                    .await
+                    .expect("put");
+                (body, out.e_tag().unwrap_or_default().to_string())
+            }
+        });
+        for (body, etag) in futures_util::future::join_all(puts).await {
+            let want = format!("\"{}\"", hex(&md5::Md5::digest(&body)));
+            assert_eq!(etag, want, "ETag of a {}-byte PUT", body.len());
+            expected_blocks += blocks(body.len());
+        }
+        let up = s3
+            .create_multipart_upload()
+            .bucket("etag")
+            .key("mp")
+            .send()
+            .await
+            .expect("create");
+        let part: Vec<u8> = (0..5 * 1024 * 1024 + 3).map(|i| (i % 251) as u8).collect();
+        let out = s3
+            .upload_part()
+            .bucket("etag")
+            .key("mp")
+            .upload_id(up.upload_id().unwrap_or_default())
+            .part_number(1)
+            .body(ByteStream::from(part.clone()))
+            .send()
+            .await
+            .expect("part");
+        let want = format!("\"{}\"", hex(&md5::Md5::digest(&part)));
+        assert_eq!(out.e_tag().unwrap_or_default(), want);
+        expected_blocks += blocks(part.len());
+    });
+    let metrics = raw(&server, "GET", "/_admin/metrics", &[], b"").body_text();
+    assert_eq!(
+        metric_sum(&metrics, "ringstore_md5_blocks_total"),
+        expected_blocks,
+        "{metrics}"
+    );
+    assert!(metric_sum(&metrics, "ringstore_md5_steps_total") > 0);
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -2,6 +2,7 @@
 //! counts in its own `RefCell` (no atomics, nothing shared); a scrape asks
 //! every shard for a snapshot by message and renders them with a `shard` label.
 
+use crate::server::md5_batch::Md5BatchStats;
 use crate::server::shard::ShardCtx;
 use crate::store::{CacheStats, StoreStats};
 use hdrhistogram::Histogram;
@@ -82,6 +83,7 @@ impl ShardMetrics {
             connections: ctx.connections.get() as u64,
             store: ctx.store.stats(),
             cache: ctx.store.cache_stats(),
+            md5: ctx.md5.stats(),
         }
     }
 }
@@ -104,6 +106,7 @@ pub struct MetricsSnapshot {
     pub connections: u64,
     pub store: StoreStats,
     pub cache: CacheStats,
+    pub md5: Md5BatchStats,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -117,7 +120,7 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 13] = [
+const PER_SHARD: [Gauge; 15] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -195,6 +198,18 @@ const PER_SHARD: [Gauge; 13] = [
         "counter",
         "Record reads of cacheable objects that went to disk.",
         |s| s.cache.misses,
+    ),
+    (
+        "ringstore_md5_steps_total",
+        "counter",
+        "Batched MD5 kernel steps (each hashes one block of up to 16 bodies).",
+        |s| s.md5.steps,
+    ),
+    (
+        "ringstore_md5_blocks_total",
+        "counter",
+        "64-byte blocks hashed for ETags; divided by steps, the mean bodies per step.",
+        |s| s.md5.lane_blocks,
     ),
 ];
 

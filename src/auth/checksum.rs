@@ -202,11 +202,12 @@ pub fn requested_checksum(
     }
 }
 
-/// Everything a PUT computes over its body in one pass: MD5 always (the
-/// ETag), SHA-256 when the client signed the payload hash, and at most one
-/// flexible checksum.
+/// Everything a PUT computes over its body in one pass: MD5 (the ETag;
+/// here, or by the shard's batched hasher, see [`BodyDigests::without_md5`]),
+/// SHA-256 when the client signed the payload hash, and at most one flexible
+/// checksum.
 pub struct BodyDigests {
-    md5: Md5,
+    md5: Option<Md5>,
     sha256: Option<(digest::Context, [u8; 32])>,
     flexible: Option<ChecksumHasher>,
     expected_md5: Option<[u8; 16]>,
@@ -250,7 +251,7 @@ impl BodyDigests {
             Some((alg, v)) => (Some(ChecksumHasher::new(alg)), v),
         };
         Ok(BodyDigests {
-            md5: Md5::new(),
+            md5: Some(Md5::new()),
             sha256,
             flexible,
             expected_md5,
@@ -276,8 +277,17 @@ impl BodyDigests {
         }
     }
 
+    /// The caller computes the MD5 itself (the shard's batched hasher) and
+    /// hands it to [`BodyDigests::finish_with_md5`].
+    pub fn without_md5(mut self) -> Self {
+        self.md5 = None;
+        self
+    }
+
     pub fn update(&mut self, data: &[u8]) {
-        self.md5.update(data);
+        if let Some(m) = &mut self.md5 {
+            m.update(data);
+        }
         if let Some((c, _)) = &mut self.sha256 {
             c.update(data);
         }
@@ -287,13 +297,24 @@ impl BodyDigests {
     }
 
     /// Checks every expectation; only then is the body fit to commit.
-    pub fn finish(self) -> Result<BodyDigestsResult, AuthError> {
+    pub fn finish(mut self) -> Result<BodyDigestsResult, AuthError> {
+        let md5 = self.md5.take().map(|m| m.finalize().into());
+        debug_assert!(md5.is_some(), "finish without an MD5: use finish_with_md5");
+        self.check(md5.unwrap_or_default())
+    }
+
+    /// [`BodyDigests::finish`] for a body whose MD5 was computed elsewhere.
+    pub fn finish_with_md5(self, md5: [u8; 16]) -> Result<BodyDigestsResult, AuthError> {
+        debug_assert!(self.md5.is_none(), "MD5 computed twice");
+        self.check(md5)
+    }
+
+    fn check(self, md5: [u8; 16]) -> Result<BodyDigestsResult, AuthError> {
         if let Some((c, expected)) = self.sha256 {
             if c.finish().as_ref() != expected.as_slice() {
                 return Err(AuthError::ContentSha256Mismatch);
             }
         }
-        let md5: [u8; 16] = self.md5.finalize().into();
         if let Some(e) = self.expected_md5 {
             if e != md5 {
                 return Err(AuthError::BadDigest("Content-MD5"));

@@ -8,6 +8,7 @@
 
 pub mod checksum;
 pub mod error;
+pub mod md5_lanes;
 pub mod sigv4;
 pub mod streaming;
 pub mod verify;

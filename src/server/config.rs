@@ -33,4 +33,7 @@ pub struct ServerConfig {
     /// Run background compaction (off: garbage is never reclaimed; for
     /// measurements and for operators who need the disk quiet for a while).
     pub compaction: bool,
+    /// Hash the MD5 (ETag) of concurrent uploads together in SIMD lanes
+    /// (`server::md5_batch`); off: each body is hashed on its own as it arrives.
+    pub md5_batch: bool,
 }

@@ -7,6 +7,7 @@ pub mod conn;
 pub mod datadir;
 pub mod floor;
 pub mod handlers;
+pub mod md5_batch;
 pub mod owner;
 pub mod read;
 pub mod request;
@@ -187,6 +188,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     for rx in receivers {
         monoio::spawn(owner::serve_mesh(ctx.clone(), rx));
     }
+    monoio::spawn(ctx.md5.clone().run());
     tracing::info!(shard = id, listen = %ctx.config.listen, "shard ready");
     let _ = ready.send(Ok(()));
     drop(ready);

@@ -2,6 +2,7 @@
 //! `Rc`. Nothing here is shared with another thread except through the mesh.
 
 use super::config::ServerConfig;
+use super::md5_batch::Md5Batcher;
 use crate::auth::SigningKeyCache;
 use crate::catalog::{Catalog, CatalogData};
 use crate::http::DateCache;
@@ -12,6 +13,7 @@ use futures_channel::mpsc;
 use futures_util::SinkExt;
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Shard 0's writable catalog: the data, where it is saved, and its version.
@@ -32,6 +34,8 @@ pub struct ShardCtx {
     /// across an await), so most messages need no sender clone.
     fast_peers: Vec<Option<RefCell<mpsc::Sender<ShardMsg>>>>,
     pub sig_cache: RefCell<SigningKeyCache>,
+    /// Hashes PUT bodies for their ETags, concurrent uploads together.
+    pub md5: Rc<Md5Batcher>,
     pub date: RefCell<DateCache>,
     /// Present on shard 0 only.
     pub catalog_owner: Option<RefCell<CatalogOwner>>,
@@ -57,6 +61,11 @@ impl ShardCtx {
     ) -> ShardCtx {
         debug_assert_eq!(peers.len(), config.shards);
         debug_assert_eq!(catalog_owner.is_some(), id == 0);
+        let md5 = if config.md5_batch {
+            Md5Batcher::new()
+        } else {
+            Md5Batcher::inline()
+        };
         ShardCtx {
             id,
             config,
@@ -69,6 +78,7 @@ impl ShardCtx {
                 .collect(),
             peers,
             sig_cache: RefCell::new(SigningKeyCache::new()),
+            md5,
             date: RefCell::new(DateCache::new()),
             catalog_owner: catalog_owner.map(RefCell::new),
             request_seq: Cell::new(0),

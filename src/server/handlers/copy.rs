@@ -12,6 +12,7 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::names::validate_key;
 use crate::s3::query::percent_decode;
 use crate::s3::xml;
+use crate::server::md5_batch::{Md5Stream, MAX_BACKLOG_BYTES as MAX_MD5_BACKLOG_BYTES};
 use crate::server::owner::{self, PutSink};
 use crate::server::read::ReadRequest;
 use crate::server::request::Req;
@@ -104,28 +105,38 @@ async fn open_source(
     Ok((view, source, len))
 }
 
-/// Pumps `len` bytes from `source` into `sink`; returns the new object's digests as metadata.
+/// Pumps `len` bytes from `source` into `sink`; returns the new object's
+/// digests as metadata. The MD5 (ETag) goes through the shard's batched
+/// hasher, as for PUT bodies.
 async fn pump(
     source: &mut ObjectSource,
     sink: &mut PutSink,
     len: u64,
     checksum: Option<crate::store::ChecksumAlgorithm>,
+    mut md5: Md5Stream,
 ) -> Result<ObjectMeta, S3Error> {
     let mut digests = BodyDigests::new(&PayloadMode::Unsigned, None, checksum.map(|a| (a, None)))
-        .map_err(S3Error::from)?;
+        .map_err(S3Error::from)?
+        .without_md5();
     let mut copied = 0u64;
     while let Some(piece) = source.next().await {
         let piece = piece.map_err(S3Error::from)?;
         copied += piece.len() as u64;
         digests.update(&piece);
+        md5.feed(piece.clone());
         sink.write(piece).await.map_err(S3Error::from)?;
+        if md5.backlog() > MAX_MD5_BACKLOG_BYTES {
+            md5.caught_up().await;
+        }
     }
     if copied != len {
         return Err(S3Error::new(S3ErrorCode::InternalError)
             .with_message("The copy source changed while it was being copied"));
     }
+    let md5 = md5.finish().await;
+    let done = digests.finish_with_md5(md5).map_err(S3Error::from)?;
     let mut meta = ObjectMeta::default();
-    digest_meta(&mut meta, digests.finish().map_err(S3Error::from)?, copied);
+    digest_meta(&mut meta, done, copied);
     Ok(meta)
 }
 
@@ -178,7 +189,7 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
         .await
         .map_err(S3Error::from)?;
     let alg = src.meta.checksum.as_ref().map(|c| c.algorithm);
-    let digests = pump(&mut source, &mut sink, len, alg).await?;
+    let digests = pump(&mut source, &mut sink, len, alg, ctx.md5.open()).await?;
     meta.etag = digests.etag;
     meta.size = digests.size;
     meta.mtime_millis = digests.mtime_millis;
@@ -213,7 +224,7 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
     let mut sink = PutSink::open(ctx, owner, bucket.id, &key, target)
         .await
         .map_err(S3Error::from)?;
-    let meta = pump(&mut source, &mut sink, len, None).await?;
+    let meta = pump(&mut source, &mut sink, len, None, ctx.md5.open()).await?;
     let view = sink
         .commit(meta, PutCondition::None)
         .await

@@ -105,7 +105,7 @@ pub async fn upload_part(
     let mut sink = PutSink::open(ctx, owner, bucket.id, &key, target)
         .await
         .map_err(S3Error::from)?;
-    let (done, size) = receive_body(conn, req, body, &mut sink).await?;
+    let (done, size) = receive_body(conn, req, body, &mut sink, ctx.md5.open()).await?;
     let mut meta = crate::store::ObjectMeta::default();
     digest_meta(&mut meta, done, size);
     let view = sink

@@ -9,6 +9,7 @@ use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
 use crate::s3::xml;
 use crate::server::body::BodyReader;
 use crate::server::conn::Conn;
+use crate::server::md5_batch::{Md5Stream, MAX_BACKLOG_BYTES as MAX_MD5_BACKLOG_BYTES};
 use crate::server::owner::{self, PutSink};
 use crate::server::read::ReadRequest;
 use crate::server::request::{body_error, Req};
@@ -146,18 +147,20 @@ fn body_digests(req: &Req) -> Result<BodyDigests, S3Error> {
 
 /// Streams a PUT or UploadPart body into `sink`, verifying it as it
 /// arrives; the digests are checked only once the whole body (and any
-/// trailer) is in. Returns the verified digests and the body size.
+/// trailer) is in. The MD5 (ETag) goes through the shard's batched hasher,
+/// `md5`. Returns the verified digests and the body size.
 pub async fn receive_body(
     conn: &mut Conn,
     req: &mut Req,
     body: &mut BodyReader,
     sink: &mut PutSink,
+    mut md5: Md5Stream,
 ) -> Result<(BodyDigestsResult, u64), S3Error> {
     let size = declared_size(req)?;
     if size.is_some_and(|n| n > MAX_PUT_OBJECT_BYTES) {
         return Err(too_large());
     }
-    let mut digests = body_digests(req)?;
+    let mut digests = body_digests(req)?.without_md5();
     let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
     req.send_continue(conn).await.map_err(body_error)?;
     while let Some(piece) = body.next(conn).await.map_err(body_error)? {
@@ -165,7 +168,11 @@ pub async fn receive_body(
             return Err(too_large());
         }
         digests.update(&piece);
+        md5.feed(piece.clone());
         sink.write(piece).await.map_err(S3Error::from)?;
+        if md5.backlog() > MAX_MD5_BACKLOG_BYTES {
+            md5.caught_up().await;
+        }
     }
     if size.is_some_and(|expected| body.delivered != expected) {
         return Err(S3Error::new(S3ErrorCode::IncompleteBody).with_message(
@@ -180,7 +187,8 @@ pub async fn receive_body(
                 .map_err(S3Error::from)?;
         }
     }
-    let done = digests.finish().map_err(S3Error::from)?;
+    let md5 = md5.finish().await;
+    let done = digests.finish_with_md5(md5).map_err(S3Error::from)?;
     Ok((done, body.delivered))
 }
 
@@ -224,7 +232,7 @@ pub async fn put(
     let mut sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)
         .await
         .map_err(S3Error::from)?;
-    let (done, size) = receive_body(conn, req, body, &mut sink).await?;
+    let (done, size) = receive_body(conn, req, body, &mut sink, ctx.md5.open()).await?;
     digest_meta(&mut meta, done, size);
     let view = sink.commit(meta, cond).await.map_err(S3Error::from)?;
     Ok(put_response(&view.meta))

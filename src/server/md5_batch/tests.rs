@@ -1,0 +1,186 @@
+use super::*;
+use md5::Digest;
+use proptest::prelude::*;
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+fn reference(m: &[u8]) -> [u8; 16] {
+    md5::Md5::digest(m).into()
+}
+
+fn body(seed: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 131 + seed * 7 + 3) as u8).collect()
+}
+
+#[test]
+fn sixteen_bodies_fed_in_one_turn_share_every_kernel_step() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        let bodies: Vec<Vec<u8>> = (0..LANES).map(|i| body(i, 4096)).collect();
+        // Like request tasks woken in one turn: each feeds its body and
+        // awaits the digest.
+        let tasks: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                let mut s = batcher.open();
+                s.feed(Bytes::copy_from_slice(b));
+                monoio::spawn(s.finish())
+            })
+            .collect();
+        let mut digests = Vec::new();
+        for t in tasks {
+            digests.push(t.await);
+        }
+        for (d, b) in digests.iter().zip(&bodies) {
+            assert_eq!(*d, reference(b));
+        }
+        // 64 data blocks and one padding block each, all sixteen in step.
+        let stats = batcher.stats();
+        assert_eq!(stats.lane_blocks, 16 * 65);
+        assert_eq!(stats.steps, 65, "{stats:?}");
+    });
+}
+
+#[test]
+fn a_dropped_stream_frees_its_slot_and_disturbs_nobody() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        let kept = body(1, 10_000);
+        let mut a = batcher.open();
+        let mut b = batcher.open();
+        a.feed(Bytes::copy_from_slice(&kept[..5000]));
+        b.feed(Bytes::from(body(2, 7000)));
+        drop(b); // queued in `ready`, abandoned
+        a.feed(Bytes::copy_from_slice(&kept[5000..]));
+        assert_eq!(a.finish().await, reference(&kept));
+        // Both slots are free again and reused.
+        let inner = batcher.inner.borrow();
+        assert_eq!(inner.free.len(), 2);
+        assert!(inner.ready.is_empty());
+    });
+}
+
+#[test]
+fn caught_up_bounds_the_backlog() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        let whole = body(3, 3 * MAX_BACKLOG_BYTES + 17);
+        let mut s = batcher.open();
+        for piece in whole.chunks(64 * 1024 + 5) {
+            s.feed(Bytes::copy_from_slice(piece));
+            if s.backlog() > MAX_BACKLOG_BYTES {
+                s.caught_up().await;
+                assert!(s.backlog() < BLOCK);
+            }
+        }
+        assert_eq!(s.finish().await, reference(&whole));
+    });
+}
+
+#[test]
+fn empty_body_has_the_md5_of_nothing() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        let s = batcher.open();
+        assert_eq!(
+            crate::util::hex::encode(&s.finish().await),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Up to 40 concurrent bodies (more than the lanes), split at random
+    /// points, fed in random interleavings with the hashing task running in
+    /// between: every digest equals MD5 of its body.
+    #[test]
+    fn interleaved_streams_match_md5(
+        lens in proptest::collection::vec(0usize..20_000, 1..40),
+        cuts in proptest::collection::vec(1usize..9000, 1..200),
+        order in proptest::collection::vec(0usize..1000, 1..400),
+    ) {
+        let bodies: Vec<Vec<u8>> = lens.iter().enumerate().map(|(i, &n)| body(i, n)).collect();
+        for kernel in [Kernel::detect(), Kernel::Scalar] {
+        let digests = run(async {
+            let batcher = Md5Batcher::with_kernel(kernel);
+            monoio::spawn(batcher.clone().run());
+            let mut streams: Vec<(Md5Stream, usize)> = bodies.iter().map(|_| (batcher.open(), 0)).collect();
+            let mut cut = cuts.iter().cycle();
+            let mut turn = order.iter().cycle();
+            loop {
+                let unfinished = |i: usize, at: usize| at < bodies[i].len();
+                let Some(first) = (0..streams.len()).find(|&i| unfinished(i, streams[i].1)) else {
+                    break;
+                };
+                // A random stream, or the first unfinished one if it is done.
+                let pick = turn.next().copied().unwrap_or(0) % streams.len();
+                let i = if unfinished(pick, streams[pick].1) { pick } else { first };
+                let (s, at) = &mut streams[i];
+                let n = (*cut.next().unwrap_or(&1)).min(bodies[i].len() - *at);
+                s.feed(Bytes::copy_from_slice(&bodies[i][*at..*at + n]));
+                *at += n;
+                if i % 3 == 0 {
+                    yield_now().await;
+                }
+            }
+            let mut out = Vec::new();
+            for (s, _) in streams {
+                out.push(s.finish().await);
+            }
+            out
+        });
+        for (d, b) in digests.iter().zip(&bodies) {
+            prop_assert_eq!(*d, reference(b), "{:?}", kernel);
+        }
+        }
+    }
+}
+
+#[test]
+fn a_lone_stream_is_hashed_by_the_scalar_code_straight_from_its_pieces() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        // Pieces that do and do not end on a block boundary.
+        let whole = body(9, 5 * 64 * 1024 + 1000);
+        let mut s = batcher.open();
+        for piece in [
+            &whole[..64 * 1024],
+            &whole[64 * 1024..100_003],
+            &whole[100_003..],
+        ] {
+            s.feed(Bytes::copy_from_slice(piece));
+        }
+        assert_eq!(s.finish().await, reference(&whole));
+        // Every block was one step with one lane busy: data plus one padding block.
+        let stats = batcher.stats();
+        assert_eq!(stats.steps, whole.len() as u64 / 64 + 1);
+        assert_eq!(stats.lane_blocks, stats.steps);
+    });
+}
+
+#[test]
+fn inline_streams_hash_without_the_task() {
+    run(async {
+        // No hashing task is spawned: inline streams must not need one.
+        let batcher = Md5Batcher::inline();
+        let whole = body(4, 70_001);
+        let mut s = batcher.open();
+        for piece in whole.chunks(9_999) {
+            s.feed(Bytes::copy_from_slice(piece));
+            assert_eq!(s.backlog(), 0);
+        }
+        assert_eq!(s.finish().await, reference(&whole));
+        assert_eq!(batcher.stats(), Md5BatchStats::default());
+    });
+}
