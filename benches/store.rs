@@ -10,6 +10,8 @@ use ringstore::store::{ObjectMeta, PutCondition, SimDisk, Store, StoreConfig};
 const RECORD_BYTES: usize = 4096;
 const BATCH_RECORDS: usize = 64;
 const INDEX_KEYS: usize = 100_000;
+/// The body every appended object shares (a request's received bytes).
+static BODY: [u8; RECORD_BYTES] = [7u8; RECORD_BYTES];
 
 /// Appends a batch of 4 KiB objects concurrently and waits for their group commit.
 async fn put_batch(store: &Store, round: usize) {
@@ -18,7 +20,9 @@ async fn put_batch(store: &Store, round: usize) {
             let s = store.clone();
             monoio::spawn(async move {
                 let mut w = s.writer(1, &format!("k{round}-{i}"));
-                w.write(&[7u8; RECORD_BYTES]).await.expect("write");
+                w.write(bytes::Bytes::from_static(&BODY))
+                    .await
+                    .expect("write");
                 w.commit(ObjectMeta::default(), PutCondition::None)
                     .await
                     .expect("commit");

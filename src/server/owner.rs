@@ -178,7 +178,7 @@ async fn put_from_channel(
     let mut writer = open_writer(store, bucket, key, target)?;
     while let Some(piece) = body.next().await {
         match piece {
-            BodyPiece::Data(bytes) => writer.write(&bytes).await?,
+            BodyPiece::Data(bytes) => writer.write(bytes).await?,
             BodyPiece::Finish(meta, cond) => return finish_writer(writer, *meta, cond).await,
         }
     }
@@ -196,7 +196,7 @@ async fn put_whole(
     cond: PutCondition,
 ) -> Result<ObjectView, StoreError> {
     let mut writer = open_writer(store, bucket, key, target)?;
-    for piece in &body {
+    for piece in body {
         writer.write(piece).await?;
     }
     finish_writer(writer, meta, cond).await
@@ -419,7 +419,7 @@ impl PutSink {
 
     pub async fn write(&mut self, piece: Bytes) -> Result<(), StoreError> {
         match self {
-            PutSink::Local(w) => w.write(&piece).await,
+            PutSink::Local(w) => w.write(piece).await,
             PutSink::Remote(r) => r.write(piece).await,
         }
     }

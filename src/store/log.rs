@@ -13,7 +13,8 @@ use std::task::{Context, Poll, Waker};
 use super::align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
 use super::file::{segment_name, SegmentFile, SimDiskHandle};
 use super::record::{
-    encode_record, record_bytes, RecordKind, SegmentHeaderRec, FORMAT_VERSION, MAX_PAYLOAD_BYTES,
+    encode_record_parts, record_bytes, RecordKind, SegmentHeaderRec, FORMAT_VERSION,
+    MAX_PAYLOAD_BYTES,
 };
 use super::types::StoreError;
 
@@ -269,8 +270,20 @@ impl Log {
         flags: u8,
         payload: &[u8],
     ) -> Result<RecordLoc, StoreError> {
-        assert!(payload.len() <= MAX_PAYLOAD_BYTES);
-        let need = record_bytes(payload.len()) as u64;
+        self.append_parts(kind, flags, &[payload]).await
+    }
+
+    /// [`Log::append`] of a payload given in pieces, copied once into the
+    /// log buffer (no gathering copy first).
+    pub async fn append_parts<P: AsRef<[u8]>>(
+        &self,
+        kind: RecordKind,
+        flags: u8,
+        parts: &[P],
+    ) -> Result<RecordLoc, StoreError> {
+        let payload_len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+        assert!(payload_len <= MAX_PAYLOAD_BYTES);
+        let need = record_bytes(payload_len) as u64;
         loop {
             let wait = {
                 let mut s = self.state.borrow_mut();
@@ -286,7 +299,7 @@ impl Log {
                     return Err(StoreError::NoSpace);
                 }
                 if !s.rolling && !seg_full && need as usize <= s.active.remaining() {
-                    return Ok(append_locked(&mut s, kind, flags, payload));
+                    return Ok(append_locked(&mut s, kind, flags, parts));
                 }
                 if !s.rolling && seg_full && s.durable_seq == s.appended_seq && !s.flushing {
                     s.rolling = true;
@@ -460,7 +473,7 @@ impl Log {
             format_version: FORMAT_VERSION,
             created_millis: crate::util::time::unix_now_millis(),
         };
-        append_locked(&mut s, RecordKind::SegmentHeader, 0, &rec.encode());
+        append_locked(&mut s, RecordKind::SegmentHeader, 0, &[rec.encode()]);
         Ok(())
     }
 
@@ -512,16 +525,21 @@ impl Log {
     }
 }
 
-fn append_locked(s: &mut LogState, kind: RecordKind, flags: u8, payload: &[u8]) -> RecordLoc {
+fn append_locked<P: AsRef<[u8]>>(
+    s: &mut LogState,
+    kind: RecordKind,
+    flags: u8,
+    parts: &[P],
+) -> RecordLoc {
     let start = s.active.len();
     let seq = s.next_seq;
-    let total = record_bytes(payload.len());
-    let n = encode_record(
+    let total = record_bytes(parts.iter().map(|p| p.as_ref().len()).sum());
+    let n = encode_record_parts(
         &mut s.active.full_mut()[start..start + total],
         kind,
         flags,
         seq,
-        payload,
+        parts,
     );
     debug_assert_eq!(n, total);
     s.active.set_len(start + total);

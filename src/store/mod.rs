@@ -220,6 +220,7 @@ impl Store {
             extents: Vec::new(),
             size: 0,
             pending: Vec::new(),
+            pending_bytes: 0,
             pin: SegmentPin {
                 store: self.clone(),
                 first: None,
@@ -551,10 +552,14 @@ pub struct ObjectWriter {
     key: String,
     extents: Vec<Extent>,
     size: u64,
-    /// Bytes not yet appended: pieces arrive at socket-read size (often
-    /// 64 KiB or less) and are coalesced into full Data records, which keeps
-    /// the extent list of a 5 GiB object within one commit record.
-    pending: Vec<u8>,
+    /// Pieces not yet appended, shared with the request (not copied):
+    /// they arrive at socket-read size (often 64 KiB or less) and are
+    /// gathered into full Data records, which keeps the extent list of a
+    /// 5 GiB object within one commit record. The log copies them once.
+    pending: Vec<Bytes>,
+    /// Sum of the `pending` pieces' lengths; below `MAX_DATA_RECORD_BYTES`
+    /// between calls.
+    pending_bytes: usize,
     /// Keeps compaction off the segments this writer's data is in.
     pin: SegmentPin,
     /// Set for a multipart part writer: (upload, part number).
@@ -562,51 +567,47 @@ pub struct ObjectWriter {
 }
 
 impl ObjectWriter {
-    /// Appends `data` as Data records (any size); waits when the log buffer is full.
-    pub async fn write(&mut self, mut data: &[u8]) -> Result<(), StoreError> {
+    /// Appends `data` as Data records (any size); waits when the log buffer
+    /// is full. Pieces are split at record boundaries without copying.
+    pub async fn write(&mut self, mut data: Bytes) -> Result<(), StoreError> {
         while !data.is_empty() {
-            if self.pending.is_empty() && data.len() >= MAX_DATA_RECORD_BYTES {
-                let (full, rest) = data.split_at(MAX_DATA_RECORD_BYTES);
-                self.append_data(full).await?;
-                data = rest;
-                continue;
-            }
-            let take = (MAX_DATA_RECORD_BYTES - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.pending.len() == MAX_DATA_RECORD_BYTES {
+            let take = (MAX_DATA_RECORD_BYTES - self.pending_bytes).min(data.len());
+            self.pending_bytes += take;
+            self.pending.push(data.split_to(take));
+            if self.pending_bytes == MAX_DATA_RECORD_BYTES {
                 self.flush_pending().await?;
             }
         }
+        debug_assert!(self.pending_bytes < MAX_DATA_RECORD_BYTES);
         Ok(())
     }
 
     pub(super) async fn flush_pending(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
+        if self.pending_bytes == 0 {
             return Ok(());
         }
-        let chunk = std::mem::take(&mut self.pending);
-        self.append_data(&chunk).await?;
-        self.pending = chunk;
+        let len = self.pending_bytes;
+        debug_assert!(len <= MAX_DATA_RECORD_BYTES);
+        let loc = self
+            .store
+            .inner
+            .log
+            .append_parts(RecordKind::Data, 0, &self.pending)
+            .await?;
         self.pending.clear();
-        Ok(())
-    }
-
-    async fn append_data(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
-        debug_assert!(!chunk.is_empty() && chunk.len() <= MAX_DATA_RECORD_BYTES);
-        let loc = self.store.append(RecordKind::Data, chunk).await?;
+        self.pending_bytes = 0;
         self.pin.note(loc.segment);
         self.extents.push(Extent {
             segment: loc.segment,
             offset: loc.offset,
-            payload_len: chunk.len() as u32,
+            payload_len: len as u32,
         });
-        self.size += chunk.len() as u64;
+        self.size += len as u64;
         Ok(())
     }
 
     pub fn bytes_written(&self) -> u64 {
-        self.size + self.pending.len() as u64
+        self.size + self.pending_bytes as u64
     }
 
     /// Checks `cond`, appends the Commit record, waits until it is durable,

@@ -91,11 +91,24 @@ pub fn encode_record(
     seq: u64,
     payload: &[u8],
 ) -> usize {
-    let total = record_bytes(payload.len());
+    encode_record_parts(out, kind, flags, seq, &[payload])
+}
+
+/// [`encode_record`] for a payload given in pieces (a body's socket reads),
+/// each copied once, straight into `out`: the bytes on disk are the same as
+/// for the concatenated payload.
+pub fn encode_record_parts<P: AsRef<[u8]>>(
+    out: &mut [u8],
+    kind: RecordKind,
+    flags: u8,
+    seq: u64,
+    parts: &[P],
+) -> usize {
+    let payload_len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+    let total = record_bytes(payload_len);
     assert!(
-        payload.len() <= MAX_PAYLOAD_BYTES,
-        "payload {} too large",
-        payload.len()
+        payload_len <= MAX_PAYLOAD_BYTES,
+        "payload {payload_len} too large"
     );
     assert!(out.len() >= total, "record does not fit");
     let h = &mut out[..HEADER_BYTES];
@@ -104,11 +117,18 @@ pub fn encode_record(
     h[4] = kind as u8;
     h[5] = flags;
     h[6..8].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[8..12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    h[8..12].copy_from_slice(&(payload_len as u32).to_le_bytes());
     h[16..24].copy_from_slice(&seq.to_le_bytes());
-    out[HEADER_BYTES..HEADER_BYTES + payload.len()].copy_from_slice(payload);
-    out[HEADER_BYTES + payload.len()..total].fill(0);
-    let crc = record_crc(&out[..HEADER_BYTES], payload);
+    let mut at = HEADER_BYTES;
+    for p in parts {
+        let p = p.as_ref();
+        out[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    debug_assert_eq!(at, HEADER_BYTES + payload_len);
+    out[at..total].fill(0);
+    let (head, rest) = out.split_at_mut(HEADER_BYTES);
+    let crc = record_crc(head, &rest[..payload_len]);
     out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
     debug_assert!(decode_header(&out[..HEADER_BYTES]).is_ok());
     total

@@ -47,7 +47,7 @@ fn body(seed: u64, len: usize) -> Vec<u8> {
 
 async fn put(store: &Store, key: &str, data: &[u8]) -> Result<Rc<ObjectEntry>, StoreError> {
     let mut w = store.writer(1, key);
-    w.write(data).await?;
+    w.write(Bytes::copy_from_slice(data)).await?;
     let meta = ObjectMeta {
         etag: format!("etag-{}", data.len()),
         ..ObjectMeta::default()
@@ -163,7 +163,7 @@ fn large_body_applies_backpressure() {
         let store = Store::open(cfg).await.expect("open");
         let mut w = store.writer(1, "big");
         for chunk in data.chunks(100_000) {
-            w.write(chunk).await.expect("write");
+            w.write(Bytes::copy_from_slice(chunk)).await.expect("write");
         }
         w.commit(ObjectMeta::default(), PutCondition::None)
             .await
@@ -314,7 +314,7 @@ fn conditional_commit_race_has_one_winner() {
                 let s = store.clone();
                 monoio::spawn(async move {
                     let mut w = s.writer(1, "race");
-                    w.write(&body(i, 100)).await?;
+                    w.write(Bytes::from(body(i, 100))).await?;
                     w.commit(ObjectMeta::default(), PutCondition::IfNoneMatchStar)
                         .await
                 })
@@ -513,7 +513,7 @@ fn small_writes_coalesce_into_full_data_records() {
         let data = body(7, 3 * MAX_DATA_RECORD_BYTES + 123);
         let mut w = store.writer(1, "k");
         for piece in data.chunks(1000) {
-            w.write(piece).await.expect("write");
+            w.write(Bytes::copy_from_slice(piece)).await.expect("write");
         }
         assert_eq!(w.bytes_written(), data.len() as u64);
         let entry = w

@@ -140,7 +140,9 @@ fn compaction_keeps_in_progress_upload_parts() {
             .await
             .expect("init");
         let mut w = store.part_writer(1, "mp", id, 1).expect("part writer");
-        w.write(&part).await.expect("write part");
+        w.write(Bytes::copy_from_slice(&part))
+            .await
+            .expect("write part");
         w.commit_part("etag-1".into(), None, 0)
             .await
             .expect("commit part");
@@ -204,10 +206,14 @@ fn compaction_leaves_open_writers_segments_alone() {
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
         let mut w = store.writer(1, "streaming");
-        w.write(&data[..data.len() / 2]).await.expect("first half");
+        w.write(Bytes::copy_from_slice(&data[..data.len() / 2]))
+            .await
+            .expect("first half");
         churn(&store, 11, true).await;
         compact_all(&store, false).await.expect("compact");
-        w.write(&data[data.len() / 2..]).await.expect("second half");
+        w.write(Bytes::copy_from_slice(&data[data.len() / 2..]))
+            .await
+            .expect("second half");
         w.commit(ObjectMeta::default(), PutCondition::None)
             .await
             .expect("commit after compaction");
@@ -396,7 +402,9 @@ fn compaction_keeps_an_open_uploads_init_record() {
             .expect("init");
         garbage(&store, "g", 8).await;
         let mut w = store.part_writer(1, "mp", id, 1).expect("part writer");
-        w.write(&part).await.expect("write part");
+        w.write(Bytes::copy_from_slice(&part))
+            .await
+            .expect("write part");
         w.commit_part("etag-1".into(), None, 0).await.expect("part");
         garbage(&store, "h", 8).await;
         compact_all(&store, false).await.expect("compact");
@@ -439,7 +447,9 @@ fn compaction_does_not_resurrect_an_ended_upload() {
             .expect("init c");
         garbage(&store, "g", 4).await;
         let mut w = store.part_writer(1, "c", c, 1).expect("part writer");
-        w.write(b"part").await.expect("write part");
+        w.write(Bytes::copy_from_slice(b"part"))
+            .await
+            .expect("write part");
         w.commit_part("etag-1".into(), None, 0).await.expect("part");
         store.abort_upload(1, "a", a).await.expect("abort");
         store
@@ -486,7 +496,9 @@ fn compaction_moves_a_multipart_objects_complete_record() {
             .await
             .expect("init");
         let mut w = store.part_writer(1, "mp", id, 1).expect("part writer");
-        w.write(&part).await.expect("write part");
+        w.write(Bytes::copy_from_slice(&part))
+            .await
+            .expect("write part");
         w.commit_part("etag-1".into(), None, 0).await.expect("part");
         garbage(&store, "g", 4).await;
         store

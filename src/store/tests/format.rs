@@ -248,3 +248,28 @@ proptest::proptest! {
         let _ = SegmentHeaderRec::decode(&bytes);
     }
 }
+
+proptest::proptest! {
+    /// A Data record encoded from a body's pieces (as `ObjectWriter` hands
+    /// them to the log) is byte for byte the record of the whole payload.
+    #[test]
+    fn record_from_pieces_equals_record_of_the_whole(
+        payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..9000),
+        cuts in proptest::collection::vec(0usize..9000, 0..8),
+    ) {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(payload.len())).collect();
+        cuts.sort_unstable();
+        let mut parts: Vec<&[u8]> = Vec::new();
+        let mut at = 0;
+        for c in cuts.into_iter().chain([payload.len()]) {
+            parts.push(&payload[at..c]); // empty pieces included
+            at = c;
+        }
+        let len = record_bytes(payload.len());
+        let mut whole = vec![0xAAu8; len];
+        let mut pieced = vec![0x55u8; len];
+        encode_record(&mut whole, RecordKind::Data, 0, 42, &payload);
+        encode_record_parts(&mut pieced, RecordKind::Data, 0, 42, &parts);
+        proptest::prop_assert_eq!(whole, pieced);
+    }
+}

@@ -16,7 +16,7 @@ async fn try_part(
     data: &[u8],
 ) -> Result<PartInfo, StoreError> {
     let mut w = store.part_writer(1, key, id, n)?;
-    w.write(data).await?;
+    w.write(Bytes::copy_from_slice(data)).await?;
     w.commit_part(format!("etag-{n}-{}", data.len()), None, 7)
         .await
 }
@@ -330,7 +330,7 @@ fn tiny_pieces_coalesce_and_oversize_records_are_errors() {
         let pieces = MAX_PAYLOAD_BYTES / 16 + 1;
         let mut w = store.writer(1, "many");
         for _ in 0..pieces {
-            w.write(b"x").await.expect("write");
+            w.write(Bytes::copy_from_slice(b"x")).await.expect("write");
         }
         let e = w
             .commit(ObjectMeta::default(), PutCondition::None)
@@ -344,7 +344,7 @@ fn tiny_pieces_coalesce_and_oversize_records_are_errors() {
             .expect("init");
         let mut w = store.part_writer(1, "mp", id, 1).expect("part writer");
         for _ in 0..pieces {
-            w.write(b"x").await.expect("write");
+            w.write(Bytes::copy_from_slice(b"x")).await.expect("write");
         }
         let part = w.commit_part("e".into(), None, 0).await.expect("part");
         assert_eq!(part.size, pieces as u64);
@@ -353,7 +353,9 @@ fn tiny_pieces_coalesce_and_oversize_records_are_errors() {
             ..ObjectMeta::default()
         };
         let mut w = store.writer(1, "huge-meta");
-        w.write(b"data").await.expect("write");
+        w.write(Bytes::copy_from_slice(b"data"))
+            .await
+            .expect("write");
         let r = w.commit(huge, PutCondition::None).await;
         assert!(matches!(r, Err(StoreError::TooLarge)), "{r:?}");
         put(&store, "after", b"ok")

@@ -173,7 +173,9 @@ fn conditional_write_stays_atomic_among_overwrites() {
                     let mut seqs = Vec::new();
                     for j in 0..10 {
                         let mut w = s.writer(1, "c");
-                        w.write(&body(i * 100 + j, 100)).await.expect("write");
+                        w.write(Bytes::copy_from_slice(&body(i * 100 + j, 100)))
+                            .await
+                            .expect("write");
                         let meta = ObjectMeta {
                             etag: format!("w{i}-{j}"),
                             ..ObjectMeta::default()
