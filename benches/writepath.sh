@@ -3,7 +3,8 @@
 # turn against a fresh `serve --shards 2`, ROUNDS times, alternating, so the
 # figures compare as ratios measured in one session. Besides the bench
 # report it records, from /proc, the server's io_uring worker threads
-# (iou-wrk-*) and context switches over the run.
+# (iou-wrk-*), context switches and the server's CPU time per operation
+# over the run.
 # Usage: benches/writepath.sh OUT_DIR NAME=BIN [NAME=BIN ...]
 #   ROUNDS (2), DURATION (5s), OBJECTS (1000), SIZE (4KiB), CONC (32), THREADS (2),
 #   SERVE_ARGS (extra serve args)
@@ -54,13 +55,18 @@ for round in $(seq "$ROUNDS"); do
     for _ in $(seq 300); do grep -q '^ready' "$OUT/server.out" 2>/dev/null && break; sleep 0.02; done
     t1=$(date +%s.%N)
     read -r cs0 _ wt0 < <(proc_sample "$SERVER_PID")
+    cpu0=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")
     tag="$name-r$round"
     "$bin" bench --endpoint http://127.0.0.1:$PORT --workload put --size "$SIZE" --objects "$OBJECTS" \
       -c "$CONC" --threads "$THREADS" --duration "$DURATION" --json "$OUT/$tag.json" >"$OUT/$tag.txt" 2>&1 || true
     read -r cs1 wrk wt1 < <(proc_sample "$SERVER_PID")
-    printf 'startup_s %.3f\nserver_ctxt_switches %d\niou_wrk_threads %d\niou_wrk_cpu_ticks %d\n' \
-      "$(echo "$t1 - $t0" | bc)" $((cs1 - cs0)) "$wrk" $((wt1 - wt0)) >>"$OUT/$tag.txt"
-    echo "== $tag"; grep -E 'ops/s|p50|p99|startup|ctxt|iou' "$OUT/$tag.txt" | head -12
+    cpu1=$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")
+    ops=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['total_ops'])" "$OUT/$tag.json" 2>/dev/null || echo 0)
+    # Server CPU (user + system, all threads) per operation, in microseconds.
+    cpu_us=$(python3 -c "import sys,os; t,o=int(sys.argv[1]),int(sys.argv[2]); print(f'{t*1e6/os.sysconf(\"SC_CLK_TCK\")/o:.1f}' if o else 'n/a')" $((cpu1 - cpu0)) "$ops")
+    printf 'startup_s %.3f\nserver_ctxt_switches %d\niou_wrk_threads %d\niou_wrk_cpu_ticks %d\nserver_cpu_us_per_op %s\n' \
+      "$(echo "$t1 - $t0" | bc)" $((cs1 - cs0)) "$wrk" $((wt1 - wt0)) "$cpu_us" >>"$OUT/$tag.txt"
+    echo "== $tag"; grep -E 'ops/s|p50|p99|startup|ctxt|iou|cpu_us' "$OUT/$tag.txt" | head -12
   done
 done
 stop_server

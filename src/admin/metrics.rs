@@ -120,7 +120,7 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 15] = [
+const PER_SHARD: [Gauge; 16] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -210,6 +210,12 @@ const PER_SHARD: [Gauge; 15] = [
         "counter",
         "64-byte blocks hashed for ETags; divided by steps, the mean bodies per step.",
         |s| s.md5.lane_blocks,
+    ),
+    (
+        "ringstore_md5_alone_blocks_total",
+        "counter",
+        "Of the blocks hashed for ETags, those hashed by the scalar code (one body alone).",
+        |s| s.md5.alone_blocks,
     ),
 ];
 

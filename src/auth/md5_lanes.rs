@@ -16,8 +16,12 @@ pub const LANES: usize = 16;
 /// MD5 block size.
 pub const BLOCK: usize = 64;
 
-/// A block for every lane.
-pub type LaneBlocks = [[u8; BLOCK]; LANES];
+/// A block for every lane, by reference: the kernel loads each straight
+/// from where the message's bytes are (unused lanes may point anywhere).
+pub type LaneBlocks<'a> = [&'a [u8; BLOCK]; LANES];
+
+/// A block for lanes with nothing to hash.
+pub static IDLE_BLOCK: [u8; BLOCK] = [0; BLOCK];
 
 /// Chaining values in lane-major order: `words[i][lane]` is word `i` (A, B,
 /// C, D) of `lane`'s state, the layout the vector kernel loads directly.
@@ -189,7 +193,7 @@ impl Kernel {
 /// Compresses `blocks[lane]` into `state` for every lane whose bit is set
 /// in `mask`; other lanes keep their state. `kernel` must come from
 /// [`Kernel::detect`] (checked once by the caller, not per block).
-pub fn compress_lanes(kernel: Kernel, state: &mut LaneWords, blocks: &LaneBlocks, mask: u16) {
+pub fn compress_lanes(kernel: Kernel, state: &mut LaneWords, blocks: &LaneBlocks<'_>, mask: u16) {
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512 {
         debug_assert_eq!(Kernel::detect(), Kernel::Avx512);
@@ -209,7 +213,7 @@ pub fn compress_lanes(kernel: Kernel, state: &mut LaneWords, blocks: &LaneBlocks
             for (w, v) in h.iter_mut().enumerate() {
                 *v = state.words[w][lane];
             }
-            compress_scalar(&mut h, std::slice::from_ref(block));
+            compress_scalar(&mut h, std::slice::from_ref(*block));
             for (w, v) in h.iter().enumerate() {
                 state.words[w][lane] = *v;
             }
@@ -327,8 +331,8 @@ mod avx512 {
     /// Truth tables over (b, c, d): F = b ? c : d; G = d ? b : c;
     /// H = b ^ c ^ d; I = c ^ (b | !d).
     #[target_feature(enable = "avx512f")]
-    pub fn compress16(state: &mut LaneWords, blocks: &LaneBlocks, mask: u16) {
-        // SAFETY (all loads and stores below): `blocks` rows are 64 bytes,
+    pub fn compress16(state: &mut LaneWords, blocks: &LaneBlocks<'_>, mask: u16) {
+        // SAFETY (all loads and stores below): each block is 64 bytes,
         // `state.words` rows are 16 u32 at 64-byte alignment (repr(align(64))).
         let mut rows = [_mm512_setzero_si512(); 16];
         for (lane, row) in rows.iter_mut().enumerate() {
@@ -425,7 +429,7 @@ mod avx512 {
 
     /// [`compress16`] for lanes 0..8 only, in YMM registers.
     #[target_feature(enable = "avx512f,avx512vl")]
-    pub fn compress8(state: &mut LaneWords, blocks: &LaneBlocks, mask: u8) {
+    pub fn compress8(state: &mut LaneWords, blocks: &LaneBlocks<'_>, mask: u8) {
         let mut lo = [_mm256_setzero_si256(); 8];
         let mut hi = [_mm256_setzero_si256(); 8];
         for lane in 0..8 {
@@ -517,11 +521,11 @@ mod tests {
             .collect();
         let longest = streams.iter().map(Vec::len).max().unwrap_or(0);
         for step in 0..longest {
-            let mut blocks = [[0u8; BLOCK]; LANES];
+            let mut blocks: LaneBlocks = [&IDLE_BLOCK; LANES];
             let mut mask = 0u16;
             for (lane, s) in streams.iter().enumerate() {
                 if let Some(b) = s.get(step) {
-                    blocks[lane] = *b;
+                    blocks[lane] = b;
                     mask |= 1 << lane;
                 }
             }

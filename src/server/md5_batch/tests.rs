@@ -78,7 +78,7 @@ fn caught_up_bounds_the_backlog() {
             s.feed(Bytes::copy_from_slice(piece));
             if s.backlog() > MAX_BACKLOG_BYTES {
                 s.caught_up().await;
-                assert!(s.backlog() < BLOCK);
+                assert!(s.backlog() < RESUME_BACKLOG_BYTES);
             }
         }
         assert_eq!(s.finish().await, reference(&whole));
@@ -182,5 +182,126 @@ fn inline_streams_hash_without_the_task() {
         }
         assert_eq!(s.finish().await, reference(&whole));
         assert_eq!(batcher.stats(), Md5BatchStats::default());
+    });
+}
+
+/// Lets the hashing task (and anything else woken) run a few times. The
+/// yields happen in a spawned task the caller awaits: monoio polls a
+/// self-waking `block_on` future again before any spawned task.
+async fn settle_down() {
+    monoio::spawn(async {
+        for _ in 0..8 {
+            yield_now().await;
+        }
+    })
+    .await
+}
+
+#[test]
+fn bodies_wait_for_company_until_someone_needs_a_digest() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        let bodies: Vec<Vec<u8>> = (0..5).map(|i| body(i, 10_000 + i)).collect();
+        let mut streams: Vec<Md5Stream> = bodies.iter().map(|_| batcher.open()).collect();
+        for (s, b) in streams.iter_mut().zip(&bodies) {
+            s.feed(Bytes::copy_from_slice(b));
+        }
+        settle_down().await;
+        // Five streams, nobody waiting, far under the shard's cap: no work yet.
+        assert_eq!(batcher.stats(), Md5BatchStats::default());
+        let finishing: Vec<_> = streams
+            .into_iter()
+            .map(|s| monoio::spawn(s.finish()))
+            .collect();
+        for (t, b) in finishing.into_iter().zip(&bodies) {
+            assert_eq!(t.await, reference(b));
+        }
+        // All five were hashed side by side.
+        let stats = batcher.stats();
+        assert_eq!(stats.steps, 10_004 / 64 + 1, "{stats:?}");
+    });
+}
+
+#[test]
+fn a_lane_whose_stream_runs_dry_is_refilled_in_the_same_round() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        // 48 bodies of very different lengths, all waited on at once.
+        let bodies: Vec<Vec<u8>> = (0..48)
+            .map(|i| body(i, 500 + (i * 7919) % 60_000))
+            .collect();
+        let tasks: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                let mut s = batcher.open();
+                s.feed(Bytes::copy_from_slice(b));
+                monoio::spawn(s.finish())
+            })
+            .collect();
+        for (t, b) in tasks.into_iter().zip(&bodies) {
+            assert_eq!(t.await, reference(b));
+        }
+        let stats = batcher.stats();
+        let blocks: u64 = bodies.iter().map(|b| (b.len() as u64 + 8) / 64 + 1).sum();
+        assert_eq!(stats.lane_blocks, blocks);
+        // Sixteen lanes stay busy until the ready queue runs out (11.7 here;
+        // the tail, when the last long bodies run alone, is what remains).
+        // Hashing them sixteen at a time, each group until its longest ends,
+        // keeps 8.0 busy on these lengths.
+        let mean_busy = stats.lane_blocks as f64 / stats.steps as f64;
+        assert!(
+            mean_busy > 11.0,
+            "mean lanes busy {mean_busy:.2} ({stats:?})"
+        );
+    });
+}
+
+#[test]
+fn more_than_the_shards_cap_is_hashed_without_anyone_waiting() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        let piece = Bytes::from(body(5, 1 << 20));
+        let mut streams: Vec<Md5Stream> = (0..8).map(|_| batcher.open()).collect();
+        // 8 streams (fewer than the lanes) of up to 3 MiB each: 24 MiB fed.
+        for _ in 0..3 {
+            for s in &mut streams {
+                s.feed(piece.clone());
+            }
+        }
+        settle_down().await;
+        let queued = batcher.inner.borrow().queued;
+        assert!(
+            queued <= MAX_QUEUED_BYTES,
+            "{queued} bytes still queued {:?}",
+            batcher.stats()
+        );
+        assert!(batcher.stats().steps > 0);
+        let whole: Vec<u8> = [&piece[..], &piece[..], &piece[..]].concat();
+        for s in streams {
+            assert_eq!(s.finish().await, reference(&whole));
+        }
+    });
+}
+
+#[test]
+fn a_dropped_finish_releases_its_claim_on_the_worker() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        let mut s = batcher.open();
+        s.feed(Bytes::from(body(6, 1000)));
+        // No hashing task: the finish stays pending, then its request goes away.
+        let mut finish = Box::pin(s.finish());
+        let waker = std::task::Waker::noop();
+        let pending =
+            std::future::Future::poll(finish.as_mut(), &mut std::task::Context::from_waker(waker));
+        assert!(pending.is_pending());
+        assert_eq!(batcher.inner.borrow().urgent, 1);
+        drop(finish);
+        let inner = batcher.inner.borrow();
+        assert_eq!((inner.urgent, inner.queued), (0, 0));
+        assert!(!inner.should_run(), "the worker would spin for nobody");
     });
 }
