@@ -29,6 +29,18 @@ pub(crate) fn run<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// A fresh directory on the real disk (O_DIRECT needs a file system that
+/// supports it, which a tmpfs /tmp may not), under target/ so a killed run
+/// leaves nothing in the source tree.
+pub(crate) fn real_disk_tempdir() -> tempfile::TempDir {
+    let base = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("test-scratch");
+    std::fs::create_dir_all(&base).expect("scratch dir");
+    tempfile::tempdir_in(base).expect("tempdir")
+}
+
 const SIM_DIR: &str = "/sim/shard-000";
 const TEST_SEGMENT_BYTES: u64 = 2 * 1024 * 1024;
 
@@ -477,7 +489,7 @@ fn concurrent_barriers_in_one_task_make_progress_on_real_io() {
     let (tx, rx) = std::sync::mpsc::channel();
     // The watchdog lives on another thread: a livelocked runtime never fires its own timers.
     std::thread::spawn(move || {
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+        let dir = real_disk_tempdir();
         let mut cfg = StoreConfig::new(dir.path().join("shard-000"), 0);
         cfg.segment_bytes = TEST_SEGMENT_BYTES;
         cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
@@ -610,7 +622,7 @@ fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
 /// spare left behind is removed at open and never mistaken for a segment.
 #[test]
 fn spare_segment_is_prepared_ahead_and_taken_at_roll() {
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+    let dir = real_disk_tempdir();
     let shard_dir = dir.path().join("shard-000");
     let cfg = || {
         let mut cfg = StoreConfig::new(&shard_dir, 0);

@@ -56,7 +56,7 @@ fn reopen_and_check(dir: &std::path::Path, want: &BTreeMap<String, Vec<u8>>) {
 
 #[test]
 fn restart_from_checkpoint_replays_the_log_after_it() {
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+    let dir = real_disk_tempdir();
     let want = build(dir.path());
     reopen_and_check(dir.path(), &want);
     // Twice: the second start resumes from the same checkpoint and a longer log.
@@ -67,7 +67,7 @@ fn restart_from_checkpoint_replays_the_log_after_it() {
 
 #[test]
 fn torn_or_damaged_checkpoint_falls_back_to_a_full_scan() {
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+    let dir = real_disk_tempdir();
     let want = build(dir.path());
     let path = dir.path().join("shard-000").join(CHECKPOINT_FILE);
     let good = std::fs::read(&path).expect("checkpoint");
@@ -91,7 +91,7 @@ fn torn_or_damaged_checkpoint_falls_back_to_a_full_scan() {
 fn startup_with_a_million_objects() {
     const OBJECTS: u64 = 1_000_000;
     const BATCH: u64 = 2000;
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+    let dir = real_disk_tempdir();
     let cfg = || StoreConfig::new(dir.path().join("shard-000"), 0);
     let started = std::time::Instant::now();
     run(async {
