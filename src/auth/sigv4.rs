@@ -243,6 +243,41 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> 
     s
 }
 
+/// The signature of a request: HMAC-SHA256 under `key` of its string to
+/// sign, fed to the MAC in pieces (no string is built; [`string_to_sign`]
+/// makes the same bytes for error messages). `date` is the scope's date.
+pub fn request_signature(
+    key: &hmac::Key,
+    amz_date: &str,
+    date: &str,
+    region: &str,
+    canonical_request: &[u8],
+) -> [u8; 32] {
+    let mut hash_hex = [0u8; 64];
+    hex::encode_into(&sha256(canonical_request), &mut hash_hex);
+    let mut mac = hmac::Context::with_key(key);
+    for part in [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        amz_date.as_bytes(),
+        b"\n",
+        date.as_bytes(),
+        b"/",
+        region.as_bytes(),
+        b"/",
+        SERVICE.as_bytes(),
+        b"/",
+        TERMINATOR.as_bytes(),
+        b"\n",
+        &hash_hex,
+    ] {
+        mac.update(part);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(mac.sign().as_ref());
+    out
+}
+
 /// Raw HMAC-SHA256.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
@@ -293,6 +328,23 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// A derived signing key, raw (for the streaming chunk chain) and ready
+/// for HMAC (ring precomputes the padded key's two hash states, which is
+/// two SHA-256 blocks saved per request).
+pub struct SigningKey {
+    pub raw: [u8; 32],
+    pub mac: hmac::Key,
+}
+
+impl SigningKey {
+    fn new(raw: [u8; 32]) -> SigningKey {
+        SigningKey {
+            raw,
+            mac: hmac::Key::new(hmac::HMAC_SHA256, &raw),
+        }
+    }
+}
+
 struct CacheEntry {
     access_key: String,
     /// Kept so a rotated secret never reuses a stale key.
@@ -300,7 +352,7 @@ struct CacheEntry {
     date: String,
     region: String,
     service: String,
-    key: [u8; 32],
+    key: SigningKey,
 }
 
 /// Per-shard cache of derived signing keys (four HMACs saved per request).
@@ -348,36 +400,38 @@ impl SigningKeyCache {
         date: &str,
         region: &str,
         service: &str,
-    ) -> [u8; 32] {
-        let hit = self.entries.iter().find(|e| {
+    ) -> &SigningKey {
+        let hit = self.entries.iter().position(|e| {
             e.access_key == access_key
                 && e.date == date
                 && e.region == region
                 && e.service == service
                 && e.secret == secret
         });
-        if let Some(e) = hit {
-            return e.key;
+        if let Some(i) = hit {
+            return &self.entries[i].key;
         }
-        let key = signing_key(secret, date, region, service);
         let entry = CacheEntry {
             access_key: access_key.to_owned(),
             secret: secret.to_owned(),
             date: date.to_owned(),
             region: region.to_owned(),
             service: service.to_owned(),
-            key,
+            key: SigningKey::new(signing_key(secret, date, region, service)),
         };
-        if let Some(slot) = self.entries.iter_mut().find(|e| e.access_key == access_key) {
+        let i = if let Some(i) = self.entries.iter().position(|e| e.access_key == access_key) {
             // Same credential, new day or secret: replace in place.
-            *slot = entry;
+            i
         } else if self.entries.len() < self.capacity {
             self.entries.push(entry);
+            return &self.entries[self.entries.len() - 1].key;
         } else {
-            self.entries[self.next_victim] = entry;
+            let i = self.next_victim;
             self.next_victim = (self.next_victim + 1) % self.capacity;
-        }
+            i
+        };
+        self.entries[i] = entry;
         debug_assert!(self.entries.len() <= self.capacity);
-        key
+        &self.entries[i].key
     }
 }

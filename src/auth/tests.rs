@@ -1183,17 +1183,17 @@ fn canonical_header_values() {
 #[test]
 fn signing_key_cache_is_bounded_and_keyed() {
     let mut cache = SigningKeyCache::with_capacity(2);
-    let k = cache.get(AK, SECRET, "20130524", "us-east-1", "s3");
+    let k = cache.get(AK, SECRET, "20130524", "us-east-1", "s3").raw;
     assert_eq!(k, signing_key(SECRET, "20130524", "us-east-1", "s3"));
-    assert_eq!(cache.get(AK, SECRET, "20130524", "us-east-1", "s3"), k);
-    let rotated = cache.get(AK, "other", "20130524", "us-east-1", "s3");
+    assert_eq!(cache.get(AK, SECRET, "20130524", "us-east-1", "s3").raw, k);
+    let rotated = cache.get(AK, "other", "20130524", "us-east-1", "s3").raw;
     assert_ne!(rotated, k);
     assert_eq!(cache.len(), 1);
     cache.get("K2", SECRET, "20130524", "us-east-1", "s3");
     cache.get("K3", SECRET, "20130524", "us-east-1", "s3");
     assert_eq!(cache.len(), 2);
     assert_eq!(
-        cache.get("K3", SECRET, "20130525", "us-east-1", "s3"),
+        cache.get("K3", SECRET, "20130525", "us-east-1", "s3").raw,
         signing_key(SECRET, "20130525", "us-east-1", "s3")
     );
 }

@@ -413,8 +413,6 @@ impl SignatureCheck<'_> {
             self.signed,
             self.payload_hash,
         )?;
-        let scope = sigv4::scope(self.cred.date, cfg.region, SERVICE);
-        let sts = sigv4::string_to_sign(self.amz_date, &scope, &creq);
         let key = cache.get(
             self.cred.access_key,
             self.secret,
@@ -422,13 +420,17 @@ impl SignatureCheck<'_> {
             self.cred.region,
             SERVICE,
         );
-        if !sigv4::ct_eq(&sigv4::hmac_sha256(&key, sts.as_bytes()), signature) {
+        let expected =
+            sigv4::request_signature(&key.mac, self.amz_date, self.cred.date, cfg.region, &creq);
+        if !sigv4::ct_eq(&expected, signature) {
+            // The string to sign is built only for the error (clients log it).
+            let scope = sigv4::scope(self.cred.date, cfg.region, SERVICE);
             return Err(AuthError::SignatureDoesNotMatch {
-                string_to_sign: sts,
+                string_to_sign: sigv4::string_to_sign(self.amz_date, &scope, &creq),
                 canonical_request: String::from_utf8_lossy(&creq).into_owned(),
             });
         }
-        Ok(key)
+        Ok(key.raw)
     }
 }
 
