@@ -118,8 +118,25 @@ fn put_sanitized(out: &mut BytesMut, src: &[u8], map: impl Fn(u8) -> u8) {
 
 /// RFC 9110 `tchar`: the only bytes allowed in a field name.
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TOKEN_BYTES[b as usize]
 }
+
+const TOKEN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let punct = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < punct.len() {
+        t[punct[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Reason phrase for every status S3 answers with; empty for others (the
 /// phrase is optional on the wire, RFC 9112 §4).
@@ -197,6 +214,14 @@ impl DateCache {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn token_table_is_rfc_9110_tchar() {
+        for b in 0..=255u8 {
+            let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_token_byte(b), tchar, "byte {b}");
+        }
+    }
 
     fn encoded(head: &ResponseHead) -> Vec<u8> {
         let mut out = BytesMut::new();

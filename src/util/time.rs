@@ -89,17 +89,32 @@ const MONTHS: [&str; 12] = [
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (HTTP Date, Last-Modified).
 pub fn http_date(secs: i64) -> String {
+    // Pushed by hand: this is on every GET and HEAD (Last-Modified), and
+    // `format!` machinery was 1.7 % of a 4 KiB GET's server CPU.
     let c = civil_from_unix(secs);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        WEEKDAYS[c.weekday as usize],
-        c.day,
-        MONTHS[(c.month - 1) as usize],
-        c.year,
-        c.hour,
-        c.minute,
-        c.second
-    )
+    let mut s = String::with_capacity(29);
+    s.push_str(WEEKDAYS[c.weekday as usize]);
+    s.push_str(", ");
+    push_digits(&mut s, c.day as u32, 2);
+    s.push(' ');
+    s.push_str(MONTHS[(c.month - 1) as usize]);
+    s.push(' ');
+    push_digits(&mut s, c.year as u32, 4);
+    s.push(' ');
+    push_digits(&mut s, c.hour as u32, 2);
+    s.push(':');
+    push_digits(&mut s, c.minute as u32, 2);
+    s.push(':');
+    push_digits(&mut s, c.second as u32, 2);
+    s.push_str(" GMT");
+    s
+}
+
+/// Appends the last `width` decimal digits of `v`, zero-padded.
+fn push_digits(s: &mut String, v: u32, width: u32) {
+    for i in (0..width).rev() {
+        s.push(char::from(b'0' + (v / 10u32.pow(i) % 10) as u8));
+    }
 }
 
 /// Parses any of the three HTTP date forms (IMF-fixdate, RFC 850, asctime).
@@ -175,6 +190,26 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The hand-built form equals the `format!` one it replaced, from
+        /// 1970 to 9999.
+        #[test]
+        fn http_date_matches_the_formatted_definition(secs in 0i64..253_402_300_799) {
+            let c = civil_from_unix(secs);
+            let formatted = format!(
+                "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+                WEEKDAYS[c.weekday as usize],
+                c.day,
+                MONTHS[(c.month - 1) as usize],
+                c.year,
+                c.hour,
+                c.minute,
+                c.second
+            );
+            proptest::prop_assert_eq!(http_date(secs), formatted);
+        }
+    }
 
     #[test]
     fn formats_known_instants() {
