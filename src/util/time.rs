@@ -95,17 +95,17 @@ pub fn http_date(secs: i64) -> String {
     let mut s = String::with_capacity(29);
     s.push_str(WEEKDAYS[c.weekday as usize]);
     s.push_str(", ");
-    push_digits(&mut s, c.day as u32, 2);
+    push_digits(&mut s, c.day, 2);
     s.push(' ');
     s.push_str(MONTHS[(c.month - 1) as usize]);
     s.push(' ');
     push_digits(&mut s, c.year as u32, 4);
     s.push(' ');
-    push_digits(&mut s, c.hour as u32, 2);
+    push_digits(&mut s, c.hour, 2);
     s.push(':');
-    push_digits(&mut s, c.minute as u32, 2);
+    push_digits(&mut s, c.minute, 2);
     s.push(':');
-    push_digits(&mut s, c.second as u32, 2);
+    push_digits(&mut s, c.second, 2);
     s.push_str(" GMT");
     s
 }
