@@ -228,6 +228,39 @@ impl Slot {
             .expect("staged block")
     }
 
+    /// Whole blocks from the staged one on that lie contiguously in
+    /// memory: the rest of the front piece when no block is assembled in
+    /// `partial` or padding, else just the staged one.
+    fn contiguous_blocks(&self) -> usize {
+        if self.padding.is_some() || self.state.partial_len == BLOCK {
+            return 1;
+        }
+        self.queue.front().map_or(1, |f| (f.len() / BLOCK).max(1))
+    }
+
+    /// The bytes of the next `run` staged blocks (`run` ≤ [`Slot::contiguous_blocks`]).
+    fn staged_run(&self, run: usize) -> &[u8] {
+        debug_assert!(run >= 1 && run <= self.contiguous_blocks());
+        if run == 1 {
+            return self.peek();
+        }
+        &self.queue.front().expect("a run lies in the front piece")[..run * BLOCK]
+    }
+
+    /// Moves past `n` staged blocks (see [`Slot::staged_run`]).
+    fn advance_blocks(&mut self, n: usize) {
+        if n == 1 {
+            return self.advance();
+        }
+        debug_assert!(self.padding.is_none() && self.state.partial_len < BLOCK);
+        let front = self.queue.front_mut().expect("a run lies in the front piece");
+        front.advance(n * BLOCK);
+        self.queued_bytes -= n * BLOCK;
+        if front.is_empty() {
+            self.queue.pop_front();
+        }
+    }
+
     /// Moves past the block [`Slot::peek`] returned.
     fn advance(&mut self) {
         if let Some((_, _, next)) = &mut self.padding {
@@ -384,7 +417,8 @@ impl Md5Batcher {
         let mut words = LaneWords {
             words: [[0; LANES]; 4],
         };
-        for _ in 0..MAX_STEPS_PER_ROUND {
+        let mut steps = 0;
+        while steps < MAX_STEPS_PER_ROUND {
             let mut mask = 0u16;
             for (lane, entry) in lanes.iter_mut().enumerate() {
                 loop {
@@ -426,16 +460,36 @@ impl Md5Batcher {
             if busy == 0 || (busy < MIN_BUSY_LANES && !inner.should_run()) {
                 break;
             }
-            let blocks: LaneBlocks = std::array::from_fn(|lane| match &lanes[lane] {
-                Some(l) if mask & (1 << lane) != 0 => l.slot.peek(),
-                _ => &IDLE_BLOCK,
+            // Steps every busy lane can take straight from its current
+            // piece: the per-block staging above runs once per run, not
+            // once per 64-byte block.
+            let run = lanes
+                .iter()
+                .flatten()
+                .map(|l| l.slot.contiguous_blocks().min(l.slice_left))
+                .min()
+                .unwrap_or(1)
+                .min(MAX_STEPS_PER_ROUND - steps);
+            debug_assert!(run >= 1, "every busy lane has a staged block");
+            let pieces: [&[u8]; LANES] = std::array::from_fn(|lane| match &lanes[lane] {
+                Some(l) if mask & (1 << lane) != 0 => l.slot.staged_run(run),
+                _ => &IDLE_BLOCK[..],
             });
-            compress_lanes(kernel, &mut words, &blocks, mask);
-            inner.stats.steps += 1;
-            inner.stats.lane_blocks += busy as u64;
+            for step in 0..run {
+                let blocks: LaneBlocks = std::array::from_fn(|lane| {
+                    let at = if mask & (1 << lane) != 0 { step * BLOCK } else { 0 };
+                    pieces[lane][at..]
+                        .first_chunk()
+                        .expect("staged_run holds run blocks")
+                });
+                compress_lanes(kernel, &mut words, &blocks, mask);
+            }
+            steps += run;
+            inner.stats.steps += run as u64;
+            inner.stats.lane_blocks += (busy * run) as u64;
             for l in lanes.iter_mut().flatten() {
-                l.slot.advance();
-                l.slice_left -= 1;
+                l.slot.advance_blocks(run);
+                l.slice_left -= run;
             }
         }
         for (lane, entry) in lanes.iter_mut().enumerate() {
