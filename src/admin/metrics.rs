@@ -120,7 +120,7 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 16] = [
+const PER_SHARD: [Gauge; 18] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -174,6 +174,18 @@ const PER_SHARD: [Gauge; 16] = [
         "counter",
         "Log group-commit flushes since start.",
         |s| s.store.flushes,
+    ),
+    (
+        "ringstore_store_spares_zero_filled_total",
+        "counter",
+        "Next log segments prepared by zero-filling (small group commits).",
+        |s| s.store.spares_zero_filled,
+    ),
+    (
+        "ringstore_store_spares_preallocated_total",
+        "counter",
+        "Next log segments prepared by preallocation only (large group commits).",
+        |s| s.store.spares_preallocated,
     ),
     (
         "ringstore_store_damaged_records",

@@ -253,7 +253,10 @@ impl Slot {
             return self.advance();
         }
         debug_assert!(self.padding.is_none() && self.state.partial_len < BLOCK);
-        let front = self.queue.front_mut().expect("a run lies in the front piece");
+        let front = self
+            .queue
+            .front_mut()
+            .expect("a run lies in the front piece");
         front.advance(n * BLOCK);
         self.queued_bytes -= n * BLOCK;
         if front.is_empty() {
@@ -477,7 +480,11 @@ impl Md5Batcher {
             });
             for step in 0..run {
                 let blocks: LaneBlocks = std::array::from_fn(|lane| {
-                    let at = if mask & (1 << lane) != 0 { step * BLOCK } else { 0 };
+                    let at = if mask & (1 << lane) != 0 {
+                        step * BLOCK
+                    } else {
+                        0
+                    };
                     pieces[lane][at..]
                         .first_chunk()
                         .expect("staged_run holds run blocks")

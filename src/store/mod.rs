@@ -96,6 +96,10 @@ pub struct StoreStats {
     pub damaged_records: u64,
     /// Completed log flushes (write + fdatasync) since open.
     pub flushes: u64,
+    /// Next segments prepared ahead by zero-filling, and by preallocation
+    /// only (`log::ZERO_FILL_BELOW_AVG_FLUSH_BYTES`), since open.
+    pub spares_zero_filled: u64,
+    pub spares_preallocated: u64,
 }
 
 struct StoreInner {
@@ -416,6 +420,8 @@ impl Store {
             garbage_bytes: used.saturating_sub(live_bytes),
             damaged_records: self.inner.damaged_records,
             flushes: log.flushes,
+            spares_zero_filled: log.spares_zero_filled,
+            spares_preallocated: log.spares_preallocated,
         }
     }
 

@@ -683,6 +683,152 @@ fn spare_segment_is_prepared_ahead_and_taken_at_roll() {
     });
 }
 
+/// Bytes of `path` in unwritten (allocated, never written) extents, by
+/// FIEMAP; None where the file system does not answer it.
+fn unwritten_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
+    const FIEMAP_FLAG_SYNC: u32 = 1;
+    const FIEMAP_EXTENT_LAST: u32 = 0x1;
+    const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
+    const EXTENTS: usize = 64;
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Extent {
+        logical: u64,
+        physical: u64,
+        length: u64,
+        reserved64: [u64; 2],
+        flags: u32,
+        reserved: [u32; 3],
+    }
+    #[repr(C)]
+    struct Fiemap {
+        start: u64,
+        length: u64,
+        flags: u32,
+        mapped_extents: u32,
+        extent_count: u32,
+        reserved: u32,
+        extents: [Extent; EXTENTS],
+    }
+    let file = std::fs::File::open(path).ok()?;
+    let mut unwritten = 0;
+    let mut start = 0u64;
+    loop {
+        let mut map = Fiemap {
+            start,
+            length: u64::MAX - start,
+            flags: FIEMAP_FLAG_SYNC,
+            mapped_extents: 0,
+            extent_count: EXTENTS as u32,
+            reserved: 0,
+            extents: [Extent::default(); EXTENTS],
+        };
+        // SAFETY: `map` is a valid fiemap with room for EXTENTS extents.
+        let rc = unsafe { libc::ioctl(file.as_raw_fd(), FS_IOC_FIEMAP as _, &mut map) };
+        if rc != 0 {
+            return None;
+        }
+        let got = &map.extents[..map.mapped_extents as usize];
+        for e in got {
+            if e.flags & FIEMAP_EXTENT_UNWRITTEN != 0 {
+                unwritten += e.length;
+            }
+        }
+        match got.last() {
+            Some(e) if e.flags & FIEMAP_EXTENT_LAST == 0 => start = e.logical + e.length,
+            _ => return Some(unwritten),
+        }
+    }
+}
+
+/// The spare's preparation follows the active segment's flush sizes: small
+/// group commits get a zero-filled spare (no unwritten extents, so O_DIRECT
+/// writes complete inline), large ones a preallocated spare (zero-filling
+/// would write every byte twice). Either way the roll takes it and every
+/// object reads back, also after reopening.
+#[test]
+fn spare_is_zero_filled_for_small_flushes_and_preallocated_for_large() {
+    assert!(log::should_zero_fill(1 << 20, 256), "4 KiB flushes");
+    assert!(!log::should_zero_fill(1 << 20, 4), "256 KiB flushes");
+    assert!(!log::should_zero_fill(1 << 20, 0), "no flush counted yet");
+    for (label, size, want_zero) in [("small", 3000usize, true), ("large", 300_000, false)] {
+        let dir = real_disk_tempdir();
+        let shard_dir = dir.path().join("shard-000");
+        let cfg = || {
+            let mut cfg = StoreConfig::new(&shard_dir, 0);
+            cfg.segment_bytes = TEST_SEGMENT_BYTES;
+            cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
+            cfg
+        };
+        let spare = shard_dir.join(log::SPARE_SEGMENT_NAME);
+        let mut written = Vec::new();
+        run(async {
+            let store = Store::open(cfg()).await.expect("open");
+            if !store
+                .inner
+                .log
+                .segment_file(1)
+                .is_some_and(|f| f.is_direct())
+            {
+                eprintln!("O_DIRECT unsupported here; the spare path is not used");
+                return;
+            }
+            // One PUT at a time: each is its own group commit of `size` bytes.
+            let mut i = 0;
+            while !store.inner.log.spare_is_ready() {
+                assert!(i < 2000, "{label}: no spare prepared");
+                let k = format!("{label}{i}");
+                let v = body(i, size);
+                put(&store, &k, &v).await.expect("put");
+                written.push((k, v));
+                i += 1;
+                monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            let stats = store.stats();
+            let (zeroed, preallocated) = (stats.spares_zero_filled, stats.spares_preallocated);
+            assert_eq!(
+                (zeroed, preallocated),
+                if want_zero { (1, 0) } else { (0, 1) },
+                "{label}"
+            );
+            if let Some(unwritten) = unwritten_bytes(&spare) {
+                if want_zero {
+                    assert_eq!(
+                        unwritten, 0,
+                        "{label}: zero-filled spare has unwritten extents"
+                    );
+                } else {
+                    assert!(
+                        unwritten >= TEST_SEGMENT_BYTES / 2,
+                        "{label}: spare was written"
+                    );
+                }
+            }
+            let segments = store.stats().segments;
+            while store.stats().segments == segments {
+                let k = format!("{label}{i}");
+                let v = body(i, size);
+                put(&store, &k, &v).await.expect("put");
+                written.push((k, v));
+                i += 1;
+            }
+            assert!(!spare.exists(), "{label}: the roll took the spare");
+            for (k, v) in &written {
+                assert_reads(&store, k, v).await;
+            }
+        });
+        run(async {
+            let store = Store::open(cfg()).await.expect("reopen");
+            assert_eq!(store.stats().objects, written.len() as u64, "{label}");
+            for (k, v) in &written {
+                assert_reads(&store, k, v).await;
+            }
+        });
+    }
+}
+
 /// Compaction stops yielding to foreground requests when the shard nears its
 /// `--max-data-bytes` cap (see `Log::space_is_short`).
 #[test]
