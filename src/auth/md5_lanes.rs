@@ -304,32 +304,53 @@ mod avx512 {
         out
     }
 
-    /// One MD5 step for all lanes. `IMM` is the ternary-logic truth table
-    /// of the round function over (b, c, d).
+    /// One MD5 step for all lanes. `ops` names one vector width's
+    /// ternary-logic, add, rotate and broadcast intrinsics; `imm` is the
+    /// ternary-logic truth table of the round function over (b, c, d).
     macro_rules! step {
-        ($imm:literal, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $m:expr, $k:expr) => {{
-            let f = _mm512_ternarylogic_epi32::<$imm>($b, $c, $d);
-            let t = _mm512_add_epi32(
-                _mm512_add_epi32($a, f),
-                _mm512_add_epi32($m, _mm512_set1_epi32($k as i32)),
-            );
-            $a = _mm512_add_epi32($b, _mm512_rol_epi32::<$s>(t));
+        ([$tern:ident, $add:ident, $rol:ident, $set1:ident], $imm:literal, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $m:expr, $k:expr) => {{
+            let f = $tern::<$imm>($b, $c, $d);
+            let t = $add($add($a, f), $add($m, $set1($k as i32)));
+            $a = $add($b, $rol::<$s>(t));
         }};
     }
 
     /// Four steps of one round with the rotation amounts of that round; the
     /// roles of a, b, c, d rotate from step to step.
     macro_rules! four {
-        ($imm:literal, [$s0:literal, $s1:literal, $s2:literal, $s3:literal], $a:ident, $b:ident, $c:ident, $d:ident, $m:ident, $i:expr, $g:expr) => {{
-            step!($imm, $s0, $a, $b, $c, $d, $m[$g($i)], K[$i]);
-            step!($imm, $s1, $d, $a, $b, $c, $m[$g($i + 1)], K[$i + 1]);
-            step!($imm, $s2, $c, $d, $a, $b, $m[$g($i + 2)], K[$i + 2]);
-            step!($imm, $s3, $b, $c, $d, $a, $m[$g($i + 3)], K[$i + 3]);
+        ($ops:tt, $imm:literal, [$s0:literal, $s1:literal, $s2:literal, $s3:literal], $a:ident, $b:ident, $c:ident, $d:ident, $m:ident, $i:expr, $g:expr) => {{
+            step!($ops, $imm, $s0, $a, $b, $c, $d, $m[$g($i)], K[$i]);
+            step!($ops, $imm, $s1, $d, $a, $b, $c, $m[$g($i + 1)], K[$i + 1]);
+            step!($ops, $imm, $s2, $c, $d, $a, $b, $m[$g($i + 2)], K[$i + 2]);
+            step!($ops, $imm, $s3, $b, $c, $d, $a, $m[$g($i + 3)], K[$i + 3]);
         }};
     }
 
-    /// Truth tables over (b, c, d): F = b ? c : d; G = d ? b : c;
-    /// H = b ^ c ^ d; I = c ^ (b | !d).
+    /// The 64 steps of one block over message words `m`, on the vector
+    /// width whose intrinsics `ops` names (see `step!`). Truth tables over
+    /// (b, c, d): F = b ? c : d; G = d ? b : c; H = b ^ c ^ d; I = c ^ (b | !d).
+    macro_rules! md5_rounds {
+        ($ops:tt, $a:ident, $b:ident, $c:ident, $d:ident, $m:ident) => {{
+            let g1 = |i: usize| i;
+            let g2 = |i: usize| (5 * i + 1) % 16;
+            let g3 = |i: usize| (3 * i + 5) % 16;
+            let g4 = |i: usize| (7 * i) % 16;
+            for i in [0, 4, 8, 12] {
+                four!($ops, 0xCA, [7, 12, 17, 22], $a, $b, $c, $d, $m, i, g1);
+            }
+            for i in [16, 20, 24, 28] {
+                four!($ops, 0xE4, [5, 9, 14, 20], $a, $b, $c, $d, $m, i, g2);
+            }
+            for i in [32, 36, 40, 44] {
+                four!($ops, 0x96, [4, 11, 16, 23], $a, $b, $c, $d, $m, i, g3);
+            }
+            for i in [48, 52, 56, 60] {
+                four!($ops, 0x39, [6, 10, 15, 21], $a, $b, $c, $d, $m, i, g4);
+            }
+        }};
+    }
+
+    /// One block in each of up to 16 lanes, in ZMM registers.
     #[target_feature(enable = "avx512f")]
     pub fn compress16(state: &mut LaneWords, blocks: &LaneBlocks<'_>, mask: u16) {
         // SAFETY (all loads and stores below): each block is 64 bytes,
@@ -348,22 +369,19 @@ mod avx512 {
             ]
         };
         let [mut a, mut b, mut c, mut d] = h;
-        let g1 = |i: usize| i;
-        let g2 = |i: usize| (5 * i + 1) % 16;
-        let g3 = |i: usize| (3 * i + 5) % 16;
-        let g4 = |i: usize| (7 * i) % 16;
-        for i in [0, 4, 8, 12] {
-            four!(0xCA, [7, 12, 17, 22], a, b, c, d, m, i, g1);
-        }
-        for i in [16, 20, 24, 28] {
-            four!(0xE4, [5, 9, 14, 20], a, b, c, d, m, i, g2);
-        }
-        for i in [32, 36, 40, 44] {
-            four!(0x96, [4, 11, 16, 23], a, b, c, d, m, i, g3);
-        }
-        for i in [48, 52, 56, 60] {
-            four!(0x39, [6, 10, 15, 21], a, b, c, d, m, i, g4);
-        }
+        md5_rounds!(
+            [
+                _mm512_ternarylogic_epi32,
+                _mm512_add_epi32,
+                _mm512_rol_epi32,
+                _mm512_set1_epi32
+            ],
+            a,
+            b,
+            c,
+            d,
+            m
+        );
         let k = mask as __mmask16;
         for (w, v) in [a, b, c, d].into_iter().enumerate() {
             let sum = _mm512_mask_add_epi32(h[w], k, h[w], v);
@@ -407,26 +425,6 @@ mod avx512 {
         ]
     }
 
-    macro_rules! step8 {
-        ($imm:literal, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $m:expr, $k:expr) => {{
-            let f = _mm256_ternarylogic_epi32::<$imm>($b, $c, $d);
-            let t = _mm256_add_epi32(
-                _mm256_add_epi32($a, f),
-                _mm256_add_epi32($m, _mm256_set1_epi32($k as i32)),
-            );
-            $a = _mm256_add_epi32($b, _mm256_rol_epi32::<$s>(t));
-        }};
-    }
-
-    macro_rules! four8 {
-        ($imm:literal, [$s0:literal, $s1:literal, $s2:literal, $s3:literal], $a:ident, $b:ident, $c:ident, $d:ident, $m:ident, $i:expr, $g:expr) => {{
-            step8!($imm, $s0, $a, $b, $c, $d, $m[$g($i)], K[$i]);
-            step8!($imm, $s1, $d, $a, $b, $c, $m[$g($i + 1)], K[$i + 1]);
-            step8!($imm, $s2, $c, $d, $a, $b, $m[$g($i + 2)], K[$i + 2]);
-            step8!($imm, $s3, $b, $c, $d, $a, $m[$g($i + 3)], K[$i + 3]);
-        }};
-    }
-
     /// [`compress16`] for lanes 0..8 only, in YMM registers.
     #[target_feature(enable = "avx512f,avx512vl")]
     pub fn compress8(state: &mut LaneWords, blocks: &LaneBlocks<'_>, mask: u8) {
@@ -452,22 +450,19 @@ mod avx512 {
             ]
         };
         let [mut a, mut b, mut c, mut d] = h;
-        let g1 = |i: usize| i;
-        let g2 = |i: usize| (5 * i + 1) % 16;
-        let g3 = |i: usize| (3 * i + 5) % 16;
-        let g4 = |i: usize| (7 * i) % 16;
-        for i in [0, 4, 8, 12] {
-            four8!(0xCA, [7, 12, 17, 22], a, b, c, d, m, i, g1);
-        }
-        for i in [16, 20, 24, 28] {
-            four8!(0xE4, [5, 9, 14, 20], a, b, c, d, m, i, g2);
-        }
-        for i in [32, 36, 40, 44] {
-            four8!(0x96, [4, 11, 16, 23], a, b, c, d, m, i, g3);
-        }
-        for i in [48, 52, 56, 60] {
-            four8!(0x39, [6, 10, 15, 21], a, b, c, d, m, i, g4);
-        }
+        md5_rounds!(
+            [
+                _mm256_ternarylogic_epi32,
+                _mm256_add_epi32,
+                _mm256_rol_epi32,
+                _mm256_set1_epi32
+            ],
+            a,
+            b,
+            c,
+            d,
+            m
+        );
         for (w, v) in [a, b, c, d].into_iter().enumerate() {
             let sum = _mm256_mask_add_epi32(h[w], mask, h[w], v);
             // SAFETY: as for the loads above.

@@ -616,6 +616,29 @@ fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
     });
 }
 
+/// A one-shard store in `shard_dir` with small segments and write buffers,
+/// so a few megabytes of PUTs roll segments.
+fn small_segments_cfg(shard_dir: &std::path::Path) -> StoreConfig {
+    let mut cfg = StoreConfig::new(shard_dir, 0);
+    cfg.segment_bytes = TEST_SEGMENT_BYTES;
+    cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
+    cfg
+}
+
+/// Whether the store's segments are O_DIRECT files, the only ones a spare
+/// segment is prepared for (says so when not).
+fn spare_path_in_use(store: &Store) -> bool {
+    let direct = store
+        .inner
+        .log
+        .segment_file(1)
+        .is_some_and(|f| f.is_direct());
+    if !direct {
+        eprintln!("O_DIRECT unsupported here; the spare path is not used");
+    }
+    direct
+}
+
 /// On O_DIRECT files the next segment is zero-filled in the background once
 /// the active one is half full, and the roll renames it into place: the data
 /// written across rolls reads back, also after reopening, and a half-made
@@ -624,25 +647,14 @@ fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
 fn spare_segment_is_prepared_ahead_and_taken_at_roll() {
     let dir = real_disk_tempdir();
     let shard_dir = dir.path().join("shard-000");
-    let cfg = || {
-        let mut cfg = StoreConfig::new(&shard_dir, 0);
-        cfg.segment_bytes = TEST_SEGMENT_BYTES;
-        cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
-        cfg
-    };
+    let cfg = || small_segments_cfg(&shard_dir);
     let spare = shard_dir.join(log::SPARE_SEGMENT_NAME);
     let objects: Vec<(String, Vec<u8>)> = (0..12)
         .map(|i| (format!("k{i}"), body(i, 400_000)))
         .collect();
     run(async {
         let store = Store::open(cfg()).await.expect("open");
-        if !store
-            .inner
-            .log
-            .segment_file(1)
-            .is_some_and(|f| f.is_direct())
-        {
-            eprintln!("O_DIRECT unsupported here; the spare path is not used");
+        if !spare_path_in_use(&store) {
             return;
         }
         let mut rolled_onto_spare = 0;
@@ -756,23 +768,12 @@ fn spare_is_zero_filled_for_small_flushes_and_preallocated_for_large() {
     for (label, size, want_zero) in [("small", 3000usize, true), ("large", 300_000, false)] {
         let dir = real_disk_tempdir();
         let shard_dir = dir.path().join("shard-000");
-        let cfg = || {
-            let mut cfg = StoreConfig::new(&shard_dir, 0);
-            cfg.segment_bytes = TEST_SEGMENT_BYTES;
-            cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
-            cfg
-        };
+        let cfg = || small_segments_cfg(&shard_dir);
         let spare = shard_dir.join(log::SPARE_SEGMENT_NAME);
         let mut written = Vec::new();
         run(async {
             let store = Store::open(cfg()).await.expect("open");
-            if !store
-                .inner
-                .log
-                .segment_file(1)
-                .is_some_and(|f| f.is_direct())
-            {
-                eprintln!("O_DIRECT unsupported here; the spare path is not used");
+            if !spare_path_in_use(&store) {
                 return;
             }
             // One PUT at a time: each is its own group commit of `size` bytes.

@@ -17,6 +17,22 @@ fn body(seed: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 131 + seed * 7 + 3) as u8).collect()
 }
 
+/// One task per body that feeds it whole and awaits its digest, all
+/// spawned in one turn.
+fn spawn_whole_bodies(
+    batcher: &Rc<Md5Batcher>,
+    bodies: &[Vec<u8>],
+) -> Vec<monoio::task::JoinHandle<[u8; 16]>> {
+    bodies
+        .iter()
+        .map(|b| {
+            let mut s = batcher.open();
+            s.feed(Bytes::copy_from_slice(b));
+            monoio::spawn(s.finish())
+        })
+        .collect()
+}
+
 #[test]
 fn sixteen_bodies_fed_in_one_turn_share_every_kernel_step() {
     run(async {
@@ -25,14 +41,7 @@ fn sixteen_bodies_fed_in_one_turn_share_every_kernel_step() {
         let bodies: Vec<Vec<u8>> = (0..LANES).map(|i| body(i, 4096)).collect();
         // Like request tasks woken in one turn: each feeds its body and
         // awaits the digest.
-        let tasks: Vec<_> = bodies
-            .iter()
-            .map(|b| {
-                let mut s = batcher.open();
-                s.feed(Bytes::copy_from_slice(b));
-                monoio::spawn(s.finish())
-            })
-            .collect();
+        let tasks = spawn_whole_bodies(&batcher, &bodies);
         let mut digests = Vec::new();
         for t in tasks {
             digests.push(t.await);
@@ -232,14 +241,7 @@ fn a_lane_whose_stream_runs_dry_is_refilled_in_the_same_round() {
         let bodies: Vec<Vec<u8>> = (0..48)
             .map(|i| body(i, 500 + (i * 7919) % 60_000))
             .collect();
-        let tasks: Vec<_> = bodies
-            .iter()
-            .map(|b| {
-                let mut s = batcher.open();
-                s.feed(Bytes::copy_from_slice(b));
-                monoio::spawn(s.finish())
-            })
-            .collect();
+        let tasks = spawn_whole_bodies(&batcher, &bodies);
         for (t, b) in tasks.into_iter().zip(&bodies) {
             assert_eq!(t.await, reference(b));
         }
