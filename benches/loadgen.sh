@@ -6,6 +6,10 @@
 #             s3-2-seg16 s3-2-seg1024 s3-2-nocache s3-2-nomd5batch
 #             (default: the first six and nocache)
 #   DURATION  per workload (default 5s); CONC (32); THREADS (2)
+#   ROUNDS    repeat the whole matrix, configurations interleaved (default 1);
+#             with more than one, result names get -rN and the summary
+#             reports medians and the goal ratios per round
+#   LIMITS    a benches/limits.sh output to judge the 1 MiB goals against
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/ringstore}
@@ -44,8 +48,11 @@ start() { # start <mode> <shards> [extra args...]
   echo "server did not start" >&2; exit 1
 }
 
+ROUNDS=${ROUNDS:-1}
+SUFFIX=
+
 run() { # run <name> <workload> <size> [extra bench args...]
-  local name=$1 wl=$2 size=$3; shift 3
+  local name=$1$SUFFIX wl=$2 size=$3; shift 3
   local objects=1000; [[ $size == 1MiB ]] && objects=200
   "$BIN" bench --endpoint http://127.0.0.1:$PORT --workload "$wl" --size "$size" --objects $objects \
     -c "$CONC" --threads "$THREADS" --duration "$DURATION" --json "$OUT/$name.json" "$@" \
@@ -70,6 +77,8 @@ floor_matrix() { # floor_matrix <tag> <shards>
   done
 }
 
+for round in $(seq "$ROUNDS"); do
+[[ $ROUNDS -gt 1 ]] && SUFFIX=-r$round
 for c in $CONFIGS; do
   case $c in
     s3-2) s3_matrix s3-2 2 ;;
@@ -85,5 +94,6 @@ for c in $CONFIGS; do
     *) echo "unknown config $c" >&2; exit 2 ;;
   esac
 done
+done
 stop_server
-python3 benches/summarize.py "$OUT"
+python3 benches/summarize.py "$OUT" ${LIMITS:+"$LIMITS"}
