@@ -25,6 +25,7 @@ use crate::auth::md5_lanes::{
     compress_lanes, compress_scalar, Kernel, LaneBlocks, LaneState, LaneWords, BLOCK, IDLE_BLOCK,
     LANES,
 };
+use crate::util::pieces::merge_small;
 use bytes::{Buf, Bytes};
 use md5::Digest;
 use std::cell::RefCell;
@@ -587,7 +588,9 @@ impl Batched {
         slot.state.length += piece.len() as u64;
         slot.queued_bytes += piece.len();
         inner.queued += piece.len();
-        slot.queue.push_back(piece);
+        if let Some(piece) = merge_small(slot.queue.back_mut(), piece) {
+            slot.queue.push_back(piece);
+        }
         if !slot.in_ready && slot.has_work() {
             slot.in_ready = true;
             inner.ready.push_back(self.id);

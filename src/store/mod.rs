@@ -28,6 +28,8 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
+use crate::util::pieces::merge_small;
+
 pub use file::{SimDisk, SimDiskHandle, SimFaults};
 pub use index::ObjectEntry;
 pub use multipart::{PartInfo, Upload, UploadId, UploadItem, MAX_PART_NUMBER};
@@ -562,6 +564,7 @@ pub struct ObjectWriter {
     /// they arrive at socket-read size (often 64 KiB or less) and are
     /// gathered into full Data records, which keeps the extent list of a
     /// 5 GiB object within one commit record. The log copies them once.
+    /// Tiny pieces are merged (`util::pieces`), so their count stays bounded.
     pending: Vec<Bytes>,
     /// Sum of the `pending` pieces' lengths; below `MAX_DATA_RECORD_BYTES`
     /// between calls.
@@ -579,7 +582,9 @@ impl ObjectWriter {
         while !data.is_empty() {
             let take = (MAX_DATA_RECORD_BYTES - self.pending_bytes).min(data.len());
             self.pending_bytes += take;
-            self.pending.push(data.split_to(take));
+            if let Some(piece) = merge_small(self.pending.last_mut(), data.split_to(take)) {
+                self.pending.push(piece);
+            }
             if self.pending_bytes == MAX_DATA_RECORD_BYTES {
                 self.flush_pending().await?;
             }

@@ -616,6 +616,34 @@ fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
     });
 }
 
+/// A body written one byte per piece (one-byte socket reads) is held as a
+/// bounded number of pieces until its Data record is appended, and reads
+/// back whole.
+#[test]
+fn one_byte_pieces_are_merged_before_the_data_record() {
+    run(async {
+        let disk = SimDisk::new_handle();
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let data = body(11, 200_000);
+        let mut w = store.writer(1, "tiny-pieces");
+        for b in &data {
+            w.write(Bytes::copy_from_slice(std::slice::from_ref(b)))
+                .await
+                .expect("write");
+            assert!(
+                w.pending.len() <= crate::util::pieces::max_pieces(w.pending_bytes),
+                "{} pieces pending for {} bytes",
+                w.pending.len(),
+                w.pending_bytes
+            );
+        }
+        w.commit(ObjectMeta::default(), PutCondition::None)
+            .await
+            .expect("commit");
+        assert_reads(&store, "tiny-pieces", &data).await;
+    });
+}
+
 /// A one-shard store in `shard_dir` with small segments and write buffers,
 /// so a few megabytes of PUTs roll segments.
 fn small_segments_cfg(shard_dir: &std::path::Path) -> StoreConfig {

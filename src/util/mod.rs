@@ -1,4 +1,5 @@
-//! Small helpers shared by every layer: time formats, hex.
+//! Small helpers shared by every layer: time formats, hex, piece queues.
 
 pub mod hex;
+pub mod pieces;
 pub mod time;

@@ -307,3 +307,30 @@ fn a_dropped_finish_releases_its_claim_on_the_worker() {
         assert!(!inner.should_run(), "the worker would spin for nobody");
     });
 }
+
+/// A body fed one byte per piece (a client sending one byte per TCP
+/// segment) is not kept as one `Bytes` per byte while it waits to be
+/// hashed, and still hashes to its MD5.
+#[test]
+fn one_byte_pieces_are_merged_while_queued() {
+    run(async {
+        let batcher = Md5Batcher::new();
+        monoio::spawn(batcher.clone().run());
+        let data = body(5, 200_000);
+        let mut s = batcher.open();
+        for b in &data {
+            s.feed(Bytes::copy_from_slice(std::slice::from_ref(b)));
+        }
+        let Way::Batched(b) = &s.0 else {
+            panic!("a batching batcher opens batched streams");
+        };
+        let queued = batcher.inner.borrow().slots[b.id].queue.len();
+        let bound = crate::util::pieces::max_pieces(s.backlog());
+        assert!(
+            queued <= bound,
+            "{queued} pieces queued for {} bytes",
+            s.backlog()
+        );
+        assert_eq!(s.finish().await, reference(&data));
+    });
+}
