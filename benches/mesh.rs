@@ -2,6 +2,11 @@
 //! shard thread (its own monoio runtime) and the oneshot reply back — the
 //! fixed cost every request pays when its key lives on another shard. The
 //! peer answers without touching a store, so only the hop is measured.
+//!
+//! `hop_round_trip` sends one message at a time, so both threads park between
+//! hops (the worst case: two cross-thread wake-ups per hop);
+//! `hop_batch_32` keeps 32 in flight, as 32 connections do, and reports the
+//! time per hop.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_channel::oneshot;
@@ -41,6 +46,38 @@ fn bench_hop(c: &mut Criterion) {
                     };
                     tx.send(msg).await.expect("peer alive");
                     answer.await.expect("peer replies").expect("no store error");
+                }
+                start.elapsed()
+            })
+            .unwrap_or(Duration::ZERO)
+        })
+    });
+    c.bench_function("mesh/hop_batch_32", |b| {
+        b.iter_custom(|iters| {
+            let tx = tx.clone();
+            block_on(move || async move {
+                const DEPTH: u64 = 32;
+                let start = Instant::now();
+                let waits: Vec<_> = (0..DEPTH)
+                    .map(|lane| {
+                        let mut tx = tx.clone();
+                        let share = iters / DEPTH + u64::from(lane < iters % DEPTH);
+                        monoio::spawn(async move {
+                            for _ in 0..share {
+                                let (reply, answer) = oneshot::channel();
+                                let msg = ShardMsg::Delete {
+                                    bucket: 1,
+                                    key: String::new(),
+                                    reply,
+                                };
+                                tx.send(msg).await.expect("peer alive");
+                                answer.await.expect("peer replies").expect("no store error");
+                            }
+                        })
+                    })
+                    .collect();
+                for w in waits {
+                    w.await;
                 }
                 start.elapsed()
             })

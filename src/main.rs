@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use ringstore::server::{self, ServerConfig};
+use ringstore::shard::runtime::{set_uring_setup, UringSetup};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,16 @@ struct FloorArgs {
     /// Do not pin threads to CPUs.
     #[arg(long)]
     no_pin: bool,
+    /// How the io_uring rings are set up: coop (COOP_TASKRUN + SINGLE_ISSUER),
+    /// defer (SINGLE_ISSUER + DEFER_TASKRUN) or plain (no flags). Kernels that
+    /// refuse the flags get plain. See tuning/README.md.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "coop",
+        env = "RINGSTORE_IO_URING_SETUP"
+    )]
+    io_uring_setup: UringSetup,
 }
 
 fn parse_size_arg(s: &str) -> Result<u64, String> {
@@ -107,6 +118,16 @@ struct ServeArgs {
     /// on hosts where AVX-512 lowers the clock).
     #[arg(long, env = "RINGSTORE_NO_MD5_BATCH")]
     no_md5_batch: bool,
+    /// How the io_uring rings are set up: coop (COOP_TASKRUN + SINGLE_ISSUER),
+    /// defer (SINGLE_ISSUER + DEFER_TASKRUN) or plain (no flags). Kernels that
+    /// refuse the flags get plain. See tuning/README.md.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "coop",
+        env = "RINGSTORE_IO_URING_SETUP"
+    )]
+    io_uring_setup: UringSetup,
 }
 
 fn init_logging() {
@@ -128,6 +149,7 @@ fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
+    set_uring_setup(args.io_uring_setup);
     let shards = match args.shards {
         Some(0) => return Err("--shards must be at least 1".into()),
         Some(n) => n,
@@ -184,6 +206,7 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
 }
 
 fn floor(args: FloorArgs) -> Result<(), String> {
+    set_uring_setup(args.io_uring_setup);
     let shards = args
         .shards
         .unwrap_or_else(|| ringstore::shard::runtime::allowed_cpus().len().max(1));
