@@ -20,7 +20,8 @@ else
   "$BIN" floor --listen 127.0.0.1:$PORT --shards "$SHARDS" --get-bytes "$SIZE" >"$OUT/server.out" 2>&1 &
 fi
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+# The data dir goes too: a PUT run leaves gigabytes of log behind.
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 100); do grep -q '^ready' "$OUT/server.out" 2>/dev/null && break; sleep 0.05; done
 OBJECTS=1000; [[ $SIZE == 1MiB ]] && OBJECTS=200
 COMMON=(--endpoint http://127.0.0.1:$PORT --workload "$WL" --size "$SIZE" --objects $OBJECTS -c 32 --threads 2)

@@ -29,7 +29,8 @@ stop_server() {
   if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
   SERVER_PID=
 }
-trap stop_server EXIT
+# The data dir goes too: a PUT run leaves gigabytes of log behind.
+trap 'stop_server; rm -rf "$DATA"' EXIT
 
 start() { # start <mode> <shards> [extra args...]
   local mode=$1 shards=$2; shift 2

@@ -17,7 +17,8 @@ rm -rf "$DATA" target/wrk-server.out
 RINGSTORE_ACCESS_KEY=$AWS_ACCESS_KEY_ID RINGSTORE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY RINGSTORE_LOG=warn \
   "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$SHARDS" "${@:3}" >target/wrk-server.out 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+# The data dir goes too: a PUT run leaves gigabytes of log behind.
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 100); do grep -q '^ready' target/wrk-server.out 2>/dev/null && break; sleep 0.1; done
 COMMON=(--endpoint http://127.0.0.1:$PORT --size "$SIZE" --objects 100)
 BYTES=$(python3 -c "import sys;u={'k':1<<10,'m':1<<20};s=sys.argv[1].lower().replace('ib','');print(int(s[:-1])*u[s[-1]] if s[-1] in u else int(s))" "$SIZE")

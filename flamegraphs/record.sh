@@ -31,7 +31,8 @@ rm -rf "$DATA"
 RINGSTORE_ACCESS_KEY=$AWS_ACCESS_KEY_ID RINGSTORE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY RINGSTORE_LOG=warn \
   "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$SHARDS" >"$OUT.server.out" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+# The data dir goes too: a PUT run leaves gigabytes of log behind.
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 100); do grep -q '^ready' "$OUT.server.out" && break; sleep 0.1; done
 
 OBJECTS=1000; [[ $SIZE == 1MiB ]] && OBJECTS=200

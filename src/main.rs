@@ -138,7 +138,23 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        // A log that cannot be written (a full disk, a closed pipe) must not
+        // take a shard down: without this, tracing-subscriber reports the
+        // failure with eprintln!, which panics when stderr fails too.
+        .log_internal_errors(false)
         .init();
+}
+
+/// A panicking shard takes the whole server down (after the default hook has
+/// printed the panic): a process missing one shard would accept connections
+/// on the others and leave every request for that shard's keys hanging.
+/// Acknowledged writes survive the abort like any crash (the log is the truth).
+fn fail_stop_on_panic() {
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        print(info);
+        std::process::abort();
+    }));
 }
 
 fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
@@ -149,6 +165,7 @@ fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
+    fail_stop_on_panic();
     set_uring_setup(args.io_uring_setup);
     let shards = match args.shards {
         Some(0) => return Err("--shards must be at least 1".into()),
@@ -206,6 +223,7 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
 }
 
 fn floor(args: FloorArgs) -> Result<(), String> {
+    fail_stop_on_panic();
     set_uring_setup(args.io_uring_setup);
     let shards = args
         .shards

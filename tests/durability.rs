@@ -515,3 +515,36 @@ fn storage_full_is_clear_and_writes_resume_after_deletes() {
         "compaction freed the space"
     );
 }
+
+/// A server whose log cannot be written (stderr on a full disk: here
+/// /dev/full, which fails every write with ENOSPC) keeps serving, with every
+/// shard. tracing-subscriber used to report the failed write with eprintln!,
+/// which panicked the shard that logged (seen when a benchmark filled the
+/// disk: the shard died and its connections hung).
+#[test]
+fn an_unwritable_log_does_not_stop_any_shard() {
+    let server = Server::start_logging_to(2, std::path::Path::new("/dev/full"));
+    let s3 = rt().block_on(s3_client(&server));
+    rt().block_on(async {
+        s3.create_bucket()
+            .bucket("logfull")
+            .send()
+            .await
+            .expect("create");
+        // Enough keys that both shards own some, each logging as it goes.
+        let objects: Vec<(String, Vec<u8>)> = (0..40u64)
+            .map(|i| (format!("k{i}"), pattern(1000 + i as usize, i)))
+            .collect();
+        for (key, data) in &objects {
+            s3.put_object()
+                .bucket("logfull")
+                .key(key)
+                .body(ByteStream::from(data.clone()))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+        }
+        let expected: HashMap<String, Vec<u8>> = objects.into_iter().collect();
+        check_all(&s3, "logfull", &expected).await;
+    });
+}

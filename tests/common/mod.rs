@@ -23,6 +23,8 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     pub shards: usize,
     extra_args: Vec<String>,
+    /// Where stderr goes instead of `server.log` (see `start_logging_to`).
+    log_sink: Option<PathBuf>,
 }
 
 impl Server {
@@ -32,6 +34,15 @@ impl Server {
     }
 
     pub fn start_with(shards: usize, extra: &[&str]) -> Server {
+        Server::start_full(shards, extra, None)
+    }
+
+    /// Starts a server whose stderr (its log) goes to `sink`, e.g. /dev/full.
+    pub fn start_logging_to(shards: usize, sink: &Path) -> Server {
+        Server::start_full(shards, &[], Some(sink.to_path_buf()))
+    }
+
+    fn start_full(shards: usize, extra: &[&str], log_sink: Option<PathBuf>) -> Server {
         let tmp = tempfile::Builder::new()
             .prefix("ringstore-test-")
             .tempdir_in(scratch_dir())
@@ -45,6 +56,7 @@ impl Server {
             _tmp: Some(tmp),
             shards,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            log_sink,
         };
         s.spawn(0);
         s
@@ -99,7 +111,7 @@ impl Server {
                 let _ = child.kill();
                 panic!(
                     "ringstore did not start within {START_TIMEOUT:?}; log:\n{}",
-                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                    self.log()
                 );
             });
         self.port = endpoint
@@ -113,12 +125,19 @@ impl Server {
 
     /// Where the server's stderr (tracing logs) goes.
     pub fn log_path(&self) -> PathBuf {
-        self.data_dir.with_file_name("server.log")
+        match &self.log_sink {
+            Some(sink) => sink.clone(),
+            None => self.data_dir.with_file_name("server.log"),
+        }
     }
 
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        match &self.log_sink {
+            // Not a log file (e.g. /dev/full, which reads as endless zeros).
+            Some(sink) => format!("(the log went to {})", sink.display()),
+            None => std::fs::read_to_string(self.log_path()).unwrap_or_default(),
+        }
     }
 
     /// SIGKILL, no chance to flush anything.
