@@ -9,12 +9,24 @@
 //! time per hop.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use futures_channel::oneshot;
+use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 use ringstore::shard::mesh::build_mesh;
 use ringstore::shard::msg::ShardMsg;
 use ringstore::shard::runtime::block_on;
 use std::time::{Duration, Instant};
+
+/// One round trip: a Delete to shard 1 and its reply.
+async fn hop(tx: &mut mpsc::Sender<ShardMsg>) {
+    let (reply, answer) = oneshot::channel();
+    let msg = ShardMsg::Delete {
+        bucket: 1,
+        key: String::new(),
+        reply,
+    };
+    tx.send(msg).await.expect("peer alive");
+    answer.await.expect("peer replies").expect("no store error");
+}
 
 fn bench_hop(c: &mut Criterion) {
     let mut links = build_mesh(2);
@@ -38,14 +50,7 @@ fn bench_hop(c: &mut Criterion) {
             block_on(move || async move {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let (reply, answer) = oneshot::channel();
-                    let msg = ShardMsg::Delete {
-                        bucket: 1,
-                        key: String::new(),
-                        reply,
-                    };
-                    tx.send(msg).await.expect("peer alive");
-                    answer.await.expect("peer replies").expect("no store error");
+                    hop(&mut tx).await;
                 }
                 start.elapsed()
             })
@@ -64,14 +69,7 @@ fn bench_hop(c: &mut Criterion) {
                         let share = iters / DEPTH + u64::from(lane < iters % DEPTH);
                         monoio::spawn(async move {
                             for _ in 0..share {
-                                let (reply, answer) = oneshot::channel();
-                                let msg = ShardMsg::Delete {
-                                    bucket: 1,
-                                    key: String::new(),
-                                    reply,
-                                };
-                                tx.send(msg).await.expect("peer alive");
-                                answer.await.expect("peer replies").expect("no store error");
+                                hop(&mut tx).await;
                             }
                         })
                     })

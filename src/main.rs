@@ -42,6 +42,22 @@ enum Command {
     },
 }
 
+/// Settings of the shards' runtimes, shared by `serve` and `floor` (the
+/// floor is the same runtime without S3, so it takes the same knobs).
+#[derive(Args, Clone)]
+struct RuntimeArgs {
+    /// How the io_uring rings are set up: coop (COOP_TASKRUN + SINGLE_ISSUER),
+    /// defer (SINGLE_ISSUER + DEFER_TASKRUN) or plain (no flags). Kernels that
+    /// refuse the flags get plain. See tuning/README.md.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "coop",
+        env = "RINGSTORE_IO_URING_SETUP"
+    )]
+    io_uring_setup: UringSetup,
+}
+
 #[derive(Args, Clone)]
 struct FloorArgs {
     #[arg(long, default_value = "127.0.0.1:9000")]
@@ -55,16 +71,8 @@ struct FloorArgs {
     /// Do not pin threads to CPUs.
     #[arg(long)]
     no_pin: bool,
-    /// How the io_uring rings are set up: coop (COOP_TASKRUN + SINGLE_ISSUER),
-    /// defer (SINGLE_ISSUER + DEFER_TASKRUN) or plain (no flags). Kernels that
-    /// refuse the flags get plain. See tuning/README.md.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "coop",
-        env = "RINGSTORE_IO_URING_SETUP"
-    )]
-    io_uring_setup: UringSetup,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
 }
 
 fn parse_size_arg(s: &str) -> Result<u64, String> {
@@ -118,16 +126,8 @@ struct ServeArgs {
     /// on hosts where AVX-512 lowers the clock).
     #[arg(long, env = "RINGSTORE_NO_MD5_BATCH")]
     no_md5_batch: bool,
-    /// How the io_uring rings are set up: coop (COOP_TASKRUN + SINGLE_ISSUER),
-    /// defer (SINGLE_ISSUER + DEFER_TASKRUN) or plain (no flags). Kernels that
-    /// refuse the flags get plain. See tuning/README.md.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "coop",
-        env = "RINGSTORE_IO_URING_SETUP"
-    )]
-    io_uring_setup: UringSetup,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
 }
 
 fn init_logging() {
@@ -166,7 +166,7 @@ fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     fail_stop_on_panic();
-    set_uring_setup(args.io_uring_setup);
+    set_uring_setup(args.runtime.io_uring_setup);
     let shards = match args.shards {
         Some(0) => return Err("--shards must be at least 1".into()),
         Some(n) => n,
@@ -224,7 +224,7 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
 
 fn floor(args: FloorArgs) -> Result<(), String> {
     fail_stop_on_panic();
-    set_uring_setup(args.io_uring_setup);
+    set_uring_setup(args.runtime.io_uring_setup);
     let shards = args
         .shards
         .unwrap_or_else(|| ringstore::shard::runtime::allowed_cpus().len().max(1));
