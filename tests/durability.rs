@@ -531,7 +531,8 @@ fn an_unwritable_log_does_not_stop_any_shard() {
             .send()
             .await
             .expect("create");
-        // Enough keys that both shards own some, each logging as it goes.
+        // Enough keys that both shards own some. Every shard logs at
+        // start-up ("shard ready"), which is where the old code panicked.
         let objects: Vec<(String, Vec<u8>)> = (0..40u64)
             .map(|i| (format!("k{i}"), pattern(1000 + i as usize, i)))
             .collect();
