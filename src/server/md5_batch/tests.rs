@@ -33,11 +33,17 @@ fn spawn_whole_bodies(
         .collect()
 }
 
+/// A batcher with its hashing task running on the current runtime.
+fn running_batcher() -> Rc<Md5Batcher> {
+    let batcher = Md5Batcher::new();
+    monoio::spawn(batcher.clone().run());
+    batcher
+}
+
 #[test]
 fn sixteen_bodies_fed_in_one_turn_share_every_kernel_step() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         let bodies: Vec<Vec<u8>> = (0..LANES).map(|i| body(i, 4096)).collect();
         // Like request tasks woken in one turn: each feeds its body and
         // awaits the digest.
@@ -59,8 +65,7 @@ fn sixteen_bodies_fed_in_one_turn_share_every_kernel_step() {
 #[test]
 fn a_dropped_stream_frees_its_slot_and_disturbs_nobody() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         let kept = body(1, 10_000);
         let mut a = batcher.open();
         let mut b = batcher.open();
@@ -79,8 +84,7 @@ fn a_dropped_stream_frees_its_slot_and_disturbs_nobody() {
 #[test]
 fn caught_up_bounds_the_backlog() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         let whole = body(3, 3 * MAX_BACKLOG_BYTES + 17);
         let mut s = batcher.open();
         for piece in whole.chunks(64 * 1024 + 5) {
@@ -97,8 +101,7 @@ fn caught_up_bounds_the_backlog() {
 #[test]
 fn empty_body_has_the_md5_of_nothing() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         let s = batcher.open();
         assert_eq!(
             crate::util::hex::encode(&s.finish().await),
@@ -158,8 +161,7 @@ proptest! {
 #[test]
 fn a_lone_stream_is_hashed_by_the_scalar_code_straight_from_its_pieces() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         // Pieces that do and do not end on a block boundary.
         let whole = body(9, 5 * 64 * 1024 + 1000);
         let mut s = batcher.open();
@@ -209,8 +211,7 @@ async fn settle_down() {
 #[test]
 fn bodies_wait_for_company_until_someone_needs_a_digest() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         let bodies: Vec<Vec<u8>> = (0..5).map(|i| body(i, 10_000 + i)).collect();
         let mut streams: Vec<Md5Stream> = bodies.iter().map(|_| batcher.open()).collect();
         for (s, b) in streams.iter_mut().zip(&bodies) {
@@ -235,8 +236,7 @@ fn bodies_wait_for_company_until_someone_needs_a_digest() {
 #[test]
 fn a_lane_whose_stream_runs_dry_is_refilled_in_the_same_round() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         // 48 bodies of very different lengths, all waited on at once.
         let bodies: Vec<Vec<u8>> = (0..48)
             .map(|i| body(i, 500 + (i * 7919) % 60_000))
@@ -263,8 +263,7 @@ fn a_lane_whose_stream_runs_dry_is_refilled_in_the_same_round() {
 #[test]
 fn more_than_the_shards_cap_is_hashed_without_anyone_waiting() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         let piece = Bytes::from(body(5, 1 << 20));
         let mut streams: Vec<Md5Stream> = (0..8).map(|_| batcher.open()).collect();
         // 8 streams (fewer than the lanes) of up to 3 MiB each: 24 MiB fed.
@@ -314,8 +313,7 @@ fn a_dropped_finish_releases_its_claim_on_the_worker() {
 #[test]
 fn one_byte_pieces_are_merged_while_queued() {
     run(async {
-        let batcher = Md5Batcher::new();
-        monoio::spawn(batcher.clone().run());
+        let batcher = running_batcher();
         let data = body(5, 200_000);
         let mut s = batcher.open();
         for b in &data {
