@@ -3,7 +3,7 @@
 # /usr/bin/time around one `ringstore bench` run, plus the server's context
 # switches and the disk's writes and bytes written per operation. A
 # noise-robust way to compare two builds: run it alternately for each.
-#   benches/cpu-per-op.sh <s3|floor> <put|get> <SIZE> [serve args...]
+#   benches/cpu-per-op.sh <s3|floor> <put|get> <SIZE> [serve or floor args...]
 #   BIN (target/release/ringstore), SHARDS (2), DURATION (5s), DISK (vda)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ if [[ $MODE == s3 ]]; then
   RINGSTORE_ACCESS_KEY=$AWS_ACCESS_KEY_ID RINGSTORE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY RINGSTORE_LOG=warn \
     "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$SHARDS" "$@" >"$OUT/server.out" 2>&1 &
 else
-  "$BIN" floor --listen 127.0.0.1:$PORT --shards "$SHARDS" --get-bytes "$SIZE" >"$OUT/server.out" 2>&1 &
+  "$BIN" floor --listen 127.0.0.1:$PORT --shards "$SHARDS" --get-bytes "$SIZE" "$@" >"$OUT/server.out" 2>&1 &
 fi
 SERVER=$!
 # The data dir goes too: a PUT run leaves gigabytes of log behind.

@@ -71,6 +71,10 @@ struct FloorArgs {
     /// Do not pin threads to CPUs.
     #[arg(long)]
     no_pin: bool,
+    /// Burn this many nanoseconds of CPU per request before answering: models a
+    /// server with that much work per request over bare HTTP (benches/README.md).
+    #[arg(long, default_value_t = 0)]
+    work_ns: u64,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -236,6 +240,7 @@ fn floor(args: FloorArgs) -> Result<(), String> {
         shards,
         get_bytes: args.get_bytes as usize,
         pin_threads: !args.no_pin,
+        work_ns: args.work_ns,
     };
     let (listen, threads) = server::floor::start(cfg)?;
     println!(

@@ -22,7 +22,7 @@ const HEADER_FRAMING_BYTES: usize = 4;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseHead {
     pub status: u16,
-    headers: Vec<(Cow<'static, str>, String)>,
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
 }
 
 impl ResponseHead {
@@ -42,7 +42,7 @@ impl ResponseHead {
     pub fn header(
         &mut self,
         name: impl Into<Cow<'static, str>>,
-        value: impl Into<String>,
+        value: impl Into<Cow<'static, str>>,
     ) -> &mut Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -50,12 +50,18 @@ impl ResponseHead {
 
     /// Headers added so far, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_str()))
+        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
     /// Writes `HTTP/1.1 <status> <reason>`, the headers and the blank line.
     /// Content-Length (or chunked framing) is the caller's header to add.
     pub fn encode(&self, out: &mut BytesMut) {
+        self.encode_with(out, |_| {});
+    }
+
+    /// [`ResponseHead::encode`], with `trusted` writing header lines of the
+    /// server's own making (no allocation, no sanitizing) after the status line.
+    pub fn encode_with(&self, out: &mut BytesMut, trusted: impl FnOnce(&mut TrustedHeaders)) {
         assert!(
             (100..=999).contains(&self.status),
             "status {} is not three digits",
@@ -77,6 +83,7 @@ impl ResponseHead {
         ]);
         out.put_slice(reason_phrase(self.status).as_bytes());
         out.put_slice(b"\r\n");
+        trusted(&mut TrustedHeaders(out));
         for (name, value) in &self.headers {
             if name.is_empty() {
                 continue;
@@ -102,8 +109,48 @@ impl ResponseHead {
     }
 }
 
+/// Header lines the server itself composes (fixed names; values it
+/// generated: dates, ids, lengths), written straight into the head.
+pub struct TrustedHeaders<'a>(&'a mut BytesMut);
+
+impl TrustedHeaders<'_> {
+    pub fn put(&mut self, name: &'static str, value: &[u8]) {
+        debug_assert!(name.bytes().all(is_token_byte), "bad header name {name}");
+        debug_assert!(
+            value.iter().all(|&b| b == b'\t' || !b.is_ascii_control()),
+            "header {name} has a control byte"
+        );
+        self.0.put_slice(name.as_bytes());
+        self.0.put_slice(b": ");
+        self.0.put_slice(value);
+        self.0.put_slice(b"\r\n");
+    }
+
+    /// A decimal value (Content-Length).
+    pub fn put_decimal(&mut self, name: &'static str, value: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut v = value;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.put(name, &digits[at..]);
+    }
+}
+
 /// Copies `src`, passing runs of unchanged bytes through in one slice.
 fn put_sanitized(out: &mut BytesMut, src: &[u8], map: impl Fn(u8) -> u8) {
+    // Nearly every value is clean: check the whole slice first, in a form
+    // the compiler vectorizes (no early exit), and copy it in one go.
+    if src.iter().fold(true, |clean, &b| clean & (map(b) == b)) {
+        out.put_slice(src);
+        return;
+    }
     let mut clean_from = 0;
     for (i, &b) in src.iter().enumerate() {
         let m = map(b);
@@ -264,6 +311,24 @@ mod tests {
             b"HTTP/1.1 204 No Content\r\n\r\n"
         );
         assert_eq!(encoded(&ResponseHead::new(599)), b"HTTP/1.1 599 \r\n\r\n");
+    }
+
+    #[test]
+    fn trusted_headers_follow_the_status_line() {
+        let mut head = ResponseHead::new(200);
+        head.header("ETag", "\"e\"");
+        let mut out = BytesMut::new();
+        head.encode_with(&mut out, |t| {
+            t.put("Server", b"ringstore");
+            t.put_decimal("Content-Length", 0);
+            t.put_decimal("X-Big", u64::MAX);
+            t.put_decimal("X-Ten", 10);
+        });
+        assert_eq!(
+            &out[..],
+            b"HTTP/1.1 200 OK\r\nServer: ringstore\r\nContent-Length: 0\r\n\
+              X-Big: 18446744073709551615\r\nX-Ten: 10\r\nETag: \"e\"\r\n\r\n"
+        );
     }
 
     #[test]

@@ -22,7 +22,15 @@ pub struct FloorConfig {
     /// Bytes each GET answers with, unless the query carries `size=N`.
     pub get_bytes: usize,
     pub pin_threads: bool,
+    /// CPU each request burns before its answer (`floor --work-ns`): a
+    /// server that does this much work per request on top of bare HTTP,
+    /// to see how throughput falls as per-request work grows.
+    pub work_ns: u64,
 }
+
+/// Longest `work_ns` the floor accepts (a per-request burn beyond a
+/// millisecond models nothing this benchmark is for).
+pub const MAX_FLOOR_WORK_NS: u64 = 1_000_000;
 
 /// Starts one floor thread per shard; returns the bound address and the threads.
 pub fn start(
@@ -30,6 +38,9 @@ pub fn start(
 ) -> Result<(SocketAddr, Vec<std::thread::JoinHandle<()>>), String> {
     if cfg.get_bytes > MAX_FLOOR_BODY_BYTES {
         return Err(format!("--get-bytes exceeds {MAX_FLOOR_BODY_BYTES}"));
+    }
+    if cfg.work_ns > MAX_FLOOR_WORK_NS {
+        return Err(format!("--work-ns exceeds {MAX_FLOOR_WORK_NS}"));
     }
     cfg.listen = super::claim_listen_port(cfg.listen)?;
     let cpus = allowed_cpus();
@@ -84,11 +95,12 @@ async fn floor_main(
         };
         let _ = stream.set_nodelay(true);
         let zeros = zeros.clone();
-        let get_bytes = cfg.get_bytes;
+        let (get_bytes, work_ns) = (cfg.get_bytes, cfg.work_ns);
         monoio::spawn(async move {
             let mut conn = Conn::new(stream, DEFAULT_IDLE_TIMEOUT);
             let mut date = DateCache::new();
-            while let Ok(true) = serve_one(&mut conn, &zeros, get_bytes, &mut date).await {}
+            while let Ok(true) = serve_one(&mut conn, &zeros, get_bytes, work_ns, &mut date).await {
+            }
         });
     }
 }
@@ -107,12 +119,14 @@ async fn serve_one(
     conn: &mut Conn,
     zeros: &Bytes,
     get_bytes: usize,
+    work_ns: u64,
     date: &mut DateCache,
 ) -> Result<bool, ()> {
     let head = match conn.next_head().await {
         Ok(Some(h)) => h,
         _ => return Ok(false),
     };
+    burn_cpu(work_ns);
     let mut left = match head.body_framing() {
         Ok(BodyFraming::Length(n)) => n,
         Ok(BodyFraming::None) => 0,
@@ -151,9 +165,32 @@ async fn serve_one(
     Ok(head.keep_alive())
 }
 
+/// Spins for `ns` nanoseconds of wall time without yielding: the thread
+/// stays on its CPU, as a request's real work would keep it.
+fn burn_cpu(ns: u64) {
+    if ns == 0 {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let until = std::time::Duration::from_nanos(ns);
+    while start.elapsed() < until {
+        std::hint::spin_loop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn burn_cpu_spins_at_least_as_long_as_asked() {
+        let start = std::time::Instant::now();
+        burn_cpu(200_000);
+        assert!(start.elapsed() >= std::time::Duration::from_micros(200));
+        let start = std::time::Instant::now();
+        burn_cpu(0);
+        assert!(start.elapsed() < std::time::Duration::from_millis(50));
+    }
 
     #[test]
     fn size_query() {

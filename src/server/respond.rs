@@ -51,7 +51,7 @@ pub enum Body {
 
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     pub body: Body,
 }
 
@@ -75,13 +75,17 @@ impl Response {
     pub fn header(
         mut self,
         name: impl Into<Cow<'static, str>>,
-        value: impl Into<String>,
+        value: impl Into<Cow<'static, str>>,
     ) -> Response {
         self.headers.push((name.into(), value.into()));
         self
     }
 
-    pub fn push_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+    pub fn push_header(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) {
         self.headers.push((name.into(), value.into()));
     }
 
@@ -99,10 +103,26 @@ impl Response {
 
 /// The x-amz-id-2 value: an opaque id derived from the request id.
 pub fn host_id(request_id: &str) -> String {
+    let mut buf = [0u8; HOST_ID_MAX_BYTES];
+    let n = host_id_into(request_id, &mut buf);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Request ids longer than this get a host id from their first bytes only.
+const REQUEST_ID_MAX_BYTES: usize = 48;
+const HOST_ID_MAX_BYTES: usize = REQUEST_ID_MAX_BYTES.div_ceil(3) * 4;
+
+/// [`host_id`] into `out`, without allocating; returns its length.
+fn host_id_into(request_id: &str, out: &mut [u8; HOST_ID_MAX_BYTES]) -> usize {
     // An opaque token unique per request, as S3's is. Base64 of the id
     // itself: the SHA-256 this used to take was 1 % of a 4 KiB GET.
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(request_id.as_bytes())
+    debug_assert!(request_id.len() <= REQUEST_ID_MAX_BYTES);
+    let id = request_id.as_bytes();
+    let id = &id[..id.len().min(REQUEST_ID_MAX_BYTES)];
+    base64::engine::general_purpose::STANDARD
+        .encode_slice(id, out)
+        .expect("the buffer fits the longest id")
 }
 
 /// Writes `resp`. Returns false when the connection can no longer be used
@@ -128,28 +148,21 @@ pub async fn write_response(
             }
         }
     }
-    // Server, Date, request ids, Content-Length, Connection, and the handler's.
-    let mut head = ResponseHead::with_capacity(resp.status, resp.headers.len() + 6);
-    head.header("Server", SERVER_NAME.to_string());
-    head.header("Date", ctx.date.borrow_mut().get().to_string());
-    head.header("x-amz-request-id", request_id.to_string());
-    head.header("x-amz-id-2", host_id(request_id));
-    for (name, value) in resp.headers {
+    // The handler's headers, then (written straight into the head) Server,
+    // Date, the request ids, Content-Length and Connection.
+    let mut head = ResponseHead::with_capacity(resp.status, resp.headers.len());
+    for (name, value) in std::mem::take(&mut resp.headers) {
         head.header(name, value);
     }
     let length = match &resp.body {
-        Body::Empty => Some(0),
-        Body::Full(b) => Some(b.len() as u64),
-        Body::Object { len, .. } | Body::HeadOnly { len } => Some(*len),
+        Body::Empty => 0,
+        Body::Full(b) => b.len() as u64,
+        Body::Object { len, .. } | Body::HeadOnly { len } => *len,
     };
-    if let Some(len) = length {
-        if resp.status != 304 && resp.status != 204 && !(100..200).contains(&resp.status) {
-            head.header("Content-Length", len.to_string());
-        }
-    }
-    if close {
-        head.header("Connection", "close".to_string());
-    }
+    let has_length = resp.status != 304 && resp.status != 204 && !(100..200).contains(&resp.status);
+    let mut host_id_buf = [0u8; HOST_ID_MAX_BYTES];
+    let host_id_len = host_id_into(request_id, &mut host_id_buf);
+    let host_id = &host_id_buf[..host_id_len];
     // Room for the head and a small body sent with it, so neither reallocates.
     let inline = match (&resp.body, &first) {
         (Body::Full(b), _) if b.len() <= COALESCE_BODY_BYTES => b.len(),
@@ -157,7 +170,18 @@ pub async fn write_response(
         _ => 0,
     };
     let mut out = BytesMut::with_capacity(HEAD_ROOM_BYTES + inline);
-    head.encode(&mut out);
+    head.encode_with(&mut out, |t| {
+        t.put("Server", SERVER_NAME.as_bytes());
+        t.put("Date", ctx.date.borrow_mut().get().as_bytes());
+        t.put("x-amz-request-id", request_id.as_bytes());
+        t.put("x-amz-id-2", host_id);
+        if has_length {
+            t.put_decimal("Content-Length", length);
+        }
+        if close {
+            t.put("Connection", b"close");
+        }
+    });
     match resp.body {
         Body::Empty | Body::HeadOnly { .. } => conn.write(out.freeze()).await.is_ok(),
         Body::Full(b) if b.len() <= COALESCE_BODY_BYTES => {

@@ -18,6 +18,7 @@ use crate::server::shard::ShardCtx;
 use crate::shard::msg::PutTarget;
 use crate::store::{ObjectMeta, PutCondition, StoredChecksum};
 use base64::Engine;
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// Largest single PUT S3 accepts (5 GiB).
@@ -252,8 +253,17 @@ fn read_request(req: &Req, head_only: bool) -> ReadRequest {
 }
 
 /// Standard object headers (ETag, Last-Modified, content-*, user metadata).
+/// `"etag"`, as the ETag header carries it.
+fn quoted(etag: &str) -> String {
+    let mut q = String::with_capacity(etag.len() + 2);
+    q.push('"');
+    q.push_str(etag);
+    q.push('"');
+    q
+}
+
 fn object_headers(resp: &mut Response, meta: &ObjectMeta) {
-    resp.push_header("ETag", format!("\"{}\"", meta.etag));
+    resp.push_header("ETag", quoted(&meta.etag));
     resp.push_header(
         "Last-Modified",
         crate::util::time::http_date(meta.mtime_millis / 1000),
@@ -261,9 +271,10 @@ fn object_headers(resp: &mut Response, meta: &ObjectMeta) {
     resp.push_header("Accept-Ranges", "bytes");
     resp.push_header(
         "Content-Type",
-        meta.content_type
-            .clone()
-            .unwrap_or_else(|| "binary/octet-stream".into()),
+        match &meta.content_type {
+            Some(t) => Cow::Owned(t.clone()),
+            None => Cow::Borrowed("binary/octet-stream"),
+        },
     );
     let optional = [
         ("Cache-Control", &meta.cache_control),
