@@ -40,6 +40,14 @@ pub struct Bucket {
     pub created_millis: i64,
     #[serde(default)]
     pub acl: CannedAcl,
+    /// PutBucketVersioning set Suspended. Versioning can never be Enabled
+    /// here: a key holds one version, the `null` one, which is exactly what
+    /// a bucket that never had versioning, or has it suspended, stores.
+    #[serde(default)]
+    pub versioning_suspended: bool,
+    /// PutBucketTagging's tag set (at most 50), in the order given.
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
 }
 
 /// The persisted catalog.

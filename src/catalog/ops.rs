@@ -28,6 +28,15 @@ pub enum CatalogOp {
         name: String,
         acl: CannedAcl,
     },
+    SuspendBucketVersioning {
+        name: String,
+    },
+    /// Replaces the bucket's tags (empty: DeleteBucketTagging). The caller
+    /// has checked S3's tag rules.
+    PutBucketTagging {
+        name: String,
+        tags: Vec<(String, String)>,
+    },
     CreateCredential {
         user_name: String,
         access_key: String,
@@ -64,6 +73,16 @@ pub enum CatalogOutcome {
     Bucket(Bucket),
     Credential(Credential),
     Done,
+}
+
+/// S3's limit on a bucket's tags.
+pub const MAX_BUCKET_TAGS: usize = 50;
+
+fn bucket_mut<'a>(data: &'a mut CatalogData, name: &str) -> Result<&'a mut Bucket, CatalogError> {
+    data.buckets
+        .iter_mut()
+        .find(|b| b.name == name)
+        .ok_or(CatalogError::NoSuchBucket)
 }
 
 fn valid_key_chars(s: &str) -> bool {
@@ -129,6 +148,8 @@ pub fn apply(
                 region,
                 created_millis: now_millis,
                 acl,
+                versioning_suspended: false,
+                tags: Vec::new(),
             };
             data.next_bucket_id += 1;
             data.buckets.push(bucket.clone());
@@ -143,12 +164,23 @@ pub fn apply(
             Ok(CatalogOutcome::Done)
         }
         CatalogOp::PutBucketAcl { name, acl } => {
-            let b = data
-                .buckets
-                .iter_mut()
-                .find(|b| b.name == name)
-                .ok_or(CatalogError::NoSuchBucket)?;
+            let b = bucket_mut(data, &name)?;
             b.acl = acl;
+            Ok(CatalogOutcome::Bucket(b.clone()))
+        }
+        CatalogOp::SuspendBucketVersioning { name } => {
+            let b = bucket_mut(data, &name)?;
+            b.versioning_suspended = true;
+            Ok(CatalogOutcome::Bucket(b.clone()))
+        }
+        CatalogOp::PutBucketTagging { name, tags } => {
+            if tags.len() > MAX_BUCKET_TAGS {
+                return Err(CatalogError::Invalid(format!(
+                    "a bucket has at most {MAX_BUCKET_TAGS} tags"
+                )));
+            }
+            let b = bucket_mut(data, &name)?;
+            b.tags = tags;
             Ok(CatalogOutcome::Bucket(b.clone()))
         }
         CatalogOp::CreateCredential {
@@ -242,6 +274,44 @@ mod tests {
             acl: CannedAcl::Private,
         };
         apply(d, op, 5)
+    }
+
+    #[test]
+    fn bucket_settings_change_only_their_bucket() {
+        let mut d = with_root();
+        create(&mut d, "a", 1).expect("a");
+        create(&mut d, "b", 1).expect("b");
+        let tags = vec![("k".to_string(), "v".to_string())];
+        let put = |name: &str, tags: Vec<(String, String)>| CatalogOp::PutBucketTagging {
+            name: name.into(),
+            tags,
+        };
+        apply(&mut d, put("a", tags.clone()), 6).expect("tag a");
+        let suspend = CatalogOp::SuspendBucketVersioning { name: "b".into() };
+        apply(&mut d, suspend, 7).expect("suspend b");
+        let (a, b) = (&d.buckets[0], &d.buckets[1]);
+        assert_eq!((a.tags.clone(), a.versioning_suspended), (tags, false));
+        assert_eq!((b.tags.len(), b.versioning_suspended), (0, true));
+        let too_many = (0..=MAX_BUCKET_TAGS)
+            .map(|i| (i.to_string(), String::new()))
+            .collect();
+        assert!(matches!(
+            apply(&mut d, put("a", too_many), 8),
+            Err(CatalogError::Invalid(_))
+        ));
+        assert_eq!(
+            d.buckets[0].tags.len(),
+            1,
+            "a refused change leaves the tags"
+        );
+        assert_eq!(
+            apply(&mut d, put("nope", Vec::new()), 9),
+            Err(CatalogError::NoSuchBucket)
+        );
+        // Old catalogs (no such fields) still load.
+        let old = r#"{"id":3,"name":"o","owner_id":1,"region":"us-east-1","created_millis":0}"#;
+        let b: Bucket = serde_json::from_str(old).expect("old bucket");
+        assert!(!b.versioning_suspended && b.tags.is_empty());
     }
 
     #[test]

@@ -75,6 +75,7 @@ codes! {
     InvalidTag => 400, "The tag provided was not a valid tag.";
     InvalidURI => 400, "Couldn't parse the specified URI.";
     KeyTooLongError => 400, "Your key is too long";
+    MalformedACLError => 400, "The XML you provided was not well-formed or did not validate against our published schema.";
     MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema";
     MetadataTooLarge => 400, "Your metadata headers exceed the maximum allowed metadata size";
     MethodNotAllowed => 405, "The specified method is not allowed against this resource.";
@@ -97,6 +98,7 @@ codes! {
     ServiceUnavailable => 503, "Please reduce your request rate.";
     SignatureDoesNotMatch => 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     SlowDown => 503, "Please reduce your request rate.";
+    UnexpectedContent => 400, "This request does not support content";
     StorageFull => 507, "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.";
     XAmzContentSHA256Mismatch => 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
 }

@@ -206,6 +206,45 @@ pub struct AccessControlPolicy {
     pub grants: Vec<Grant>,
 }
 
+/// The version id of every object here: a key holds one version, as in a
+/// bucket that never had versioning enabled.
+pub const NULL_VERSION_ID: &str = "null";
+
+/// A grant as a PutBucketAcl body names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclGrantee {
+    /// A canonical user id.
+    User(String),
+    /// A group URI (AllUsers, AuthenticatedUsers, LogDelivery).
+    Group(String),
+    Email(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclGrant {
+    pub grantee: AclGrantee,
+    /// FULL_CONTROL, READ, WRITE, READ_ACP or WRITE_ACP.
+    pub permission: String,
+}
+
+/// ListObjectVersions page. ringstore keeps one version per key, the
+/// `null` one, so every listed object is a latest version with id `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListVersionsPage {
+    pub bucket: String,
+    pub prefix: String,
+    pub key_marker: String,
+    pub version_id_marker: String,
+    pub next_key_marker: Option<String>,
+    pub next_version_id_marker: Option<String>,
+    pub delimiter: Option<String>,
+    pub max_keys: u32,
+    pub is_truncated: bool,
+    pub encoding_url: bool,
+    pub versions: Vec<ObjectEntry>,
+    pub common_prefixes: Vec<String>,
+}
+
 /// DeleteObjects request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeleteRequest {

@@ -28,7 +28,8 @@ pub const MAX_COMPLETE_BODY_BYTES: usize = 4 << 20;
 pub const MAX_DELETE_OBJECTS: usize = 1000;
 pub const MAX_PARTS: usize = 10_000;
 pub const MAX_OBJECT_TAGS: usize = 10;
-pub const MAX_BUCKET_TAGS: usize = 50;
+/// S3's limit on a bucket's tags (the catalog enforces it too).
+pub use crate::catalog::MAX_BUCKET_TAGS;
 pub const MAX_TAG_KEY_CHARS: usize = 128;
 pub const MAX_TAG_VALUE_CHARS: usize = 256;
 /// Deepest element nesting any S3 request document needs is 4.
@@ -393,6 +394,56 @@ pub fn object_attributes(a: &ObjectAttributes) -> String {
     w.end("GetObjectAttributesResponse")
 }
 
+/// ListObjectVersions: each object is its key's only version, `null`.
+pub fn list_object_versions(p: &ListVersionsPage) -> String {
+    let enc = p.encoding_url;
+    let mut w = W::doc("ListVersionsResult");
+    w.elem("Name", &p.bucket);
+    w.elem("Prefix", &listed(&p.prefix, enc));
+    w.elem("KeyMarker", &listed(&p.key_marker, enc));
+    w.elem("VersionIdMarker", &p.version_id_marker);
+    if let Some(m) = &p.next_key_marker {
+        w.elem("NextKeyMarker", &listed(m, enc));
+    }
+    w.opt("NextVersionIdMarker", p.next_version_id_marker.as_deref());
+    w.num("MaxKeys", p.max_keys);
+    if let Some(d) = &p.delimiter {
+        w.elem("Delimiter", &listed(d, enc));
+    }
+    w.bool("IsTruncated", p.is_truncated);
+    if enc {
+        w.elem("EncodingType", "url");
+    }
+    for o in &p.versions {
+        w.open("Version");
+        w.elem("Key", &listed(&o.key, enc));
+        w.elem("VersionId", NULL_VERSION_ID);
+        w.bool("IsLatest", true);
+        w.date("LastModified", o.last_modified_millis);
+        w.etag(&o.etag);
+        w.num("Size", o.size);
+        if let Some(owner) = &o.owner {
+            w.owner("Owner", owner);
+        }
+        w.elem("StorageClass", "STANDARD");
+        w.close("Version");
+    }
+    common_prefixes(&mut w, &p.common_prefixes, enc);
+    w.end("ListVersionsResult")
+}
+
+/// GetBucketLogging for a bucket without server access logging.
+pub fn bucket_logging_status() -> String {
+    W::doc("BucketLoggingStatus").end("BucketLoggingStatus")
+}
+
+/// GetBucketPolicyStatus.
+pub fn policy_status(is_public: bool) -> String {
+    let mut w = W::doc("PolicyStatus");
+    w.bool("IsPublic", is_public);
+    w.end("PolicyStatus")
+}
+
 pub fn access_control_policy(p: &AccessControlPolicy) -> String {
     let mut w = W::doc("AccessControlPolicy");
     w.owner("Owner", &p.owner);
@@ -658,6 +709,42 @@ fn parse_tagging_limited(body: &[u8], max_tags: usize) -> Result<Vec<(String, St
         tags.push((key.to_string(), value.to_string()));
     }
     Ok(tags)
+}
+
+fn malformed_acl() -> S3Error {
+    S3Error::new(S3ErrorCode::MalformedACLError)
+}
+
+/// PutBucketAcl / PutObjectAcl body: the grants of an AccessControlPolicy.
+/// A grantee is told apart by what it carries (ID, URI or EmailAddress):
+/// its `xsi:type` attribute says the same.
+pub fn parse_access_control_policy(body: &[u8]) -> Result<Vec<AclGrant>, S3Error> {
+    const PERMISSIONS: [&str; 5] = ["FULL_CONTROL", "READ", "WRITE", "READ_ACP", "WRITE_ACP"];
+    let root = parse_tree(body, MAX_XML_BODY_BYTES).map_err(|_| malformed_acl())?;
+    if root.name != "AccessControlPolicy" {
+        return Err(malformed_acl());
+    }
+    let list = root.child("AccessControlList").ok_or_else(malformed_acl)?;
+    let mut grants = Vec::new();
+    for grant in list.children("Grant") {
+        let grantee = grant.child("Grantee").ok_or_else(malformed_acl)?;
+        let text = |name: &str| grantee.child_text(name).map(|t| t.trim().to_string());
+        let grantee = match (text("ID"), text("URI"), text("EmailAddress")) {
+            (Some(id), None, None) => AclGrantee::User(id),
+            (None, Some(uri), None) => AclGrantee::Group(uri),
+            (None, None, Some(email)) => AclGrantee::Email(email),
+            _ => return Err(malformed_acl()),
+        };
+        let permission = grant.child_text("Permission").map(str::trim);
+        let permission = permission
+            .filter(|p| PERMISSIONS.contains(p))
+            .ok_or_else(malformed_acl)?;
+        grants.push(AclGrant {
+            grantee,
+            permission: permission.to_string(),
+        });
+    }
+    Ok(grants)
 }
 
 /// PutBucketVersioning body: `None` when Status is absent (no change).

@@ -131,3 +131,54 @@ def test_sigv2_presigned_urls_are_refused_clearly(endpoint, bucket):
     r = requests.get(url)
     assert r.status_code == 400
     assert "AWS4-HMAC-SHA256" in r.text
+
+
+def test_emptying_a_bucket_through_its_versions(endpoint, s3, bucket):
+    """What tools that empty a bucket do: list object versions, delete them
+    by version id (the resource API's `object_versions.delete()`)."""
+    import boto3
+
+    for i in range(7):
+        s3.put_object(Bucket=bucket, Key=f"v/{i}", Body=data(10, i))
+    versions = s3.list_object_versions(Bucket=bucket, MaxKeys=3)
+    assert versions["IsTruncated"] and versions["NextVersionIdMarker"] == "null"
+    assert [v["VersionId"] for v in versions["Versions"]] == ["null"] * 3
+    assert s3.get_bucket_versioning(Bucket=bucket).get("Status") is None
+    resource = boto3.resource(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=os.environ["S3_ACCESS_KEY"],
+        aws_secret_access_key=os.environ["S3_SECRET_KEY"],
+        region_name="us-east-1",
+    )
+    resource.Bucket(bucket).object_versions.delete()
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    s3.delete_bucket(Bucket=bucket)
+
+
+def test_public_read_bucket_serves_anonymous_clients(endpoint, s3, bucket):
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    s3.put_object(Bucket=bucket, Key="pub", Body=b"for everyone")
+    anonymous = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=Config(signature_version=UNSIGNED, s3={"addressing_style": "path"}),
+    )
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        anonymous.get_object(Bucket=bucket, Key="pub")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert {(g["Grantee"].get("URI"), g["Permission"]) for g in grants} == {
+        (None, "FULL_CONTROL"),
+        ("http://acs.amazonaws.com/groups/global/AllUsers", "READ"),
+    }
+    assert anonymous.get_object(Bucket=bucket, Key="pub")["Body"].read() == b"for everyone"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        anonymous.put_object(Bucket=bucket, Key="nope", Body=b"x")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True

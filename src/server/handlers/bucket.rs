@@ -76,7 +76,20 @@ pub fn owner_id_string(id: u64) -> String {
     )
 }
 
-fn canned_acl(header: Option<&str>) -> Result<CannedAcl, S3Error> {
+/// The owner of a bucket (or anything in it) as S3 documents show it.
+pub fn owner_of(ctx: &ShardCtx, owner_id: u64) -> xml::Owner {
+    let display_name = ctx.with_catalog(|c| {
+        c.credential(owner_id)
+            .map(|c| c.user_name.clone())
+            .unwrap_or_default()
+    });
+    xml::Owner {
+        id: owner_id_string(owner_id),
+        display_name,
+    }
+}
+
+pub fn canned_acl(header: Option<&str>) -> Result<CannedAcl, S3Error> {
     match header {
         None | Some("private") => Ok(CannedAcl::Private),
         Some("public-read") => Ok(CannedAcl::PublicRead),

@@ -5,7 +5,7 @@
 
 use super::multipart::part_number_of;
 use super::object::{base_meta, digest_meta, key_of};
-use super::{bucket_for, bucket_named, Access};
+use super::{bucket_for, bucket_named, check_version_id, Access};
 use crate::auth::{BodyDigests, PayloadMode};
 use crate::s3::conditional::{evaluate_copy_source, CondOutcome};
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -27,7 +27,7 @@ use std::rc::Rc;
 pub const MAX_COPY_SOURCE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// `x-amz-copy-source`: `[/]bucket/key[?versionId=…]`, URL-encoded.
-/// Returns (bucket, key); the version id is ignored (no versioning yet).
+/// Returns (bucket, key); the only version id a key has is `null`.
 pub fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
     let invalid = || {
         S3Error::new(S3ErrorCode::InvalidArgument)
@@ -37,7 +37,12 @@ pub fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
             .with("ArgumentName", "x-amz-copy-source".to_string())
             .with("ArgumentValue", raw.to_string())
     };
-    let path = raw.split('?').next().unwrap_or("");
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    for param in query.split('&').filter(|p| !p.is_empty()) {
+        if let Some(v) = param.strip_prefix("versionId=") {
+            check_version_id("x-amz-copy-source", &percent_decode(v, false)?)?;
+        }
+    }
     let path = percent_decode(path.trim_start_matches('/'), false)?;
     let (bucket, key) = path.split_once('/').ok_or_else(invalid)?;
     if bucket.is_empty() || key.is_empty() {

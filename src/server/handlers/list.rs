@@ -1,17 +1,17 @@
-//! ListObjectsV2 and ListObjects (v1): every shard lists its own keys in
+//! ListObjectsV2, ListObjects (v1) and ListObjectVersions: every shard lists its own keys in
 //! UTF-8 byte order (with delimiter roll-up), and the accepting shard merges
 //! the pages. The continuation token is the last returned key or prefix, so
 //! paging is stateless and never repeats or skips an entry.
 
-use super::{bucket_for, Access};
+use super::{bucket_for, check_version_id, Access};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::xml;
-use crate::server::handlers::bucket::owner_id_string;
+use crate::server::handlers::bucket::owner_of;
 use crate::server::owner::list_all;
 use crate::server::request::Req;
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
-use crate::store::ListItem;
+use crate::store::{BucketId, ListItem};
 use base64::Engine;
 
 /// S3's cap on max-keys.
@@ -60,15 +60,15 @@ fn max_keys(req: &Req) -> Result<usize, S3Error> {
     }
 }
 
-pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Read)?;
-    let prefix = req.query.get("prefix").unwrap_or("").to_string();
-    let delimiter = req
-        .query
-        .get("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
-    let max = max_keys(req)?;
+/// What every listing reads from the query.
+struct ListParams {
+    prefix: String,
+    delimiter: Option<String>,
+    max: usize,
+    url_encoding: bool,
+}
+
+fn list_params(req: &Req) -> Result<ListParams, S3Error> {
     let url_encoding = match req.query.get("encoding-type") {
         None => false,
         Some(e) if e.eq_ignore_ascii_case("url") => true,
@@ -78,47 +78,46 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
                 .with("ArgumentName", "encoding-type".to_string()))
         }
     };
-    let token = if v2 {
-        req.query.get("continuation-token").map(str::to_string)
-    } else {
-        None
-    };
-    let start_after = if v2 {
-        req.query.get("start-after")
-    } else {
-        req.query.get("marker")
+    Ok(ListParams {
+        prefix: req.query.get("prefix").unwrap_or("").to_string(),
+        delimiter: req
+            .query
+            .get("delimiter")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string),
+        max: max_keys(req)?,
+        url_encoding,
+    })
+}
+
+/// The bucket's first `p.max` entries after `after`, merged from every
+/// shard, and whether more exist.
+async fn list_page(
+    ctx: &ShardCtx,
+    bucket: BucketId,
+    p: &ListParams,
+    after: Option<&str>,
+) -> Result<(Vec<ListItem>, bool), S3Error> {
+    if p.max == 0 {
+        return Ok((Vec::new(), false));
     }
-    .map(str::to_string);
-    let after = match &token {
-        Some(t) => Some(decode_token(t)?),
-        None => start_after.clone().filter(|s| !s.is_empty()),
-    };
-    let (items, truncated) = if max == 0 {
-        (Vec::new(), false)
-    } else {
-        let pages = list_all(
-            ctx,
-            bucket.id,
-            &prefix,
-            delimiter.as_deref(),
-            after.as_deref(),
-            max + 1,
-        )
-        .await?;
-        merge_pages(pages, max)
-    };
-    let last = items.last().map(|i| i.sort_key().to_string());
-    let owner = (!v2 || req.query.get("fetch-owner").is_some_and(|v| v == "true")).then(|| {
-        let name = ctx.with_catalog(|c| {
-            c.credential(bucket.owner_id)
-                .map(|c| c.user_name.clone())
-                .unwrap_or_default()
-        });
-        xml::Owner {
-            id: owner_id_string(bucket.owner_id),
-            display_name: name,
-        }
-    });
+    let pages = list_all(
+        ctx,
+        bucket,
+        &p.prefix,
+        p.delimiter.as_deref(),
+        after,
+        p.max + 1,
+    )
+    .await?;
+    Ok(merge_pages(pages, p.max))
+}
+
+/// Object entries (each showing `owner`, if given) and common prefixes.
+fn split_items(
+    items: Vec<ListItem>,
+    owner: Option<xml::Owner>,
+) -> (Vec<xml::ObjectEntry>, Vec<String>) {
     let mut contents = Vec::new();
     let mut common_prefixes = Vec::new();
     for item in items {
@@ -138,6 +137,38 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
             ListItem::CommonPrefix(p) => common_prefixes.push(p),
         }
     }
+    (contents, common_prefixes)
+}
+
+pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let params = list_params(req)?;
+    let token = if v2 {
+        req.query.get("continuation-token").map(str::to_string)
+    } else {
+        None
+    };
+    let start_after = if v2 {
+        req.query.get("start-after")
+    } else {
+        req.query.get("marker")
+    }
+    .map(str::to_string);
+    let after = match &token {
+        Some(t) => Some(decode_token(t)?),
+        None => start_after.clone().filter(|s| !s.is_empty()),
+    };
+    let (items, truncated) = list_page(ctx, bucket.id, &params, after.as_deref()).await?;
+    let last = items.last().map(|i| i.sort_key().to_string());
+    let owner = (!v2 || req.query.get("fetch-owner").is_some_and(|v| v == "true"))
+        .then(|| owner_of(ctx, bucket.owner_id));
+    let (contents, common_prefixes) = split_items(items, owner);
+    let ListParams {
+        prefix,
+        delimiter,
+        max,
+        url_encoding,
+    } = params;
     let body = if v2 {
         xml::list_objects_v2(&xml::ListV2Page {
             bucket: bucket.name.clone(),
@@ -176,6 +207,50 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
             common_prefixes,
         })
     };
+    Ok(Response::xml(200, body))
+}
+
+/// ListObjectVersions. A key holds one version here, `null`, so this is
+/// the object listing in S3's version form: key-marker plays the marker,
+/// and the only version-id-marker that can name a version is `null`.
+pub async fn list_versions(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let params = list_params(req)?;
+    let key_marker = req.query.get("key-marker").unwrap_or("").to_string();
+    let version_id_marker = req.query.get("version-id-marker").unwrap_or("").to_string();
+    if !version_id_marker.is_empty() {
+        if key_marker.is_empty() {
+            return Err(S3Error::new(S3ErrorCode::InvalidArgument)
+                .with_message("A version-id marker cannot be specified without a key marker.")
+                .with("ArgumentName", "version-id-marker".to_string())
+                .with("ArgumentValue", version_id_marker));
+        }
+        check_version_id("version-id-marker", &version_id_marker)?;
+    }
+    let after = Some(key_marker.as_str()).filter(|k| !k.is_empty());
+    let (items, truncated) = list_page(ctx, bucket.id, &params, after).await?;
+    let (next_key_marker, next_version_id_marker) = match items.last() {
+        Some(last) if truncated => (
+            Some(last.sort_key().to_string()),
+            matches!(last, ListItem::Object { .. }).then(|| xml::NULL_VERSION_ID.to_string()),
+        ),
+        _ => (None, None),
+    };
+    let (versions, common_prefixes) = split_items(items, Some(owner_of(ctx, bucket.owner_id)));
+    let body = xml::list_object_versions(&xml::ListVersionsPage {
+        bucket: bucket.name.clone(),
+        prefix: params.prefix,
+        key_marker,
+        version_id_marker,
+        next_key_marker,
+        next_version_id_marker,
+        delimiter: params.delimiter,
+        max_keys: params.max as u32,
+        is_truncated: truncated,
+        encoding_url: params.url_encoding,
+        versions,
+        common_prefixes,
+    });
     Ok(Response::xml(200, body))
 }
 

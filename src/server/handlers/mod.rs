@@ -1,6 +1,7 @@
 //! One module per family of S3 operations; `dispatch` is the only entry.
 
 pub mod bucket;
+pub mod bucket_config;
 pub mod copy;
 pub mod list;
 pub mod multipart;
@@ -24,6 +25,11 @@ pub async fn dispatch(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
+    if VERSIONED_OBJECT_OPERATIONS.contains(&req.op) {
+        if let Some(v) = req.query.get("versionId") {
+            check_version_id("versionId", v)?;
+        }
+    }
     match req.op {
         Operation::ListBuckets => bucket::list_buckets(ctx, req),
         Operation::CreateBucket => bucket::create(ctx, conn, req, body).await,
@@ -49,10 +55,53 @@ pub async fn dispatch(
         Operation::ListMultipartUploads => multipart::list_uploads(ctx, req).await,
         Operation::CopyObject => copy::copy_object(ctx, req).await,
         Operation::UploadPartCopy => copy::upload_part_copy(ctx, req).await,
+        Operation::ListObjectVersions => list::list_versions(ctx, req).await,
+        Operation::GetBucketAcl => bucket_config::get_acl(ctx, req),
+        Operation::PutBucketAcl => bucket_config::put_acl(ctx, conn, req, body).await,
+        Operation::GetObjectAcl => bucket_config::get_object_acl(ctx, req).await,
+        Operation::PutObjectAcl => Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
+            "Object ACLs are not supported: an object has its bucket's ACL (PutBucketAcl).",
+        )),
+        Operation::GetBucketVersioning => bucket_config::get_versioning(ctx, req),
+        Operation::PutBucketVersioning => bucket_config::put_versioning(ctx, conn, req, body).await,
+        Operation::GetBucketTagging => bucket_config::get_tagging(ctx, req),
+        Operation::PutBucketTagging => bucket_config::put_tagging(ctx, conn, req, body).await,
+        Operation::DeleteBucketTagging => bucket_config::delete_tagging(ctx, req).await,
+        Operation::GetBucketLogging => bucket_config::get_logging(ctx, req),
+        Operation::GetBucketPolicyStatus => bucket_config::get_policy_status(ctx, req),
+        Operation::GetBucketLifecycle => bucket_config::get_lifecycle(ctx, req),
+        Operation::DeleteBucketLifecycle => bucket_config::delete_lifecycle(ctx, req),
+        Operation::GetBucketCors => bucket_config::get_cors(ctx, req),
+        Operation::DeleteBucketCors => bucket_config::delete_cors(ctx, req),
         _ => Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
             "A header or query you provided implies functionality that is not implemented.",
         )),
     }
+}
+
+/// Operations on one object that take `?versionId=`.
+const VERSIONED_OBJECT_OPERATIONS: &[Operation] = &[
+    Operation::GetObject,
+    Operation::HeadObject,
+    Operation::DeleteObject,
+    Operation::GetObjectTagging,
+    Operation::PutObjectTagging,
+    Operation::DeleteObjectTagging,
+    Operation::GetObjectAttributes,
+    Operation::GetObjectAcl,
+];
+
+/// A key holds one version here, `null` (as in a bucket that never had
+/// versioning enabled); any other version id is one S3 could not have
+/// issued for it, which S3 answers as an invalid version id.
+pub fn check_version_id(argument: &str, version_id: &str) -> Result<(), S3Error> {
+    if version_id == crate::s3::model::NULL_VERSION_ID {
+        return Ok(());
+    }
+    Err(S3Error::new(S3ErrorCode::InvalidArgument)
+        .with_message("Invalid version id specified")
+        .with("ArgumentName", argument.to_string())
+        .with("ArgumentValue", version_id.to_string()))
 }
 
 /// What an operation needs to be allowed to do on a bucket.

@@ -2,7 +2,7 @@
 //! answer), GetObject / HeadObject, DeleteObject, DeleteObjects.
 
 use super::bucket::read_small_body;
-use super::{bucket_for, Access};
+use super::{bucket_for, check_version_id, Access};
 use crate::auth::{header_name, requested_checksum, BodyDigests, BodyDigestsResult, PayloadMode};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
@@ -375,7 +375,12 @@ pub async fn delete(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
     owner::delete(ctx, owner, bucket.id, &key)
         .await
         .map_err(S3Error::from)?;
-    Ok(Response::new(204))
+    let mut resp = Response::new(204);
+    if req.query.get("versionId").is_some() {
+        // Checked by dispatch: it named the key's only version, `null`.
+        resp.push_header("x-amz-version-id", xml::NULL_VERSION_ID);
+    }
+    Ok(resp)
 }
 
 pub async fn delete_many(
@@ -388,19 +393,25 @@ pub async fn delete_many(
     let raw = read_small_body(conn, req, body, MAX_DELETE_BODY_BYTES).await?;
     let request = xml::parse_delete(&raw)?;
     // Deletes run concurrently so group commit makes them share flushes.
-    let futures = request.objects.iter().map(|(key, _version)| {
+    let futures = request.objects.iter().map(|(key, version)| {
         let ctx = ctx.clone();
         let bucket_name = bucket.name.clone();
         let key = key.clone();
+        let version = version.clone();
         async move {
             if let Err(e) = validate_key(&key) {
-                return (key, Err(e));
+                return (key, version, Err(e));
+            }
+            if let Some(v) = &version {
+                if let Err(e) = check_version_id("VersionId", v) {
+                    return (key, version, Err(e));
+                }
             }
             let owner = ctx.placement.owner(&bucket_name, &key);
             let r = owner::delete(&ctx, owner, bucket.id, &key)
                 .await
                 .map_err(S3Error::from);
-            (key, r.map(|_| ()))
+            (key, version, r.map(|_| ()))
         }
     });
     let results = futures_util::future::join_all(futures).await;
@@ -408,17 +419,17 @@ pub async fn delete_many(
         quiet: request.quiet,
         ..Default::default()
     };
-    for (key, r) in results {
+    for (key, version_id, r) in results {
         match r {
             Ok(()) => result.deleted.push(xml::DeletedEntry {
                 key,
-                version_id: None,
+                version_id,
                 delete_marker: false,
                 delete_marker_version_id: None,
             }),
             Err(e) => result.errors.push(xml::DeleteErrorEntry {
                 key,
-                version_id: None,
+                version_id,
                 code: e.code.as_str().to_string(),
                 message: e.message.clone(),
             }),

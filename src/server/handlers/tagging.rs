@@ -61,7 +61,7 @@ pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error>
 }
 
 /// Metadata of the request's object, wherever it lives.
-async fn object_view(
+pub(super) async fn object_view(
     ctx: &ShardCtx,
     req: &Req,
     access: Access,

@@ -1,0 +1,585 @@
+//! Bucket sub-resources through aws-sdk-s3: ACLs and the anonymous access
+//! they grant, versioning state and ListObjectVersions, bucket tags, and the
+//! configurations a bucket here never has (logging, lifecycle, CORS).
+
+mod common;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    AccessControlPolicy, BucketCannedAcl, BucketVersioningStatus, Delete, Grant, Grantee,
+    ObjectIdentifier, Owner, Permission, Tag, Tagging, Type, VersioningConfiguration,
+};
+use common::{read_response, rt, s3_client, Server};
+use std::io::{BufReader, Write};
+use std::time::Duration;
+
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+/// An unsigned request (no credentials at all) and its response status.
+fn anonymous(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write head");
+    s.write_all(body).expect("write body");
+    let r = read_response(&mut BufReader::new(s), method == "HEAD").expect("response");
+    (r.status, r.body)
+}
+
+fn error_code<E: ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E>) -> String {
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .unwrap_or("<no service error>")
+        .to_string()
+}
+
+/// The bucket ACL's grants as (group URI or "owner", permission), sorted.
+async fn grants_of(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, String)> {
+    let acl = s3
+        .get_bucket_acl()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("get acl");
+    let owner_id = acl
+        .owner()
+        .and_then(|o| o.id())
+        .expect("owner id")
+        .to_string();
+    let mut grants: Vec<(String, String)> = acl
+        .grants()
+        .iter()
+        .map(|g| {
+            let grantee = g.grantee().expect("grantee");
+            let who = match (grantee.uri(), grantee.id()) {
+                (Some(uri), None) => uri.to_string(),
+                (None, Some(id)) if id == owner_id => "owner".to_string(),
+                other => panic!("unexpected grantee {other:?}"),
+            };
+            let permission = g.permission().expect("permission").as_str().to_string();
+            (who, permission)
+        })
+        .collect();
+    grants.sort();
+    grants
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = list
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bucket_acls_grant_what_they_say_and_survive_restart() {
+    let mut server = Server::start(2);
+    let port = server.port;
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("acl")
+            .send()
+            .await
+            .expect("create");
+        s3.put_object()
+            .bucket("acl")
+            .key("k")
+            .body(ByteStream::from_static(b"public bytes"))
+            .send()
+            .await
+            .expect("put");
+        // Private: only the owner.
+        assert_eq!(
+            grants_of(&s3, "acl").await,
+            pairs(&[("owner", "FULL_CONTROL")])
+        );
+        assert_eq!(anonymous(port, "GET", "/acl/k", b"").0, 403);
+        let status = s3
+            .get_bucket_policy_status()
+            .bucket("acl")
+            .send()
+            .await
+            .expect("policy status");
+        assert_eq!(
+            status.policy_status().and_then(|p| p.is_public()),
+            Some(false)
+        );
+
+        // public-read: anyone reads, nobody anonymous writes.
+        s3.put_bucket_acl()
+            .bucket("acl")
+            .acl(BucketCannedAcl::PublicRead)
+            .send()
+            .await
+            .expect("public-read");
+        assert_eq!(
+            grants_of(&s3, "acl").await,
+            pairs(&[("owner", "FULL_CONTROL"), (ALL_USERS, "READ")])
+        );
+        assert_eq!(
+            anonymous(port, "GET", "/acl/k", b""),
+            (200, b"public bytes".to_vec())
+        );
+        assert_eq!(anonymous(port, "PUT", "/acl/anon", b"x").0, 403);
+        let status = s3
+            .get_bucket_policy_status()
+            .bucket("acl")
+            .send()
+            .await
+            .expect("policy status");
+        assert_eq!(
+            status.policy_status().and_then(|p| p.is_public()),
+            Some(true)
+        );
+        // An object's ACL is its bucket's; a missing object has none.
+        let object_acl = s3
+            .get_object_acl()
+            .bucket("acl")
+            .key("k")
+            .send()
+            .await
+            .expect("object acl");
+        assert_eq!(object_acl.grants().len(), 2);
+        let missing = s3
+            .get_object_acl()
+            .bucket("acl")
+            .key("missing")
+            .send()
+            .await
+            .expect_err("no such object");
+        assert_eq!(error_code(&missing), "NoSuchKey");
+
+        // public-read-write: anonymous writes land.
+        s3.put_bucket_acl()
+            .bucket("acl")
+            .acl(BucketCannedAcl::PublicReadWrite)
+            .send()
+            .await
+            .expect("public-read-write");
+        assert_eq!(anonymous(port, "PUT", "/acl/anon", b"from anyone").0, 200);
+        assert_eq!(common::get_bytes(&s3, "acl", "anon").await, b"from anyone");
+
+        // An AccessControlPolicy body equal to a canned ACL is that ACL.
+        let owner_id = s3
+            .get_bucket_acl()
+            .bucket("acl")
+            .send()
+            .await
+            .expect("acl")
+            .owner()
+            .and_then(|o| o.id())
+            .expect("owner id")
+            .to_string();
+        let grant = |grantee: Grantee, permission: Permission| {
+            Grant::builder()
+                .grantee(grantee)
+                .permission(permission)
+                .build()
+        };
+        let owner_grant = grant(
+            Grantee::builder()
+                .r#type(Type::CanonicalUser)
+                .id(&owner_id)
+                .build()
+                .expect("grantee"),
+            Permission::FullControl,
+        );
+        let authenticated = grant(
+            Grantee::builder()
+                .r#type(Type::Group)
+                .uri(AUTHENTICATED_USERS)
+                .build()
+                .expect("grantee"),
+            Permission::Read,
+        );
+        let policy = |grants: Vec<Grant>| {
+            AccessControlPolicy::builder()
+                .owner(Owner::builder().id(&owner_id).build())
+                .set_grants(Some(grants))
+                .build()
+        };
+        s3.put_bucket_acl()
+            .bucket("acl")
+            .access_control_policy(policy(vec![owner_grant.clone(), authenticated]))
+            .send()
+            .await
+            .expect("authenticated-read by grants");
+        assert_eq!(
+            grants_of(&s3, "acl").await,
+            pairs(&[("owner", "FULL_CONTROL"), (AUTHENTICATED_USERS, "READ")])
+        );
+        assert_eq!(anonymous(port, "GET", "/acl/k", b"").0, 403);
+
+        // Grants no canned ACL makes, and grant headers, are refused, not stored.
+        let stranger = grant(
+            Grantee::builder()
+                .r#type(Type::CanonicalUser)
+                .id("0123456789abcdef")
+                .build()
+                .expect("grantee"),
+            Permission::Read,
+        );
+        let refused = s3
+            .put_bucket_acl()
+            .bucket("acl")
+            .access_control_policy(policy(vec![owner_grant, stranger]))
+            .send()
+            .await
+            .expect_err("a grant to another user");
+        assert_eq!(error_code(&refused), "NotImplemented");
+        let refused = s3
+            .put_bucket_acl()
+            .bucket("acl")
+            .grant_read(format!("uri=\"{ALL_USERS}\""))
+            .send()
+            .await
+            .expect_err("grant headers");
+        assert_eq!(error_code(&refused), "NotImplemented");
+        let refused = s3
+            .put_object_acl()
+            .bucket("acl")
+            .key("k")
+            .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+            .send()
+            .await
+            .expect_err("object ACLs");
+        assert_eq!(error_code(&refused), "NotImplemented");
+        assert_eq!(
+            grants_of(&s3, "acl").await,
+            pairs(&[("owner", "FULL_CONTROL"), (AUTHENTICATED_USERS, "READ")]),
+            "a refused change leaves the ACL as it was"
+        );
+        s3.put_bucket_acl()
+            .bucket("acl")
+            .acl(BucketCannedAcl::PublicRead)
+            .send()
+            .await
+            .expect("public-read again");
+    });
+    server.restart();
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        assert_eq!(
+            grants_of(&s3, "acl").await,
+            pairs(&[("owner", "FULL_CONTROL"), (ALL_USERS, "READ")]),
+            "the ACL is in the catalog"
+        );
+        assert_eq!(anonymous(server.port, "GET", "/acl/k", b"").0, 200);
+        // Only the owner reads or changes an ACL.
+        assert_eq!(anonymous(server.port, "GET", "/acl?acl", b"").0, 403);
+    });
+}
+
+#[test]
+fn versioning_state_and_object_versions() {
+    let mut server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("ver")
+            .send()
+            .await
+            .expect("create");
+        let v = s3
+            .get_bucket_versioning()
+            .bucket("ver")
+            .send()
+            .await
+            .expect("versioning");
+        assert_eq!(v.status(), None, "never configured");
+        let set = |status: BucketVersioningStatus| {
+            s3.put_bucket_versioning()
+                .bucket("ver")
+                .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+                .send()
+        };
+        set(BucketVersioningStatus::Suspended)
+            .await
+            .expect("suspend");
+        let refused = set(BucketVersioningStatus::Enabled)
+            .await
+            .expect_err("enable");
+        assert_eq!(error_code(&refused), "NotImplemented");
+        let v = s3
+            .get_bucket_versioning()
+            .bucket("ver")
+            .send()
+            .await
+            .expect("versioning");
+        assert_eq!(v.status(), Some(&BucketVersioningStatus::Suspended));
+
+        let keys = ["a", "b", "d/1", "d/2", "e"];
+        for k in keys {
+            s3.put_object()
+                .bucket("ver")
+                .key(k)
+                .body(ByteStream::from(k.as_bytes().to_vec()))
+                .send()
+                .await
+                .expect("put");
+        }
+        // Paged two at a time: every key once, each its only (null, latest) version.
+        let mut seen = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = s3
+                .list_object_versions()
+                .bucket("ver")
+                .max_keys(2)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await
+                .expect("list versions");
+            for v in page.versions() {
+                assert_eq!(v.version_id(), Some("null"));
+                assert_eq!(v.is_latest(), Some(true));
+                assert_eq!(v.size(), Some(v.key().expect("key").len() as i64));
+                assert!(v.owner().and_then(|o| o.id()).is_some());
+                seen.push(v.key().expect("key").to_string());
+            }
+            assert!(page.delete_markers().is_empty());
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            assert_eq!(version_marker.as_deref(), Some("null"));
+        }
+        assert_eq!(seen, keys);
+        let rolled = s3
+            .list_object_versions()
+            .bucket("ver")
+            .delimiter("/")
+            .send()
+            .await
+            .expect("with delimiter");
+        let listed: Vec<&str> = rolled.versions().iter().filter_map(|v| v.key()).collect();
+        assert_eq!(listed, ["a", "b", "e"]);
+        let prefixes: Vec<&str> = rolled
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix())
+            .collect();
+        assert_eq!(prefixes, ["d/"]);
+        let bad = s3
+            .list_object_versions()
+            .bucket("ver")
+            .version_id_marker("null")
+            .send()
+            .await
+            .expect_err("version marker without key marker");
+        assert_eq!(error_code(&bad), "InvalidArgument");
+
+        // The null version is the object; no other version id exists.
+        let got = s3
+            .get_object()
+            .bucket("ver")
+            .key("a")
+            .version_id("null")
+            .send()
+            .await
+            .expect("get null version");
+        assert_eq!(
+            got.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .as_ref(),
+            b"a"
+        );
+        let bad = s3
+            .get_object()
+            .bucket("ver")
+            .key("a")
+            .version_id("3HL4kqtJlcpXroDTDmJ")
+            .send()
+            .await
+            .expect_err("unknown version");
+        assert_eq!(error_code(&bad), "InvalidArgument");
+        let deleted = s3
+            .delete_object()
+            .bucket("ver")
+            .key("a")
+            .version_id("null")
+            .send()
+            .await
+            .expect("delete null version");
+        assert_eq!(deleted.version_id(), Some("null"));
+        // DeleteObjects with version ids, as tools that empty a bucket send them.
+        let id = |k: &str, v: &str| {
+            ObjectIdentifier::builder()
+                .key(k)
+                .version_id(v)
+                .build()
+                .expect("id")
+        };
+        let out = s3
+            .delete_objects()
+            .bucket("ver")
+            .delete(
+                Delete::builder()
+                    .objects(id("b", "null"))
+                    .objects(id("e", "not-a-version"))
+                    .build()
+                    .expect("delete"),
+            )
+            .send()
+            .await
+            .expect("delete objects");
+        let deleted: Vec<(Option<&str>, Option<&str>)> = out
+            .deleted()
+            .iter()
+            .map(|d| (d.key(), d.version_id()))
+            .collect();
+        assert_eq!(deleted, [(Some("b"), Some("null"))]);
+        let errors: Vec<(Option<&str>, Option<&str>)> =
+            out.errors().iter().map(|e| (e.key(), e.code())).collect();
+        assert_eq!(errors, [(Some("e"), Some("InvalidArgument"))]);
+        let left: Vec<String> = s3
+            .list_object_versions()
+            .bucket("ver")
+            .send()
+            .await
+            .expect("list")
+            .versions()
+            .iter()
+            .filter_map(|v| v.key().map(str::to_string))
+            .collect();
+        assert_eq!(left, ["d/1", "d/2", "e"]);
+    });
+    server.restart();
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        let v = s3
+            .get_bucket_versioning()
+            .bucket("ver")
+            .send()
+            .await
+            .expect("versioning");
+        assert_eq!(v.status(), Some(&BucketVersioningStatus::Suspended));
+    });
+}
+
+#[test]
+fn bucket_tags_and_unset_configurations() {
+    let mut server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("create");
+        let none = s3
+            .get_bucket_tagging()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect_err("no tags yet");
+        assert_eq!(error_code(&none), "NoSuchTagSet");
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().expect("tag");
+        s3.put_bucket_tagging()
+            .bucket("cfg")
+            .tagging(
+                Tagging::builder()
+                    .tag_set(tag("team", "storage"))
+                    .tag_set(tag("cost center", "42 & up"))
+                    .build()
+                    .expect("tagging"),
+            )
+            .send()
+            .await
+            .expect("put tags");
+        let mut too_many = Tagging::builder();
+        for i in 0..51 {
+            too_many = too_many.tag_set(tag(&format!("k{i}"), "v"));
+        }
+        let refused = s3
+            .put_bucket_tagging()
+            .bucket("cfg")
+            .tagging(too_many.build().expect("tagging"))
+            .send()
+            .await
+            .expect_err("51 tags");
+        assert_eq!(error_code(&refused), "InvalidTag");
+
+        let logging = s3
+            .get_bucket_logging()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("logging");
+        assert!(logging.logging_enabled().is_none());
+        let lifecycle = s3
+            .get_bucket_lifecycle_configuration()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect_err("no lifecycle");
+        assert_eq!(error_code(&lifecycle), "NoSuchLifecycleConfiguration");
+        s3.delete_bucket_lifecycle()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("delete lifecycle");
+        let cors = s3
+            .get_bucket_cors()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect_err("no cors");
+        assert_eq!(error_code(&cors), "NoSuchCORSConfiguration");
+        s3.delete_bucket_cors()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("delete cors");
+        let missing = s3
+            .get_bucket_tagging()
+            .bucket("no-such-bucket")
+            .send()
+            .await
+            .expect_err("no bucket");
+        assert_eq!(error_code(&missing), "NoSuchBucket");
+    });
+    server.restart();
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        let tags = s3
+            .get_bucket_tagging()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("tags after restart");
+        let got: Vec<(&str, &str)> = tags
+            .tag_set()
+            .iter()
+            .map(|t| (t.key(), t.value()))
+            .collect();
+        assert_eq!(got, [("team", "storage"), ("cost center", "42 & up")]);
+        s3.delete_bucket_tagging()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("delete tags");
+        let none = s3
+            .get_bucket_tagging()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect_err("tags deleted");
+        assert_eq!(error_code(&none), "NoSuchTagSet");
+    });
+}
