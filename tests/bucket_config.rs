@@ -1,6 +1,7 @@
 //! Bucket sub-resources through aws-sdk-s3: ACLs and the anonymous access
-//! they grant, versioning state and ListObjectVersions, bucket tags, and the
-//! configurations a bucket here never has (logging, lifecycle, CORS).
+//! they grant, versioning state and ListObjectVersions, bucket tags, CORS
+//! (rules, browser preflights, headers on answers), and the configurations
+//! a bucket here never has (logging, lifecycle).
 
 mod common;
 
@@ -17,19 +18,34 @@ use std::time::Duration;
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 
-/// An unsigned request (no credentials at all) and its response status.
-fn anonymous(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+/// An unsigned request (no credentials at all), with `headers`.
+fn unsigned(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> common::RawResponse {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let head = format!(
+    let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
+         Connection: close\r\n",
         body.len()
     );
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
     s.write_all(head.as_bytes()).expect("write head");
     s.write_all(body).expect("write body");
-    let r = read_response(&mut BufReader::new(s), method == "HEAD").expect("response");
+    read_response(&mut BufReader::new(s), method == "HEAD").expect("response")
+}
+
+/// An unsigned request's status and body.
+fn anonymous(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let r = unsigned(port, method, path, &[], body);
     (r.status, r.body)
 }
 
@@ -581,5 +597,209 @@ fn bucket_tags_and_unset_configurations() {
             .await
             .expect_err("tags deleted");
         assert_eq!(error_code(&none), "NoSuchTagSet");
+    });
+}
+
+/// A browser's preflight for `method` with `headers` from `origin`.
+fn preflight(
+    port: u16,
+    path: &str,
+    origin: &str,
+    method: &str,
+    headers: &str,
+) -> common::RawResponse {
+    let mut h = vec![
+        ("Origin", origin),
+        ("Access-Control-Request-Method", method),
+    ];
+    if !headers.is_empty() {
+        h.push(("Access-Control-Request-Headers", headers));
+    }
+    unsigned(port, "OPTIONS", path, &h, b"")
+}
+
+#[test]
+fn cors_rules_answer_preflights_and_decorate_answers() {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let mut server = Server::start(2);
+    let port = server.port;
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("cors")
+            .send()
+            .await
+            .expect("create");
+        s3.put_object()
+            .bucket("cors")
+            .key("k")
+            .body(ByteStream::from_static(b"cross-origin"))
+            .send()
+            .await
+            .expect("put");
+        // No configuration: every preflight is refused.
+        let r = preflight(port, "/cors/k", "https://app.example", "GET", "");
+        assert_eq!(r.status, 403, "{}", r.body_text());
+        assert!(r.body_text().contains("<Code>AccessForbidden</Code>"));
+
+        let app = CorsRule::builder()
+            .id("app")
+            .allowed_origins("https://app.example")
+            .allowed_methods("GET")
+            .allowed_methods("PUT")
+            .allowed_headers("content-type")
+            .allowed_headers("x-amz-*")
+            .expose_headers("ETag")
+            .max_age_seconds(600)
+            .build()
+            .expect("rule");
+        let anyone = CorsRule::builder()
+            .allowed_origins("*")
+            .allowed_methods("GET")
+            .build()
+            .expect("rule");
+        s3.put_bucket_cors()
+            .bucket("cors")
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .cors_rules(app.clone())
+                    .cors_rules(anyone.clone())
+                    .build()
+                    .expect("config"),
+            )
+            .send()
+            .await
+            .expect("put cors");
+        let got = s3
+            .get_bucket_cors()
+            .bucket("cors")
+            .send()
+            .await
+            .expect("get cors");
+        assert_eq!(got.cors_rules(), [app.clone(), anyone.clone()]);
+
+        // The first rule allowing origin, method and every header answers.
+        let r = preflight(
+            port,
+            "/cors/k",
+            "https://app.example",
+            "PUT",
+            "content-type, x-amz-date",
+        );
+        assert_eq!(r.status, 200, "{}", r.body_text());
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        assert_eq!(r.header("access-control-allow-methods"), Some("GET, PUT"));
+        assert_eq!(
+            r.header("access-control-allow-headers"),
+            Some("content-type, x-amz-date")
+        );
+        assert_eq!(r.header("access-control-max-age"), Some("600"));
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        let r = preflight(port, "/cors/k", "https://elsewhere.test", "GET", "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(r.header("access-control-allow-credentials"), None);
+        for (origin, method, headers) in [
+            ("https://elsewhere.test", "PUT", ""),
+            ("https://app.example", "DELETE", ""),
+            ("https://app.example", "PUT", "x-custom"),
+        ] {
+            let r = preflight(port, "/cors/k", origin, method, headers);
+            assert_eq!(r.status, 403, "{origin} {method} {headers}");
+        }
+        let r = unsigned(
+            port,
+            "OPTIONS",
+            "/cors/k",
+            &[("Access-Control-Request-Method", "GET")],
+            b"",
+        );
+        assert_eq!(r.status, 400, "no Origin");
+        let r = preflight(port, "/cors/k", "https://app.example", "PATCH", "");
+        assert_eq!(r.status, 400, "not a CORS method");
+
+        // Answers to cross-origin requests carry the rule's headers.
+        let get = |origin: Option<&str>| {
+            let mut h = Vec::new();
+            if let Some(o) = origin {
+                h.push(("origin", o));
+            }
+            let req = common::signed_request(
+                "GET",
+                "/cors/k",
+                "",
+                &format!("127.0.0.1:{port}"),
+                b"",
+                ringstore::util::time::unix_now(),
+                &h,
+            );
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(&req).expect("write");
+            read_response(&mut BufReader::new(s), false).expect("response")
+        };
+        let r = get(Some("https://app.example"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"cross-origin");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        assert_eq!(r.header("access-control-expose-headers"), Some("ETag"));
+        let r = get(None);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("access-control-allow-origin"), None);
+
+        // What S3 refuses in a configuration.
+        for (rule, code) in [
+            (
+                CorsRule::builder()
+                    .allowed_origins("*")
+                    .allowed_methods("PATCH"),
+                "InvalidRequest",
+            ),
+            (
+                CorsRule::builder()
+                    .allowed_origins("https://*.*.example")
+                    .allowed_methods("GET"),
+                "InvalidRequest",
+            ),
+        ] {
+            let bad = s3
+                .put_bucket_cors()
+                .bucket("cors")
+                .cors_configuration(
+                    CorsConfiguration::builder()
+                        .cors_rules(rule.build().expect("rule"))
+                        .build()
+                        .expect("config"),
+                )
+                .send()
+                .await
+                .expect_err("refused");
+            assert_eq!(error_code(&bad), code);
+        }
+    });
+    server.restart();
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        let r = preflight(server.port, "/cors", "https://app.example", "GET", "");
+        assert_eq!(r.status, 200, "rules survive a restart");
+        s3.delete_bucket_cors()
+            .bucket("cors")
+            .send()
+            .await
+            .expect("delete cors");
+        let none = s3
+            .get_bucket_cors()
+            .bucket("cors")
+            .send()
+            .await
+            .expect_err("deleted");
+        assert_eq!(error_code(&none), "NoSuchCORSConfiguration");
+        let r = preflight(server.port, "/cors/k", "https://app.example", "GET", "");
+        assert_eq!(r.status, 403);
     });
 }

@@ -48,6 +48,28 @@ pub struct Bucket {
     /// PutBucketTagging's tag set (at most 50), in the order given.
     #[serde(default)]
     pub tags: Vec<(String, String)>,
+    /// PutBucketCors's rules, in order (empty: no CORS configuration).
+    #[serde(default)]
+    pub cors: Vec<CorsRule>,
+}
+
+/// One CORS rule, as PutBucketCors gave it (checked by `s3::xml`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CorsRule {
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Origins, each with at most one `*`.
+    pub allowed_origins: Vec<String>,
+    /// GET, PUT, HEAD, POST, DELETE.
+    pub allowed_methods: Vec<String>,
+    /// Request header names a preflight may ask for, each with at most one `*`.
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    /// Response headers the browser may show the page.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub max_age_seconds: Option<u32>,
 }
 
 /// The persisted catalog.

@@ -1,7 +1,7 @@
 //! Catalog changes as values, applied by shard 0 only. `apply` is a pure
 //! function over the data so every rule is unit-tested without I/O.
 
-use super::model::{Bucket, CannedAcl, CatalogData, Credential, ROOT_CREDENTIAL_ID};
+use super::model::{Bucket, CannedAcl, CatalogData, CorsRule, Credential, ROOT_CREDENTIAL_ID};
 
 /// Longest user name a credential may carry.
 pub const MAX_USER_NAME_BYTES: usize = 128;
@@ -36,6 +36,12 @@ pub enum CatalogOp {
     PutBucketTagging {
         name: String,
         tags: Vec<(String, String)>,
+    },
+    /// Replaces the bucket's CORS rules (empty: DeleteBucketCors). The
+    /// caller has checked them (`s3::xml::parse_cors_configuration`).
+    PutBucketCors {
+        name: String,
+        rules: Vec<CorsRule>,
     },
     CreateCredential {
         user_name: String,
@@ -77,6 +83,8 @@ pub enum CatalogOutcome {
 
 /// S3's limit on a bucket's tags.
 pub const MAX_BUCKET_TAGS: usize = 50;
+/// S3's limit on a bucket's CORS rules.
+pub const MAX_CORS_RULES: usize = 100;
 
 fn bucket_mut<'a>(data: &'a mut CatalogData, name: &str) -> Result<&'a mut Bucket, CatalogError> {
     data.buckets
@@ -150,6 +158,7 @@ pub fn apply(
                 acl,
                 versioning_suspended: false,
                 tags: Vec::new(),
+                cors: Vec::new(),
             };
             data.next_bucket_id += 1;
             data.buckets.push(bucket.clone());
@@ -181,6 +190,16 @@ pub fn apply(
             }
             let b = bucket_mut(data, &name)?;
             b.tags = tags;
+            Ok(CatalogOutcome::Bucket(b.clone()))
+        }
+        CatalogOp::PutBucketCors { name, rules } => {
+            if rules.len() > MAX_CORS_RULES {
+                return Err(CatalogError::Invalid(format!(
+                    "a bucket has at most {MAX_CORS_RULES} CORS rules"
+                )));
+            }
+            let b = bucket_mut(data, &name)?;
+            b.cors = rules;
             Ok(CatalogOutcome::Bucket(b.clone()))
         }
         CatalogOp::CreateCredential {

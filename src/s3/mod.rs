@@ -3,6 +3,7 @@
 
 pub mod addressing;
 pub mod conditional;
+pub mod cors;
 pub mod error;
 pub mod model;
 pub mod names;

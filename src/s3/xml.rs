@@ -10,6 +10,7 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
+use crate::catalog::{CorsRule, MAX_CORS_RULES};
 use crate::s3::error::{S3Error, S3ErrorCode};
 pub use crate::s3::model::*;
 use crate::s3::query::url_encode_key;
@@ -432,6 +433,30 @@ pub fn list_object_versions(p: &ListVersionsPage) -> String {
     w.end("ListVersionsResult")
 }
 
+/// GetBucketCors.
+pub fn cors_configuration(rules: &[CorsRule]) -> String {
+    let mut w = W::doc("CORSConfiguration");
+    for r in rules {
+        w.open("CORSRule");
+        w.opt("ID", r.id.as_deref());
+        for (name, values) in [
+            ("AllowedHeader", &r.allowed_headers),
+            ("AllowedMethod", &r.allowed_methods),
+            ("AllowedOrigin", &r.allowed_origins),
+            ("ExposeHeader", &r.expose_headers),
+        ] {
+            for v in values {
+                w.elem(name, v);
+            }
+        }
+        if let Some(age) = r.max_age_seconds {
+            w.num("MaxAgeSeconds", age);
+        }
+        w.close("CORSRule");
+    }
+    w.end("CORSConfiguration")
+}
+
 /// GetBucketLogging for a bucket without server access logging.
 pub fn bucket_logging_status() -> String {
     W::doc("BucketLoggingStatus").end("BucketLoggingStatus")
@@ -709,6 +734,65 @@ fn parse_tagging_limited(body: &[u8], max_tags: usize) -> Result<Vec<(String, St
         tags.push((key.to_string(), value.to_string()));
     }
     Ok(tags)
+}
+
+/// PutBucketCors body: 1..=100 rules, each with an origin and a method;
+/// S3's rules on methods and wildcards.
+pub fn parse_cors_configuration(body: &[u8]) -> Result<Vec<CorsRule>, S3Error> {
+    let invalid = |m: String| S3Error::new(S3ErrorCode::InvalidRequest).with_message(m);
+    let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
+    expect_root(&root, "CORSConfiguration")?;
+    let mut rules = Vec::new();
+    for rule in root.children("CORSRule") {
+        if rules.len() == MAX_CORS_RULES {
+            return Err(invalid(format!(
+                "The number of CORS rules should not exceed allowed limit of {MAX_CORS_RULES} rules."
+            )));
+        }
+        let texts = |name: &str| -> Vec<String> {
+            rule.children(name)
+                .map(|n| n.text.trim().to_string())
+                .collect()
+        };
+        let r = CorsRule {
+            id: rule.child_text("ID").map(|t| t.trim().to_string()),
+            allowed_origins: texts("AllowedOrigin"),
+            allowed_methods: texts("AllowedMethod"),
+            allowed_headers: texts("AllowedHeader"),
+            expose_headers: texts("ExposeHeader"),
+            max_age_seconds: match rule.child_text("MaxAgeSeconds") {
+                None => None,
+                Some(t) => Some(t.trim().parse().map_err(|_| malformed())?),
+            },
+        };
+        if r.allowed_origins.is_empty() || r.allowed_methods.is_empty() {
+            return Err(malformed());
+        }
+        if let Some(m) = r
+            .allowed_methods
+            .iter()
+            .find(|m| !crate::s3::cors::CORS_METHODS.contains(&m.as_str()))
+        {
+            return Err(invalid(format!(
+                "Found unsupported HTTP method in CORS config. Unsupported method is {m}"
+            )));
+        }
+        for (what, values) in [
+            ("AllowedOrigin", &r.allowed_origins),
+            ("AllowedHeader", &r.allowed_headers),
+        ] {
+            if let Some(v) = values.iter().find(|v| v.matches('*').count() > 1) {
+                return Err(invalid(format!(
+                    "{what} \"{v}\" can not have more than one wildcard."
+                )));
+            }
+        }
+        rules.push(r);
+    }
+    if rules.is_empty() {
+        return Err(malformed());
+    }
+    Ok(rules)
 }
 
 fn malformed_acl() -> S3Error {

@@ -4,6 +4,7 @@ pub mod body;
 pub mod catalog_service;
 pub mod config;
 pub mod conn;
+pub mod cors;
 pub mod datadir;
 pub mod floor;
 pub mod handlers;

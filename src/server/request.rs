@@ -155,10 +155,11 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
         Err(e) if !matches!(e, AuthError::Anonymous) => Err(S3Error::from(e)),
         _ => handlers::dispatch(ctx, conn, &mut req, &mut body).await,
     };
-    let resp = match result {
+    let mut resp = match result {
         Ok(r) => r,
         Err(e) => Response::error(&e.with_resource(req.resource()), &id, is_head),
     };
+    super::cors::decorate(ctx, &req, &mut resp);
     record(ctx, timer, req.op.name(), &resp, body.delivered);
     finish(
         ctx,

@@ -661,3 +661,143 @@ proptest! {
         prop_assert_eq!(&req.objects[0].0, &s);
     }
 }
+
+#[test]
+fn cors_configurations_round_trip_and_bad_ones_are_refused() {
+    let rules = vec![
+        CorsRule {
+            id: Some("app".into()),
+            allowed_origins: vec!["https://*.example".into(), "https://a&b.test".into()],
+            allowed_methods: vec!["GET".into(), "PUT".into()],
+            allowed_headers: vec!["*".into()],
+            expose_headers: vec!["ETag".into()],
+            max_age_seconds: Some(60),
+        },
+        CorsRule {
+            allowed_origins: vec!["*".into()],
+            allowed_methods: vec!["HEAD".into()],
+            ..CorsRule::default()
+        },
+    ];
+    let written = cors_configuration(&rules);
+    assert_eq!(parse_cors_configuration(written.as_bytes()).unwrap(), rules);
+    let doc = |rule: &str| format!("<CORSConfiguration>{rule}</CORSConfiguration>");
+    for (body, want) in [
+        (doc(""), S3ErrorCode::MalformedXML),
+        (
+            doc("<CORSRule><AllowedOrigin>*</AllowedOrigin></CORSRule>"),
+            S3ErrorCode::MalformedXML,
+        ),
+        (
+            doc("<CORSRule><AllowedMethod>GET</AllowedMethod></CORSRule>"),
+            S3ErrorCode::MalformedXML,
+        ),
+        (
+            doc("<CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>\
+                 <MaxAgeSeconds>soon</MaxAgeSeconds></CORSRule>"),
+            S3ErrorCode::MalformedXML,
+        ),
+        (
+            doc("<CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>get</AllowedMethod></CORSRule>"),
+            S3ErrorCode::InvalidRequest,
+        ),
+        (
+            doc("<CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>\
+                 <AllowedHeader>x-*-*</AllowedHeader></CORSRule>"),
+            S3ErrorCode::InvalidRequest,
+        ),
+        ("<Other/>".to_string(), S3ErrorCode::MalformedXML),
+    ] {
+        assert_eq!(code(parse_cors_configuration(body.as_bytes())), want, "{body}");
+    }
+    let many: String = (0..=MAX_CORS_RULES)
+        .map(|_| "<CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>")
+        .collect();
+    assert_eq!(
+        code(parse_cors_configuration(doc(&many).as_bytes())),
+        S3ErrorCode::InvalidRequest
+    );
+}
+
+#[test]
+fn access_control_policies_parse_by_grantee_kind() {
+    let body = format!(
+        "<AccessControlPolicy{NS}><Owner><ID>o</ID></Owner><AccessControlList>\
+         <Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">\
+         <ID>o</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant>\
+         <Grant><Grantee><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>\
+         <Permission>READ</Permission></Grant>\
+         <Grant><Grantee><EmailAddress>a@b.c</EmailAddress></Grantee><Permission>WRITE</Permission></Grant>\
+         </AccessControlList></AccessControlPolicy>"
+    );
+    let grants = parse_access_control_policy(body.as_bytes()).unwrap();
+    assert_eq!(
+        grants,
+        vec![
+            AclGrant {
+                grantee: AclGrantee::User("o".into()),
+                permission: "FULL_CONTROL".into()
+            },
+            AclGrant {
+                grantee: AclGrantee::Group(
+                    "http://acs.amazonaws.com/groups/global/AllUsers".into()
+                ),
+                permission: "READ".into()
+            },
+            AclGrant {
+                grantee: AclGrantee::Email("a@b.c".into()),
+                permission: "WRITE".into()
+            },
+        ]
+    );
+    for bad in [
+        "<AccessControlPolicy/>",
+        "<AccessControlPolicy><AccessControlList><Grant><Permission>READ</Permission></Grant>\
+         </AccessControlList></AccessControlPolicy>",
+        "<AccessControlPolicy><AccessControlList><Grant><Grantee><ID>x</ID></Grantee>\
+         <Permission>EVERYTHING</Permission></Grant></AccessControlList></AccessControlPolicy>",
+        "<AccessControlPolicy><AccessControlList><Grant><Grantee><ID>x</ID><URI>u</URI></Grantee>\
+         <Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>",
+        "not xml",
+    ] {
+        assert_eq!(
+            code(parse_access_control_policy(bad.as_bytes())),
+            S3ErrorCode::MalformedACLError,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn lists_object_versions_as_null_latest_versions() {
+    let page = ListVersionsPage {
+        bucket: "b".into(),
+        prefix: "".into(),
+        key_marker: "a".into(),
+        version_id_marker: "null".into(),
+        next_key_marker: Some("c".into()),
+        next_version_id_marker: Some("null".into()),
+        max_keys: 1,
+        is_truncated: true,
+        versions: vec![ObjectEntry {
+            key: "c".into(),
+            last_modified_millis: T,
+            etag: "e".into(),
+            size: 3,
+            owner: Some(owner()),
+        }],
+        ..ListVersionsPage::default()
+    };
+    assert_eq!(
+        list_object_versions(&page),
+        format!(
+            "{D}<ListVersionsResult{NS}><Name>b</Name><Prefix></Prefix><KeyMarker>a</KeyMarker>\
+             <VersionIdMarker>null</VersionIdMarker><NextKeyMarker>c</NextKeyMarker>\
+             <NextVersionIdMarker>null</NextVersionIdMarker><MaxKeys>1</MaxKeys>\
+             <IsTruncated>true</IsTruncated><Version><Key>c</Key><VersionId>null</VersionId>\
+             <IsLatest>true</IsLatest><LastModified>2009-10-12T17:50:30.000Z</LastModified>\
+             <ETag>&quot;e&quot;</ETag><Size>3</Size><Owner><ID>id1</ID><DisplayName>alice</DisplayName>\
+             </Owner><StorageClass>STANDARD</StorageClass></Version></ListVersionsResult>"
+        )
+    );
+}

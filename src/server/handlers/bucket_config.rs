@@ -1,12 +1,13 @@
 //! Bucket sub-resources: the ACL (bucket-level canned ACLs; an object's ACL
-//! is its bucket's), versioning state, tags, and the configurations
-//! ringstore does not offer, answered as S3 answers a bucket that has none
-//! of them (logging, lifecycle, CORS, policy status).
+//! is its bucket's), versioning state, tags, CORS rules (enforced by
+//! `server::cors`), and the configurations ringstore does not offer,
+//! answered as S3 answers a bucket that has none of them (logging,
+//! lifecycle) or from what it has (policy status from the ACL).
 
 use super::bucket::{canned_acl, catalog_error, owner_of, read_small_body};
 use super::tagging::object_view;
 use super::{bucket_for, Access};
-use crate::catalog::{Bucket, CannedAcl, CatalogOp};
+use crate::catalog::{Bucket, CannedAcl, CatalogOp, CorsRule};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::xml::{
     self, AccessControlPolicy, AclGrant, AclGrantee, Grant, Grantee, VersioningStatus,
@@ -262,16 +263,47 @@ pub fn delete_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> 
     Ok(Response::new(204))
 }
 
-/// CORS rules cannot be set (PutBucketCors is NotImplemented), so no
-/// bucket has any.
 pub fn get_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
-    Err(S3Error::new(S3ErrorCode::NoSuchCORSConfiguration).with("BucketName", bucket.name))
+    if bucket.cors.is_empty() {
+        return Err(
+            S3Error::new(S3ErrorCode::NoSuchCORSConfiguration).with("BucketName", bucket.name)
+        );
+    }
+    Ok(Response::xml(200, xml::cors_configuration(&bucket.cors)))
 }
 
-pub fn delete_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    bucket_for(ctx, req, Access::Owner)?;
+pub async fn put_cors(
+    ctx: &ShardCtx,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
+    let rules = xml::parse_cors_configuration(&raw)?;
+    set_cors(ctx, bucket, rules).await?;
+    Ok(Response::new(200))
+}
+
+pub async fn delete_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    set_cors(ctx, bucket, Vec::new()).await?;
     Ok(Response::new(204))
+}
+
+async fn set_cors(ctx: &ShardCtx, bucket: Bucket, rules: Vec<CorsRule>) -> Result<(), S3Error> {
+    let name = bucket.name;
+    change(
+        ctx,
+        CatalogOp::PutBucketCors {
+            name: name.clone(),
+            rules,
+        },
+    )
+    .await
+    .map_err(|e| catalog_error(e, &name))?;
+    Ok(())
 }
 
 #[cfg(test)]

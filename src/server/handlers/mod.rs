@@ -72,7 +72,9 @@ pub async fn dispatch(
         Operation::GetBucketLifecycle => bucket_config::get_lifecycle(ctx, req),
         Operation::DeleteBucketLifecycle => bucket_config::delete_lifecycle(ctx, req),
         Operation::GetBucketCors => bucket_config::get_cors(ctx, req),
-        Operation::DeleteBucketCors => bucket_config::delete_cors(ctx, req),
+        Operation::PutBucketCors => bucket_config::put_cors(ctx, conn, req, body).await,
+        Operation::DeleteBucketCors => bucket_config::delete_cors(ctx, req).await,
+        Operation::OptionsPreflight => crate::server::cors::preflight(ctx, req),
         _ => Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
             "A header or query you provided implies functionality that is not implemented.",
         )),
