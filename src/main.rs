@@ -130,6 +130,10 @@ struct ServeArgs {
     /// on hosts where AVX-512 lowers the clock).
     #[arg(long, env = "RINGSTORE_NO_MD5_BATCH")]
     no_md5_batch: bool,
+    /// How often each shard looks for objects that bucket lifecycle rules
+    /// have expired, in seconds (0: never expire anything).
+    #[arg(long, default_value_t = 600, env = "RINGSTORE_LIFECYCLE_INTERVAL_SECS")]
+    lifecycle_interval_secs: u64,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -190,6 +194,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         cache_bytes_per_shard: args.cache_mib * 1024 * 1024,
         compaction: !args.no_compaction,
         md5_batch: !args.no_md5_batch,
+        lifecycle_interval: std::time::Duration::from_secs(args.lifecycle_interval_secs),
     };
     let started = server::start(cfg.clone())?;
     print_banner(&cfg, &started);

@@ -803,3 +803,209 @@ fn cors_rules_answer_preflights_and_decorate_answers() {
         assert_eq!(r.status, 403);
     });
 }
+
+/// The sum over shards of a counter in /_admin/metrics.
+fn metric(port: u16, name: &str) -> u64 {
+    let r = unsigned(port, "GET", "/_admin/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    r.body_text()
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn lifecycle_rules_expire_what_they_cover_and_nothing_else() {
+    use aws_sdk_s3::primitives::DateTime;
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleAndOperator, LifecycleRuleFilter, Transition, TransitionStorageClass,
+    };
+    let server = Server::start_with(2, &["--lifecycle-interval-secs", "1"]);
+    let port = server.port;
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("life")
+            .send()
+            .await
+            .expect("create");
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().expect("tag");
+        for (key, tagging) in [
+            ("logs/a", None),
+            ("logs/b", Some("tmp=1")),
+            ("keep/c", None),
+            ("tmp/d", Some("tmp=1")),
+            ("tmp/e", Some("tmp=0")),
+        ] {
+            s3.put_object()
+                .bucket("life")
+                .key(key)
+                .set_tagging(tagging.map(str::to_string))
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .expect("put");
+        }
+        // Long past: 2020-01-01, midnight UTC.
+        let past = || {
+            LifecycleExpiration::builder()
+                .date(DateTime::from_secs(1_577_836_800))
+                .build()
+        };
+        let rules = vec![
+            LifecycleRule::builder()
+                .id("old-logs")
+                .filter(LifecycleRuleFilter::builder().prefix("logs/").build())
+                .status(ExpirationStatus::Enabled)
+                .expiration(past())
+                .build()
+                .expect("rule"),
+            LifecycleRule::builder()
+                .id("tagged-tmp")
+                .filter(
+                    LifecycleRuleFilter::builder()
+                        .and(
+                            LifecycleRuleAndOperator::builder()
+                                .prefix("tmp/")
+                                .tags(tag("tmp", "1"))
+                                .build(),
+                        )
+                        .build(),
+                )
+                .status(ExpirationStatus::Enabled)
+                .expiration(past())
+                .build()
+                .expect("rule"),
+            LifecycleRule::builder()
+                .id("off")
+                .filter(LifecycleRuleFilter::builder().prefix("keep/").build())
+                .status(ExpirationStatus::Disabled)
+                .expiration(past())
+                .build()
+                .expect("rule"),
+        ];
+        let config = |rules: Vec<LifecycleRule>| {
+            BucketLifecycleConfiguration::builder()
+                .set_rules(Some(rules))
+                .build()
+                .expect("config")
+        };
+        s3.put_bucket_lifecycle_configuration()
+            .bucket("life")
+            .lifecycle_configuration(config(rules.clone()))
+            .send()
+            .await
+            .expect("put lifecycle");
+        let got = s3
+            .get_bucket_lifecycle_configuration()
+            .bucket("life")
+            .send()
+            .await
+            .expect("get lifecycle");
+        assert_eq!(got.rules(), rules.as_slice());
+
+        let keys = || async {
+            s3.list_objects_v2()
+                .bucket("life")
+                .send()
+                .await
+                .expect("list")
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string))
+                .collect::<Vec<_>>()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while keys().await.len() > 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(keys().await, ["keep/c", "tmp/e"]);
+        assert_eq!(metric(port, "ringstore_lifecycle_expired_total"), 3);
+
+        // Days count from the write: an object written now outlives passes.
+        let days = LifecycleRule::builder()
+            .id("month")
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .status(ExpirationStatus::Enabled)
+            .expiration(LifecycleExpiration::builder().days(30).build())
+            .build()
+            .expect("rule");
+        s3.put_bucket_lifecycle_configuration()
+            .bucket("life")
+            .lifecycle_configuration(config(vec![days]))
+            .send()
+            .await
+            .expect("put days rule");
+        let passes = metric(port, "ringstore_lifecycle_passes_total");
+        while metric(port, "ringstore_lifecycle_passes_total") < passes + 4 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(keys().await, ["keep/c", "tmp/e"]);
+
+        // What no rule here can do is refused, not stored.
+        let transition = LifecycleRule::builder()
+            .id("cold")
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .status(ExpirationStatus::Enabled)
+            .transitions(
+                Transition::builder()
+                    .days(30)
+                    .storage_class(TransitionStorageClass::Glacier)
+                    .build(),
+            )
+            .build()
+            .expect("rule");
+        let zero_days = LifecycleRule::builder()
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .status(ExpirationStatus::Enabled)
+            .expiration(LifecycleExpiration::builder().days(0).build())
+            .build()
+            .expect("rule");
+        let noon = LifecycleRule::builder()
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .status(ExpirationStatus::Enabled)
+            .expiration(
+                LifecycleExpiration::builder()
+                    .date(DateTime::from_secs(1_577_880_000))
+                    .build(),
+            )
+            .build()
+            .expect("rule");
+        for (rule, code) in [
+            (transition, "NotImplemented"),
+            (zero_days, "InvalidArgument"),
+            (noon, "InvalidArgument"),
+        ] {
+            let refused = s3
+                .put_bucket_lifecycle_configuration()
+                .bucket("life")
+                .lifecycle_configuration(config(vec![rule]))
+                .send()
+                .await
+                .expect_err("refused");
+            assert_eq!(error_code(&refused), code);
+        }
+        let kept = s3
+            .get_bucket_lifecycle_configuration()
+            .bucket("life")
+            .send()
+            .await
+            .expect("still the days rule");
+        assert_eq!(kept.rules().len(), 1);
+        assert_eq!(kept.rules()[0].id(), Some("month"));
+        s3.delete_bucket_lifecycle()
+            .bucket("life")
+            .send()
+            .await
+            .expect("delete lifecycle");
+        let none = s3
+            .get_bucket_lifecycle_configuration()
+            .bucket("life")
+            .send()
+            .await
+            .expect_err("deleted");
+        assert_eq!(error_code(&none), "NoSuchLifecycleConfiguration");
+    });
+}

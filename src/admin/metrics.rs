@@ -2,6 +2,7 @@
 //! counts in its own `RefCell` (no atomics, nothing shared); a scrape asks
 //! every shard for a snapshot by message and renders them with a `shard` label.
 
+use crate::server::lifecycle::LifecycleStats;
 use crate::server::md5_batch::Md5BatchStats;
 use crate::server::shard::ShardCtx;
 use crate::store::{CacheStats, StoreStats};
@@ -84,6 +85,7 @@ impl ShardMetrics {
             store: ctx.store.stats(),
             cache: ctx.store.cache_stats(),
             md5: ctx.md5.stats(),
+            lifecycle: *ctx.lifecycle_stats.borrow(),
         }
     }
 }
@@ -107,6 +109,7 @@ pub struct MetricsSnapshot {
     pub store: StoreStats,
     pub cache: CacheStats,
     pub md5: Md5BatchStats,
+    pub lifecycle: LifecycleStats,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -120,7 +123,7 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 18] = [
+const PER_SHARD: [Gauge; 20] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -228,6 +231,18 @@ const PER_SHARD: [Gauge; 18] = [
         "counter",
         "Of the blocks hashed for ETags, those hashed by the scalar code (one body alone).",
         |s| s.md5.alone_blocks,
+    ),
+    (
+        "ringstore_lifecycle_passes_total",
+        "counter",
+        "Walks over the shard's keys for lifecycle expiration.",
+        |s| s.lifecycle.passes,
+    ),
+    (
+        "ringstore_lifecycle_expired_total",
+        "counter",
+        "Objects deleted because a bucket lifecycle rule expired them.",
+        |s| s.lifecycle.expired,
     ),
 ];
 

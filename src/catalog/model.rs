@@ -51,6 +51,56 @@ pub struct Bucket {
     /// PutBucketCors's rules, in order (empty: no CORS configuration).
     #[serde(default)]
     pub cors: Vec<CorsRule>,
+    /// PutBucketLifecycleConfiguration's rules (empty: none), enforced by
+    /// every shard's lifecycle task (`server::lifecycle`).
+    #[serde(default)]
+    pub lifecycle: Vec<LifecycleRule>,
+}
+
+/// One lifecycle rule: which objects (prefix and tags, all must match)
+/// expire, and when.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LifecycleRule {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub enabled: bool,
+    #[serde(default)]
+    pub prefix: String,
+    /// Tags an object must carry, every one.
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    /// How the filter was written (`Filter/Prefix`, `Filter/And`, legacy
+    /// top-level `Prefix`), so GetBucketLifecycleConfiguration answers it back.
+    #[serde(default)]
+    pub filter_form: LifecycleFilterForm,
+    pub expiration: LifecycleExpiration,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum LifecycleFilterForm {
+    /// `<Filter><Prefix>` (or an empty `<Filter/>`).
+    #[default]
+    Prefix,
+    /// `<Filter><Tag>`: exactly one tag, no prefix.
+    Tag,
+    /// `<Filter><And>`: a prefix and/or several tags.
+    And,
+    /// The rule's own `<Prefix>`, from before filters existed.
+    Legacy,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum LifecycleExpiration {
+    /// Days after the object was written, rounded up to the next midnight UTC.
+    Days(u32),
+    /// From this midnight UTC on (Unix milliseconds).
+    Date(i64),
+}
+
+impl Default for LifecycleExpiration {
+    fn default() -> Self {
+        LifecycleExpiration::Days(1)
+    }
 }
 
 /// One CORS rule, as PutBucketCors gave it (checked by `s3::xml`).

@@ -1,7 +1,9 @@
 //! Catalog changes as values, applied by shard 0 only. `apply` is a pure
 //! function over the data so every rule is unit-tested without I/O.
 
-use super::model::{Bucket, CannedAcl, CatalogData, CorsRule, Credential, ROOT_CREDENTIAL_ID};
+use super::model::{
+    Bucket, CannedAcl, CatalogData, CorsRule, Credential, LifecycleRule, ROOT_CREDENTIAL_ID,
+};
 
 /// Longest user name a credential may carry.
 pub const MAX_USER_NAME_BYTES: usize = 128;
@@ -42,6 +44,11 @@ pub enum CatalogOp {
     PutBucketCors {
         name: String,
         rules: Vec<CorsRule>,
+    },
+    /// Replaces the bucket's lifecycle rules (empty: delete the configuration).
+    PutBucketLifecycle {
+        name: String,
+        rules: Vec<LifecycleRule>,
     },
     CreateCredential {
         user_name: String,
@@ -85,6 +92,8 @@ pub enum CatalogOutcome {
 pub const MAX_BUCKET_TAGS: usize = 50;
 /// S3's limit on a bucket's CORS rules.
 pub const MAX_CORS_RULES: usize = 100;
+/// S3's limit on a bucket's lifecycle rules.
+pub const MAX_LIFECYCLE_RULES: usize = 1000;
 
 fn bucket_mut<'a>(data: &'a mut CatalogData, name: &str) -> Result<&'a mut Bucket, CatalogError> {
     data.buckets
@@ -159,6 +168,7 @@ pub fn apply(
                 versioning_suspended: false,
                 tags: Vec::new(),
                 cors: Vec::new(),
+                lifecycle: Vec::new(),
             };
             data.next_bucket_id += 1;
             data.buckets.push(bucket.clone());
@@ -200,6 +210,16 @@ pub fn apply(
             }
             let b = bucket_mut(data, &name)?;
             b.cors = rules;
+            Ok(CatalogOutcome::Bucket(b.clone()))
+        }
+        CatalogOp::PutBucketLifecycle { name, rules } => {
+            if rules.len() > MAX_LIFECYCLE_RULES {
+                return Err(CatalogError::Invalid(format!(
+                    "a bucket has at most {MAX_LIFECYCLE_RULES} lifecycle rules"
+                )));
+            }
+            let b = bucket_mut(data, &name)?;
+            b.lifecycle = rules;
             Ok(CatalogOutcome::Bucket(b.clone()))
         }
         CatalogOp::CreateCredential {

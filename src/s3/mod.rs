@@ -5,6 +5,7 @@ pub mod addressing;
 pub mod conditional;
 pub mod cors;
 pub mod error;
+pub mod lifecycle;
 pub mod model;
 pub mod names;
 pub mod query;

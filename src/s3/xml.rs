@@ -10,7 +10,10 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use crate::catalog::{CorsRule, MAX_CORS_RULES};
+use crate::catalog::{
+    CorsRule, LifecycleExpiration, LifecycleFilterForm, LifecycleRule, MAX_CORS_RULES,
+    MAX_LIFECYCLE_RULES,
+};
 use crate::s3::error::{S3Error, S3ErrorCode};
 pub use crate::s3::model::*;
 use crate::s3::query::url_encode_key;
@@ -457,6 +460,51 @@ pub fn cors_configuration(rules: &[CorsRule]) -> String {
     w.end("CORSConfiguration")
 }
 
+/// GetBucketLifecycleConfiguration.
+pub fn lifecycle_configuration(rules: &[LifecycleRule]) -> String {
+    fn tag(w: &mut W, (k, v): &(String, String)) {
+        w.open("Tag");
+        w.elem("Key", k);
+        w.elem("Value", v);
+        w.close("Tag");
+    }
+    let mut w = W::doc("LifecycleConfiguration");
+    for r in rules {
+        w.open("Rule");
+        w.opt("ID", r.id.as_deref());
+        match r.filter_form {
+            LifecycleFilterForm::Legacy => w.elem("Prefix", &r.prefix),
+            LifecycleFilterForm::Prefix => {
+                w.open("Filter");
+                w.elem("Prefix", &r.prefix);
+                w.close("Filter");
+            }
+            LifecycleFilterForm::Tag => {
+                w.open("Filter");
+                r.tags.iter().for_each(|t| tag(&mut w, t));
+                w.close("Filter");
+            }
+            LifecycleFilterForm::And => {
+                w.open("Filter");
+                w.open("And");
+                w.elem("Prefix", &r.prefix);
+                r.tags.iter().for_each(|t| tag(&mut w, t));
+                w.close("And");
+                w.close("Filter");
+            }
+        }
+        w.elem("Status", if r.enabled { "Enabled" } else { "Disabled" });
+        w.open("Expiration");
+        match r.expiration {
+            LifecycleExpiration::Days(d) => w.num("Days", d),
+            LifecycleExpiration::Date(millis) => w.date("Date", millis),
+        }
+        w.close("Expiration");
+        w.close("Rule");
+    }
+    w.end("LifecycleConfiguration")
+}
+
 /// GetBucketLogging for a bucket without server access logging.
 pub fn bucket_logging_status() -> String {
     W::doc("BucketLoggingStatus").end("BucketLoggingStatus")
@@ -788,6 +836,133 @@ pub fn parse_cors_configuration(body: &[u8]) -> Result<Vec<CorsRule>, S3Error> {
             }
         }
         rules.push(r);
+    }
+    if rules.is_empty() {
+        return Err(malformed());
+    }
+    Ok(rules)
+}
+
+/// PutBucketLifecycleConfiguration body. Rules filter by prefix and tags and
+/// expire current objects by Days or Date; actions on other storage classes,
+/// noncurrent versions, delete markers, incomplete uploads and object-size
+/// filters answer NotImplemented (nothing here could enforce them).
+pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, S3Error> {
+    const UNSUPPORTED_ACTIONS: [&str; 4] = [
+        "Transition",
+        "NoncurrentVersionTransition",
+        "NoncurrentVersionExpiration",
+        "AbortIncompleteMultipartUpload",
+    ];
+    let invalid = |m: &str| S3Error::new(S3ErrorCode::InvalidArgument).with_message(m);
+    let unsupported = |what: &str| {
+        S3Error::new(S3ErrorCode::NotImplemented).with_message(format!(
+            "Lifecycle {what} is not supported: rules here expire current objects by Days or Date."
+        ))
+    };
+    let tag_of = |n: &Node| -> Result<(String, String), S3Error> {
+        let key = n.child_text("Key").ok_or_else(malformed)?;
+        Ok((
+            key.to_string(),
+            n.child_text("Value").unwrap_or("").to_string(),
+        ))
+    };
+    let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
+    expect_root(&root, "LifecycleConfiguration")?;
+    let mut rules: Vec<LifecycleRule> = Vec::new();
+    for rule in root.children("Rule") {
+        if rules.len() == MAX_LIFECYCLE_RULES {
+            return Err(invalid(
+                "The number of lifecycle rules should not exceed the allowed limit of 1000 rules",
+            ));
+        }
+        if let Some(a) = UNSUPPORTED_ACTIONS.iter().find(|a| rule.child(a).is_some()) {
+            return Err(unsupported(a));
+        }
+        let id = rule.child_text("ID").map(|t| t.trim().to_string());
+        if let Some(id) = &id {
+            if id.chars().count() > 255 {
+                return Err(invalid("ID length should not exceed allowed limit of 255"));
+            }
+            if rules.iter().any(|r| r.id.as_deref() == Some(id)) {
+                return Err(invalid(
+                    "Rule ID must be unique. Found same ID for more than one rule",
+                ));
+            }
+        }
+        let enabled = match rule.child_text("Status").map(str::trim) {
+            Some("Enabled") => true,
+            Some("Disabled") => false,
+            _ => return Err(malformed()),
+        };
+        let (filter_form, prefix, tags) = match (rule.child("Filter"), rule.child_text("Prefix")) {
+            (Some(_), Some(_)) | (None, None) => return Err(malformed()),
+            (None, Some(p)) => (LifecycleFilterForm::Legacy, p.to_string(), Vec::new()),
+            (Some(f), None) => {
+                if f.child("ObjectSizeGreaterThan").is_some()
+                    || f.child("ObjectSizeLessThan").is_some()
+                {
+                    return Err(unsupported("filtering by object size"));
+                }
+                match (f.child_text("Prefix"), f.child("Tag"), f.child("And")) {
+                    (p, None, None) => (
+                        LifecycleFilterForm::Prefix,
+                        p.unwrap_or("").to_string(),
+                        Vec::new(),
+                    ),
+                    (None, Some(t), None) => {
+                        (LifecycleFilterForm::Tag, String::new(), vec![tag_of(t)?])
+                    }
+                    (None, None, Some(and)) => {
+                        if and.child("ObjectSizeGreaterThan").is_some()
+                            || and.child("ObjectSizeLessThan").is_some()
+                        {
+                            return Err(unsupported("filtering by object size"));
+                        }
+                        let tags = and
+                            .children("Tag")
+                            .map(tag_of)
+                            .collect::<Result<Vec<_>, _>>()?;
+                        (
+                            LifecycleFilterForm::And,
+                            and.child_text("Prefix").unwrap_or("").to_string(),
+                            tags,
+                        )
+                    }
+                    _ => return Err(malformed()),
+                }
+            }
+        };
+        let exp = rule.child("Expiration").ok_or_else(malformed)?;
+        if exp.child("ExpiredObjectDeleteMarker").is_some() {
+            return Err(unsupported("ExpiredObjectDeleteMarker"));
+        }
+        let expiration = match (exp.child_text("Days"), exp.child_text("Date")) {
+            (Some(d), None) => match d.trim().parse::<u32>() {
+                Ok(days) if days > 0 => LifecycleExpiration::Days(days),
+                _ => {
+                    return Err(invalid(
+                        "'Days' for Expiration action must be a positive integer",
+                    ))
+                }
+            },
+            (None, Some(d)) => {
+                let secs = crate::util::time::parse_iso8601(d.trim()).ok_or_else(malformed)?;
+                if secs.rem_euclid(86_400) != 0 {
+                    return Err(invalid("'Date' must be at midnight GMT"));
+                }
+                LifecycleExpiration::Date(secs * 1000)
+            }
+            _ => return Err(malformed()),
+        };
+        rules.push(LifecycleRule {
+            id,
+            enabled,
+            prefix,
+            tags,
+            filter_form,
+            expiration,
+        });
     }
     if rules.is_empty() {
         return Err(malformed());

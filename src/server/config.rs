@@ -36,4 +36,6 @@ pub struct ServerConfig {
     /// Hash the MD5 (ETag) of concurrent uploads together in SIMD lanes
     /// (`server::md5_batch`); off: each body is hashed on its own as it arrives.
     pub md5_batch: bool,
+    /// How often each shard walks its keys for lifecycle expiration (zero: never).
+    pub lifecycle_interval: Duration,
 }

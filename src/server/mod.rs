@@ -8,6 +8,7 @@ pub mod cors;
 pub mod datadir;
 pub mod floor;
 pub mod handlers;
+pub mod lifecycle;
 pub mod md5_batch;
 pub mod owner;
 pub mod read;
@@ -190,6 +191,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         monoio::spawn(owner::serve_mesh(ctx.clone(), rx));
     }
     monoio::spawn(ctx.md5.clone().run());
+    monoio::spawn(lifecycle::run(ctx.clone(), ctx.config.lifecycle_interval));
     tracing::info!(shard = id, listen = %ctx.config.listen, "shard ready");
     let _ = ready.send(Ok(()));
     drop(ready);

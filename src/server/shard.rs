@@ -44,6 +44,8 @@ pub struct ShardCtx {
     boot_id: u32,
     /// Management API state: API key, metrics, presigned registry (shard 0).
     pub admin: crate::admin::AdminState,
+    /// What this shard's lifecycle task has done (`server::lifecycle`).
+    pub lifecycle_stats: RefCell<super::lifecycle::LifecycleStats>,
 }
 
 impl ShardCtx {
@@ -85,6 +87,7 @@ impl ShardCtx {
             connections: Cell::new(0),
             boot_id,
             admin: crate::admin::AdminState::new(admin_api_key),
+            lifecycle_stats: RefCell::new(Default::default()),
         }
     }
 

@@ -368,6 +368,34 @@ impl Store {
         Ok(Some(loc.seq))
     }
 
+    /// Deletes the key only while its object is still the one committed at
+    /// `commit_seq` (lifecycle expiry must never delete a newer write). The
+    /// key is held exclusively from the check to the Delete record's
+    /// application, so no write of it can slip in between (see `keylock`).
+    /// Background work: does not count as foreground activity.
+    pub async fn delete_if_unchanged(
+        &self,
+        bucket: BucketId,
+        key: &str,
+        commit_seq: u64,
+    ) -> Result<bool, StoreError> {
+        let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
+        if self.get(bucket, key).map(|e| e.commit_seq) != Some(commit_seq) {
+            return Ok(false);
+        }
+        let rec = DeleteRec {
+            bucket,
+            key: key.to_string(),
+            version_id: NULL_VERSION,
+            delete_marker: false,
+        };
+        let loc = self.append(RecordKind::Delete, &rec.encode()).await?;
+        self.inner.log.commit_barrier(loc.seq).await?;
+        self.install_delete(&guard, bucket, key, loc.seq);
+        debug_assert!(self.get(bucket, key).is_none());
+        Ok(true)
+    }
+
     pub fn list(
         &self,
         bucket: BucketId,

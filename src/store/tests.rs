@@ -574,6 +574,42 @@ fn update_meta_rewrites_tags_durably() {
 }
 
 #[test]
+fn delete_if_unchanged_spares_a_newer_write_and_is_durable() {
+    let disk = SimDisk::new_handle();
+    let (v1, v2) = (body(4, 5000), body(5, 7000));
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        let first = put(&store, "k", &v1).await.expect("put v1");
+        let second = put(&store, "k", &v2).await.expect("put v2");
+        assert!(
+            !store
+                .delete_if_unchanged(1, "k", first.commit_seq)
+                .await
+                .expect("judged v1"),
+            "v1 was overwritten: nothing to delete"
+        );
+        assert_reads(&store, "k", &v2).await;
+        assert!(!store
+            .delete_if_unchanged(1, "missing", 1)
+            .await
+            .expect("absent"));
+        put(&store, "gone", &v1).await.expect("put");
+        let gone = store.get(1, "gone").expect("there").commit_seq;
+        assert!(store
+            .delete_if_unchanged(1, "gone", gone)
+            .await
+            .expect("delete"));
+        assert!(store.get(1, "gone").is_none());
+        assert_eq!(second.commit_seq, store.get(1, "k").expect("k").commit_seq);
+    });
+    run(async {
+        let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+        assert!(store.get(1, "gone").is_none(), "the delete was durable");
+        assert_reads(&store, "k", &v2).await;
+    });
+}
+
+#[test]
 fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
     run(async {
         let disk = SimDisk::new_handle();

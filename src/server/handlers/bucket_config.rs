@@ -1,13 +1,13 @@
 //! Bucket sub-resources: the ACL (bucket-level canned ACLs; an object's ACL
 //! is its bucket's), versioning state, tags, CORS rules (enforced by
-//! `server::cors`), and the configurations ringstore does not offer,
-//! answered as S3 answers a bucket that has none of them (logging,
-//! lifecycle) or from what it has (policy status from the ACL).
+//! `server::cors`), lifecycle expiration rules (enforced by
+//! `server::lifecycle`), logging status (never on) and policy status (from
+//! the ACL).
 
 use super::bucket::{canned_acl, catalog_error, owner_of, read_small_body};
 use super::tagging::object_view;
 use super::{bucket_for, Access};
-use crate::catalog::{Bucket, CannedAcl, CatalogOp, CorsRule};
+use crate::catalog::{Bucket, CannedAcl, CatalogOp, CorsRule, LifecycleRule};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::xml::{
     self, AccessControlPolicy, AclGrant, AclGrantee, Grant, Grantee, VersioningStatus,
@@ -251,16 +251,56 @@ pub fn get_policy_status(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error>
     Ok(Response::xml(200, xml::policy_status(public)))
 }
 
-/// Lifecycle rules cannot be set (PutBucketLifecycle is NotImplemented), so
-/// no bucket has any.
 pub fn get_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
-    Err(S3Error::new(S3ErrorCode::NoSuchLifecycleConfiguration).with("BucketName", bucket.name))
+    if bucket.lifecycle.is_empty() {
+        return Err(
+            S3Error::new(S3ErrorCode::NoSuchLifecycleConfiguration).with("BucketName", bucket.name)
+        );
+    }
+    Ok(Response::xml(
+        200,
+        xml::lifecycle_configuration(&bucket.lifecycle),
+    ))
 }
 
-pub fn delete_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    bucket_for(ctx, req, Access::Owner)?;
+/// PutBucketLifecycleConfiguration: expiration rules, enforced by every
+/// shard's lifecycle task (`server::lifecycle`).
+pub async fn put_lifecycle(
+    ctx: &ShardCtx,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
+    let rules = xml::parse_lifecycle_configuration(&raw)?;
+    set_lifecycle(ctx, bucket, rules).await?;
+    Ok(Response::new(200))
+}
+
+pub async fn delete_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    set_lifecycle(ctx, bucket, Vec::new()).await?;
     Ok(Response::new(204))
+}
+
+async fn set_lifecycle(
+    ctx: &ShardCtx,
+    bucket: Bucket,
+    rules: Vec<LifecycleRule>,
+) -> Result<(), S3Error> {
+    let name = bucket.name;
+    change(
+        ctx,
+        CatalogOp::PutBucketLifecycle {
+            name: name.clone(),
+            rules,
+        },
+    )
+    .await
+    .map_err(|e| catalog_error(e, &name))?;
+    Ok(())
 }
 
 pub fn get_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {

@@ -1,0 +1,119 @@
+//! Lifecycle expiration as S3 defines it: which objects a rule covers and
+//! the moment each expires.
+
+use crate::catalog::{LifecycleExpiration, LifecycleRule};
+
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// Whether `rule` is on and covers an object with this key and these tags
+/// (its prefix, and every one of its tags).
+pub fn covers(rule: &LifecycleRule, key: &str, tags: &[(String, String)]) -> bool {
+    rule.enabled && key.starts_with(&rule.prefix) && rule.tags.iter().all(|t| tags.contains(t))
+}
+
+/// When an object written at `mtime_millis` expires under `expiration`:
+/// Days are counted from the write and rounded up to the next midnight UTC
+/// (S3's rule); a Date is that midnight.
+pub fn expires_at(expiration: LifecycleExpiration, mtime_millis: i64) -> i64 {
+    match expiration {
+        LifecycleExpiration::Date(millis) => millis,
+        LifecycleExpiration::Days(days) => {
+            let due = mtime_millis.saturating_add(i64::from(days) * DAY_MILLIS);
+            // The next midnight at or after `due` (a write at midnight exactly
+            // stays); saturates, i.e. never, for dates past i64.
+            let midnight = due.div_euclid(DAY_MILLIS) * DAY_MILLIS;
+            if midnight == due {
+                due
+            } else {
+                midnight.saturating_add(DAY_MILLIS)
+            }
+        }
+    }
+}
+
+/// Whether any rule expires this object at `now_millis`.
+pub fn is_expired(
+    rules: &[LifecycleRule],
+    key: &str,
+    tags: &[(String, String)],
+    mtime_millis: i64,
+    now_millis: i64,
+) -> bool {
+    rules
+        .iter()
+        .any(|r| covers(r, key, tags) && now_millis >= expires_at(r.expiration, mtime_millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::LifecycleFilterForm;
+
+    fn rule(prefix: &str, tags: &[(&str, &str)], expiration: LifecycleExpiration) -> LifecycleRule {
+        LifecycleRule {
+            id: None,
+            enabled: true,
+            prefix: prefix.to_string(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            filter_form: LifecycleFilterForm::And,
+            expiration,
+        }
+    }
+
+    #[test]
+    fn days_round_up_to_the_next_midnight_utc() {
+        // 2024-03-10T15:30:00Z + 1 day -> 2024-03-12T00:00:00Z
+        let written = 1_710_084_600_000;
+        assert_eq!(
+            expires_at(LifecycleExpiration::Days(1), written),
+            1_710_201_600_000
+        );
+        // Written at midnight: exactly `days` later.
+        let midnight = 1_710_028_800_000;
+        assert_eq!(
+            expires_at(LifecycleExpiration::Days(30), midnight),
+            midnight + 30 * DAY_MILLIS
+        );
+        assert_eq!(
+            expires_at(LifecycleExpiration::Date(midnight), written),
+            midnight
+        );
+        let far = expires_at(LifecycleExpiration::Days(u32::MAX), i64::MAX - 1);
+        assert!(far > i64::MAX - DAY_MILLIS, "saturates: never expires");
+    }
+
+    #[test]
+    fn a_rule_covers_its_prefix_and_all_its_tags() {
+        let tags = vec![
+            ("team".to_string(), "a".to_string()),
+            ("tmp".to_string(), "1".to_string()),
+        ];
+        let r = rule("logs/", &[("tmp", "1")], LifecycleExpiration::Days(1));
+        assert!(covers(&r, "logs/x", &tags));
+        assert!(!covers(&r, "data/x", &tags));
+        assert!(!covers(&r, "logs/x", &tags[..1]));
+        let mut off = r.clone();
+        off.enabled = false;
+        assert!(!covers(&off, "logs/x", &tags));
+        let now = 1_710_201_600_000;
+        assert!(is_expired(
+            &[off.clone(), r.clone()],
+            "logs/x",
+            &tags,
+            now - 2 * DAY_MILLIS,
+            now
+        ));
+        assert!(!is_expired(
+            std::slice::from_ref(&r),
+            "logs/x",
+            &tags,
+            now - DAY_MILLIS / 2,
+            now
+        ));
+        assert!(!is_expired(&[off], "logs/x", &tags, 0, now));
+        assert!(!is_expired(&[], "logs/x", &tags, 0, now));
+    }
+}
