@@ -88,6 +88,15 @@ struct ServeArgs {
     /// Address to listen on for S3 requests.
     #[arg(long, default_value = "127.0.0.1:9000", env = "RINGSTORE_LISTEN")]
     listen: SocketAddr,
+    /// Also serve HTTPS on this address (needs --tls-cert and --tls-key).
+    #[arg(long, requires_all = ["tls_cert", "tls_key"], env = "RINGSTORE_TLS_LISTEN")]
+    tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain (leaf first) the HTTPS listener presents.
+    #[arg(long, requires = "tls_listen", env = "RINGSTORE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, requires = "tls_listen", env = "RINGSTORE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Data directory (created on first start; holds logs, catalog and credentials).
     #[arg(long, default_value = "./ringstore-data", env = "RINGSTORE_DATA_DIR")]
     data_dir: PathBuf,
@@ -195,6 +204,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         compaction: !args.no_compaction,
         md5_batch: !args.no_md5_batch,
         lifecycle_interval: std::time::Duration::from_secs(args.lifecycle_interval_secs),
+        tls: match (args.tls_listen, &args.tls_cert, &args.tls_key) {
+            (Some(listen), Some(cert), Some(key)) => Some(server::tls::TlsListen {
+                listen,
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
     };
     let started = server::start(cfg.clone())?;
     print_banner(&cfg, &started);
@@ -211,6 +228,9 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
         "ringstore is listening on {endpoint} ({} shards, region {})",
         cfg.shards, cfg.region
     );
+    if let Some(tls) = started.tls_listen {
+        println!("HTTPS:       https://{tls}");
+    }
     println!("data dir:    {}", cfg.data_dir.display());
     if started.credentials_created {
         println!("generated root credentials (saved to {}):", creds.display());

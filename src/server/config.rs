@@ -38,4 +38,6 @@ pub struct ServerConfig {
     pub md5_batch: bool,
     /// How often each shard walks its keys for lifecycle expiration (zero: never).
     pub lifecycle_interval: Duration,
+    /// The optional HTTPS listener.
+    pub tls: Option<super::tls::TlsListen>,
 }

@@ -5,11 +5,11 @@
 use super::config::{HEAD_TIMEOUT, MAX_CONNECTIONS_PER_SHARD};
 use super::request;
 use super::shard::ShardCtx;
+use super::tls::Stream;
 use crate::http::{parse_head, HttpError, RequestHead, MAX_HEAD_BYTES};
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::{TcpListener, TcpStream};
+use monoio::net::TcpListener;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -19,15 +19,15 @@ pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// One client connection: the socket and its receive buffer.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     pub buf: BytesMut,
     idle_timeout: Duration,
 }
 
 impl Conn {
-    pub(crate) fn new(stream: TcpStream, idle_timeout: Duration) -> Conn {
+    pub(crate) fn new(stream: impl Into<Stream>, idle_timeout: Duration) -> Conn {
         Conn {
-            stream,
+            stream: stream.into(),
             buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
             idle_timeout,
         }
@@ -102,8 +102,13 @@ impl Conn {
     }
 }
 
-/// Accepts connections forever, one task each.
-pub async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener) {
+/// Accepts connections forever, one task each; with `tls`, each
+/// connection first completes a TLS handshake.
+pub async fn accept_loop(
+    ctx: Rc<ShardCtx>,
+    listener: TcpListener,
+    tls: Option<monoio_rustls::TlsAcceptor>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -124,15 +129,22 @@ pub async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener) {
         }
         ctx.connections.set(ctx.connections.get() + 1);
         let task_ctx = ctx.clone();
+        let tls = tls.clone();
         monoio::spawn(async move {
-            serve_connection(&task_ctx, stream).await;
+            match tls {
+                None => serve_connection(&task_ctx, stream.into()).await,
+                Some(acceptor) => match super::tls::accept(&acceptor, stream).await {
+                    Ok(s) => serve_connection(&task_ctx, s).await,
+                    Err(e) => tracing::debug!(%peer, "{e}"),
+                },
+            }
             task_ctx.connections.set(task_ctx.connections.get() - 1);
         });
     }
 }
 
 /// Serves requests on one connection until it closes or breaks.
-async fn serve_connection(ctx: &Rc<ShardCtx>, stream: TcpStream) {
+async fn serve_connection(ctx: &Rc<ShardCtx>, stream: Stream) {
     let mut conn = Conn::new(stream, ctx.config.idle_timeout);
     loop {
         let head = match conn.next_head().await {

@@ -15,6 +15,7 @@ pub mod read;
 pub mod request;
 pub mod respond;
 pub mod shard;
+pub mod tls;
 pub mod uploads;
 
 use crate::catalog::Catalog;
@@ -32,6 +33,8 @@ use std::sync::Arc;
 pub struct Started {
     /// The address every shard listens on (port 0 resolved).
     pub listen: std::net::SocketAddr,
+    /// The HTTPS listener's address (port 0 resolved), if configured.
+    pub tls_listen: Option<std::net::SocketAddr>,
     pub root: datadir::RootCredentials,
     pub credentials_created: bool,
     pub threads: Vec<std::thread::JoinHandle<()>>,
@@ -45,6 +48,14 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
     // Every shard binds the same port with SO_REUSEPORT, so the port is
     // picked (port 0) or checked once here.
     cfg.listen = claim_listen_port(cfg.listen)?;
+    let tls_config = match &mut cfg.tls {
+        Some(t) => {
+            let config = tls::load_server_config(&t.cert, &t.key)?;
+            t.listen = claim_listen_port(t.listen)?;
+            Some(config)
+        }
+        None => None,
+    };
     let format = datadir::open_format(&cfg.data_dir, cfg.shards as u32)?;
     let (root, credentials_created) = datadir::open_root_credentials(
         &cfg.data_dir,
@@ -85,6 +96,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
             },
             boot_id,
             admin_api_key: root.admin_api_key.clone(),
+            tls_config: tls_config.clone(),
         };
         let ready = ready_tx.clone();
         let t = std::thread::Builder::new()
@@ -102,6 +114,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
     }
     Ok(Started {
         listen: cfg.listen,
+        tls_listen: cfg.tls.as_ref().map(|t| t.listen),
         root,
         credentials_created,
         threads,
@@ -118,6 +131,7 @@ struct ShardBoot {
     cpu: Option<usize>,
     boot_id: u32,
     admin_api_key: String,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
 }
 
 fn shard_thread(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), String>>) {
@@ -175,6 +189,18 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
             return;
         }
     };
+    let tls_listener = match (&cfg.tls, &boot.tls_config) {
+        (Some(t), Some(config)) => {
+            match monoio::net::TcpListener::bind_with_config(t.listen, &opts) {
+                Ok(l) => Some((l, monoio_rustls::TlsAcceptor::from(config.clone()))),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("shard {id}: bind {}: {e}", t.listen)));
+                    return;
+                }
+            }
+        }
+        _ => None,
+    };
     let MeshLinks { senders, receivers } = boot.links;
     let ctx = Rc::new(ShardCtx::new(
         id,
@@ -193,9 +219,12 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     monoio::spawn(ctx.md5.clone().run());
     monoio::spawn(lifecycle::run(ctx.clone(), ctx.config.lifecycle_interval));
     tracing::info!(shard = id, listen = %ctx.config.listen, "shard ready");
+    if let Some((l, acceptor)) = tls_listener {
+        monoio::spawn(conn::accept_loop(ctx.clone(), l, Some(acceptor)));
+    }
     let _ = ready.send(Ok(()));
     drop(ready);
-    conn::accept_loop(ctx, listener).await;
+    conn::accept_loop(ctx, listener, None).await;
 }
 
 /// Checks that nobody listens on `addr` yet (and resolves port 0) before the
