@@ -634,6 +634,42 @@ proptest! {
         let _ = parse_tagging(&body);
         let _ = parse_versioning(&body);
         let _ = parse_create_bucket_configuration(&body);
+        let _ = parse_bucket_tagging(&body);
+        let _ = parse_cors_configuration(&body);
+        let _ = parse_lifecycle_configuration(&body);
+        let _ = parse_access_control_policy(&body);
+    }
+
+    #[test]
+    fn configuration_parsers_never_panic_on_xmlish(parts in proptest::collection::vec(
+        prop_oneof![
+            Just("<CORSConfiguration>".to_string()), Just("</CORSConfiguration>".to_string()),
+            Just("<CORSRule>".to_string()), Just("</CORSRule>".to_string()),
+            Just("<AllowedOrigin>*</AllowedOrigin>".to_string()),
+            Just("<AllowedMethod>GET</AllowedMethod>".to_string()),
+            Just("<MaxAgeSeconds>".to_string()), Just("</MaxAgeSeconds>".to_string()),
+            Just("<LifecycleConfiguration>".to_string()), Just("</LifecycleConfiguration>".to_string()),
+            Just("<Rule>".to_string()), Just("</Rule>".to_string()),
+            Just("<Filter>".to_string()), Just("</Filter>".to_string()),
+            Just("<And>".to_string()), Just("</And>".to_string()),
+            Just("<Prefix>p/</Prefix>".to_string()),
+            Just("<Tag><Key>k</Key><Value>v</Value></Tag>".to_string()),
+            Just("<Status>Enabled</Status>".to_string()),
+            Just("<Expiration>".to_string()), Just("</Expiration>".to_string()),
+            Just("<Days>".to_string()), Just("</Days>".to_string()),
+            Just("<Date>2020-01-01T00:00:00Z</Date>".to_string()),
+            Just("<AccessControlPolicy>".to_string()), Just("</AccessControlPolicy>".to_string()),
+            Just("<AccessControlList>".to_string()), Just("</AccessControlList>".to_string()),
+            Just("<Grant>".to_string()), Just("</Grant>".to_string()),
+            Just("<Grantee>".to_string()), Just("</Grantee>".to_string()),
+            Just("<URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>".to_string()),
+            Just("<ID>x</ID>".to_string()), Just("<Permission>READ</Permission>".to_string()),
+            "\\PC{0,8}",
+        ], 0..40)) {
+        let body = parts.concat();
+        let _ = parse_cors_configuration(body.as_bytes());
+        let _ = parse_lifecycle_configuration(body.as_bytes());
+        let _ = parse_access_control_policy(body.as_bytes());
     }
 
     #[test]
@@ -799,5 +835,88 @@ fn lists_object_versions_as_null_latest_versions() {
              <ETag>&quot;e&quot;</ETag><Size>3</Size><Owner><ID>id1</ID><DisplayName>alice</DisplayName>\
              </Owner><StorageClass>STANDARD</StorageClass></Version></ListVersionsResult>"
         )
+    );
+}
+
+#[test]
+fn lifecycle_configurations_round_trip_in_every_filter_form() {
+    let tags = |t: &[(&str, &str)]| -> Vec<(String, String)> {
+        t.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let rules = vec![
+        LifecycleRule {
+            id: Some("prefix".into()),
+            enabled: true,
+            prefix: "logs/".into(),
+            tags: Vec::new(),
+            filter_form: LifecycleFilterForm::Prefix,
+            expiration: LifecycleExpiration::Days(30),
+        },
+        LifecycleRule {
+            id: Some("tag".into()),
+            enabled: false,
+            prefix: String::new(),
+            tags: tags(&[("tmp", "1")]),
+            filter_form: LifecycleFilterForm::Tag,
+            expiration: LifecycleExpiration::Date(1_577_836_800_000),
+        },
+        LifecycleRule {
+            id: None,
+            enabled: true,
+            prefix: "a&b/".into(),
+            tags: tags(&[("x", "1"), ("y", "")]),
+            filter_form: LifecycleFilterForm::And,
+            expiration: LifecycleExpiration::Days(1),
+        },
+        LifecycleRule {
+            id: Some("legacy".into()),
+            enabled: true,
+            prefix: "old/".into(),
+            tags: Vec::new(),
+            filter_form: LifecycleFilterForm::Legacy,
+            expiration: LifecycleExpiration::Days(7),
+        },
+    ];
+    let written = lifecycle_configuration(&rules);
+    assert_eq!(
+        parse_lifecycle_configuration(written.as_bytes()).unwrap(),
+        rules
+    );
+    let rule = |inner: &str| {
+        format!("<LifecycleConfiguration><Rule>{inner}</Rule></LifecycleConfiguration>")
+    };
+    let ok_filter = "<Filter><Prefix>p</Prefix></Filter><Status>Enabled</Status>";
+    for (body, want) in [
+        ("<LifecycleConfiguration/>".to_string(), S3ErrorCode::MalformedXML),
+        (rule("<Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::MalformedXML),
+        (rule(ok_filter), S3ErrorCode::MalformedXML),
+        (rule(&format!("{ok_filter}<Expiration><Days>-1</Days></Expiration>")), S3ErrorCode::InvalidArgument),
+        (rule(&format!("{ok_filter}<Expiration><Days>1</Days><Date>2020-01-01T00:00:00Z</Date></Expiration>")), S3ErrorCode::MalformedXML),
+        (rule(&format!("{ok_filter}<Expiration><Date>2020-01-01T12:00:00Z</Date></Expiration>")), S3ErrorCode::InvalidArgument),
+        (rule(&format!("{ok_filter}<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>")), S3ErrorCode::NotImplemented),
+        (rule(&format!("{ok_filter}<AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>")), S3ErrorCode::NotImplemented),
+        (rule("<Filter><ObjectSizeGreaterThan>5</ObjectSizeGreaterThan></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::NotImplemented),
+        (rule("<Filter/><Status>Maybe</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::MalformedXML),
+        (rule("<Prefix>a</Prefix><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::MalformedXML),
+        (
+            format!(
+                "<LifecycleConfiguration>{0}{0}</LifecycleConfiguration>",
+                "<Rule><ID>same</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>"
+            ),
+            S3ErrorCode::InvalidArgument,
+        ),
+    ] {
+        assert_eq!(code(parse_lifecycle_configuration(body.as_bytes())), want, "{body}");
+    }
+    // An empty <Filter/> covers every key.
+    let all = parse_lifecycle_configuration(
+        rule("<Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        (all[0].prefix.as_str(), all[0].filter_form),
+        ("", LifecycleFilterForm::Prefix)
     );
 }
