@@ -49,6 +49,22 @@ fn anonymous(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>)
     (r.status, r.body)
 }
 
+/// Creates `bucket` holding `key` with `body`.
+async fn bucket_with_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &'static [u8]) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create");
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from_static(body))
+        .send()
+        .await
+        .expect("put");
+}
+
 fn error_code<E: ProvideErrorMetadata>(e: &aws_sdk_s3::error::SdkError<E>) -> String {
     e.as_service_error()
         .and_then(|s| s.code())
@@ -102,18 +118,7 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
     let port = server.port;
     rt().block_on(async {
         let s3 = s3_client(&server).await;
-        s3.create_bucket()
-            .bucket("acl")
-            .send()
-            .await
-            .expect("create");
-        s3.put_object()
-            .bucket("acl")
-            .key("k")
-            .body(ByteStream::from_static(b"public bytes"))
-            .send()
-            .await
-            .expect("put");
+        bucket_with_object(&s3, "acl", "k", b"public bytes").await;
         // Private: only the owner.
         assert_eq!(
             grants_of(&s3, "acl").await,
@@ -625,18 +630,7 @@ fn cors_rules_answer_preflights_and_decorate_answers() {
     let port = server.port;
     rt().block_on(async {
         let s3 = s3_client(&server).await;
-        s3.create_bucket()
-            .bucket("cors")
-            .send()
-            .await
-            .expect("create");
-        s3.put_object()
-            .bucket("cors")
-            .key("k")
-            .body(ByteStream::from_static(b"cross-origin"))
-            .send()
-            .await
-            .expect("put");
+        bucket_with_object(&s3, "cors", "k", b"cross-origin").await;
         // No configuration: every preflight is refused.
         let r = preflight(port, "/cors/k", "https://app.example", "GET", "");
         assert_eq!(r.status, 403, "{}", r.body_text());

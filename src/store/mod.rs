@@ -356,6 +356,17 @@ impl Store {
         if self.get(bucket, key).is_none() {
             return Ok(None);
         }
+        self.write_delete(&guard, bucket, key).await.map(Some)
+    }
+
+    /// Appends the key's Delete record, waits until it is durable and
+    /// applies it; returns its sequence number. The caller holds the key.
+    async fn write_delete(
+        &self,
+        guard: &KeyGuard,
+        bucket: BucketId,
+        key: &str,
+    ) -> Result<u64, StoreError> {
         let rec = DeleteRec {
             bucket,
             key: key.to_string(),
@@ -364,8 +375,8 @@ impl Store {
         };
         let loc = self.append(RecordKind::Delete, &rec.encode()).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
-        self.install_delete(&guard, bucket, key, loc.seq);
-        Ok(Some(loc.seq))
+        self.install_delete(guard, bucket, key, loc.seq);
+        Ok(loc.seq)
     }
 
     /// Deletes the key only while its object is still the one committed at
@@ -383,15 +394,7 @@ impl Store {
         if self.get(bucket, key).map(|e| e.commit_seq) != Some(commit_seq) {
             return Ok(false);
         }
-        let rec = DeleteRec {
-            bucket,
-            key: key.to_string(),
-            version_id: NULL_VERSION,
-            delete_marker: false,
-        };
-        let loc = self.append(RecordKind::Delete, &rec.encode()).await?;
-        self.inner.log.commit_barrier(loc.seq).await?;
-        self.install_delete(&guard, bucket, key, loc.seq);
+        self.write_delete(&guard, bucket, key).await?;
         debug_assert!(self.get(bucket, key).is_none());
         Ok(true)
     }

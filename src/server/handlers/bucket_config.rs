@@ -7,7 +7,7 @@
 use super::bucket::{canned_acl, catalog_error, owner_of, read_small_body};
 use super::tagging::object_view;
 use super::{bucket_for, Access};
-use crate::catalog::{Bucket, CannedAcl, CatalogOp, CorsRule, LifecycleRule};
+use crate::catalog::{Bucket, CannedAcl, CatalogOp};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::xml::{
     self, AccessControlPolicy, AclGrant, AclGrantee, Grant, Grantee, VersioningStatus,
@@ -136,16 +136,7 @@ pub async fn put_acl(
                 .with("MissingHeaderName", "x-amz-acl".to_string()))
         }
     };
-    let name = bucket.name;
-    change(
-        ctx,
-        CatalogOp::PutBucketAcl {
-            name: name.clone(),
-            acl,
-        },
-    )
-    .await
-    .map_err(|e| catalog_error(e, &name))?;
+    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketAcl { name, acl }).await?;
     Ok(Response::new(200))
 }
 
@@ -181,13 +172,10 @@ pub async fn put_versioning(
             ))
         }
         Some(VersioningStatus::Suspended) => {
-            let name = bucket.name;
-            change(
-                ctx,
-                CatalogOp::SuspendBucketVersioning { name: name.clone() },
-            )
-            .await
-            .map_err(|e| catalog_error(e, &name))?;
+            change_bucket(ctx, bucket, |name| CatalogOp::SuspendBucketVersioning {
+                name,
+            })
+            .await?;
         }
     }
     Ok(Response::new(200))
@@ -207,33 +195,25 @@ pub async fn put_tagging(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
-    let tags = xml::parse_bucket_tagging(&raw)?;
-    set_tags(ctx, bucket, tags).await
+    put_config(
+        ctx,
+        conn,
+        req,
+        body,
+        xml::parse_bucket_tagging,
+        |name, tags| CatalogOp::PutBucketTagging { name, tags },
+    )
+    .await?;
+    Ok(Response::new(204))
 }
 
 pub async fn delete_tagging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
-    set_tags(ctx, bucket, Vec::new()).await
-}
-
-/// Both answer 204, as S3's PutBucketTagging and DeleteBucketTagging do.
-async fn set_tags(
-    ctx: &ShardCtx,
-    bucket: Bucket,
-    tags: Vec<(String, String)>,
-) -> Result<Response, S3Error> {
-    let name = bucket.name;
-    change(
-        ctx,
-        CatalogOp::PutBucketTagging {
-            name: name.clone(),
-            tags,
-        },
-    )
-    .await
-    .map_err(|e| catalog_error(e, &name))?;
+    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketTagging {
+        name,
+        tags: Vec::new(),
+    })
+    .await?;
     Ok(Response::new(204))
 }
 
@@ -272,35 +252,26 @@ pub async fn put_lifecycle(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
-    let rules = xml::parse_lifecycle_configuration(&raw)?;
-    set_lifecycle(ctx, bucket, rules).await?;
+    put_config(
+        ctx,
+        conn,
+        req,
+        body,
+        xml::parse_lifecycle_configuration,
+        |name, rules| CatalogOp::PutBucketLifecycle { name, rules },
+    )
+    .await?;
     Ok(Response::new(200))
 }
 
 pub async fn delete_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
-    set_lifecycle(ctx, bucket, Vec::new()).await?;
+    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketLifecycle {
+        name,
+        rules: Vec::new(),
+    })
+    .await?;
     Ok(Response::new(204))
-}
-
-async fn set_lifecycle(
-    ctx: &ShardCtx,
-    bucket: Bucket,
-    rules: Vec<LifecycleRule>,
-) -> Result<(), S3Error> {
-    let name = bucket.name;
-    change(
-        ctx,
-        CatalogOp::PutBucketLifecycle {
-            name: name.clone(),
-            rules,
-        },
-    )
-    .await
-    .map_err(|e| catalog_error(e, &name))?;
-    Ok(())
 }
 
 pub fn get_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
@@ -319,30 +290,55 @@ pub async fn put_cors(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
-    let rules = xml::parse_cors_configuration(&raw)?;
-    set_cors(ctx, bucket, rules).await?;
+    put_config(
+        ctx,
+        conn,
+        req,
+        body,
+        xml::parse_cors_configuration,
+        |name, rules| CatalogOp::PutBucketCors { name, rules },
+    )
+    .await?;
     Ok(Response::new(200))
 }
 
 pub async fn delete_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
-    set_cors(ctx, bucket, Vec::new()).await?;
+    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketCors {
+        name,
+        rules: Vec::new(),
+    })
+    .await?;
     Ok(Response::new(204))
 }
 
-async fn set_cors(ctx: &ShardCtx, bucket: Bucket, rules: Vec<CorsRule>) -> Result<(), S3Error> {
+/// A bucket configuration PUT: the owner's document, parsed (with S3's
+/// checks) and stored as the catalog change `op` makes of it.
+async fn put_config<T>(
+    ctx: &ShardCtx,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+    parse: fn(&[u8]) -> Result<T, S3Error>,
+    op: impl FnOnce(String, T) -> CatalogOp,
+) -> Result<(), S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
+    let config = parse(&raw)?;
+    change_bucket(ctx, bucket, |name| op(name, config)).await
+}
+
+/// Applies the catalog change `op` makes for the bucket's name; a refusal
+/// becomes the S3 error for it.
+async fn change_bucket(
+    ctx: &ShardCtx,
+    bucket: Bucket,
+    op: impl FnOnce(String) -> CatalogOp,
+) -> Result<(), S3Error> {
     let name = bucket.name;
-    change(
-        ctx,
-        CatalogOp::PutBucketCors {
-            name: name.clone(),
-            rules,
-        },
-    )
-    .await
-    .map_err(|e| catalog_error(e, &name))?;
+    change(ctx, op(name.clone()))
+        .await
+        .map_err(|e| catalog_error(e, &name))?;
     Ok(())
 }
 
