@@ -652,6 +652,81 @@ fn second_credential_cannot_touch_first_ones_bucket() {
 }
 
 #[test]
+fn bucket_acls_grant_other_credentials_what_they_say() {
+    use aws_sdk_s3::types::BucketCannedAcl;
+    let server = Server::start(2);
+    let api = Api::new(&server);
+    let (_, ak, sk) = api.create_user("bob");
+    rt().block_on(async {
+        let root = s3_client(&server).await;
+        root.create_bucket()
+            .bucket("shared")
+            .send()
+            .await
+            .expect("create");
+        root.put_object()
+            .bucket("shared")
+            .key("doc")
+            .body(ByteStream::from_static(b"for bob"))
+            .send()
+            .await
+            .expect("put");
+        let bob = s3_client_with(&server, &ak, &sk).await;
+        let set = |acl: BucketCannedAcl| root.put_bucket_acl().bucket("shared").acl(acl).send();
+        let read = || bob.get_object().bucket("shared").key("doc").send();
+        let write = || {
+            bob.put_object()
+                .bucket("shared")
+                .key("from-bob")
+                .body(ByteStream::from_static(b"b"))
+                .send()
+        };
+        let e = read().await.expect_err("private");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+
+        set(BucketCannedAcl::AuthenticatedRead)
+            .await
+            .expect("authenticated-read");
+        read().await.expect("any credential reads");
+        bob.list_objects_v2()
+            .bucket("shared")
+            .send()
+            .await
+            .expect("and lists");
+        let e = write().await.expect_err("but does not write");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+        // The ACL itself stays the owner's.
+        let e = bob
+            .get_bucket_acl()
+            .bucket("shared")
+            .send()
+            .await
+            .expect_err("not bob's ACL to read");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+        let e = bob
+            .put_bucket_acl()
+            .bucket("shared")
+            .acl(BucketCannedAcl::PublicReadWrite)
+            .send()
+            .await
+            .expect_err("nor to change");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+
+        set(BucketCannedAcl::PublicReadWrite)
+            .await
+            .expect("public-read-write");
+        write().await.expect("now bob writes");
+        let e = bob
+            .delete_bucket()
+            .bucket("shared")
+            .send()
+            .await
+            .expect_err("the bucket stays root's");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+    });
+}
+
+#[test]
 fn deactivated_key_is_refused_on_every_shard() {
     let server = Server::start(4);
     let api = Api::new(&server);
