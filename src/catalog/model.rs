@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Id of the root credential (created at first start; may access everything).
 pub const ROOT_CREDENTIAL_ID: u64 = 1;
@@ -137,6 +138,9 @@ pub struct Catalog {
     data: CatalogData,
     by_access_key: HashMap<String, usize>,
     by_bucket: BTreeMap<String, usize>,
+    /// `data.buckets`, shared: a request holds its bucket for a reference
+    /// count, not a copy of its name, tags and rules.
+    shared_buckets: Vec<Arc<Bucket>>,
 }
 
 impl Catalog {
@@ -153,10 +157,12 @@ impl Catalog {
             .enumerate()
             .map(|(i, b)| (b.name.clone(), i))
             .collect();
+        let shared_buckets = data.buckets.iter().cloned().map(Arc::new).collect();
         Catalog {
             data,
             by_access_key,
             by_bucket,
+            shared_buckets,
         }
     }
 
@@ -176,6 +182,13 @@ impl Catalog {
 
     pub fn bucket(&self, name: &str) -> Option<&Bucket> {
         self.by_bucket.get(name).map(|&i| &self.data.buckets[i])
+    }
+
+    /// [`Catalog::bucket`], as a handle a request can keep.
+    pub fn shared_bucket(&self, name: &str) -> Option<Arc<Bucket>> {
+        self.by_bucket
+            .get(name)
+            .map(|&i| self.shared_buckets[i].clone())
     }
 
     /// Buckets in name order.

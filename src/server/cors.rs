@@ -5,15 +5,26 @@
 use super::request::Req;
 use super::respond::Response;
 use super::shard::ShardCtx;
-use crate::catalog::CorsRule;
 use crate::s3::cors::{matching_rule, response_headers, CORS_METHODS};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::router::Operation;
 
-/// The bucket's CORS rules (empty when it has none or does not exist).
-fn rules_of(ctx: &ShardCtx, bucket: &str) -> Vec<CorsRule> {
-    ctx.with_catalog(|c| c.bucket(bucket).map(|b| b.cors.clone()))
-        .unwrap_or_default()
+/// The `Access-Control-*` headers the bucket's first rule allowing
+/// `origin`, `method` and `headers` gives (None: no rule allows it, or no
+/// such bucket). The rules are read in place, not copied.
+fn allowed(
+    ctx: &ShardCtx,
+    bucket: &str,
+    origin: &str,
+    method: &str,
+    headers: &[&str],
+    requested_headers: Option<&str>,
+) -> Option<Vec<(&'static str, String)>> {
+    ctx.with_catalog(|c| {
+        let rules = &c.bucket(bucket)?.cors;
+        let rule = matching_rule(rules, origin, method, headers)?;
+        Some(response_headers(rule, origin, requested_headers))
+    })
 }
 
 fn bad_request(message: String) -> S3Error {
@@ -42,11 +53,11 @@ pub fn preflight(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
         .map(str::trim)
         .filter(|h| !h.is_empty())
         .collect();
-    let rules = match &req.bucket {
-        Some(b) => rules_of(ctx, b),
-        None => Vec::new(),
-    };
-    let Some(rule) = matching_rule(&rules, origin, method, &names) else {
+    let answer = req
+        .bucket
+        .as_deref()
+        .and_then(|b| allowed(ctx, b, origin, method, &names, requested));
+    let Some(headers) = answer else {
         let resource_type = if req.key.is_some() {
             "OBJECT"
         } else {
@@ -57,7 +68,7 @@ pub fn preflight(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
             .with("ResourceType", resource_type.to_string()));
     };
     let mut resp = Response::new(200);
-    for (name, value) in response_headers(rule, origin, requested) {
+    for (name, value) in headers {
         resp.push_header(name, value);
     }
     Ok(resp)
@@ -73,9 +84,8 @@ pub fn decorate(ctx: &ShardCtx, req: &Req, resp: &mut Response) {
     let (Some(origin), Some(bucket)) = (req.header("origin"), &req.bucket) else {
         return;
     };
-    let rules = rules_of(ctx, bucket);
-    if let Some(rule) = matching_rule(&rules, origin, req.head.method_str(), &[]) {
-        for (name, value) in response_headers(rule, origin, None) {
+    if let Some(headers) = allowed(ctx, bucket, origin, req.head.method_str(), &[], None) {
+        for (name, value) in headers {
             resp.push_header(name, value);
         }
     }

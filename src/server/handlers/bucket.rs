@@ -158,7 +158,7 @@ pub async fn create(
 
 pub fn head(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let b = bucket_for(ctx, req, Access::Read)?;
-    Ok(Response::new(200).header("x-amz-bucket-region", b.region))
+    Ok(Response::new(200).header("x-amz-bucket-region", b.region.clone()))
 }
 
 pub fn location(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {

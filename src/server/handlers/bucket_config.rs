@@ -19,6 +19,7 @@ use crate::server::request::Req;
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Largest ACL, versioning or tagging document read.
 const MAX_CONFIG_BODY_BYTES: usize = 64 * 1024;
@@ -184,7 +185,7 @@ pub async fn put_versioning(
 pub fn get_tagging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
     if bucket.tags.is_empty() {
-        return Err(S3Error::new(S3ErrorCode::NoSuchTagSet).with("BucketName", bucket.name));
+        return Err(S3Error::new(S3ErrorCode::NoSuchTagSet).with("BucketName", bucket.name.clone()));
     }
     Ok(Response::xml(200, xml::tagging(&bucket.tags)))
 }
@@ -234,9 +235,8 @@ pub fn get_policy_status(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error>
 pub fn get_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
     if bucket.lifecycle.is_empty() {
-        return Err(
-            S3Error::new(S3ErrorCode::NoSuchLifecycleConfiguration).with("BucketName", bucket.name)
-        );
+        return Err(S3Error::new(S3ErrorCode::NoSuchLifecycleConfiguration)
+            .with("BucketName", bucket.name.clone()));
     }
     Ok(Response::xml(
         200,
@@ -277,9 +277,8 @@ pub async fn delete_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3E
 pub fn get_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
     if bucket.cors.is_empty() {
-        return Err(
-            S3Error::new(S3ErrorCode::NoSuchCORSConfiguration).with("BucketName", bucket.name)
-        );
+        return Err(S3Error::new(S3ErrorCode::NoSuchCORSConfiguration)
+            .with("BucketName", bucket.name.clone()));
     }
     Ok(Response::xml(200, xml::cors_configuration(&bucket.cors)))
 }
@@ -332,10 +331,10 @@ async fn put_config<T>(
 /// becomes the S3 error for it.
 async fn change_bucket(
     ctx: &ShardCtx,
-    bucket: Bucket,
+    bucket: Arc<Bucket>,
     op: impl FnOnce(String) -> CatalogOp,
 ) -> Result<(), S3Error> {
-    let name = bucket.name;
+    let name = bucket.name.clone();
     change(ctx, op(name.clone()))
         .await
         .map_err(|e| catalog_error(e, &name))?;

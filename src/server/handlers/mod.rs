@@ -17,6 +17,7 @@ use crate::catalog::{Bucket, CannedAcl};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::router::Operation;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Runs the operation `req.op` names.
 pub async fn dispatch(
@@ -130,7 +131,7 @@ fn acl_allows(acl: CannedAcl, principal: Principal, access: Access) -> bool {
 }
 
 /// The request's bucket, if it exists and `req.principal` may use it for `access`.
-pub fn bucket_for(ctx: &ShardCtx, req: &Req, access: Access) -> Result<Bucket, S3Error> {
+pub fn bucket_for(ctx: &ShardCtx, req: &Req, access: Access) -> Result<Arc<Bucket>, S3Error> {
     let Some(name) = req.bucket.as_deref() else {
         return Err(
             S3Error::new(S3ErrorCode::InvalidRequest).with_message("A bucket name is required")
@@ -146,8 +147,8 @@ pub fn bucket_named(
     req: &Req,
     name: &str,
     access: Access,
-) -> Result<Bucket, S3Error> {
-    let bucket = ctx.with_catalog(|c| c.bucket(name).cloned());
+) -> Result<Arc<Bucket>, S3Error> {
+    let bucket = ctx.with_catalog(|c| c.shared_bucket(name));
     let Some(bucket) = bucket else {
         if req.principal == Principal::Anonymous {
             return Err(access_denied());

@@ -393,6 +393,7 @@ pub async fn delete_many(
     let raw = read_small_body(conn, req, body, MAX_DELETE_BODY_BYTES).await?;
     let request = xml::parse_delete(&raw)?;
     // Deletes run concurrently so group commit makes them share flushes.
+    let bucket_id = bucket.id;
     let futures = request.objects.iter().map(|(key, version)| {
         let ctx = ctx.clone();
         let bucket_name = bucket.name.clone();
@@ -408,7 +409,7 @@ pub async fn delete_many(
                 }
             }
             let owner = ctx.placement.owner(&bucket_name, &key);
-            let r = owner::delete(&ctx, owner, bucket.id, &key)
+            let r = owner::delete(&ctx, owner, bucket_id, &key)
                 .await
                 .map_err(S3Error::from);
             (key, version, r.map(|_| ()))
