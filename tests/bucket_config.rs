@@ -567,6 +567,69 @@ fn bucket_tags_and_unset_configurations() {
             .send()
             .await
             .expect("delete cors");
+        // Configurations no bucket here can have read as S3 reads them unset.
+        macro_rules! unset {
+            ($call:ident, $code:literal) => {
+                let e = s3
+                    .$call()
+                    .bucket("cfg")
+                    .send()
+                    .await
+                    .expect_err(stringify!($call));
+                assert_eq!(error_code(&e), $code, stringify!($call));
+            };
+        }
+        unset!(get_bucket_policy, "NoSuchBucketPolicy");
+        unset!(
+            get_bucket_encryption,
+            "ServerSideEncryptionConfigurationNotFoundError"
+        );
+        unset!(
+            get_public_access_block,
+            "NoSuchPublicAccessBlockConfiguration"
+        );
+        unset!(
+            get_bucket_ownership_controls,
+            "OwnershipControlsNotFoundError"
+        );
+        unset!(get_bucket_website, "NoSuchWebsiteConfiguration");
+        unset!(
+            get_bucket_replication,
+            "ReplicationConfigurationNotFoundError"
+        );
+        unset!(
+            get_object_lock_configuration,
+            "ObjectLockConfigurationNotFoundError"
+        );
+        let n = s3
+            .get_bucket_notification_configuration()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("notifications");
+        assert!(n.topic_configurations().is_empty() && n.queue_configurations().is_empty());
+        let pay = s3
+            .get_bucket_request_payment()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("request payment");
+        assert_eq!(pay.payer().map(|p| p.as_str()), Some("BucketOwner"));
+        let acc = s3
+            .get_bucket_accelerate_configuration()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("accelerate");
+        assert!(acc.status().is_none());
+        let refused = s3
+            .put_bucket_policy()
+            .bucket("cfg")
+            .policy("{}")
+            .send()
+            .await
+            .expect_err("policies cannot be set");
+        assert_eq!(error_code(&refused), "NotImplemented");
         let missing = s3
             .get_bucket_tagging()
             .bucket("no-such-bucket")

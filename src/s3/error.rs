@@ -83,6 +83,13 @@ codes! {
     MissingRequestBodyError => 400, "Request Body is empty";
     MissingSecurityHeader => 400, "Your request is missing a required header.";
     NoSuchBucket => 404, "The specified bucket does not exist";
+    NoSuchBucketPolicy => 404, "The bucket policy does not exist";
+    NoSuchPublicAccessBlockConfiguration => 404, "The public access block configuration was not found";
+    NoSuchWebsiteConfiguration => 404, "The specified bucket does not have a website configuration";
+    ObjectLockConfigurationNotFoundError => 404, "Object Lock configuration does not exist for this bucket";
+    OwnershipControlsNotFoundError => 404, "The bucket ownership controls were not found";
+    ReplicationConfigurationNotFoundError => 404, "The replication configuration was not found";
+    ServerSideEncryptionConfigurationNotFoundError => 404, "The server side encryption configuration was not found";
     NoSuchCORSConfiguration => 404, "The CORS configuration does not exist";
     NoSuchKey => 404, "The specified key does not exist.";
     NoSuchLifecycleConfiguration => 404, "The lifecycle configuration does not exist";

@@ -57,6 +57,16 @@ operations! {
     PutBucketTagging,
     DeleteBucketTagging,
     GetBucketPolicyStatus,
+    GetBucketPolicy,
+    GetBucketEncryption,
+    GetPublicAccessBlock,
+    GetBucketOwnershipControls,
+    GetBucketWebsite,
+    GetBucketReplication,
+    GetObjectLockConfiguration,
+    GetBucketNotificationConfiguration,
+    GetBucketRequestPayment,
+    GetBucketAccelerateConfiguration,
     ListObjectsV1,
     ListObjectsV2,
     ListMultipartUploads,
@@ -111,6 +121,25 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
 
 /// Chooses the operation. `bucket` and `key` come from `addressing::split_target`;
 /// `has_copy_source` is whether `x-amz-copy-source` is present.
+/// Bucket configurations ringstore has no way to set: reading one answers
+/// as S3 answers for a bucket without it (tools such as Terraform read them
+/// all); setting one stays NotImplemented.
+const UNSET_CONFIGURATIONS: &[(&str, Operation)] = &[
+    ("policy", Operation::GetBucketPolicy),
+    ("encryption", Operation::GetBucketEncryption),
+    ("publicAccessBlock", Operation::GetPublicAccessBlock),
+    ("ownershipControls", Operation::GetBucketOwnershipControls),
+    ("website", Operation::GetBucketWebsite),
+    ("replication", Operation::GetBucketReplication),
+    ("object-lock", Operation::GetObjectLockConfiguration),
+    (
+        "notification",
+        Operation::GetBucketNotificationConfiguration,
+    ),
+    ("requestPayment", Operation::GetBucketRequestPayment),
+    ("accelerate", Operation::GetBucketAccelerateConfiguration),
+];
+
 pub fn route(
     method: HttpMethod,
     bucket: Option<&str>,
@@ -118,6 +147,11 @@ pub fn route(
     query: &Query,
     has_copy_source: bool,
 ) -> Operation {
+    if method == HttpMethod::Get && bucket.is_some() && key.is_none() {
+        if let Some(op) = first_of(query, UNSET_CONFIGURATIONS) {
+            return op;
+        }
+    }
     if UNSUPPORTED_SUBRESOURCES.iter().any(|s| query.has(s)) {
         return Operation::Unknown;
     }
@@ -344,7 +378,28 @@ mod tests {
         ("PUT /", Operation::Unknown),
         ("DELETE /", Operation::Unknown),
         ("OPTIONS /", Operation::Unknown),
-        ("GET /b?website", Operation::Unknown),
+        ("GET /b?policy", Operation::GetBucketPolicy),
+        ("GET /b?encryption", Operation::GetBucketEncryption),
+        ("GET /b?publicAccessBlock", Operation::GetPublicAccessBlock),
+        (
+            "GET /b?ownershipControls",
+            Operation::GetBucketOwnershipControls,
+        ),
+        ("GET /b?website", Operation::GetBucketWebsite),
+        ("GET /b?replication", Operation::GetBucketReplication),
+        ("GET /b?object-lock", Operation::GetObjectLockConfiguration),
+        (
+            "GET /b?notification",
+            Operation::GetBucketNotificationConfiguration,
+        ),
+        ("GET /b?requestPayment", Operation::GetBucketRequestPayment),
+        (
+            "GET /b?accelerate",
+            Operation::GetBucketAccelerateConfiguration,
+        ),
+        ("GET /b/k?website", Operation::Unknown),
+        ("PUT /b?website", Operation::Unknown),
+        ("PUT /b?encryption", Operation::Unknown),
         ("PUT /b?policy", Operation::Unknown),
         ("DELETE /b?policy", Operation::Unknown),
         ("PUT /b?logging", Operation::Unknown),

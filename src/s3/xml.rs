@@ -510,6 +510,23 @@ pub fn bucket_logging_status() -> String {
     W::doc("BucketLoggingStatus").end("BucketLoggingStatus")
 }
 
+/// GetBucketNotificationConfiguration: no notifications.
+pub fn notification_configuration() -> String {
+    W::doc("NotificationConfiguration").end("NotificationConfiguration")
+}
+
+/// GetBucketRequestPayment: the owner pays, as for every bucket here.
+pub fn request_payment_configuration() -> String {
+    let mut w = W::doc("RequestPaymentConfiguration");
+    w.elem("Payer", "BucketOwner");
+    w.end("RequestPaymentConfiguration")
+}
+
+/// GetBucketAccelerateConfiguration: never configured.
+pub fn accelerate_configuration() -> String {
+    W::doc("AccelerateConfiguration").end("AccelerateConfiguration")
+}
+
 /// GetBucketPolicyStatus.
 pub fn policy_status(is_public: bool) -> String {
     let mut w = W::doc("PolicyStatus");

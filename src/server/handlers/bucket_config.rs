@@ -9,6 +9,7 @@ use super::tagging::object_view;
 use super::{bucket_for, Access};
 use crate::catalog::{Bucket, CannedAcl, CatalogOp};
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::router::Operation;
 use crate::s3::xml::{
     self, AccessControlPolicy, AclGrant, AclGrantee, Grant, Grantee, VersioningStatus,
 };
@@ -216,6 +217,38 @@ pub async fn delete_tagging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Err
     })
     .await?;
     Ok(Response::new(204))
+}
+
+/// A bucket configuration ringstore cannot hold (policy, default
+/// encryption, public access block, ownership controls, website,
+/// replication, object lock, notifications, request payment, transfer
+/// acceleration): answered as S3 answers a bucket that has none.
+pub fn get_unset_configuration(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
+    use S3ErrorCode as C;
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let missing = match req.op {
+        Operation::GetBucketPolicy => C::NoSuchBucketPolicy,
+        Operation::GetBucketEncryption => C::ServerSideEncryptionConfigurationNotFoundError,
+        Operation::GetPublicAccessBlock => C::NoSuchPublicAccessBlockConfiguration,
+        Operation::GetBucketOwnershipControls => C::OwnershipControlsNotFoundError,
+        Operation::GetBucketWebsite => C::NoSuchWebsiteConfiguration,
+        Operation::GetBucketReplication => C::ReplicationConfigurationNotFoundError,
+        Operation::GetObjectLockConfiguration => C::ObjectLockConfigurationNotFoundError,
+        Operation::GetBucketNotificationConfiguration => {
+            return Ok(Response::xml(200, xml::notification_configuration()))
+        }
+        Operation::GetBucketRequestPayment => {
+            return Ok(Response::xml(200, xml::request_payment_configuration()))
+        }
+        Operation::GetBucketAccelerateConfiguration => {
+            return Ok(Response::xml(200, xml::accelerate_configuration()))
+        }
+        other => {
+            debug_assert!(false, "{other:?} is not an unset configuration");
+            return Err(S3Error::new(C::NotImplemented));
+        }
+    };
+    Err(S3Error::new(missing).with("BucketName", bucket.name.clone()))
 }
 
 /// Server access logging is not offered: every bucket's status is "off".

@@ -77,6 +77,18 @@ pub async fn dispatch(
         Operation::PutBucketCors => bucket_config::put_cors(ctx, conn, req, body).await,
         Operation::DeleteBucketCors => bucket_config::delete_cors(ctx, req).await,
         Operation::OptionsPreflight => crate::server::cors::preflight(ctx, req),
+        Operation::GetBucketPolicy
+        | Operation::GetBucketEncryption
+        | Operation::GetPublicAccessBlock
+        | Operation::GetBucketOwnershipControls
+        | Operation::GetBucketWebsite
+        | Operation::GetBucketReplication
+        | Operation::GetObjectLockConfiguration
+        | Operation::GetBucketNotificationConfiguration
+        | Operation::GetBucketRequestPayment
+        | Operation::GetBucketAccelerateConfiguration => {
+            bucket_config::get_unset_configuration(ctx, req)
+        }
         _ => Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
             "A header or query you provided implies functionality that is not implemented.",
         )),
