@@ -213,7 +213,7 @@ fn unknown_operations_v2_and_skew() {
     assert_eq!(resp.status, 200);
     let (resp, _) = exchange(
         &server,
-        &signed_request("GET", "/ops", "website=", &h, b"", now(), &[]),
+        &signed_request("PUT", "/ops", "website=", &h, b"", now(), &[]),
     );
     assert_eq!(resp.status, 501, "{}", resp.body_text());
     assert!(resp.body_text().contains("NotImplemented"));
@@ -254,6 +254,47 @@ fn unknown_operations_v2_and_skew() {
         &signed_request("GET", "/ops/t", "", &h, b"", now(), &[]),
     );
     assert_eq!(resp.status, 404, "nothing stored after a truncated body");
+}
+
+#[test]
+fn tampered_xml_bodies_are_refused_before_they_act() {
+    let server = Server::start(2);
+    let h = host(&server);
+    for req in [
+        signed_request("PUT", "/xml", "", &h, b"", now(), &[]),
+        signed_request("PUT", "/xml/keep", "", &h, b"k", now(), &[]),
+        signed_request("PUT", "/xml/gone", "", &h, b"g", now(), &[]),
+    ] {
+        assert_eq!(exchange(&server, &req).0.status, 200);
+    }
+    // A DeleteObjects body altered after signing (same length: "gone" ->
+    // "keep") would delete the wrong key; its signed SHA-256 refuses it.
+    let honest = b"<Delete><Object><Key>gone</Key></Object></Delete>";
+    let mut tampered = signed_request("POST", "/xml", "delete=", &h, honest, now(), &[]);
+    let at = tampered.len() - b"gone</Key></Object></Delete>".len();
+    tampered[at..at + 4].copy_from_slice(b"keep");
+    assert!(tampered.ends_with(b"<Key>keep</Key></Object></Delete>"));
+    let (resp, _) = exchange(&server, &tampered);
+    assert_eq!(resp.status, 400, "{}", resp.body_text());
+    assert!(resp.body_text().contains("XAmzContentSHA256Mismatch"));
+    let get = |key: &str| {
+        let req = signed_request("GET", &format!("/xml/{key}"), "", &h, b"", now(), &[]);
+        exchange(&server, &req).0.status
+    };
+    assert_eq!((get("keep"), get("gone")), (200, 200), "nothing deleted");
+    // A wrong Content-MD5 on a configuration body: BadDigest, nothing set.
+    let tags = b"<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag></TagSet></Tagging>";
+    let wrong_md5 = [("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")];
+    let req = signed_request("PUT", "/xml", "tagging=", &h, tags, now(), &wrong_md5);
+    let (resp, _) = exchange(&server, &req);
+    assert_eq!(resp.status, 400, "{}", resp.body_text());
+    assert!(resp.body_text().contains("BadDigest"));
+    let req = signed_request("GET", "/xml", "tagging=", &h, b"", now(), &[]);
+    assert_eq!(exchange(&server, &req).0.status, 404, "no tags were set");
+    // The honest request does its job.
+    let req = signed_request("POST", "/xml", "delete=", &h, honest, now(), &[]);
+    assert_eq!(exchange(&server, &req).0.status, 200);
+    assert_eq!((get("keep"), get("gone")), (200, 404));
 }
 
 #[test]

@@ -101,13 +101,17 @@ pub fn canned_acl(header: Option<&str>) -> Result<CannedAcl, S3Error> {
     }
 }
 
-/// Reads a small body whole (XML configurations), refusing anything larger than `limit`.
+/// Reads a small body whole (XML documents), refusing anything larger than
+/// `limit`, and verifies it as a PUT body is verified: the signed payload
+/// SHA-256, Content-MD5 and an x-amz-checksum-* header. A tampered
+/// DeleteObjects or configuration body is refused, not acted on.
 pub async fn read_small_body(
     conn: &mut Conn,
     req: &mut Req,
     body: &mut BodyReader,
     limit: usize,
 ) -> Result<Vec<u8>, S3Error> {
+    let mut digests = super::body_digests(req)?;
     req.send_continue(conn).await.map_err(body_error)?;
     let mut out = Vec::new();
     while let Some(piece) = body.next(conn).await.map_err(body_error)? {
@@ -117,6 +121,8 @@ pub async fn read_small_body(
         }
         out.extend_from_slice(&piece);
     }
+    digests.update(&out);
+    digests.finish().map_err(S3Error::from)?;
     Ok(out)
 }
 

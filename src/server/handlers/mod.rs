@@ -13,6 +13,7 @@ use super::conn::Conn;
 use super::request::{access_denied, owns, Principal, Req};
 use super::respond::Response;
 use super::shard::ShardCtx;
+use crate::auth::{requested_checksum, BodyDigests, PayloadMode};
 use crate::catalog::{Bucket, CannedAcl};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::router::Operation;
@@ -118,6 +119,23 @@ pub fn check_version_id(argument: &str, version_id: &str) -> Result<(), S3Error>
         .with_message("Invalid version id specified")
         .with("ArgumentName", argument.to_string())
         .with("ArgumentValue", version_id.to_string()))
+}
+
+/// The digests a body is verified against: payload hash, Content-MD5, flexible checksum.
+pub fn body_digests(req: &Req) -> Result<BodyDigests, S3Error> {
+    let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
+    let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
+    // x-amz-trailer alone announces the algorithm (x-amz-sdk-checksum-algorithm is optional).
+    let requested = requested_checksum(&headers)
+        .map_err(S3Error::from)?
+        .or(trailer_alg.map(|alg| (alg, None)));
+    let payload = req
+        .auth
+        .as_ref()
+        .map(|a| a.payload)
+        .unwrap_or(PayloadMode::Unsigned);
+    let content_md5 = req.head.header_bytes("content-md5");
+    BodyDigests::new(&payload, content_md5, requested).map_err(S3Error::from)
 }
 
 /// What an operation needs to be allowed to do on a bucket.

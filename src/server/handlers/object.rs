@@ -2,8 +2,8 @@
 //! answer), GetObject / HeadObject, DeleteObject, DeleteObjects.
 
 use super::bucket::read_small_body;
-use super::{bucket_for, check_version_id, Access};
-use crate::auth::{header_name, requested_checksum, BodyDigests, BodyDigestsResult, PayloadMode};
+use super::{body_digests, bucket_for, check_version_id, Access};
+use crate::auth::{header_name, BodyDigestsResult};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
 use crate::s3::xml;
@@ -127,23 +127,6 @@ fn too_large() -> S3Error {
     S3Error::new(S3ErrorCode::EntityTooLarge)
         .with_message("Your proposed upload exceeds the maximum allowed size")
         .with("MaxSizeAllowed", MAX_PUT_OBJECT_BYTES.to_string())
-}
-
-/// The digests a body is verified against: payload hash, Content-MD5, flexible checksum.
-fn body_digests(req: &Req) -> Result<BodyDigests, S3Error> {
-    let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
-    let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
-    // x-amz-trailer alone announces the algorithm (x-amz-sdk-checksum-algorithm is optional).
-    let requested = requested_checksum(&headers)
-        .map_err(S3Error::from)?
-        .or(trailer_alg.map(|alg| (alg, None)));
-    let payload = req
-        .auth
-        .as_ref()
-        .map(|a| a.payload)
-        .unwrap_or(PayloadMode::Unsigned);
-    let content_md5 = req.head.header_bytes("content-md5");
-    BodyDigests::new(&payload, content_md5, requested).map_err(S3Error::from)
 }
 
 /// Streams a PUT or UploadPart body into `sink`, verifying it as it
