@@ -982,13 +982,26 @@ fn lifecycle_rules_expire_what_they_cover_and_nothing_else() {
         assert_eq!(metric(port, "ringstore_lifecycle_expired_total"), 3);
 
         // Days count from the write: an object written now outlives passes.
+        // ... and uploads outlive them until DaysAfterInitiation has passed.
         let days = LifecycleRule::builder()
             .id("month")
             .filter(LifecycleRuleFilter::builder().prefix("").build())
             .status(ExpirationStatus::Enabled)
             .expiration(LifecycleExpiration::builder().days(30).build())
+            .abort_incomplete_multipart_upload(
+                aws_sdk_s3::types::AbortIncompleteMultipartUpload::builder()
+                    .days_after_initiation(1)
+                    .build(),
+            )
             .build()
             .expect("rule");
+        let upload = s3
+            .create_multipart_upload()
+            .bucket("life")
+            .key("tmp/in-progress")
+            .send()
+            .await
+            .expect("create upload");
         s3.put_bucket_lifecycle_configuration()
             .bucket("life")
             .lifecycle_configuration(config(vec![days]))
@@ -1000,6 +1013,23 @@ fn lifecycle_rules_expire_what_they_cover_and_nothing_else() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         assert_eq!(keys().await, ["keep/c", "tmp/e"]);
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket("life")
+            .send()
+            .await
+            .expect("uploads");
+        assert_eq!(uploads.uploads().len(), 1, "a fresh upload is not due");
+        assert_eq!(uploads.uploads()[0].upload_id(), upload.upload_id());
+        assert_eq!(metric(port, "ringstore_lifecycle_aborted_uploads_total"), 0);
+        let got = s3
+            .get_bucket_lifecycle_configuration()
+            .bucket("life")
+            .send()
+            .await
+            .expect("get");
+        let abort = got.rules()[0].abort_incomplete_multipart_upload();
+        assert_eq!(abort.and_then(|a| a.days_after_initiation()), Some(1));
 
         // What no rule here can do is refused, not stored.
         let transition = LifecycleRule::builder()

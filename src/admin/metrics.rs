@@ -123,7 +123,7 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 20] = [
+const PER_SHARD: [Gauge; 21] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -243,6 +243,12 @@ const PER_SHARD: [Gauge; 20] = [
         "counter",
         "Objects deleted because a bucket lifecycle rule expired them.",
         |s| s.lifecycle.expired,
+    ),
+    (
+        "ringstore_lifecycle_aborted_uploads_total",
+        "counter",
+        "Multipart uploads aborted because a lifecycle rule's DaysAfterInitiation passed.",
+        |s| s.lifecycle.aborted_uploads,
     ),
 ];
 

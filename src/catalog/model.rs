@@ -59,7 +59,7 @@ pub struct Bucket {
 }
 
 /// One lifecycle rule: which objects (prefix and tags, all must match)
-/// expire, and when.
+/// expire and when, and when uploads left incomplete are aborted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LifecycleRule {
     #[serde(default)]
@@ -74,7 +74,13 @@ pub struct LifecycleRule {
     /// top-level `Prefix`), so GetBucketLifecycleConfiguration answers it back.
     #[serde(default)]
     pub filter_form: LifecycleFilterForm,
-    pub expiration: LifecycleExpiration,
+    /// When current objects expire (None: the rule only aborts uploads).
+    #[serde(default)]
+    pub expiration: Option<LifecycleExpiration>,
+    /// Uploads still in progress this many days after initiation (rounded
+    /// up to midnight UTC) are aborted. Prefix filters only, as in S3.
+    #[serde(default)]
+    pub abort_incomplete_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -39,9 +39,28 @@ pub fn is_expired(
     mtime_millis: i64,
     now_millis: i64,
 ) -> bool {
-    rules
-        .iter()
-        .any(|r| covers(r, key, tags) && now_millis >= expires_at(r.expiration, mtime_millis))
+    rules.iter().any(|r| {
+        covers(r, key, tags)
+            && r.expiration
+                .is_some_and(|e| now_millis >= expires_at(e, mtime_millis))
+    })
+}
+
+/// Whether any rule aborts an upload of `key` initiated at `initiated_millis`
+/// by `now_millis` (DaysAfterInitiation, rounded up to midnight UTC as
+/// expiration Days are).
+pub fn upload_is_due(
+    rules: &[LifecycleRule],
+    key: &str,
+    initiated_millis: i64,
+    now_millis: i64,
+) -> bool {
+    rules.iter().any(|r| {
+        covers(r, key, &[])
+            && r.abort_incomplete_days.is_some_and(|d| {
+                now_millis >= expires_at(LifecycleExpiration::Days(d), initiated_millis)
+            })
+    })
 }
 
 #[cfg(test)]
@@ -59,7 +78,8 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             filter_form: LifecycleFilterForm::And,
-            expiration,
+            expiration: Some(expiration),
+            abort_incomplete_days: None,
         }
     }
 
@@ -115,5 +135,32 @@ mod tests {
         ));
         assert!(!is_expired(&[off], "logs/x", &tags, 0, now));
         assert!(!is_expired(&[], "logs/x", &tags, 0, now));
+    }
+
+    #[test]
+    fn uploads_are_due_days_after_initiation_under_a_prefix() {
+        let now = 1_710_201_600_000;
+        let mut r = rule("tmp/", &[], LifecycleExpiration::Days(1));
+        r.expiration = None;
+        r.abort_incomplete_days = Some(2);
+        assert!(
+            !is_expired(std::slice::from_ref(&r), "tmp/x", &[], 0, now),
+            "no expiration"
+        );
+        assert!(upload_is_due(
+            std::slice::from_ref(&r),
+            "tmp/x",
+            now - 3 * DAY_MILLIS,
+            now
+        ));
+        assert!(!upload_is_due(
+            std::slice::from_ref(&r),
+            "tmp/x",
+            now - DAY_MILLIS,
+            now
+        ));
+        assert!(!upload_is_due(std::slice::from_ref(&r), "logs/x", 0, now));
+        let plain = rule("", &[], LifecycleExpiration::Days(1));
+        assert!(!upload_is_due(&[plain], "tmp/x", 0, now), "no abort action");
     }
 }

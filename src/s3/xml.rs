@@ -494,12 +494,19 @@ pub fn lifecycle_configuration(rules: &[LifecycleRule]) -> String {
             }
         }
         w.elem("Status", if r.enabled { "Enabled" } else { "Disabled" });
-        w.open("Expiration");
-        match r.expiration {
-            LifecycleExpiration::Days(d) => w.num("Days", d),
-            LifecycleExpiration::Date(millis) => w.date("Date", millis),
+        if let Some(expiration) = r.expiration {
+            w.open("Expiration");
+            match expiration {
+                LifecycleExpiration::Days(d) => w.num("Days", d),
+                LifecycleExpiration::Date(millis) => w.date("Date", millis),
+            }
+            w.close("Expiration");
         }
-        w.close("Expiration");
+        if let Some(days) = r.abort_incomplete_days {
+            w.open("AbortIncompleteMultipartUpload");
+            w.num("DaysAfterInitiation", days);
+            w.close("AbortIncompleteMultipartUpload");
+        }
         w.close("Rule");
     }
     w.end("LifecycleConfiguration")
@@ -860,16 +867,16 @@ pub fn parse_cors_configuration(body: &[u8]) -> Result<Vec<CorsRule>, S3Error> {
     Ok(rules)
 }
 
-/// PutBucketLifecycleConfiguration body. Rules filter by prefix and tags and
-/// expire current objects by Days or Date; actions on other storage classes,
-/// noncurrent versions, delete markers, incomplete uploads and object-size
-/// filters answer NotImplemented (nothing here could enforce them).
+/// PutBucketLifecycleConfiguration body. Rules filter by prefix and tags,
+/// expire current objects by Days or Date and abort incomplete uploads;
+/// actions on other storage classes, noncurrent versions and delete
+/// markers, and object-size filters, answer NotImplemented (nothing here
+/// could enforce them).
 pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, S3Error> {
-    const UNSUPPORTED_ACTIONS: [&str; 4] = [
+    const UNSUPPORTED_ACTIONS: [&str; 3] = [
         "Transition",
         "NoncurrentVersionTransition",
         "NoncurrentVersionExpiration",
-        "AbortIncompleteMultipartUpload",
     ];
     let invalid = |m: &str| S3Error::new(S3ErrorCode::InvalidArgument).with_message(m);
     let unsupported = |what: &str| {
@@ -950,28 +957,54 @@ pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, 
                 }
             }
         };
-        let exp = rule.child("Expiration").ok_or_else(malformed)?;
-        if exp.child("ExpiredObjectDeleteMarker").is_some() {
-            return Err(unsupported("ExpiredObjectDeleteMarker"));
-        }
-        let expiration = match (exp.child_text("Days"), exp.child_text("Date")) {
-            (Some(d), None) => match d.trim().parse::<u32>() {
-                Ok(days) if days > 0 => LifecycleExpiration::Days(days),
-                _ => {
-                    return Err(invalid(
-                        "'Days' for Expiration action must be a positive integer",
-                    ))
+        let expiration = match rule.child("Expiration") {
+            None => None,
+            Some(exp) => {
+                if exp.child("ExpiredObjectDeleteMarker").is_some() {
+                    return Err(unsupported("ExpiredObjectDeleteMarker"));
                 }
-            },
-            (None, Some(d)) => {
-                let secs = crate::util::time::parse_iso8601(d.trim()).ok_or_else(malformed)?;
-                if secs.rem_euclid(86_400) != 0 {
-                    return Err(invalid("'Date' must be at midnight GMT"));
-                }
-                LifecycleExpiration::Date(secs * 1000)
+                Some(match (exp.child_text("Days"), exp.child_text("Date")) {
+                    (Some(d), None) => match d.trim().parse::<u32>() {
+                        Ok(days) if days > 0 => LifecycleExpiration::Days(days),
+                        _ => {
+                            return Err(invalid(
+                                "'Days' for Expiration action must be a positive integer",
+                            ))
+                        }
+                    },
+                    (None, Some(d)) => {
+                        let secs =
+                            crate::util::time::parse_iso8601(d.trim()).ok_or_else(malformed)?;
+                        if secs.rem_euclid(86_400) != 0 {
+                            return Err(invalid("'Date' must be at midnight GMT"));
+                        }
+                        LifecycleExpiration::Date(secs * 1000)
+                    }
+                    _ => return Err(malformed()),
+                })
             }
-            _ => return Err(malformed()),
         };
+        let abort_incomplete_days = match rule.child("AbortIncompleteMultipartUpload") {
+            None => None,
+            Some(a) => {
+                if !tags.is_empty() {
+                    return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message(
+                        "AbortIncompleteMultipartUpload cannot be specified with Tags.",
+                    ));
+                }
+                match a.child_text("DaysAfterInitiation").map(|d| d.trim().parse::<u32>()) {
+                    Some(Ok(days)) if days > 0 => Some(days),
+                    _ => {
+                        return Err(invalid(
+                            "'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer",
+                        ))
+                    }
+                }
+            }
+        };
+        if expiration.is_none() && abort_incomplete_days.is_none() {
+            return Err(malformed());
+        }
         rules.push(LifecycleRule {
             id,
             enabled,
@@ -979,6 +1012,7 @@ pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, 
             tags,
             filter_form,
             expiration,
+            abort_incomplete_days,
         });
     }
     if rules.is_empty() {

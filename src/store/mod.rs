@@ -19,7 +19,7 @@ pub mod types;
 pub mod verify;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};

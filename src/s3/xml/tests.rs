@@ -852,7 +852,8 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
             prefix: "logs/".into(),
             tags: Vec::new(),
             filter_form: LifecycleFilterForm::Prefix,
-            expiration: LifecycleExpiration::Days(30),
+            expiration: Some(LifecycleExpiration::Days(30)),
+            abort_incomplete_days: None,
         },
         LifecycleRule {
             id: Some("tag".into()),
@@ -860,7 +861,8 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
             prefix: String::new(),
             tags: tags(&[("tmp", "1")]),
             filter_form: LifecycleFilterForm::Tag,
-            expiration: LifecycleExpiration::Date(1_577_836_800_000),
+            expiration: Some(LifecycleExpiration::Date(1_577_836_800_000)),
+            abort_incomplete_days: None,
         },
         LifecycleRule {
             id: None,
@@ -868,7 +870,8 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
             prefix: "a&b/".into(),
             tags: tags(&[("x", "1"), ("y", "")]),
             filter_form: LifecycleFilterForm::And,
-            expiration: LifecycleExpiration::Days(1),
+            expiration: Some(LifecycleExpiration::Days(1)),
+            abort_incomplete_days: None,
         },
         LifecycleRule {
             id: Some("legacy".into()),
@@ -876,7 +879,8 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
             prefix: "old/".into(),
             tags: Vec::new(),
             filter_form: LifecycleFilterForm::Legacy,
-            expiration: LifecycleExpiration::Days(7),
+            expiration: Some(LifecycleExpiration::Days(7)),
+            abort_incomplete_days: Some(3),
         },
     ];
     let written = lifecycle_configuration(&rules);
@@ -896,7 +900,9 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
         (rule(&format!("{ok_filter}<Expiration><Days>1</Days><Date>2020-01-01T00:00:00Z</Date></Expiration>")), S3ErrorCode::MalformedXML),
         (rule(&format!("{ok_filter}<Expiration><Date>2020-01-01T12:00:00Z</Date></Expiration>")), S3ErrorCode::InvalidArgument),
         (rule(&format!("{ok_filter}<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>")), S3ErrorCode::NotImplemented),
-        (rule(&format!("{ok_filter}<AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>")), S3ErrorCode::NotImplemented),
+        (rule(&format!("{ok_filter}<AbortIncompleteMultipartUpload><DaysAfterInitiation>0</DaysAfterInitiation></AbortIncompleteMultipartUpload>")), S3ErrorCode::InvalidArgument),
+        (rule("<Filter><Tag><Key>a</Key><Value>b</Value></Tag></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>"), S3ErrorCode::InvalidRequest),
+        (rule(&format!("{ok_filter}<NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration>")), S3ErrorCode::NotImplemented),
         (rule("<Filter><ObjectSizeGreaterThan>5</ObjectSizeGreaterThan></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::NotImplemented),
         (rule("<Filter/><Status>Maybe</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::MalformedXML),
         (rule("<Prefix>a</Prefix><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::MalformedXML),
