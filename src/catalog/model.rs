@@ -104,12 +104,6 @@ pub enum LifecycleExpiration {
     Date(i64),
 }
 
-impl Default for LifecycleExpiration {
-    fn default() -> Self {
-        LifecycleExpiration::Days(1)
-    }
-}
-
 /// One CORS rule, as PutBucketCors gave it (checked by `s3::xml`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CorsRule {

@@ -881,7 +881,7 @@ pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, 
     let invalid = |m: &str| S3Error::new(S3ErrorCode::InvalidArgument).with_message(m);
     let unsupported = |what: &str| {
         S3Error::new(S3ErrorCode::NotImplemented).with_message(format!(
-            "Lifecycle {what} is not supported: rules here expire current objects by Days or Date."
+            "Lifecycle {what} is not supported: rules here expire current objects and abort incomplete uploads."
         ))
     };
     let tag_of = |n: &Node| -> Result<(String, String), S3Error> {

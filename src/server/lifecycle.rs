@@ -93,6 +93,10 @@ async fn expire_bucket(
     bucket: BucketId,
     rules: &[LifecycleRule],
 ) -> Result<(), crate::store::StoreError> {
+    // Rules that only abort uploads give the keys nothing to judge.
+    if !rules.iter().any(|r| r.enabled && r.expiration.is_some()) {
+        return Ok(());
+    }
     let mut after: Option<String> = None;
     loop {
         let page = ctx
