@@ -14,5 +14,6 @@ pub mod http;
 pub mod s3;
 pub mod server;
 pub mod shard;
+pub mod sse;
 pub mod store;
 pub mod util;

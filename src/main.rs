@@ -97,6 +97,10 @@ struct ServeArgs {
     /// PEM private key of that certificate.
     #[arg(long, requires = "tls_listen", env = "RINGSTORE_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Accept SSE-C customer keys over plain HTTP. S3 refuses them there (the
+    /// key would cross the network in clear); for loopback tests and benchmarks.
+    #[arg(long, env = "RINGSTORE_ALLOW_SSE_C_OVER_HTTP")]
+    allow_sse_c_over_http: bool,
     /// Data directory (created on first start; holds logs, catalog and credentials).
     #[arg(long, default_value = "./ringstore-data", env = "RINGSTORE_DATA_DIR")]
     data_dir: PathBuf,
@@ -212,6 +216,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             }),
             _ => None,
         },
+        sse_master: None,
+        sse_c_over_http: args.allow_sse_c_over_http,
     };
     let started = server::start(cfg.clone())?;
     print_banner(&cfg, &started);

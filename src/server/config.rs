@@ -40,4 +40,8 @@ pub struct ServerConfig {
     pub lifecycle_interval: Duration,
     /// The optional HTTPS listener.
     pub tls: Option<super::tls::TlsListen>,
+    /// The SSE-S3 master key (loaded from the data dir at start).
+    pub sse_master: Option<crate::sse::MasterKey>,
+    /// Accept SSE-C keys over plain HTTP (S3 refuses them; for loopback tests and benchmarks).
+    pub sse_c_over_http: bool,
 }

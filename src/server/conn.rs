@@ -25,6 +25,11 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Whether this connection is the HTTPS listener's.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
     pub(crate) fn new(stream: impl Into<Stream>, idle_timeout: Duration) -> Conn {
         Conn {
             stream: stream.into(),

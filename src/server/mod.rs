@@ -15,6 +15,7 @@ pub mod read;
 pub mod request;
 pub mod respond;
 pub mod shard;
+pub mod sse;
 pub mod tls;
 pub mod uploads;
 
@@ -57,6 +58,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         None => None,
     };
     let format = datadir::open_format(&cfg.data_dir, cfg.shards as u32)?;
+    cfg.sse_master = Some(crate::sse::open_master_key(&cfg.data_dir)?);
     let (root, credentials_created) = datadir::open_root_credentials(
         &cfg.data_dir,
         std::env::var("RINGSTORE_ACCESS_KEY").ok(),

@@ -206,10 +206,8 @@ async fn read_for_peer(store: &Store, bucket: BucketId, key: &str, req: &ReadReq
     match read_local(store, bucket, key, req) {
         Ok((v, plan, Some(mut reader))) => {
             let first = reader.next().await;
-            let sent = first
-                .as_ref()
-                .map_or(0, |p| p.as_ref().map_or(0, |b| b.len()));
-            let more = matches!(first, Some(Ok(_))) && (sent as u64) < plan.len();
+            // Stored bytes, not the plan's: an encrypted object's are more.
+            let more = matches!(first, Some(Ok(_))) && reader.remaining() > 0;
             let rest = more.then(|| {
                 let (mut tx, rx) = mpsc::channel(BODY_CHANNEL_DEPTH);
                 monoio::spawn(async move {
@@ -256,7 +254,12 @@ fn read_local(
     if req.head_only || plan.not_modified() {
         return Ok((v, plan, None));
     }
-    let reader = store.reader(entry, plan.start, plan.end);
+    // An encrypted object is read as the chunks that hold the range.
+    let (start, end) = match entry.meta.sse {
+        None => (plan.start, plan.end),
+        Some(_) => super::sse::stored_range(&entry.meta, plan.start, plan.end),
+    };
+    let reader = store.reader(entry, start, end);
     Ok((v, plan, Some(reader)))
 }
 

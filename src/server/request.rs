@@ -52,6 +52,8 @@ pub struct Req {
     pub auth: Option<Authenticated>,
     /// `Expect: 100-continue` and the 100 has not been sent yet.
     pub expect_continue: bool,
+    /// Arrived over TLS (SSE-C keys are accepted only then, by default).
+    pub secure: bool,
 }
 
 impl Req {
@@ -131,7 +133,7 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
     }
     let keep_alive = head.keep_alive();
     let timer = ctx.admin.metrics.borrow_mut().start();
-    let (mut req, auth_result) = match prepare(ctx, head, id.clone()) {
+    let (mut req, auth_result) = match prepare(ctx, head, id.clone(), conn.is_tls()) {
         Ok(x) => x,
         Err(err) => {
             let resp = Response::error(&err, &id, is_head);
@@ -232,7 +234,12 @@ fn record(
 type Prepared = (Req, Result<Authenticated, AuthError>);
 
 /// Addressing, routing and authentication of a parsed head.
-fn prepare(ctx: &ShardCtx, head: RequestHead, id: String) -> Result<Prepared, S3Error> {
+fn prepare(
+    ctx: &ShardCtx,
+    head: RequestHead,
+    id: String,
+    secure: bool,
+) -> Result<Prepared, S3Error> {
     let (bucket, key) = split_target(
         head.header("host"),
         head.raw_path(),
@@ -267,6 +274,7 @@ fn prepare(ctx: &ShardCtx, head: RequestHead, id: String) -> Result<Prepared, S3
         principal,
         auth: auth_ok,
         expect_continue,
+        secure,
     };
     Ok((req, auth))
 }

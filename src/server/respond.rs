@@ -21,6 +21,8 @@ const HEAD_ROOM_BYTES: usize = 1024;
 pub enum ObjectSource {
     Local(ObjectReader),
     Remote(RemoteBody),
+    /// An encrypted object's chunks, opened on the way out.
+    Decrypt(Box<super::sse::Decrypting>),
 }
 
 impl ObjectSource {
@@ -31,6 +33,7 @@ impl ObjectSource {
                 Some(piece) => Some(piece),
                 None => body.rest.as_mut()?.next().await,
             },
+            ObjectSource::Decrypt(d) => Box::pin(d.next()).await,
         }
     }
 }

@@ -233,6 +233,14 @@ pub async fn list_uploads_all(
     Ok(pages)
 }
 
+/// A part's plaintext size (the store counts an encrypted part's chunks).
+fn part_plain_size(u: &Upload, p: &crate::store::PartInfo) -> u64 {
+    match u.meta.sse {
+        None => p.size,
+        Some(_) => crate::sse::layout::plain_len(p.size).unwrap_or(p.size),
+    }
+}
+
 fn parts_local(
     ctx: &ShardCtx,
     bucket: BucketId,
@@ -246,11 +254,19 @@ fn parts_local(
             .parts
             .range(after.saturating_add(1)..)
             .take(limit + 1)
-            .map(|(_, p)| p.clone())
+            .map(|(_, p)| {
+                let mut p = p.clone();
+                p.size = part_plain_size(u, &p);
+                p
+            })
             .collect();
         let truncated = parts.len() > limit;
         parts.truncate(limit);
-        PartsPage { parts, truncated }
+        PartsPage {
+            parts,
+            truncated,
+            sse: u.meta.sse,
+        }
     })
 }
 
@@ -309,9 +325,10 @@ pub fn plan_completion(
                 return Err(invalid_part(w));
             }
         }
-        if i + 1 < want.len() && p.size < MIN_PART_BYTES {
+        let size = part_plain_size(u, p);
+        if i + 1 < want.len() && size < MIN_PART_BYTES {
             return Err(S3Error::new(S3ErrorCode::EntityTooSmall)
-                .with("ProposedSize", p.size.to_string())
+                .with("ProposedSize", size.to_string())
                 .with("MinSizeAllowed", MIN_PART_BYTES.to_string())
                 .with("PartNumber", w.part_number.to_string())
                 .with("ETag", p.etag.clone()));

@@ -43,8 +43,11 @@ pub enum PutTarget {
 /// A page of ListParts from the owner: the upload's initiation metadata and parts.
 #[derive(Debug, Clone)]
 pub struct PartsPage {
+    /// Sizes are plaintext, also for an encrypted upload.
     pub parts: Vec<PartInfo>,
     pub truncated: bool,
+    /// The upload's encryption (its parts are sealed with its key).
+    pub sse: Option<crate::store::SseInfo>,
 }
 
 /// What a shard may ask another.

@@ -17,6 +17,17 @@ pub struct ObjectEntry {
     pub commit_seq: u64,
 }
 
+impl ObjectEntry {
+    /// Bytes of the object in the log: its size, or for an encrypted
+    /// object the size of its ciphertext chunks.
+    pub fn stored_len(&self) -> u64 {
+        match self.meta.sse {
+            None => self.meta.size,
+            Some(_) => self.extents.iter().map(|x| x.payload_len as u64).sum(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct BucketIndex {
     keys: BTreeMap<String, Rc<ObjectEntry>>,

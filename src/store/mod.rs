@@ -239,12 +239,13 @@ impl Store {
         self.inner.index.borrow().get(bucket, key)
     }
 
-    /// Streams bytes `[start, end_exclusive)` of `entry`.
+    /// Streams stored bytes `[start, end_exclusive)` of `entry` (for an
+    /// encrypted object, ciphertext: `crate::sse::layout` maps ranges).
     /// The reader pins the segments `entry` names until it ends or is
     /// dropped, so compaction cannot free them under it.
     pub fn reader(&self, entry: Rc<ObjectEntry>, start: u64, end_exclusive: u64) -> ObjectReader {
         self.note_foreground();
-        let end = end_exclusive.min(entry.meta.size);
+        let end = end_exclusive.min(entry.stored_len());
         ObjectReader {
             store: self.clone(),
             pin: ReadPin::new(self, &entry),
@@ -661,16 +662,27 @@ impl ObjectWriter {
     ) -> Result<Rc<ObjectEntry>, StoreError> {
         self.flush_pending().await?;
         assert!(
-            meta.size == 0 || meta.size == self.size,
-            "declared size {} != written {}",
-            meta.size,
-            self.size
-        );
-        assert!(
             self.part.is_none(),
             "a part writer commits with commit_part"
         );
-        meta.size = self.size;
+        if meta.sse.is_some() {
+            // Encrypted: `size` is the plaintext's, the log holds its chunks.
+            assert_eq!(
+                crate::sse::layout::stored_len(meta.size),
+                self.size,
+                "encrypted size {} does not match {} stored bytes",
+                meta.size,
+                self.size
+            );
+        } else {
+            assert!(
+                meta.size == 0 || meta.size == self.size,
+                "declared size {} != written {}",
+                meta.size,
+                self.size
+            );
+            meta.size = self.size;
+        }
         let store = &self.store;
         // Conditional: atomic check and commit; unconditional: shares the
         // key and its group commit with other overwrites (keylock.rs).
@@ -846,6 +858,11 @@ pub struct ObjectReader {
 }
 
 impl ObjectReader {
+    /// Stored bytes still to come.
+    pub fn remaining(&self) -> u64 {
+        self.end - self.pos
+    }
+
     pub async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
         if self.pos >= self.end {
             // Done: a response still being written must not hold compaction.

@@ -410,7 +410,15 @@ fn assemble(
             p.size
         );
         extents.extend_from_slice(&p.extents);
-        part_sizes.push(p.size);
+        part_sizes.push(match meta.sse {
+            None => p.size,
+            // Encrypted upload: the object's part sizes are plaintext.
+            Some(_) => crate::sse::layout::plain_len(p.size).ok_or(StoreError::Corrupt {
+                path: std::path::PathBuf::new(),
+                offset: 0,
+                what: "encrypted part of impossible length",
+            })?,
+        });
     }
     meta.size = part_sizes.iter().sum();
     meta.part_sizes = part_sizes;

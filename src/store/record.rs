@@ -16,7 +16,7 @@
 //! | 24  | 4    | CRC32C of header (crc zeroed) + payload           |
 //! | 28  | 4    | reserved (zero)                                   |
 
-use super::types::{BucketId, ChecksumAlgorithm, ObjectMeta, StoredChecksum};
+use super::types::{BucketId, ChecksumAlgorithm, ObjectMeta, SseInfo, SseKind, StoredChecksum};
 
 pub const FORMAT_VERSION: u16 = 1;
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"RSR1");
@@ -421,7 +421,8 @@ const META_CONTENT_ENCODING: u16 = 1 << 3;
 const META_CONTENT_LANGUAGE: u16 = 1 << 4;
 const META_EXPIRES: u16 = 1 << 5;
 const META_CHECKSUM: u16 = 1 << 6;
-const META_KNOWN_BITS: u16 = (1 << 7) - 1;
+const META_SSE: u16 = 1 << 7;
+const META_KNOWN_BITS: u16 = (1 << 8) - 1;
 const MAX_META_PAIRS: usize = 4096;
 const MAX_PART_COUNT: usize = 10_000;
 
@@ -446,12 +447,16 @@ fn encode_meta(w: &mut Writer, m: &ObjectMeta) {
     if m.checksum.is_some() {
         present |= META_CHECKSUM;
     }
+    if m.sse.is_some() {
+        present |= META_SSE;
+    }
     w.u8(META_ENCODING_VERSION);
     w.u16(present);
     w.u64(m.size);
     w.str(&m.etag);
     w.i64(m.mtime_millis);
-    w.u32(m.sse_flags);
+    // The field reserved for encryption from the first format: the kind.
+    w.u32(m.sse.map_or(0, |s| s.kind as u32));
     for (_, field) in optional_fields(m) {
         if let Some(s) = field {
             w.str(s);
@@ -465,6 +470,10 @@ fn encode_meta(w: &mut Writer, m: &ObjectMeta) {
     w.u32(m.part_sizes.len() as u32);
     for s in &m.part_sizes {
         w.u64(*s);
+    }
+    if let Some(sse) = &m.sse {
+        w.0.extend_from_slice(&sse.seed);
+        w.0.extend_from_slice(&sse.key_md5);
     }
 }
 
@@ -480,9 +489,17 @@ fn decode_meta(r: &mut Reader) -> Result<ObjectMeta, DecodeError> {
         size: r.u64()?,
         etag: r.str()?,
         mtime_millis: r.i64()?,
-        sse_flags: r.u32()?,
         ..ObjectMeta::default()
     };
+    let sse_kind = match r.u32()? {
+        0 => None,
+        1 => Some(SseKind::S3),
+        2 => Some(SseKind::Customer),
+        _ => return Err("unknown encryption kind"),
+    };
+    if sse_kind.is_some() != (present & META_SSE != 0) {
+        return Err("encryption kind without parameters");
+    }
     let opt = |bit: u16, r: &mut Reader| -> Result<Option<String>, DecodeError> {
         if present & bit != 0 {
             r.str().map(Some)
@@ -506,6 +523,13 @@ fn decode_meta(r: &mut Reader) -> Result<ObjectMeta, DecodeError> {
         return Err("too many parts");
     }
     m.part_sizes = (0..parts).map(|_| r.u64()).collect::<Result<_, _>>()?;
+    if let Some(kind) = sse_kind {
+        m.sse = Some(SseInfo {
+            kind,
+            seed: r.arr()?,
+            key_md5: r.arr()?,
+        });
+    }
     Ok(m)
 }
 

@@ -54,8 +54,29 @@ pub struct ObjectMeta {
     pub checksum: Option<StoredChecksum>,
     /// Part sizes when the object was assembled by multipart upload (empty otherwise).
     pub part_sizes: Vec<u64>,
-    /// Reserved for server-side encryption (0 = none); records carry it from day one.
-    pub sse_flags: u32,
+    /// Server-side encryption: when set, the stored bytes are AES-256-GCM
+    /// chunks (`crate::sse::layout`) and `size` / `part_sizes` are plaintext.
+    pub sse: Option<SseInfo>,
+}
+
+/// Which key an encrypted object's data key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseKind {
+    /// SSE-S3: the host's master key.
+    S3 = 1,
+    /// SSE-C: the client's key, sent with each request.
+    Customer = 2,
+}
+
+/// An encrypted object's parameters (nothing secret: the data key is
+/// derived from the seed and a key the store never holds on disk beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SseInfo {
+    pub kind: SseKind,
+    /// Random per object (per upload): the data key's HKDF salt.
+    pub seed: [u8; 32],
+    /// SSE-C: MD5 of the customer key (zero for SSE-S3).
+    pub key_md5: [u8; 16],
 }
 
 /// Conditions checked atomically at commit (conditional writes).

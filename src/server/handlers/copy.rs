@@ -14,6 +14,7 @@ use crate::s3::query::percent_decode;
 use crate::s3::xml;
 use crate::server::md5_batch::{Md5Stream, MAX_BACKLOG_BYTES as MAX_MD5_BACKLOG_BYTES};
 use crate::server::owner::{self, PutSink};
+use crate::server::sse::{self as server_sse, BodySink};
 use crate::server::read::ReadRequest;
 use crate::server::request::Req;
 use crate::server::respond::{ObjectSource, Response};
@@ -83,7 +84,9 @@ async fn open_source(
         range: range.map(|(a, b)| format!("bytes={a}-{b}")),
         ..ReadRequest::default()
     };
+    let customer = server_sse::customer_key(ctx, req, crate::sse::COPY_SOURCE_PREFIX)?;
     let (view, plan, source) = owner::read(ctx, owner, bucket.id, &key, read).await?;
+    let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
     if let Some((_, last)) = range {
         if last >= view.meta.size {
             return Err(S3Error::new(S3ErrorCode::InvalidRange)
@@ -107,6 +110,12 @@ async fn open_source(
     let len = plan.len();
     // Only HEAD and 304 plans come without a stream; this read is neither.
     let source = source.ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+    let source = match &keys {
+        Some(k) => ObjectSource::Decrypt(Box::new(server_sse::Decrypting::new(
+            source, k, &view.meta, plan.start, plan.end,
+        ))),
+        None => source,
+    };
     Ok((view, source, len))
 }
 
@@ -115,10 +124,11 @@ async fn open_source(
 /// hasher, as for PUT bodies.
 async fn pump(
     source: &mut ObjectSource,
-    sink: &mut PutSink,
+    sink: &mut BodySink,
     len: u64,
     checksum: Option<crate::store::ChecksumAlgorithm>,
     mut md5: Md5Stream,
+    keys: Option<&crate::sse::ObjectKeys>,
 ) -> Result<ObjectMeta, S3Error> {
     let mut digests = BodyDigests::new(&PayloadMode::Unsigned, None, checksum.map(|a| (a, None)))
         .map_err(S3Error::from)?
@@ -129,7 +139,7 @@ async fn pump(
         copied += piece.len() as u64;
         digests.update(&piece);
         md5.feed(piece.clone());
-        sink.write(piece).await.map_err(S3Error::from)?;
+        sink.write(piece).await?;
         if md5.backlog() > MAX_MD5_BACKLOG_BYTES {
             md5.caught_up().await;
         }
@@ -141,7 +151,7 @@ async fn pump(
     let md5 = md5.finish().await;
     let done = digests.finish_with_md5(md5).map_err(S3Error::from)?;
     let mut meta = ObjectMeta::default();
-    digest_meta(&mut meta, done, copied);
+    digest_meta(&mut meta, done, copied, keys);
     Ok(meta)
 }
 
@@ -173,7 +183,9 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
         }
     };
     let (src_bucket, src_key) = parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
-    if src_bucket == bucket.name && src_key == key && !replace {
+    // The copy's encryption is what it asks for, never the source's.
+    let encryption = server_sse::requested(ctx, req, false)?;
+    if src_bucket == bucket.name && src_key == key && !replace && encryption.is_none() {
         return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
@@ -189,23 +201,34 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
     } else {
         src.meta.clone()
     };
+    let keys = match &encryption {
+        Some(enc) => {
+            let (info, keys) = server_sse::new_object(ctx, enc)?;
+            meta.sse = Some(info);
+            Some(keys)
+        }
+        None => {
+            meta.sse = None;
+            None
+        }
+    };
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let mut sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)
+    let sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)
         .await
         .map_err(S3Error::from)?;
+    let mut sink = BodySink::new(sink, keys.as_ref());
     let alg = src.meta.checksum.as_ref().map(|c| c.algorithm);
-    let digests = pump(&mut source, &mut sink, len, alg, ctx.md5.open()).await?;
+    let digests = pump(&mut source, &mut sink, len, alg, ctx.md5.open(), keys.as_ref()).await?;
     meta.etag = digests.etag;
     meta.size = digests.size;
     meta.mtime_millis = digests.mtime_millis;
     meta.checksum = digests.checksum;
     // The copy is one part, whatever the source was.
     meta.part_sizes.clear();
-    let view = sink
-        .commit(meta, PutCondition::None)
-        .await
-        .map_err(S3Error::from)?;
-    Ok(copy_result(&view.meta, false))
+    let view = sink.commit(meta, PutCondition::None).await?;
+    let mut resp = copy_result(&view.meta, false);
+    server_sse::add_headers(&mut resp, &view.meta);
+    Ok(resp)
 }
 
 pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
@@ -222,19 +245,21 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
         return Err(S3Error::new(S3ErrorCode::EntityTooLarge));
     }
     let owner = ctx.placement.owner(&bucket.name, &key);
+    let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_PREFIX)?;
+    let sse = server_sse::upload_encryption(ctx, owner, bucket.id, &key, upload_id).await?;
+    let keys = server_sse::keys_for(ctx, sse.as_ref(), customer.as_ref())?;
     let target = PutTarget::Part {
         upload_id,
         part_number,
     };
-    let mut sink = PutSink::open(ctx, owner, bucket.id, &key, target)
+    let sink = PutSink::open(ctx, owner, bucket.id, &key, target)
         .await
         .map_err(S3Error::from)?;
-    let meta = pump(&mut source, &mut sink, len, None, ctx.md5.open()).await?;
-    let view = sink
-        .commit(meta, PutCondition::None)
-        .await
-        .map_err(S3Error::from)?;
+    let mut sink = BodySink::new(sink, keys.as_ref());
+    let meta = pump(&mut source, &mut sink, len, None, ctx.md5.open(), keys.as_ref()).await?;
+    let view = sink.commit(meta, PutCondition::None).await?;
     let mut resp = copy_result(&view.meta, true);
+    server_sse::add_info_headers(&mut resp, sse.as_ref());
     if let Some(c) = &view.meta.checksum {
         resp.push_header(
             crate::auth::header_name(c.algorithm),

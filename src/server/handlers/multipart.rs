@@ -12,6 +12,7 @@ use crate::s3::xml;
 use crate::server::body::BodyReader;
 use crate::server::conn::Conn;
 use crate::server::owner::PutSink;
+use crate::server::sse::{self as server_sse, BodySink};
 use crate::server::request::Req;
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
@@ -75,6 +76,10 @@ pub async fn create(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
     let key = key_of(req)?;
     let mut meta = base_meta(req)?;
     meta.mtime_millis = crate::util::time::unix_now_millis();
+    if let Some(enc) = server_sse::requested(ctx, req, false)? {
+        meta.sse = Some(server_sse::new_object(ctx, &enc)?.0);
+    }
+    let sse = meta.sse;
     let owner = ctx.placement.owner(&bucket.name, &key);
     let id = uploads::create(ctx, owner, bucket.id, &key, meta)
         .await
@@ -84,7 +89,9 @@ pub async fn create(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
         key,
         upload_id: format_upload_id(id),
     });
-    Ok(Response::xml(200, body))
+    let mut resp = Response::xml(200, body);
+    server_sse::add_info_headers(&mut resp, sse.as_ref());
+    Ok(resp)
 }
 
 pub async fn upload_part(
@@ -98,21 +105,24 @@ pub async fn upload_part(
     let part_number = part_number_of(req)?;
     let upload_id = upload_id_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
+    let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_PREFIX)?;
+    let sse = server_sse::upload_encryption(ctx, owner, bucket.id, &key, upload_id).await?;
+    let keys = server_sse::keys_for(ctx, sse.as_ref(), customer.as_ref())?;
     let target = PutTarget::Part {
         upload_id,
         part_number,
     };
-    let mut sink = PutSink::open(ctx, owner, bucket.id, &key, target)
+    let sink = PutSink::open(ctx, owner, bucket.id, &key, target)
         .await
         .map_err(S3Error::from)?;
+    let mut sink = BodySink::new(sink, keys.as_ref());
     let (done, size) = receive_body(conn, req, body, &mut sink, ctx.md5.open()).await?;
     let mut meta = crate::store::ObjectMeta::default();
-    digest_meta(&mut meta, done, size);
-    let view = sink
-        .commit(meta, PutCondition::None)
-        .await
-        .map_err(S3Error::from)?;
-    Ok(put_response(&view.meta))
+    digest_meta(&mut meta, done, size, keys.as_ref());
+    let view = sink.commit(meta, PutCondition::None).await?;
+    let mut resp = put_response(&view.meta);
+    server_sse::add_info_headers(&mut resp, sse.as_ref());
+    Ok(resp)
 }
 
 pub async fn complete(
@@ -145,6 +155,7 @@ pub async fn complete(
         let value = format!("{}-{}", super::object::b64(&c.digest), c.parts);
         resp.push_header(crate::auth::header_name(c.algorithm), value);
     }
+    server_sse::add_headers(&mut resp, &view.meta);
     Ok(resp)
 }
 

@@ -11,9 +11,10 @@ use crate::server::body::BodyReader;
 use crate::server::conn::Conn;
 use crate::server::md5_batch::{Md5Stream, MAX_BACKLOG_BYTES as MAX_MD5_BACKLOG_BYTES};
 use crate::server::owner::{self, PutSink};
+use crate::server::sse::{self as server_sse, BodySink};
 use crate::server::read::ReadRequest;
 use crate::server::request::{body_error, Req};
-use crate::server::respond::{Body, Response};
+use crate::server::respond::{Body, ObjectSource, Response};
 use crate::server::shard::ShardCtx;
 use crate::shard::msg::PutTarget;
 use crate::store::{ObjectMeta, PutCondition, StoredChecksum};
@@ -137,7 +138,7 @@ pub async fn receive_body(
     conn: &mut Conn,
     req: &mut Req,
     body: &mut BodyReader,
-    sink: &mut PutSink,
+    sink: &mut BodySink,
     mut md5: Md5Stream,
 ) -> Result<(BodyDigestsResult, u64), S3Error> {
     let size = declared_size(req)?;
@@ -153,7 +154,7 @@ pub async fn receive_body(
         }
         digests.update(&piece);
         md5.feed(piece.clone());
-        sink.write(piece).await.map_err(S3Error::from)?;
+        sink.write(piece).await?;
         if md5.backlog() > MAX_MD5_BACKLOG_BYTES {
             md5.caught_up().await;
         }
@@ -176,9 +177,16 @@ pub async fn receive_body(
     Ok((done, body.delivered))
 }
 
-/// ETag and checksum of a verified body, as stored metadata.
-pub fn digest_meta(meta: &mut ObjectMeta, done: BodyDigestsResult, size: u64) {
-    meta.etag = crate::util::hex::encode(&done.md5);
+/// ETag and checksum of a verified body, as stored metadata. An
+/// encrypted object's ETag comes from its keys (`sse::ObjectKeys::etag_digest`).
+pub fn digest_meta(
+    meta: &mut ObjectMeta,
+    done: BodyDigestsResult,
+    size: u64,
+    keys: Option<&crate::sse::ObjectKeys>,
+) {
+    let md5 = keys.map_or(done.md5, |k| k.etag_digest(done.md5));
+    meta.etag = crate::util::hex::encode(&md5);
     meta.size = size;
     meta.mtime_millis = crate::util::time::unix_now_millis();
     meta.checksum = done.checksum.map(|(algorithm, digest)| StoredChecksum {
@@ -194,6 +202,7 @@ pub fn put_response(meta: &ObjectMeta) -> Response {
     if let Some(c) = &meta.checksum {
         resp.push_header(header_name(c.algorithm), b64(&c.digest));
     }
+    server_sse::add_headers(&mut resp, meta);
     resp
 }
 
@@ -212,13 +221,23 @@ pub async fn put(
         .filter(|&n| n > MAX_PUT_OBJECT_BYTES)
         .map_or(Ok(()), |_| Err(too_large()))?;
     body_digests(req)?;
+    let encryption = server_sse::requested(ctx, req, false)?;
+    let keys = match &encryption {
+        Some(enc) => {
+            let (info, keys) = server_sse::new_object(ctx, enc)?;
+            meta.sse = Some(info);
+            Some(keys)
+        }
+        None => None,
+    };
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let mut sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)
+    let sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)
         .await
         .map_err(S3Error::from)?;
+    let mut sink = BodySink::new(sink, keys.as_ref());
     let (done, size) = receive_body(conn, req, body, &mut sink, ctx.md5.open()).await?;
-    digest_meta(&mut meta, done, size);
-    let view = sink.commit(meta, cond).await.map_err(S3Error::from)?;
+    digest_meta(&mut meta, done, size, keys.as_ref());
+    let view = sink.commit(meta, cond).await?;
     Ok(put_response(&view.meta))
 }
 
@@ -302,10 +321,13 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     let bucket = bucket_for(ctx, req, Access::Read)?;
     let key = key_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
+    let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_PREFIX)?;
     let (view, plan, source) =
         owner::read(ctx, owner, bucket.id, &key, read_request(req, head_only)).await?;
+    let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
     let mut resp = Response::new(plan.status);
     object_headers(&mut resp, &view.meta);
+    server_sse::add_headers(&mut resp, &view.meta);
     if plan.not_modified() {
         resp.headers
             .retain(|(n, _)| n == "ETag" || n == "Last-Modified");
@@ -343,7 +365,12 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     apply_overrides(&mut resp, req);
     resp.body = match source {
         Some(source) => Body::Object {
-            source,
+            source: match &keys {
+                Some(k) => ObjectSource::Decrypt(Box::new(server_sse::Decrypting::new(
+                    source, k, &view.meta, plan.start, plan.end,
+                ))),
+                None => source,
+            },
             len: plan.len(),
         },
         None => Body::HeadOnly { len: plan.len() },
