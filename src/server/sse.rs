@@ -24,7 +24,11 @@ fn master(ctx: &ShardCtx) -> Result<&sse::MasterKey, S3Error> {
 
 /// The SSE-C key under `prefix` in `req`, refused over plain HTTP unless
 /// the server allows it (`--allow-sse-c-over-http`).
-pub fn customer_key(ctx: &ShardCtx, req: &Req, prefix: &str) -> Result<Option<CustomerKey>, S3Error> {
+pub fn customer_key(
+    ctx: &ShardCtx,
+    req: &Req,
+    prefix: &str,
+) -> Result<Option<CustomerKey>, S3Error> {
     let key = sse::customer_key(|n| req.header(n), prefix)?;
     if key.is_some() && !req.secure && !ctx.config.sse_c_over_http {
         return Err(sse::needs_tls());
@@ -33,7 +37,11 @@ pub fn customer_key(ctx: &ShardCtx, req: &Req, prefix: &str) -> Result<Option<Cu
 }
 
 /// A write's encryption: its headers, else `bucket_default` (SSE-S3).
-pub fn requested(ctx: &ShardCtx, req: &Req, bucket_default: bool) -> Result<Option<Encryption>, S3Error> {
+pub fn requested(
+    ctx: &ShardCtx,
+    req: &Req,
+    bucket_default: bool,
+) -> Result<Option<Encryption>, S3Error> {
     let enc = sse::requested(|n| req.header(n), bucket_default)?;
     if matches!(enc, Some(Encryption::Customer(_))) && !req.secure && !ctx.config.sse_c_over_http {
         return Err(sse::needs_tls());
@@ -134,7 +142,11 @@ impl BodySink {
     /// Seals the last chunk, then commits `meta`. A whole object's `sse`
     /// must be set exactly when this sink encrypts (the store checks its
     /// stored size against it); a part's encryption is its upload's.
-    pub async fn commit(mut self, meta: ObjectMeta, cond: PutCondition) -> Result<ObjectView, S3Error> {
+    pub async fn commit(
+        mut self,
+        meta: ObjectMeta,
+        cond: PutCondition,
+    ) -> Result<ObjectView, S3Error> {
         if let Some(sealer) = self.sealer.take() {
             let last = sealer.finish().map_err(chunk_error)?;
             self.inner.write(last).await.map_err(S3Error::from)?;
@@ -171,7 +183,13 @@ pub struct Decrypting {
 
 impl Decrypting {
     /// `inner` streams `stored_range(meta, start, end)`.
-    pub fn new(inner: ObjectSource, keys: &ObjectKeys, meta: &ObjectMeta, start: u64, end: u64) -> Decrypting {
+    pub fn new(
+        inner: ObjectSource,
+        keys: &ObjectKeys,
+        meta: &ObjectMeta,
+        start: u64,
+        end: u64,
+    ) -> Decrypting {
         let (chunks, skip) = if start < end {
             let w = sse::layout::window(&stream_sizes(meta), start, end);
             (w.chunks, w.skip)
@@ -213,7 +231,9 @@ impl Decrypting {
                     offset: 0,
                     what: match e {
                         ChunkError::Authentication => "encrypted chunk failed authentication",
-                        ChunkError::Length | ChunkError::Random => "encrypted object shorter or longer than its chunks",
+                        ChunkError::Length | ChunkError::Random => {
+                            "encrypted object shorter or longer than its chunks"
+                        }
                     },
                 }));
             }

@@ -208,7 +208,14 @@ mod tests {
         out.concat()
     }
 
-    fn open_range(parts: &[u64], stored: &[u8], start: u64, end: u64, piece: usize, k: u8) -> Result<Vec<u8>, ChunkError> {
+    fn open_range(
+        parts: &[u64],
+        stored: &[u8],
+        start: u64,
+        end: u64,
+        piece: usize,
+        k: u8,
+    ) -> Result<Vec<u8>, ChunkError> {
         let w = window(parts, start, end);
         let mut o = Opener::new(key(k), w.chunks, w.skip, end - start);
         let mut out = VecDeque::new();
@@ -256,14 +263,23 @@ mod tests {
         let plain = data(2 * C);
         let stored = seal_stream(&plain, C);
         let n = plain.len() as u64;
-        assert_eq!(open_range(&[n], &stored, 0, n, 4096, 8), Err(ChunkError::Authentication));
+        assert_eq!(
+            open_range(&[n], &stored, 0, n, 4096, 8),
+            Err(ChunkError::Authentication)
+        );
         let mut bad = stored.clone();
         bad[N + 5] ^= 1;
-        assert_eq!(open_range(&[n], &bad, 0, n, 4096, 7), Err(ChunkError::Authentication));
+        assert_eq!(
+            open_range(&[n], &bad, 0, n, 4096, 7),
+            Err(ChunkError::Authentication)
+        );
         // Swapping the two chunks fails: the index and last flag are bound.
         let cs = C + N + T;
         let swapped = [&stored[cs..], &stored[..cs]].concat();
-        assert_eq!(open_range(&[n], &swapped, 0, n, 4096, 7), Err(ChunkError::Authentication));
+        assert_eq!(
+            open_range(&[n], &swapped, 0, n, 4096, 7),
+            Err(ChunkError::Authentication)
+        );
         // Cutting the stream after its first chunk fails: that chunk is not marked last.
         assert_eq!(
             open_range(&[C as u64], &stored[..cs], 0, C as u64, 4096, 7),

@@ -178,7 +178,10 @@ mod tests {
         let parts = [0, 5, 0, 5];
         let w = window(&parts, 0, 10);
         assert_eq!(w.stored_start, 28, "the empty first part is not read");
-        assert_eq!(w.chunks.iter().map(|c| c.plain).collect::<Vec<_>>(), [5, 0, 5]);
+        assert_eq!(
+            w.chunks.iter().map(|c| c.plain).collect::<Vec<_>>(),
+            [5, 0, 5]
+        );
         assert_eq!(w.stored_end, 28 + 33 + 28 + 33);
     }
 

@@ -259,8 +259,9 @@ impl ObjectKeys {
         master: &MasterKey,
         customer: Option<&CustomerKey>,
     ) -> Result<ObjectKeys, S3Error> {
-        let (ikm, label, etag_label): (&[u8; 32], &'static [u8], Option<&'static [u8]>) =
-            match info.kind {
+        let (ikm, label, etag_label): (&[u8; 32], &'static [u8], Option<&'static [u8]>) = match info
+            .kind
+        {
             SseKind::S3 => (&master.0, b"ringstore sse-s3 data v1", None),
             SseKind::Customer => {
                 let k = customer.ok_or_else(missing_customer_key)?;
@@ -277,9 +278,8 @@ impl ObjectKeys {
             }
         };
         let data = derive(ikm, &info.seed, label);
-        let data = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &data).expect("a 32-byte AES-256 key"),
-        );
+        let data =
+            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &data).expect("a 32-byte AES-256 key"));
         let etag = etag_label.map(|label| {
             ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derive(ikm, &info.seed, label))
         });
@@ -355,7 +355,10 @@ mod tests {
     fn sse_c(key: &[u8; 32]) -> Vec<(&'static str, String)> {
         let b64 = base64::engine::general_purpose::STANDARD;
         vec![
-            ("x-amz-server-side-encryption-customer-algorithm", "AES256".into()),
+            (
+                "x-amz-server-side-encryption-customer-algorithm",
+                "AES256".into(),
+            ),
             ("x-amz-server-side-encryption-customer-key", b64.encode(key)),
             (
                 "x-amz-server-side-encryption-customer-key-md5",
@@ -372,7 +375,10 @@ mod tests {
             Some(Encryption::S3)
         ));
         let s3 = [("x-amz-server-side-encryption", "AES256".to_string())];
-        assert!(matches!(requested(headers(&s3), false), Ok(Some(Encryption::S3))));
+        assert!(matches!(
+            requested(headers(&s3), false),
+            Ok(Some(Encryption::S3))
+        ));
         let c = sse_c(&[9; 32]);
         assert!(matches!(
             requested(headers(&c), false),
@@ -380,12 +386,18 @@ mod tests {
         ));
         let kms = [("x-amz-server-side-encryption", "aws:kms".to_string())];
         assert_eq!(
-            requested(headers(&kms), false).map(|_| ()).unwrap_err().code,
+            requested(headers(&kms), false)
+                .map(|_| ())
+                .unwrap_err()
+                .code,
             S3ErrorCode::NotImplemented
         );
         let both = [c.clone(), s3.to_vec()].concat();
         assert_eq!(
-            requested(headers(&both), false).map(|_| ()).unwrap_err().code,
+            requested(headers(&both), false)
+                .map(|_| ())
+                .unwrap_err()
+                .code,
             S3ErrorCode::InvalidArgument
         );
     }
@@ -426,14 +438,18 @@ mod tests {
         let info = new_info(&Encryption::Customer(key.clone())).expect("info");
         assert!(ObjectKeys::for_object(&info, &master, Some(&key)).is_ok());
         assert_eq!(
-            ObjectKeys::for_object(&info, &master, None).err().map(|e| e.code),
+            ObjectKeys::for_object(&info, &master, None)
+                .err()
+                .map(|e| e.code),
             Some(S3ErrorCode::InvalidRequest)
         );
         let other = customer_key(headers(&sse_c(&[6; 32])), CUSTOMER_PREFIX)
             .expect("key")
             .expect("some");
         assert_eq!(
-            ObjectKeys::for_object(&info, &master, Some(&other)).err().map(|e| e.code),
+            ObjectKeys::for_object(&info, &master, Some(&other))
+                .err()
+                .map(|e| e.code),
             Some(S3ErrorCode::AccessDenied)
         );
         let keys = ObjectKeys::for_object(&info, &master, Some(&key)).expect("keys");

@@ -14,11 +14,11 @@ use crate::s3::query::percent_decode;
 use crate::s3::xml;
 use crate::server::md5_batch::{Md5Stream, MAX_BACKLOG_BYTES as MAX_MD5_BACKLOG_BYTES};
 use crate::server::owner::{self, PutSink};
-use crate::server::sse::{self as server_sse, BodySink};
 use crate::server::read::ReadRequest;
 use crate::server::request::Req;
 use crate::server::respond::{ObjectSource, Response};
 use crate::server::shard::ShardCtx;
+use crate::server::sse::{self as server_sse, BodySink};
 use crate::server::uploads::parse_upload_id;
 use crate::shard::msg::{ObjectView, PutTarget};
 use crate::store::{ObjectMeta, PutCondition};
@@ -218,7 +218,15 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
         .map_err(S3Error::from)?;
     let mut sink = BodySink::new(sink, keys.as_ref());
     let alg = src.meta.checksum.as_ref().map(|c| c.algorithm);
-    let digests = pump(&mut source, &mut sink, len, alg, ctx.md5.open(), keys.as_ref()).await?;
+    let digests = pump(
+        &mut source,
+        &mut sink,
+        len,
+        alg,
+        ctx.md5.open(),
+        keys.as_ref(),
+    )
+    .await?;
     meta.etag = digests.etag;
     meta.size = digests.size;
     meta.mtime_millis = digests.mtime_millis;
@@ -256,7 +264,15 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
         .await
         .map_err(S3Error::from)?;
     let mut sink = BodySink::new(sink, keys.as_ref());
-    let meta = pump(&mut source, &mut sink, len, None, ctx.md5.open(), keys.as_ref()).await?;
+    let meta = pump(
+        &mut source,
+        &mut sink,
+        len,
+        None,
+        ctx.md5.open(),
+        keys.as_ref(),
+    )
+    .await?;
     let view = sink.commit(meta, PutCondition::None).await?;
     let mut resp = copy_result(&view.meta, true);
     server_sse::add_info_headers(&mut resp, sse.as_ref());
