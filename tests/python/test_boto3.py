@@ -3,6 +3,7 @@ operations, listing across shards, ranges, metadata, and error codes."""
 import hashlib
 import os
 
+import boto3.s3.transfer
 import botocore
 import pytest
 
@@ -182,3 +183,25 @@ def test_public_read_bucket_serves_anonymous_clients(endpoint, s3, bucket):
         anonymous.put_object(Bucket=bucket, Key="nope", Body=b"x")
     assert e.value.response["Error"]["Code"] == "AccessDenied"
     assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
+
+
+def test_sse_s3_put_upload_file_and_copy(s3, bucket, tmp_path):
+    body = os.urandom(200 * 1024)
+    out = s3.put_object(Bucket=bucket, Key="enc", Body=body, ServerSideEncryption="AES256")
+    assert out["ServerSideEncryption"] == "AES256"
+    head = s3.head_object(Bucket=bucket, Key="enc")
+    assert head["ServerSideEncryption"] == "AES256" and head["ContentLength"] == len(body)
+    assert s3.get_object(Bucket=bucket, Key="enc")["Body"].read() == body
+    # The transfer manager: a multipart upload and a ranged, parallel download.
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(17 * 1024 * 1024))
+    cfg = boto3.s3.transfer.TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    s3.upload_file(str(src), bucket, "big", ExtraArgs={"ServerSideEncryption": "AES256"}, Config=cfg)
+    dst = tmp_path / "back.bin"
+    s3.download_file(bucket, "big", str(dst), Config=cfg)
+    assert dst.read_bytes() == src.read_bytes()
+    assert s3.head_object(Bucket=bucket, Key="big")["ServerSideEncryption"] == "AES256"
+    # A copy without encryption headers is plain, whatever its source was.
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "enc"})
+    assert "ServerSideEncryption" not in s3.head_object(Bucket=bucket, Key="copy")
+    assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == body
