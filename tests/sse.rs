@@ -330,7 +330,11 @@ fn sse_c_is_refused_over_plain_http_by_default() {
     let server = Server::start(1);
     rt().block_on(async {
         let s3 = s3_client(&server).await;
-        s3.create_bucket().bucket("bkt").send().await.expect("create");
+        s3.create_bucket()
+            .bucket("bkt")
+            .send()
+            .await
+            .expect("create");
         let key = customer(1);
         let e = s3
             .put_object()
@@ -621,4 +625,160 @@ fn encrypted_multipart_uploads_and_copies() {
             .expect("complete");
         assert!(get_range(&s3, "mpu", "upc", None, None).await.expect("get") == whole[10..70010]);
     });
+}
+
+#[test]
+fn bucket_default_encryption_applies_to_writes_without_headers() {
+    use aws_sdk_s3::types::{
+        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    };
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("dflt")
+            .send()
+            .await
+            .expect("create");
+        let none = s3
+            .get_bucket_encryption()
+            .bucket("dflt")
+            .send()
+            .await
+            .expect_err("unset");
+        assert_eq!(
+            none.into_service_error().code(),
+            Some("ServerSideEncryptionConfigurationNotFoundError")
+        );
+        let config = |alg: ServerSideEncryption| {
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(alg)
+                                .build()
+                                .expect("default"),
+                        )
+                        .bucket_key_enabled(true)
+                        .build(),
+                )
+                .build()
+                .expect("config")
+        };
+        let kms = s3
+            .put_bucket_encryption()
+            .bucket("dflt")
+            .server_side_encryption_configuration(config(ServerSideEncryption::AwsKms))
+            .send()
+            .await
+            .expect_err("kms default");
+        assert_eq!(kms.into_service_error().code(), Some("NotImplemented"));
+        s3.put_bucket_encryption()
+            .bucket("dflt")
+            .server_side_encryption_configuration(config(ServerSideEncryption::Aes256))
+            .send()
+            .await
+            .expect("put default");
+        let got = s3
+            .get_bucket_encryption()
+            .bucket("dflt")
+            .send()
+            .await
+            .expect("get");
+        let rule = &got
+            .server_side_encryption_configuration()
+            .expect("config")
+            .rules()[0];
+        assert_eq!(
+            rule.apply_server_side_encryption_by_default()
+                .map(|d| d.sse_algorithm()),
+            Some(&ServerSideEncryption::Aes256)
+        );
+        assert_eq!(rule.bucket_key_enabled(), Some(true));
+        // Writes without headers are now SSE-S3: PUT, multipart and copy.
+        let body = marker_body(100_000, 500);
+        let put = s3
+            .put_object()
+            .bucket("dflt")
+            .key("auto")
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(
+            put.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256)
+        );
+        let up = s3
+            .create_multipart_upload()
+            .bucket("dflt")
+            .key("mp")
+            .send()
+            .await
+            .expect("mpu");
+        assert_eq!(
+            up.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256)
+        );
+        s3.abort_multipart_upload()
+            .bucket("dflt")
+            .key("mp")
+            .upload_id(up.upload_id().unwrap_or(""))
+            .send()
+            .await
+            .expect("abort");
+        let copy = s3
+            .copy_object()
+            .bucket("dflt")
+            .key("copied")
+            .copy_source("dflt/auto")
+            .send()
+            .await
+            .expect("copy");
+        assert_eq!(
+            copy.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256)
+        );
+        assert_eq!(
+            get_range(&s3, "dflt", "copied", None, None)
+                .await
+                .expect("get"),
+            body
+        );
+        // Copying an object onto itself without changes is still refused.
+        let same = s3
+            .copy_object()
+            .bucket("dflt")
+            .key("auto")
+            .copy_source("dflt/auto")
+            .send()
+            .await
+            .expect_err("copy onto itself");
+        assert_eq!(same.into_service_error().code(), Some("InvalidRequest"));
+        s3.delete_bucket_encryption()
+            .bucket("dflt")
+            .send()
+            .await
+            .expect("delete default");
+        let plain = s3
+            .put_object()
+            .bucket("dflt")
+            .key("plain")
+            .body(ByteStream::from_static(b"plain"))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(plain.server_side_encryption(), None);
+        assert!(s3
+            .get_bucket_encryption()
+            .bucket("dflt")
+            .send()
+            .await
+            .is_err());
+    });
+    assert!(!data_dir_contains(
+        &server.data_dir,
+        b"PLAINTEXT-MARKER-500-"
+    ));
 }

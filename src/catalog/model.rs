@@ -56,6 +56,19 @@ pub struct Bucket {
     /// every shard's lifecycle task (`server::lifecycle`).
     #[serde(default)]
     pub lifecycle: Vec<LifecycleRule>,
+    /// PutBucketEncryption's default: objects written without encryption
+    /// headers get SSE-S3 (None: no default configuration).
+    #[serde(default)]
+    pub default_encryption: Option<DefaultEncryption>,
+}
+
+/// A bucket's default encryption: SSE-S3 (AES256), the only algorithm
+/// served; `bucket_key_enabled` is kept to answer GetBucketEncryption with
+/// what was set (bucket keys are a KMS cost saving with no effect here).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DefaultEncryption {
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
 }
 
 /// One lifecycle rule: which objects (prefix and tags, all must match)

@@ -2,7 +2,8 @@
 //! function over the data so every rule is unit-tested without I/O.
 
 use super::model::{
-    Bucket, CannedAcl, CatalogData, CorsRule, Credential, LifecycleRule, ROOT_CREDENTIAL_ID,
+    Bucket, CannedAcl, CatalogData, CorsRule, Credential, DefaultEncryption, LifecycleRule,
+    ROOT_CREDENTIAL_ID,
 };
 
 /// Longest user name a credential may carry.
@@ -44,6 +45,11 @@ pub enum CatalogOp {
     PutBucketCors {
         name: String,
         rules: Vec<CorsRule>,
+    },
+    /// Sets or removes (None) the bucket's default encryption.
+    PutBucketEncryption {
+        name: String,
+        default: Option<DefaultEncryption>,
     },
     /// Replaces the bucket's lifecycle rules (empty: delete the configuration).
     PutBucketLifecycle {
@@ -169,6 +175,7 @@ pub fn apply(
                 tags: Vec::new(),
                 cors: Vec::new(),
                 lifecycle: Vec::new(),
+                default_encryption: None,
             };
             data.next_bucket_id += 1;
             data.buckets.push(bucket.clone());
@@ -210,6 +217,11 @@ pub fn apply(
             }
             let b = bucket_mut(data, &name)?;
             b.cors = rules;
+            Ok(CatalogOutcome::Bucket(b.clone()))
+        }
+        CatalogOp::PutBucketEncryption { name, default } => {
+            let b = bucket_mut(data, &name)?;
+            b.default_encryption = default;
             Ok(CatalogOutcome::Bucket(b.clone()))
         }
         CatalogOp::PutBucketLifecycle { name, rules } => {

@@ -59,6 +59,8 @@ operations! {
     GetBucketPolicyStatus,
     GetBucketPolicy,
     GetBucketEncryption,
+    PutBucketEncryption,
+    DeleteBucketEncryption,
     GetPublicAccessBlock,
     GetBucketOwnershipControls,
     GetBucketWebsite,
@@ -98,7 +100,6 @@ operations! {
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "analytics",
-    "encryption",
     "intelligent-tiering",
     "inventory",
     "legal-hold",
@@ -126,7 +127,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
 /// all); setting one stays NotImplemented.
 const UNSET_CONFIGURATIONS: &[(&str, Operation)] = &[
     ("policy", Operation::GetBucketPolicy),
-    ("encryption", Operation::GetBucketEncryption),
     ("publicAccessBlock", Operation::GetPublicAccessBlock),
     ("ownershipControls", Operation::GetBucketOwnershipControls),
     ("website", Operation::GetBucketWebsite),
@@ -153,6 +153,10 @@ pub fn route(
         }
     }
     if UNSUPPORTED_SUBRESOURCES.iter().any(|s| query.has(s)) {
+        return Operation::Unknown;
+    }
+    // Encryption is a bucket sub-resource only (`PUT /b/k?encryption` is no PutObject).
+    if key.is_some() && query.has("encryption") {
         return Operation::Unknown;
     }
     match (bucket, key) {
@@ -183,6 +187,7 @@ fn route_bucket(method: HttpMethod, q: &Query) -> Operation {
                 ("lifecycle", O::GetBucketLifecycle),
                 ("logging", O::GetBucketLogging),
                 ("tagging", O::GetBucketTagging),
+                ("encryption", O::GetBucketEncryption),
                 ("policyStatus", O::GetBucketPolicyStatus),
                 ("uploads", O::ListMultipartUploads),
             ],
@@ -201,6 +206,7 @@ fn route_bucket(method: HttpMethod, q: &Query) -> Operation {
                 ("acl", O::PutBucketAcl),
                 ("lifecycle", O::PutBucketLifecycle),
                 ("tagging", O::PutBucketTagging),
+                ("encryption", O::PutBucketEncryption),
                 ("logging", O::Unknown),
             ],
         )
@@ -211,6 +217,7 @@ fn route_bucket(method: HttpMethod, q: &Query) -> Operation {
                 ("cors", O::DeleteBucketCors),
                 ("lifecycle", O::DeleteBucketLifecycle),
                 ("tagging", O::DeleteBucketTagging),
+                ("encryption", O::DeleteBucketEncryption),
             ],
         )
         .unwrap_or(O::DeleteBucket),
@@ -399,7 +406,9 @@ mod tests {
         ),
         ("GET /b/k?website", Operation::Unknown),
         ("PUT /b?website", Operation::Unknown),
-        ("PUT /b?encryption", Operation::Unknown),
+        ("PUT /b?encryption", Operation::PutBucketEncryption),
+        ("DELETE /b?encryption", Operation::DeleteBucketEncryption),
+        ("PUT /b/k?encryption", Operation::Unknown),
         ("PUT /b?policy", Operation::Unknown),
         ("DELETE /b?policy", Operation::Unknown),
         ("PUT /b?logging", Operation::Unknown),

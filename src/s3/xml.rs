@@ -375,6 +375,18 @@ pub fn versioning_configuration(status: Option<VersioningStatus>) -> String {
     w.end("VersioningConfiguration")
 }
 
+/// GetBucketEncryption's document for SSE-S3 by default.
+pub fn encryption_configuration(bucket_key_enabled: bool) -> String {
+    let mut w = W::doc("ServerSideEncryptionConfiguration");
+    w.open("Rule");
+    w.open("ApplyServerSideEncryptionByDefault");
+    w.elem("SSEAlgorithm", "AES256");
+    w.close("ApplyServerSideEncryptionByDefault");
+    w.bool("BucketKeyEnabled", bucket_key_enabled);
+    w.close("Rule");
+    w.end("ServerSideEncryptionConfiguration")
+}
+
 pub fn object_attributes(a: &ObjectAttributes) -> String {
     let mut w = W::doc("GetObjectAttributesResponse");
     // GetObjectAttributes shows the ETag without quotes.
@@ -1058,6 +1070,36 @@ pub fn parse_access_control_policy(body: &[u8]) -> Result<Vec<AclGrant>, S3Error
 }
 
 /// PutBucketVersioning body: `None` when Status is absent (no change).
+/// PutBucketEncryption's document: one rule whose default algorithm is
+/// AES256 (SSE-S3). Returns BucketKeyEnabled. aws:kms defaults are
+/// NotImplemented (there is no key service), anything else malformed.
+pub fn parse_encryption_configuration(body: &[u8]) -> Result<bool, S3Error> {
+    let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
+    expect_root(&root, "ServerSideEncryptionConfiguration")?;
+    let mut rules = root.children("Rule");
+    let (Some(rule), None) = (rules.next(), rules.next()) else {
+        return Err(malformed());
+    };
+    let algorithm = rule
+        .child("ApplyServerSideEncryptionByDefault")
+        .and_then(|d| d.child_text("SSEAlgorithm"))
+        .map(str::trim)
+        .ok_or_else(malformed)?;
+    let bucket_key = match rule.child_text("BucketKeyEnabled").map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(malformed()),
+    };
+    match algorithm {
+        "AES256" => Ok(bucket_key),
+        a if a.starts_with("aws:kms") => Err(S3Error::new(S3ErrorCode::NotImplemented)
+            .with_message(
+                "ringstore has no key management service: the default can be AES256 (SSE-S3).",
+            )),
+        _ => Err(malformed()),
+    }
+}
+
 pub fn parse_versioning(body: &[u8]) -> Result<Option<VersioningStatus>, S3Error> {
     let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
     expect_root(&root, "VersioningConfiguration")?;

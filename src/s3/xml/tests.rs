@@ -620,6 +620,43 @@ fn parses_versioning() {
 }
 
 #[test]
+fn parses_encryption_configuration() {
+    let doc = |alg: &str, key: &str| {
+        format!(
+            "<ServerSideEncryptionConfiguration{NS}><Rule><ApplyServerSideEncryptionByDefault>\
+             <SSEAlgorithm>{alg}</SSEAlgorithm></ApplyServerSideEncryptionByDefault>{key}</Rule>\
+             </ServerSideEncryptionConfiguration>"
+        )
+    };
+    assert!(!parse_encryption_configuration(doc("AES256", "").as_bytes()).unwrap());
+    assert!(parse_encryption_configuration(
+        doc("AES256", "<BucketKeyEnabled>true</BucketKeyEnabled>").as_bytes()
+    )
+    .unwrap());
+    assert_eq!(
+        code(parse_encryption_configuration(
+            doc("aws:kms", "").as_bytes()
+        )),
+        S3ErrorCode::NotImplemented
+    );
+    for bad in [
+        doc("DES", ""),
+        doc("AES256", "<BucketKeyEnabled>yes</BucketKeyEnabled>"),
+        "<ServerSideEncryptionConfiguration/>".to_string(),
+        "<ServerSideEncryptionConfiguration><Rule/></ServerSideEncryptionConfiguration>"
+            .to_string(),
+    ] {
+        assert_eq!(
+            code(parse_encryption_configuration(bad.as_bytes())),
+            S3ErrorCode::MalformedXML,
+            "{bad}"
+        );
+    }
+    // The document GetBucketEncryption answers parses back.
+    assert!(parse_encryption_configuration(encryption_configuration(true).as_bytes()).unwrap());
+}
+
+#[test]
 fn doctype_entities_are_not_expanded() {
     let body =
         b"<!DOCTYPE d [<!ENTITY x \"boom\">]><Delete><Object><Key>&x;</Key></Object></Delete>";
@@ -638,6 +675,7 @@ proptest! {
         let _ = parse_cors_configuration(&body);
         let _ = parse_lifecycle_configuration(&body);
         let _ = parse_access_control_policy(&body);
+        let _ = parse_encryption_configuration(&body);
     }
 
     #[test]
@@ -664,9 +702,14 @@ proptest! {
             Just("<Grantee>".to_string()), Just("</Grantee>".to_string()),
             Just("<URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>".to_string()),
             Just("<ID>x</ID>".to_string()), Just("<Permission>READ</Permission>".to_string()),
+            Just("<ServerSideEncryptionConfiguration>".to_string()),
+            Just("<ApplyServerSideEncryptionByDefault>".to_string()),
+            Just("<SSEAlgorithm>AES256</SSEAlgorithm>".to_string()),
+            Just("<BucketKeyEnabled>true</BucketKeyEnabled>".to_string()),
             "\\PC{0,8}",
         ], 0..40)) {
         let body = parts.concat();
+        let _ = parse_encryption_configuration(body.as_bytes());
         let _ = parse_cors_configuration(body.as_bytes());
         let _ = parse_lifecycle_configuration(body.as_bytes());
         let _ = parse_access_control_policy(body.as_bytes());

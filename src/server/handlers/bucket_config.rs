@@ -7,7 +7,7 @@
 use super::bucket::{canned_acl, catalog_error, owner_of, read_small_body};
 use super::tagging::object_view;
 use super::{bucket_for, Access};
-use crate::catalog::{Bucket, CannedAcl, CatalogOp};
+use crate::catalog::{Bucket, CannedAcl, CatalogOp, DefaultEncryption};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::router::Operation;
 use crate::s3::xml::{
@@ -219,8 +219,54 @@ pub async fn delete_tagging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Err
     Ok(Response::new(204))
 }
 
-/// A bucket configuration ringstore cannot hold (policy, default
-/// encryption, public access block, ownership controls, website,
+/// GetBucketEncryption: the default set by PutBucketEncryption.
+pub fn get_encryption(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    match bucket.default_encryption {
+        Some(d) => Ok(Response::xml(
+            200,
+            xml::encryption_configuration(d.bucket_key_enabled),
+        )),
+        None => Err(
+            S3Error::new(S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError)
+                .with("BucketName", bucket.name.clone()),
+        ),
+    }
+}
+
+/// PutBucketEncryption: SSE-S3 for objects written without encryption headers.
+pub async fn put_encryption(
+    ctx: &ShardCtx,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    put_config(
+        ctx,
+        conn,
+        req,
+        body,
+        xml::parse_encryption_configuration,
+        |name, bucket_key_enabled| CatalogOp::PutBucketEncryption {
+            name,
+            default: Some(DefaultEncryption { bucket_key_enabled }),
+        },
+    )
+    .await?;
+    Ok(Response::new(200))
+}
+
+pub async fn delete_encryption(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketEncryption {
+        name,
+        default: None,
+    })
+    .await?;
+    Ok(Response::new(204))
+}
+
+/// A bucket configuration ringstore cannot hold (policy, public access block, ownership controls, website,
 /// replication, object lock, notifications, request payment, transfer
 /// acceleration): answered as S3 answers a bucket that has none.
 pub fn get_unset_configuration(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
@@ -228,7 +274,6 @@ pub fn get_unset_configuration(ctx: &ShardCtx, req: &Req) -> Result<Response, S3
     let bucket = bucket_for(ctx, req, Access::Owner)?;
     let missing = match req.op {
         Operation::GetBucketPolicy => C::NoSuchBucketPolicy,
-        Operation::GetBucketEncryption => C::ServerSideEncryptionConfigurationNotFoundError,
         Operation::GetPublicAccessBlock => C::NoSuchPublicAccessBlockConfiguration,
         Operation::GetBucketOwnershipControls => C::OwnershipControlsNotFoundError,
         Operation::GetBucketWebsite => C::NoSuchWebsiteConfiguration,

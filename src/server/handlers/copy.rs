@@ -184,8 +184,8 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
     };
     let (src_bucket, src_key) = parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
     // The copy's encryption is what it asks for, never the source's.
-    let encryption = server_sse::requested(ctx, req, false)?;
-    if src_bucket == bucket.name && src_key == key && !replace && encryption.is_none() {
+    let explicit = server_sse::requested(ctx, req, false)?;
+    if src_bucket == bucket.name && src_key == key && !replace && explicit.is_none() {
         return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
@@ -201,7 +201,10 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
     } else {
         src.meta.clone()
     };
-    let keys = match &encryption {
+    let default = bucket
+        .default_encryption
+        .map(|_| crate::sse::Encryption::S3);
+    let keys = match explicit.as_ref().or(default.as_ref()) {
         Some(enc) => {
             let (info, keys) = server_sse::new_object(ctx, enc)?;
             meta.sse = Some(info);

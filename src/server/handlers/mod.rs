@@ -78,8 +78,10 @@ pub async fn dispatch(
         Operation::PutBucketCors => bucket_config::put_cors(ctx, conn, req, body).await,
         Operation::DeleteBucketCors => bucket_config::delete_cors(ctx, req).await,
         Operation::OptionsPreflight => crate::server::cors::preflight(ctx, req),
+        Operation::GetBucketEncryption => bucket_config::get_encryption(ctx, req),
+        Operation::PutBucketEncryption => bucket_config::put_encryption(ctx, conn, req, body).await,
+        Operation::DeleteBucketEncryption => bucket_config::delete_encryption(ctx, req).await,
         Operation::GetBucketPolicy
-        | Operation::GetBucketEncryption
         | Operation::GetPublicAccessBlock
         | Operation::GetBucketOwnershipControls
         | Operation::GetBucketWebsite

@@ -76,7 +76,7 @@ pub async fn create(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
     let key = key_of(req)?;
     let mut meta = base_meta(req)?;
     meta.mtime_millis = crate::util::time::unix_now_millis();
-    if let Some(enc) = server_sse::requested(ctx, req, false)? {
+    if let Some(enc) = server_sse::requested(ctx, req, bucket.default_encryption.is_some())? {
         meta.sse = Some(server_sse::new_object(ctx, &enc)?.0);
     }
     let sse = meta.sse;

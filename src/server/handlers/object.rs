@@ -221,7 +221,7 @@ pub async fn put(
         .filter(|&n| n > MAX_PUT_OBJECT_BYTES)
         .map_or(Ok(()), |_| Err(too_large()))?;
     body_digests(req)?;
-    let encryption = server_sse::requested(ctx, req, false)?;
+    let encryption = server_sse::requested(ctx, req, bucket.default_encryption.is_some())?;
     let keys = match &encryption {
         Some(enc) => {
             let (info, keys) = server_sse::new_object(ctx, enc)?;
