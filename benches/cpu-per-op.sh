@@ -4,7 +4,8 @@
 # switches and the disk's writes and bytes written per operation. A
 # noise-robust way to compare two builds: run it alternately for each.
 #   benches/cpu-per-op.sh <s3|floor> <put|get> <SIZE> [serve or floor args...]
-#   BIN (target/release/ringstore), SHARDS (2), DURATION (5s), DISK (vda)
+#   BIN (target/release/ringstore), SHARDS (2), DURATION (5s), DISK (vda),
+#   BENCH_ARGS (extra load generator arguments, e.g. "--sse s3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/ringstore}
@@ -25,6 +26,8 @@ trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf
 for _ in $(seq 100); do grep -q '^ready' "$OUT/server.out" 2>/dev/null && break; sleep 0.05; done
 OBJECTS=1000; [[ $SIZE == 1MiB ]] && OBJECTS=200
 COMMON=(--endpoint http://127.0.0.1:$PORT --workload "$WL" --size "$SIZE" --objects $OBJECTS -c 32 --threads 2)
+read -r -a EXTRA <<<"${BENCH_ARGS:-}"
+COMMON+=("${EXTRA[@]}")
 PREP=()
 if [[ $MODE == floor ]]; then PREP=(--no-prepare)
 elif [[ $WL != put ]]; then "$BIN" bench "${COMMON[@]}" --presign-only >/dev/null; PREP=(--no-prepare); fi
@@ -47,7 +50,8 @@ r = json.load(open(f"{out}/bench.json"))
 ops = r["total_ops"]
 user, system = map(float, open(f"{out}/client.time").read().split()[-2:])
 hz = os.sysconf("SC_CLK_TCK")
-print(f"{mode:5} {wl:4} {size:5} {ops / r['elapsed_secs']:9.0f} ops/s  "
+label = mode + ("+" + os.environ["BENCH_ARGS"].replace("--", "").replace(" ", "=") if os.environ.get("BENCH_ARGS") else "")
+print(f"{label:5} {wl:4} {size:5} {ops / r['elapsed_secs']:9.0f} ops/s  "
       f"server {ticks / hz * 1e6 / ops:7.1f} us/op  client {(user + system) * 1e6 / ops:7.1f} us/op  "
       f"errors {r['error_count']}  disk writes/op {writes / ops:.3f}  "
       f"disk KB/op {sectors * 512 / 1000 / ops:.1f}  server ctxsw/op {switches / ops:.3f}")

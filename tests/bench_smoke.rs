@@ -15,14 +15,12 @@ const BENCH_TIMEOUT: Duration = Duration::from_secs(120);
 fn bench(endpoint: &str, secret: &str, extra: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringstore"))
         .args(["bench", "--endpoint", endpoint, "--access-key", ACCESS_KEY])
-        .args([
-            "--secret-key",
-            secret,
-            "--region",
-            REGION,
-            "--bucket",
-            "smoke",
-        ])
+        .args(["--secret-key", secret, "--region", REGION])
+        .args(if extra.contains(&"--bucket") {
+            &[][..]
+        } else {
+            &["--bucket", "smoke"][..]
+        })
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -166,4 +164,70 @@ fn floor_answers_the_generator() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// `--sse s3` and `--sse c`: every object the run writes is encrypted
+/// (the server says so on HEAD), and verified GETs read them back.
+#[test]
+fn sse_runs_write_encrypted_objects_and_read_them_back() {
+    let server = Server::start_with(2, &["--allow-sse-c-over-http"]);
+    for mode in ["s3", "c"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let json = dir.path().join("report.json");
+        let bucket = format!("smoke-sse-{mode}");
+        let out = bench(
+            &server.endpoint,
+            SECRET_KEY,
+            &[
+                "--bucket",
+                &bucket,
+                "--workload",
+                "mixed",
+                "--mix",
+                "get=60,put=40",
+                "--size",
+                "4KiB:50,150KiB:50",
+                "--objects",
+                "30",
+                "-c",
+                "4",
+                "--ops",
+                "120",
+                "--verify",
+                "--sse",
+                mode,
+                "--json",
+                json.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "bench --sse {mode} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = read_json(&json);
+        assert_eq!(report["error_count"], 0, "{report}");
+        common::rt().block_on(async {
+            let s3 = common::s3_client(&server).await;
+            let listed = s3
+                .list_objects_v2()
+                .bucket(&bucket)
+                .send()
+                .await
+                .expect("list");
+            let key = listed.contents()[0].key().expect("a key").to_string();
+            let head = s3.head_object().bucket(&bucket).key(&key).send().await;
+            match mode {
+                "s3" => assert_eq!(
+                    head.expect("head")
+                        .server_side_encryption()
+                        .map(|s| s.as_str()),
+                    Some("AES256")
+                ),
+                // An SSE-C object: HEAD without the key is refused.
+                _ => assert!(head.is_err(), "SSE-C object answered HEAD without its key"),
+            }
+        });
+    }
 }

@@ -19,6 +19,46 @@ pub enum WorkloadKind {
     List,
 }
 
+/// Server-side encryption of the objects a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SseMode {
+    /// SSE-S3: `x-amz-server-side-encryption: AES256` on every PUT.
+    S3,
+    /// SSE-C with a fixed key, sent on PUTs and GETs (needs HTTPS, or a
+    /// ringstore started with --allow-sse-c-over-http).
+    C,
+}
+
+impl SseMode {
+    /// The headers (lowercase names) a PUT and a GET carry for this mode.
+    pub fn headers(self, put: bool) -> Vec<(String, String)> {
+        use base64::Engine;
+        use md5::Digest;
+        match (self, put) {
+            (SseMode::S3, true) => vec![("x-amz-server-side-encryption".into(), "AES256".into())],
+            (SseMode::S3, false) => Vec::new(),
+            (SseMode::C, _) => {
+                let key = [0x42u8; 32];
+                let b64 = base64::engine::general_purpose::STANDARD;
+                vec![
+                    (
+                        "x-amz-server-side-encryption-customer-algorithm".into(),
+                        "AES256".into(),
+                    ),
+                    (
+                        "x-amz-server-side-encryption-customer-key".into(),
+                        b64.encode(key),
+                    ),
+                    (
+                        "x-amz-server-side-encryption-customer-key-md5".into(),
+                        b64.encode(md5::Md5::digest(key)),
+                    ),
+                ]
+            }
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Workload to run.
@@ -85,6 +125,9 @@ pub struct BenchArgs {
     /// The method the --presign-only URL is signed for.
     #[arg(long, value_parser = ["GET", "PUT"], default_value = "GET")]
     pub presign_method: String,
+    /// Encrypt the objects written (preparation included): `s3` or `c`.
+    #[arg(long, value_enum)]
+    pub sse: Option<SseMode>,
 }
 
 /// Parses `4096`, `4KiB`, `4KB` (= 4000), `1MiB`, `1m` (= MiB), `2GiB`.

@@ -50,6 +50,9 @@ struct Shared {
     done_bytes: AtomicU64,
     failed: AtomicU64,
     delete_seq: AtomicU64,
+    /// `--sse` headers of a PUT, and of a GET or HEAD.
+    sse_put: Vec<(String, String)>,
+    sse_read: Vec<(String, String)>,
 }
 
 /// Splits `http://host:port` into the Host header value and a socket address.
@@ -150,6 +153,7 @@ fn build_shared(args: BenchArgs) -> Result<Shared, String> {
     let mix = config::parse_mix(&args.mix)?;
     let run_for = config::parse_duration(&args.duration)?;
     let workload = Workload::new(args.workload, mix, sizes, args.objects, args.prefix.clone());
+    let args_sse = args.sse;
     Ok(Shared {
         args,
         workload,
@@ -162,6 +166,8 @@ fn build_shared(args: BenchArgs) -> Result<Shared, String> {
         done_bytes: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         delete_seq: AtomicU64::new(0),
+        sse_put: args_sse.map_or_else(Vec::new, |m| m.headers(true)),
+        sse_read: args_sse.map_or_else(Vec::new, |m| m.headers(false)),
     })
 }
 
@@ -348,11 +354,22 @@ async fn exchange(
         head.push_str(query);
     }
     head.push_str(" HTTP/1.1\r\n");
+    let extra: Vec<(&str, &str)> = match method {
+        "PUT" => &shared.sse_put,
+        "GET" | "HEAD" => &shared.sse_read,
+        _ => &[][..],
+    }
+    .iter()
+    .map(|(n, v)| (n.as_str(), v.as_str()))
+    .collect();
     if a.no_sign {
         head.push_str(&format!("Host: {}\r\n", shared.host));
+        for (n, v) in &extra {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
     } else {
         let hash = payload_hash(&body, a.sign_payload);
-        signer.sign_headers(method, path, query, &hash, unix_now(), &mut head);
+        signer.sign_headers(method, path, query, &hash, &extra, unix_now(), &mut head);
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     if conn.is_none() {

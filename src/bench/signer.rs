@@ -43,26 +43,31 @@ impl Signer {
         }
     }
 
-    /// Appends `Host`, `x-amz-date`, `x-amz-content-sha256` and
-    /// `Authorization` header lines (CRLF-terminated) for the request.
-    /// `payload_hash` is the body's hex SHA-256 or UNSIGNED-PAYLOAD.
+    /// Appends `Host`, `x-amz-date`, `x-amz-content-sha256`, the `extra`
+    /// headers (lowercase names, signed too) and `Authorization` header
+    /// lines (CRLF-terminated) for the request. `payload_hash` is the
+    /// body's hex SHA-256 or UNSIGNED-PAYLOAD.
+    #[allow(clippy::too_many_arguments)]
     pub fn sign_headers(
         &mut self,
         method: &str,
         path: &str,
         query: &str,
         payload_hash: &str,
+        extra: &[(&str, &str)],
         now_secs: i64,
         out: &mut String,
     ) {
         let date_time = amz_date(now_secs);
         let date = &date_time[..8];
-        let headers: [(&str, &[u8]); 3] = [
+        let mut headers: Vec<(&str, &[u8])> = vec![
             ("host", self.host.as_bytes()),
             ("x-amz-content-sha256", payload_hash.as_bytes()),
             ("x-amz-date", date_time.as_bytes()),
         ];
-        let signed = ["host", "x-amz-content-sha256", "x-amz-date"];
+        headers.extend(extra.iter().map(|(n, v)| (*n, v.as_bytes())));
+        headers.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let signed: Vec<&str> = headers.iter().map(|(n, _)| *n).collect();
         let curi = canonical_uri(path).expect("the generator builds valid paths");
         let cquery = canonical_query(query, false).expect("the generator builds valid queries");
         let creq = canonical_request(method, &curi, &cquery, &headers, &signed, payload_hash)
@@ -71,6 +76,9 @@ impl Signer {
         let sts = string_to_sign(&date_time, &scope, &creq);
         let sig = hmac_hex(&self.key_for(date), sts.as_bytes());
         use std::fmt::Write;
+        for (n, v) in extra {
+            let _ = write!(out, "{n}: {v}\r\n");
+        }
         let _ = write!(
             out,
             "Host: {}\r\nx-amz-date: {date_time}\r\nx-amz-content-sha256: {payload_hash}\r\n\
@@ -162,10 +170,29 @@ mod tests {
             "/test.txt",
             "",
             UNSIGNED_PAYLOAD,
+            &[],
             1_369_353_600,
             &mut h,
         );
         assert!(h.contains("Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"));
         assert!(h.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date"));
+        // Extra headers are sent and signed, in canonical (sorted) order.
+        let mut h = String::new();
+        s.sign_headers(
+            "PUT",
+            "/test.txt",
+            "",
+            UNSIGNED_PAYLOAD,
+            &[
+                ("x-amz-server-side-encryption", "AES256"),
+                ("content-type", "a/b"),
+            ],
+            1_369_353_600,
+            &mut h,
+        );
+        assert!(h.contains("x-amz-server-side-encryption: AES256\r\n"));
+        assert!(h.contains(
+            "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-server-side-encryption"
+        ));
     }
 }

@@ -47,12 +47,16 @@ pub enum ChunkError {
     Length,
 }
 
+/// First chunk's starting room: small bodies (most PUTs) do not pay for a
+/// 64 KiB buffer; a larger one grows it once, and later chunks start full size.
+const FIRST_CHUNK_ROOM: usize = 4096;
+
 impl Sealer {
     pub fn new(key: LessSafeKey) -> Sealer {
         Sealer {
             key,
             rng: SystemRandom::new(),
-            pending: fresh_chunk(),
+            pending: chunk_buffer(FIRST_CHUNK_ROOM),
             index: 0,
         }
     }
@@ -63,7 +67,7 @@ impl Sealer {
     pub fn push(&mut self, mut plain: &[u8], out: &mut Vec<Bytes>) -> Result<(), ChunkError> {
         while !plain.is_empty() {
             if self.pending.len() == N + C {
-                let chunk = self.seal(false)?;
+                let chunk = self.seal(false, chunk_buffer(C))?;
                 out.push(chunk);
             }
             let room = N + C - self.pending.len();
@@ -76,11 +80,12 @@ impl Sealer {
 
     /// Seals the last chunk (possibly empty).
     pub fn finish(mut self) -> Result<Bytes, ChunkError> {
-        self.seal(true)
+        self.seal(true, BytesMut::new())
     }
 
-    fn seal(&mut self, last: bool) -> Result<Bytes, ChunkError> {
-        let mut buf = std::mem::replace(&mut self.pending, fresh_chunk());
+    /// Seals the pending chunk; `next` becomes the one to fill.
+    fn seal(&mut self, last: bool, next: BytesMut) -> Result<Bytes, ChunkError> {
+        let mut buf = std::mem::replace(&mut self.pending, next);
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| ChunkError::Random)?;
         buf[..N].copy_from_slice(&nonce);
@@ -98,8 +103,10 @@ impl Sealer {
     }
 }
 
-fn fresh_chunk() -> BytesMut {
-    let mut b = BytesMut::with_capacity(N + C + T);
+/// A buffer for a chunk of up to `plain` bytes (it grows if more come):
+/// room for the nonce, the plaintext and the tag.
+fn chunk_buffer(plain: usize) -> BytesMut {
+    let mut b = BytesMut::with_capacity(N + plain + T);
     b.put_bytes(0, N);
     b
 }
