@@ -132,25 +132,50 @@ impl Opener {
         }
     }
 
-    /// Adds stored bytes; appends to `out` the plaintext of every chunk
-    /// they complete.
-    pub fn push(&mut self, mut stored: &[u8], out: &mut VecDeque<Bytes>) -> Result<(), ChunkError> {
-        while !stored.is_empty() {
-            let Some(chunk) = self.chunks.front().copied() else {
-                return Err(ChunkError::Length);
-            };
+    /// Adds stored bytes; appends to `out` the plaintext of the chunks
+    /// they complete — all of them as one piece, so a response goes out in
+    /// as few sends as an unencrypted one (pieces of up to a log record).
+    pub fn push(&mut self, stored: &[u8], out: &mut VecDeque<Bytes>) -> Result<(), ChunkError> {
+        self.buf.extend_from_slice(stored);
+        // Open every complete chunk in place, each plaintext moved down to
+        // follow the previous one (`open_within`), so they end up contiguous.
+        let (mut read, mut written) = (0usize, 0usize);
+        while let Some(chunk) = self.chunks.front().copied() {
             let need = chunk.stored() as usize;
-            let take = (need - self.buf.len()).min(stored.len());
-            if self.buf.capacity() < need {
-                self.buf.reserve(need - self.buf.len());
+            if self.buf.len() - read < need {
+                break;
             }
-            self.buf.put_slice(&stored[..take]);
-            stored = &stored[take..];
-            if self.buf.len() == need {
-                self.chunks.pop_front();
-                let sealed = self.buf.split_to(need);
-                self.open(sealed, chunk, out)?;
-            }
+            let mut nonce = [0u8; NONCE_LEN];
+            nonce.copy_from_slice(&self.buf[read..read + N]);
+            let plain = self
+                .key
+                .open_within(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad(chunk.index, chunk.last)),
+                    &mut self.buf[written..read + need],
+                    (read + N - written)..,
+                )
+                .map_err(|_| ChunkError::Authentication)?
+                .len();
+            debug_assert_eq!(plain as u64, chunk.plain);
+            self.chunks.pop_front();
+            written += plain;
+            read += need;
+        }
+        if self.chunks.is_empty() && self.buf.len() > read {
+            return Err(ChunkError::Length);
+        }
+        if read == 0 {
+            return Ok(());
+        }
+        let mut plain = self.buf.split_to(read).freeze().slice(..written);
+        let skip = self.skip.min(plain.len() as u64) as usize;
+        self.skip -= skip as u64;
+        let _ = plain.split_to(skip);
+        plain.truncate(self.want.min(plain.len() as u64) as usize);
+        self.want -= plain.len() as u64;
+        if !plain.is_empty() {
+            out.push_back(plain);
         }
         Ok(())
     }
@@ -162,36 +187,6 @@ impl Opener {
         } else {
             Err(ChunkError::Length)
         }
-    }
-
-    fn open(
-        &mut self,
-        mut sealed: BytesMut,
-        chunk: ChunkRef,
-        out: &mut VecDeque<Bytes>,
-    ) -> Result<(), ChunkError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&sealed[..N]);
-        let plain_len = self
-            .key
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(chunk.index, chunk.last)),
-                &mut sealed[N..],
-            )
-            .map_err(|_| ChunkError::Authentication)?
-            .len();
-        debug_assert_eq!(plain_len as u64, chunk.plain);
-        let mut plain = sealed.freeze().slice(N..N + plain_len);
-        let skip = self.skip.min(plain.len() as u64) as usize;
-        self.skip -= skip as u64;
-        let _ = plain.split_to(skip);
-        plain.truncate(self.want.min(plain.len() as u64) as usize);
-        self.want -= plain.len() as u64;
-        if !plain.is_empty() {
-            out.push_back(plain);
-        }
-        Ok(())
     }
 }
 
