@@ -179,6 +179,18 @@ fn sse_s3_objects_are_encrypted_at_rest_and_read_back() {
         std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
         0o600
     );
+    // kill -9, then the offline checker finds every record sound.
+    server.kill9();
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_ringstore"))
+        .arg("verify")
+        .arg(&server.data_dir)
+        .output()
+        .expect("run verify");
+    assert!(
+        verify.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     server.restart();
     rt().block_on(async {
         let s3 = s3_client(&server).await;
