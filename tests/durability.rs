@@ -154,10 +154,15 @@ async fn crash_worker(
             .expect("lock")
             .insert(key.clone(), value.clone());
         let ok = match &value {
+            // A third of the PUTs are SSE-S3: encrypted objects must
+            // survive the kills byte for byte as well.
             Some(data) => s3
                 .put_object()
                 .bucket("crash")
                 .key(&key)
+                .set_server_side_encryption(
+                    ((r >> 40) % 3 == 0).then_some(aws_sdk_s3::types::ServerSideEncryption::Aes256),
+                )
                 .body(ByteStream::from(data.clone()))
                 .send()
                 .await
