@@ -341,13 +341,16 @@ fn versioning_state_and_object_versions() {
 
         let keys = ["a", "b", "d/1", "d/2", "e"];
         for k in keys {
-            s3.put_object()
+            let put = s3
+                .put_object()
                 .bucket("ver")
                 .key(k)
                 .body(ByteStream::from(k.as_bytes().to_vec()))
                 .send()
                 .await
                 .expect("put");
+            // Suspended: every write is its key's null version, and says so.
+            assert_eq!(put.version_id(), Some("null"));
         }
         // Paged two at a time: every key once, each its only (null, latest) version.
         let mut seen = Vec::new();
@@ -411,6 +414,7 @@ fn versioning_state_and_object_versions() {
             .send()
             .await
             .expect("get null version");
+        assert_eq!(got.version_id(), Some("null"));
         assert_eq!(
             got.body
                 .collect()

@@ -239,6 +239,7 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
     let view = sink.commit(meta, PutCondition::None).await?;
     let mut resp = copy_result(&view.meta, false);
     server_sse::add_headers(&mut resp, &view.meta);
+    super::object::add_version_header(&mut resp, &bucket, req);
     Ok(resp)
 }
 

@@ -156,6 +156,7 @@ pub async fn complete(
         resp.push_header(crate::auth::header_name(c.algorithm), value);
     }
     server_sse::add_headers(&mut resp, &view.meta);
+    super::object::add_version_header(&mut resp, &bucket, req);
     Ok(resp)
 }
 

@@ -196,6 +196,15 @@ pub fn digest_meta(
     });
 }
 
+/// `x-amz-version-id: null` where S3 names the version: a bucket whose
+/// versioning is Suspended (every write is its key's `null` version), or a
+/// request that named `versionId=null` itself.
+pub fn add_version_header(resp: &mut Response, bucket: &crate::catalog::Bucket, req: &Req) {
+    if bucket.versioning_suspended || req.query.get("versionId").is_some() {
+        resp.push_header("x-amz-version-id", xml::NULL_VERSION_ID);
+    }
+}
+
 /// The answer to a PUT or UploadPart: ETag and the flexible checksum.
 pub fn put_response(meta: &ObjectMeta) -> Response {
     let mut resp = Response::new(200).header("ETag", format!("\"{}\"", meta.etag));
@@ -238,7 +247,9 @@ pub async fn put(
     let (done, size) = receive_body(conn, req, body, &mut sink, ctx.md5.open()).await?;
     digest_meta(&mut meta, done, size, keys.as_ref());
     let view = sink.commit(meta, cond).await?;
-    Ok(put_response(&view.meta))
+    let mut resp = put_response(&view.meta);
+    add_version_header(&mut resp, &bucket, req);
+    Ok(resp)
 }
 
 fn read_request(req: &Req, head_only: bool) -> ReadRequest {
@@ -328,6 +339,7 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     let mut resp = Response::new(plan.status);
     object_headers(&mut resp, &view.meta);
     server_sse::add_headers(&mut resp, &view.meta);
+    add_version_header(&mut resp, &bucket, req);
     if plan.not_modified() {
         resp.headers
             .retain(|(n, _)| n == "ETag" || n == "Last-Modified");
@@ -386,8 +398,8 @@ pub async fn delete(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
         .await
         .map_err(S3Error::from)?;
     let mut resp = Response::new(204);
+    // A versionId was checked by dispatch: it named the key's only version, `null`.
     if req.query.get("versionId").is_some() {
-        // Checked by dispatch: it named the key's only version, `null`.
         resp.push_header("x-amz-version-id", xml::NULL_VERSION_ID);
     }
     Ok(resp)
