@@ -91,8 +91,24 @@ pub fn add_info_headers(resp: &mut Response, info: Option<&SseInfo>) {
     }
 }
 
+/// The encryption of an upload a part is for, and the keys to seal it
+/// with (the request's SSE-C key for an SSE-C upload).
+pub async fn part_keys(
+    ctx: &ShardCtx,
+    req: &Req,
+    owner: usize,
+    bucket: crate::store::BucketId,
+    key: &str,
+    upload_id: crate::store::UploadId,
+) -> Result<(Option<SseInfo>, Option<ObjectKeys>), S3Error> {
+    let customer = customer_key(ctx, req, sse::CUSTOMER_PREFIX)?;
+    let info = upload_encryption(ctx, owner, bucket, key, upload_id).await?;
+    let keys = keys_for(ctx, info.as_ref(), customer.as_ref())?;
+    Ok((info, keys))
+}
+
 /// The encryption of an upload in progress (also: NoSuchUpload, early).
-pub async fn upload_encryption(
+async fn upload_encryption(
     ctx: &ShardCtx,
     owner: usize,
     bucket: crate::store::BucketId,

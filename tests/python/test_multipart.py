@@ -84,14 +84,8 @@ def rclone_bin():
     return path
 
 
-def test_rclone_sync_and_check(endpoint, tmp_path, s3):
-    rclone = rclone_bin()
-    tree = tmp_path / "tree"
-    (tree / "sub" / "deeper").mkdir(parents=True)
-    random_file(tree / "big.bin", 20 * MIB)
-    for i in range(5):
-        (tree / "sub" / f"f{i}.txt").write_bytes(os.urandom(1000 + i))
-    (tree / "sub" / "deeper" / "empty").write_bytes(b"")
+def rclone_runner(rclone, endpoint, **extra_env):
+    """Runs rclone against the remote `rs:` (this server), asserting success."""
     env = dict(os.environ)
     env.update(
         RCLONE_CONFIG_RS_TYPE="s3",
@@ -103,12 +97,26 @@ def test_rclone_sync_and_check(endpoint, tmp_path, s3):
         RCLONE_CONFIG_RS_FORCE_PATH_STYLE="true",
         RCLONE_CONFIG_RS_UPLOAD_CUTOFF="5M",
         RCLONE_CONFIG_RS_CHUNK_SIZE="5M",
+        **extra_env,
     )
 
     def run(*args):
         out = subprocess.run([rclone, *args], env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
         return out
+
+    return run
+
+
+def test_rclone_sync_and_check(endpoint, tmp_path, s3):
+    rclone = rclone_bin()
+    tree = tmp_path / "tree"
+    (tree / "sub" / "deeper").mkdir(parents=True)
+    random_file(tree / "big.bin", 20 * MIB)
+    for i in range(5):
+        (tree / "sub" / f"f{i}.txt").write_bytes(os.urandom(1000 + i))
+    (tree / "sub" / "deeper" / "empty").write_bytes(b"")
+    run = rclone_runner(rclone, endpoint)
 
     s3.create_bucket(Bucket="rclone-mp")
     run("sync", str(tree), "rs:rclone-mp/tree")
@@ -129,24 +137,7 @@ def test_rclone_with_sse_s3(endpoint, tmp_path, s3):
     tree.mkdir()
     random_file(tree / "big.bin", 12 * MIB)
     (tree / "small.txt").write_bytes(os.urandom(3000))
-    env = dict(os.environ)
-    env.update(
-        RCLONE_CONFIG_RS_TYPE="s3",
-        RCLONE_CONFIG_RS_PROVIDER="Other",
-        RCLONE_CONFIG_RS_ENDPOINT=endpoint,
-        RCLONE_CONFIG_RS_ACCESS_KEY_ID=os.environ["S3_ACCESS_KEY"],
-        RCLONE_CONFIG_RS_SECRET_ACCESS_KEY=os.environ["S3_SECRET_KEY"],
-        RCLONE_CONFIG_RS_REGION=os.environ.get("S3_REGION", "us-east-1"),
-        RCLONE_CONFIG_RS_FORCE_PATH_STYLE="true",
-        RCLONE_CONFIG_RS_UPLOAD_CUTOFF="5M",
-        RCLONE_CONFIG_RS_CHUNK_SIZE="5M",
-        RCLONE_CONFIG_RS_SERVER_SIDE_ENCRYPTION="AES256",
-    )
-
-    def run(*args):
-        out = subprocess.run([rclone, *args], env=env, capture_output=True, text=True)
-        assert out.returncode == 0, out.stdout + out.stderr
-        return out
+    run = rclone_runner(rclone, endpoint, RCLONE_CONFIG_RS_SERVER_SIDE_ENCRYPTION="AES256")
 
     s3.create_bucket(Bucket="rclone-sse")
     run("sync", str(tree), "rs:rclone-sse/tree")

@@ -257,9 +257,7 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
         return Err(S3Error::new(S3ErrorCode::EntityTooLarge));
     }
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_PREFIX)?;
-    let sse = server_sse::upload_encryption(ctx, owner, bucket.id, &key, upload_id).await?;
-    let keys = server_sse::keys_for(ctx, sse.as_ref(), customer.as_ref())?;
+    let (sse, keys) = server_sse::part_keys(ctx, req, owner, bucket.id, &key, upload_id).await?;
     let target = PutTarget::Part {
         upload_id,
         part_number,

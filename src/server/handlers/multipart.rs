@@ -105,9 +105,7 @@ pub async fn upload_part(
     let part_number = part_number_of(req)?;
     let upload_id = upload_id_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_PREFIX)?;
-    let sse = server_sse::upload_encryption(ctx, owner, bucket.id, &key, upload_id).await?;
-    let keys = server_sse::keys_for(ctx, sse.as_ref(), customer.as_ref())?;
+    let (sse, keys) = server_sse::part_keys(ctx, req, owner, bucket.id, &key, upload_id).await?;
     let target = PutTarget::Part {
         upload_id,
         part_number,
