@@ -22,14 +22,14 @@ fn master(ctx: &ShardCtx) -> Result<&sse::MasterKey, S3Error> {
     })
 }
 
-/// The SSE-C key under `prefix` in `req`, refused over plain HTTP unless
+/// The SSE-C key in `req`'s headers `names`, refused over plain HTTP unless
 /// the server allows it (`--allow-sse-c-over-http`).
 pub fn customer_key(
     ctx: &ShardCtx,
     req: &Req,
-    prefix: &str,
+    names: sse::CustomerHeaders,
 ) -> Result<Option<CustomerKey>, S3Error> {
-    let key = sse::customer_key(|n| req.header(n), prefix)?;
+    let key = sse::customer_key(|n| req.header(n), names)?;
     if key.is_some() && !req.secure && !ctx.config.sse_c_over_http {
         return Err(sse::needs_tls());
     }
@@ -101,7 +101,7 @@ pub async fn part_keys(
     key: &str,
     upload_id: crate::store::UploadId,
 ) -> Result<(Option<SseInfo>, Option<ObjectKeys>), S3Error> {
-    let customer = customer_key(ctx, req, sse::CUSTOMER_PREFIX)?;
+    let customer = customer_key(ctx, req, sse::CUSTOMER_HEADERS)?;
     let info = upload_encryption(ctx, owner, bucket, key, upload_id).await?;
     let keys = keys_for(ctx, info.as_ref(), customer.as_ref())?;
     Ok((info, keys))

@@ -22,10 +22,28 @@ use std::path::Path;
 
 /// The only algorithm S3's SSE headers name that ringstore serves.
 pub const AES256: &str = "AES256";
+/// The three headers that carry an SSE-C key (names as S3 spells them; the
+/// lookup is case-insensitive). Constant, so a request without SSE costs
+/// three header lookups and no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerHeaders {
+    pub algorithm: &'static str,
+    pub key: &'static str,
+    pub key_md5: &'static str,
+}
+
 /// `x-amz-server-side-encryption-customer-…` (a read or write's own key).
-pub const CUSTOMER_PREFIX: &str = "x-amz-server-side-encryption-customer-";
+pub const CUSTOMER_HEADERS: CustomerHeaders = CustomerHeaders {
+    algorithm: "x-amz-server-side-encryption-customer-algorithm",
+    key: "x-amz-server-side-encryption-customer-key",
+    key_md5: "x-amz-server-side-encryption-customer-key-MD5",
+};
 /// `x-amz-copy-source-server-side-encryption-customer-…` (a copy source's key).
-pub const COPY_SOURCE_PREFIX: &str = "x-amz-copy-source-server-side-encryption-customer-";
+pub const COPY_SOURCE_HEADERS: CustomerHeaders = CustomerHeaders {
+    algorithm: "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    key: "x-amz-copy-source-server-side-encryption-customer-key",
+    key_md5: "x-amz-copy-source-server-side-encryption-customer-key-MD5",
+};
 /// File in the data dir holding the SSE-S3 master key (mode 0600).
 pub const MASTER_KEY_FILE: &str = "sse-master.key";
 
@@ -118,21 +136,21 @@ fn invalid_argument(message: &str, name: &str, value: &str) -> S3Error {
         .with("ArgumentValue", value.to_string())
 }
 
-/// The SSE-C headers under `prefix`, if any. S3's answers for each way they
+/// The SSE-C headers `names`, if any. S3's answers for each way they
 /// can be wrong: an algorithm other than AES256, a missing or malformed key,
 /// a key whose MD5 is not the one sent.
 pub fn customer_key<'a>(
     header: impl Fn(&str) -> Option<&'a str>,
-    prefix: &str,
+    names: CustomerHeaders,
 ) -> Result<Option<CustomerKey>, S3Error> {
-    let algorithm = header(&format!("{prefix}algorithm"));
-    let key = header(&format!("{prefix}key"));
-    let md5 = header(&format!("{prefix}key-md5"));
+    let algorithm = header(names.algorithm);
+    let key = header(names.key);
+    let md5 = header(names.key_md5);
     let Some(algorithm) = algorithm else {
         if key.is_some() || md5.is_some() {
             return Err(invalid_argument(
                 "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.",
-                &format!("{prefix}algorithm"),
+                names.algorithm,
                 "null",
             ));
         }
@@ -140,14 +158,14 @@ pub fn customer_key<'a>(
     };
     if algorithm.trim() != AES256 {
         return Err(S3Error::new(S3ErrorCode::InvalidEncryptionAlgorithmError)
-            .with("ArgumentName", format!("{prefix}algorithm"))
+            .with("ArgumentName", names.algorithm.to_string())
             .with("ArgumentValue", algorithm.to_string()));
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     let Some(key) = key else {
         return Err(invalid_argument(
             "Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.",
-            &format!("{prefix}key"),
+            names.key,
             "null",
         ));
     };
@@ -158,7 +176,7 @@ pub fn customer_key<'a>(
         .ok_or_else(|| {
             invalid_argument(
                 "The secret key was invalid for the specified algorithm.",
-                &format!("{prefix}key"),
+                names.key,
                 "",
             )
         })?;
@@ -167,7 +185,7 @@ pub fn customer_key<'a>(
         if b64.decode(sent.trim()).ok().as_deref() != Some(&actual[..]) {
             return Err(invalid_argument(
                 "The calculated MD5 hash of the key did not match the hash that was provided.",
-                &format!("{prefix}key-MD5"),
+                names.key_md5,
                 "",
             ));
         }
@@ -181,7 +199,7 @@ pub fn requested<'a>(
     header: impl Fn(&str) -> Option<&'a str> + Copy,
     bucket_default: bool,
 ) -> Result<Option<Encryption>, S3Error> {
-    let customer = customer_key(header, CUSTOMER_PREFIX)?;
+    let customer = customer_key(header, CUSTOMER_HEADERS)?;
     match (header("x-amz-server-side-encryption"), customer) {
         (Some(_), Some(_)) => Err(invalid_argument(
             "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
@@ -417,7 +435,7 @@ mod tests {
             (des, S3ErrorCode::InvalidEncryptionAlgorithmError),
             (no_key, S3ErrorCode::InvalidArgument),
         ] {
-            let e = customer_key(headers(&case), CUSTOMER_PREFIX).unwrap_err();
+            let e = customer_key(headers(&case), CUSTOMER_HEADERS).unwrap_err();
             assert_eq!(e.code, code);
         }
     }
@@ -432,7 +450,7 @@ mod tests {
         let kb = derive(&master.0, &b.seed, b"ringstore sse-s3 data v1");
         assert_ne!(ka, kb);
         let c = sse_c(&[5; 32]);
-        let key = customer_key(headers(&c), CUSTOMER_PREFIX)
+        let key = customer_key(headers(&c), CUSTOMER_HEADERS)
             .expect("key")
             .expect("some");
         let info = new_info(&Encryption::Customer(key.clone())).expect("info");
@@ -443,7 +461,7 @@ mod tests {
                 .map(|e| e.code),
             Some(S3ErrorCode::InvalidRequest)
         );
-        let other = customer_key(headers(&sse_c(&[6; 32])), CUSTOMER_PREFIX)
+        let other = customer_key(headers(&sse_c(&[6; 32])), CUSTOMER_HEADERS)
             .expect("key")
             .expect("some");
         assert_eq!(

@@ -84,7 +84,7 @@ async fn open_source(
         range: range.map(|(a, b)| format!("bytes={a}-{b}")),
         ..ReadRequest::default()
     };
-    let customer = server_sse::customer_key(ctx, req, crate::sse::COPY_SOURCE_PREFIX)?;
+    let customer = server_sse::customer_key(ctx, req, crate::sse::COPY_SOURCE_HEADERS)?;
     let (view, plan, source) = owner::read(ctx, owner, bucket.id, &key, read).await?;
     let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
     if let Some((_, last)) = range {

@@ -332,7 +332,7 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     let bucket = bucket_for(ctx, req, Access::Read)?;
     let key = key_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_PREFIX)?;
+    let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_HEADERS)?;
     let (view, plan, source) =
         owner::read(ctx, owner, bucket.id, &key, read_request(req, head_only)).await?;
     let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;

@@ -133,7 +133,7 @@ pub async fn get_attributes(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S
             .with_message("The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty"));
     }
     let has = |name: &str| wanted.iter().any(|w| w == name);
-    let customer = crate::server::sse::customer_key(ctx, req, crate::sse::CUSTOMER_PREFIX)?;
+    let customer = crate::server::sse::customer_key(ctx, req, crate::sse::CUSTOMER_HEADERS)?;
     let (view, ..) = object_view(ctx, req, Access::Read).await?;
     // An SSE-C object's attributes need its key, as its data does.
     crate::server::sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
