@@ -161,7 +161,9 @@ async fn crash_worker(
                 .bucket("crash")
                 .key(&key)
                 .set_server_side_encryption(
-                    ((r >> 40) % 3 == 0).then_some(aws_sdk_s3::types::ServerSideEncryption::Aes256),
+                    (r >> 40)
+                        .is_multiple_of(3)
+                        .then_some(aws_sdk_s3::types::ServerSideEncryption::Aes256),
                 )
                 .body(ByteStream::from(data.clone()))
                 .send()
