@@ -41,3 +41,29 @@ def test_cli_put_object_sizes(cli_env, endpoint, tmp_path):
         dst = tmp_path / f"d{size}"
         aws(cli_env, endpoint, "s3api", "get-object", "--bucket", "cli-sizes", "--key", f"s{size}", str(dst))
         assert dst.read_bytes() == body, size
+
+
+def test_cli_sse_s3(cli_env, endpoint, tmp_path):
+    """`aws s3 cp --sse AES256` (multipart above 8 MiB), the bucket default
+    through s3api, and HEAD showing the encryption."""
+    import json
+
+    aws(cli_env, endpoint, "s3", "mb", "s3://cli-sse")
+    src = tmp_path / "in.bin"
+    body = os.urandom(12 * 1024 * 1024 + 5)
+    src.write_bytes(body)
+    aws(cli_env, endpoint, "s3", "cp", "--sse", "AES256", str(src), "s3://cli-sse/big.bin")
+    head = json.loads(aws(cli_env, endpoint, "s3api", "head-object", "--bucket", "cli-sse", "--key", "big.bin").stdout)
+    assert head["ServerSideEncryption"] == "AES256" and head["ContentLength"] == len(body)
+    dst = tmp_path / "out.bin"
+    aws(cli_env, endpoint, "s3", "cp", "s3://cli-sse/big.bin", str(dst))
+    assert dst.read_bytes() == body
+    config = '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
+    aws(cli_env, endpoint, "s3api", "put-bucket-encryption", "--bucket", "cli-sse",
+        "--server-side-encryption-configuration", config)
+    got = json.loads(aws(cli_env, endpoint, "s3api", "get-bucket-encryption", "--bucket", "cli-sse").stdout)
+    rule = got["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    aws(cli_env, endpoint, "s3", "cp", str(src), "s3://cli-sse/default.bin")
+    head = json.loads(aws(cli_env, endpoint, "s3api", "head-object", "--bucket", "cli-sse", "--key", "default.bin").stdout)
+    assert head["ServerSideEncryption"] == "AES256"

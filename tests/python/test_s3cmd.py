@@ -35,5 +35,14 @@ def test_s3cmd_round_trip(endpoint, tmp_path):
         assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(data).digest(), size
     listing = s3cmd(cfg, "ls", "s3://cmd-bucket/d/")
     assert listing.count("s3://cmd-bucket/d/f") == 6
+    # --server-side-encryption asks for SSE-S3; `info` shows it back.
+    src = tmp_path / "enc"
+    data = os.urandom(100_000)
+    src.write_bytes(data)
+    s3cmd(cfg, "put", "--server-side-encryption", str(src), "s3://cmd-bucket/d/enc")
+    assert "AES256" in s3cmd(cfg, "info", "s3://cmd-bucket/d/enc")
+    dst = tmp_path / "enc-back"
+    s3cmd(cfg, "get", "--force", "s3://cmd-bucket/d/enc", str(dst))
+    assert dst.read_bytes() == data
     s3cmd(cfg, "del", "--recursive", "--force", "s3://cmd-bucket/d/")
     s3cmd(cfg, "rb", "s3://cmd-bucket")
