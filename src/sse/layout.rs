@@ -25,9 +25,10 @@ pub const fn chunk_count(plain: u64) -> u64 {
     }
 }
 
-/// Stored bytes of a stream of `plain` plaintext bytes.
+/// Stored bytes of a stream of `plain` plaintext bytes (saturating: no
+/// object comes near, but a damaged length must not overflow).
 pub const fn stored_len(plain: u64) -> u64 {
-    plain + chunk_count(plain) * CHUNK_OVERHEAD_BYTES
+    plain.saturating_add(chunk_count(plain) * CHUNK_OVERHEAD_BYTES)
 }
 
 /// The plaintext length of a stream of `stored` bytes, or `None` if no

@@ -475,6 +475,14 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_master_key_stops_the_start() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join(MASTER_KEY_FILE), b"short").expect("write");
+        let e = open_master_key(dir.path()).expect_err("short key");
+        assert!(e.contains("expected 32 bytes"), "{e}");
+    }
+
+    #[test]
     fn master_key_is_created_once() {
         let dir = tempfile::tempdir().expect("tmp");
         let a = open_master_key(dir.path()).expect("create");
