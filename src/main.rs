@@ -246,6 +246,10 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
     println!("  access key: {}", started.root.access_key);
     println!("  secret key: {}", started.root.secret_key);
     println!("  admin API key: {}", started.root.admin_api_key);
+    println!(
+        "SSE master key: {}  (back it up: SSE-S3 objects cannot be read without it)",
+        cfg.data_dir.join(ringstore::sse::MASTER_KEY_FILE).display()
+    );
     println!("console:     {endpoint}/_admin/  (sign in with the admin API key)");
     println!("API docs:    {endpoint}/_admin/docs  (OpenAPI: {endpoint}/_admin/openapi.json)");
     println!("metrics:     {endpoint}/_admin/metrics");
