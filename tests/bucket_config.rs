@@ -274,7 +274,24 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
             .send()
             .await
             .expect_err("object ACLs");
-        assert_eq!(error_code(&refused), "NotImplemented");
+        assert_eq!(error_code(&refused), "AccessControlListNotSupported");
+        // The ACL the object already has (its bucket's) is accepted, and changes nothing.
+        s3.put_object_acl()
+            .bucket("acl")
+            .key("k")
+            .acl(aws_sdk_s3::types::ObjectCannedAcl::AuthenticatedRead)
+            .send()
+            .await
+            .expect("object ACL equal to the bucket's");
+        let missing = s3
+            .put_object_acl()
+            .bucket("acl")
+            .key("no-such-key")
+            .acl(aws_sdk_s3::types::ObjectCannedAcl::AuthenticatedRead)
+            .send()
+            .await
+            .expect_err("no such key");
+        assert_eq!(error_code(&missing), "NoSuchKey");
         assert_eq!(
             grants_of(&s3, "acl").await,
             pairs(&[("owner", "FULL_CONTROL"), (AUTHENTICATED_USERS, "READ")]),

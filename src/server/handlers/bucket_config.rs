@@ -108,6 +108,21 @@ pub async fn put_acl(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let acl = requested_acl(ctx, conn, req, body, &bucket).await?;
+    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketAcl { name, acl }).await?;
+    Ok(Response::new(200))
+}
+
+/// The canned ACL a PutBucketAcl or PutObjectAcl asks for: `x-amz-acl`, or
+/// an AccessControlPolicy body whose grants are a canned ACL's.
+async fn requested_acl(
+    ctx: &ShardCtx,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+    bucket: &Bucket,
+) -> Result<CannedAcl, S3Error> {
     const GRANT_HEADERS: [&str; 5] = [
         "x-amz-grant-full-control",
         "x-amz-grant-read",
@@ -115,7 +130,6 @@ pub async fn put_acl(
         "x-amz-grant-write",
         "x-amz-grant-write-acp",
     ];
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
     if let Some(h) = GRANT_HEADERS.iter().find(|h| req.header(h).is_some()) {
         return Err(S3Error::new(S3ErrorCode::NotImplemented)
             .with_message("Grant headers are not supported: use x-amz-acl with a canned ACL.")
@@ -123,22 +137,36 @@ pub async fn put_acl(
     }
     let header = req.header("x-amz-acl").map(str::to_string);
     let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
-    let acl = match (header, is_blank(&raw)) {
-        (Some(h), true) => canned_acl(Some(&h))?,
+    match (header, is_blank(&raw)) {
+        (Some(h), true) => canned_acl(Some(&h)),
         (None, false) => {
             let grants = xml::parse_access_control_policy(&raw)?;
-            canned_acl_of(&grants, &owner_of(ctx, bucket.owner_id).id)?
+            canned_acl_of(&grants, &owner_of(ctx, bucket.owner_id).id)
         }
-        (Some(_), false) => {
-            return Err(S3Error::new(S3ErrorCode::UnexpectedContent)
-                .with_message("This request does not support content with a canned ACL header."))
-        }
-        (None, true) => {
-            return Err(S3Error::new(S3ErrorCode::MissingSecurityHeader)
-                .with("MissingHeaderName", "x-amz-acl".to_string()))
-        }
-    };
-    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketAcl { name, acl }).await?;
+        (Some(_), false) => Err(S3Error::new(S3ErrorCode::UnexpectedContent)
+            .with_message("This request does not support content with a canned ACL header.")),
+        (None, true) => Err(S3Error::new(S3ErrorCode::MissingSecurityHeader)
+            .with("MissingHeaderName", "x-amz-acl".to_string())),
+    }
+}
+
+/// PutObjectAcl: an object has its bucket's ACL (as GetObjectAcl says), so
+/// asking for exactly that ACL succeeds and changes nothing; any other ACL
+/// is refused rather than stored and not enforced.
+pub async fn put_object_acl(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+) -> Result<Response, S3Error> {
+    object_view(ctx, req, Access::Owner).await?;
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let acl = requested_acl(ctx, conn, req, body, &bucket).await?;
+    if acl != bucket.acl {
+        return Err(S3Error::new(S3ErrorCode::AccessControlListNotSupported).with_message(
+            "Object ACLs are not supported: an object has its bucket's ACL (set it with PutBucketAcl).",
+        ));
+    }
     Ok(Response::new(200))
 }
 

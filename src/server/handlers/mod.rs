@@ -61,9 +61,7 @@ pub async fn dispatch(
         Operation::GetBucketAcl => bucket_config::get_acl(ctx, req),
         Operation::PutBucketAcl => bucket_config::put_acl(ctx, conn, req, body).await,
         Operation::GetObjectAcl => bucket_config::get_object_acl(ctx, req).await,
-        Operation::PutObjectAcl => Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
-            "Object ACLs are not supported: an object has its bucket's ACL (PutBucketAcl).",
-        )),
+        Operation::PutObjectAcl => bucket_config::put_object_acl(ctx, conn, req, body).await,
         Operation::GetBucketVersioning => bucket_config::get_versioning(ctx, req),
         Operation::PutBucketVersioning => bucket_config::put_versioning(ctx, conn, req, body).await,
         Operation::GetBucketTagging => bucket_config::get_tagging(ctx, req),
