@@ -15,6 +15,36 @@ use md5::{Digest, Md5};
 
 const CHUNK: usize = 64 * 1024;
 
+/// The SDK's three SSE-C setters on any request builder that has them.
+trait SseC: Sized {
+    fn sse_c_parts(self, key: &str, key_md5: &str) -> Self;
+    fn sse_c(self, key: &(String, String)) -> Self {
+        self.sse_c_parts(&key.0, &key.1)
+    }
+}
+
+macro_rules! impl_sse_c {
+    ($($t:ty),* $(,)?) => {$(
+        impl SseC for $t {
+            fn sse_c_parts(self, key: &str, key_md5: &str) -> Self {
+                self.sse_customer_algorithm("AES256")
+                    .sse_customer_key(key)
+                    .sse_customer_key_md5(key_md5)
+            }
+        }
+    )*};
+}
+
+use aws_sdk_s3::operation as ops;
+impl_sse_c!(
+    ops::put_object::builders::PutObjectFluentBuilder,
+    ops::get_object::builders::GetObjectFluentBuilder,
+    ops::head_object::builders::HeadObjectFluentBuilder,
+    ops::upload_part::builders::UploadPartFluentBuilder,
+    ops::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder,
+    ops::copy_object::builders::CopyObjectFluentBuilder,
+);
+
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
@@ -64,10 +94,7 @@ async fn get_range(
 ) -> Result<Vec<u8>, String> {
     let mut g = s3.get_object().bucket(bucket).key(key).set_range(range);
     if let Some((k, m)) = sse_c {
-        g = g
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(k)
-            .sse_customer_key_md5(m);
+        g = g.sse_c_parts(k, m);
     }
     let out = g.send().await.map_err(|e| {
         let e = e.into_service_error();
@@ -245,9 +272,7 @@ fn sse_c_needs_the_key_it_was_written_with() {
             .put_object()
             .bucket("cust")
             .key("secret")
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(&key.0)
-            .sse_customer_key_md5(&key.1)
+            .sse_c(&key)
             .body(ByteStream::from(body.clone()))
             .send()
             .await
@@ -288,9 +313,7 @@ fn sse_c_needs_the_key_it_was_written_with() {
             .head_object()
             .bucket("cust")
             .key("secret")
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(&key.0)
-            .sse_customer_key_md5(&key.1)
+            .sse_c(&key)
             .send()
             .await
             .expect("head with key");
@@ -352,9 +375,7 @@ fn sse_c_is_refused_over_plain_http_by_default() {
             .put_object()
             .bucket("bkt")
             .key("k")
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(&key.0)
-            .sse_customer_key_md5(&key.1)
+            .sse_c(&key)
             .body(ByteStream::from_static(b"x"))
             .send()
             .await
@@ -392,10 +413,7 @@ fn encrypted_multipart_uploads_and_copies() {
             let mut create = s3.create_multipart_upload().bucket("mpu").key(key);
             create = match &sse_c {
                 None => create.server_side_encryption(ServerSideEncryption::Aes256),
-                Some((k, m)) => create
-                    .sse_customer_algorithm("AES256")
-                    .sse_customer_key(k)
-                    .sse_customer_key_md5(m),
+                Some((k, m)) => create.sse_c_parts(k, m),
             };
             let up = create.send().await.expect("create upload");
             let id = up.upload_id().expect("id").to_string();
@@ -423,10 +441,7 @@ fn encrypted_multipart_uploads_and_copies() {
                     .part_number(n)
                     .body(ByteStream::from(body.clone()));
                 if let Some((k, m)) = &sse_c {
-                    p = p
-                        .sse_customer_algorithm("AES256")
-                        .sse_customer_key(k)
-                        .sse_customer_key_md5(m);
+                    p = p.sse_c_parts(k, m);
                 }
                 let out = p.send().await.expect("part");
                 done.push(
@@ -494,10 +509,7 @@ fn encrypted_multipart_uploads_and_copies() {
             );
             let mut g = s3.get_object().bucket("mpu").key(key).part_number(2);
             if let Some((k, m)) = &sse_c {
-                g = g
-                    .sse_customer_algorithm("AES256")
-                    .sse_customer_key(k)
-                    .sse_customer_key_md5(m);
+                g = g.sse_c_parts(k, m);
             }
             let p2 = g
                 .send()
@@ -558,9 +570,7 @@ fn encrypted_multipart_uploads_and_copies() {
             .bucket("mpu")
             .key("copy-c")
             .copy_source("mpu/copy-s3")
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(&k2)
-            .sse_customer_key_md5(&m2)
+            .sse_c_parts(&k2, &m2)
             .send()
             .await
             .expect("copy SSE-S3 to SSE-C");
@@ -815,9 +825,7 @@ fn presigned_get_of_an_sse_c_object() {
         s3.put_object()
             .bucket("pres")
             .key("c")
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(&k)
-            .sse_customer_key_md5(&m)
+            .sse_c_parts(&k, &m)
             .body(ByteStream::from(body.clone()))
             .send()
             .await
@@ -826,9 +834,7 @@ fn presigned_get_of_an_sse_c_object() {
             .get_object()
             .bucket("pres")
             .key("c")
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(&k)
-            .sse_customer_key_md5(&m)
+            .sse_c_parts(&k, &m)
             .presigned(
                 PresigningConfig::expires_in(std::time::Duration::from_secs(300)).expect("cfg"),
             )
