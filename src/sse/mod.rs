@@ -474,6 +474,35 @@ mod tests {
         assert_ne!(keys.etag_digest([1; 16]), [1; 16], "SSE-C ETags are keyed");
     }
 
+    proptest::proptest! {
+        /// Any header values: an answer (Ok or an S3 error), never a panic,
+        /// and never a key unless it decodes to 32 bytes with a matching MD5.
+        #[test]
+        fn header_parsing_never_panics(
+            alg in "\\PC{0,12}",
+            key in "[A-Za-z0-9+/=]{0,60}",
+            md5 in "[A-Za-z0-9+/=]{0,30}",
+            sse in proptest::option::of("\\PC{0,12}"),
+        ) {
+            let mut pairs = vec![
+                ("x-amz-server-side-encryption-customer-algorithm", alg),
+                ("x-amz-server-side-encryption-customer-key", key),
+                ("x-amz-server-side-encryption-customer-key-md5", md5),
+            ];
+            if let Some(v) = sse {
+                pairs.push(("x-amz-server-side-encryption", v));
+            }
+            let h = headers(&pairs);
+            if let Ok(Some(Encryption::Customer(k))) = requested(h, false) {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(h(CUSTOMER_HEADERS.key).unwrap_or("").trim())
+                    .unwrap_or_default();
+                proptest::prop_assert_eq!(raw.len(), 32);
+                proptest::prop_assert_eq!(k.md5(), <[u8; 16]>::from(Md5::digest(&raw)));
+            }
+        }
+    }
+
     #[test]
     fn a_damaged_master_key_stops_the_start() {
         let dir = tempfile::tempdir().expect("tmp");
