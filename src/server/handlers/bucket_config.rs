@@ -238,13 +238,11 @@ pub async fn put_tagging(
 }
 
 pub async fn delete_tagging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketTagging {
+    clear_config(ctx, req, |name| CatalogOp::PutBucketTagging {
         name,
         tags: Vec::new(),
     })
-    .await?;
-    Ok(Response::new(204))
+    .await
 }
 
 /// GetBucketEncryption: the default set by PutBucketEncryption.
@@ -285,13 +283,11 @@ pub async fn put_encryption(
 }
 
 pub async fn delete_encryption(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketEncryption {
+    clear_config(ctx, req, |name| CatalogOp::PutBucketEncryption {
         name,
         default: None,
     })
-    .await?;
-    Ok(Response::new(204))
+    .await
 }
 
 /// A bucket configuration ringstore cannot hold (policy, public access block, ownership controls, website,
@@ -371,13 +367,11 @@ pub async fn put_lifecycle(
 }
 
 pub async fn delete_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketLifecycle {
+    clear_config(ctx, req, |name| CatalogOp::PutBucketLifecycle {
         name,
         rules: Vec::new(),
     })
-    .await?;
-    Ok(Response::new(204))
+    .await
 }
 
 pub fn get_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
@@ -408,13 +402,11 @@ pub async fn put_cors(
 }
 
 pub async fn delete_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketCors {
+    clear_config(ctx, req, |name| CatalogOp::PutBucketCors {
         name,
         rules: Vec::new(),
     })
-    .await?;
-    Ok(Response::new(204))
+    .await
 }
 
 /// A bucket configuration PUT: the owner's document, parsed (with S3's
@@ -431,6 +423,18 @@ async fn put_config<T>(
     let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
     let config = parse(&raw)?;
     change_bucket(ctx, bucket, |name| op(name, config)).await
+}
+
+/// DeleteBucket{Tagging,Encryption,Lifecycle,Cors}: the owner clears one
+/// configuration (`op` sets it to empty); 204 as S3 answers.
+async fn clear_config(
+    ctx: &ShardCtx,
+    req: &Req,
+    op: impl FnOnce(String) -> CatalogOp,
+) -> Result<Response, S3Error> {
+    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    change_bucket(ctx, bucket, op).await?;
+    Ok(Response::new(204))
 }
 
 /// Applies the catalog change `op` makes for the bucket's name; a refusal
