@@ -22,6 +22,7 @@ async fn hop(tx: &mut mpsc::Sender<ShardMsg>) {
     let msg = ShardMsg::Delete {
         bucket: 1,
         key: String::new(),
+        version_id: None,
         reply,
     };
     tx.send(msg).await.expect("peer alive");
@@ -38,7 +39,7 @@ fn bench_hop(c: &mut Criterion) {
         block_on(move || async move {
             while let Some(msg) = inbound[0].next().await {
                 if let ShardMsg::Delete { reply, .. } = msg {
-                    let _ = reply.send(Ok(false));
+                    let _ = reply.send(Ok(Default::default()));
                 }
             }
         })

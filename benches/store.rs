@@ -71,6 +71,8 @@ fn entry(i: usize) -> Rc<ObjectEntry> {
         meta: ObjectMeta::default(),
         extents: Vec::new(),
         commit_seq: i as u64,
+        order: i as u64,
+        delete_marker: false,
     })
 }
 

@@ -552,9 +552,9 @@ async fn delete_object(ctx: &ShardCtx, bucket_name: &str, key: &str) -> ApiResul
     let b = bucket(ctx, bucket_name)?;
     check_key(key)?;
     let shard = ctx.placement.owner(&b.name, key);
-    match owner::delete(ctx, shard, b.id, key).await {
-        Ok(true) => Ok(done()),
-        Ok(false) => Err(ApiError::not_found(format!(
+    match owner::delete(ctx, shard, b.id, key, None).await {
+        Ok(o) if o.existed => Ok(done()),
+        Ok(_) => Err(ApiError::not_found(format!(
             "no object {key:?} in bucket {bucket_name:?}"
         ))),
         Err(e) => Err(ApiError::internal(format!("delete failed: {e}"))),
@@ -581,9 +581,9 @@ async fn delete_objects(ctx: &ShardCtx, bucket_name: &str, body: &[u8]) -> ApiRe
     let mut deleted = Vec::new();
     for key in req.keys {
         let shard = ctx.placement.owner(&b.name, &key);
-        match owner::delete(ctx, shard, b.id, &key).await {
-            Ok(true) => deleted.push(key),
-            Ok(false) => {}
+        match owner::delete(ctx, shard, b.id, &key, None).await {
+            Ok(o) if o.existed => deleted.push(key),
+            Ok(_) => {}
             Err(e) => return Err(ApiError::internal(format!("delete of {key:?} failed: {e}"))),
         }
     }

@@ -41,9 +41,11 @@ pub struct Bucket {
     pub created_millis: i64,
     #[serde(default)]
     pub acl: CannedAcl,
-    /// PutBucketVersioning set Suspended. Versioning can never be Enabled
-    /// here: a key holds one version, the `null` one, which is exactly what
-    /// a bucket that never had versioning, or has it suspended, stores.
+    /// PutBucketVersioning set Enabled (and has not suspended it since).
+    #[serde(default)]
+    pub versioning_enabled: bool,
+    /// PutBucketVersioning set Suspended after versioning was on, or on a
+    /// bucket that never had it (S3 then reports Suspended too).
     #[serde(default)]
     pub versioning_suspended: bool,
     /// PutBucketTagging's tag set (at most 50), in the order given.
@@ -154,6 +156,18 @@ pub struct Catalog {
     /// `data.buckets`, shared: a request holds its bucket for a reference
     /// count, not a copy of its name, tags and rules.
     shared_buckets: Vec<Arc<Bucket>>,
+}
+
+impl Bucket {
+    /// The versioning state writes and deletes follow.
+    pub fn versioning(&self) -> crate::store::Versioning {
+        use crate::store::Versioning;
+        match (self.versioning_enabled, self.versioning_suspended) {
+            (true, _) => Versioning::Enabled,
+            (false, true) => Versioning::Suspended,
+            (false, false) => Versioning::Unversioned,
+        }
+    }
 }
 
 impl Catalog {

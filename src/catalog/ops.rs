@@ -34,6 +34,9 @@ pub enum CatalogOp {
     SuspendBucketVersioning {
         name: String,
     },
+    EnableBucketVersioning {
+        name: String,
+    },
     /// Replaces the bucket's tags (empty: DeleteBucketTagging). The caller
     /// has checked S3's tag rules.
     PutBucketTagging {
@@ -171,6 +174,7 @@ pub fn apply(
                 region,
                 created_millis: now_millis,
                 acl,
+                versioning_enabled: false,
                 versioning_suspended: false,
                 tags: Vec::new(),
                 cors: Vec::new(),
@@ -197,6 +201,13 @@ pub fn apply(
         CatalogOp::SuspendBucketVersioning { name } => {
             let b = bucket_mut(data, &name)?;
             b.versioning_suspended = true;
+            b.versioning_enabled = false;
+            Ok(CatalogOutcome::Bucket(b.clone()))
+        }
+        CatalogOp::EnableBucketVersioning { name } => {
+            let b = bucket_mut(data, &name)?;
+            b.versioning_enabled = true;
+            b.versioning_suspended = false;
             Ok(CatalogOutcome::Bucket(b.clone()))
         }
         CatalogOp::PutBucketTagging { name, tags } => {

@@ -137,6 +137,9 @@ pub struct S3Error {
     /// Extra elements after HostId, in order (BucketName, Key, ArgumentName,
     /// StringToSign, CanonicalRequest, RequestTime, ServerTime, Region, ...).
     pub extra: Vec<(&'static str, String)>,
+    /// Response headers the answer carries besides the document
+    /// (x-amz-delete-marker and x-amz-version-id for a delete marker).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
@@ -147,6 +150,7 @@ impl S3Error {
             message: code.default_message().to_string(),
             resource: None,
             extra: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -166,6 +170,13 @@ impl S3Error {
             !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         );
         self.extra.push((name, value.into()));
+        self
+    }
+
+    /// Adds a response header (a lowercase name).
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        debug_assert!(name.bytes().all(|b| !b.is_ascii_uppercase()));
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -328,12 +339,32 @@ impl From<&StoreError> for S3Error {
                 .with_message("The stored data failed its integrity check and cannot be served."),
             StoreError::PreconditionFailed => S3Error::new(C::PreconditionFailed),
             StoreError::NotFound => S3Error::new(C::NoSuchKey),
+            StoreError::DeleteMarker {
+                version_id,
+                mtime_millis,
+            } => delete_marker_error(C::MethodNotAllowed, *version_id, *mtime_millis),
             StoreError::NoSuchUpload => S3Error::new(C::NoSuchUpload),
             StoreError::TooLarge => S3Error::new(C::EntityTooLarge)
                 .with_message("The assembled object exceeds this server's per-object extent limit"),
             StoreError::Io { .. } | StoreError::Format(_) => S3Error::new(C::InternalError),
         }
     }
+}
+
+/// The answer about a delete marker: 404 NoSuchKey when it is the key's
+/// current version, 405 MethodNotAllowed when a request named its version
+/// id; either way with the headers that say what was found.
+pub fn delete_marker_error(code: S3ErrorCode, version_id: u128, mtime_millis: i64) -> S3Error {
+    S3Error::new(code)
+        .with_header("x-amz-delete-marker", "true")
+        .with_header(
+            "x-amz-version-id",
+            crate::s3::model::version_id_string(version_id),
+        )
+        .with_header(
+            "last-modified",
+            crate::util::time::http_date(mtime_millis.div_euclid(1000)),
+        )
 }
 
 impl From<StoreError> for S3Error {

@@ -206,9 +206,31 @@ pub struct AccessControlPolicy {
     pub grants: Vec<Grant>,
 }
 
-/// The version id of every object here: a key holds one version, as in a
-/// bucket that never had versioning enabled.
+/// The `null` version's id as S3 prints it: the version of every object
+/// written while versioning was not Enabled.
 pub const NULL_VERSION_ID: &str = "null";
+
+/// Printed version ids: 32 lowercase hex digits (or `null`).
+const VERSION_ID_HEX_DIGITS: usize = 32;
+
+/// A version id as clients see it.
+pub fn version_id_string(version_id: u128) -> String {
+    if version_id == 0 {
+        return NULL_VERSION_ID.to_string();
+    }
+    format!("{version_id:032x}")
+}
+
+/// Parses a client's version id; None if it is not one this server issues.
+pub fn parse_version_id(s: &str) -> Option<u128> {
+    if s == NULL_VERSION_ID {
+        return Some(0);
+    }
+    if s.len() != VERSION_ID_HEX_DIGITS || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u128::from_str_radix(s, 16).ok().filter(|&v| v != 0)
+}
 
 /// A grant as a PutBucketAcl body names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,8 +263,24 @@ pub struct ListVersionsPage {
     pub max_keys: u32,
     pub is_truncated: bool,
     pub encoding_url: bool,
-    pub versions: Vec<ObjectEntry>,
+    /// Versions and delete markers, in listing order.
+    pub versions: Vec<VersionEntry>,
     pub common_prefixes: Vec<String>,
+}
+
+/// One row of ListObjectVersions: a Version or a DeleteMarker element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub key: String,
+    /// As clients see it (`version_id_string`).
+    pub version_id: String,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+    pub last_modified_millis: i64,
+    /// Unquoted (objects only).
+    pub etag: String,
+    pub size: u64,
+    pub owner: Option<Owner>,
 }
 
 /// DeleteObjects request.

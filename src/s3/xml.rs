@@ -410,7 +410,7 @@ pub fn object_attributes(a: &ObjectAttributes) -> String {
     w.end("GetObjectAttributesResponse")
 }
 
-/// ListObjectVersions: each object is its key's only version, `null`.
+/// ListObjectVersions: Version and DeleteMarker elements in listing order.
 pub fn list_object_versions(p: &ListVersionsPage) -> String {
     let enc = p.encoding_url;
     let mut w = W::doc("ListVersionsResult");
@@ -431,18 +431,27 @@ pub fn list_object_versions(p: &ListVersionsPage) -> String {
         w.elem("EncodingType", "url");
     }
     for o in &p.versions {
-        w.open("Version");
+        let element = if o.delete_marker {
+            "DeleteMarker"
+        } else {
+            "Version"
+        };
+        w.open(element);
         w.elem("Key", &listed(&o.key, enc));
-        w.elem("VersionId", NULL_VERSION_ID);
-        w.bool("IsLatest", true);
+        w.elem("VersionId", &o.version_id);
+        w.bool("IsLatest", o.is_latest);
         w.date("LastModified", o.last_modified_millis);
-        w.etag(&o.etag);
-        w.num("Size", o.size);
+        if !o.delete_marker {
+            w.etag(&o.etag);
+            w.num("Size", o.size);
+        }
         if let Some(owner) = &o.owner {
             w.owner("Owner", owner);
         }
-        w.elem("StorageClass", "STANDARD");
-        w.close("Version");
+        if !o.delete_marker {
+            w.elem("StorageClass", "STANDARD");
+        }
+        w.close(element);
     }
     common_prefixes(&mut w, &p.common_prefixes, enc);
     w.end("ListVersionsResult")

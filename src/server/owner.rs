@@ -6,11 +6,12 @@ use super::catalog_service;
 use super::read::{plan_read, ReadPlan, ReadRequest};
 use super::respond::ObjectSource;
 use super::shard::ShardCtx;
-use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::error::{delete_marker_error, S3Error, S3ErrorCode};
 use crate::shard::mesh::BODY_CHANNEL_DEPTH;
 use crate::shard::msg::{BodyPiece, ObjectView, PutTarget, ReadReply, RemoteBody, ShardMsg};
 use crate::store::{
-    BucketId, ListItem, ObjectEntry, ObjectMeta, ObjectWriter, PutCondition, Store, StoreError,
+    BucketId, DeleteOutcome, ListItem, ObjectEntry, ObjectMeta, ObjectWriter, PutCondition, Store,
+    StoreError, VersionItem,
 };
 use bytes::Bytes;
 use futures_channel::{mpsc, oneshot};
@@ -20,6 +21,7 @@ use std::rc::Rc;
 fn view(entry: &ObjectEntry) -> ObjectView {
     ObjectView {
         key: entry.key.clone(),
+        version_id: entry.version_id,
         meta: entry.meta.clone(),
     }
 }
@@ -80,17 +82,44 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
         } => {
             let _ = reply.send(read_for_peer(&ctx.store, bucket, &key, &req).await);
         }
-        ShardMsg::Delete { bucket, key, reply } => {
-            let _ = reply.send(ctx.store.delete(bucket, &key).await);
+        ShardMsg::Delete {
+            bucket,
+            key,
+            version_id,
+            reply,
+        } => {
+            let _ = reply.send(delete_local(&ctx.store, bucket, &key, version_id).await);
         }
         ShardMsg::SetTags {
             bucket,
             key,
+            version_id,
             tags,
             reply,
         } => {
-            let r = ctx.store.update_meta(bucket, &key, |m| m.tags = tags).await;
+            let r = ctx
+                .store
+                .update_meta(bucket, &key, version_id, |m: &mut ObjectMeta| m.tags = tags)
+                .await;
             let _ = reply.send(r.map(|e| view(&e)));
+        }
+        ShardMsg::ListVersions {
+            bucket,
+            prefix,
+            delimiter,
+            key_marker,
+            version_marker,
+            limit,
+            reply,
+        } => {
+            let _ = reply.send(ctx.store.list_versions(
+                bucket,
+                &prefix,
+                delimiter.as_deref(),
+                key_marker.as_deref(),
+                version_marker,
+                limit,
+            ));
         }
         ShardMsg::List {
             bucket,
@@ -158,6 +187,7 @@ async fn finish_writer(
         .await?;
     Ok(ObjectView {
         key,
+        version_id: crate::store::NULL_VERSION,
         meta: ObjectMeta {
             size: part.size,
             etag: part.etag,
@@ -238,17 +268,62 @@ async fn read_for_peer(store: &Store, bucket: BucketId, key: &str, req: &ReadReq
 
 type LocalRead = (ObjectView, ReadPlan, Option<crate::store::ObjectReader>);
 
+/// The object a read names: the key's current version, or the version
+/// asked for. A delete marker answers as S3 does: 404 NoSuchKey when it is
+/// current, 405 MethodNotAllowed when its version id was asked for.
+fn find_version(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    version_id: Option<u128>,
+) -> Result<Rc<ObjectEntry>, S3Error> {
+    let found = match version_id {
+        None => store.current(bucket, key),
+        Some(v) => store.get_version(bucket, key, v),
+    };
+    match (found, version_id) {
+        (Some(e), _) if !e.delete_marker => Ok(e),
+        (Some(m), None) => Err(delete_marker_error(
+            S3ErrorCode::NoSuchKey,
+            m.version_id,
+            m.meta.mtime_millis,
+        )
+        .with_message("The specified key does not exist.")
+        .with("Key", key.to_string())),
+        (Some(m), Some(_)) => Err(delete_marker_error(
+            S3ErrorCode::MethodNotAllowed,
+            m.version_id,
+            m.meta.mtime_millis,
+        )),
+        (None, None) => Err(S3Error::new(S3ErrorCode::NoSuchKey)
+            .with_message("The specified key does not exist.")
+            .with("Key", key.to_string())),
+        (None, Some(v)) => Err(S3Error::new(S3ErrorCode::NoSuchVersion)
+            .with("Key", key.to_string())
+            .with("VersionId", crate::s3::model::version_id_string(v))),
+    }
+}
+
+/// A delete at the owner: of one version, or as the bucket's versioning says.
+async fn delete_local(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    version_id: Option<u128>,
+) -> Result<DeleteOutcome, StoreError> {
+    match version_id {
+        Some(v) => store.delete_version(bucket, key, v).await,
+        None => store.delete_object(bucket, key).await,
+    }
+}
+
 fn read_local(
     store: &Store,
     bucket: BucketId,
     key: &str,
     req: &ReadRequest,
 ) -> Result<LocalRead, S3Error> {
-    let Some(entry) = store.get(bucket, key) else {
-        return Err(S3Error::new(S3ErrorCode::NoSuchKey)
-            .with_message("The specified key does not exist.")
-            .with("Key", key.to_string()));
-    };
+    let entry = find_version(store, bucket, key, req.version_id)?;
     let plan = plan_read(&entry.meta, req)?;
     let v = view(&entry);
     if req.head_only || plan.not_modified() {
@@ -439,15 +514,16 @@ impl PutSink {
     }
 }
 
-/// Deletes an object wherever it lives.
+/// Deletes an object (or one version of it) wherever it lives.
 pub async fn delete(
     ctx: &ShardCtx,
     owner: usize,
     bucket: BucketId,
     key: &str,
-) -> Result<bool, StoreError> {
+    version_id: Option<u128>,
+) -> Result<DeleteOutcome, StoreError> {
     if owner == ctx.id {
-        return ctx.store.delete(bucket, key).await;
+        return delete_local(&ctx.store, bucket, key, version_id).await;
     }
     let (tx, rx) = oneshot::channel();
     ctx.send(
@@ -455,6 +531,7 @@ pub async fn delete(
         ShardMsg::Delete {
             bucket,
             key: key.to_string(),
+            version_id,
             reply: tx,
         },
     )
@@ -463,18 +540,20 @@ pub async fn delete(
     rx.await.unwrap_or_else(|_| Err(store_gone()))
 }
 
-/// Replaces an object's tags wherever it lives.
+/// Replaces an object's tags (of its current version, or of the version
+/// named) wherever it lives.
 pub async fn set_tags(
     ctx: &ShardCtx,
     owner: usize,
     bucket: BucketId,
     key: &str,
+    version_id: Option<u128>,
     tags: Vec<(String, String)>,
 ) -> Result<ObjectView, StoreError> {
     if owner == ctx.id {
         return ctx
             .store
-            .update_meta(bucket, key, |m| m.tags = tags)
+            .update_meta(bucket, key, version_id, |m: &mut ObjectMeta| m.tags = tags)
             .await
             .map(|e| view(&e));
     }
@@ -482,11 +561,51 @@ pub async fn set_tags(
     let msg = ShardMsg::SetTags {
         bucket,
         key: key.to_string(),
+        version_id,
         tags,
         reply: tx,
     };
     ctx.send(owner, msg).await.map_err(|_| store_gone())?;
     rx.await.unwrap_or_else(|_| Err(store_gone()))
+}
+
+/// One page of versions from every shard, in shard order.
+pub async fn list_versions_all(
+    ctx: &ShardCtx,
+    bucket: BucketId,
+    prefix: &str,
+    delimiter: Option<&str>,
+    key_marker: Option<&str>,
+    version_marker: Option<u128>,
+    limit: usize,
+) -> Result<Vec<Vec<VersionItem>>, S3Error> {
+    let mut waits = Vec::with_capacity(ctx.shards());
+    for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
+        let (tx, rx) = oneshot::channel();
+        let msg = ShardMsg::ListVersions {
+            bucket,
+            prefix: prefix.to_string(),
+            delimiter: delimiter.map(str::to_string),
+            key_marker: key_marker.map(str::to_string),
+            version_marker,
+            limit,
+            reply: tx,
+        };
+        ctx.send(shard, msg).await.map_err(|_| shard_gone())?;
+        waits.push(rx);
+    }
+    let mut pages = vec![ctx.store.list_versions(
+        bucket,
+        prefix,
+        delimiter,
+        key_marker,
+        version_marker,
+        limit,
+    )];
+    for rx in waits {
+        pages.push(rx.await.map_err(|_| shard_gone())?);
+    }
+    Ok(pages)
 }
 
 /// One listing page from every shard, in shard order.

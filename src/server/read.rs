@@ -11,6 +11,8 @@ use crate::store::ObjectMeta;
 #[derive(Debug, Clone, Default)]
 pub struct ReadRequest {
     pub head_only: bool,
+    /// The version asked for (`versionId`); None: the current one.
+    pub version_id: Option<u128>,
     pub range: Option<String>,
     pub part_number: Option<String>,
     pub if_match: Option<String>,

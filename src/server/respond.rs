@@ -95,12 +95,17 @@ impl Response {
     /// The S3 error document for `err` (no body for HEAD, 304, or when `head_request`).
     pub fn error(err: &S3Error, request_id: &str, head_request: bool) -> Response {
         let status = err.code.status();
-        if head_request || status == 304 {
+        let mut r = if head_request || status == 304 {
             let mut r = Response::new(status);
             r.body = Body::HeadOnly { len: 0 };
-            return r;
+            r
+        } else {
+            Response::xml(status, err.to_xml(request_id, &host_id(request_id)))
+        };
+        for (name, value) in &err.headers {
+            r.push_header(*name, value.clone());
         }
-        Response::xml(status, err.to_xml(request_id, &host_id(request_id)))
+        r
     }
 }
 

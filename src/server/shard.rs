@@ -68,6 +68,7 @@ impl ShardCtx {
         } else {
             Md5Batcher::inline()
         };
+        store.set_versioning(versioning_states(&catalog.catalog));
         ShardCtx {
             id,
             config,
@@ -110,6 +111,7 @@ impl ShardCtx {
         let mut cur = self.catalog.borrow_mut();
         if next.version > cur.version {
             *cur = next;
+            self.store.set_versioning(versioning_states(&cur.catalog));
         }
     }
 
@@ -183,4 +185,15 @@ mod request_id_tests {
             assert_eq!(s, format!("{:0w$X}", v & mask, w = d as usize));
         }
     }
+}
+
+/// Every bucket's versioning state, for the store (unversioned buckets left out).
+fn versioning_states(
+    catalog: &Catalog,
+) -> std::collections::HashMap<crate::store::BucketId, crate::store::Versioning> {
+    catalog
+        .buckets()
+        .map(|b| (b.id, b.versioning()))
+        .filter(|(_, v)| *v != crate::store::Versioning::Unversioned)
+        .collect()
 }

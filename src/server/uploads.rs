@@ -284,6 +284,7 @@ async fn complete_local(
         .await?;
     Ok(ObjectView {
         key: entry.key.clone(),
+        version_id: entry.version_id,
         meta: entry.meta.clone(),
     })
 }

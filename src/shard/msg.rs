@@ -6,7 +6,8 @@ use crate::s3::error::S3Error;
 use crate::s3::model::CompletedPart;
 use crate::server::read::{ReadPlan, ReadRequest};
 use crate::store::{
-    BucketId, ListItem, ObjectMeta, PartInfo, PutCondition, StoreError, UploadId, UploadItem,
+    BucketId, DeleteOutcome, ListItem, ObjectMeta, PartInfo, PutCondition, StoreError, UploadId,
+    UploadItem, VersionItem,
 };
 use bytes::Bytes;
 use futures_channel::{mpsc, oneshot};
@@ -16,6 +17,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct ObjectView {
     pub key: String,
+    /// The version this is (`NULL_VERSION` in unversioned buckets).
+    pub version_id: u128,
     pub meta: ObjectMeta,
 }
 
@@ -75,15 +78,19 @@ pub enum ShardMsg {
         req: Box<ReadRequest>,
         reply: Reply<ReadReply>,
     },
+    /// Delete the key (as its bucket's versioning says), or one version.
     Delete {
         bucket: BucketId,
         key: String,
-        reply: Reply<Result<bool, StoreError>>,
+        version_id: Option<u128>,
+        reply: Reply<Result<DeleteOutcome, StoreError>>,
     },
-    /// Replace an object's tags (empty = delete them), keeping its data.
+    /// Replace an object's tags (empty = delete them), keeping its data;
+    /// of its current version, or of the version named.
     SetTags {
         bucket: BucketId,
         key: String,
+        version_id: Option<u128>,
         tags: Vec<(String, String)>,
         reply: Reply<Result<ObjectView, StoreError>>,
     },
@@ -94,6 +101,16 @@ pub enum ShardMsg {
         after: Option<String>,
         limit: usize,
         reply: Reply<Vec<ListItem>>,
+    },
+    /// A page of versions (ListObjectVersions); see `Store::list_versions`.
+    ListVersions {
+        bucket: BucketId,
+        prefix: String,
+        delimiter: Option<String>,
+        key_marker: Option<String>,
+        version_marker: Option<u128>,
+        limit: usize,
+        reply: Reply<Vec<VersionItem>>,
     },
     CreateUpload {
         bucket: BucketId,

@@ -10,8 +10,11 @@
 //! Layout (little endian): magic `RSCK`, u16 version, u16 zero, u64
 //! covered_seq, u32 first_segment, u32 zero, u64 used_bytes, u64 count, u64
 //! first_offset (where the log stood just past covered_seq); then
-//! per object u64 commit_seq, u32 length, a Commit payload; then the CRC32C
-//! of everything before it.
+//! per version, in (bucket, key, newest first) order, u64 commit_seq, u64
+//! order, u8 flags (1: delete marker), u32 length, a Commit payload; then
+//! the CRC32C of everything before it. Version 1 files (written before
+//! object versioning) have no order or flags: each entry is its key's
+//! only version, ordered by its commit_seq.
 //!
 //! Not covered yet: the simulated disk (checkpoints are skipped there).
 //! Multipart uploads in progress are not in the file: no checkpoint is
@@ -34,7 +37,10 @@ use super::{Store, StoreInner};
 pub const CHECKPOINT_FILE: &str = "checkpoint.idx";
 const CHECKPOINT_TMP_FILE: &str = "checkpoint.idx.tmp";
 const CHECKPOINT_MAGIC: u32 = u32::from_le_bytes(*b"RSCK");
-const CHECKPOINT_VERSION: u16 = 1;
+const CHECKPOINT_VERSION: u16 = 2;
+/// Entries carry no order or flags.
+const CHECKPOINT_VERSION_UNVERSIONED: u16 = 1;
+const ENTRY_FLAG_DELETE_MARKER: u8 = 1;
 const CHECKPOINT_HEADER_BYTES: usize = 48;
 /// A new checkpoint is written after this many bytes of log.
 pub const CHECKPOINT_INTERVAL_BYTES: u64 = 64 * 1024 * 1024;
@@ -127,6 +133,13 @@ fn encode<'a>(
         .encode();
         assert!(rec.len() <= MAX_ENTRY_BYTES);
         out.extend_from_slice(&e.commit_seq.to_le_bytes());
+        out.extend_from_slice(&e.order.to_le_bytes());
+        let flags = if e.delete_marker {
+            ENTRY_FLAG_DELETE_MARKER
+        } else {
+            0
+        };
+        out.push(flags);
         out.extend_from_slice(&(rec.len() as u32).to_le_bytes());
         out.extend_from_slice(&rec);
         count += 1;
@@ -162,24 +175,39 @@ fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
     if le_u32(body, 0)? != CHECKPOINT_MAGIC {
         return Err("checkpoint bad magic");
     }
-    if le_u32(body, 4)? != CHECKPOINT_VERSION as u32 {
-        return Err("checkpoint version unsupported");
-    }
+    let version = le_u32(body, 4)?;
+    let ordered = match version {
+        v if v == CHECKPOINT_VERSION as u32 => true,
+        v if v == CHECKPOINT_VERSION_UNVERSIONED as u32 => false,
+        _ => return Err("checkpoint version unsupported"),
+    };
     let covered_seq = le_u64(body, 8)?;
     let count = le_u64(body, 32)?;
     let mut entries = Vec::with_capacity(count.min(body.len() as u64 / 12) as usize);
     let mut pos = CHECKPOINT_HEADER_BYTES;
     for _ in 0..count {
         let commit_seq = le_u64(body, pos)?;
-        let len = le_u32(body, pos + 8)? as usize;
+        pos += 8;
+        let (order, flags) = if ordered {
+            let order = le_u64(body, pos)?;
+            let flags = *body.get(pos + 8).ok_or("checkpoint truncated")?;
+            pos += 9;
+            (order, flags)
+        } else {
+            (commit_seq, 0)
+        };
+        if flags & !ENTRY_FLAG_DELETE_MARKER != 0 {
+            return Err("checkpoint entry has unknown flags");
+        }
+        let len = le_u32(body, pos)? as usize;
         if len > MAX_ENTRY_BYTES {
             return Err("checkpoint entry too large");
         }
         let payload = body
-            .get(pos + 12..pos + 12 + len)
+            .get(pos + 4..pos + 4 + len)
             .ok_or("checkpoint truncated")?;
         let c = CommitRec::decode(payload)?;
-        if commit_seq > covered_seq {
+        if commit_seq > covered_seq || order > commit_seq {
             return Err("checkpoint entry newer than the checkpoint");
         }
         entries.push(Rc::new(ObjectEntry {
@@ -189,8 +217,10 @@ fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
             meta: c.meta,
             extents: c.extents,
             commit_seq,
+            order,
+            delete_marker: flags & ENTRY_FLAG_DELETE_MARKER != 0,
         }));
-        pos += 12 + len;
+        pos += 4 + len;
     }
     if pos != body.len() {
         return Err("checkpoint has trailing bytes");

@@ -1,12 +1,14 @@
 //! Compaction: the live records of a mostly-garbage segment are copied to
 //! the head of the log and the old segment is freed.
 //!
-//! Crash safety, step by step: (1) an object's data is copied and a new
-//! Commit (a newer seq) appended and made durable before the index points
-//! at the copy; a crash before that leaves the old copy in force and the new
-//! records as garbage, a crash after leaves both and recovery keeps the
-//! newest seq. (2) Delete records still needed to hide older commits in
-//! older segments are carried forward the same way. (3) Only when nothing
+//! Crash safety, step by step: (1) a version's data is copied and a new
+//! Version record (a newer seq, the version's own order) appended and made
+//! durable before the index points at the copy; a crash before that leaves
+//! the old copy in force and the new records as garbage, a crash after
+//! leaves both and recovery keeps the newer record of the version. The
+//! order is what keeps a relocated noncurrent version noncurrent. (2)
+//! Version deletes still needed to hide older records in older segments
+//! are carried forward the same way, with their order. (3) Only when nothing
 //! in the index refers to the segment, with no commit or delete in flight,
 //! is it dropped from the log and its file unlinked.
 //!
@@ -42,6 +44,7 @@ use super::index::ObjectEntry;
 use super::record::MAX_PAYLOAD_BYTES;
 use super::record::{
     record_bytes, CommitRec, DeleteRec, Extent, MultipartCompleteRec, MultipartEndRec, RecordKind,
+    VersionOp, VersionRec,
 };
 use super::recovery::{scan_segment_paced, SCAN_WINDOW_BYTES};
 use super::types::{BucketId, StoreError};
@@ -182,21 +185,34 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
         .map(|r| record_bytes(r.header.payload_len as usize) as u64)
         .sum();
     let mut commits = HashSet::new();
-    let mut deletes = Vec::new();
+    // Version deletes and the order each applies with.
+    let mut deletes: Vec<(DeleteRec, u64)> = Vec::new();
     let mut ends = Vec::new();
     for r in &scan.records {
         let payload = r.payload.as_deref().unwrap_or(&[]);
+        let seq = r.header.seq;
         match r.header.kind {
             RecordKind::Commit => {
-                commits.insert(r.header.seq);
+                commits.insert(seq);
             }
-            RecordKind::Delete => deletes.extend(DeleteRec::decode(payload).ok()),
+            RecordKind::Delete => deletes.extend(DeleteRec::decode(payload).ok().map(|d| (d, seq))),
+            RecordKind::Version => {
+                if let Ok(v) = VersionRec::decode(payload) {
+                    let order = v.order_at(seq);
+                    match v.op {
+                        VersionOp::Put { .. } => {
+                            commits.insert(seq);
+                        }
+                        VersionOp::Remove(d) => deletes.push((d, order)),
+                    }
+                }
+            }
             RecordKind::MultipartAbort => ends.extend(MultipartEndRec::decode(payload).ok()),
             // A completion is also the object's commit (moved like one) and
             // the end of its upload (carried like an abort).
             RecordKind::MultipartComplete => {
                 if let Ok(c) = MultipartCompleteRec::decode(payload) {
-                    commits.insert(r.header.seq);
+                    commits.insert(seq);
                     ends.push(MultipartEndRec {
                         upload_id: c.upload_id,
                         bucket: c.commit.bucket,
@@ -207,22 +223,23 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
             _ => {}
         }
     }
-    let movers: Vec<(BucketId, String)> = store
+    // Every version (noncurrent ones and delete markers too) held there.
+    let movers: Vec<(BucketId, String, u128)> = store
         .inner
         .index
         .borrow()
         .entries()
         .filter(|e| refers_to(e, seg, &commits))
-        .map(|e| (e.bucket, e.key.clone()))
+        .map(|e| (e.bucket, e.key.clone(), e.version_id))
         .collect();
-    for (bucket, key) in movers {
-        let bytes = move_object(store, bucket, &key, seg, &commits).await?;
+    for (bucket, key, version_id) in movers {
+        let bytes = move_version(store, bucket, &key, version_id, seg, &commits).await?;
         pacer.account(bytes).await;
     }
     let oldest = store.inner.log.segments.borrow().keys().next() == Some(&seg);
     if !oldest {
-        for d in deletes {
-            carry_delete(store, d).await?;
+        for (d, order) in deletes {
+            carry_delete(store, d, order).await?;
         }
         for e in ends {
             carry_end(store, e, seg).await?;
@@ -235,17 +252,20 @@ fn refers_to(e: &ObjectEntry, seg: u32, commits: &HashSet<u64>) -> bool {
     commits.contains(&e.commit_seq) || e.extents.iter().any(|x| x.segment == seg)
 }
 
-/// Rewrites one object so nothing of it lives in `seg`; returns bytes copied.
-async fn move_object(
+/// Rewrites one version so nothing of it lives in `seg`; returns bytes
+/// copied. The new record keeps the version's order, so a noncurrent
+/// version stays noncurrent when the log is replayed.
+async fn move_version(
     store: &Store,
     bucket: BucketId,
     key: &str,
+    version_id: u128,
     seg: u32,
     commits: &HashSet<u64>,
 ) -> Result<u64, StoreError> {
     // Read-copy-commit of the entry: no other write of the key may land in between.
     let guard = store.lock_key(bucket, key, KeyMode::Exclusive).await;
-    let Some(e) = store.get(bucket, key) else {
+    let Some(e) = store.get_version(bucket, key, version_id) else {
         return Ok(0);
     };
     if !refers_to(&e, seg, commits) {
@@ -272,24 +292,33 @@ async fn move_object(
     let rec = CommitRec {
         bucket,
         key: key.to_string(),
-        version_id: e.version_id,
+        version_id,
         meta: e.meta.clone(),
         extents,
     };
-    let loc = store.append(RecordKind::Commit, &rec.encode()).await?;
-    store.inner.log.commit_barrier(loc.seq).await?;
-    store.install_commit(&guard, rec, loc.seq);
+    store
+        .write_version(&guard, rec, e.order, e.delete_marker)
+        .await?;
+    debug_assert!(store
+        .get_version(bucket, key, version_id)
+        .is_some_and(|n| n.order == e.order && !refers_to(&n, seg, commits)));
     Ok(copied)
 }
 
-/// Re-appends a delete whose key is still absent, so the older commits it
-/// hides in older segments stay hidden once its segment is gone.
-async fn carry_delete(store: &Store, d: DeleteRec) -> Result<(), StoreError> {
+/// Re-appends a version delete (with its order) while its version is
+/// absent, so the older records of that version it hides in older segments
+/// stay hidden once its segment is gone. A version present again was
+/// re-created after the delete and hides those records itself.
+async fn carry_delete(store: &Store, d: DeleteRec, order: u64) -> Result<(), StoreError> {
     let _guard = store.lock_key(d.bucket, &d.key, KeyMode::Exclusive).await;
-    if store.get(d.bucket, &d.key).is_some() {
+    if store.get_version(d.bucket, &d.key, d.version_id).is_some() {
         return Ok(());
     }
-    let loc = store.append(RecordKind::Delete, &d.encode()).await?;
+    let v = VersionRec {
+        order,
+        op: VersionOp::Remove(d),
+    };
+    let loc = store.append(RecordKind::Version, &v.encode()).await?;
     store.inner.log.commit_barrier(loc.seq).await
 }
 

@@ -4,8 +4,10 @@
 //! may be in flight at once and share one group commit. Their order is the
 //! log sequence number of their Commit/Delete record, the order recovery
 //! replays, so the last record in the log wins (S3's last-writer-wins). A
-//! write that finds a newer record of its key already applied is *stale*: it
-//! is acknowledged (it was durable and then overwritten) but changes nothing.
+//! write of the `null` version that finds a newer record of that version
+//! already applied is *stale*: it is acknowledged (it was durable and then
+//! overwritten) but changes nothing. Writes of other versions (versioned
+//! buckets) each add their own version, placed by order (index.rs).
 //!
 //! Read-check-write mutations (conditional PUTs and completions, tag updates,
 //! upload aborts, compaction's moves) take the key **exclusively**. Why that
@@ -47,8 +49,11 @@ struct KeyState {
     exclusive: bool,
     exclusive_waiting: u32,
     /// Highest sequence number of a record of this key applied to the index
-    /// while this state existed (a Delete leaves no index entry to compare with).
+    /// while this state existed.
     applied_seq: u64,
+    /// The same, for records that put or remove the key's `null` version
+    /// (a Delete leaves no index entry to compare with).
+    applied_null_seq: u64,
     released: Rc<Notify>,
 }
 
@@ -175,9 +180,12 @@ pub(crate) struct KeyGuard {
 
 impl KeyGuard {
     /// Records that this holder's record at `seq` is about to be applied to
-    /// the index; false when a newer record of the key was applied already
-    /// (the caller then leaves the index alone: last writer wins).
-    pub(crate) fn newest(&self, seq: u64) -> bool {
+    /// the index. A record of the `null` version (`null_version`) is stale
+    /// when a newer record of that version was applied already: the
+    /// caller then leaves the index alone (last writer wins), which is what
+    /// replaying the log in sequence order does. Records of other versions
+    /// are never stale here: their order decides where they go (index.rs).
+    pub(crate) fn newest(&self, seq: u64, null_version: bool) -> bool {
         let mut keys = self.locks.keys.borrow_mut();
         let Some(st) = keys.get_mut(&self.key) else {
             debug_assert!(false, "key state missing for a holder");
@@ -187,11 +195,15 @@ impl KeyGuard {
             self.mode == KeyMode::Shared || seq > st.applied_seq,
             "an exclusive holder's record is the newest of its key"
         );
-        if seq < st.applied_seq {
+        debug_assert_ne!(seq, st.applied_seq, "one record applied twice");
+        st.applied_seq = st.applied_seq.max(seq);
+        if !null_version {
+            return true;
+        }
+        if seq < st.applied_null_seq {
             return false;
         }
-        debug_assert_ne!(seq, st.applied_seq, "one record applied twice");
-        st.applied_seq = seq;
+        st.applied_null_seq = seq;
         true
     }
 }

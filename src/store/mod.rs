@@ -43,7 +43,10 @@ use index::Index;
 use keylock::{KeyGuard, KeyLocks, KeyMode};
 use log::{Log, LogConfig, Notify};
 use multipart::Uploads;
-use record::{decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, HEADER_BYTES};
+use record::{
+    decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, VersionOp, VersionRec,
+    HEADER_BYTES,
+};
 
 /// Default size of one preallocated segment file.
 pub const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
@@ -137,6 +140,11 @@ struct StoreInner {
     inits_complete: bool,
     /// Record bytes of the log at open (recovery's count).
     recovered_bytes: u64,
+    /// Each bucket's versioning state (from the catalog; absent: unversioned).
+    versioning: RefCell<HashMap<BucketId, Versioning>>,
+    /// Low bits of the next version id (random start: ids stay unique
+    /// across restarts within one millisecond).
+    version_counter: Cell<u64>,
     /// Record bytes of segments compaction freed since open.
     freed_bytes: Cell<u64>,
     damaged_records: u64,
@@ -201,6 +209,8 @@ impl Store {
                 init_segments: RefCell::new(rec.init_segments),
                 inits_complete: rec.inits_complete,
                 recovered_bytes: rec.used_bytes,
+                versioning: RefCell::new(HashMap::new()),
+                version_counter: Cell::new(random_u64()),
                 freed_bytes: Cell::new(0),
                 damaged_records: rec.damaged_records,
             }),
@@ -257,19 +267,32 @@ impl Store {
         }
     }
 
-    /// Durably deletes the key; Ok(false) without writing if it does not exist.
-    /// Rewrites an object's metadata (tags, for now) without touching its
-    /// data: a new Commit record re-references the same extents, made durable
-    /// before the index changes. NotFound when the key does not exist.
+    /// Rewrites the metadata (tags, for now) of the key's current object,
+    /// or of its version `version_id`, without touching its data: a new
+    /// version record re-references the same extents with the version's
+    /// own order (so a noncurrent version stays noncurrent), made durable
+    /// before the index changes. NotFound when there is no such object;
+    /// a delete marker has no metadata to change (MethodNotAllowed).
     pub async fn update_meta(
         &self,
         bucket: BucketId,
         key: &str,
+        version_id: Option<u128>,
         change: impl FnOnce(&mut ObjectMeta),
     ) -> Result<Rc<ObjectEntry>, StoreError> {
         // Read-modify-write of the entry: no other write of the key may land in between.
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
-        let old = self.get(bucket, key).ok_or(StoreError::NotFound)?;
+        let old = match version_id {
+            None => self.get(bucket, key),
+            Some(v) => self.get_version(bucket, key, v),
+        }
+        .ok_or(StoreError::NotFound)?;
+        if old.delete_marker {
+            return Err(StoreError::DeleteMarker {
+                version_id: old.version_id,
+                mtime_millis: old.meta.mtime_millis,
+            });
+        }
         let mut meta = old.meta.clone();
         change(&mut meta);
         debug_assert_eq!(meta.size, old.meta.size, "metadata updates keep the data");
@@ -280,26 +303,57 @@ impl Store {
             meta,
             extents: old.extents.clone(),
         };
-        let payload = rec.encode();
-        if payload.len() > record::MAX_PAYLOAD_BYTES {
-            return Err(StoreError::TooLarge);
-        }
-        let loc = self.append(RecordKind::Commit, &payload).await?;
-        self.inner.log.commit_barrier(loc.seq).await?;
-        Ok(self.install_commit(&guard, rec, loc.seq))
+        self.write_version(&guard, rec, old.order, false).await
     }
 
-    /// Makes a durable commit record visible: the index entry replaces any
-    /// older one of the key, and the live-byte counts follow. A commit whose
-    /// key already shows a newer record (an overwrite or delete sequenced
-    /// after it in the same group commit) changes nothing: last writer wins.
-    /// Returns the committed entry either way.
+    /// Appends a version record of explicit `order` (0: its own sequence
+    /// number), waits until it is durable and applies it.
+    pub(crate) async fn write_version(
+        &self,
+        guard: &KeyGuard,
+        rec: CommitRec,
+        order: u64,
+        marker: bool,
+    ) -> Result<Rc<ObjectEntry>, StoreError> {
+        let v = VersionRec {
+            order,
+            op: VersionOp::Put { commit: rec, marker },
+        };
+        let payload = one_record(v.encode())?;
+        let loc = self.append(RecordKind::Version, &payload).await?;
+        self.inner.log.commit_barrier(loc.seq).await?;
+        let order = v.order_at(loc.seq);
+        let VersionOp::Put { commit, marker } = v.op else {
+            unreachable!("built as a put above");
+        };
+        Ok(self.install_version(guard, commit, loc.seq, order, marker))
+    }
+
+    /// Makes a durable Commit record (order: its sequence number) visible.
     pub(crate) fn install_commit(
         &self,
         guard: &KeyGuard,
         rec: CommitRec,
         seq: u64,
     ) -> Rc<ObjectEntry> {
+        self.install_version(guard, rec, seq, seq, false)
+    }
+
+    /// Makes a durable version record visible: by the index's rule (a
+    /// version replaces its id's older entry; the highest order is
+    /// current), with the live-byte counts following. A `null` version
+    /// whose key already shows a newer record of that version changes
+    /// nothing: last writer wins. Returns the committed entry either way.
+    pub(crate) fn install_version(
+        &self,
+        guard: &KeyGuard,
+        rec: CommitRec,
+        seq: u64,
+        order: u64,
+        marker: bool,
+    ) -> Rc<ObjectEntry> {
+        debug_assert!(order <= seq);
+        debug_assert!(!marker || rec.extents.is_empty());
         let entry = Rc::new(ObjectEntry {
             bucket: rec.bucket,
             key: rec.key,
@@ -307,8 +361,10 @@ impl Store {
             meta: rec.meta,
             extents: rec.extents,
             commit_seq: seq,
+            order,
+            delete_marker: marker,
         });
-        if !guard.newest(seq) {
+        if !guard.newest(seq, entry.version_id == NULL_VERSION) {
             return entry;
         }
         let inserted = self.inner.index.borrow_mut().insert(entry.clone());
@@ -317,37 +373,119 @@ impl Store {
             Ok(replaced) => {
                 account(&mut live, &entry, true);
                 if let Some(old) = replaced {
-                    debug_assert!(old.commit_seq < seq);
+                    debug_assert!(old.order <= order);
                     account(&mut live, &old, false);
                 }
             }
-            // The key guard saw no newer record; the index holds one only if
-            // a record of the key was applied without the key held.
-            Err(_) => debug_assert!(false, "index holds a newer commit than the key guard"),
+            // Only a relocation or metadata update can meet its own
+            // version at a higher order, and both hold the key
+            // exclusively, having just read that version.
+            Err(_) => debug_assert!(false, "index holds a newer entry of the version"),
         }
         entry
     }
 
-    /// Makes a durable delete record visible, unless a newer record of the key was applied.
-    fn install_delete(&self, guard: &KeyGuard, bucket: BucketId, key: &str, seq: u64) {
-        if !guard.newest(seq) {
-            return;
+    /// Makes a durable version delete of `order` visible, unless (for the
+    /// `null` version) a newer record of it was applied.
+    fn install_delete(
+        &self,
+        guard: &KeyGuard,
+        bucket: BucketId,
+        key: &str,
+        version_id: u128,
+        seq: u64,
+    ) -> Option<Rc<ObjectEntry>> {
+        if !guard.newest(seq, version_id == NULL_VERSION) {
+            return None;
         }
-        let old = self.inner.index.borrow_mut().remove(bucket, key, seq);
-        if let Some(old) = old {
-            debug_assert!(old.commit_seq < seq);
-            account(&mut self.inner.live_per_segment.borrow_mut(), &old, false);
+        let old = self
+            .inner
+            .index
+            .borrow_mut()
+            .remove_version(bucket, key, version_id, seq);
+        if let Some(old) = &old {
+            debug_assert!(old.order < seq);
+            account(&mut self.inner.live_per_segment.borrow_mut(), old, false);
         }
+        old
     }
 
+    /// Deletes the key as its bucket's versioning says: Unversioned, the
+    /// object goes (Ok(false) without writing if it does not exist);
+    /// Enabled, a delete marker with a new version id becomes current;
+    /// Suspended, a `null` delete marker replaces the `null` version.
     pub async fn delete(&self, bucket: BucketId, key: &str) -> Result<bool, StoreError> {
-        self.note_foreground();
-        Ok(self.delete_seq(bucket, key).await?.is_some())
+        Ok(self.delete_object(bucket, key).await?.existed)
     }
 
-    /// `delete`, returning the Delete record's sequence number (None when
-    /// nothing was written). Unconditional, so it shares the key with other
-    /// unconditional writes and is ordered among them by that number.
+    /// `delete`, saying what it did.
+    pub async fn delete_object(
+        &self,
+        bucket: BucketId,
+        key: &str,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.note_foreground();
+        let version_id = match self.versioning(bucket) {
+            Versioning::Unversioned => {
+                let seq = self.delete_seq(bucket, key).await?;
+                return Ok(DeleteOutcome {
+                    existed: seq.is_some(),
+                    delete_marker: false,
+                    version_id: None,
+                });
+            }
+            Versioning::Enabled => self.new_version_id(),
+            Versioning::Suspended => NULL_VERSION,
+        };
+        // A marker is written whether or not the key has an object (as S3 does).
+        let guard = self.lock_key(bucket, key, KeyMode::Shared).await;
+        let existed = self.get(bucket, key).is_some();
+        let rec = CommitRec {
+            bucket,
+            key: key.to_string(),
+            version_id,
+            meta: ObjectMeta {
+                mtime_millis: crate::util::time::unix_now_millis(),
+                ..ObjectMeta::default()
+            },
+            extents: Vec::new(),
+        };
+        self.write_version(&guard, rec, 0, true).await?;
+        Ok(DeleteOutcome {
+            existed,
+            delete_marker: true,
+            version_id: Some(version_id),
+        })
+    }
+
+    /// Removes one version of the key for good (DELETE ?versionId). If it
+    /// was current, the next newest becomes current. Writes nothing when
+    /// there is no such version (S3 answers that as a success too).
+    pub async fn delete_version(
+        &self,
+        bucket: BucketId,
+        key: &str,
+        version_id: u128,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.note_foreground();
+        let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
+        let found = self.get_version(bucket, key, version_id);
+        if let Some(found) = &found {
+            self.write_delete(&guard, bucket, key, version_id).await?;
+            debug_assert!(self.get_version(bucket, key, version_id).is_none());
+            debug_assert!(found.version_id == version_id);
+        }
+        Ok(DeleteOutcome {
+            existed: found.is_some(),
+            delete_marker: found.is_some_and(|f| f.delete_marker),
+            version_id: Some(version_id),
+        })
+    }
+
+    /// `delete` in an unversioned bucket, returning the Delete record's
+    /// sequence number (None when nothing was written). Unconditional, so
+    /// it shares the key with other unconditional writes and is ordered
+    /// among them by that number.
     pub(crate) async fn delete_seq(
         &self,
         bucket: BucketId,
@@ -357,34 +495,40 @@ impl Store {
         if self.get(bucket, key).is_none() {
             return Ok(None);
         }
-        self.write_delete(&guard, bucket, key).await.map(Some)
+        self.write_delete(&guard, bucket, key, NULL_VERSION)
+            .await
+            .map(Some)
     }
 
-    /// Appends the key's Delete record, waits until it is durable and
-    /// applies it; returns its sequence number. The caller holds the key.
+    /// Appends a Delete record of the key's version `version_id`, waits
+    /// until it is durable and applies it; returns its sequence number. The
+    /// caller holds the key.
     async fn write_delete(
         &self,
         guard: &KeyGuard,
         bucket: BucketId,
         key: &str,
+        version_id: u128,
     ) -> Result<u64, StoreError> {
         let rec = DeleteRec {
             bucket,
             key: key.to_string(),
-            version_id: NULL_VERSION,
+            version_id,
             delete_marker: false,
         };
         let loc = self.append(RecordKind::Delete, &rec.encode()).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
-        self.install_delete(guard, bucket, key, loc.seq);
+        self.install_delete(guard, bucket, key, version_id, loc.seq);
         Ok(loc.seq)
     }
 
-    /// Deletes the key only while its object is still the one committed at
-    /// `commit_seq` (lifecycle expiry must never delete a newer write). The
-    /// key is held exclusively from the check to the Delete record's
-    /// application, so no write of it can slip in between (see `keylock`).
-    /// Background work: does not count as foreground activity.
+    /// Expires the key only while its current object is still the one
+    /// committed at `commit_seq` (lifecycle expiry must never delete a
+    /// newer write): removed when unversioned, hidden behind a delete
+    /// marker when versioning is on (as S3's expiration does). The key is
+    /// held exclusively from the check to the record's application, so no
+    /// write of it can slip in between (see `keylock`). Background work:
+    /// does not count as foreground activity.
     pub async fn delete_if_unchanged(
         &self,
         bucket: BucketId,
@@ -392,12 +536,112 @@ impl Store {
         commit_seq: u64,
     ) -> Result<bool, StoreError> {
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
-        if self.get(bucket, key).map(|e| e.commit_seq) != Some(commit_seq) {
+        let Some(current) = self.get(bucket, key) else {
+            return Ok(false);
+        };
+        if current.commit_seq != commit_seq {
             return Ok(false);
         }
-        self.write_delete(&guard, bucket, key).await?;
+        let version_id = match self.versioning(bucket) {
+            Versioning::Unversioned => {
+                self.write_delete(&guard, bucket, key, current.version_id)
+                    .await?;
+                debug_assert!(self.get(bucket, key).is_none());
+                return Ok(true);
+            }
+            Versioning::Enabled => self.new_version_id(),
+            Versioning::Suspended => NULL_VERSION,
+        };
+        let rec = CommitRec {
+            bucket,
+            key: key.to_string(),
+            version_id,
+            meta: ObjectMeta {
+                mtime_millis: crate::util::time::unix_now_millis(),
+                ..ObjectMeta::default()
+            },
+            extents: Vec::new(),
+        };
+        self.write_version(&guard, rec, 0, true).await?;
         debug_assert!(self.get(bucket, key).is_none());
         Ok(true)
+    }
+
+    /// The key's current version, delete markers included.
+    pub fn current(&self, bucket: BucketId, key: &str) -> Option<Rc<ObjectEntry>> {
+        self.inner.index.borrow().current(bucket, key)
+    }
+
+    /// One version of the key (delete markers included).
+    pub fn get_version(
+        &self,
+        bucket: BucketId,
+        key: &str,
+        version_id: u128,
+    ) -> Option<Rc<ObjectEntry>> {
+        self.inner.index.borrow().version(bucket, key, version_id)
+    }
+
+    /// Every version of the key, newest first.
+    pub fn versions(&self, bucket: BucketId, key: &str) -> Vec<Rc<ObjectEntry>> {
+        self.inner.index.borrow().versions(bucket, key)
+    }
+
+    /// The versioning state writes and deletes of `bucket` follow here.
+    pub fn versioning(&self, bucket: BucketId) -> Versioning {
+        self.inner
+            .versioning
+            .borrow()
+            .get(&bucket)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Sets every bucket's versioning state (from the catalog; buckets not
+    /// named are unversioned).
+    pub fn set_versioning(&self, states: HashMap<BucketId, Versioning>) {
+        *self.inner.versioning.borrow_mut() = states;
+    }
+
+    /// A new version id: the time in milliseconds, the shard and a counter,
+    /// so ids sort by creation and never repeat or equal `null` (0).
+    pub fn new_version_id(&self) -> u128 {
+        let millis = crate::util::time::unix_now_millis().max(1) as u128;
+        let n = self.inner.version_counter.get().wrapping_add(1);
+        self.inner.version_counter.set(n);
+        let shard = self.inner.log.config().shard as u128 & 0xffff;
+        let id = (millis << 64) | (shard << 48) | (n as u128 & 0xffff_ffff_ffff);
+        debug_assert_ne!(id, NULL_VERSION);
+        id
+    }
+
+    /// The version id a new object of `bucket` gets: a new one when
+    /// versioning is Enabled, else `null`.
+    pub(crate) fn version_for_write(&self, bucket: BucketId) -> u128 {
+        match self.versioning(bucket) {
+            Versioning::Enabled => self.new_version_id(),
+            Versioning::Unversioned | Versioning::Suspended => NULL_VERSION,
+        }
+    }
+
+    /// Lists versions (ListObjectVersions); see `Index::list_versions`.
+    pub fn list_versions(
+        &self,
+        bucket: BucketId,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        version_marker: Option<u128>,
+        limit: usize,
+    ) -> Vec<VersionItem> {
+        self.inner.index.borrow().list_versions(
+            bucket,
+            prefix,
+            delimiter,
+            key_marker,
+            version_marker,
+            limit,
+        )
     }
 
     pub fn list(
@@ -550,6 +794,16 @@ impl Store {
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.cache.borrow().stats()
     }
+}
+
+/// A random u64 from the system's source.
+fn random_u64() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .expect("system random source");
+    u64::from_le_bytes(b)
 }
 
 /// A metadata payload, if it fits one record. Bodies arrive in pieces of at
@@ -712,7 +966,7 @@ impl ObjectWriter {
         let rec = CommitRec {
             bucket: self.bucket,
             key: self.key.clone(),
-            version_id: NULL_VERSION,
+            version_id: store.version_for_write(self.bucket),
             meta,
             extents: self.extents,
         };

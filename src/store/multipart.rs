@@ -381,7 +381,9 @@ impl Store {
                 return Err(StoreError::NoSuchUpload.into());
             };
             let (chosen, meta) = plan(u)?;
-            assemble(u, &chosen, meta)?
+            let mut rec = assemble(u, &chosen, meta)?;
+            rec.commit.version_id = self.version_for_write(bucket);
+            rec
         };
         let payload = super::one_record(rec.encode())?;
         let loc = self.append(RecordKind::MultipartComplete, &payload).await?;

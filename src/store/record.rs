@@ -45,6 +45,8 @@ pub enum RecordKind {
     MultipartComplete = 7,
     MultipartAbort = 8,
     Checkpoint = 9,
+    /// A version record with an explicit order (see `VersionRec`).
+    Version = 10,
 }
 
 impl RecordKind {
@@ -60,6 +62,7 @@ impl RecordKind {
             7 => MultipartComplete,
             8 => MultipartAbort,
             9 => Checkpoint,
+            10 => Version,
             _ => return None,
         })
     }
@@ -224,6 +227,95 @@ pub struct DeleteRec {
     pub version_id: u128,
     /// Versioned buckets: the delete leaves a delete marker with `version_id`.
     pub delete_marker: bool,
+}
+
+/// What a `VersionRec` does to its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionOp {
+    /// Puts a version: an object, or (`marker`) a delete marker, whose
+    /// meta carries only its mtime and whose extents are empty.
+    Put { commit: CommitRec, marker: bool },
+    /// Removes a version (`DeleteRec::delete_marker` is false).
+    Remove(DeleteRec),
+}
+
+/// A version record with an order of its own. A Commit record's order is
+/// its sequence number, a Delete record's too; this record carries one, so
+/// compaction can relocate a version (or carry a delete forward) and a
+/// metadata update can rewrite one without changing which version is
+/// current. Order 0 means the record's own sequence number (new delete
+/// markers, version deletes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRec {
+    pub order: u64,
+    pub op: VersionOp,
+}
+
+const VERSION_OP_OBJECT: u8 = 1;
+const VERSION_OP_MARKER: u8 = 2;
+const VERSION_OP_REMOVE: u8 = 3;
+
+impl VersionRec {
+    /// The order this record applies with, given its sequence number.
+    pub fn order_at(&self, seq: u64) -> u64 {
+        if self.order == 0 {
+            seq
+        } else {
+            debug_assert!(self.order < seq, "an explicit order is an older record's");
+            self.order
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u64(self.order);
+        match &self.op {
+            VersionOp::Put { commit, marker } => {
+                w.u8(if *marker {
+                    VERSION_OP_MARKER
+                } else {
+                    VERSION_OP_OBJECT
+                });
+                w.0.extend_from_slice(&commit.encode());
+            }
+            VersionOp::Remove(d) => {
+                debug_assert!(!d.delete_marker);
+                w.u8(VERSION_OP_REMOVE);
+                w.0.extend_from_slice(&d.encode());
+            }
+        }
+        w.0
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b);
+        let order = r.u64()?;
+        let op = match r.u8()? {
+            VERSION_OP_OBJECT => VersionOp::Put {
+                commit: CommitRec::decode(r.rest())?,
+                marker: false,
+            },
+            VERSION_OP_MARKER => {
+                let commit = CommitRec::decode(r.rest())?;
+                if !commit.extents.is_empty() || commit.meta.size != 0 {
+                    return Err("delete marker with data");
+                }
+                VersionOp::Put {
+                    commit,
+                    marker: true,
+                }
+            }
+            VERSION_OP_REMOVE => {
+                let d = DeleteRec::decode(r.rest())?;
+                if d.delete_marker {
+                    return Err("version delete flagged as a marker");
+                }
+                VersionOp::Remove(d)
+            }
+            _ => return Err("unknown version op"),
+        };
+        Ok(VersionRec { order, op })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use super::log::{LogConfig, ResumePoint};
 use super::multipart::{PartInfo, Upload, UploadId, Uploads, MAX_PART_NUMBER};
 use super::record::{
     decode_header, decode_record, record_bytes, CommitRec, DeleteRec, MultipartCompleteRec,
-    MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordHeader, RecordKind, HEADER_BYTES,
-    MAX_PAYLOAD_BYTES, RECORD_ALIGN_BYTES,
+    MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordHeader, RecordKind, VersionOp,
+    VersionRec, HEADER_BYTES, MAX_PAYLOAD_BYTES, RECORD_ALIGN_BYTES,
 };
 use super::types::StoreError;
 
@@ -166,6 +166,7 @@ pub(crate) enum Op {
     Part(MultipartPartRec, u32),
     Complete(Box<MultipartCompleteRec>),
     Abort(MultipartEndRec),
+    Version(Box<VersionRec>),
 }
 
 /// Scans all segments of `cfg.dir` and rebuilds the index.
@@ -270,6 +271,7 @@ pub(crate) fn collect(
             MultipartCompleteRec::decode(payload).map(|r| Op::Complete(Box::new(r)))
         }
         RecordKind::MultipartAbort => MultipartEndRec::decode(payload).map(Op::Abort),
+        RecordKind::Version => VersionRec::decode(payload).map(|v| Op::Version(Box::new(v))),
         // Checkpoint records are not produced yet.
         RecordKind::SegmentHeader | RecordKind::Checkpoint => return,
     };
@@ -288,12 +290,20 @@ fn intact(extents: &[super::record::Extent], data: &HashMap<(u32, u64), u32>) ->
         .all(|e| data.get(&(e.segment, e.offset)) == Some(&e.payload_len))
 }
 
-fn commit_entry(index: &mut Index, c: CommitRec, seq: u64, data: &HashMap<(u32, u64), u32>) {
+/// Applies a version put of `order` held by the record at `seq`.
+fn commit_entry(
+    index: &mut Index,
+    c: CommitRec,
+    seq: u64,
+    order: u64,
+    marker: bool,
+    data: &HashMap<(u32, u64), u32>,
+) {
     if !intact(&c.extents, data) {
         tracing::error!(bucket = c.bucket, key = %c.key, "object data damaged; reads will fail");
     }
-    // Replay runs in sequence order, so the entry present is older; on top
-    // of a checkpoint the index refuses anything older than what it holds.
+    // A stale version (its id already holds a higher order) is refused by
+    // the index; so is anything older than what a checkpoint holds.
     let _ = index.insert(Rc::new(ObjectEntry {
         bucket: c.bucket,
         key: c.key,
@@ -301,6 +311,8 @@ fn commit_entry(index: &mut Index, c: CommitRec, seq: u64, data: &HashMap<(u32, 
         meta: c.meta,
         extents: c.extents,
         commit_seq: seq,
+        order,
+        delete_marker: marker,
     }));
 }
 
@@ -314,9 +326,20 @@ pub(crate) fn replay(
     let mut uploads: HashMap<UploadId, Upload> = HashMap::new();
     for (seq, op) in ops {
         match op {
-            Op::Commit(c) => commit_entry(index, *c, seq, data),
+            Op::Commit(c) => commit_entry(index, *c, seq, seq, false, data),
             Op::Delete(d) => {
-                index.remove(d.bucket, &d.key, seq);
+                index.remove_version(d.bucket, &d.key, d.version_id, seq);
+            }
+            Op::Version(v) => {
+                let order = v.order_at(seq);
+                match v.op {
+                    VersionOp::Put { commit, marker } => {
+                        commit_entry(index, commit, seq, order, marker, data)
+                    }
+                    VersionOp::Remove(d) => {
+                        index.remove_version(d.bucket, &d.key, d.version_id, order);
+                    }
+                }
             }
             Op::Init(i, seg) => {
                 let i = *i;
@@ -336,7 +359,7 @@ pub(crate) fn replay(
             Op::Complete(c) => {
                 // A completion without its upload (e.g. a damaged Init) still commits the object.
                 uploads.remove(&c.upload_id);
-                commit_entry(index, c.commit, seq, data);
+                commit_entry(index, c.commit, seq, seq, false, data);
             }
             Op::Abort(a) => {
                 uploads.remove(&a.upload_id);

@@ -19,6 +19,7 @@ mod format;
 mod listing;
 mod multipart;
 mod samekey;
+mod versioning;
 
 pub(crate) fn run<F: Future>(f: F) -> F::Output {
     file::reset_sim_pump();
@@ -550,7 +551,9 @@ fn update_meta_rewrites_tags_durably() {
         put(&store, "k", &data).await.expect("put");
         let live_before = store.stats().live_bytes;
         let e = store
-            .update_meta(1, "k", |m| m.tags = vec![("a".into(), "1".into())])
+            .update_meta(1, "k", None, |m: &mut ObjectMeta| {
+                m.tags = vec![("a".into(), "1".into())]
+            })
             .await
             .expect("update");
         assert_eq!(e.meta.tags, vec![("a".to_string(), "1".to_string())]);
@@ -560,7 +563,7 @@ fn update_meta_rewrites_tags_durably() {
             "same extents, same live bytes"
         );
         assert!(matches!(
-            store.update_meta(1, "missing", |_| {}).await,
+            store.update_meta(1, "missing", None, |_| {}).await,
             Err(StoreError::NotFound)
         ));
         assert_reads(&store, "k", &data).await;

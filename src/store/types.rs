@@ -11,6 +11,20 @@ pub type BucketId = u64;
 /// S3's "null" version: the version id of every object in an unversioned bucket.
 pub const NULL_VERSION: u128 = 0;
 
+/// A bucket's versioning state, as the store applies it to writes and deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never enabled: every write replaces the key's only (`null`) version
+    /// and a delete removes it.
+    #[default]
+    Unversioned,
+    /// Every write adds a new version; a delete adds a delete marker.
+    Enabled,
+    /// Writes replace the `null` version (older versions stay); a delete
+    /// puts a `null` delete marker in place of the `null` version.
+    Suspended,
+}
+
 /// Flexible checksum algorithms S3 accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChecksumAlgorithm {
@@ -112,6 +126,45 @@ impl ListItem {
     }
 }
 
+/// One row of a per-shard version listing (ListObjectVersions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionItem {
+    Version {
+        key: String,
+        version_id: u128,
+        is_latest: bool,
+        delete_marker: bool,
+        size: u64,
+        etag: String,
+        mtime_millis: i64,
+    },
+    /// A delimiter roll-up: `prefix` ends with the delimiter.
+    CommonPrefix(String),
+}
+
+impl VersionItem {
+    /// The sort key of this row: the key, or the common prefix.
+    pub fn sort_key(&self) -> &str {
+        match self {
+            VersionItem::Version { key, .. } => key,
+            VersionItem::CommonPrefix(p) => p,
+        }
+    }
+}
+
+/// What a delete did, as S3's answer reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// An object (or the version named) was there.
+    pub existed: bool,
+    /// The version written (a new delete marker) or removed (the one a
+    /// version id named) is a delete marker: x-amz-delete-marker.
+    pub delete_marker: bool,
+    /// x-amz-version-id: the marker written, or the version named. None
+    /// for an unversioned delete.
+    pub version_id: Option<u128>,
+}
+
 /// What can go wrong in the store. Every I/O error carries operation, path and offset.
 #[derive(Debug)]
 pub enum StoreError {
@@ -135,6 +188,8 @@ pub enum StoreError {
     PreconditionFailed,
     /// The object does not exist (or was deleted while being read).
     NotFound,
+    /// The version named is a delete marker, which has no data or metadata.
+    DeleteMarker { version_id: u128, mtime_millis: i64 },
     /// The multipart upload is not in progress (never was, completed or aborted).
     NoSuchUpload,
     /// The object would not fit the store's limits (e.g. too many extents for one record).
@@ -165,6 +220,7 @@ impl fmt::Display for StoreError {
             }
             StoreError::PreconditionFailed => write!(f, "precondition failed"),
             StoreError::NotFound => write!(f, "not found"),
+            StoreError::DeleteMarker { .. } => write!(f, "the version is a delete marker"),
             StoreError::NoSuchUpload => write!(f, "no such multipart upload"),
             StoreError::TooLarge => write!(f, "object too large for one commit record"),
             StoreError::Format(m) => write!(f, "data dir format: {m}"),

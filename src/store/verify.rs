@@ -14,7 +14,9 @@ use super::align::BLOCK_BYTES;
 use super::file::{list_segments, segment_name, SegmentFile};
 use super::index::Index;
 use super::log::LogConfig;
-use super::record::{record_bytes, CommitRec, DeleteRec, RecordKind};
+use super::record::{
+    record_bytes, CommitRec, DeleteRec, MultipartCompleteRec, RecordKind, VersionRec,
+};
 use super::recovery::{cut_tail, replay, scan_segment, Op, Scan};
 use super::types::StoreError;
 use super::{SEGMENT_BYTES, WRITE_BUFFER_BYTES};
@@ -178,6 +180,10 @@ fn collect_segment(
             }
             RecordKind::Commit => CommitRec::decode(payload).map(|c| Op::Commit(Box::new(c))),
             RecordKind::Delete => DeleteRec::decode(payload).map(Op::Delete),
+            RecordKind::Version => VersionRec::decode(payload).map(|v| Op::Version(Box::new(v))),
+            RecordKind::MultipartComplete => {
+                MultipartCompleteRec::decode(payload).map(|c| Op::Complete(Box::new(c)))
+            }
             _ => continue,
         };
         match decoded {

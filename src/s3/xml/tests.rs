@@ -858,13 +858,28 @@ fn lists_object_versions_as_null_latest_versions() {
         next_version_id_marker: Some("null".into()),
         max_keys: 1,
         is_truncated: true,
-        versions: vec![ObjectEntry {
-            key: "c".into(),
-            last_modified_millis: T,
-            etag: "e".into(),
-            size: 3,
-            owner: Some(owner()),
-        }],
+        versions: vec![
+            VersionEntry {
+                key: "c".into(),
+                version_id: "null".into(),
+                is_latest: true,
+                delete_marker: false,
+                last_modified_millis: T,
+                etag: "e".into(),
+                size: 3,
+                owner: Some(owner()),
+            },
+            VersionEntry {
+                key: "d".into(),
+                version_id: "0000018c2e7b1f40000100000000002a".into(),
+                is_latest: true,
+                delete_marker: true,
+                last_modified_millis: T,
+                etag: String::new(),
+                size: 0,
+                owner: Some(owner()),
+            },
+        ],
         ..ListVersionsPage::default()
     };
     assert_eq!(

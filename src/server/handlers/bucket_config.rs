@@ -8,6 +8,7 @@ use super::bucket::{canned_acl, catalog_error, owner_of, read_small_body};
 use super::tagging::object_view;
 use super::{bucket_for, Access};
 use crate::catalog::{Bucket, CannedAcl, CatalogOp, DefaultEncryption};
+use crate::store::Versioning;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::router::Operation;
 use crate::s3::xml::{
@@ -178,14 +179,16 @@ pub async fn get_object_acl(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S
 
 pub fn get_versioning(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Owner)?;
-    let status = bucket
-        .versioning_suspended
-        .then_some(VersioningStatus::Suspended);
+    let status = match bucket.versioning() {
+        Versioning::Enabled => Some(VersioningStatus::Enabled),
+        Versioning::Suspended => Some(VersioningStatus::Suspended),
+        Versioning::Unversioned => None,
+    };
     Ok(Response::xml(200, xml::versioning_configuration(status)))
 }
 
-/// PutBucketVersioning: Suspended is what every bucket here already does
-/// (one `null` version per key) and is recorded; Enabled is refused.
+/// PutBucketVersioning: Enabled or Suspended, recorded in the catalog; every
+/// shard's store follows it once the catalog reaches it.
 pub async fn put_versioning(
     ctx: &ShardCtx,
     conn: &mut Conn,
@@ -197,9 +200,7 @@ pub async fn put_versioning(
     match xml::parse_versioning(&raw)? {
         None => {}
         Some(VersioningStatus::Enabled) => {
-            return Err(S3Error::new(S3ErrorCode::NotImplemented).with_message(
-                "Versioning cannot be enabled: ringstore keeps one version of each object.",
-            ))
+            change_bucket(ctx, bucket, |name| CatalogOp::EnableBucketVersioning { name }).await?;
         }
         Some(VersioningStatus::Suspended) => {
             change_bucket(ctx, bucket, |name| CatalogOp::SuspendBucketVersioning {

@@ -28,8 +28,8 @@ use std::rc::Rc;
 pub const MAX_COPY_SOURCE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// `x-amz-copy-source`: `[/]bucket/key[?versionId=…]`, URL-encoded.
-/// Returns (bucket, key); the only version id a key has is `null`.
-pub fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
+/// Returns (bucket, key, the version named if any).
+pub fn parse_copy_source(raw: &str) -> Result<(String, String, Option<u128>), S3Error> {
     let invalid = || {
         S3Error::new(S3ErrorCode::InvalidArgument)
             .with_message(
@@ -39,9 +39,13 @@ pub fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
             .with("ArgumentValue", raw.to_string())
     };
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let mut version_id = None;
     for param in query.split('&').filter(|p| !p.is_empty()) {
         if let Some(v) = param.strip_prefix("versionId=") {
-            check_version_id("x-amz-copy-source", &percent_decode(v, false)?)?;
+            version_id = Some(check_version_id(
+                "x-amz-copy-source",
+                &percent_decode(v, false)?,
+            )?);
         }
     }
     let path = percent_decode(path.trim_start_matches('/'), false)?;
@@ -50,7 +54,7 @@ pub fn parse_copy_source(raw: &str) -> Result<(String, String), S3Error> {
         return Err(invalid());
     }
     validate_key(key)?;
-    Ok((bucket.to_string(), key.to_string()))
+    Ok((bucket.to_string(), key.to_string(), version_id))
 }
 
 /// `x-amz-copy-source-range: bytes=first-last` (both required, first ≤ last).
@@ -75,18 +79,23 @@ async fn open_source(
     ctx: &ShardCtx,
     req: &Req,
     range: Option<(u64, u64)>,
-) -> Result<(ObjectView, ObjectSource, u64), S3Error> {
+) -> Result<(CopySource, ObjectSource, u64), S3Error> {
     let raw = req.header("x-amz-copy-source").unwrap_or("");
-    let (bucket_name, key) = parse_copy_source(raw)?;
+    let (bucket_name, key, version_id) = parse_copy_source(raw)?;
     let bucket = bucket_named(ctx, req, &bucket_name, Access::Read)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
     let read = ReadRequest {
         range: range.map(|(a, b)| format!("bytes={a}-{b}")),
+        version_id,
         ..ReadRequest::default()
     };
     let customer = server_sse::customer_key(ctx, req, crate::sse::COPY_SOURCE_HEADERS)?;
     let (view, plan, source) = owner::read(ctx, owner, bucket.id, &key, read).await?;
     let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
+    // x-amz-copy-source-version-id, where S3 sends it.
+    let source_version = (bucket.versioning() != crate::store::Versioning::Unversioned
+        || version_id.is_some())
+    .then_some(view.version_id);
     if let Some((_, last)) = range {
         if last >= view.meta.size {
             return Err(S3Error::new(S3ErrorCode::InvalidRange)
@@ -116,7 +125,29 @@ async fn open_source(
         ))),
         None => source,
     };
-    Ok((view, source, len))
+    Ok((
+        CopySource {
+            view,
+            version: source_version,
+        },
+        source,
+        len,
+    ))
+}
+
+/// What a copy read: the source version, and the id to report for it.
+struct CopySource {
+    view: ObjectView,
+    version: Option<u128>,
+}
+
+fn add_source_version(resp: &mut Response, src: &CopySource) {
+    if let Some(v) = src.version {
+        resp.push_header(
+            "x-amz-copy-source-version-id",
+            crate::s3::model::version_id_string(v),
+        );
+    }
 }
 
 /// Pumps `len` bytes from `source` into `sink`; returns the new object's
@@ -182,15 +213,23 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
                 .with("ArgumentValue", d.to_string()))
         }
     };
-    let (src_bucket, src_key) = parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
+    let (src_bucket, src_key, src_version) =
+        parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
     // The copy's encryption is what it asks for, never the source's.
     let explicit = server_sse::requested(ctx, req, false)?;
-    if src_bucket == bucket.name && src_key == key && !replace && explicit.is_none() {
+    // Copying a named version onto its own key restores it (a new version).
+    if src_bucket == bucket.name
+        && src_key == key
+        && src_version.is_none()
+        && !replace
+        && explicit.is_none()
+    {
         return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let (src, mut source, len) = open_source(ctx, req, None).await?;
+    let (copied_from, mut source, len) = open_source(ctx, req, None).await?;
+    let src = &copied_from.view;
     if len > MAX_COPY_SOURCE_BYTES {
         return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message(format!(
             "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SOURCE_BYTES}"
@@ -239,7 +278,13 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
     let view = sink.commit(meta, PutCondition::None).await?;
     let mut resp = copy_result(&view.meta, false);
     server_sse::add_headers(&mut resp, &view.meta);
-    super::object::add_version_header(&mut resp, &bucket, req);
+    add_source_version(&mut resp, &copied_from);
+    if bucket.versioning() != crate::store::Versioning::Unversioned {
+        resp.push_header(
+            "x-amz-version-id",
+            crate::s3::model::version_id_string(view.version_id),
+        );
+    }
     Ok(resp)
 }
 
@@ -252,7 +297,7 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
         .header("x-amz-copy-source-range")
         .map(parse_copy_range)
         .transpose()?;
-    let (_, mut source, len) = open_source(ctx, req, range).await?;
+    let (copied_from, mut source, len) = open_source(ctx, req, range).await?;
     if len > MAX_COPY_SOURCE_BYTES {
         return Err(S3Error::new(S3ErrorCode::EntityTooLarge));
     }
@@ -278,6 +323,7 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
     let view = sink.commit(meta, PutCondition::None).await?;
     let mut resp = copy_result(&view.meta, true);
     server_sse::add_info_headers(&mut resp, sse.as_ref());
+    add_source_version(&mut resp, &copied_from);
     if let Some(c) = &view.meta.checksum {
         resp.push_header(
             crate::auth::header_name(c.algorithm),

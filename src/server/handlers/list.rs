@@ -7,11 +7,12 @@ use super::{bucket_for, check_version_id, Access};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::xml;
 use crate::server::handlers::bucket::owner_of;
-use crate::server::owner::list_all;
+use crate::s3::model::version_id_string;
+use crate::server::owner::{list_all, list_versions_all};
 use crate::server::request::Req;
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
-use crate::store::{BucketId, ListItem};
+use crate::store::{BucketId, ListItem, VersionItem};
 use base64::Engine;
 
 /// S3's cap on max-keys.
@@ -210,14 +211,28 @@ pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Respons
     Ok(Response::xml(200, body))
 }
 
-/// ListObjectVersions. A key holds one version here, `null`, so this is
-/// the object listing in S3's version form: key-marker plays the marker,
-/// and the only version-id-marker that can name a version is `null`.
+/// The first `max` rows of the shards' version pages, and whether more
+/// exist. A key's versions all live on one shard, so a stable sort by key
+/// keeps them newest first; only common prefixes repeat across shards.
+pub fn merge_version_pages(pages: Vec<Vec<VersionItem>>, max: usize) -> (Vec<VersionItem>, bool) {
+    let mut all: Vec<VersionItem> = pages.into_iter().flatten().collect();
+    all.sort_by(|a, b| a.sort_key().as_bytes().cmp(b.sort_key().as_bytes()));
+    all.dedup_by(|a, b| {
+        matches!((&*a, &*b), (VersionItem::CommonPrefix(x), VersionItem::CommonPrefix(y)) if x == y)
+    });
+    let truncated = all.len() > max;
+    all.truncate(max);
+    (all, truncated)
+}
+
+/// ListObjectVersions: every version and delete marker, each key's newest
+/// first; key-marker and version-id-marker resume after a version.
 pub async fn list_versions(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Read)?;
     let params = list_params(req)?;
     let key_marker = req.query.get("key-marker").unwrap_or("").to_string();
     let version_id_marker = req.query.get("version-id-marker").unwrap_or("").to_string();
+    let mut version_marker = None;
     if !version_id_marker.is_empty() {
         if key_marker.is_empty() {
             return Err(S3Error::new(S3ErrorCode::InvalidArgument)
@@ -225,18 +240,57 @@ pub async fn list_versions(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Erro
                 .with("ArgumentName", "version-id-marker".to_string())
                 .with("ArgumentValue", version_id_marker));
         }
-        check_version_id("version-id-marker", &version_id_marker)?;
+        version_marker = Some(check_version_id("version-id-marker", &version_id_marker)?);
     }
     let after = Some(key_marker.as_str()).filter(|k| !k.is_empty());
-    let (items, truncated) = list_page(ctx, bucket.id, &params, after).await?;
+    let (items, truncated) = if params.max == 0 {
+        (Vec::new(), false)
+    } else {
+        let pages = list_versions_all(
+            ctx,
+            bucket.id,
+            &params.prefix,
+            params.delimiter.as_deref(),
+            after,
+            version_marker,
+            params.max + 1,
+        )
+        .await?;
+        merge_version_pages(pages, params.max)
+    };
     let (next_key_marker, next_version_id_marker) = match items.last() {
-        Some(last) if truncated => (
-            Some(last.sort_key().to_string()),
-            matches!(last, ListItem::Object { .. }).then(|| xml::NULL_VERSION_ID.to_string()),
-        ),
+        Some(VersionItem::Version {
+            key, version_id, ..
+        }) if truncated => (Some(key.clone()), Some(version_id_string(*version_id))),
+        Some(VersionItem::CommonPrefix(p)) if truncated => (Some(p.clone()), None),
         _ => (None, None),
     };
-    let (versions, common_prefixes) = split_items(items, Some(owner_of(ctx, bucket.owner_id)));
+    let owner = owner_of(ctx, bucket.owner_id);
+    let mut versions = Vec::new();
+    let mut common_prefixes = Vec::new();
+    for item in items {
+        match item {
+            VersionItem::Version {
+                key,
+                version_id,
+                is_latest,
+                delete_marker,
+                size,
+                etag,
+                mtime_millis,
+            } => versions.push(xml::VersionEntry {
+                key,
+                version_id: version_id_string(version_id),
+                is_latest,
+                delete_marker,
+                last_modified_millis: mtime_millis,
+                etag,
+                size,
+                owner: Some(owner.clone()),
+            }),
+            VersionItem::CommonPrefix(p) => common_prefixes.push(p),
+        }
+    }
     let body = xml::list_object_versions(&xml::ListVersionsPage {
         bucket: bucket.name.clone(),
         prefix: params.prefix,

@@ -108,17 +108,24 @@ const VERSIONED_OBJECT_OPERATIONS: &[Operation] = &[
     Operation::GetObjectAcl,
 ];
 
-/// A key holds one version here, `null` (as in a bucket that never had
-/// versioning enabled); any other version id is one S3 could not have
-/// issued for it, which S3 answers as an invalid version id.
-pub fn check_version_id(argument: &str, version_id: &str) -> Result<(), S3Error> {
-    if version_id == crate::s3::model::NULL_VERSION_ID {
-        return Ok(());
-    }
-    Err(S3Error::new(S3ErrorCode::InvalidArgument)
-        .with_message("Invalid version id specified")
-        .with("ArgumentName", argument.to_string())
-        .with("ArgumentValue", version_id.to_string()))
+/// Parses a version id from the request: `null`, or one this server
+/// issued (32 hex digits); anything else is one S3 could not have issued,
+/// which it answers as an invalid version id.
+pub fn check_version_id(argument: &str, version_id: &str) -> Result<u128, S3Error> {
+    crate::s3::model::parse_version_id(version_id).ok_or_else(|| {
+        S3Error::new(S3ErrorCode::InvalidArgument)
+            .with_message("Invalid version id specified")
+            .with("ArgumentName", argument.to_string())
+            .with("ArgumentValue", version_id.to_string())
+    })
+}
+
+/// The `versionId` query parameter, parsed (None when absent).
+pub fn requested_version(req: &Req) -> Result<Option<u128>, S3Error> {
+    req.query
+        .get("versionId")
+        .map(|v| check_version_id("versionId", v))
+        .transpose()
 }
 
 /// The digests a body is verified against: payload hash, Content-MD5, flexible checksum.

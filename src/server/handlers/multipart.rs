@@ -154,7 +154,12 @@ pub async fn complete(
         resp.push_header(crate::auth::header_name(c.algorithm), value);
     }
     server_sse::add_headers(&mut resp, &view.meta);
-    super::object::add_version_header(&mut resp, &bucket, req);
+    if bucket.versioning() != crate::store::Versioning::Unversioned {
+        resp.push_header(
+            "x-amz-version-id",
+            crate::s3::model::version_id_string(view.version_id),
+        );
+    }
     Ok(resp)
 }
 

@@ -2,7 +2,9 @@
 //! answer), GetObject / HeadObject, DeleteObject, DeleteObjects.
 
 use super::bucket::read_small_body;
-use super::{body_digests, bucket_for, check_version_id, Access};
+use super::{body_digests, bucket_for, check_version_id, requested_version, Access};
+use crate::s3::model::version_id_string;
+use crate::store::DeleteOutcome;
 use crate::auth::{header_name, BodyDigestsResult};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
@@ -196,12 +198,19 @@ pub fn digest_meta(
     });
 }
 
-/// `x-amz-version-id: null` where S3 names the version: a bucket whose
-/// versioning is Suspended (every write is its key's `null` version), or a
-/// request that named `versionId=null` itself.
-pub fn add_version_header(resp: &mut Response, bucket: &crate::catalog::Bucket, req: &Req) {
-    if bucket.versioning_suspended || req.query.get("versionId").is_some() {
-        resp.push_header("x-amz-version-id", xml::NULL_VERSION_ID);
+/// `x-amz-version-id` where S3 names the version: in a bucket whose
+/// versioning is Enabled or Suspended, or when the request named a
+/// `versionId` itself.
+pub fn add_version_header(
+    resp: &mut Response,
+    bucket: &crate::catalog::Bucket,
+    req: &Req,
+    version_id: u128,
+) {
+    if bucket.versioning() != crate::store::Versioning::Unversioned
+        || req.query.get("versionId").is_some()
+    {
+        resp.push_header("x-amz-version-id", version_id_string(version_id));
     }
 }
 
@@ -248,21 +257,22 @@ pub async fn put(
     digest_meta(&mut meta, done, size, keys.as_ref());
     let view = sink.commit(meta, cond).await?;
     let mut resp = put_response(&view.meta);
-    add_version_header(&mut resp, &bucket, req);
+    add_version_header(&mut resp, &bucket, req, view.version_id);
     Ok(resp)
 }
 
-fn read_request(req: &Req, head_only: bool) -> ReadRequest {
+fn read_request(req: &Req, head_only: bool) -> Result<ReadRequest, S3Error> {
     let h = |n: &str| req.header(n).map(str::to_string);
-    ReadRequest {
+    Ok(ReadRequest {
         head_only,
+        version_id: requested_version(req)?,
         range: h("range"),
         part_number: req.query.get("partNumber").map(str::to_string),
         if_match: h("if-match"),
         if_none_match: h("if-none-match"),
         if_modified_since: h("if-modified-since"),
         if_unmodified_since: h("if-unmodified-since"),
-    }
+    })
 }
 
 /// Standard object headers (ETag, Last-Modified, content-*, user metadata).
@@ -334,12 +344,12 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     let owner = ctx.placement.owner(&bucket.name, &key);
     let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_HEADERS)?;
     let (view, plan, source) =
-        owner::read(ctx, owner, bucket.id, &key, read_request(req, head_only)).await?;
+        owner::read(ctx, owner, bucket.id, &key, read_request(req, head_only)?).await?;
     let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
     let mut resp = Response::new(plan.status);
     object_headers(&mut resp, &view.meta);
     server_sse::add_headers(&mut resp, &view.meta);
-    add_version_header(&mut resp, &bucket, req);
+    add_version_header(&mut resp, &bucket, req, view.version_id);
     if plan.not_modified() {
         resp.headers
             .retain(|(n, _)| n == "ETag" || n == "Last-Modified");
@@ -390,18 +400,29 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     Ok(resp)
 }
 
+/// The headers of a delete's answer: what was written or removed.
+fn delete_headers(resp: &mut Response, outcome: &DeleteOutcome) {
+    if outcome.delete_marker {
+        resp.push_header("x-amz-delete-marker", "true");
+    }
+    if let Some(v) = outcome.version_id {
+        resp.push_header("x-amz-version-id", version_id_string(v));
+    }
+}
+
+/// DeleteObject: without a versionId, as the bucket's versioning says
+/// (remove, or write a delete marker); with one, that version goes for
+/// good. 204 either way, also when there was nothing to delete.
 pub async fn delete(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Write)?;
     let key = key_of(req)?;
+    let version_id = requested_version(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
-    owner::delete(ctx, owner, bucket.id, &key)
+    let outcome = owner::delete(ctx, owner, bucket.id, &key, version_id)
         .await
         .map_err(S3Error::from)?;
     let mut resp = Response::new(204);
-    // A versionId was checked by dispatch: it named the key's only version, `null`.
-    if req.query.get("versionId").is_some() {
-        resp.push_header("x-amz-version-id", xml::NULL_VERSION_ID);
-    }
+    delete_headers(&mut resp, &outcome);
     Ok(resp)
 }
 
@@ -425,16 +446,16 @@ pub async fn delete_many(
             if let Err(e) = validate_key(&key) {
                 return (key, version, Err(e));
             }
-            if let Some(v) = &version {
-                if let Err(e) = check_version_id("VersionId", v) {
-                    return (key, version, Err(e));
-                }
-            }
+            let version_id = match version.as_deref().map(|v| check_version_id("VersionId", v)) {
+                None => None,
+                Some(Ok(v)) => Some(v),
+                Some(Err(e)) => return (key, version, Err(e)),
+            };
             let owner = ctx.placement.owner(&bucket_name, &key);
-            let r = owner::delete(&ctx, owner, bucket_id, &key)
+            let r = owner::delete(&ctx, owner, bucket_id, &key, version_id)
                 .await
                 .map_err(S3Error::from);
-            (key, version, r.map(|_| ()))
+            (key, version, r)
         }
     });
     let results = futures_util::future::join_all(futures).await;
@@ -444,11 +465,16 @@ pub async fn delete_many(
     };
     for (key, version_id, r) in results {
         match r {
-            Ok(()) => result.deleted.push(xml::DeletedEntry {
+            // S3's Deleted element: the version named (as sent), and for a
+            // delete marker written or removed, DeleteMarker with its id.
+            Ok(outcome) => result.deleted.push(xml::DeletedEntry {
                 key,
+                delete_marker: outcome.delete_marker,
+                delete_marker_version_id: outcome
+                    .delete_marker
+                    .then(|| outcome.version_id.map(version_id_string))
+                    .flatten(),
                 version_id,
-                delete_marker: false,
-                delete_marker_version_id: None,
             }),
             Err(e) => result.errors.push(xml::DeleteErrorEntry {
                 key,

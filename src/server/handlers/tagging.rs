@@ -72,27 +72,40 @@ pub(super) async fn object_view(
     let owner = ctx.placement.owner(&bucket.name, &key);
     let head = ReadRequest {
         head_only: true,
+        version_id: super::requested_version(req)?,
         ..Default::default()
     };
     let (view, _, _) = owner::read(ctx, owner, bucket.id, &key, head).await?;
     Ok((view, owner, bucket.id, key))
 }
 
-pub async fn get_tagging(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let (view, ..) = object_view(ctx, req, Access::Read).await?;
-    Ok(Response::xml(200, xml::tagging(&view.meta.tags)))
+/// `x-amz-version-id` of a tagging answer: the version whose tags these are.
+fn version_header(resp: &mut Response, ctx: &ShardCtx, req: &Req, version_id: u128) {
+    if let Ok(bucket) = bucket_for(ctx, req, Access::Read) {
+        super::object::add_version_header(resp, &bucket, req, version_id);
+    }
 }
 
+pub async fn get_tagging(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    let (view, ..) = object_view(ctx, req, Access::Read).await?;
+    let mut resp = Response::xml(200, xml::tagging(&view.meta.tags));
+    version_header(&mut resp, ctx, req, view.version_id);
+    Ok(resp)
+}
+
+/// Replaces the tags of the request's object (or of the version it names);
+/// returns the version changed.
 async fn set_tags(
     ctx: &Rc<ShardCtx>,
     req: &Req,
     tags: Vec<(String, String)>,
-) -> Result<(), S3Error> {
+) -> Result<u128, S3Error> {
     let (_, owner, bucket, key) = object_view(ctx, req, Access::Write).await?;
-    owner::set_tags(ctx, owner, bucket, &key, tags)
+    let version = super::requested_version(req)?;
+    let view = owner::set_tags(ctx, owner, bucket, &key, version, tags)
         .await
         .map_err(S3Error::from)?;
-    Ok(())
+    Ok(view.version_id)
 }
 
 pub async fn put_tagging(
@@ -105,13 +118,17 @@ pub async fn put_tagging(
     let raw = read_small_body(conn, req, body, MAX_TAGGING_BODY_BYTES).await?;
     let tags = xml::parse_tagging(&raw)?;
     validate_tags(&tags)?;
-    set_tags(ctx, req, tags).await?;
-    Ok(Response::new(200))
+    let version_id = set_tags(ctx, req, tags).await?;
+    let mut resp = Response::new(200);
+    version_header(&mut resp, ctx, req, version_id);
+    Ok(resp)
 }
 
 pub async fn delete_tagging(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    set_tags(ctx, req, Vec::new()).await?;
-    Ok(Response::new(204))
+    let version_id = set_tags(ctx, req, Vec::new()).await?;
+    let mut resp = Response::new(204);
+    version_header(&mut resp, ctx, req, version_id);
+    Ok(resp)
 }
 
 pub async fn get_attributes(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {

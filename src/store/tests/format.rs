@@ -165,6 +165,10 @@ fn check_payload(kind: RecordKind, p: &[u8]) {
                 }]
             );
         }
+        // Not in the v1 sample (kind 10 came with object versioning).
+        RecordKind::Version => {
+            VersionRec::decode(p).expect("version");
+        }
         RecordKind::Delete => assert_eq!(
             DeleteRec::decode(p).expect("del"),
             DeleteRec {

@@ -40,6 +40,8 @@ fn index_of(keys: &[String]) -> Index {
             meta: ObjectMeta::default(),
             extents: vec![],
             commit_seq: i as u64,
+            order: i as u64,
+            delete_marker: false,
         });
         assert!(idx.insert(e).is_ok(), "newer seq replaces");
     }

@@ -427,7 +427,7 @@ fn older_record_applied_late_changes_nothing() {
             .commit_barrier(del_seq)
             .await
             .expect("durable");
-        store.install_delete(&g_del, 1, "k", del_seq);
+        store.install_delete(&g_del, 1, "k", NULL_VERSION, del_seq);
         store.install_commit(&g_put, rec, put_seq);
         assert!(
             store.get(1, "k").is_none(),
