@@ -226,7 +226,9 @@ pub fn parse_version_id(s: &str) -> Option<u128> {
     if s == NULL_VERSION_ID {
         return Some(0);
     }
-    if s.len() != VERSION_ID_HEX_DIGITS || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if s.len() != VERSION_ID_HEX_DIGITS
+        || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return None;
     }
     u128::from_str_radix(s, 16).ok().filter(|&v| v != 0)

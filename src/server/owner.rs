@@ -283,13 +283,13 @@ fn find_version(
     };
     match (found, version_id) {
         (Some(e), _) if !e.delete_marker => Ok(e),
-        (Some(m), None) => Err(delete_marker_error(
-            S3ErrorCode::NoSuchKey,
-            m.version_id,
-            m.meta.mtime_millis,
-        )
-        .with_message("The specified key does not exist.")
-        .with("Key", key.to_string())),
+        (Some(m), None) => {
+            Err(
+                delete_marker_error(S3ErrorCode::NoSuchKey, m.version_id, m.meta.mtime_millis)
+                    .with_message("The specified key does not exist.")
+                    .with("Key", key.to_string()),
+            )
+        }
         (Some(m), Some(_)) => Err(delete_marker_error(
             S3ErrorCode::MethodNotAllowed,
             m.version_id,
@@ -594,14 +594,10 @@ pub async fn list_versions_all(
         ctx.send(shard, msg).await.map_err(|_| shard_gone())?;
         waits.push(rx);
     }
-    let mut pages = vec![ctx.store.list_versions(
-        bucket,
-        prefix,
-        delimiter,
-        key_marker,
-        version_marker,
-        limit,
-    )];
+    let mut pages =
+        vec![ctx
+            .store
+            .list_versions(bucket, prefix, delimiter, key_marker, version_marker, limit)];
     for rx in waits {
         pages.push(rx.await.map_err(|_| shard_gone())?);
     }

@@ -164,6 +164,17 @@ fn push_upper_hex(out: &mut String, v: u64, digits: u32) {
     }
 }
 
+/// Every bucket's versioning state, for the store (unversioned buckets left out).
+fn versioning_states(
+    catalog: &Catalog,
+) -> std::collections::HashMap<crate::store::BucketId, crate::store::Versioning> {
+    catalog
+        .buckets()
+        .map(|b| (b.id, b.versioning()))
+        .filter(|(_, v)| *v != crate::store::Versioning::Unversioned)
+        .collect()
+}
+
 #[cfg(test)]
 mod request_id_tests {
     #[test]
@@ -185,15 +196,4 @@ mod request_id_tests {
             assert_eq!(s, format!("{:0w$X}", v & mask, w = d as usize));
         }
     }
-}
-
-/// Every bucket's versioning state, for the store (unversioned buckets left out).
-fn versioning_states(
-    catalog: &Catalog,
-) -> std::collections::HashMap<crate::store::BucketId, crate::store::Versioning> {
-    catalog
-        .buckets()
-        .map(|b| (b.id, b.versioning()))
-        .filter(|(_, v)| *v != crate::store::Versioning::Unversioned)
-        .collect()
 }

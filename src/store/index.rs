@@ -99,7 +99,10 @@ impl BucketIndex {
     /// the unversioned case, handled without gathering versions.
     fn only_version(&self, key: &str, version_id: u128) -> bool {
         (self.older.is_empty() || !self.older.contains_key(key))
-            && self.keys.get(key).is_none_or(|c| c.version_id == version_id)
+            && self
+                .keys
+                .get(key)
+                .is_none_or(|c| c.version_id == version_id)
     }
 }
 
@@ -139,8 +142,7 @@ impl Index {
     pub fn from_sorted(entries: Vec<Rc<ObjectEntry>>) -> Option<Index> {
         let sorted = entries.windows(2).all(|w| {
             (w[0].bucket, &w[0].key) < (w[1].bucket, &w[1].key)
-                || ((w[0].bucket, &w[0].key) == (w[1].bucket, &w[1].key)
-                    && w[0].order > w[1].order)
+                || ((w[0].bucket, &w[0].key) == (w[1].bucket, &w[1].key) && w[0].order > w[1].order)
         });
         if !sorted {
             return None;
@@ -183,7 +185,12 @@ impl Index {
     }
 
     /// One version of the key, current or not, delete markers included.
-    pub fn version(&self, bucket: BucketId, key: &str, version_id: u128) -> Option<Rc<ObjectEntry>> {
+    pub fn version(
+        &self,
+        bucket: BucketId,
+        key: &str,
+        version_id: u128,
+    ) -> Option<Rc<ObjectEntry>> {
         let b = self.buckets.get(&bucket)?;
         let cur = b.keys.get(key)?;
         if cur.version_id == version_id {

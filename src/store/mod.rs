@@ -317,7 +317,10 @@ impl Store {
     ) -> Result<Rc<ObjectEntry>, StoreError> {
         let v = VersionRec {
             order,
-            op: VersionOp::Put { commit: rec, marker },
+            op: VersionOp::Put {
+                commit: Box::new(rec),
+                marker,
+            },
         };
         let payload = one_record(v.encode())?;
         let loc = self.append(RecordKind::Version, &payload).await?;
@@ -326,7 +329,7 @@ impl Store {
         let VersionOp::Put { commit, marker } = v.op else {
             unreachable!("built as a put above");
         };
-        Ok(self.install_version(guard, commit, loc.seq, order, marker))
+        Ok(self.install_version(guard, *commit, loc.seq, order, marker))
     }
 
     /// Makes a durable Commit record (order: its sequence number) visible.

@@ -234,7 +234,10 @@ pub struct DeleteRec {
 pub enum VersionOp {
     /// Puts a version: an object, or (`marker`) a delete marker, whose
     /// meta carries only its mtime and whose extents are empty.
-    Put { commit: CommitRec, marker: bool },
+    Put {
+        commit: Box<CommitRec>,
+        marker: bool,
+    },
     /// Removes a version (`DeleteRec::delete_marker` is false).
     Remove(DeleteRec),
 }
@@ -292,7 +295,7 @@ impl VersionRec {
         let order = r.u64()?;
         let op = match r.u8()? {
             VERSION_OP_OBJECT => VersionOp::Put {
-                commit: CommitRec::decode(r.rest())?,
+                commit: Box::new(CommitRec::decode(r.rest())?),
                 marker: false,
             },
             VERSION_OP_MARKER => {
@@ -301,7 +304,7 @@ impl VersionRec {
                     return Err("delete marker with data");
                 }
                 VersionOp::Put {
-                    commit,
+                    commit: Box::new(commit),
                     marker: true,
                 }
             }

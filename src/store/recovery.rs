@@ -334,7 +334,7 @@ pub(crate) fn replay(
                 let order = v.order_at(seq);
                 match v.op {
                     VersionOp::Put { commit, marker } => {
-                        commit_entry(index, commit, seq, order, marker, data)
+                        commit_entry(index, *commit, seq, order, marker, data)
                     }
                     VersionOp::Remove(d) => {
                         index.remove_version(d.bucket, &d.key, d.version_id, order);

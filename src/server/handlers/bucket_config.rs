@@ -8,7 +8,6 @@ use super::bucket::{canned_acl, catalog_error, owner_of, read_small_body};
 use super::tagging::object_view;
 use super::{bucket_for, Access};
 use crate::catalog::{Bucket, CannedAcl, CatalogOp, DefaultEncryption};
-use crate::store::Versioning;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::router::Operation;
 use crate::s3::xml::{
@@ -20,6 +19,7 @@ use crate::server::conn::Conn;
 use crate::server::request::Req;
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
+use crate::store::Versioning;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -200,7 +200,10 @@ pub async fn put_versioning(
     match xml::parse_versioning(&raw)? {
         None => {}
         Some(VersioningStatus::Enabled) => {
-            change_bucket(ctx, bucket, |name| CatalogOp::EnableBucketVersioning { name }).await?;
+            change_bucket(ctx, bucket, |name| CatalogOp::EnableBucketVersioning {
+                name,
+            })
+            .await?;
         }
         Some(VersioningStatus::Suspended) => {
             change_bucket(ctx, bucket, |name| CatalogOp::SuspendBucketVersioning {

@@ -5,9 +5,9 @@
 
 use super::{bucket_for, check_version_id, Access};
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::model::version_id_string;
 use crate::s3::xml;
 use crate::server::handlers::bucket::owner_of;
-use crate::s3::model::version_id_string;
 use crate::server::owner::{list_all, list_versions_all};
 use crate::server::request::Req;
 use crate::server::respond::Response;

@@ -3,10 +3,9 @@
 
 use super::bucket::read_small_body;
 use super::{body_digests, bucket_for, check_version_id, requested_version, Access};
-use crate::s3::model::version_id_string;
-use crate::store::DeleteOutcome;
 use crate::auth::{header_name, BodyDigestsResult};
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::model::version_id_string;
 use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
 use crate::s3::xml;
 use crate::server::body::BodyReader;
@@ -19,6 +18,7 @@ use crate::server::respond::{Body, ObjectSource, Response};
 use crate::server::shard::ShardCtx;
 use crate::server::sse::{self as server_sse, BodySink};
 use crate::shard::msg::PutTarget;
+use crate::store::DeleteOutcome;
 use crate::store::{ObjectMeta, PutCondition, StoredChecksum};
 use base64::Engine;
 use std::borrow::Cow;

@@ -148,14 +148,19 @@ fn relocated_noncurrent_version_stays_noncurrent() {
         let v1 = put(&store, "k", &old).await.expect("v1").version_id;
         // Garbage after v1 so its segment is worth compacting, then v2.
         for i in 0..40 {
-            put(&store, "junk", &body(10 + i, 100_000)).await.expect("junk");
-            store.delete_version(1, "junk", store.current(1, "junk").expect("j").version_id)
+            put(&store, "junk", &body(10 + i, 100_000))
+                .await
+                .expect("junk");
+            store
+                .delete_version(1, "junk", store.current(1, "junk").expect("j").version_id)
                 .await
                 .expect("drop junk");
         }
         let v2 = put(&store, "k", &new).await.expect("v2").version_id;
         for i in 0..60 {
-            put(&store, "tail", &body(100 + i, 100_000)).await.expect("fill");
+            put(&store, "tail", &body(100 + i, 100_000))
+                .await
+                .expect("fill");
         }
         let seq_before = store.get_version(1, "k", v1).expect("v1").commit_seq;
         assert!(compact_all(&store, false).await.expect("compact") > 0);
@@ -187,15 +192,33 @@ fn suspended_writes_replace_only_the_null_version() {
         set(&store, Versioning::Suspended);
         let n = put(&store, "k", b"null two").await.expect("null 2");
         assert_eq!(n.version_id, NULL_VERSION);
-        let ids: Vec<u128> = store.versions(1, "k").iter().map(|e| e.version_id).collect();
-        assert_eq!(ids, vec![NULL_VERSION, v], "the first null version was replaced");
+        let ids: Vec<u128> = store
+            .versions(1, "k")
+            .iter()
+            .map(|e| e.version_id)
+            .collect();
+        assert_eq!(
+            ids,
+            vec![NULL_VERSION, v],
+            "the first null version was replaced"
+        );
         let out = store.delete_object(1, "k").await.expect("delete");
-        assert_eq!((out.delete_marker, out.version_id), (true, Some(NULL_VERSION)));
+        assert_eq!(
+            (out.delete_marker, out.version_id),
+            (true, Some(NULL_VERSION))
+        );
         assert!(store.get(1, "k").is_none());
         assert!(store.current(1, "k").expect("marker").delete_marker);
-        assert_eq!(store.versions(1, "k").len(), 2, "the marker replaced null two");
+        assert_eq!(
+            store.versions(1, "k").len(),
+            2,
+            "the marker replaced null two"
+        );
         // Removing the marker makes the Enabled-era version current again.
-        store.delete_version(1, "k", NULL_VERSION).await.expect("unmark");
+        store
+            .delete_version(1, "k", NULL_VERSION)
+            .await
+            .expect("unmark");
         assert_reads(&store, "k", b"versioned").await;
     });
     run(async {
@@ -250,10 +273,15 @@ fn version_listing_pages_resume_exactly() {
         set(&store, Versioning::Enabled);
         for i in 0..5u64 {
             for j in 0..=i {
-                put(&store, &format!("d/{i}"), &body(i * 10 + j, 10)).await.expect("put");
+                put(&store, &format!("d/{i}"), &body(i * 10 + j, 10))
+                    .await
+                    .expect("put");
             }
             if i % 2 == 0 {
-                store.delete_object(1, &format!("d/{i}")).await.expect("marker");
+                store
+                    .delete_object(1, &format!("d/{i}"))
+                    .await
+                    .expect("marker");
             }
         }
         put(&store, "top", b"x").await.expect("top");
@@ -322,7 +350,9 @@ fn power_cut_during_versioned_compaction_loses_nothing() {
         run(async {
             let store = Store::open(sim_cfg(&after)).await.expect("recover");
             check(&store, &model, &format!("seed {seed} recovered")).await;
-            compact_all(&store, false).await.expect("compaction resumes");
+            compact_all(&store, false)
+                .await
+                .expect("compaction resumes");
             check(&store, &model, &format!("seed {seed} compacted")).await;
         });
         run(async {
@@ -330,4 +360,36 @@ fn power_cut_during_versioned_compaction_loses_nothing() {
             check(&store, &model, &format!("seed {seed} reopened")).await;
         });
     }
+}
+
+/// Checkpoints hold every version with its order and marker flag: a
+/// restart from one (plus the log after it) gives the same versions.
+#[test]
+fn checkpoint_keeps_versions_and_markers() {
+    use crate::store::checkpoint::write_checkpoint;
+    let dir = real_disk_tempdir();
+    let cfg = || {
+        let mut cfg = StoreConfig::new(dir.path().join("shard-000"), 0);
+        cfg.segment_bytes = TEST_SEGMENT_BYTES;
+        cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
+        cfg
+    };
+    let model = run(async {
+        let store = Store::open(cfg()).await.expect("open");
+        let mut model = churn(&store, 77, true).await;
+        assert!(write_checkpoint(&store).await.expect("checkpoint"));
+        // After the checkpoint: more versions, a marker, a version delete.
+        set(&store, Versioning::Enabled);
+        let e = put(&store, "after", b"late").await.expect("put");
+        model_put(&mut model, "after", e.version_id, Some(b"late".to_vec()));
+        let m = store.delete_object(1, "v1").await.expect("marker");
+        model_put(&mut model, "v1", m.version_id.expect("id"), None);
+        check(&store, &model, "before restart").await;
+        model
+    });
+    assert!(dir.path().join("shard-000").join("checkpoint.idx").exists());
+    run(async {
+        let store = Store::open(cfg()).await.expect("reopen");
+        check(&store, &model, "from the checkpoint").await;
+    });
 }
