@@ -5,6 +5,7 @@
 
 mod common;
 mod crash_mp;
+mod crash_versions;
 
 use common::rt;
 
@@ -238,6 +239,7 @@ fn crash_cycle(
     seed: u64,
     acked: &Model,
     mp: &crash_mp::SharedMp,
+    versions: &crash_versions::SharedVersions,
 ) -> u64 {
     let rt = rt();
     let inflight: Model = Arc::default();
@@ -259,6 +261,12 @@ fn crash_cycle(
                 crash_mp::mp_worker(s3, "crash", worker, seed, cycle, mp).await;
             }));
         }
+        for worker in 0..crash_versions::VERSION_WORKERS {
+            let (s3, versions) = (s3.clone(), versions.clone());
+            tasks.push(tokio::spawn(async move {
+                crash_versions::version_worker(s3, worker, seed, versions).await;
+            }));
+        }
         let delay = KILL_DELAY_MIN_MS + mix(seed) % KILL_DELAY_SPAN_MS;
         tokio::time::sleep(Duration::from_millis(delay)).await;
         server.kill9();
@@ -271,6 +279,7 @@ fn crash_cycle(
         let s3 = s3_client(server).await;
         check_model(&s3, acked, &inflight).await;
         crash_mp::check_after_restart(&s3, "crash", mp, cycle).await;
+        crash_versions::check_after_restart(&s3, versions).await;
     });
     done.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -285,16 +294,39 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
             .send()
             .await
             .expect("create");
+        s3.create_bucket()
+            .bucket(crash_versions::VERSIONED_BUCKET)
+            .send()
+            .await
+            .expect("create versioned");
+        s3.put_bucket_versioning()
+            .bucket(crash_versions::VERSIONED_BUCKET)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("enable versioning");
     });
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     let cycles = env("RINGSTORE_CRASH_CYCLES").unwrap_or(CRASH_CYCLES_DEFAULT);
     let seed = env("RINGSTORE_CRASH_SEED").unwrap_or(0x5eed);
     let acked: Model = Arc::default();
     let mp: crash_mp::SharedMp = Arc::default();
+    let versions: crash_versions::SharedVersions = Arc::default();
     let started = Instant::now();
     let (mut ops, mut idle_cycles) = (0u64, 0u64);
     for cycle in 0..cycles {
-        let n = crash_cycle(&mut server, cycle, mix(seed ^ cycle), &acked, &mp);
+        let n = crash_cycle(
+            &mut server,
+            cycle,
+            mix(seed ^ cycle),
+            &acked,
+            &mp,
+            &versions,
+        );
         ops += n;
         idle_cycles += (n == 0) as u64;
     }
@@ -313,6 +345,11 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
         "{idle_cycles} of {cycles} cycles acknowledged nothing before the kill"
     );
     let mp = mp.lock().expect("lock");
+    let versioned = versions.lock().expect("lock").acknowledged;
+    assert!(
+        versioned > 0,
+        "no versioned write was acknowledged before the kills"
+    );
     assert!(
         cycles < 4 || mp.completed > 0,
         "no multipart upload completed before the kills: that load proved nothing"
@@ -320,7 +357,9 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
     eprintln!(
         "{cycles} kill -9 cycles (seed {seed}) in {:?}: {ops} acknowledged PUT/DELETEs, \
          {live} live objects verified byte for byte after every restart; multipart: \
-         {} completed, {} aborted, {} completed after a restart over surviving parts",
+         {} completed, {} aborted, {} completed after a restart over surviving parts; \
+         versioned bucket: {versioned} acknowledged versions, markers and version deletes, \
+         every version list and version checked after every restart",
         started.elapsed(),
         mp.completed,
         mp.aborted,
