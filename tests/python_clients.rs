@@ -28,3 +28,9 @@ fn multipart_clients_suite() {
     let server = Server::start(3);
     run_pytest(&server, "test_multipart.py", &[]);
 }
+
+#[test]
+fn versioning_clients_suite() {
+    let server = Server::start(2);
+    run_pytest(&server, "test_versioning.py", &[]);
+}
