@@ -75,6 +75,11 @@ struct FloorArgs {
     /// server with that much work per request over bare HTTP (benches/README.md).
     #[arg(long, default_value_t = 0)]
     work_ns: u64,
+    /// Commit every PUT body durably in a store under this dir before
+    /// answering (the same log, group commit and index as `serve`, with no
+    /// S3 work): the floor of a durable PUT on this machine.
+    #[arg(long)]
+    durable_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -276,6 +281,7 @@ fn floor(args: FloorArgs) -> Result<(), String> {
         get_bytes: args.get_bytes as usize,
         pin_threads: !args.no_pin,
         work_ns: args.work_ns,
+        durable_dir: args.durable_dir,
     };
     let (listen, threads) = server::floor::start(cfg)?;
     println!(

@@ -3,11 +3,19 @@
 //! storage. Benchmarks run against it to measure what S3 + storage cost over
 //! bare HTTP. A separate mode chosen at startup; the S3 request path never
 //! checks for it.
+//!
+//! With `--durable-dir`, each shard also opens a store there and a PUT's
+//! body is written and committed in it (the object keyed by the request
+//! path, on the shard that accepted the connection) before the 200: bare
+//! HTTP plus the durable write path (data record, commit record, group
+//! commit, index) and nothing of S3 — no SigV4, no MD5, no cross-shard hop.
+//! It says how far any durable PUT can go on this disk and VM.
 
 use super::config::DEFAULT_IDLE_TIMEOUT;
 use super::conn::Conn;
 use crate::http::{BodyFraming, DateCache, ResponseHead};
 use crate::shard::runtime::{allowed_cpus, block_on, pin_current_thread};
+use crate::store::{BucketId, ObjectMeta, PutCondition, Store, StoreConfig};
 use bytes::{Bytes, BytesMut};
 use monoio::net::{ListenerOpts, TcpListener};
 use std::net::SocketAddr;
@@ -26,7 +34,12 @@ pub struct FloorConfig {
     /// server that does this much work per request on top of bare HTTP,
     /// to see how throughput falls as per-request work grows.
     pub work_ns: u64,
+    /// Commit every PUT body durably in a store under this dir (`--durable-dir`).
+    pub durable_dir: Option<std::path::PathBuf>,
 }
+
+/// The bucket id of the durable floor's objects (its store has no catalog).
+const FLOOR_BUCKET: BucketId = 1;
 
 /// Longest `work_ns` the floor accepts (a per-request burn beyond a
 /// millisecond models nothing this benchmark is for).
@@ -88,6 +101,21 @@ async fn floor_main(
             return;
         }
     };
+    let store = match &cfg.durable_dir {
+        None => None,
+        Some(dir) => {
+            let shard = floor_shard_id();
+            let mut sc = StoreConfig::new(dir.join(format!("shard-{shard:03}")), shard);
+            sc.shard_count = cfg.shards as u32;
+            match Store::open(sc).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("open store in {}: {e}", dir.display())));
+                    return;
+                }
+            }
+        }
+    };
     let _ = ready.send(Ok(()));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -96,11 +124,17 @@ async fn floor_main(
         let _ = stream.set_nodelay(true);
         let zeros = zeros.clone();
         let (get_bytes, work_ns) = (cfg.get_bytes, cfg.work_ns);
+        let store = store.clone();
         monoio::spawn(async move {
             let mut conn = Conn::new(stream, DEFAULT_IDLE_TIMEOUT);
             let mut date = DateCache::new();
-            while let Ok(true) = serve_one(&mut conn, &zeros, get_bytes, work_ns, &mut date).await {
-            }
+            let floor = Floor {
+                zeros: &zeros,
+                get_bytes,
+                work_ns,
+                store: store.as_ref(),
+            };
+            while let Ok(true) = serve_one(&mut conn, &floor, &mut date).await {}
         });
     }
 }
@@ -114,28 +148,49 @@ fn size_from_query(query: &str) -> Option<usize> {
         .filter(|&n| n <= MAX_FLOOR_BODY_BYTES)
 }
 
-/// Answers one request; Ok(false) when the connection should close.
-async fn serve_one(
-    conn: &mut Conn,
-    zeros: &Bytes,
+/// What every request of a floor connection is answered with.
+struct Floor<'a> {
+    zeros: &'a Bytes,
     get_bytes: usize,
     work_ns: u64,
-    date: &mut DateCache,
-) -> Result<bool, ()> {
+    /// `--durable-dir`: PUT bodies are committed here before the answer.
+    store: Option<&'a Store>,
+}
+
+/// This floor thread's index, from its name (`floor-N`).
+fn floor_shard_id() -> u32 {
+    std::thread::current()
+        .name()
+        .and_then(|n| n.strip_prefix("floor-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Answers one request; Ok(false) when the connection should close.
+async fn serve_one(conn: &mut Conn, floor: &Floor<'_>, date: &mut DateCache) -> Result<bool, ()> {
     let head = match conn.next_head().await {
         Ok(Some(h)) => h,
         _ => return Ok(false),
     };
-    burn_cpu(work_ns);
+    burn_cpu(floor.work_ns);
     let mut left = match head.body_framing() {
         Ok(BodyFraming::Length(n)) => n,
         Ok(BodyFraming::None) => 0,
         _ => return Ok(false),
     };
-    // Read and drop the body: the bytes cross the socket as they would for a PUT.
+    let is_put = head.method_str() == "PUT";
+    let mut writer = match floor.store {
+        Some(store) if is_put => Some(store.writer(FLOOR_BUCKET, head.raw_path())),
+        _ => None,
+    };
+    // Read the body: the bytes cross the socket as they would for a PUT,
+    // and are dropped, or (durable) written to the store.
     loop {
         let take = left.min(conn.buf.len() as u64);
-        let _ = conn.buf.split_to(take as usize);
+        let piece = conn.buf.split_to(take as usize);
+        if let Some(w) = writer.as_mut() {
+            w.write(piece.freeze()).await.map_err(|_| ())?;
+        }
         left -= take;
         if left == 0 {
             break;
@@ -144,6 +199,12 @@ async fn serve_one(
             return Ok(false);
         }
     }
+    if let Some(w) = writer {
+        w.commit(ObjectMeta::default(), PutCondition::None)
+            .await
+            .map_err(|_| ())?;
+    }
+    let (zeros, get_bytes) = (floor.zeros, floor.get_bytes);
     let is_get = head.method_str() == "GET";
     let len = if is_get {
         size_from_query(head.raw_query()).unwrap_or(get_bytes)

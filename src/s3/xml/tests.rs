@@ -848,7 +848,7 @@ fn access_control_policies_parse_by_grantee_kind() {
 }
 
 #[test]
-fn lists_object_versions_as_null_latest_versions() {
+fn lists_versions_and_delete_markers() {
     let page = ListVersionsPage {
         bucket: "b".into(),
         prefix: "".into(),
@@ -891,7 +891,10 @@ fn lists_object_versions_as_null_latest_versions() {
              <IsTruncated>true</IsTruncated><Version><Key>c</Key><VersionId>null</VersionId>\
              <IsLatest>true</IsLatest><LastModified>2009-10-12T17:50:30.000Z</LastModified>\
              <ETag>&quot;e&quot;</ETag><Size>3</Size><Owner><ID>id1</ID><DisplayName>alice</DisplayName>\
-             </Owner><StorageClass>STANDARD</StorageClass></Version></ListVersionsResult>"
+             </Owner><StorageClass>STANDARD</StorageClass></Version><DeleteMarker><Key>d</Key>\
+             <VersionId>0000018c2e7b1f40000100000000002a</VersionId><IsLatest>true</IsLatest>\
+             <LastModified>2009-10-12T17:50:30.000Z</LastModified><Owner><ID>id1</ID>\
+             <DisplayName>alice</DisplayName></Owner></DeleteMarker></ListVersionsResult>"
         )
     );
 }
