@@ -125,19 +125,11 @@ fn wrong_secret_fails_and_counts_the_s3_code() {
     );
 }
 
-#[test]
-fn floor_answers_the_generator() {
+/// Starts `ringstore floor` with `extra` args; returns it and its endpoint.
+fn start_floor(extra: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringstore"))
-        .args([
-            "floor",
-            "--listen",
-            "127.0.0.1:0",
-            "--shards",
-            "1",
-            "--get-bytes",
-            "4KiB",
-            "--no-pin",
-        ])
+        .args(["floor", "--listen", "127.0.0.1:0", "--no-pin"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn floor");
@@ -152,6 +144,12 @@ fn floor_answers_the_generator() {
         .find(|w| w.starts_with("http://"))
         .expect("endpoint in banner")
         .to_owned();
+    (child, endpoint)
+}
+
+#[test]
+fn floor_answers_the_generator() {
+    let (mut child, endpoint) = start_floor(&["--shards", "1", "--get-bytes", "4KiB"]);
     let out = bench(
         &endpoint,
         SECRET_KEY,
@@ -164,6 +162,102 @@ fn floor_answers_the_generator() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// `floor --durable-dir`: every PUT body is committed in the log when
+/// answered (one shard, so each key lives in one store).
+#[test]
+fn durable_floor_commits_every_put() {
+    let dir = common::scratch_dir().join(format!("durable-floor-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().expect("utf-8 path").to_owned();
+    let (mut child, endpoint) = start_floor(&["--shards", "1", "--durable-dir", &dir_arg]);
+    let out = bench(
+        &endpoint,
+        SECRET_KEY,
+        &[
+            "--workload",
+            "put",
+            "--size",
+            "64KiB",
+            "--objects",
+            "50",
+            "--ops",
+            "300",
+            "--no-prepare",
+            "--no-sign",
+        ],
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Reopen the log offline: `ringstore verify` finds the 50 keys whole.
+    let v = Command::new(env!("CARGO_BIN_EXE_ringstore"))
+        .arg("verify")
+        .arg(&dir)
+        .output()
+        .expect("verify");
+    let text = String::from_utf8_lossy(&v.stdout).to_string();
+    assert!(v.status.success(), "{text}");
+    let objects = text
+        .lines()
+        .find_map(|l| l.strip_prefix("objects:"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no object count in {text}"));
+    assert_eq!(objects, 50, "every key written is committed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--versioning enabled`: the run's PUTs each add a version.
+#[test]
+fn versioned_runs_add_a_version_per_put() {
+    let server = Server::start(2);
+    let out = bench(
+        &server.endpoint,
+        SECRET_KEY,
+        &[
+            "--bucket",
+            "smoke-ver",
+            "--workload",
+            "put",
+            "--size",
+            "1KiB",
+            "--objects",
+            "5",
+            "-c",
+            "2",
+            "--ops",
+            "40",
+            "--versioning",
+            "enabled",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    common::rt().block_on(async {
+        let s3 = common::s3_client(&server).await;
+        let listed = s3
+            .list_object_versions()
+            .bucket("smoke-ver")
+            .send()
+            .await
+            .expect("list versions");
+        assert_eq!(listed.versions().len(), 40, "one version per PUT");
+        let latest = listed
+            .versions()
+            .iter()
+            .filter(|v| v.is_latest() == Some(true))
+            .count();
+        assert_eq!(latest, 5);
+    });
 }
 
 /// `--sse s3` and `--sse c`: every object the run writes is encrypted

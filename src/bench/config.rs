@@ -128,6 +128,10 @@ pub struct BenchArgs {
     /// Encrypt the objects written (preparation included): `s3` or `c`.
     #[arg(long, value_enum)]
     pub sse: Option<SseMode>,
+    /// Set the bucket's versioning before the run (PutBucketVersioning):
+    /// with `enabled`, every PUT adds a version.
+    #[arg(long, value_parser = ["enabled", "suspended"])]
+    pub versioning: Option<String>,
 }
 
 /// Parses `4096`, `4KiB`, `4KB` (= 4000), `1MiB`, `1m` (= MiB), `2GiB`.

@@ -429,7 +429,7 @@ fn progress_until_done(
     }
 }
 
-/// Creates the bucket; "already yours" is fine.
+/// Creates the bucket ("already yours" is fine) and sets its versioning if asked.
 fn create_bucket(shared: &Arc<Shared>) -> Result<(), String> {
     let sh = shared.clone();
     block_on(move || async move {
@@ -453,9 +453,36 @@ fn create_bucket(shared: &Arc<Shared>) -> Result<(), String> {
             .and_then(s3_error_code)
             .unwrap_or_default();
         match resp.status {
+            200..=299 => {}
+            409 if code == "BucketAlreadyOwnedByYou" => {}
+            s => return Err(format!("create bucket {}: {s} {code}", sh.args.bucket)),
+        }
+        let Some(state) = &sh.args.versioning else {
+            return Ok(());
+        };
+        let status = if state == "enabled" {
+            "Enabled"
+        } else {
+            "Suspended"
+        };
+        let body = format!(
+            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <Status>{status}</Status></VersioningConfiguration>"
+        );
+        let resp = exchange(
+            &sh,
+            &mut signer,
+            &mut conn,
+            "PUT",
+            &path,
+            "versioning",
+            bytes::Bytes::from(body),
+            false,
+        )
+        .await?;
+        match resp.status {
             200..=299 => Ok(()),
-            409 if code == "BucketAlreadyOwnedByYou" => Ok(()),
-            s => Err(format!("create bucket {}: {s} {code}", sh.args.bucket)),
+            s => Err(format!("set versioning of {}: {s}", sh.args.bucket)),
         }
     })
     .map_err(|e| format!("runtime: {e}"))?
