@@ -26,6 +26,7 @@ use crate::auth::md5_lanes::{
     LANES,
 };
 use crate::util::pieces::merge_small;
+use crate::util::yield_now::yield_now;
 use bytes::{Buf, Bytes};
 use md5::Digest;
 use std::cell::RefCell;
@@ -674,21 +675,6 @@ impl Drop for Batched {
             inner.free.push(self.id);
         }
     }
-}
-
-/// Gives the executor one turn.
-async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -42,8 +42,14 @@ const CHECKPOINT_VERSION: u16 = 2;
 const CHECKPOINT_VERSION_UNVERSIONED: u16 = 1;
 const ENTRY_FLAG_DELETE_MARKER: u8 = 1;
 const CHECKPOINT_HEADER_BYTES: usize = 48;
-/// A new checkpoint is written after this many bytes of log.
+/// A new checkpoint is written after this many bytes of log at least ...
 pub const CHECKPOINT_INTERVAL_BYTES: u64 = 64 * 1024 * 1024;
+/// ... and after this many times the last checkpoint's size: a large index
+/// (millions of objects, or of versions) is not re-encoded every 64 MiB,
+/// so checkpoints stay a bounded share of the bytes written.
+pub const CHECKPOINT_INTERVAL_FACTOR: u64 = 8;
+/// Entries encoded between turns given to the shard's other tasks.
+const ENCODE_ENTRIES_PER_TURN: usize = 4096;
 /// How often the checkpointer looks at the log's growth.
 const CHECKPOINT_POLL_MS: u64 = 1000;
 /// Waits for a moment with no commit or delete in flight before giving up a round.
@@ -88,28 +94,76 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     let covered_seq = log.durable_seq;
     let (first_segment, first_offset) = log.durable_end;
     let used_bytes = store.used_bytes();
-    let bytes = {
-        let index = inner.index.borrow();
-        let at = (first_segment, first_offset);
-        encode(covered_seq, at, used_bytes, index.entries())
-    };
+    // Entries are immutable: their pointers are a snapshot, taken at once;
+    // encoding it yields now and then, so a large index does not stall
+    // the shard's requests.
+    let snapshot: Vec<Rc<ObjectEntry>> = inner.index.borrow().entries().cloned().collect();
+    let at = (first_segment, first_offset);
+    let hint = inner.checkpoint_bytes.get() as usize + snapshot.len() * 64;
+    let bytes = encode_yielding(covered_seq, at, used_bytes, &snapshot, hint).await;
+    drop(snapshot);
     let dir = inner.log.config().dir.clone();
-    write_atomically(&dir, &bytes)?;
     debug_assert!(decode(&bytes).is_ok());
+    // The file is written, synced and renamed off the shard thread (a
+    // large index makes a large file); one checkpoint at a time.
+    if inner.checkpoint_writing.replace(true) {
+        return Ok(false);
+    }
+    let len = bytes.len();
+    let written = write_off_thread(dir, bytes).await;
+    inner.checkpoint_writing.set(false);
+    written?;
+    inner.checkpoint_bytes.set(len as u64);
     tracing::info!(
         shard = inner.log.config().shard,
         covered_seq,
-        bytes = bytes.len(),
+        bytes = len,
         "index checkpoint written"
     );
     Ok(true)
 }
 
-fn encode<'a>(
+/// `write_atomically` on a thread of its own; resolves when it is done.
+async fn write_off_thread(dir: PathBuf, bytes: Vec<u8>) -> Result<(), StoreError> {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let thread_dir = dir.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ringstore-checkpoint".into())
+        .spawn(move || {
+            let _ = tx.send(write_atomically(&thread_dir, &bytes));
+        });
+    if let Err(e) = spawned {
+        return Err(io("spawn checkpoint thread", &dir)(e));
+    }
+    rx.await.unwrap_or_else(|_| {
+        Err(io("checkpoint thread", &dir)(std::io::Error::other(
+            "ended without an answer",
+        )))
+    })
+}
+
+/// `encode`, giving the executor a turn every `ENCODE_ENTRIES_PER_TURN` entries.
+async fn encode_yielding(
+    covered_seq: u64,
+    at: (u32, u64),
+    used_bytes: u64,
+    entries: &[Rc<ObjectEntry>],
+    size_hint: usize,
+) -> Vec<u8> {
+    let mut out = encode_header(covered_seq, at, used_bytes);
+    // The previous checkpoint's size is a good first guess of this one's.
+    out.reserve(size_hint);
+    for chunk in entries.chunks(ENCODE_ENTRIES_PER_TURN) {
+        encode_entries(&mut out, chunk.iter());
+        crate::util::yield_now::yield_now().await;
+    }
+    finish(out, entries.len() as u64)
+}
+
+fn encode_header(
     covered_seq: u64,
     (first_segment, first_offset): (u32, u64),
     used_bytes: u64,
-    entries: impl Iterator<Item = &'a Rc<ObjectEntry>>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(CHECKPOINT_HEADER_BYTES);
     out.extend_from_slice(&CHECKPOINT_MAGIC.to_le_bytes());
@@ -119,19 +173,19 @@ fn encode<'a>(
     out.extend_from_slice(&first_segment.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&used_bytes.to_le_bytes());
-    out.extend_from_slice(&0u64.to_le_bytes()); // count, patched below
+    out.extend_from_slice(&0u64.to_le_bytes()); // count, patched by `finish`
     out.extend_from_slice(&first_offset.to_le_bytes());
+    debug_assert_eq!(out.len(), CHECKPOINT_HEADER_BYTES);
+    out
+}
+
+/// Appends entries; returns how many.
+fn encode_entries<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = &'a Rc<ObjectEntry>>,
+) -> u64 {
     let mut count = 0u64;
     for e in entries {
-        let rec = CommitRec {
-            bucket: e.bucket,
-            key: e.key.clone(),
-            version_id: e.version_id,
-            meta: e.meta.clone(),
-            extents: e.extents.clone(),
-        }
-        .encode();
-        assert!(rec.len() <= MAX_ENTRY_BYTES);
         out.extend_from_slice(&e.commit_seq.to_le_bytes());
         out.extend_from_slice(&e.order.to_le_bytes());
         let flags = if e.delete_marker {
@@ -140,10 +194,20 @@ fn encode<'a>(
             0
         };
         out.push(flags);
-        out.extend_from_slice(&(rec.len() as u32).to_le_bytes());
-        out.extend_from_slice(&rec);
+        // The length goes in front of the payload: patched once it is known.
+        let len_at = out.len();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        CommitRec::encode_into(out, e.bucket, &e.key, e.version_id, &e.meta, &e.extents);
+        let len = out.len() - len_at - 4;
+        assert!(len <= MAX_ENTRY_BYTES);
+        out[len_at..len_at + 4].copy_from_slice(&(len as u32).to_le_bytes());
         count += 1;
     }
+    count
+}
+
+/// Patches the entry count in and appends the CRC.
+fn finish(mut out: Vec<u8>, count: u64) -> Vec<u8> {
     out[32..40].copy_from_slice(&count.to_le_bytes());
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -348,7 +412,9 @@ pub fn spawn_checkpointer(store: &Store) {
             };
             let store = Store { inner };
             let appended = store.inner.log.stats().appended_bytes;
-            if appended - last < CHECKPOINT_INTERVAL_BYTES {
+            let interval = CHECKPOINT_INTERVAL_BYTES
+                .max(CHECKPOINT_INTERVAL_FACTOR * store.inner.checkpoint_bytes.get());
+            if appended - last < interval {
                 continue;
             }
             match write_checkpoint(&store).await {
@@ -358,4 +424,78 @@ pub fn spawn_checkpointer(store: &Store) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, seq: u64, order: u64, marker: bool) -> Rc<ObjectEntry> {
+        Rc::new(ObjectEntry {
+            bucket: 3,
+            key: key.into(),
+            version_id: order as u128,
+            meta: crate::store::ObjectMeta {
+                size: if marker { 0 } else { 5 },
+                ..Default::default()
+            },
+            extents: Vec::new(),
+            commit_seq: seq,
+            order,
+            delete_marker: marker,
+        })
+    }
+
+    #[test]
+    fn versions_round_trip_through_a_checkpoint() {
+        let entries = vec![
+            entry("a", 9, 9, true),
+            entry("a", 7, 4, false),
+            entry("a", 3, 3, false),
+            entry("b", 8, 8, false),
+        ];
+        let mut out = encode_header(10, (1, 4096), 123);
+        let n = encode_entries(&mut out, entries.iter());
+        let cp = decode(&finish(out, n)).expect("decodes");
+        assert_eq!(
+            (cp.covered_seq, cp.first_segment, cp.first_offset),
+            (10, 1, 4096)
+        );
+        let got: Vec<_> = cp.index.entries().cloned().collect();
+        assert_eq!(got, entries);
+        assert_eq!(
+            cp.index.bucket_stats(3),
+            (1, 15),
+            "a is deleted, b is an object"
+        );
+        assert_eq!(cp.index.noncurrent_count(), 2);
+    }
+
+    /// A version 1 checkpoint (before object versioning: no order, no
+    /// flags) still loads, each entry its key's only version.
+    #[test]
+    fn version_1_checkpoints_still_load() {
+        let mut out = encode_header(10, (0, 0), 0);
+        out[4..6].copy_from_slice(&CHECKPOINT_VERSION_UNVERSIONED.to_le_bytes());
+        for (key, seq) in [("a", 4u64), ("b", 6)] {
+            let rec = CommitRec {
+                bucket: 3,
+                key: key.into(),
+                version_id: 0,
+                meta: Default::default(),
+                extents: Vec::new(),
+            }
+            .encode();
+            out.extend_from_slice(&seq.to_le_bytes());
+            out.extend_from_slice(&(rec.len() as u32).to_le_bytes());
+            out.extend_from_slice(&rec);
+        }
+        let cp = decode(&finish(out, 2)).expect("v1 decodes");
+        let got: Vec<(String, u64, u64)> = cp
+            .index
+            .entries()
+            .map(|e| (e.key.clone(), e.commit_seq, e.order))
+            .collect();
+        assert_eq!(got, [("a".into(), 4, 4), ("b".into(), 6, 6)]);
+    }
 }

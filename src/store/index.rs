@@ -42,13 +42,22 @@ impl ObjectEntry {
     }
 }
 
+/// A noncurrent version, with its id and order beside it so scans of a
+/// key's history stay in one contiguous vector.
+struct Older {
+    version_id: u128,
+    order: u64,
+    entry: Rc<ObjectEntry>,
+}
+
 /// One bucket's versions. Every key with any version has its current one
 /// (the highest order, possibly a delete marker) in `keys`; older ones sit
-/// in `older`, newest first. Unversioned buckets never fill `older`.
+/// in `older`, oldest first (a new version demotes the current one with a
+/// push). Unversioned buckets never fill `older`.
 #[derive(Default)]
 struct BucketIndex {
     keys: BTreeMap<String, Rc<ObjectEntry>>,
-    older: HashMap<String, Vec<Rc<ObjectEntry>>>,
+    older: HashMap<String, Vec<Older>>,
     /// Bytes of every version.
     bytes: u64,
     /// Keys whose current version is an object, not a delete marker.
@@ -58,51 +67,57 @@ struct BucketIndex {
 }
 
 impl BucketIndex {
-    /// All versions of `key`, newest first, taken out of the index.
-    fn take_versions(&mut self, key: &str) -> Vec<Rc<ObjectEntry>> {
-        let Some(cur) = self.keys.remove(key) else {
-            debug_assert!(!self.older.contains_key(key));
-            return Vec::new();
+    /// Counts `e` in (or, `add` false, out of) the byte total and, when it
+    /// is current, the object count.
+    fn count(&mut self, e: &ObjectEntry, current: bool, add: bool) {
+        let object = (current && !e.delete_marker) as u64;
+        let noncurrent = (!current) as u64;
+        if add {
+            self.bytes += e.meta.size;
+            self.objects += object;
+            self.noncurrent += noncurrent;
+        } else {
+            self.bytes -= e.meta.size;
+            self.objects -= object;
+            self.noncurrent -= noncurrent;
+        }
+    }
+
+    /// Puts `e` among the key's older versions, keeping them oldest first.
+    fn add_older(&mut self, e: Rc<ObjectEntry>) {
+        self.count(&e, false, true);
+        let v = Older {
+            version_id: e.version_id,
+            order: e.order,
+            entry: e,
         };
-        self.objects -= !cur.delete_marker as u64;
-        let mut all = vec![cur];
-        if let Some(rest) = self.older.remove(key) {
-            self.noncurrent -= rest.len() as u64;
-            all.extend(rest);
-        }
-        for v in &all {
-            self.bytes -= v.meta.size;
-        }
-        all
+        let older = match self.older.get_mut(v.entry.key.as_str()) {
+            Some(o) => o,
+            None => self.older.entry(v.entry.key.clone()).or_default(),
+        };
+        let at = older.partition_point(|o| o.order < v.order);
+        older.insert(at, v);
     }
 
-    /// Puts `key`'s versions (sorted newest first) back.
-    fn put_versions(&mut self, key: &str, mut all: Vec<Rc<ObjectEntry>>) {
-        debug_assert!(all.windows(2).all(|w| w[0].order > w[1].order));
-        if all.is_empty() {
-            return;
+    /// Takes the key's older version `version_id` out, if its order is
+    /// below `below` (None: whatever its order).
+    fn take_older(
+        &mut self,
+        key: &str,
+        version_id: u128,
+        below: Option<u64>,
+    ) -> Option<Rc<ObjectEntry>> {
+        let older = self.older.get_mut(key)?;
+        let i = older.iter().position(|v| v.version_id == version_id)?;
+        if below.is_some_and(|b| older[i].order >= b) {
+            return None;
         }
-        for v in &all {
-            self.bytes += v.meta.size;
+        let e = older.remove(i).entry;
+        if older.is_empty() {
+            self.older.remove(key);
         }
-        let rest = all.split_off(1);
-        let cur = all.pop().expect("one version left");
-        self.objects += !cur.delete_marker as u64;
-        if !rest.is_empty() {
-            self.noncurrent += rest.len() as u64;
-            self.older.insert(key.to_string(), rest);
-        }
-        self.keys.insert(key.to_string(), cur);
-    }
-
-    /// Whether `key` has a single version, `version_id` (or none at all):
-    /// the unversioned case, handled without gathering versions.
-    fn only_version(&self, key: &str, version_id: u128) -> bool {
-        (self.older.is_empty() || !self.older.contains_key(key))
-            && self
-                .keys
-                .get(key)
-                .is_none_or(|c| c.version_id == version_id)
+        self.count(&e, false, false);
+        Some(e)
     }
 }
 
@@ -162,7 +177,18 @@ impl Index {
                 b.bytes += versions.iter().map(|v| v.meta.size).sum::<u64>();
                 if m > 1 {
                     b.noncurrent += (m - 1) as u64;
-                    b.older.insert(cur.key.clone(), versions[1..].to_vec());
+                    b.older.insert(
+                        cur.key.clone(),
+                        versions[1..]
+                            .iter()
+                            .rev()
+                            .map(|e| Older {
+                                version_id: e.version_id,
+                                order: e.order,
+                                entry: e.clone(),
+                            })
+                            .collect(),
+                    );
                 }
                 keys.push((cur.key.clone(), cur.clone()));
                 at = after;
@@ -200,7 +226,7 @@ impl Index {
             .get(key)?
             .iter()
             .find(|v| v.version_id == version_id)
-            .cloned()
+            .map(|v| v.entry.clone())
     }
 
     /// Every version of the key, newest first.
@@ -212,7 +238,14 @@ impl Index {
             return Vec::new();
         };
         let mut all = vec![cur.clone()];
-        all.extend(b.older.get(key).into_iter().flatten().cloned());
+        all.extend(
+            b.older
+                .get(key)
+                .into_iter()
+                .flatten()
+                .rev()
+                .map(|v| v.entry.clone()),
+        );
         all
     }
 
@@ -224,35 +257,47 @@ impl Index {
         entry: Rc<ObjectEntry>,
     ) -> Result<Option<Rc<ObjectEntry>>, Rc<ObjectEntry>> {
         let b = self.buckets.entry(entry.bucket).or_default();
-        if b.only_version(&entry.key, entry.version_id) {
-            // The unversioned path: at most one version, the one replaced.
-            if let Some(old) = b.keys.get(&entry.key) {
-                if old.order > entry.order {
-                    return Err(entry);
-                }
-            }
-            b.bytes += entry.meta.size;
-            b.objects += !entry.delete_marker as u64;
-            let old = b.keys.insert(entry.key.clone(), entry);
-            if let Some(o) = &old {
-                b.bytes -= o.meta.size;
-                b.objects -= !o.delete_marker as u64;
-            }
-            return Ok(old);
-        }
-        let key = entry.key.clone();
-        let mut all = b.take_versions(&key);
-        let same = all.iter().position(|v| v.version_id == entry.version_id);
-        if let Some(i) = same {
-            if all[i].order > entry.order {
-                b.put_versions(&key, all);
+        let Some(cur) = b.keys.get(entry.key.as_str()).cloned() else {
+            b.count(&entry, true, true);
+            b.keys.insert(entry.key.clone(), entry);
+            return Ok(None);
+        };
+        if cur.version_id == entry.version_id {
+            // The unversioned path: the key's version replaced in place.
+            if cur.order > entry.order {
                 return Err(entry);
             }
+            b.count(&cur, true, false);
+            b.count(&entry, true, true);
+            // In place: no new key string for an overwrite.
+            if let Some(slot) = b.keys.get_mut(cur.key.as_str()) {
+                *slot = entry;
+            }
+            return Ok(Some(cur));
         }
-        let replaced = same.map(|i| all.remove(i));
-        let at = all.partition_point(|v| v.order > entry.order);
-        all.insert(at, entry);
-        b.put_versions(&key, all);
+        // Scanned only for this version id: a fresh id is not there.
+        let same = b
+            .older
+            .get(entry.key.as_str())
+            .and_then(|o| o.iter().find(|v| v.version_id == entry.version_id))
+            .map(|v| v.order);
+        if same.is_some_and(|order| order > entry.order) {
+            return Err(entry);
+        }
+        let replaced = same.and_then(|_| b.take_older(&entry.key, entry.version_id, None));
+        if entry.order > cur.order {
+            // A new current version: the old one is demoted.
+            b.count(&cur, true, false);
+            b.count(&entry, true, true);
+            let old = b
+                .keys
+                .get_mut(cur.key.as_str())
+                .map(|slot| std::mem::replace(slot, entry));
+            debug_assert!(old.as_ref().is_some_and(|o| Rc::ptr_eq(o, &cur)));
+            b.add_older(cur);
+        } else {
+            b.add_older(entry);
+        }
         Ok(replaced)
     }
 
@@ -266,25 +311,36 @@ impl Index {
         order: u64,
     ) -> Option<Rc<ObjectEntry>> {
         let b = self.buckets.get_mut(&bucket)?;
-        let removed = if b.only_version(key, version_id) {
-            if b.keys.get(key)?.order > order {
+        let cur = b.keys.get(key)?;
+        let removed = if cur.version_id == version_id {
+            if cur.order > order {
                 return None;
             }
-            let old = b.keys.remove(key)?;
-            b.bytes -= old.meta.size;
-            b.objects -= !old.delete_marker as u64;
-            Some(old)
+            let cur = cur.clone();
+            b.count(&cur, true, false);
+            // The newest older version, if any, becomes current.
+            let next = b.older.get_mut(key).and_then(|o| o.pop()).map(|o| o.entry);
+            if b.older.get(key).is_some_and(|o| o.is_empty()) {
+                b.older.remove(key);
+            }
+            match next {
+                Some(n) => {
+                    b.count(&n, false, false);
+                    b.count(&n, true, true);
+                    if let Some(slot) = b.keys.get_mut(key) {
+                        *slot = n;
+                    }
+                }
+                None => {
+                    b.keys.remove(key);
+                }
+            }
+            Some(cur)
         } else {
-            let mut all = b.take_versions(key);
-            let i = all
-                .iter()
-                .position(|v| v.version_id == version_id && v.order < order);
-            let removed = i.map(|i| all.remove(i));
-            b.put_versions(key, all);
-            removed
+            b.take_older(key, version_id, Some(order))
         };
         if b.keys.is_empty() {
-            debug_assert!(b.older.is_empty() && b.bytes == 0);
+            debug_assert!(b.older.is_empty() && b.bytes == 0 && b.noncurrent == 0);
             self.buckets.remove(&bucket);
         }
         removed
@@ -309,7 +365,7 @@ impl Index {
             .remove(&bucket)
             .map(|b| {
                 let mut all: Vec<_> = b.keys.into_values().collect();
-                all.extend(b.older.into_values().flatten());
+                all.extend(b.older.into_values().flatten().map(|o| o.entry));
                 all
             })
             .unwrap_or_default()
@@ -323,7 +379,8 @@ impl Index {
     pub fn entries(&self) -> impl Iterator<Item = &Rc<ObjectEntry>> {
         self.buckets.values().flat_map(|b| {
             b.keys.iter().flat_map(move |(k, cur)| {
-                std::iter::once(cur).chain(b.older.get(k).into_iter().flatten())
+                std::iter::once(cur)
+                    .chain(b.older.get(k).into_iter().flatten().rev().map(|o| &o.entry))
             })
         })
     }
@@ -478,7 +535,14 @@ impl Index {
                 }
                 None => {
                     out.push(row(cur, true));
-                    for e in b.older.get(key).into_iter().flatten() {
+                    for e in b
+                        .older
+                        .get(key)
+                        .into_iter()
+                        .flatten()
+                        .rev()
+                        .map(|o| &o.entry)
+                    {
                         if out.len() == limit {
                             break;
                         }

@@ -145,6 +145,10 @@ struct StoreInner {
     /// Low bits of the next version id (random start: ids stay unique
     /// across restarts within one millisecond).
     version_counter: Cell<u64>,
+    /// A checkpoint is being written (one at a time).
+    checkpoint_writing: Cell<bool>,
+    /// Size of the last checkpoint written (paces the next one).
+    checkpoint_bytes: Cell<u64>,
     /// Record bytes of segments compaction freed since open.
     freed_bytes: Cell<u64>,
     damaged_records: u64,
@@ -210,6 +214,8 @@ impl Store {
                 inits_complete: rec.inits_complete,
                 recovered_bytes: rec.used_bytes,
                 versioning: RefCell::new(HashMap::new()),
+                checkpoint_writing: Cell::new(false),
+                checkpoint_bytes: Cell::new(0),
                 version_counter: Cell::new(random_u64()),
                 freed_bytes: Cell::new(0),
                 damaged_records: rec.damaged_records,

@@ -383,12 +383,45 @@ impl SegmentHeaderRec {
 impl CommitRec {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
-        w.u64(self.bucket);
-        w.str(&self.key);
-        w.u128(self.version_id);
-        encode_meta(&mut w, &self.meta);
-        w.extents(&self.extents);
+        Self::encode_fields(
+            &mut w,
+            self.bucket,
+            &self.key,
+            self.version_id,
+            &self.meta,
+            &self.extents,
+        );
         w.0
+    }
+
+    /// The encoding of a CommitRec of these fields, appended to `out`
+    /// without building one (checkpoints encode every index entry).
+    pub fn encode_into(
+        out: &mut Vec<u8>,
+        bucket: BucketId,
+        key: &str,
+        version_id: u128,
+        meta: &ObjectMeta,
+        extents: &[Extent],
+    ) {
+        let mut w = Writer(std::mem::take(out));
+        Self::encode_fields(&mut w, bucket, key, version_id, meta, extents);
+        *out = w.0;
+    }
+
+    fn encode_fields(
+        w: &mut Writer,
+        bucket: BucketId,
+        key: &str,
+        version_id: u128,
+        meta: &ObjectMeta,
+        extents: &[Extent],
+    ) {
+        w.u64(bucket);
+        w.str(key);
+        w.u128(version_id);
+        encode_meta(w, meta);
+        w.extents(extents);
     }
     pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(b);

@@ -3,3 +3,4 @@
 pub mod hex;
 pub mod pieces;
 pub mod time;
+pub mod yield_now;
