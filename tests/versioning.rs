@@ -183,6 +183,17 @@ fn versions_markers_and_version_deletes() {
             .expect("head v1");
         assert_eq!(head.content_length(), Some(1000));
         assert_eq!(head.version_id(), Some(v1.as_str()));
+        let attrs = s3
+            .get_object_attributes()
+            .bucket("verb")
+            .key("k")
+            .version_id(&v1)
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+            .send()
+            .await
+            .expect("attributes of v1");
+        assert_eq!(attrs.object_size(), Some(1000));
+        assert_eq!(attrs.version_id(), Some(v1.as_str()));
 
         // A delete without a version id writes a delete marker.
         let del = s3
@@ -579,6 +590,71 @@ fn listing_pages_copies_tags_multipart_and_suspend() {
         assert_eq!(
             get_version(&s3, "verl", "mp", &mp_version).await,
             pattern(1000, 9)
+        );
+    });
+}
+
+/// Lifecycle rules for versioned buckets are accepted and answered back as
+/// set (their enforcement is tested in server::lifecycle with a clock).
+#[test]
+fn noncurrent_lifecycle_rules_round_trip() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleFilter, NoncurrentVersionExpiration,
+    };
+    let server = Server::start(1);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("verlc")
+            .send()
+            .await
+            .expect("create");
+        set_versioning(&s3, "verlc", BucketVersioningStatus::Enabled).await;
+        let rule = LifecycleRule::builder()
+            .id("tidy")
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix("logs/").build())
+            .expiration(
+                LifecycleExpiration::builder()
+                    .expired_object_delete_marker(true)
+                    .build(),
+            )
+            .noncurrent_version_expiration(
+                NoncurrentVersionExpiration::builder()
+                    .noncurrent_days(30)
+                    .newer_noncurrent_versions(2)
+                    .build(),
+            )
+            .build()
+            .expect("rule");
+        s3.put_bucket_lifecycle_configuration()
+            .bucket("verlc")
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .expect("config"),
+            )
+            .send()
+            .await
+            .expect("put lifecycle");
+        let got = s3
+            .get_bucket_lifecycle_configuration()
+            .bucket("verlc")
+            .send()
+            .await
+            .expect("get lifecycle");
+        let r = &got.rules()[0];
+        let n = r.noncurrent_version_expiration().expect("noncurrent");
+        assert_eq!(
+            (n.noncurrent_days(), n.newer_noncurrent_versions()),
+            (Some(30), Some(2))
+        );
+        assert_eq!(
+            r.expiration()
+                .and_then(|e| e.expired_object_delete_marker()),
+            Some(true)
         );
     });
 }

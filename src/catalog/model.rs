@@ -96,6 +96,23 @@ pub struct LifecycleRule {
     /// up to midnight UTC) are aborted. Prefix filters only, as in S3.
     #[serde(default)]
     pub abort_incomplete_days: Option<u32>,
+    /// Versioned buckets: when noncurrent versions are removed for good.
+    #[serde(default)]
+    pub noncurrent_expiration: Option<NoncurrentExpiration>,
+    /// Versioned buckets: a delete marker left as its key's only version is
+    /// removed (`Expiration/ExpiredObjectDeleteMarker`).
+    #[serde(default)]
+    pub expired_object_delete_marker: bool,
+}
+
+/// `NoncurrentVersionExpiration`: a noncurrent version goes `days` after it
+/// became noncurrent (rounded up to midnight UTC), unless it is one of the
+/// `newer_versions` newest noncurrent versions of its key.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NoncurrentExpiration {
+    pub days: u32,
+    #[serde(default)]
+    pub newer_versions: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]

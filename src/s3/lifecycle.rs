@@ -46,6 +46,36 @@ pub fn is_expired(
     })
 }
 
+/// Whether any rule removes a noncurrent version of `key` (with these
+/// tags) that became noncurrent at `noncurrent_since_millis` (when the
+/// next newer version was written) and has `newer_noncurrent` noncurrent
+/// versions newer than itself, by `now_millis`.
+pub fn noncurrent_is_due(
+    rules: &[LifecycleRule],
+    key: &str,
+    tags: &[(String, String)],
+    noncurrent_since_millis: i64,
+    newer_noncurrent: usize,
+    now_millis: i64,
+) -> bool {
+    rules.iter().any(|r| {
+        covers(r, key, tags)
+            && r.noncurrent_expiration.is_some_and(|n| {
+                n.newer_versions
+                    .is_none_or(|keep| newer_noncurrent >= keep as usize)
+                    && now_millis
+                        >= expires_at(LifecycleExpiration::Days(n.days), noncurrent_since_millis)
+            })
+    })
+}
+
+/// Whether any rule removes a delete marker that is `key`'s only version.
+pub fn expired_marker_is_due(rules: &[LifecycleRule], key: &str) -> bool {
+    rules
+        .iter()
+        .any(|r| r.expired_object_delete_marker && covers(r, key, &[]))
+}
+
 /// Whether any rule aborts an upload of `key` initiated at `initiated_millis`
 /// by `now_millis` (DaysAfterInitiation, rounded up to midnight UTC as
 /// expiration Days are).
@@ -80,6 +110,7 @@ mod tests {
             filter_form: LifecycleFilterForm::And,
             expiration: Some(expiration),
             abort_incomplete_days: None,
+            ..Default::default()
         }
     }
 

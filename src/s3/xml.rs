@@ -11,8 +11,8 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::catalog::{
-    CorsRule, LifecycleExpiration, LifecycleFilterForm, LifecycleRule, MAX_CORS_RULES,
-    MAX_LIFECYCLE_RULES,
+    CorsRule, LifecycleExpiration, LifecycleFilterForm, LifecycleRule, NoncurrentExpiration,
+    MAX_CORS_RULES, MAX_LIFECYCLE_RULES,
 };
 use crate::s3::error::{S3Error, S3ErrorCode};
 pub use crate::s3::model::*;
@@ -522,6 +522,18 @@ pub fn lifecycle_configuration(rules: &[LifecycleRule]) -> String {
                 LifecycleExpiration::Date(millis) => w.date("Date", millis),
             }
             w.close("Expiration");
+        } else if r.expired_object_delete_marker {
+            w.open("Expiration");
+            w.bool("ExpiredObjectDeleteMarker", true);
+            w.close("Expiration");
+        }
+        if let Some(n) = r.noncurrent_expiration {
+            w.open("NoncurrentVersionExpiration");
+            w.num("NoncurrentDays", n.days);
+            if let Some(v) = n.newer_versions {
+                w.num("NewerNoncurrentVersions", v);
+            }
+            w.close("NoncurrentVersionExpiration");
         }
         if let Some(days) = r.abort_incomplete_days {
             w.open("AbortIncompleteMultipartUpload");
@@ -889,16 +901,15 @@ pub fn parse_cors_configuration(body: &[u8]) -> Result<Vec<CorsRule>, S3Error> {
 }
 
 /// PutBucketLifecycleConfiguration body. Rules filter by prefix and tags,
-/// expire current objects by Days or Date and abort incomplete uploads;
-/// actions on other storage classes, noncurrent versions and delete
-/// markers, and object-size filters, answer NotImplemented (nothing here
-/// could enforce them).
+/// expire current objects by Days or Date, remove noncurrent versions
+/// (NoncurrentVersionExpiration) and expired delete markers, and abort
+/// incomplete uploads; transitions to other storage classes and
+/// object-size filters answer NotImplemented (nothing here could enforce
+/// them).
 pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, S3Error> {
-    const UNSUPPORTED_ACTIONS: [&str; 3] = [
-        "Transition",
-        "NoncurrentVersionTransition",
-        "NoncurrentVersionExpiration",
-    ];
+    const UNSUPPORTED_ACTIONS: [&str; 2] = ["Transition", "NoncurrentVersionTransition"];
+    /// S3's bound on NewerNoncurrentVersions.
+    const MAX_NEWER_NONCURRENT_VERSIONS: u32 = 100;
     let invalid = |m: &str| S3Error::new(S3ErrorCode::InvalidArgument).with_message(m);
     let unsupported = |what: &str| {
         S3Error::new(S3ErrorCode::NotImplemented).with_message(format!(
@@ -978,13 +989,29 @@ pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, 
                 }
             }
         };
+        let mut expired_object_delete_marker = false;
         let expiration = match rule.child("Expiration") {
             None => None,
-            Some(exp) => {
-                if exp.child("ExpiredObjectDeleteMarker").is_some() {
-                    return Err(unsupported("ExpiredObjectDeleteMarker"));
+            Some(exp) => match (
+                exp.child_text("Days"),
+                exp.child_text("Date"),
+                exp.child_text("ExpiredObjectDeleteMarker").map(str::trim),
+            ) {
+                (None, None, Some(flag)) => {
+                    expired_object_delete_marker = match flag {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(malformed()),
+                    };
+                    if expired_object_delete_marker && !tags.is_empty() {
+                        return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message(
+                            "ExpiredObjectDeleteMarker cannot be specified with tags.",
+                        ));
+                    }
+                    None
                 }
-                Some(match (exp.child_text("Days"), exp.child_text("Date")) {
+                (_, _, Some(_)) => return Err(malformed()),
+                (days, date, None) => Some(match (days, date) {
                     (Some(d), None) => match d.trim().parse::<u32>() {
                         Ok(days) if days > 0 => LifecycleExpiration::Days(days),
                         _ => {
@@ -1002,6 +1029,34 @@ pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, 
                         LifecycleExpiration::Date(secs * 1000)
                     }
                     _ => return Err(malformed()),
+                }),
+            },
+        };
+        let noncurrent_expiration = match rule.child("NoncurrentVersionExpiration") {
+            None => None,
+            Some(n) => {
+                let days = match n.child_text("NoncurrentDays").map(|d| d.trim().parse::<u32>()) {
+                    Some(Ok(days)) if days > 0 => days,
+                    _ => {
+                        return Err(invalid(
+                            "'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer",
+                        ))
+                    }
+                };
+                let newer_versions = match n.child_text("NewerNoncurrentVersions") {
+                    None => None,
+                    Some(v) => match v.trim().parse::<u32>() {
+                        Ok(v) if (1..=MAX_NEWER_NONCURRENT_VERSIONS).contains(&v) => Some(v),
+                        _ => {
+                            return Err(invalid(
+                                "'NewerNoncurrentVersions' for NoncurrentVersionExpiration action must be a positive integer up to 100",
+                            ))
+                        }
+                    },
+                };
+                Some(NoncurrentExpiration {
+                    days,
+                    newer_versions,
                 })
             }
         };
@@ -1023,7 +1078,11 @@ pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, 
                 }
             }
         };
-        if expiration.is_none() && abort_incomplete_days.is_none() {
+        if expiration.is_none()
+            && abort_incomplete_days.is_none()
+            && noncurrent_expiration.is_none()
+            && !expired_object_delete_marker
+        {
             return Err(malformed());
         }
         rules.push(LifecycleRule {
@@ -1034,6 +1093,8 @@ pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, 
             filter_form,
             expiration,
             abort_incomplete_days,
+            noncurrent_expiration,
+            expired_object_delete_marker,
         });
     }
     if rules.is_empty() {

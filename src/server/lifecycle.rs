@@ -1,16 +1,19 @@
 //! Lifecycle expiration: every shard, every `lifecycle_interval`, walks its
 //! own keys of each bucket that has enabled rules and deletes the objects
-//! the rules have expired (`s3::lifecycle`), then aborts its uploads left
-//! incomplete past a rule's DaysAfterInitiation. A delete happens only while the
-//! key still holds the object that was judged (`Store::delete_if_unchanged`),
-//! so an overwrite racing the walk is never lost. S3 itself expires objects
+//! the rules have expired (`s3::lifecycle`; a delete marker in a versioned
+//! bucket), removes noncurrent versions past NoncurrentVersionExpiration
+//! and delete markers left alone (ExpiredObjectDeleteMarker), then aborts
+//! its uploads left incomplete past a rule's DaysAfterInitiation. A current
+//! object is expired only while the key still holds the object that was
+//! judged (`Store::delete_if_unchanged`), so an overwrite racing the walk
+//! is never lost; versions are removed by id, which names one version only. S3 itself expires objects
 //! asynchronously, typically within a day of the due time; here it is
 //! within one interval.
 
 use super::shard::ShardCtx;
 use crate::catalog::LifecycleRule;
-use crate::s3::lifecycle::{is_expired, upload_is_due};
-use crate::store::{BucketId, ListItem};
+use crate::s3::lifecycle::{expired_marker_is_due, is_expired, noncurrent_is_due, upload_is_due};
+use crate::store::{BucketId, Store, StoreError};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -92,42 +95,85 @@ async fn expire_bucket(
     ctx: &ShardCtx,
     bucket: BucketId,
     rules: &[LifecycleRule],
-) -> Result<(), crate::store::StoreError> {
+) -> Result<(), StoreError> {
     // Rules that only abort uploads give the keys nothing to judge.
-    if !rules.iter().any(|r| r.enabled && r.expiration.is_some()) {
+    if !rules.iter().any(|r| {
+        r.enabled
+            && (r.expiration.is_some()
+                || r.noncurrent_expiration.is_some()
+                || r.expired_object_delete_marker)
+    }) {
         return Ok(());
     }
     let mut after: Option<String> = None;
     loop {
-        let page = ctx
+        let keys = ctx
             .store
-            .list(bucket, "", None, after.as_deref(), KEYS_PER_STEP);
+            .keys_after(bucket, after.as_deref(), KEYS_PER_STEP);
         let now = crate::util::time::unix_now_millis();
-        let mut due = Vec::new();
-        for item in &page {
-            let ListItem::Object { key, .. } = item else {
-                continue;
-            };
-            let Some(entry) = ctx.store.get(bucket, key) else {
-                continue;
-            };
-            let meta = &entry.meta;
-            if is_expired(rules, key, &meta.tags, meta.mtime_millis, now) {
-                due.push((key.clone(), entry.commit_seq));
-            }
+        for key in &keys {
+            let n = expire_key(&ctx.store, bucket, key, rules, now).await?;
+            ctx.lifecycle_stats.borrow_mut().expired += n;
         }
-        for (key, seq) in due {
-            if ctx.store.delete_if_unchanged(bucket, &key, seq).await? {
-                ctx.lifecycle_stats.borrow_mut().expired += 1;
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == KEYS_PER_STEP => after = Some(last.sort_key().to_string()),
+        match keys.last() {
+            Some(last) if keys.len() == KEYS_PER_STEP => after = Some(last.clone()),
             _ => return Ok(()),
         }
         // A timer, not a self-wake: the shard's I/O and peers get their turn.
         monoio::time::sleep(STEP_PAUSE).await;
     }
+}
+
+/// Applies the rules to one key at `now_millis`: expires its current
+/// object, removes noncurrent versions that are due and a delete marker
+/// left as the only version. Returns how many objects and versions went.
+pub(crate) async fn expire_key(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    rules: &[LifecycleRule],
+    now_millis: i64,
+) -> Result<u64, StoreError> {
+    let versions = store.versions(bucket, key);
+    let Some(current) = versions.first() else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    if versions.len() == 1 && current.delete_marker && expired_marker_is_due(rules, key) {
+        let out = store
+            .delete_version(bucket, key, current.version_id)
+            .await?;
+        return Ok(out.existed as u64);
+    }
+    // Noncurrent versions, newest first: each became noncurrent when the
+    // version before it in this list was written.
+    for (i, pair) in versions.windows(2).enumerate() {
+        let (newer, v) = (&pair[0], &pair[1]);
+        if noncurrent_is_due(
+            rules,
+            key,
+            &v.meta.tags,
+            newer.meta.mtime_millis,
+            i,
+            now_millis,
+        ) {
+            removed += store
+                .delete_version(bucket, key, v.version_id)
+                .await?
+                .existed as u64;
+        }
+    }
+    if !current.delete_marker {
+        let meta = &current.meta;
+        if is_expired(rules, key, &meta.tags, meta.mtime_millis, now_millis)
+            && store
+                .delete_if_unchanged(bucket, key, current.commit_seq)
+                .await?
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -151,6 +197,7 @@ mod tests {
             filter_form: LifecycleFilterForm::Prefix,
             expiration: None,
             abort_incomplete_days: Some(2),
+            ..Default::default()
         };
         let cfg = || StoreConfig::new(dir.path().join("shard-000"), 0);
         run(async {
@@ -200,6 +247,100 @@ mod tests {
         run(async {
             let store = Store::open(cfg()).await.expect("reopen");
             assert_eq!(store.upload_count(), 2, "the abort was durable");
+        });
+    }
+
+    /// NoncurrentVersionExpiration (with NewerNoncurrentVersions) and
+    /// ExpiredObjectDeleteMarker on a versioned bucket, then a restart.
+    #[test]
+    fn noncurrent_versions_and_lone_markers_expire() {
+        use crate::catalog::NoncurrentExpiration;
+        use crate::store::{PutCondition, Versioning};
+        let dir = real_disk_tempdir();
+        let cfg = || StoreConfig::new(dir.path().join("shard-000"), 0);
+        let base = crate::util::time::unix_now_millis() - 20 * DAY;
+        let keep_one = LifecycleRule {
+            enabled: true,
+            noncurrent_expiration: Some(NoncurrentExpiration {
+                days: 1,
+                newer_versions: Some(1),
+            }),
+            ..Default::default()
+        };
+        let markers = LifecycleRule {
+            enabled: true,
+            prefix: "m".into(),
+            noncurrent_expiration: Some(NoncurrentExpiration {
+                days: 1,
+                newer_versions: None,
+            }),
+            expired_object_delete_marker: true,
+            ..Default::default()
+        };
+        let (kept, gone_marker) = run(async {
+            let store = Store::open(cfg()).await.expect("open");
+            store.set_versioning([(1, Versioning::Enabled)].into_iter().collect());
+            let put = |key: &'static str, day: i64| {
+                let store = store.clone();
+                async move {
+                    let mut w = store.writer(1, key);
+                    w.write(bytes::Bytes::from_static(b"data"))
+                        .await
+                        .expect("write");
+                    let meta = ObjectMeta {
+                        mtime_millis: base + day * DAY,
+                        etag: "e".into(),
+                        ..ObjectMeta::default()
+                    };
+                    w.commit(meta, PutCondition::None)
+                        .await
+                        .expect("commit")
+                        .version_id
+                }
+            };
+            let ids = [
+                put("k", 0).await,
+                put("k", 1).await,
+                put("k", 2).await,
+                put("k", 3).await,
+            ];
+            put("m", 0).await;
+            store.delete_object(1, "m").await.expect("marker");
+            let now = crate::util::time::unix_now_millis() + 10 * DAY;
+            let rules = [keep_one.clone(), markers.clone()];
+            // k: the newest noncurrent version stays (NewerNoncurrentVersions 1),
+            // the two older ones are due.
+            assert_eq!(expire_key(&store, 1, "k", &rules, now).await.expect("k"), 2);
+            let left: Vec<u128> = store
+                .versions(1, "k")
+                .iter()
+                .map(|e| e.version_id)
+                .collect();
+            assert_eq!(left, [ids[3], ids[2]]);
+            // m: its object goes first; the marker, then alone, on the next pass.
+            assert_eq!(expire_key(&store, 1, "m", &rules, now).await.expect("m"), 1);
+            let marker = store.current(1, "m").expect("marker stays this pass");
+            assert!(marker.delete_marker);
+            assert_eq!(expire_key(&store, 1, "m", &rules, now).await.expect("m"), 1);
+            assert!(store.versions(1, "m").is_empty());
+            // Nothing is due before its day.
+            let early = base + 2 * DAY;
+            assert_eq!(
+                expire_key(&store, 1, "k", &rules, early).await.expect("k"),
+                0
+            );
+            (left, marker.version_id)
+        });
+        run(async {
+            let store = Store::open(cfg()).await.expect("reopen");
+            let left: Vec<u128> = store
+                .versions(1, "k")
+                .iter()
+                .map(|e| e.version_id)
+                .collect();
+            assert_eq!(left, kept, "the removals were durable");
+            assert!(store.get_version(1, "m", gone_marker).is_none());
+            assert!(store.keys_after(1, None, 10) == ["k"]);
         });
     }
 }

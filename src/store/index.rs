@@ -554,4 +554,21 @@ impl Index {
         }
         out
     }
+
+    /// Up to `limit` keys of `bucket` after `after`, in order, whatever
+    /// their current version (lifecycle walks markers too).
+    pub fn keys_after(&self, bucket: BucketId, after: Option<&str>, limit: usize) -> Vec<String> {
+        let Some(b) = self.buckets.get(&bucket) else {
+            return Vec::new();
+        };
+        let from = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        b.keys
+            .range::<str, _>((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
 }

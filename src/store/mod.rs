@@ -633,6 +633,11 @@ impl Store {
         }
     }
 
+    /// Up to `limit` keys after `after`, delete-marked ones included.
+    pub fn keys_after(&self, bucket: BucketId, after: Option<&str>, limit: usize) -> Vec<String> {
+        self.inner.index.borrow().keys_after(bucket, after, limit)
+    }
+
     /// Lists versions (ListObjectVersions); see `Index::list_versions`.
     pub fn list_versions(
         &self,

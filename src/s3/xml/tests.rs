@@ -915,6 +915,7 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
             filter_form: LifecycleFilterForm::Prefix,
             expiration: Some(LifecycleExpiration::Days(30)),
             abort_incomplete_days: None,
+            ..Default::default()
         },
         LifecycleRule {
             id: Some("tag".into()),
@@ -924,6 +925,7 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
             filter_form: LifecycleFilterForm::Tag,
             expiration: Some(LifecycleExpiration::Date(1_577_836_800_000)),
             abort_incomplete_days: None,
+            ..Default::default()
         },
         LifecycleRule {
             id: None,
@@ -933,6 +935,7 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
             filter_form: LifecycleFilterForm::And,
             expiration: Some(LifecycleExpiration::Days(1)),
             abort_incomplete_days: None,
+            ..Default::default()
         },
         LifecycleRule {
             id: Some("legacy".into()),
@@ -942,8 +945,30 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
             filter_form: LifecycleFilterForm::Legacy,
             expiration: Some(LifecycleExpiration::Days(7)),
             abort_incomplete_days: Some(3),
+            ..Default::default()
         },
     ];
+    let mut rules = rules;
+    rules.push(LifecycleRule {
+        id: Some("versions".into()),
+        enabled: true,
+        prefix: "logs/".into(),
+        noncurrent_expiration: Some(NoncurrentExpiration {
+            days: 30,
+            newer_versions: Some(3),
+        }),
+        expired_object_delete_marker: true,
+        ..Default::default()
+    });
+    rules.push(LifecycleRule {
+        id: Some("old".into()),
+        enabled: false,
+        noncurrent_expiration: Some(NoncurrentExpiration {
+            days: 7,
+            newer_versions: None,
+        }),
+        ..Default::default()
+    });
     let written = lifecycle_configuration(&rules);
     assert_eq!(
         parse_lifecycle_configuration(written.as_bytes()).unwrap(),
@@ -960,10 +985,13 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
         (rule(&format!("{ok_filter}<Expiration><Days>-1</Days></Expiration>")), S3ErrorCode::InvalidArgument),
         (rule(&format!("{ok_filter}<Expiration><Days>1</Days><Date>2020-01-01T00:00:00Z</Date></Expiration>")), S3ErrorCode::MalformedXML),
         (rule(&format!("{ok_filter}<Expiration><Date>2020-01-01T12:00:00Z</Date></Expiration>")), S3ErrorCode::InvalidArgument),
-        (rule(&format!("{ok_filter}<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>")), S3ErrorCode::NotImplemented),
+        (rule(&format!("{ok_filter}<Expiration><Days>1</Days><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>")), S3ErrorCode::MalformedXML),
+        (rule("<Filter><Tag><Key>a</Key><Value>b</Value></Tag></Filter><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>"), S3ErrorCode::InvalidRequest),
+        (rule(&format!("{ok_filter}<NoncurrentVersionExpiration><NoncurrentDays>0</NoncurrentDays></NoncurrentVersionExpiration>")), S3ErrorCode::InvalidArgument),
+        (rule(&format!("{ok_filter}<NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays><NewerNoncurrentVersions>101</NewerNoncurrentVersions></NoncurrentVersionExpiration>")), S3ErrorCode::InvalidArgument),
+        (rule(&format!("{ok_filter}<NoncurrentVersionTransition><NoncurrentDays>1</NoncurrentDays><StorageClass>GLACIER</StorageClass></NoncurrentVersionTransition>")), S3ErrorCode::NotImplemented),
         (rule(&format!("{ok_filter}<AbortIncompleteMultipartUpload><DaysAfterInitiation>0</DaysAfterInitiation></AbortIncompleteMultipartUpload>")), S3ErrorCode::InvalidArgument),
         (rule("<Filter><Tag><Key>a</Key><Value>b</Value></Tag></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>"), S3ErrorCode::InvalidRequest),
-        (rule(&format!("{ok_filter}<NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration>")), S3ErrorCode::NotImplemented),
         (rule("<Filter><ObjectSizeGreaterThan>5</ObjectSizeGreaterThan></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::NotImplemented),
         (rule("<Filter/><Status>Maybe</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::MalformedXML),
         (rule("<Prefix>a</Prefix><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"), S3ErrorCode::MalformedXML),

@@ -172,8 +172,10 @@ pub async fn get_attributes(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S
         storage_class: has("storageclass"),
         object_size: has("objectsize").then_some(m.size),
     };
-    Ok(Response::xml(200, xml::object_attributes(&attrs)).header(
+    let mut resp = Response::xml(200, xml::object_attributes(&attrs)).header(
         "Last-Modified",
         crate::util::time::http_date(m.mtime_millis / 1000),
-    ))
+    );
+    version_header(&mut resp, ctx, req, view.version_id);
+    Ok(resp)
 }
