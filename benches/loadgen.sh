@@ -2,7 +2,7 @@
 # Runs the load-generator matrix against ringstore and the HTTP floor, one
 # configuration after another in one session, so the figures are comparable
 # as ratios. Usage: benches/loadgen.sh [OUT_DIR]
-#   CONFIGS   space-separated subset of: s3-2 floor-2 s3-1 floor-1 s3-2-buffered s3-2-nopin
+#   CONFIGS   space-separated subset of: s3-2 floor-2 s3-1 floor-1 dfloor-2 s3-2-buffered s3-2-nopin
 #             s3-2-seg16 s3-2-seg1024 s3-2-nocache s3-2-nomd5batch
 #             (default: the first six and nocache)
 #   DURATION  per workload (default 5s); CONC (32); THREADS (2)
@@ -78,6 +78,12 @@ floor_matrix() { # floor_matrix <tag> <shards>
   done
 }
 
+durable_floor() { # durable_floor <tag> <shards>: the floor committing PUT 4 KiB bodies
+  local tag=$1 shards=$2
+  start floor "$shards" --get-bytes 4KiB --durable-dir "$DATA"
+  run "$tag-put-4KiB" put 4KiB --no-prepare
+}
+
 for round in $(seq "$ROUNDS"); do
 [[ $ROUNDS -gt 1 ]] && SUFFIX=-r$round
 for c in $CONFIGS; do
@@ -86,6 +92,7 @@ for c in $CONFIGS; do
     s3-1) s3_matrix s3-1 1 ;;
     floor-2) floor_matrix floor-2 2 ;;
     floor-1) floor_matrix floor-1 1 ;;
+    dfloor-2) durable_floor dfloor-2 2 ;;
     s3-2-buffered) s3_matrix s3-2-buffered 2 --no-direct-io ;;
     s3-2-nopin) s3_matrix s3-2-nopin 2 --no-pin ;;
     s3-2-seg16) s3_matrix s3-2-seg16 2 --segment-mib 16 ;;

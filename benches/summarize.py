@@ -92,6 +92,14 @@ def main():
             limit = min(x for x in (lim[against], lim["loopback"]) if x)
             ratios = [server[r][1] / 1000 / limit for r in sorted(server)]
             goals += report(f"{workload} s3-2 / min(disk {against}, loopback) = {limit:.2f} GB/s", ratios, goal)
+    # The durable floor (bare HTTP plus the store's write path): how far any
+    # durable PUT gets on this machine, as a ratio to the floor.
+    for workload in ("put-4KiB",):
+        durable = runs.get(("dfloor-2", workload), {})
+        base = runs.get(("floor-2", workload), {})
+        ratios = [durable[r][0] / base[r][0] for r in sorted(durable) if r in base and base[r][0]]
+        goals += report(f"{workload} durable floor dfloor-2 / floor-2 (ops/s, no S3 work)", ratios,
+                        GOALS[workload][1])
     if goals:
         print("\n| goal | per round | median | goal | holds? |")
         print("|---|---|---:|---:|---|")
