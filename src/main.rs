@@ -339,6 +339,7 @@ fn verify(data_dir: &std::path::Path) -> ExitCode {
     println!("segments:        {}", report.segments);
     println!("records:         {}", report.records);
     println!("objects:         {}", report.objects);
+    println!("versions:        {}", report.versions);
     println!("live bytes:      {}", report.live_bytes);
     println!("garbage bytes:   {}", report.garbage_bytes());
     println!("damaged records: {}", report.damage.len());

@@ -53,8 +53,10 @@ pub struct VerifyReport {
     pub segments: u64,
     /// Valid records (CRC and header checked).
     pub records: u64,
-    /// Visible objects after replay.
+    /// Visible objects after replay (keys whose current version is an object).
     pub objects: u64,
+    /// Every version after replay, noncurrent ones and delete markers too.
+    pub versions: u64,
     /// Record bytes of the visible objects' data.
     pub live_bytes: u64,
     /// Record bytes of every valid record.
@@ -204,8 +206,9 @@ fn check_objects(
     data: &HashMap<(u32, u64), u32>,
     report: &mut VerifyReport,
 ) {
+    report.objects = index.object_count();
     for e in index.entries() {
-        report.objects += 1;
+        report.versions += 1;
         for x in &e.extents {
             report.live_bytes += record_bytes(x.payload_len as usize) as u64;
         }
