@@ -151,6 +151,28 @@ fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Opt
     rest.find(d).map(|i| &key[..prefix.len() + i + d.len()])
 }
 
+/// Where a listing under `prefix` resumes after `after`: past the key, or
+/// past every key of the roll-up `after` names. None when nothing can
+/// follow it.
+fn start_cursor(
+    after: Option<&str>,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> Option<Bound<String>> {
+    match after {
+        Some(a) if a >= prefix => {
+            let is_rollup =
+                common_prefix(a, prefix, delimiter).is_some_and(|cp| cp.len() == a.len());
+            match (is_rollup, prefix_successor(a)) {
+                (false, _) => Some(Bound::Excluded(a.to_string())),
+                (true, Some(next)) => Some(Bound::Included(next)),
+                (true, None) => None,
+            }
+        }
+        _ => Some(Bound::Included(prefix.to_string())),
+    }
+}
+
 impl Index {
     /// Builds an index in bulk from entries sorted by (bucket, key, order
     /// descending), such as a checkpoint's; None if they are not.
@@ -410,17 +432,8 @@ impl Index {
         let Some(b) = self.buckets.get(&bucket) else {
             return out;
         };
-        let mut cursor: Bound<String> = match after {
-            Some(a) if a >= prefix => {
-                let is_rollup =
-                    common_prefix(a, prefix, delimiter).is_some_and(|cp| cp.len() == a.len());
-                match (is_rollup, prefix_successor(a)) {
-                    (false, _) => Bound::Excluded(a.to_string()),
-                    (true, Some(next)) => Bound::Included(next),
-                    (true, None) => return out,
-                }
-            }
-            _ => Bound::Included(prefix.to_string()),
+        let Some(mut cursor) = start_cursor(after, prefix, delimiter) else {
+            return out;
         };
         while out.len() < limit {
             let range = (cursor.as_ref().map(|s| s.as_str()), Bound::Unbounded);
@@ -503,17 +516,8 @@ impl Index {
                 }
             }
         }
-        let mut cursor: Bound<String> = match key_marker {
-            Some(a) if a >= prefix => {
-                let is_rollup =
-                    common_prefix(a, prefix, delimiter).is_some_and(|cp| cp.len() == a.len());
-                match (is_rollup, prefix_successor(a)) {
-                    (false, _) => Bound::Excluded(a.to_string()),
-                    (true, Some(next)) => Bound::Included(next),
-                    (true, None) => return out,
-                }
-            }
-            _ => Bound::Included(prefix.to_string()),
+        let Some(mut cursor) = start_cursor(key_marker, prefix, delimiter) else {
+            return out;
         };
         while out.len() < limit {
             let range = (cursor.as_ref().map(|s| s.as_str()), Bound::Unbounded);

@@ -338,6 +338,28 @@ impl Store {
         Ok(self.install_version(guard, *commit, loc.seq, order, marker))
     }
 
+    /// Writes a delete marker `version_id` for the key, stamped now, and
+    /// applies it (it becomes the key's current version). The caller holds the key.
+    async fn write_marker(
+        &self,
+        guard: &KeyGuard,
+        bucket: BucketId,
+        key: &str,
+        version_id: u128,
+    ) -> Result<Rc<ObjectEntry>, StoreError> {
+        let rec = CommitRec {
+            bucket,
+            key: key.to_string(),
+            version_id,
+            meta: ObjectMeta {
+                mtime_millis: crate::util::time::unix_now_millis(),
+                ..ObjectMeta::default()
+            },
+            extents: Vec::new(),
+        };
+        self.write_version(guard, rec, 0, true).await
+    }
+
     /// Makes a durable Commit record (order: its sequence number) visible.
     pub(crate) fn install_commit(
         &self,
@@ -449,17 +471,7 @@ impl Store {
         // A marker is written whether or not the key has an object (as S3 does).
         let guard = self.lock_key(bucket, key, KeyMode::Shared).await;
         let existed = self.get(bucket, key).is_some();
-        let rec = CommitRec {
-            bucket,
-            key: key.to_string(),
-            version_id,
-            meta: ObjectMeta {
-                mtime_millis: crate::util::time::unix_now_millis(),
-                ..ObjectMeta::default()
-            },
-            extents: Vec::new(),
-        };
-        self.write_version(&guard, rec, 0, true).await?;
+        self.write_marker(&guard, bucket, key, version_id).await?;
         Ok(DeleteOutcome {
             existed,
             delete_marker: true,
@@ -561,17 +573,7 @@ impl Store {
             Versioning::Enabled => self.new_version_id(),
             Versioning::Suspended => NULL_VERSION,
         };
-        let rec = CommitRec {
-            bucket,
-            key: key.to_string(),
-            version_id,
-            meta: ObjectMeta {
-                mtime_millis: crate::util::time::unix_now_millis(),
-                ..ObjectMeta::default()
-            },
-            extents: Vec::new(),
-        };
-        self.write_version(&guard, rec, 0, true).await?;
+        self.write_marker(&guard, bucket, key, version_id).await?;
         debug_assert!(self.get(bucket, key).is_none());
         Ok(true)
     }
