@@ -25,6 +25,18 @@ def s3(endpoint):
     )
 
 
+@pytest.fixture(scope="session")
+def s3_resource(endpoint):
+    """boto3's resource API (what `Bucket(...).object_versions.delete()` needs)."""
+    return boto3.resource(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=os.environ["S3_ACCESS_KEY"],
+        aws_secret_access_key=os.environ["S3_SECRET_KEY"],
+        region_name=os.environ.get("S3_REGION", "us-east-1"),
+    )
+
+
 @pytest.fixture
 def bucket(s3):
     name = "py-" + uuid.uuid4().hex[:12]

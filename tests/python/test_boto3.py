@@ -134,25 +134,16 @@ def test_sigv2_presigned_urls_are_refused_clearly(endpoint, bucket):
     assert "AWS4-HMAC-SHA256" in r.text
 
 
-def test_emptying_a_bucket_through_its_versions(endpoint, s3, bucket):
+def test_emptying_a_bucket_through_its_versions(s3, s3_resource, bucket):
     """What tools that empty a bucket do: list object versions, delete them
     by version id (the resource API's `object_versions.delete()`)."""
-    import boto3
-
     for i in range(7):
         s3.put_object(Bucket=bucket, Key=f"v/{i}", Body=data(10, i))
     versions = s3.list_object_versions(Bucket=bucket, MaxKeys=3)
     assert versions["IsTruncated"] and versions["NextVersionIdMarker"] == "null"
     assert [v["VersionId"] for v in versions["Versions"]] == ["null"] * 3
     assert s3.get_bucket_versioning(Bucket=bucket).get("Status") is None
-    resource = boto3.resource(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=os.environ["S3_ACCESS_KEY"],
-        aws_secret_access_key=os.environ["S3_SECRET_KEY"],
-        region_name="us-east-1",
-    )
-    resource.Bucket(bucket).object_versions.delete()
+    s3_resource.Bucket(bucket).object_versions.delete()
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     s3.delete_bucket(Bucket=bucket)
 

@@ -59,12 +59,8 @@ def test_boto3_versions_and_delete_markers(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="doc")["Body"].read() == b"v2"
 
 
-def test_boto3_resource_empties_a_versioned_bucket(endpoint, s3, bucket):
+def test_boto3_resource_empties_a_versioned_bucket(s3, s3_resource, bucket):
     """What tools that empty a bucket do: delete every object version."""
-    import os
-
-    import boto3
-
     enable(s3, bucket)
     for i in range(5):
         s3.put_object(Bucket=bucket, Key=f"k/{i % 2}", Body=b"x" * i)
@@ -72,14 +68,7 @@ def test_boto3_resource_empties_a_versioned_bucket(endpoint, s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.delete_bucket(Bucket=bucket)
     assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
-    resource = boto3.resource(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=os.environ["S3_ACCESS_KEY"],
-        aws_secret_access_key=os.environ["S3_SECRET_KEY"],
-        region_name="us-east-1",
-    )
-    resource.Bucket(bucket).object_versions.delete()
+    s3_resource.Bucket(bucket).object_versions.delete()
     assert "Versions" not in s3.list_object_versions(Bucket=bucket)
     s3.delete_bucket(Bucket=bucket)
 
