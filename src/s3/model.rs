@@ -313,3 +313,42 @@ pub fn checksum_name(a: ChecksumAlgorithm) -> &'static str {
         ChecksumAlgorithm::Sha256 => "SHA256",
     }
 }
+
+#[cfg(test)]
+mod version_id_tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Every id prints as 32 lowercase hex digits (or `null`) and parses back.
+        #[test]
+        fn version_ids_round_trip(id in proptest::prelude::any::<u128>()) {
+            let s = version_id_string(id);
+            proptest::prop_assert!(s == NULL_VERSION_ID || s.len() == 32);
+            proptest::prop_assert_eq!(parse_version_id(&s), Some(id));
+        }
+
+        /// Anything else a client sends is refused, never misread.
+        #[test]
+        fn other_strings_are_not_version_ids(s in "\\PC{0,40}") {
+            if let Some(id) = parse_version_id(&s) {
+                proptest::prop_assert_eq!(version_id_string(id), s);
+            }
+        }
+    }
+
+    #[test]
+    fn near_misses_are_refused() {
+        for s in [
+            "",
+            "NULL",
+            "Null",
+            "0",
+            &"0".repeat(32),
+            &"A".repeat(32),
+            &"a".repeat(31),
+            &"a".repeat(33),
+        ] {
+            assert_eq!(parse_version_id(s), None, "{s:?}");
+        }
+    }
+}
