@@ -420,7 +420,7 @@ fn concurrent_writes_leave_the_index_recovery_rebuilds() {
                 let s = store.clone();
                 let pick = rng.next_u64();
                 tasks.push(monoio::spawn(async move {
-                    if pick % 5 == 0 {
+                    if pick.is_multiple_of(5) {
                         s.delete_object(1, "k").await.map(|_| ())
                     } else {
                         put(&s, "k", &body(pick, (pick % 9000) as usize))
@@ -428,7 +428,7 @@ fn concurrent_writes_leave_the_index_recovery_rebuilds() {
                             .map(|_| ())
                     }
                 }));
-                if pick % 3 == 0 {
+                if pick.is_multiple_of(3) {
                     file::SimYield::new().await;
                 }
             }
