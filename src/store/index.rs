@@ -6,12 +6,12 @@
 //! the highest order among a key's versions is current. A version delete
 //! removes its version id if that version's order is lower than its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::rc::Rc;
 
 use super::record::Extent;
-use super::types::{BucketId, ListItem, ObjectMeta, VersionItem};
+use super::types::{BucketId, ListItem, ObjectMeta, VersionItem, NULL_VERSION};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectEntry {
@@ -64,6 +64,10 @@ struct BucketIndex {
     objects: u64,
     /// Versions in `older`.
     noncurrent: u64,
+    /// The ids of the versions in `older` other than `null` (ids are unique
+    /// in a bucket): a new version's id is found absent without scanning
+    /// its key's history.
+    older_ids: HashSet<u128>,
 }
 
 impl BucketIndex {
@@ -86,6 +90,10 @@ impl BucketIndex {
     /// Puts `e` among the key's older versions, keeping them oldest first.
     fn add_older(&mut self, e: Rc<ObjectEntry>) {
         self.count(&e, false, true);
+        if e.version_id != NULL_VERSION {
+            let fresh = self.older_ids.insert(e.version_id);
+            debug_assert!(fresh, "version id {:x} twice in a bucket", e.version_id);
+        }
         let v = Older {
             version_id: e.version_id,
             order: e.order,
@@ -116,6 +124,7 @@ impl BucketIndex {
         if older.is_empty() {
             self.older.remove(key);
         }
+        self.older_ids.remove(&e.version_id);
         self.count(&e, false, false);
         Some(e)
     }
@@ -199,6 +208,12 @@ impl Index {
                 b.bytes += versions.iter().map(|v| v.meta.size).sum::<u64>();
                 if m > 1 {
                     b.noncurrent += (m - 1) as u64;
+                    b.older_ids.extend(
+                        versions[1..]
+                            .iter()
+                            .map(|e| e.version_id)
+                            .filter(|&v| v != NULL_VERSION),
+                    );
                     b.older.insert(
                         cur.key.clone(),
                         versions[1..]
@@ -297,10 +312,13 @@ impl Index {
             }
             return Ok(Some(cur));
         }
-        // Scanned only for this version id: a fresh id is not there.
-        let same = b
-            .older
-            .get(entry.key.as_str())
+        // A key's history is scanned only for `null`, or for an id the bucket
+        // holds (a relocation, a metadata update, recovery): a new id is not there.
+        let maybe_there =
+            entry.version_id == NULL_VERSION || b.older_ids.contains(&entry.version_id);
+        let same = maybe_there
+            .then(|| b.older.get(entry.key.as_str()))
+            .flatten()
             .and_then(|o| o.iter().find(|v| v.version_id == entry.version_id))
             .map(|v| v.order);
         if same.is_some_and(|order| order > entry.order) {
@@ -342,6 +360,9 @@ impl Index {
             b.count(&cur, true, false);
             // The newest older version, if any, becomes current.
             let next = b.older.get_mut(key).and_then(|o| o.pop()).map(|o| o.entry);
+            if let Some(n) = &next {
+                b.older_ids.remove(&n.version_id);
+            }
             if b.older.get(key).is_some_and(|o| o.is_empty()) {
                 b.older.remove(key);
             }
@@ -574,5 +595,56 @@ impl Index {
             .take(limit)
             .map(|(k, _)| k.clone())
             .collect()
+    }
+
+    /// Checks every bucket's counters and version lists against a recount
+    /// (tests): the current version is the highest order, older ones are
+    /// sorted oldest first, and `older_ids` names exactly the non-null ones.
+    #[cfg(test)]
+    pub(crate) fn assert_consistent(&self) {
+        for (id, b) in &self.buckets {
+            assert!(!b.keys.is_empty(), "bucket {id} kept with no keys");
+            let (mut bytes, mut objects, mut noncurrent) = (0, 0, 0);
+            let mut ids = HashSet::new();
+            for (key, cur) in &b.keys {
+                bytes += cur.meta.size;
+                objects += !cur.delete_marker as u64;
+                let older = b.older.get(key).map(Vec::as_slice).unwrap_or(&[]);
+                assert!(
+                    b.older.get(key).is_none_or(|o| !o.is_empty()),
+                    "{key}: empty history kept"
+                );
+                assert!(
+                    older.windows(2).all(|w| w[0].order < w[1].order),
+                    "{key}: history out of order"
+                );
+                assert!(
+                    older.last().is_none_or(|o| o.order < cur.order),
+                    "{key}: older version is current"
+                );
+                for o in older {
+                    assert_eq!((o.version_id, o.order), (o.entry.version_id, o.entry.order));
+                    bytes += o.entry.meta.size;
+                    noncurrent += 1;
+                    if o.version_id != NULL_VERSION {
+                        assert!(
+                            ids.insert(o.version_id),
+                            "{key}: id {:x} twice",
+                            o.version_id
+                        );
+                    }
+                }
+            }
+            assert!(
+                b.older.keys().all(|k| b.keys.contains_key(k)),
+                "history without a current version"
+            );
+            assert_eq!(
+                (b.bytes, b.objects, b.noncurrent),
+                (bytes, objects, noncurrent),
+                "bucket {id} counters"
+            );
+            assert_eq!(b.older_ids, ids, "bucket {id} older_ids");
+        }
     }
 }

@@ -86,6 +86,7 @@ async fn churn(store: &Store, seed: u64, compact: bool) -> Model {
 /// Every version reads back, in the model's order, with markers where the
 /// model has them, and nothing else is there.
 async fn check(store: &Store, model: &Model, context: &str) {
+    store.inner.index.borrow().assert_consistent();
     for (key, want) in model {
         let got = store.versions(1, key);
         let ids: Vec<u128> = got.iter().map(|e| e.version_id).collect();
