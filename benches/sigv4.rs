@@ -24,8 +24,8 @@ const SCOPE: &str = "20130524/us-east-1/s3/aws4_request";
 struct Keys;
 
 impl SecretLookup for Keys {
-    fn lookup(&self, access_key: &str) -> Option<(String, bool)> {
-        (access_key == AK).then(|| (SECRET.to_owned(), true))
+    fn lookup(&self, access_key: &str) -> Option<(&str, bool)> {
+        (access_key == AK).then_some((SECRET, true))
     }
 }
 

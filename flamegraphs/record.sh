@@ -6,6 +6,7 @@
 #   flamegraphs/record.sh <put|get> <size> [seconds]      e.g. get 4KiB 8
 #   MODE=durable-floor flamegraphs/record.sh put 4KiB    the durable floor
 #     (`floor --durable-dir`: bare HTTP plus the store's write path)
+#   MODE=floor flamegraphs/record.sh get 4KiB            the HTTP floor itself
 #
 # Output: flamegraphs/<workload>-<size>.svg (and .folded next to it).
 # Needs: perf (apt-get install -y linux-perf), inferno (cargo install inferno).
@@ -21,7 +22,7 @@ PORT=${PORT:-19600}
 FREQ=${FREQ:-499}
 MODE=${MODE:-s3}
 OUT=flamegraphs/${WORKLOAD}-${SIZE}
-[[ $MODE == durable-floor ]] && OUT=flamegraphs/durable-floor-${WORKLOAD}-${SIZE}
+[[ $MODE != s3 ]] && OUT=flamegraphs/${MODE}-${WORKLOAD}-${SIZE}
 PERF=${PERF:-$(command -v perf || ls /usr/bin/perf_* 2>/dev/null | head -1)}
 [[ -x "$PERF" ]] || { echo "perf not found: apt-get install -y linux-perf" >&2; exit 1; }
 command -v inferno-flamegraph >/dev/null || { echo "cargo install inferno" >&2; exit 1; }
@@ -35,6 +36,8 @@ rm -rf "$DATA"
 if [[ $MODE == durable-floor ]]; then
   "$BIN" floor --listen 127.0.0.1:$PORT --shards "$SHARDS" --get-bytes "$SIZE" --durable-dir "$DATA" \
     >"$OUT.server.out" 2>&1 &
+elif [[ $MODE == floor ]]; then
+  "$BIN" floor --listen 127.0.0.1:$PORT --shards "$SHARDS" --get-bytes "$SIZE" >"$OUT.server.out" 2>&1 &
 else
   RINGSTORE_ACCESS_KEY=$AWS_ACCESS_KEY_ID RINGSTORE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY RINGSTORE_LOG=warn \
     "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$SHARDS" >"$OUT.server.out" 2>&1 &
@@ -47,7 +50,7 @@ for _ in $(seq 100); do grep -q '^ready' "$OUT.server.out" && break; sleep 0.1; 
 OBJECTS=1000; [[ $SIZE == 1MiB ]] && OBJECTS=200
 COMMON=(--endpoint http://127.0.0.1:$PORT --size "$SIZE" --objects $OBJECTS -c 32 --threads 2)
 # Populate first (presign-only prepares like a run and exits), so perf sees only the load.
-if [[ $MODE == durable-floor ]]; then
+if [[ $MODE != s3 ]]; then
   COMMON+=(--no-sign)
 else
   "$BIN" bench "${COMMON[@]}" --workload "$WORKLOAD" --presign-only >/dev/null

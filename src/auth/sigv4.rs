@@ -3,6 +3,7 @@
 //! normalised, only decoded and re-encoded once.
 
 use ring::{digest, hmac};
+use std::borrow::Cow;
 
 use super::error::AuthError;
 use crate::util::hex;
@@ -21,6 +22,10 @@ pub const EMPTY_SHA256_HEX: &str =
 pub const SIGNING_KEY_CACHE_ENTRIES: usize = 64;
 /// Upper bound on names in SignedHeaders; more is not a real client.
 pub const MAX_SIGNED_HEADERS: usize = 64;
+
+/// Room for a string to sign assembled on the stack (one with a region
+/// name of up to ~80 bytes; longer ones are fed to the MAC in pieces).
+const STRING_TO_SIGN_STACK_BYTES: usize = 192;
 
 const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 
@@ -73,8 +78,16 @@ pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// The canonical URI: the raw path decoded once and re-encoded byte by byte.
-/// No `.`/`..`/`//` normalisation: S3 signs the key exactly as sent.
-pub fn canonical_uri(raw_path: &str) -> Result<String, AuthError> {
+/// No `.`/`..`/`//` normalisation: S3 signs the key exactly as sent. A
+/// path of unreserved bytes and `/` only is its own canonical form (the
+/// common case: no allocation).
+pub fn canonical_uri(raw_path: &str) -> Result<Cow<'_, str>, AuthError> {
+    if raw_path.is_empty() {
+        return Ok(Cow::Borrowed("/"));
+    }
+    if raw_path.bytes().all(|b| is_unreserved(b) || b == b'/') {
+        return Ok(Cow::Borrowed(raw_path));
+    }
     let decoded = percent_decode(raw_path).ok_or_else(|| {
         AuthError::AuthorizationHeaderMalformed("invalid percent-encoding in path".into())
     })?;
@@ -84,13 +97,16 @@ pub fn canonical_uri(raw_path: &str) -> Result<String, AuthError> {
     } else {
         uri_encode(&decoded, false, &mut out);
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// The canonical query string: every `name[=value]` decoded, re-encoded with
 /// `/` escaped, sorted by name then value; `name` without `=` becomes `name=`.
 /// `skip_signature` drops `X-Amz-Signature` (presigned URLs).
-pub fn canonical_query(raw_query: &str, skip_signature: bool) -> Result<String, AuthError> {
+pub fn canonical_query(raw_query: &str, skip_signature: bool) -> Result<Cow<'_, str>, AuthError> {
+    if raw_query.is_empty() {
+        return Ok(Cow::Borrowed(""));
+    }
     let bad =
         || AuthError::AuthorizationHeaderMalformed("invalid percent-encoding in query".into());
     let mut pairs: Vec<(String, String)> = Vec::new();
@@ -116,7 +132,7 @@ pub fn canonical_query(raw_query: &str, skip_signature: bool) -> Result<String, 
         out.push('=');
         out.push_str(v);
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// Checks a SignedHeaders list: non-empty, lowercase, strictly sorted (so no
@@ -255,8 +271,7 @@ pub fn request_signature(
 ) -> [u8; 32] {
     let mut hash_hex = [0u8; 64];
     hex::encode_into(&sha256(canonical_request), &mut hash_hex);
-    let mut mac = hmac::Context::with_key(key);
-    for part in [
+    let parts = [
         ALGORITHM.as_bytes(),
         b"\n",
         amz_date.as_bytes(),
@@ -270,8 +285,25 @@ pub fn request_signature(
         TERMINATOR.as_bytes(),
         b"\n",
         &hash_hex,
-    ] {
-        mac.update(part);
+    ];
+    let mut mac = hmac::Context::with_key(key);
+    // One MAC update of the assembled string: thirteen small updates cost
+    // more than the copy (ring buffers each one).
+    let mut string_to_sign = [0u8; STRING_TO_SIGN_STACK_BYTES];
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total <= string_to_sign.len() {
+        let mut at = 0;
+        for part in parts {
+            string_to_sign[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        debug_assert_eq!(at, total);
+        mac.update(&string_to_sign[..total]);
+    } else {
+        // A long region name: feed the pieces as they are.
+        for part in parts {
+            mac.update(part);
+        }
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(mac.sign().as_ref());

@@ -24,10 +24,10 @@ const SCOPE: &str = "20130524/us-east-1/s3/aws4_request";
 struct Keys;
 
 impl SecretLookup for Keys {
-    fn lookup(&self, access_key: &str) -> Option<(String, bool)> {
+    fn lookup(&self, access_key: &str) -> Option<(&str, bool)> {
         match access_key {
-            AK => Some((SECRET.to_owned(), true)),
-            "AKIAINACTIVE" => Some((SECRET.to_owned(), false)),
+            AK => Some((SECRET, true)),
+            "AKIAINACTIVE" => Some((SECRET, false)),
             _ => None,
         }
     }
@@ -1147,7 +1147,7 @@ fn canonical_uri_is_not_normalised() {
 
 #[test]
 fn canonical_query_rules() {
-    let c = |q: &str| canonical_query(q, false).unwrap();
+    let c = |q: &str| canonical_query(q, false).unwrap().into_owned();
     assert_eq!(c(""), "");
     assert_eq!(c("b=2&a=1&a=0"), "a=0&a=1&b=2");
     assert_eq!(c("acl"), "acl=");

@@ -7,6 +7,7 @@ use super::error::AuthError;
 use super::sigv4::{self, ALGORITHM, SERVICE, TERMINATOR};
 use crate::store::types::ChecksumAlgorithm;
 use crate::util::{hex, time};
+use std::borrow::Cow;
 
 /// Longest presigned validity S3 allows: seven days.
 pub const MAX_PRESIGNED_EXPIRES_SECS: i64 = 604_800;
@@ -21,7 +22,7 @@ pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER
 /// Finds secrets by access key (the catalog implements this).
 pub trait SecretLookup {
     /// `(secret, active)` for a known key.
-    fn lookup(&self, access_key: &str) -> Option<(String, bool)>;
+    fn lookup(&self, access_key: &str) -> Option<(&str, bool)>;
 }
 
 /// The parts of a request authentication looks at, borrowed as received.
@@ -242,7 +243,7 @@ fn parse_auth_header(auth: &str) -> Result<AuthHeader<'_>, AuthError> {
     }
     let malformed = |what: &str| AuthError::AuthorizationHeaderMalformed(what.to_owned());
     let (mut cred, mut signed, mut sig) = (None, None, None);
-    for tok in rest.split([',', ' ', '\t']).filter(|t| !t.is_empty()) {
+    for tok in auth_tokens(rest) {
         let (k, v) = tok
             .split_once('=')
             .ok_or_else(|| malformed("component without '='"))?;
@@ -263,6 +264,27 @@ fn parse_auth_header(auth: &str) -> Result<AuthHeader<'_>, AuthError> {
     })
 }
 
+/// The non-empty pieces of `s` between commas, spaces and tabs. Split on
+/// bytes (all three are ASCII, so every piece is a `str` slice).
+fn auth_tokens(s: &str) -> impl Iterator<Item = &str> {
+    let bytes = s.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let is_sep = |b: &u8| matches!(b, b',' | b' ' | b'\t');
+        while at < bytes.len() && is_sep(&bytes[at]) {
+            at += 1;
+        }
+        if at == bytes.len() {
+            return None;
+        }
+        let start = at;
+        while at < bytes.len() && !is_sep(&bytes[at]) {
+            at += 1;
+        }
+        Some(&s[start..at])
+    })
+}
+
 fn parse_signature(s: &str, bad: impl Fn(&str) -> AuthError) -> Result<[u8; 32], AuthError> {
     let mut sig = [0u8; 32];
     if !hex::decode_into(s.as_bytes(), &mut sig) {
@@ -272,17 +294,17 @@ fn parse_signature(s: &str, bad: impl Fn(&str) -> AuthError) -> Result<[u8; 32],
 }
 
 /// The request time and its `YYYYMMDDTHHMMSSZ` form, from x-amz-date or Date.
-fn request_time(headers: &[(&str, &[u8])]) -> Result<(i64, String), AuthError> {
+fn request_time<'a>(headers: &[(&str, &'a [u8])]) -> Result<(i64, Cow<'a, str>), AuthError> {
     if let Some(v) = header_str(headers, "x-amz-date") {
         let t = time::parse_amz_date(v).ok_or(AuthError::MissingDate)?;
-        return Ok((t, v.to_owned()));
+        return Ok((t, Cow::Borrowed(v)));
     }
     let v = header_str(headers, "date").ok_or(AuthError::MissingDate)?;
     let t = time::parse_http_date(v).ok_or(AuthError::MissingDate)?;
-    Ok((t, time::amz_date(t)))
+    Ok((t, Cow::Owned(time::amz_date(t))))
 }
 
-fn lookup_secret(lookup: &dyn SecretLookup, access_key: &str) -> Result<String, AuthError> {
+fn lookup_secret<'s>(lookup: &'s dyn SecretLookup, access_key: &str) -> Result<&'s str, AuthError> {
     match lookup.lookup(access_key) {
         None => Err(AuthError::InvalidAccessKeyId),
         Some((_, false)) => Err(AuthError::InactiveAccessKey),
@@ -318,7 +340,7 @@ fn authenticate_header(
     let secret = lookup_secret(lookup, cred.access_key)?;
     let check = SignatureCheck {
         cred: &cred,
-        secret: &secret,
+        secret,
         amz_date: &amz_date,
         signed: &signed,
         payload_hash: content_sha,
@@ -374,14 +396,22 @@ fn authenticate_presigned(
     let secret = lookup_secret(lookup, cred.access_key)?;
     let check = SignatureCheck {
         cred: &cred,
-        secret: &secret,
+        secret,
         amz_date: &amz_date,
         signed: &signed,
         payload_hash: content_sha,
         presigned: true,
     };
     let key = check.verify(req, &signature, cfg, cache)?;
-    finish(req, cred, amz_date.clone(), payload, key, signature, true)
+    finish(
+        req,
+        cred,
+        Cow::Borrowed(&amz_date),
+        payload,
+        key,
+        signature,
+        true,
+    )
 }
 
 struct SignatureCheck<'a> {
@@ -438,7 +468,7 @@ impl SignatureCheck<'_> {
 fn finish(
     req: &AuthRequest,
     cred: Credential,
-    amz_date: String,
+    amz_date: Cow<'_, str>,
     payload: PayloadMode,
     key: [u8; 32],
     signature: [u8; 32],
@@ -461,7 +491,7 @@ fn finish(
     let streaming = payload.is_signed_streaming().then(|| StreamingContext {
         signing_key: key,
         scope: sigv4::scope(cred.date, cred.region, SERVICE),
-        amz_date,
+        amz_date: amz_date.into_owned(),
         seed_signature: signature,
     });
     Ok(Authenticated {

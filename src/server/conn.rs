@@ -76,13 +76,18 @@ impl Conn {
     pub(crate) async fn next_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
         // Between requests a client may idle; once a head has started it must
         // finish by one deadline (a trickle of bytes does not extend it).
+        // The deadline is set when a head is seen to be incomplete, so the
+        // usual head that arrives in one read costs no clock read.
         let head_budget = HEAD_TIMEOUT.min(self.idle_timeout);
-        let mut deadline = (!self.buf.is_empty()).then(|| Instant::now() + head_budget);
+        let mut deadline: Option<Instant> = None;
         loop {
             if let Some(head) = parse_head(&mut self.buf)? {
                 return Ok(Some(head));
             }
             debug_assert!(self.buf.len() < MAX_HEAD_BYTES);
+            if !self.buf.is_empty() && deadline.is_none() {
+                deadline = Some(Instant::now() + head_budget);
+            }
             let limit = match deadline {
                 None => self.idle_timeout,
                 Some(d) => d.saturating_duration_since(Instant::now()),
@@ -97,9 +102,7 @@ impl Conn {
                         "connection closed inside a request head",
                     ))
                 }
-                Ok(_) => {
-                    deadline.get_or_insert_with(|| Instant::now() + head_budget);
-                }
+                Ok(_) => {}
                 Err(HttpError::Timeout) if self.buf.is_empty() => return Ok(None),
                 Err(e) => return Err(e),
             }

@@ -42,11 +42,24 @@ pub(super) fn store_gone() -> StoreError {
     }
 }
 
-/// Serves one inbound mesh queue: each message runs as its own task.
+/// Serves one inbound mesh queue: each message runs as its own task,
+/// except reads that finish without waiting (errors, HEADs, objects in the
+/// record cache), which are answered inline: a forwarded small GET then
+/// costs no task of its own.
 pub async fn serve_mesh(ctx: Rc<ShardCtx>, mut rx: mpsc::Receiver<ShardMsg>) {
     while let Some(msg) = rx.next().await {
-        let ctx = ctx.clone();
-        monoio::spawn(async move { handle_msg(&ctx, msg).await });
+        match msg {
+            ShardMsg::Read {
+                bucket,
+                key,
+                req,
+                reply,
+            } => read_for_peer(&ctx.store, bucket, &key, &req, reply),
+            msg => {
+                let ctx = ctx.clone();
+                monoio::spawn(async move { handle_msg(&ctx, msg).await });
+            }
+        }
     }
 }
 
@@ -79,9 +92,7 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             key,
             req,
             reply,
-        } => {
-            let _ = reply.send(read_for_peer(&ctx.store, bucket, &key, &req).await);
-        }
+        } => read_for_peer(&ctx.store, bucket, &key, &req, reply),
         ShardMsg::Delete {
             bucket,
             key,
@@ -232,37 +243,67 @@ async fn put_whole(
     finish_writer(writer, meta, cond).await
 }
 
-async fn read_for_peer(store: &Store, bucket: BucketId, key: &str, req: &ReadRequest) -> ReadReply {
+/// Answers a peer's read: at once when the first piece is at hand (or
+/// there is no body), else from a task that waits for the disk.
+fn read_for_peer(
+    store: &Store,
+    bucket: BucketId,
+    key: &str,
+    req: &ReadRequest,
+    reply: oneshot::Sender<ReadReply>,
+) {
     match read_local(store, bucket, key, req) {
-        Ok((v, plan, Some(mut reader))) => {
-            let first = reader.next().await;
-            // Stored bytes, not the plan's: an encrypted object's are more.
-            let more = matches!(first, Some(Ok(_))) && reader.remaining() > 0;
-            let rest = more.then(|| {
-                let (mut tx, rx) = mpsc::channel(BODY_CHANNEL_DEPTH);
-                monoio::spawn(async move {
-                    while let Some(piece) = reader.next().await {
-                        let failed = piece.is_err();
-                        if tx.send(piece).await.is_err() || failed {
-                            break;
-                        }
-                    }
-                });
-                rx
-            });
-            ReadReply {
-                result: Ok((v, plan)),
-                body: Some(RemoteBody { first, rest }),
+        Ok((v, plan, Some(mut reader))) => match reader.next_if_cached() {
+            Some(first) => {
+                let _ = reply.send(peer_reply(v, plan, reader, Some(Ok(first))));
             }
+            None => {
+                monoio::spawn(async move {
+                    let first = reader.next().await;
+                    let _ = reply.send(peer_reply(v, plan, reader, first));
+                });
+            }
+        },
+        Ok((v, plan, None)) => {
+            let _ = reply.send(ReadReply {
+                result: Ok((v, plan)),
+                body: None,
+            });
         }
-        Ok((v, plan, None)) => ReadReply {
-            result: Ok((v, plan)),
-            body: None,
-        },
-        Err(e) => ReadReply {
-            result: Err(e),
-            body: None,
-        },
+        Err(e) => {
+            let _ = reply.send(ReadReply {
+                result: Err(e),
+                body: None,
+            });
+        }
+    }
+}
+
+/// The reply to a peer's read whose first piece has been read: the rest,
+/// if any, streams from a task of its own.
+fn peer_reply(
+    v: ObjectView,
+    plan: ReadPlan,
+    mut reader: crate::store::ObjectReader,
+    first: Option<Result<Bytes, StoreError>>,
+) -> ReadReply {
+    // Stored bytes, not the plan's: an encrypted object's are more.
+    let more = matches!(first, Some(Ok(_))) && reader.remaining() > 0;
+    let rest = more.then(|| {
+        let (mut tx, rx) = mpsc::channel(BODY_CHANNEL_DEPTH);
+        monoio::spawn(async move {
+            while let Some(piece) = reader.next().await {
+                let failed = piece.is_err();
+                if tx.send(piece).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        rx
+    });
+    ReadReply {
+        result: Ok((v, plan)),
+        body: Some(RemoteBody { first, rest }),
     }
 }
 

@@ -89,10 +89,10 @@ impl Req {
 struct CatalogSecrets<'a>(&'a Catalog);
 
 impl SecretLookup for CatalogSecrets<'_> {
-    fn lookup(&self, access_key: &str) -> Option<(String, bool)> {
+    fn lookup(&self, access_key: &str) -> Option<(&str, bool)> {
         self.0
             .credential_by_access_key(access_key)
-            .map(|c| (c.secret_key.clone(), c.is_active))
+            .map(|c| (c.secret_key.as_str(), c.is_active))
     }
 }
 

@@ -746,8 +746,7 @@ impl Store {
     async fn read_data_record(&self, ext: &Extent, cacheable: bool) -> Result<Bytes, StoreError> {
         let place = (ext.segment, ext.offset);
         if cacheable {
-            if let Some(hit) = self.inner.cache.borrow_mut().get(place) {
-                debug_assert_eq!(hit.len(), ext.payload_len as usize);
+            if let Some(hit) = self.cached_record(ext) {
                 return Ok(hit);
             }
         }
@@ -793,6 +792,17 @@ impl Store {
             self.inner.cache.borrow_mut().insert(place, payload.clone());
         }
         Ok(payload)
+    }
+
+    /// A data record's payload when the record cache holds it.
+    fn cached_record(&self, ext: &Extent) -> Option<Bytes> {
+        let hit = self
+            .inner
+            .cache
+            .borrow_mut()
+            .get((ext.segment, ext.offset))?;
+        debug_assert_eq!(hit.len(), ext.payload_len as usize);
+        Some(hit)
     }
 
     /// Whether reads of an object of `size` bytes should fill the cache: only
@@ -1134,6 +1144,45 @@ impl ObjectReader {
     }
 
     pub async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
+        let ext = match self.next_extent()? {
+            Ok(ext) => ext,
+            Err(e) => return Some(Err(e)),
+        };
+        let cacheable = self.store.cacheable(self.entry.meta.size);
+        match self.store.read_data_record(&ext, cacheable).await {
+            Ok(payload) => Some(Ok(self.take(payload))),
+            Err(e) => {
+                self.pos = self.end;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// The next piece when the shard's record cache holds it, without
+    /// waiting: lets a forwarded small GET be answered inline instead of
+    /// as a task of its own. `None` (nothing consumed) when the piece needs
+    /// a disk read, or on any condition [`ObjectReader::next`] reports.
+    pub fn next_if_cached(&mut self) -> Option<Bytes> {
+        if self.pos >= self.end || !self.store.cacheable(self.entry.meta.size) {
+            return None;
+        }
+        let (extent, extent_start) = (self.extent, self.extent_start);
+        let Some(Ok(ext)) = self.next_extent() else {
+            return None;
+        };
+        match self.store.cached_record(&ext) {
+            Some(payload) => Some(self.take(payload)),
+            None => {
+                // Unchanged for the `next` that follows.
+                (self.extent, self.extent_start) = (extent, extent_start);
+                None
+            }
+        }
+    }
+
+    /// Moves to the extent holding `pos`. `None` when done (the pin is
+    /// released); an error when the extents end before the object does.
+    fn next_extent(&mut self) -> Option<Result<Extent, StoreError>> {
         if self.pos >= self.end {
             // Done: a response still being written must not hold compaction.
             self.pin.release();
@@ -1146,26 +1195,25 @@ impl ObjectReader {
             self.extent_start += extents[self.extent].payload_len as u64;
             self.extent += 1;
         }
-        let Some(ext) = extents.get(self.extent).copied() else {
-            self.pos = self.end;
-            return Some(Err(StoreError::Corrupt {
-                path: PathBuf::new(),
-                offset: 0,
-                what: "object shorter than its size",
-            }));
-        };
-        let cacheable = self.store.cacheable(self.entry.meta.size);
-        match self.store.read_data_record(&ext, cacheable).await {
-            Ok(payload) => {
-                let from = (self.pos - self.extent_start) as usize;
-                let to = ((self.end - self.extent_start) as usize).min(payload.len());
-                self.pos = self.extent_start + to as u64;
-                Some(Ok(payload.slice(from..to)))
-            }
-            Err(e) => {
+        match extents.get(self.extent).copied() {
+            Some(ext) => Some(Ok(ext)),
+            None => {
                 self.pos = self.end;
-                Some(Err(e))
+                Some(Err(StoreError::Corrupt {
+                    path: PathBuf::new(),
+                    offset: 0,
+                    what: "object shorter than its size",
+                }))
             }
         }
+    }
+
+    /// The part of the current extent's payload this reader still wants.
+    fn take(&mut self, payload: Bytes) -> Bytes {
+        let from = (self.pos - self.extent_start) as usize;
+        let to = ((self.end - self.extent_start) as usize).min(payload.len());
+        debug_assert!(from <= to);
+        self.pos = self.extent_start + to as u64;
+        payload.slice(from..to)
     }
 }

@@ -655,6 +655,53 @@ fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
     });
 }
 
+/// `next_if_cached` hands out a cached piece without waiting (a forwarded
+/// small GET is answered inline from it), ranges included, and leaves the
+/// reader untouched when the piece needs the disk or the object is too
+/// large for the cache.
+#[test]
+fn next_if_cached_serves_hits_and_leaves_misses_to_next() {
+    run(async {
+        let disk = SimDisk::new_handle();
+        let mut cfg = sim_cfg(&disk);
+        cfg.cache_bytes = 1024 * 1024;
+        let store = Store::open(cfg).await.expect("open");
+        let small = body(7, 5000);
+        let e = put(&store, "small", &small).await.expect("put small");
+
+        // Not read yet, so not cached: nothing consumed, `next` reads it.
+        let mut r = store.reader(e.clone(), 100, 900);
+        assert!(r.next_if_cached().is_none());
+        assert_eq!(r.remaining(), 800);
+        let piece = r.next().await.expect("piece").expect("read");
+        assert_eq!(&piece[..], &small[100..900]);
+        assert!(r.next().await.is_none());
+
+        // Now cached: whole and ranged reads come back inline.
+        let mut r = store.reader(e.clone(), 0, e.meta.size);
+        assert_eq!(r.next_if_cached().as_deref(), Some(&small[..]));
+        assert_eq!(r.remaining(), 0);
+        assert!(r.next_if_cached().is_none(), "nothing left");
+        assert!(r.next().await.is_none());
+        let mut r = store.reader(e.clone(), 4000, 4500);
+        assert_eq!(r.next_if_cached().as_deref(), Some(&small[4000..4500]));
+        assert_eq!(r.remaining(), 0);
+
+        // Over budget/16: never from the cache, always through `next`.
+        let large = body(8, 100 * 1024);
+        let e = put(&store, "large", &large).await.expect("put large");
+        assert_reads(&store, "large", &large).await;
+        let mut r = store.reader(e.clone(), 0, e.meta.size);
+        assert!(r.next_if_cached().is_none());
+        assert_eq!(r.remaining(), large.len() as u64);
+        let mut got = Vec::new();
+        while let Some(piece) = r.next().await {
+            got.extend_from_slice(&piece.expect("read"));
+        }
+        assert!(got == large);
+    });
+}
+
 /// A body written one byte per piece (one-byte socket reads) is held as a
 /// bounded number of pieces until its Data record is appended, and reads
 /// back whole.
