@@ -38,7 +38,7 @@ $(awk -v d="$DISK" '$3==d{print $8, $10}' /proc/diskstats) \
 $(cat /proc/$SERVER/task/*/status | awk '/ctxt_switches/{s+=$2} END {print s}')"
 }
 read -r t1 w1 s1 c1 <<<"$(snapshot)"
-/usr/bin/time -f "%U %S" -o "$OUT/client.time" "$BIN" bench "${COMMON[@]}" "${PREP[@]}" \
+/usr/bin/time -f "%U %S %w %c" -o "$OUT/client.time" "$BIN" bench "${COMMON[@]}" "${PREP[@]}" \
   --duration "$DURATION" --json "$OUT/bench.json" >"$OUT/bench.txt"
 read -r t2 w2 s2 c2 <<<"$(snapshot)"
 python3 - "$MODE" "$WL" "$SIZE" $((t2 - t1)) $((w2 - w1)) $((s2 - s1)) $((c2 - c1)) "$OUT" <<'PY'
@@ -48,11 +48,12 @@ ticks, writes, sectors, switches = map(int, sys.argv[4:8])
 out = sys.argv[8]
 r = json.load(open(f"{out}/bench.json"))
 ops = r["total_ops"]
-user, system = map(float, open(f"{out}/client.time").read().split()[-2:])
+user, system, cw, ci = map(float, open(f"{out}/client.time").read().split()[-4:])
 hz = os.sysconf("SC_CLK_TCK")
 label = mode + ("+" + os.environ["BENCH_ARGS"].replace("--", "").replace(" ", "=") if os.environ.get("BENCH_ARGS") else "")
 print(f"{label:5} {wl:4} {size:5} {ops / r['elapsed_secs']:9.0f} ops/s  "
       f"server {ticks / hz * 1e6 / ops:7.1f} us/op  client {(user + system) * 1e6 / ops:7.1f} us/op  "
       f"errors {r['error_count']}  disk writes/op {writes / ops:.3f}  "
-      f"disk KB/op {sectors * 512 / 1000 / ops:.1f}  server ctxsw/op {switches / ops:.3f}")
+      f"disk KB/op {sectors * 512 / 1000 / ops:.1f}  server ctxsw/op {switches / ops:.3f}  "
+      f"client ctxsw/op {(cw + ci) / ops:.3f}")
 PY

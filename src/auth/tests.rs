@@ -993,6 +993,28 @@ fn header_auth_malformed_and_mismatch() {
     assert!(malformed(run(
         &authorization(signed, GET_OBJECT_SIG).replace("20130524/", "20130525/")
     )));
+    // Credential shapes: no key, an empty key, a missing component.
+    for cred in [
+        SCOPE.to_string(),
+        format!("/{SCOPE}"),
+        format!("{AK}/us-east-1/s3/aws4_request"),
+    ] {
+        let a = authorization(signed, GET_OBJECT_SIG).replace(&format!("{AK}/{SCOPE}"), &cred);
+        assert!(malformed(run(&a)), "credential {cred}");
+    }
+    // A key with a slash is the part before the last four components.
+    assert_eq!(
+        run(&authorization(signed, GET_OBJECT_SIG).replace(AK, "AK/EXTRA")),
+        Err(AuthError::InvalidAccessKeyId)
+    );
+    // Components without '=' or unknown ones.
+    assert!(malformed(run(
+        &authorization(signed, GET_OBJECT_SIG).replace("Signature=", "Signature")
+    )));
+    assert!(malformed(run(&format!(
+        "{}, Extra=1",
+        authorization(signed, GET_OBJECT_SIG)
+    ))));
     // A signed header the request lacks.
     let r = run(&authorization(
         "host;range;x-amz-content-sha256;x-amz-date;x-amz-meta-a",

@@ -192,10 +192,16 @@ fn parse_credential<'a>(
     bad: impl Fn(&str) -> AuthError,
 ) -> Result<Credential<'a>, AuthError> {
     // The access key is everything before the last four components.
-    let mut it = value.rsplitn(5, '/');
+    let mut it = memchr::memrchr_iter(b'/', value.as_bytes());
     let (term, service, region, date, access_key) =
-        match (it.next(), it.next(), it.next(), it.next(), it.next()) {
-            (Some(t), Some(s), Some(r), Some(d), Some(a)) => (t, s, r, d, a),
+        match (it.next(), it.next(), it.next(), it.next()) {
+            (Some(s4), Some(s3), Some(s2), Some(s1)) => (
+                &value[s4 + 1..],
+                &value[s3 + 1..s4],
+                &value[s2 + 1..s3],
+                &value[s1 + 1..s2],
+                &value[..s1],
+            ),
             _ => {
                 return Err(bad(
                     "Credential must be key/date/region/service/aws4_request",
@@ -244,9 +250,9 @@ fn parse_auth_header(auth: &str) -> Result<AuthHeader<'_>, AuthError> {
     let malformed = |what: &str| AuthError::AuthorizationHeaderMalformed(what.to_owned());
     let (mut cred, mut signed, mut sig) = (None, None, None);
     for tok in auth_tokens(rest) {
-        let (k, v) = tok
-            .split_once('=')
+        let eq = memchr::memchr(b'=', tok.as_bytes())
             .ok_or_else(|| malformed("component without '='"))?;
+        let (k, v) = (&tok[..eq], &tok[eq + 1..]);
         let slot = match k {
             "Credential" => &mut cred,
             "SignedHeaders" => &mut signed,

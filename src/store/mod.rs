@@ -1075,32 +1075,46 @@ impl Store {
 /// until the reader ends or is dropped.
 struct ReadPin {
     store: Store,
-    segments: Vec<u32>,
+    /// The first pinned segment, inline: most objects live in one, and
+    /// then a pin allocates nothing.
+    first: Option<u32>,
+    /// The other pinned segments (distinct, ascending).
+    rest: Vec<u32>,
 }
 
 impl ReadPin {
     fn new(store: &Store, entry: &ObjectEntry) -> ReadPin {
-        let mut segments: Vec<u32> = entry.extents.iter().map(|x| x.segment).collect();
-        segments.sort_unstable();
-        segments.dedup();
+        let (first, rest) = match entry.extents.as_slice() {
+            [] => (None, Vec::new()),
+            [one] => (Some(one.segment), Vec::new()),
+            many => {
+                let mut segments: Vec<u32> = many.iter().map(|x| x.segment).collect();
+                segments.sort_unstable();
+                segments.dedup();
+                let first = segments.remove(0);
+                (Some(first), segments)
+            }
+        };
+        debug_assert!(first.is_some() || rest.is_empty());
         let mut map = store.inner.reader_segments.borrow_mut();
-        for &s in &segments {
+        for &s in first.iter().chain(&rest) {
             *map.entry(s).or_default() += 1;
         }
         ReadPin {
             store: store.clone(),
-            segments,
+            first,
+            rest,
         }
     }
 
     fn release(&mut self) {
-        if self.segments.is_empty() {
+        let Some(first) = self.first.take() else {
             return;
-        }
+        };
         let mut freed_one = false;
         {
             let mut map = self.store.inner.reader_segments.borrow_mut();
-            for s in self.segments.drain(..) {
+            for s in std::iter::once(first).chain(self.rest.drain(..)) {
                 let n = map.get_mut(&s);
                 debug_assert!(n.is_some(), "reader pin on segment {s} lost");
                 if let Some(n) = n {
