@@ -308,11 +308,35 @@ mod avx512 {
     /// ternary-logic, add, rotate and broadcast intrinsics; `imm` is the
     /// ternary-logic truth table of the round function over (b, c, d).
     macro_rules! step {
-        ([$tern:ident, $add:ident, $rol:ident, $set1:ident], $imm:literal, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $m:expr, $k:expr) => {{
+        ([$tern:ident, $add:ident, $rol:ident, $set1:ident, $opaque:ident], $imm:literal, $s:literal, $a:ident, $b:ident, $c:ident, $d:ident, $m:expr, $k:expr) => {{
+            // a + m + k does not wait for b (the previous step's result);
+            // summed apart (and hidden from LLVM, which would otherwise
+            // reassociate k back behind f), the chain through b is four
+            // operations — ternary logic, add, rotate, add — not five.
+            let amk = $opaque($add($a, $add($m, $set1($k as i32))));
             let f = $tern::<$imm>($b, $c, $d);
-            let t = $add($add($a, f), $add($m, $set1($k as i32)));
-            $a = $add($b, $rol::<$s>(t));
+            $a = $add($b, $rol::<$s>($add(f, amk)));
         }};
+    }
+
+    /// `x`, unseen by the optimiser (no instruction is emitted).
+    #[target_feature(enable = "avx512f")]
+    fn opaque512(mut x: __m512i) -> __m512i {
+        // SAFETY: an empty asm block; it only names the register.
+        unsafe {
+            std::arch::asm!("/* {0} */", inout(zmm_reg) x, options(pure, nomem, nostack, preserves_flags))
+        };
+        x
+    }
+
+    /// [`opaque512`] for YMM registers.
+    #[target_feature(enable = "avx512f,avx512vl")]
+    fn opaque256(mut x: __m256i) -> __m256i {
+        // SAFETY: as in `opaque512`.
+        unsafe {
+            std::arch::asm!("/* {0} */", inout(ymm_reg) x, options(pure, nomem, nostack, preserves_flags))
+        };
+        x
     }
 
     /// Four steps of one round with the rotation amounts of that round; the
@@ -374,7 +398,8 @@ mod avx512 {
                 _mm512_ternarylogic_epi32,
                 _mm512_add_epi32,
                 _mm512_rol_epi32,
-                _mm512_set1_epi32
+                _mm512_set1_epi32,
+                opaque512
             ],
             a,
             b,
@@ -455,7 +480,8 @@ mod avx512 {
                 _mm256_ternarylogic_epi32,
                 _mm256_add_epi32,
                 _mm256_rol_epi32,
-                _mm256_set1_epi32
+                _mm256_set1_epi32,
+                opaque256
             ],
             a,
             b,
