@@ -49,12 +49,7 @@ pub(super) fn store_gone() -> StoreError {
 pub async fn serve_mesh(ctx: Rc<ShardCtx>, mut rx: mpsc::Receiver<ShardMsg>) {
     while let Some(msg) = rx.next().await {
         match msg {
-            ShardMsg::Read {
-                bucket,
-                key,
-                req,
-                reply,
-            } => read_for_peer(&ctx.store, bucket, &key, &req, reply),
+            msg @ ShardMsg::Read { .. } => serve_read(&ctx.store, msg),
             msg => {
                 let ctx = ctx.clone();
                 monoio::spawn(async move { handle_msg(&ctx, msg).await });
@@ -87,12 +82,7 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             let r = put_whole(&ctx.store, bucket, &key, target, body, *meta, cond).await;
             let _ = reply.send(r);
         }
-        ShardMsg::Read {
-            bucket,
-            key,
-            req,
-            reply,
-        } => read_for_peer(&ctx.store, bucket, &key, &req, reply),
+        msg @ ShardMsg::Read { .. } => serve_read(&ctx.store, msg),
         ShardMsg::Delete {
             bucket,
             key,
@@ -241,6 +231,19 @@ async fn put_whole(
         writer.write(piece).await?;
     }
     finish_writer(writer, meta, cond).await
+}
+
+/// A peer's read, [`ShardMsg::Read`]: see [`read_for_peer`].
+fn serve_read(store: &Store, msg: ShardMsg) {
+    match msg {
+        ShardMsg::Read {
+            bucket,
+            key,
+            req,
+            reply,
+        } => read_for_peer(store, bucket, &key, &req, reply),
+        _ => unreachable!("serve_read is given reads only"),
+    }
 }
 
 /// Answers a peer's read: at once when the first piece is at hand (or

@@ -72,21 +72,24 @@ impl RecordCache {
 
     /// The payload stored at `place`, if cached (counts a hit or a miss).
     pub fn get(&mut self, place: RecordPlace) -> Option<Bytes> {
+        let hit = self.probe(place);
+        if hit.is_none() && self.is_enabled() {
+            self.misses += 1;
+        }
+        hit
+    }
+
+    /// [`RecordCache::get`] without counting a miss: for a look that falls
+    /// back to a read, whose own `get` counts it.
+    pub fn probe(&mut self, place: RecordPlace) -> Option<Bytes> {
         if !self.is_enabled() {
             return None;
         }
-        match self.slots.get(&place) {
-            Some(&i) => {
-                let e = self.entries[i].as_mut()?;
-                e.visited = true;
-                self.hits += 1;
-                Some(e.payload.clone())
-            }
-            None => {
-                self.misses += 1;
-                None
-            }
-        }
+        let i = *self.slots.get(&place)?;
+        let e = self.entries[i].as_mut()?;
+        e.visited = true;
+        self.hits += 1;
+        Some(e.payload.clone())
     }
 
     /// Caches `payload` (a verified record's) unless it is larger than an

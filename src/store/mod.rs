@@ -746,7 +746,8 @@ impl Store {
     async fn read_data_record(&self, ext: &Extent, cacheable: bool) -> Result<Bytes, StoreError> {
         let place = (ext.segment, ext.offset);
         if cacheable {
-            if let Some(hit) = self.cached_record(ext) {
+            if let Some(hit) = self.inner.cache.borrow_mut().get(place) {
+                debug_assert_eq!(hit.len(), ext.payload_len as usize);
                 return Ok(hit);
             }
         }
@@ -794,13 +795,14 @@ impl Store {
         Ok(payload)
     }
 
-    /// A data record's payload when the record cache holds it.
+    /// A data record's payload when the record cache holds it. A miss is
+    /// not counted: the read that follows counts it.
     fn cached_record(&self, ext: &Extent) -> Option<Bytes> {
         let hit = self
             .inner
             .cache
             .borrow_mut()
-            .get((ext.segment, ext.offset))?;
+            .probe((ext.segment, ext.offset))?;
         debug_assert_eq!(hit.len(), ext.payload_len as usize);
         Some(hit)
     }

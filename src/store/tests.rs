@@ -612,13 +612,18 @@ fn delete_if_unchanged_spares_a_newer_write_and_is_durable() {
     });
 }
 
+/// A store on a simulated disk with a 1 MiB record cache: objects up to
+/// 64 KiB (budget/16) are cached.
+async fn store_with_1mib_cache() -> Store {
+    let mut cfg = sim_cfg(&SimDisk::new_handle());
+    cfg.cache_bytes = 1024 * 1024;
+    Store::open(cfg).await.expect("open")
+}
+
 #[test]
 fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
     run(async {
-        let disk = SimDisk::new_handle();
-        let mut cfg = sim_cfg(&disk);
-        cfg.cache_bytes = 1024 * 1024;
-        let store = Store::open(cfg).await.expect("open");
+        let store = store_with_1mib_cache().await;
         let small = body(1, 5000);
         put(&store, "small", &small).await.expect("put small");
         // Over budget/16 (64 KiB): read around the cache.
@@ -662,10 +667,7 @@ fn hot_reads_come_from_the_cache_and_large_objects_bypass_it() {
 #[test]
 fn next_if_cached_serves_hits_and_leaves_misses_to_next() {
     run(async {
-        let disk = SimDisk::new_handle();
-        let mut cfg = sim_cfg(&disk);
-        cfg.cache_bytes = 1024 * 1024;
-        let store = Store::open(cfg).await.expect("open");
+        let store = store_with_1mib_cache().await;
         let small = body(7, 5000);
         let e = put(&store, "small", &small).await.expect("put small");
 
@@ -676,6 +678,9 @@ fn next_if_cached_serves_hits_and_leaves_misses_to_next() {
         let piece = r.next().await.expect("piece").expect("read");
         assert_eq!(&piece[..], &small[100..900]);
         assert!(r.next().await.is_none());
+        // The probe's miss is not counted: the read's is (once).
+        let stats = store.cache_stats();
+        assert_eq!((stats.hits, stats.misses), (0, 1));
 
         // Now cached: whole and ranged reads come back inline.
         let mut r = store.reader(e.clone(), 0, e.meta.size);
@@ -686,6 +691,8 @@ fn next_if_cached_serves_hits_and_leaves_misses_to_next() {
         let mut r = store.reader(e.clone(), 4000, 4500);
         assert_eq!(r.next_if_cached().as_deref(), Some(&small[4000..4500]));
         assert_eq!(r.remaining(), 0);
+        let stats = store.cache_stats();
+        assert_eq!((stats.hits, stats.misses), (2, 1));
 
         // Over budget/16: never from the cache, always through `next`.
         let large = body(8, 100 * 1024);
