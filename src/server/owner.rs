@@ -613,7 +613,30 @@ pub async fn set_tags(
     rx.await.unwrap_or_else(|_| Err(store_gone()))
 }
 
-/// One page of versions from every shard, in shard order.
+/// Asks every other shard with the message `ask` builds around a reply
+/// sender, sends them all before waiting, and answers this shard's own part
+/// with `local` meanwhile: this shard's answer first, then the others' in
+/// shard order.
+async fn ask_every_shard<T>(
+    ctx: &ShardCtx,
+    ask: impl Fn(oneshot::Sender<T>) -> ShardMsg,
+    local: impl FnOnce() -> T,
+) -> Result<Vec<T>, S3Error> {
+    let mut waits = Vec::with_capacity(ctx.shards());
+    for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
+        let (tx, rx) = oneshot::channel();
+        ctx.send(shard, ask(tx)).await.map_err(|_| shard_gone())?;
+        waits.push(rx);
+    }
+    let mut answers = Vec::with_capacity(ctx.shards());
+    answers.push(local());
+    for rx in waits {
+        answers.push(rx.await.map_err(|_| shard_gone())?);
+    }
+    Ok(answers)
+}
+
+/// One page of versions from every shard (this shard's first).
 pub async fn list_versions_all(
     ctx: &ShardCtx,
     bucket: BucketId,
@@ -623,32 +646,23 @@ pub async fn list_versions_all(
     version_marker: Option<u128>,
     limit: usize,
 ) -> Result<Vec<Vec<VersionItem>>, S3Error> {
-    let mut waits = Vec::with_capacity(ctx.shards());
-    for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
-        let (tx, rx) = oneshot::channel();
-        let msg = ShardMsg::ListVersions {
-            bucket,
-            prefix: prefix.to_string(),
-            delimiter: delimiter.map(str::to_string),
-            key_marker: key_marker.map(str::to_string),
-            version_marker,
-            limit,
-            reply: tx,
-        };
-        ctx.send(shard, msg).await.map_err(|_| shard_gone())?;
-        waits.push(rx);
-    }
-    let mut pages =
-        vec![ctx
-            .store
-            .list_versions(bucket, prefix, delimiter, key_marker, version_marker, limit)];
-    for rx in waits {
-        pages.push(rx.await.map_err(|_| shard_gone())?);
-    }
-    Ok(pages)
+    let ask = |reply| ShardMsg::ListVersions {
+        bucket,
+        prefix: prefix.to_string(),
+        delimiter: delimiter.map(str::to_string),
+        key_marker: key_marker.map(str::to_string),
+        version_marker,
+        limit,
+        reply,
+    };
+    let local = || {
+        ctx.store
+            .list_versions(bucket, prefix, delimiter, key_marker, version_marker, limit)
+    };
+    ask_every_shard(ctx, ask, local).await
 }
 
-/// One listing page from every shard, in shard order.
+/// One listing page from every shard (this shard's first).
 pub async fn list_all(
     ctx: &ShardCtx,
     bucket: BucketId,
@@ -657,47 +671,25 @@ pub async fn list_all(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Vec<ListItem>>, S3Error> {
-    let mut waits = Vec::with_capacity(ctx.shards());
-    for shard in 0..ctx.shards() {
-        if shard == ctx.id {
-            continue;
-        }
-        let (tx, rx) = oneshot::channel();
-        let msg = ShardMsg::List {
-            bucket,
-            prefix: prefix.to_string(),
-            delimiter: delimiter.map(str::to_string),
-            after: after.map(str::to_string),
-            limit,
-            reply: tx,
-        };
-        ctx.send(shard, msg).await.map_err(|_| shard_gone())?;
-        waits.push(rx);
-    }
-    let mut pages = vec![ctx.store.list(bucket, prefix, delimiter, after, limit)];
-    for rx in waits {
-        pages.push(rx.await.map_err(|_| shard_gone())?);
-    }
-    Ok(pages)
+    let ask = |reply| ShardMsg::List {
+        bucket,
+        prefix: prefix.to_string(),
+        delimiter: delimiter.map(str::to_string),
+        after: after.map(str::to_string),
+        limit,
+        reply,
+    };
+    let local = || ctx.store.list(bucket, prefix, delimiter, after, limit);
+    ask_every_shard(ctx, ask, local).await
 }
 
 /// (objects, bytes) of a bucket summed over every shard.
 pub async fn bucket_stats_all(ctx: &ShardCtx, bucket: BucketId) -> Result<(u64, u64), S3Error> {
-    let mut waits = Vec::new();
-    for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
-        let (tx, rx) = oneshot::channel();
-        ctx.send(shard, ShardMsg::BucketStats { bucket, reply: tx })
-            .await
-            .map_err(|_| shard_gone())?;
-        waits.push(rx);
-    }
-    let (mut objects, mut bytes) = ctx.store.bucket_stats(bucket);
-    for rx in waits {
-        let (o, b) = rx.await.map_err(|_| shard_gone())?;
-        objects += o;
-        bytes += b;
-    }
-    Ok((objects, bytes))
+    let ask = |reply| ShardMsg::BucketStats { bucket, reply };
+    let all = ask_every_shard(ctx, ask, || ctx.store.bucket_stats(bucket)).await?;
+    Ok(all
+        .into_iter()
+        .fold((0, 0), |(objects, bytes), (o, b)| (objects + o, bytes + b)))
 }
 
 /// Tells every shard (this one included) to forget a deleted bucket's index.
