@@ -6,14 +6,17 @@
 //! `hop_round_trip` sends one message at a time, so both threads park between
 //! hops (the worst case: two cross-thread wake-ups per hop);
 //! `hop_batch_32` keeps 32 in flight, as 32 connections do, and reports the
-//! time per hop.
+//! time per hop. `hop_round_trip_spin` is the first with both runtimes
+//! spinning before they park (`--idle-spin-us 200`, `shard::spin`), as a
+//! lightly loaded server's shards do: no thread sleeps, so no wake-ups.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 use ringstore::shard::mesh::build_mesh;
 use ringstore::shard::msg::ShardMsg;
-use ringstore::shard::runtime::block_on;
+use ringstore::shard::runtime::{block_on, block_on_spinning};
+use ringstore::shard::spin::note_activity;
 use std::time::{Duration, Instant};
 
 /// One round trip: a Delete to shard 1 and its reply.
@@ -29,15 +32,18 @@ async fn hop(tx: &mut mpsc::Sender<ShardMsg>) {
     answer.await.expect("peer replies").expect("no store error");
 }
 
-fn bench_hop(c: &mut Criterion) {
+/// A peer shard on its own thread answering every Delete; `spin` as in
+/// `--idle-spin-us` (zero: it parks as soon as it is idle).
+fn spawn_peer(spin: Duration) -> (mpsc::Sender<ShardMsg>, std::thread::JoinHandle<()>) {
     let mut links = build_mesh(2);
     let peer = links.pop().expect("shard 1");
     let mut me = links.pop().expect("shard 0");
     let tx = me.senders[1].take().expect("0 → 1");
-    let server = std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let mut inbound = peer.receivers;
-        block_on(move || async move {
+        block_on_spinning(spin, move || async move {
             while let Some(msg) = inbound[0].next().await {
+                note_activity();
                 if let ShardMsg::Delete { reply, .. } = msg {
                     let _ = reply.send(Ok(Default::default()));
                 }
@@ -45,6 +51,11 @@ fn bench_hop(c: &mut Criterion) {
         })
         .expect("peer runtime");
     });
+    (tx, thread)
+}
+
+fn bench_hop(c: &mut Criterion) {
+    let (tx, server) = spawn_peer(Duration::ZERO);
     c.bench_function("mesh/hop_round_trip", |b| {
         b.iter_custom(|iters| {
             let mut tx = tx.clone();
@@ -84,7 +95,25 @@ fn bench_hop(c: &mut Criterion) {
         })
     });
     drop(tx);
-    drop(me);
+    server.join().expect("peer thread");
+
+    let spin = Duration::from_micros(200);
+    let (tx, server) = spawn_peer(spin);
+    c.bench_function("mesh/hop_round_trip_spin", |b| {
+        b.iter_custom(|iters| {
+            let mut tx = tx.clone();
+            block_on_spinning(spin, move || async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    note_activity();
+                    hop(&mut tx).await;
+                }
+                start.elapsed()
+            })
+            .unwrap_or(Duration::ZERO)
+        })
+    });
+    drop(tx);
     server.join().expect("peer thread");
 }
 

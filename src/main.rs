@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use ringstore::server::{self, ServerConfig};
-use ringstore::shard::runtime::{set_uring_setup, UringSetup};
+use ringstore::shard::runtime::{set_idle_spin, set_uring_setup, UringSetup};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +56,20 @@ struct RuntimeArgs {
         env = "RINGSTORE_IO_URING_SETUP"
     )]
     io_uring_setup: UringSetup,
+    /// Microseconds a shard keeps its event loop turning after a request or
+    /// a message from another shard before it sleeps (0: sleep at once).
+    /// Spinning saves the wake-up a peer's message or a completion would
+    /// otherwise need, at the price of a busy core. See tuning/README.md.
+    #[arg(long, default_value_t = 200, env = "RINGSTORE_IDLE_SPIN_US",
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    idle_spin_us: u64,
+}
+
+impl RuntimeArgs {
+    fn apply(&self) {
+        set_uring_setup(self.io_uring_setup);
+        set_idle_spin(std::time::Duration::from_micros(self.idle_spin_us));
+    }
 }
 
 #[derive(Args, Clone)]
@@ -192,7 +206,7 @@ fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     fail_stop_on_panic();
-    set_uring_setup(args.runtime.io_uring_setup);
+    args.runtime.apply();
     let shards = match args.shards {
         Some(0) => return Err("--shards must be at least 1".into()),
         Some(n) => n,
@@ -268,7 +282,7 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
 
 fn floor(args: FloorArgs) -> Result<(), String> {
     fail_stop_on_panic();
-    set_uring_setup(args.runtime.io_uring_setup);
+    args.runtime.apply();
     let shards = args
         .shards
         .unwrap_or_else(|| ringstore::shard::runtime::allowed_cpus().len().max(1));

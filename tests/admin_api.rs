@@ -895,6 +895,47 @@ fn record_cache_serves_repeated_gets_and_can_be_turned_off() {
     }
 }
 
+/// After a request a lightly loaded shard keeps its loop turning for
+/// `--idle-spin-us` instead of sleeping (counted in the metrics); with more
+/// client connections open than it spins for (2) it sleeps at once, and
+/// `--idle-spin-us 0` turns spinning off.
+#[test]
+fn shards_spin_after_requests_only_while_lightly_loaded() {
+    let turns = |server: &Server| {
+        let metrics = raw(server, "GET", "/_admin/metrics", &[], b"").body_text();
+        metric_sum(&metrics, "ringstore_idle_spin_turns_total")
+    };
+    let requests = |server: &Server| {
+        for _ in 0..20 {
+            raw(server, "GET", "/", &[], b"");
+        }
+    };
+    for (budget, spins) in [("2000", true), ("0", false)] {
+        let server = Server::start_with(1, &["--idle-spin-us", budget]);
+        requests(&server);
+        let light = turns(&server);
+        assert_eq!(
+            light > 0,
+            spins,
+            "one connection at a time, budget {budget}"
+        );
+
+        // Four idle connections: with the scrape's own, five are open.
+        let idle: Vec<TcpStream> = (0..4)
+            .map(|_| TcpStream::connect(("127.0.0.1", server.port)).expect("connect"))
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let before = turns(&server);
+        requests(&server);
+        assert_eq!(turns(&server), before, "spun with five connections open");
+
+        drop(idle);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        requests(&server);
+        assert_eq!(turns(&server) > before, spins, "back to one connection");
+    }
+}
+
 /// PUT and UploadPart ETags are computed by the shard's batched MD5 hasher:
 /// every body's blocks (data and padding) are counted by its metrics, and
 /// each ETag is the body's MD5 whatever its length relative to a block.

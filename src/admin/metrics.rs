@@ -85,6 +85,7 @@ impl ShardMetrics {
             store: ctx.store.stats(),
             cache: ctx.store.cache_stats(),
             md5: ctx.md5.stats(),
+            spin_turns: crate::shard::spin::turns(),
             lifecycle: *ctx.lifecycle_stats.borrow(),
         }
     }
@@ -109,6 +110,8 @@ pub struct MetricsSnapshot {
     pub store: StoreStats,
     pub cache: CacheStats,
     pub md5: Md5BatchStats,
+    /// Event-loop turns spent spinning instead of sleeping (`shard::spin`).
+    pub spin_turns: u64,
     pub lifecycle: LifecycleStats,
 }
 
@@ -123,7 +126,7 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 21] = [
+const PER_SHARD: [Gauge; 22] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -231,6 +234,12 @@ const PER_SHARD: [Gauge; 21] = [
         "counter",
         "Of the blocks hashed for ETags, those hashed by the scalar code (one body alone).",
         |s| s.md5.alone_blocks,
+    ),
+    (
+        "ringstore_idle_spin_turns_total",
+        "counter",
+        "Event-loop turns the shard spent spinning after activity instead of sleeping (--idle-spin-us).",
+        |s| s.spin_turns,
     ),
     (
         "ringstore_lifecycle_passes_total",

@@ -136,6 +136,7 @@ pub async fn accept_loop(
             tracing::debug!("set_nodelay: {e}");
         }
         ctx.connections.set(ctx.connections.get() + 1);
+        crate::shard::spin::connection_opened();
         let task_ctx = ctx.clone();
         let tls = tls.clone();
         monoio::spawn(async move {
@@ -147,6 +148,7 @@ pub async fn accept_loop(
                 },
             }
             task_ctx.connections.set(task_ctx.connections.get() - 1);
+            crate::shard::spin::connection_closed();
         });
     }
 }

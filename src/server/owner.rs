@@ -48,6 +48,7 @@ pub(super) fn store_gone() -> StoreError {
 /// costs no task of its own.
 pub async fn serve_mesh(ctx: Rc<ShardCtx>, mut rx: mpsc::Receiver<ShardMsg>) {
     while let Some(msg) = rx.next().await {
+        crate::shard::spin::note_activity();
         match msg {
             msg @ ShardMsg::Read { .. } => serve_read(&ctx.store, msg),
             msg => {

@@ -5,5 +5,6 @@ pub mod mesh;
 pub mod msg;
 pub mod placement;
 pub mod runtime;
+pub mod spin;
 
 pub use placement::Placement;

@@ -3,7 +3,8 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::time::Duration;
 
 /// Submission queue entries per shard ring.
 pub const RING_ENTRIES: u32 = 1024;
@@ -74,6 +75,19 @@ fn uring_setup() -> UringSetup {
     }
 }
 
+static IDLE_SPIN_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Sets how long every shard runtime built from now on keeps its loop
+/// turning after activity before it sleeps (`shard::spin`); zero: never.
+pub fn set_idle_spin(budget: Duration) {
+    let budget = budget.min(super::spin::MAX_IDLE_SPIN);
+    IDLE_SPIN_NANOS.store(budget.as_nanos() as u64, Ordering::Relaxed);
+}
+
+fn idle_spin() -> Duration {
+    Duration::from_nanos(IDLE_SPIN_NANOS.load(Ordering::Relaxed))
+}
+
 fn uring_builder(setup: UringSetup) -> io_uring::Builder {
     let mut urb = io_uring::IoUring::builder();
     match setup {
@@ -103,8 +117,19 @@ fn build_runtime(setup: UringSetup) -> io::Result<ShardRuntime> {
 
 /// Runs `make()`'s future to completion on a fresh monoio runtime on this
 /// thread: io_uring when available (with the `set_uring_setup` flags, or
-/// none where the kernel refuses them), else the epoll driver.
+/// none where the kernel refuses them), else the epoll driver. With an idle
+/// spin set (`set_idle_spin`) and io_uring, the runtime also runs the
+/// spinner (`shard::spin`).
 pub fn block_on<F, Fut>(make: F) -> io::Result<Fut::Output>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future,
+{
+    block_on_spinning(idle_spin(), make)
+}
+
+/// [`block_on`] with this idle spin budget (zero: none).
+pub fn block_on_spinning<F, Fut>(spin: Duration, make: F) -> io::Result<Fut::Output>
 where
     F: FnOnce() -> Fut,
     Fut: Future,
@@ -118,7 +143,18 @@ where
         }
         Err(e) => return Err(e),
     };
-    Ok(rt.block_on(make()))
+    // Spinning on the epoll driver would keep the loop from parking, and so
+    // from running tasks woken by other threads (see shard::spin).
+    let spin = match &rt {
+        monoio::FusionRuntime::Uring(_) => spin,
+        monoio::FusionRuntime::Legacy(_) => Duration::ZERO,
+    };
+    Ok(rt.block_on(async move {
+        if !spin.is_zero() {
+            monoio::spawn(super::spin::run(spin));
+        }
+        make().await
+    }))
 }
 
 #[cfg(test)]

@@ -1,0 +1,213 @@
+//! Spin before park: after a request or a mesh message, a shard keeps its
+//! event loop turning for a short while (`--idle-spin-us`) instead of
+//! sleeping in `io_uring_enter`, so the next message from a peer shard, a
+//! reply, or a completion is picked up within a loop turn rather than after
+//! a thread wake-up (an eventfd write, then the scheduler and, in a VM, an
+//! inter-processor interrupt: tens of microseconds here, DESIGN.md).
+//!
+//! monoio drains cross-thread wakers only when it parks, so a task that
+//! merely yields would starve them (tuning/README.md, session 3). The
+//! spinner instead awaits a one-byte io_uring read of `/dev/zero`, which
+//! completes at submission: the loop still parks every turn — draining
+//! foreign wakers and reaping completions — but `io_uring_enter` returns at
+//! once. Once no activity has been noted for the budget, the spinner waits
+//! for the next one and the shard sleeps as before.
+//!
+//! Only for the io_uring driver: on the epoll fallback a read of
+//! `/dev/zero` would not park the loop, and foreign wakers would wait.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Longest spin budget accepted (a spinning shard keeps its core busy).
+pub const MAX_IDLE_SPIN: Duration = Duration::from_millis(10);
+/// A shard with more client connections open than this does not spin: it
+/// has work queued often enough that wake-ups are rare, and a busy core is
+/// better given to whatever else runs on the host (a co-located client lost
+/// 4–7 % at 32 connections when shards spun; tuning/README.md).
+pub const SPIN_MAX_CONNECTIONS: usize = 2;
+
+struct IdleSpin {
+    /// Requests and mesh messages seen on this thread.
+    activity: Cell<u64>,
+    /// The spinner, while it waits for activity.
+    waiter: RefCell<Option<Waker>>,
+    /// Loop turns spent spinning.
+    turns: Cell<u64>,
+    /// Client connections open on this thread.
+    connections: Cell<usize>,
+}
+
+thread_local! {
+    static SPIN: IdleSpin = const {
+        IdleSpin {
+            activity: Cell::new(0),
+            waiter: RefCell::new(None),
+            turns: Cell::new(0),
+            connections: Cell::new(0),
+        }
+    };
+}
+
+/// Notes that this shard has work in hand: a spinner that is idle starts
+/// spinning (unless the shard has too many connections open to spin).
+/// Cheap enough for every request (thread-local counters).
+pub fn note_activity() {
+    SPIN.with(|s| {
+        s.activity.set(s.activity.get().wrapping_add(1));
+        if s.connections.get() <= SPIN_MAX_CONNECTIONS {
+            if let Some(w) = s.waiter.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    });
+}
+
+/// A client connection opened on this thread.
+pub fn connection_opened() {
+    SPIN.with(|s| s.connections.set(s.connections.get() + 1));
+}
+
+/// A client connection closed on this thread.
+pub fn connection_closed() {
+    SPIN.with(|s| {
+        debug_assert!(s.connections.get() > 0);
+        s.connections.set(s.connections.get().saturating_sub(1));
+    });
+}
+
+fn spinning_allowed() -> bool {
+    SPIN.with(|s| s.connections.get() <= SPIN_MAX_CONNECTIONS)
+}
+
+fn activity() -> u64 {
+    SPIN.with(|s| s.activity.get())
+}
+
+/// Loop turns this thread's spinner has spent spinning.
+pub fn turns() -> u64 {
+    SPIN.with(|s| s.turns.get())
+}
+
+/// Resolves once activity has been noted after `seen` while spinning is allowed.
+async fn activity_after(seen: u64) -> u64 {
+    poll_fn(|cx| {
+        SPIN.with(|s| {
+            let now = s.activity.get();
+            if now != seen && s.connections.get() <= SPIN_MAX_CONNECTIONS {
+                return Poll::Ready(now);
+            }
+            *s.waiter.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    })
+    .await
+}
+
+/// The shard's spinner: after each burst of activity it keeps the loop
+/// turning until `budget` has passed with no new activity. Runs for the
+/// life of the runtime; returns early (the shard then only parks) if
+/// `/dev/zero` cannot be read.
+pub async fn run(budget: Duration) {
+    debug_assert!(!budget.is_zero() && budget <= MAX_IDLE_SPIN);
+    let zero = match monoio::fs::File::open("/dev/zero").await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "idle spin off: cannot open /dev/zero");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; 1];
+    let mut seen = activity();
+    loop {
+        seen = activity_after(seen).await;
+        let mut last = Instant::now();
+        loop {
+            let (res, b) = zero.read_at(buf, 0).await;
+            buf = b;
+            SPIN.with(|s| s.turns.set(s.turns.get() + 1));
+            // Spin only on a core nobody else wants: a runnable thread
+            // (a co-located client, another process) gets it first.
+            // SAFETY: sched_yield has no arguments and cannot fail on Linux.
+            unsafe { libc::sched_yield() };
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "idle spin off: reading /dev/zero failed");
+                return;
+            }
+            let now_seen = activity();
+            let now = Instant::now();
+            if !spinning_allowed() {
+                break;
+            }
+            if now_seen != seen {
+                seen = now_seen;
+                last = now;
+            } else if now.duration_since(last) >= budget {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_channel::oneshot;
+
+    /// While the spinner spins, a waker from another thread still gets its
+    /// task run at once (the loop parks every turn): a reply sent from
+    /// another thread is seen in far less than the spin budget. A spinner
+    /// that only yielded would leave it queued until the budget ran out.
+    #[test]
+    fn a_spinning_shard_still_runs_tasks_woken_from_other_threads() {
+        let budget = MAX_IDLE_SPIN;
+        crate::shard::runtime::block_on_spinning(budget, || async move {
+            monoio::time::sleep(Duration::from_millis(1)).await;
+            let mut delays = Vec::new();
+            for round in 0..31u32 {
+                let (tx, rx) = oneshot::channel::<(u32, Instant)>();
+                note_activity();
+                let sender = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_micros(200));
+                    let _ = tx.send((round, Instant::now()));
+                });
+                let (got, sent_at) = rx.await.expect("reply");
+                delays.push(sent_at.elapsed());
+                assert_eq!(got, round);
+                sender.join().expect("sender thread");
+            }
+            assert!(turns() > 0, "the spinner never ran");
+            delays.sort();
+            let median = delays[delays.len() / 2];
+            assert!(
+                median < budget / 2,
+                "a cross-thread wake waited {median:?} (spin budget {budget:?})"
+            );
+        })
+        .expect("runtime");
+    }
+
+    /// Activity starts the spinner; once the budget passes without any it
+    /// stops (the shard sleeps through a timer), and the next activity
+    /// starts it again.
+    #[test]
+    fn the_spinner_stops_after_its_budget_and_restarts_on_activity() {
+        crate::shard::runtime::block_on_spinning(Duration::from_micros(300), || async {
+            let idle_sleep = Duration::from_millis(20);
+            monoio::time::sleep(Duration::from_millis(2)).await;
+            assert_eq!(turns(), 0, "no activity yet: no spinning");
+            note_activity();
+            monoio::time::sleep(idle_sleep).await;
+            let after_burst = turns();
+            assert!(after_burst > 0, "activity must start the spinner");
+            monoio::time::sleep(idle_sleep).await;
+            assert_eq!(turns(), after_burst, "spinning past its budget");
+            note_activity();
+            monoio::time::sleep(idle_sleep).await;
+            assert!(turns() > after_burst, "new activity must restart it");
+        })
+        .expect("runtime");
+    }
+}
