@@ -11,7 +11,9 @@
 //! completes at submission: the loop still parks every turn — draining
 //! foreign wakers and reaping completions — but `io_uring_enter` returns at
 //! once. Once no activity has been noted for the budget, the spinner waits
-//! for the next one and the shard sleeps as before.
+//! for the next one and the shard sleeps as before. Each spinning turn also
+//! yields the CPU to any other runnable thread, and a shard with more than
+//! [`SPIN_MAX_CONNECTIONS`] client connections open does not spin at all.
 //!
 //! Only for the io_uring driver: on the epoll fallback a read of
 //! `/dev/zero` would not park the loop, and foreign wakers would wait.
