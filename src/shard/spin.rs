@@ -30,6 +30,12 @@ pub const MAX_IDLE_SPIN: Duration = Duration::from_millis(10);
 /// better given to whatever else runs on the host (a co-located client lost
 /// 4–7 % at 32 connections when shards spun; tuning/README.md).
 pub const SPIN_MAX_CONNECTIONS: usize = 2;
+/// Reads timed when the spinner starts, and the time the fastest of them
+/// must beat for spinning to stay on: inline a read takes ~1 µs (0.8 µs
+/// measured here, with its io_uring_enter); handed to an io-wq worker it
+/// needs a thread wake-up both ways.
+const PROBE_READS: u32 = 16;
+const MAX_PROBE_READ: Duration = Duration::from_micros(4);
 
 struct IdleSpin {
     /// Requests and mesh messages seen on this thread.
@@ -122,6 +128,28 @@ pub async fn run(budget: Duration) {
         }
     };
     let mut buf = vec![0u8; 1];
+    // The read must complete at submission. A kernel without non-blocking
+    // reads of /dev/zero hands each one to an io-wq worker instead: the
+    // loop would sleep on every turn and churn a thread, so no spinning.
+    // The fastest of a few reads, so a preempted one does not count.
+    let mut fastest = Duration::MAX;
+    for _ in 0..PROBE_READS {
+        let start = Instant::now();
+        let (res, b) = zero.read_at(buf, 0).await;
+        fastest = fastest.min(start.elapsed());
+        buf = b;
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "idle spin off: reading /dev/zero failed");
+            return;
+        }
+    }
+    if fastest > MAX_PROBE_READ {
+        tracing::warn!(
+            ?fastest,
+            "idle spin off: io_uring reads of /dev/zero do not complete inline on this kernel"
+        );
+        return;
+    }
     let mut seen = activity();
     loop {
         seen = activity_after(seen).await;
