@@ -59,7 +59,8 @@ struct RuntimeArgs {
     /// Microseconds a shard keeps its event loop turning after a request or
     /// a message from another shard before it sleeps (0: sleep at once).
     /// Spinning saves the wake-up a peer's message or a completion would
-    /// otherwise need, at the price of a busy core. See tuning/README.md.
+    /// otherwise need, at the price of a busy core; only shards with at most
+    /// two active client connections spin. See tuning/README.md.
     #[arg(long, default_value_t = 200, env = "RINGSTORE_IDLE_SPIN_US",
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     idle_spin_us: u64,

@@ -896,9 +896,9 @@ fn record_cache_serves_repeated_gets_and_can_be_turned_off() {
 }
 
 /// After a request a lightly loaded shard keeps its loop turning for
-/// `--idle-spin-us` instead of sleeping (counted in the metrics); with more
-/// client connections open than it spins for (2) it sleeps at once, and
-/// `--idle-spin-us 0` turns spinning off.
+/// `--idle-spin-us` instead of sleeping (counted in the metrics). Idle
+/// connections (an SDK's pool) do not stop it; more than two connections
+/// busy with requests do; `--idle-spin-us 0` turns it off.
 #[test]
 fn shards_spin_after_requests_only_while_lightly_loaded() {
     let turns = |server: &Server| {
@@ -920,19 +920,46 @@ fn shards_spin_after_requests_only_while_lightly_loaded() {
             "one connection at a time, budget {budget}"
         );
 
-        // Four idle connections: with the scrape's own, five are open.
+        // Four idle connections, as a client's pool keeps them.
         let idle: Vec<TcpStream> = (0..4)
             .map(|_| TcpStream::connect(("127.0.0.1", server.port)).expect("connect"))
             .collect();
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        requests(&server);
+        let with_idle = turns(&server);
+        assert_eq!(
+            with_idle > light,
+            spins,
+            "idle connections stopped the spin"
+        );
+        drop(idle);
+
+        // Three connections busy with requests: no spinning meanwhile.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let busy: Vec<_> = (0..3)
+            .map(|_| {
+                let (port, stop) = (server.port, stop.clone());
+                std::thread::spawn(move || {
+                    let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+                    let mut writer = s;
+                    let req = format!("GET / HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n");
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        writer.write_all(req.as_bytes()).expect("write");
+                        common::read_response(&mut reader, false).expect("response");
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
         let before = turns(&server);
         requests(&server);
-        assert_eq!(turns(&server), before, "spun with five connections open");
-
-        drop(idle);
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        requests(&server);
-        assert_eq!(turns(&server) > before, spins, "back to one connection");
+        let after = turns(&server);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in busy {
+            t.join().expect("busy client");
+        }
+        assert_eq!(after, before, "spun with three busy connections");
     }
 }
 

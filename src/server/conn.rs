@@ -22,6 +22,8 @@ pub struct Conn {
     stream: Stream,
     pub buf: BytesMut,
     idle_timeout: Duration,
+    /// Counts this connection as active for the shard's idle spin.
+    pub spin: crate::shard::spin::ConnActivity,
 }
 
 impl Conn {
@@ -35,6 +37,7 @@ impl Conn {
             stream: stream.into(),
             buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
             idle_timeout,
+            spin: Default::default(),
         }
     }
 
@@ -136,7 +139,6 @@ pub async fn accept_loop(
             tracing::debug!("set_nodelay: {e}");
         }
         ctx.connections.set(ctx.connections.get() + 1);
-        crate::shard::spin::connection_opened();
         let task_ctx = ctx.clone();
         let tls = tls.clone();
         monoio::spawn(async move {
@@ -148,7 +150,6 @@ pub async fn accept_loop(
                 },
             }
             task_ctx.connections.set(task_ctx.connections.get() - 1);
-            crate::shard::spin::connection_closed();
         });
     }
 }

@@ -125,7 +125,6 @@ async fn floor_main(
         let zeros = zeros.clone();
         let (get_bytes, work_ns) = (cfg.get_bytes, cfg.work_ns);
         let store = store.clone();
-        crate::shard::spin::connection_opened();
         monoio::spawn(async move {
             let mut conn = Conn::new(stream, DEFAULT_IDLE_TIMEOUT);
             let mut date = DateCache::new();
@@ -136,7 +135,6 @@ async fn floor_main(
                 store: store.as_ref(),
             };
             while let Ok(true) = serve_one(&mut conn, &floor, &mut date).await {}
-            crate::shard::spin::connection_closed();
         });
     }
 }
@@ -174,7 +172,7 @@ async fn serve_one(conn: &mut Conn, floor: &Floor<'_>, date: &mut DateCache) -> 
         Ok(Some(h)) => h,
         _ => return Ok(false),
     };
-    crate::shard::spin::note_activity();
+    crate::shard::spin::note_request(&mut conn.spin);
     burn_cpu(floor.work_ns);
     let mut left = match head.body_framing() {
         Ok(BodyFraming::Length(n)) => n,

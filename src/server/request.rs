@@ -128,7 +128,7 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
             return false;
         }
     };
-    crate::shard::spin::note_activity();
+    crate::shard::spin::note_request(&mut conn.spin);
     if crate::admin::is_admin_path(head.raw_path()) {
         return crate::admin::serve(ctx, conn, head, framing, id).await;
     }

@@ -25,11 +25,14 @@ use std::time::{Duration, Instant};
 
 /// Longest spin budget accepted (a spinning shard keeps its core busy).
 pub const MAX_IDLE_SPIN: Duration = Duration::from_millis(10);
-/// A shard with more client connections open than this does not spin: it
+/// A shard with more active client connections than this does not spin: it
 /// has work queued often enough that wake-ups are rare, and a busy core is
 /// better given to whatever else runs on the host (a co-located client lost
-/// 4–7 % at 32 connections when shards spun; tuning/README.md).
+/// 4–7 % at 32 connections when shards spun; tuning/README.md). Active: a
+/// request began on it in this or the previous [`ACTIVE_WINDOW_MS`], so the
+/// idle connections an SDK's pool keeps open do not count.
 pub const SPIN_MAX_CONNECTIONS: usize = 2;
+pub const ACTIVE_WINDOW_MS: u64 = 100;
 /// Reads timed when the spinner starts, and the time the fastest of them
 /// must beat for spinning to stay on: inline a read takes ~1 µs (0.8 µs
 /// measured here, with its io_uring_enter); handed to an io-wq worker it
@@ -44,8 +47,12 @@ struct IdleSpin {
     waiter: RefCell<Option<Waker>>,
     /// Loop turns spent spinning.
     turns: Cell<u64>,
-    /// Client connections open on this thread.
-    connections: Cell<usize>,
+    /// The current activity window (coarse milliseconds / ACTIVE_WINDOW_MS).
+    window: Cell<u64>,
+    /// Connections that began a request in the current window, and in the
+    /// one before it.
+    active_now: Cell<usize>,
+    active_before: Cell<usize>,
 }
 
 thread_local! {
@@ -54,40 +61,109 @@ thread_local! {
             activity: Cell::new(0),
             waiter: RefCell::new(None),
             turns: Cell::new(0),
-            connections: Cell::new(0),
+            window: Cell::new(0),
+            active_now: Cell::new(0),
+            active_before: Cell::new(0),
         }
     };
 }
 
-/// Notes that this shard has work in hand: a spinner that is idle starts
-/// spinning (unless the shard has too many connections open to spin).
-/// Cheap enough for every request (thread-local counters).
-pub fn note_activity() {
-    SPIN.with(|s| {
-        s.activity.set(s.activity.get().wrapping_add(1));
-        if s.connections.get() <= SPIN_MAX_CONNECTIONS {
-            if let Some(w) = s.waiter.borrow_mut().take() {
+/// One connection's part in the activity count; kept by the connection.
+#[derive(Debug, Default)]
+pub struct ConnActivity {
+    /// The window it was last counted in (0: never; windows start at 1).
+    window: u64,
+}
+
+impl Drop for ConnActivity {
+    /// A closed connection is no longer active.
+    fn drop(&mut self) {
+        if self.window == 0 {
+            return;
+        }
+        let window = self.window;
+        let _ = SPIN.try_with(|s| {
+            let current = s.window.get();
+            if window == current {
+                s.active_now.set(s.active_now.get().saturating_sub(1));
+            } else if window + 1 == current {
+                s.active_before.set(s.active_before.get().saturating_sub(1));
+            }
+        });
+    }
+}
+
+/// The activity window of now, from the coarse monotonic clock (a few
+/// nanoseconds: no TSC read; a few milliseconds' resolution is plenty).
+fn window_now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec; CLOCK_MONOTONIC_COARSE always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    let ms = ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000;
+    1 + ms / ACTIVE_WINDOW_MS
+}
+
+impl IdleSpin {
+    /// Moves the windows on to `now` if it has begun.
+    fn roll(&self, now: u64) {
+        let current = self.window.get();
+        if now == current {
+            return;
+        }
+        let before = if now == current + 1 {
+            self.active_now.get()
+        } else {
+            0
+        };
+        self.active_before.set(before);
+        self.active_now.set(0);
+        self.window.set(now);
+    }
+
+    fn spinning_allowed(&self) -> bool {
+        self.active_now.get().max(self.active_before.get()) <= SPIN_MAX_CONNECTIONS
+    }
+
+    fn note(&self) {
+        self.activity.set(self.activity.get().wrapping_add(1));
+        if self.spinning_allowed() {
+            if let Some(w) = self.waiter.borrow_mut().take() {
                 w.wake();
             }
         }
-    });
+    }
 }
 
-/// A client connection opened on this thread.
-pub fn connection_opened() {
-    SPIN.with(|s| s.connections.set(s.connections.get() + 1));
-}
-
-/// A client connection closed on this thread.
-pub fn connection_closed() {
+/// Notes a request beginning on a client connection: the connection counts
+/// as active, and a spinner that is idle starts spinning (unless too many
+/// connections are active). Cheap enough for every request.
+pub fn note_request(conn: &mut ConnActivity) {
+    let now = window_now();
     SPIN.with(|s| {
-        debug_assert!(s.connections.get() > 0);
-        s.connections.set(s.connections.get().saturating_sub(1));
+        s.roll(now);
+        if conn.window != now {
+            conn.window = now;
+            s.active_now.set(s.active_now.get() + 1);
+        }
+        s.note();
     });
+}
+
+/// Notes work that is not a client's request (a message from another
+/// shard): a spinner that is idle starts spinning, if allowed.
+pub fn note_activity() {
+    SPIN.with(|s| s.note());
 }
 
 fn spinning_allowed() -> bool {
-    SPIN.with(|s| s.connections.get() <= SPIN_MAX_CONNECTIONS)
+    let now = window_now();
+    SPIN.with(|s| {
+        s.roll(now);
+        s.spinning_allowed()
+    })
 }
 
 fn activity() -> u64 {
@@ -104,7 +180,7 @@ async fn activity_after(seen: u64) -> u64 {
     poll_fn(|cx| {
         SPIN.with(|s| {
             let now = s.activity.get();
-            if now != seen && s.connections.get() <= SPIN_MAX_CONNECTIONS {
+            if now != seen && s.spinning_allowed() {
                 return Poll::Ready(now);
             }
             *s.waiter.borrow_mut() = Some(cx.waker().clone());
