@@ -13,7 +13,7 @@
 //! once. Once no activity has been noted for the budget, the spinner waits
 //! for the next one and the shard sleeps as before. Each spinning turn also
 //! yields the CPU to any other runnable thread, and a shard with more than
-//! [`SPIN_MAX_CONNECTIONS`] client connections open does not spin at all.
+//! [`SPIN_MAX_CONNECTIONS`] active client connections does not spin at all.
 //!
 //! Only for the io_uring driver: on the epoll fallback a read of
 //! `/dev/zero` would not park the loop, and foreign wakers would wait.
@@ -155,7 +155,11 @@ pub fn note_request(conn: &mut ConnActivity) {
 /// Notes work that is not a client's request (a message from another
 /// shard): a spinner that is idle starts spinning, if allowed.
 pub fn note_activity() {
-    SPIN.with(|s| s.note());
+    let now = window_now();
+    SPIN.with(|s| {
+        s.roll(now);
+        s.note();
+    });
 }
 
 fn spinning_allowed() -> bool {
