@@ -5,8 +5,8 @@
 //!   cargo run --release --example sdk_latency -- http://127.0.0.1:9000 [SECONDS]
 //!
 //! Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region
-//! us-east-1. Uses (and leaves) the bucket `sdk-latency`. Used by
-//! benches/low-concurrency.sh's figures for a real client (tuning/README.md).
+//! us-east-1. Uses (and leaves) the bucket `sdk-latency`. Its figures with
+//! and without the idle spin: tuning/README.md, "Idle spin".
 
 use aws_sdk_s3::primitives::ByteStream;
 use hdrhistogram::Histogram;
@@ -31,7 +31,8 @@ fn report(op: &str, h: &Histogram<u64>, elapsed: Duration) {
 
 async fn run(endpoint: String, seconds: u64) -> Result<(), String> {
     let access = std::env::var("AWS_ACCESS_KEY_ID").map_err(|_| "AWS_ACCESS_KEY_ID unset")?;
-    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").map_err(|_| "AWS_SECRET_ACCESS_KEY unset")?;
+    let secret =
+        std::env::var("AWS_SECRET_ACCESS_KEY").map_err(|_| "AWS_SECRET_ACCESS_KEY unset")?;
     let creds = aws_credential_types::Credentials::new(access, secret, None, None, "sdk-latency");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -52,7 +53,8 @@ async fn run(endpoint: String, seconds: u64) -> Result<(), String> {
     }
     let body = vec![0x5au8; SIZE];
     let limit = Duration::from_secs(seconds);
-    let new_hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string());
+    let new_hist =
+        || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string());
 
     let mut puts = new_hist()?;
     let start = Instant::now();
@@ -100,7 +102,9 @@ async fn run(endpoint: String, seconds: u64) -> Result<(), String> {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let endpoint = args.next().unwrap_or_else(|| "http://127.0.0.1:9000".into());
+    let endpoint = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:9000".into());
     let seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(4);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
