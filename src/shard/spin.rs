@@ -37,7 +37,7 @@ pub const ACTIVE_WINDOW_MS: u64 = 100;
 /// must beat for spinning to stay on: inline a read takes ~1 µs (0.8 µs
 /// measured here, with its io_uring_enter); handed to an io-wq worker it
 /// needs a thread wake-up both ways.
-const PROBE_READS: u32 = 16;
+const PROBE_READS: u32 = 64;
 const MAX_PROBE_READ: Duration = Duration::from_micros(4);
 
 struct IdleSpin {
