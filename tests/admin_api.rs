@@ -963,6 +963,55 @@ fn shards_spin_after_requests_only_while_lightly_loaded() {
     }
 }
 
+/// A shard answers another shard's forwarded read or PUT through the
+/// asker's mesh queue (one wake-up for a batch of answers), except while
+/// shards are lightly loaded and spinning, when the asker is awake and the
+/// answer goes straight to its reply channel. Either way every object,
+/// inline-sized or streamed, reads back whole from both shards.
+#[test]
+fn peers_answer_through_the_mesh_queue_unless_spinning() {
+    for (spin, queued) in [("0", true), ("2000", false)] {
+        let server = Server::start_with(2, &["--idle-spin-us", spin]);
+        rt().block_on(async {
+            let s3 = s3_client(&server).await;
+            s3.create_bucket()
+                .bucket("hops")
+                .send()
+                .await
+                .expect("bucket");
+            // 24 keys land on both shards; the larger bodies stream to
+            // their owner instead of riding with the commit.
+            for i in 0..24usize {
+                let len = if i % 3 == 0 { 200_000 + i } else { 3_000 + i };
+                let body: Vec<u8> = (0..len).map(|b| (b * 31 + i) as u8).collect();
+                s3.put_object()
+                    .bucket("hops")
+                    .key(format!("k{i}"))
+                    .body(ByteStream::from(body.clone()))
+                    .send()
+                    .await
+                    .expect("put");
+                let got = common::get_bytes(&s3, "hops", &format!("k{i}")).await;
+                assert!(got[..] == body[..], "k{i}: wrong bytes (spin {spin})");
+            }
+        });
+        let metrics = raw(&server, "GET", "/_admin/metrics", &[], b"").body_text();
+        let via_queue = metric_sum(&metrics, "ringstore_mesh_answers_queued_total");
+        let direct = metric_sum(&metrics, "ringstore_mesh_answers_direct_total");
+        if queued {
+            assert!(
+                via_queue > 0 && direct == 0,
+                "spin {spin}: {via_queue} queued, {direct} direct"
+            );
+        } else {
+            assert!(
+                direct > 0 && via_queue == 0,
+                "spin {spin}: {via_queue} queued, {direct} direct"
+            );
+        }
+    }
+}
+
 /// PUT and UploadPart ETags are computed by the shard's batched MD5 hasher:
 /// every body's blocks (data and padding) are counted by its metrics, and
 /// each ETag is the body's MD5 whatever its length relative to a block.

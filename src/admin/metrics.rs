@@ -86,6 +86,7 @@ impl ShardMetrics {
             cache: ctx.store.cache_stats(),
             md5: ctx.md5.stats(),
             spin_turns: crate::shard::spin::turns(),
+            mesh_answers: ctx.answers.get(),
             lifecycle: *ctx.lifecycle_stats.borrow(),
         }
     }
@@ -112,6 +113,8 @@ pub struct MetricsSnapshot {
     pub md5: Md5BatchStats,
     /// Event-loop turns spent spinning instead of sleeping (`shard::spin`).
     pub spin_turns: u64,
+    /// Answers to peers: (through the asker's mesh queue, sent directly).
+    pub mesh_answers: (u64, u64),
     pub lifecycle: LifecycleStats,
 }
 
@@ -126,7 +129,7 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 22] = [
+const PER_SHARD: [Gauge; 24] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -240,6 +243,18 @@ const PER_SHARD: [Gauge; 22] = [
         "counter",
         "Event-loop turns the shard spent spinning after activity instead of sleeping (--idle-spin-us).",
         |s| s.spin_turns,
+    ),
+    (
+        "ringstore_mesh_answers_queued_total",
+        "counter",
+        "Answers to another shard's request sent back through its mesh queue (one wake-up per batch).",
+        |s| s.mesh_answers.0,
+    ),
+    (
+        "ringstore_mesh_answers_direct_total",
+        "counter",
+        "Answers to another shard's request sent on its reply channel directly (light load, or its queue full).",
+        |s| s.mesh_answers.1,
     ),
     (
         "ringstore_lifecycle_passes_total",

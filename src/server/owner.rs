@@ -48,9 +48,15 @@ pub(super) fn store_gone() -> StoreError {
 /// costs no task of its own.
 pub async fn serve_mesh(ctx: Rc<ShardCtx>, mut rx: mpsc::Receiver<ShardMsg>) {
     while let Some(msg) = rx.next().await {
+        // An answer to this shard's own request resumes work already noted
+        // when the request came; only new work may start the spinner.
+        if let ShardMsg::Deliver(deliver) = msg {
+            deliver();
+            continue;
+        }
         crate::shard::spin::note_activity();
         match msg {
-            msg @ ShardMsg::Read { .. } => serve_read(&ctx.store, msg),
+            msg @ ShardMsg::Read { .. } => serve_read(&ctx, msg),
             msg => {
                 let ctx = ctx.clone();
                 monoio::spawn(async move { handle_msg(&ctx, msg).await });
@@ -62,6 +68,7 @@ pub async fn serve_mesh(ctx: Rc<ShardCtx>, mut rx: mpsc::Receiver<ShardMsg>) {
 async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
     match msg {
         ShardMsg::Put {
+            from,
             bucket,
             key,
             target,
@@ -69,9 +76,10 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             reply,
         } => {
             let r = put_from_channel(&ctx.store, bucket, &key, target, body).await;
-            let _ = reply.send(r);
+            ctx.answer(from, reply, r);
         }
         ShardMsg::PutWhole {
+            from,
             bucket,
             key,
             target,
@@ -81,9 +89,10 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             reply,
         } => {
             let r = put_whole(&ctx.store, bucket, &key, target, body, *meta, cond).await;
-            let _ = reply.send(r);
+            ctx.answer(from, reply, r);
         }
-        msg @ ShardMsg::Read { .. } => serve_read(&ctx.store, msg),
+        msg @ ShardMsg::Read { .. } => serve_read(ctx, msg),
+        ShardMsg::Deliver(deliver) => deliver(),
         ShardMsg::Delete {
             bucket,
             key,
@@ -235,14 +244,15 @@ async fn put_whole(
 }
 
 /// A peer's read, [`ShardMsg::Read`]: see [`read_for_peer`].
-fn serve_read(store: &Store, msg: ShardMsg) {
+fn serve_read(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
     match msg {
         ShardMsg::Read {
+            from,
             bucket,
             key,
             req,
             reply,
-        } => read_for_peer(store, bucket, &key, &req, reply),
+        } => read_for_peer(ctx, from, bucket, &key, &req, reply),
         _ => unreachable!("serve_read is given reads only"),
     }
 }
@@ -250,35 +260,39 @@ fn serve_read(store: &Store, msg: ShardMsg) {
 /// Answers a peer's read: at once when the first piece is at hand (or
 /// there is no body), else from a task that waits for the disk.
 fn read_for_peer(
-    store: &Store,
+    ctx: &Rc<ShardCtx>,
+    from: usize,
     bucket: BucketId,
     key: &str,
     req: &ReadRequest,
     reply: oneshot::Sender<ReadReply>,
 ) {
-    match read_local(store, bucket, key, req) {
+    match read_local(&ctx.store, bucket, key, req) {
         Ok((v, plan, Some(mut reader))) => match reader.next_if_cached() {
             Some(first) => {
-                let _ = reply.send(peer_reply(v, plan, reader, Some(Ok(first))));
+                ctx.answer(from, reply, peer_reply(v, plan, reader, Some(Ok(first))));
             }
             None => {
+                let ctx = ctx.clone();
                 monoio::spawn(async move {
                     let first = reader.next().await;
-                    let _ = reply.send(peer_reply(v, plan, reader, first));
+                    ctx.answer(from, reply, peer_reply(v, plan, reader, first));
                 });
             }
         },
         Ok((v, plan, None)) => {
-            let _ = reply.send(ReadReply {
+            let reply_value = ReadReply {
                 result: Ok((v, plan)),
                 body: None,
-            });
+            };
+            ctx.answer(from, reply, reply_value);
         }
         Err(e) => {
-            let _ = reply.send(ReadReply {
+            let reply_value = ReadReply {
                 result: Err(e),
                 body: None,
-            });
+            };
+            ctx.answer(from, reply, reply_value);
         }
     }
 }
@@ -397,6 +411,7 @@ pub async fn read(
     }
     let (tx, rx) = oneshot::channel();
     let msg = ShardMsg::Read {
+        from: ctx.id,
         bucket,
         key: key.to_string(),
         req: Box::new(req),
@@ -419,6 +434,8 @@ pub enum PutSink {
 /// one reply); past that the owner is asked to open a writer and the body
 /// streams on a bounded channel.
 pub struct RemotePut {
+    /// This shard, where the owner delivers the reply.
+    from: usize,
     peer: Option<mpsc::Sender<ShardMsg>>,
     bucket: BucketId,
     key: String,
@@ -445,6 +462,7 @@ impl RemotePut {
         let (mut tx, body) = mpsc::channel(BODY_CHANNEL_DEPTH);
         let (reply_tx, reply) = oneshot::channel();
         let msg = ShardMsg::Put {
+            from: self.from,
             bucket: self.bucket,
             key: self.key.clone(),
             target: self.target,
@@ -495,6 +513,7 @@ impl RemotePut {
             None => {
                 let (reply_tx, reply) = oneshot::channel();
                 let msg = ShardMsg::PutWhole {
+                    from: self.from,
                     bucket: self.bucket,
                     key: std::mem::take(&mut self.key),
                     target: self.target,
@@ -530,6 +549,7 @@ impl PutSink {
             return open_writer(&ctx.store, bucket, key, target).map(PutSink::Local);
         }
         Ok(PutSink::Remote(RemotePut {
+            from: ctx.id,
             peer: ctx.peer(owner),
             bucket,
             key: key.to_string(),

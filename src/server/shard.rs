@@ -6,7 +6,7 @@ use super::md5_batch::Md5Batcher;
 use crate::auth::SigningKeyCache;
 use crate::catalog::{Catalog, CatalogData};
 use crate::http::DateCache;
-use crate::shard::msg::{ShardMsg, VersionedCatalog};
+use crate::shard::msg::{Delivery, Reply, ShardMsg, VersionedCatalog};
 use crate::shard::Placement;
 use crate::store::Store;
 use futures_channel::mpsc;
@@ -41,6 +41,9 @@ pub struct ShardCtx {
     pub catalog_owner: Option<RefCell<CatalogOwner>>,
     request_seq: Cell<u64>,
     pub connections: Cell<usize>,
+    /// Answers to peers' requests: (through the asker's mesh queue, sent
+    /// directly); see [`ShardCtx::answer`].
+    pub answers: Cell<(u64, u64)>,
     boot_id: u32,
     /// Management API state: API key, metrics, presigned registry (shard 0).
     pub admin: crate::admin::AdminState,
@@ -86,6 +89,7 @@ impl ShardCtx {
             catalog_owner: catalog_owner.map(RefCell::new),
             request_seq: Cell::new(0),
             connections: Cell::new(0),
+            answers: Cell::new((0, 0)),
             boot_id,
             admin: crate::admin::AdminState::new(admin_api_key),
             lifecycle_stats: RefCell::new(Default::default()),
@@ -131,6 +135,48 @@ impl ShardCtx {
     pub fn peer(&self, to: usize) -> Option<futures_channel::mpsc::Sender<ShardMsg>> {
         debug_assert_ne!(to, self.id);
         self.peers.get(to)?.clone()
+    }
+
+    /// Answers shard `to`'s request: `value` goes on `reply`, but the send
+    /// itself runs on `to`'s thread, carried there by the mesh queue.
+    ///
+    /// Why: a oneshot sent from here wakes the asking task from a foreign
+    /// thread, and monoio unparks a sleeping shard with an eventfd write per
+    /// wake — at 32 connections those writes were 0.27 per GET, 78 % of them
+    /// read replies. The mesh queue's receiver is woken once per batch (its
+    /// `AtomicWaker` is taken by the first message until the receiver polls
+    /// again), and on its own thread the oneshot's wake is a local one.
+    /// If the queue is full or gone, the answer is sent from here as before.
+    ///
+    /// Under light load, when shards spin (`shard::spin`), the asker is
+    /// awake and a direct wake costs no syscall; the extra hop through its
+    /// mesh task would only add latency (4 % at one connection), so the
+    /// answer is sent directly then.
+    pub fn answer<T: Send + 'static>(&self, to: usize, reply: Reply<T>, value: T) {
+        debug_assert_ne!(to, self.id, "local answers are sent directly");
+        let (queued, direct) = self.answers.get();
+        if crate::shard::spin::in_spinning_regime() {
+            self.answers.set((queued, direct + 1));
+            let _ = reply.send(value);
+            return;
+        }
+        let deliver: Delivery = Box::new(move || {
+            let _ = reply.send(value);
+        });
+        let unsent = match self.fast_peers.get(to) {
+            Some(Some(fast)) => match fast.borrow_mut().try_send(ShardMsg::Deliver(deliver)) {
+                Ok(()) => {
+                    self.answers.set((queued + 1, direct));
+                    return;
+                }
+                Err(e) => e.into_inner(),
+            },
+            _ => ShardMsg::Deliver(deliver),
+        };
+        self.answers.set((queued, direct + 1));
+        if let ShardMsg::Deliver(deliver) = unsent {
+            deliver();
+        }
     }
 
     /// Sends `msg` to shard `to` (never this shard). Fails only when the peer is gone.

@@ -1,5 +1,9 @@
 //! Messages between shards. Every value here is `Send`; replies travel on
 //! oneshot channels, bodies on bounded per-request channels of `Bytes`.
+//! The hot replies (reads, PUT commits) are completed on the asker's own
+//! thread: they ride back on the mesh queue as [`ShardMsg::Deliver`] (see
+//! `ShardCtx::answer`), so the asker's shard is woken once per batch of
+//! answers rather than once per answer.
 
 use crate::catalog::{Catalog, CatalogError, CatalogOp, CatalogOutcome};
 use crate::s3::error::S3Error;
@@ -56,6 +60,8 @@ pub struct PartsPage {
 /// What a shard may ask another.
 pub enum ShardMsg {
     Put {
+        /// The asking shard, where the reply is delivered.
+        from: usize,
         bucket: BucketId,
         key: String,
         target: PutTarget,
@@ -64,6 +70,7 @@ pub enum ShardMsg {
     },
     /// A whole small body and its commit in one message (see RemotePut).
     PutWhole {
+        from: usize,
         bucket: BucketId,
         key: String,
         target: PutTarget,
@@ -73,6 +80,7 @@ pub enum ShardMsg {
         reply: Reply<Result<ObjectView, StoreError>>,
     },
     Read {
+        from: usize,
         bucket: BucketId,
         key: String,
         req: Box<ReadRequest>,
@@ -167,7 +175,13 @@ pub enum ShardMsg {
     },
     /// Management API queries (counts, metrics, presigned registry).
     Admin(crate::admin::msg::AdminMsg),
+    /// An answer to one of this shard's requests, to be completed here: the
+    /// closure sends it on the request's oneshot, a same-thread wake.
+    Deliver(Delivery),
 }
+
+/// Work a peer hands back to run on the receiving shard's thread.
+pub type Delivery = Box<dyn FnOnce() + Send>;
 
 /// The answer to a forwarded read: the object's metadata and plan, and its
 /// bytes when a body is to be sent.

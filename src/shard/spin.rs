@@ -47,6 +47,8 @@ struct IdleSpin {
     waiter: RefCell<Option<Waker>>,
     /// Loop turns spent spinning.
     turns: Cell<u64>,
+    /// The spinner runs on this thread (its probe passed and it has not stopped).
+    enabled: Cell<bool>,
     /// The current activity window (coarse milliseconds / ACTIVE_WINDOW_MS).
     window: Cell<u64>,
     /// Connections that began a request in the current window, and in the
@@ -61,6 +63,7 @@ thread_local! {
             activity: Cell::new(0),
             waiter: RefCell::new(None),
             turns: Cell::new(0),
+            enabled: Cell::new(false),
             window: Cell::new(0),
             active_now: Cell::new(0),
             active_before: Cell::new(0),
@@ -174,6 +177,13 @@ fn activity() -> u64 {
     SPIN.with(|s| s.activity.get())
 }
 
+/// Whether this shard is in the spinning regime: its spinner runs and the
+/// load is light enough to spin. Its peers are then most likely spinning
+/// too, i.e. awake, so waking their tasks directly costs no syscall.
+pub fn in_spinning_regime() -> bool {
+    SPIN.with(|s| s.enabled.get()) && spinning_allowed()
+}
+
 /// Loop turns this thread's spinner has spent spinning.
 pub fn turns() -> u64 {
     SPIN.with(|s| s.turns.get())
@@ -192,6 +202,15 @@ async fn activity_after(seen: u64) -> u64 {
         })
     })
     .await
+}
+
+/// Marks the spinner off when it stops (an error, or the runtime ends).
+struct DisableOnExit;
+
+impl Drop for DisableOnExit {
+    fn drop(&mut self) {
+        let _ = SPIN.try_with(|s| s.enabled.set(false));
+    }
 }
 
 /// The shard's spinner: after each burst of activity it keeps the loop
@@ -230,6 +249,8 @@ pub async fn run(budget: Duration) {
         );
         return;
     }
+    SPIN.with(|s| s.enabled.set(true));
+    let _off = DisableOnExit;
     let mut seen = activity();
     loop {
         seen = activity_after(seen).await;
