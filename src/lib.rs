@@ -3,7 +3,8 @@
 //! Layers, each in its own module (see docs/ARCHITECTURE.md):
 //! `http` (wire protocol), `auth` (SigV4), `s3` (routing, XML, errors),
 //! `store` (per-shard log and index), `shard` (executors and the mesh),
-//! `catalog` (buckets, credentials), `server` (connection handling that ties
+//! `catalog` (buckets, credentials), `types` (values shared by
+//! several layers), `server` (connection handling that ties
 //! them together), `admin` (management API), `bench` (load generator).
 
 pub mod admin;
@@ -16,4 +17,5 @@ pub mod server;
 pub mod shard;
 pub mod sse;
 pub mod store;
+pub mod types;
 pub mod util;

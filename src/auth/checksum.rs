@@ -8,7 +8,7 @@ use ring::digest;
 
 use super::error::AuthError;
 use super::verify::PayloadMode;
-use crate::store::types::ChecksumAlgorithm;
+use crate::types::ChecksumAlgorithm;
 
 /// Longest base64 checksum value accepted in a header or trailer (SHA-256 is 44).
 pub const MAX_CHECKSUM_BASE64_BYTES: usize = 64;

@@ -24,7 +24,7 @@ use super::checksum::header_name;
 use super::error::AuthError;
 use super::sigv4::{ct_eq, EMPTY_SHA256_HEX};
 use super::verify::{PayloadMode, StreamingContext};
-use crate::store::types::ChecksumAlgorithm;
+use crate::types::ChecksumAlgorithm;
 use crate::util::hex;
 
 /// Longest chunk header line (`hex;chunk-signature=...`), CRLF included.

@@ -11,7 +11,7 @@ use super::sigv4::*;
 use super::streaming::*;
 use super::verify::*;
 use super::AuthError;
-use crate::store::types::ChecksumAlgorithm;
+use crate::types::ChecksumAlgorithm;
 use crate::util::hex;
 
 const AK: &str = "AKIAIOSFODNN7EXAMPLE";

@@ -5,7 +5,7 @@
 use super::checksum::algorithm_from_header_name;
 use super::error::AuthError;
 use super::sigv4::{self, ALGORITHM, SERVICE, TERMINATOR};
-use crate::store::types::ChecksumAlgorithm;
+use crate::types::ChecksumAlgorithm;
 use crate::util::{hex, time};
 use std::borrow::Cow;
 

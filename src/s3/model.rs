@@ -1,7 +1,7 @@
 //! Inputs of the XML writers and outputs of the XML parsers: plain data the
 //! server fills from the catalog and the store.
 
-use crate::store::types::ChecksumAlgorithm;
+use crate::types::ChecksumAlgorithm;
 
 /// Bucket or object owner (a credential).
 #[derive(Debug, Clone, PartialEq, Eq)]

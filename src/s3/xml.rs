@@ -17,7 +17,7 @@ use crate::catalog::{
 use crate::s3::error::{S3Error, S3ErrorCode};
 pub use crate::s3::model::*;
 use crate::s3::query::url_encode_key;
-use crate::store::types::ChecksumAlgorithm;
+use crate::types::ChecksumAlgorithm;
 use crate::util::time::iso8601_millis;
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";

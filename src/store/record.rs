@@ -550,6 +550,13 @@ const META_CONTENT_LANGUAGE: u16 = 1 << 4;
 const META_EXPIRES: u16 = 1 << 5;
 const META_CHECKSUM: u16 = 1 << 6;
 const META_SSE: u16 = 1 << 7;
+// Bits taken by the features that add per-object state, each encoded
+// after every field above, in bit order (a new field is appended, never
+// inserted, so older records keep decoding):
+//   1 << 8   owner and ACL grants (access control)
+//   1 << 9   object lock: retention mode, retain-until, legal hold
+//   1 << 10  SSE-KMS: key id, wrapped data key, encryption context
+//   1 << 11  multipart checksum details: checksum type, part checksums
 const META_KNOWN_BITS: u16 = (1 << 8) - 1;
 const MAX_META_PAIRS: usize = 4096;
 const MAX_PART_COUNT: usize = 10_000;
