@@ -18,7 +18,7 @@ export AWS_SECRET_ACCESS_KEY=ringstore/bench/secret/key/000000000000
 DATA=target/cpu-per-op-data; OUT=target/cpu-per-op; mkdir -p "$OUT"; rm -rf "$DATA"
 if [[ $MODE == s3 ]]; then
   RINGSTORE_ACCESS_KEY=$AWS_ACCESS_KEY_ID RINGSTORE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY RINGSTORE_LOG=warn \
-    "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$SHARDS" "$@" >"$OUT/server.out" 2>&1 &
+    "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" --shards "$SHARDS" --internal-metrics "$@" >"$OUT/server.out" 2>&1 &
 else
   "$BIN" floor --listen 127.0.0.1:$PORT --shards "$SHARDS" --get-bytes "$SIZE" "$@" >"$OUT/server.out" 2>&1 &
 fi

@@ -19,3 +19,8 @@ pub mod sse;
 pub mod store;
 pub mod types;
 pub mod util;
+
+/// This build's version (Cargo.toml).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit it was built from (build.rs; "unknown" outside a checkout).
+pub const COMMIT: &str = env!("RINGSTORE_COMMIT");

@@ -1,6 +1,9 @@
 //! The ringstore command line: `serve` (the default) and admin helpers.
 
-use clap::{Args, Parser, Subcommand};
+mod admin_cli;
+mod config;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ringstore::server::{self, ServerConfig};
 use ringstore::shard::runtime::{set_idle_spin, set_uring_setup, UringSetup};
 use std::net::SocketAddr;
@@ -40,7 +43,35 @@ enum Command {
         /// The data directory to check.
         data_dir: PathBuf,
     },
+    /// Manage a running server through its JSON API: credentials, buckets,
+    /// presigned URLs, stats, health.
+    Admin(admin_cli::AdminArgs),
+    /// Config files: check one, or print the reference of every option.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file without starting the server: TOML syntax,
+    /// known keys, values; then print what `serve --config FILE` would run
+    /// with and where each value comes from (exit 0: valid, 1: not).
+    Check {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+    /// Print the configuration reference (Markdown; docs/configuration.md).
+    Reference,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the server logs when `--log` / RINGSTORE_LOG does not say.
+const DEFAULT_LOG_FILTER: &str = "info,monoio=warn";
 
 /// Settings of the shards' runtimes, shared by `serve` and `floor` (the
 /// floor is the same runtime without S3, so it takes the same knobs).
@@ -49,19 +80,14 @@ struct RuntimeArgs {
     /// How the io_uring rings are set up: coop (COOP_TASKRUN + SINGLE_ISSUER),
     /// defer (SINGLE_ISSUER + DEFER_TASKRUN) or plain (no flags). Kernels that
     /// refuse the flags get plain. See tuning/README.md.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "coop",
-        env = "RINGSTORE_IO_URING_SETUP"
-    )]
+    #[arg(long, value_enum, default_value = "coop")]
     io_uring_setup: UringSetup,
     /// Microseconds a shard keeps its event loop turning after a request or
     /// a message from another shard before it sleeps (0: sleep at once).
     /// Spinning saves the wake-up a peer's message or a completion would
     /// otherwise need, at the price of a busy core; only shards with at most
     /// two active client connections spin. See tuning/README.md.
-    #[arg(long, default_value_t = 200, env = "RINGSTORE_IDLE_SPIN_US",
+    #[arg(long, default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     idle_spin_us: u64,
 }
@@ -103,39 +129,54 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     ringstore::bench::config::parse_size(s)
 }
 
+/// Every option of `serve`, and the only list of them.
+///
+/// To add an option, add a field here with `#[arg(long, ...)]` and a doc
+/// comment (its help text), and use it in `ServeArgs::server_config`. That
+/// is all: `--the-option` also becomes the environment variable
+/// `RINGSTORE_THE_OPTION` and the config-file key `the_option`, in that
+/// precedence order (src/config.rs; do not give it an `env = ...` of its
+/// own), and appears in docs/configuration.md once you regenerate it
+/// (`cargo run -- config reference > docs/configuration.md`; a test fails
+/// until you do).
 #[derive(Args, Clone)]
 struct ServeArgs {
+    /// Read options from this TOML file (keys: the options' names in
+    /// snake_case, e.g. `data_dir = "/var/lib/ringstore"`). Flags and
+    /// environment variables override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on for S3 requests.
-    #[arg(long, default_value = "127.0.0.1:9000", env = "RINGSTORE_LISTEN")]
+    #[arg(long, default_value = "127.0.0.1:9000")]
     listen: SocketAddr,
     /// Also serve HTTPS on this address (needs --tls-cert and --tls-key).
-    #[arg(long, requires_all = ["tls_cert", "tls_key"], env = "RINGSTORE_TLS_LISTEN")]
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
     tls_listen: Option<SocketAddr>,
     /// PEM certificate chain (leaf first) the HTTPS listener presents.
-    #[arg(long, requires = "tls_listen", env = "RINGSTORE_TLS_CERT")]
+    #[arg(long, requires = "tls_listen")]
     tls_cert: Option<PathBuf>,
     /// PEM private key of that certificate.
-    #[arg(long, requires = "tls_listen", env = "RINGSTORE_TLS_KEY")]
+    #[arg(long, requires = "tls_listen")]
     tls_key: Option<PathBuf>,
     /// Accept SSE-C customer keys over plain HTTP. S3 refuses them there (the
     /// key would cross the network in clear); for loopback tests and benchmarks.
-    #[arg(long, env = "RINGSTORE_ALLOW_SSE_C_OVER_HTTP")]
+    #[arg(long)]
     allow_sse_c_over_http: bool,
     /// Data directory (created on first start; holds logs, catalog and credentials).
-    #[arg(long, default_value = "./ringstore-data", env = "RINGSTORE_DATA_DIR")]
+    #[arg(long, default_value = "./ringstore-data")]
     data_dir: PathBuf,
     /// Number of shards (threads, one per core). Default: every CPU this process may use,
     /// or the count recorded in an existing data dir.
-    #[arg(long, env = "RINGSTORE_SHARDS")]
+    #[arg(long)]
     shards: Option<usize>,
     /// Region reported to clients and required in SigV4 credential scopes.
-    #[arg(long, default_value = "us-east-1", env = "RINGSTORE_REGION")]
+    #[arg(long, default_value = "us-east-1")]
     region: String,
     /// Domain for virtual-hosted-style requests (`bucket.DOMAIN`); path style always works.
-    #[arg(long, env = "RINGSTORE_DOMAIN")]
+    #[arg(long)]
     domain: Option<String>,
     /// Cap on log bytes (all shards together); writes beyond answer a storage-full error.
-    #[arg(long, env = "RINGSTORE_MAX_DATA_BYTES")]
+    #[arg(long)]
     max_data_bytes: Option<u64>,
     /// Size of each preallocated log segment, in MiB.
     #[arg(long, default_value_t = 256)]
@@ -151,39 +192,69 @@ struct ServeArgs {
     idle_timeout_secs: u64,
     /// Memory each shard keeps for hot object data, in MiB (O_DIRECT bypasses the
     /// kernel's page cache; objects up to 1/16 of this are cached). 0 disables it.
-    #[arg(long, default_value_t = 256, env = "RINGSTORE_CACHE_MIB")]
+    #[arg(long, default_value_t = 256)]
     cache_mib: usize,
     /// Do not run background compaction: space of overwritten and deleted
     /// objects is not reclaimed until a start without this flag (for
     /// measuring compaction's cost, or keeping the disk quiet for a while).
-    #[arg(long, env = "RINGSTORE_NO_COMPACTION")]
+    #[arg(long)]
     no_compaction: bool,
     /// Hash each upload's MD5 (its ETag) on its own instead of together with
     /// the shard's other uploads in SIMD lanes (for measuring the batching, or
     /// on hosts where AVX-512 lowers the clock).
-    #[arg(long, env = "RINGSTORE_NO_MD5_BATCH")]
+    #[arg(long)]
     no_md5_batch: bool,
     /// How often each shard looks for objects that bucket lifecycle rules
     /// have expired, in seconds (0: never expire anything).
-    #[arg(long, default_value_t = 600, env = "RINGSTORE_LIFECYCLE_INTERVAL_SECS")]
+    #[arg(long, default_value_t = 600)]
     lifecycle_interval_secs: u64,
+    /// Add the tuning series of the write path and the shard loop (MD5
+    /// batching, idle spin, mesh answers, segment preparation) to
+    /// /_admin/metrics. They help whoever measures the server; a dashboard
+    /// does not need them.
+    #[arg(long)]
+    internal_metrics: bool,
+    /// On SIGTERM or SIGINT, stop accepting connections and give requests in
+    /// flight this many seconds to finish before exiting (a second signal
+    /// exits at once). Keep it below the service manager's stop timeout.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
+    /// Log line format on stderr: text (for people) or json (one object a
+    /// line, for log collectors).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Which log lines to write: a level (error, warn, info, debug, trace)
+    /// or a tracing filter (`info,ringstore::store=debug`).
+    #[arg(long, default_value = DEFAULT_LOG_FILTER)]
+    log: String,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGSTORE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,monoio=warn"));
-    tracing_subscriber::fmt()
+/// Logs to stderr. `filter` is a level or a tracing filter.
+fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| format!("--log {filter:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         // A log that cannot be written (a full disk, a closed pipe) must not
         // take a shard down: without this, tracing-subscriber reports the
         // failure with eprintln!, which panics when stderr fails too.
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+    Ok(())
+}
+
+/// The log filter of the commands other than `serve`.
+fn env_log_filter() -> String {
+    std::env::var("RINGSTORE_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.into())
 }
 
 /// A panicking shard takes the whole server down (after the default hook has
@@ -205,48 +276,85 @@ fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
     Ok(ringstore::shard::runtime::allowed_cpus().len().max(1))
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
-    fail_stop_on_panic();
-    args.runtime.apply();
-    let shards = match args.shards {
-        Some(0) => return Err("--shards must be at least 1".into()),
-        Some(n) => n,
-        None => default_shards(&args.data_dir)?,
-    };
-    let cfg = ServerConfig {
-        listen: args.listen,
-        data_dir: args.data_dir.clone(),
-        shards,
-        region: args.region.clone(),
-        domain: args.domain.clone(),
-        max_data_bytes: args.max_data_bytes,
-        segment_bytes: args.segment_mib.max(1) * 1024 * 1024,
-        direct_io: !args.no_direct_io,
-        idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
-        pin_threads: !args.no_pin,
-        cache_bytes_per_shard: args.cache_mib * 1024 * 1024,
-        compaction: !args.no_compaction,
-        md5_batch: !args.no_md5_batch,
-        lifecycle_interval: std::time::Duration::from_secs(args.lifecycle_interval_secs),
-        tls: match (args.tls_listen, &args.tls_cert, &args.tls_key) {
+impl ServeArgs {
+    /// The server's settings, checked (no side effects: `config check`
+    /// calls it too).
+    fn server_config(&self) -> Result<ServerConfig, String> {
+        let shards = match self.shards {
+            Some(0) => return Err("--shards must be at least 1".into()),
+            Some(n) => n,
+            None => default_shards(&self.data_dir)?,
+        };
+        let tls = match (self.tls_listen, &self.tls_cert, &self.tls_key) {
             (Some(listen), Some(cert), Some(key)) => Some(server::tls::TlsListen {
                 listen,
                 cert: cert.clone(),
                 key: key.clone(),
             }),
-            _ => None,
-        },
-        sse_master: None,
-        sse_c_over_http: args.allow_sse_c_over_http,
-    };
+            (None, None, None) => None,
+            // A file may set one without the others (clap checks only flags).
+            _ => return Err("tls_listen, tls_cert and tls_key go together".into()),
+        };
+        Ok(ServerConfig {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            shards,
+            region: self.region.clone(),
+            domain: self.domain.clone(),
+            max_data_bytes: self.max_data_bytes,
+            segment_bytes: self.segment_mib.max(1) * 1024 * 1024,
+            direct_io: !self.no_direct_io,
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
+            pin_threads: !self.no_pin,
+            cache_bytes_per_shard: self.cache_mib * 1024 * 1024,
+            compaction: !self.no_compaction,
+            md5_batch: !self.no_md5_batch,
+            lifecycle_interval: std::time::Duration::from_secs(self.lifecycle_interval_secs),
+            tls,
+            sse_master: None,
+            sse_c_over_http: self.allow_sse_c_over_http,
+            internal_metrics: self.internal_metrics,
+        })
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    init_logging(args.log_format, &args.log)?;
+    fail_stop_on_panic();
+    args.runtime.apply();
+    let cfg = args.server_config()?;
+    // Before the shards start, so that they inherit the mask and only this
+    // thread ever takes the signals.
+    server::stop::block_stop_signals()?;
     let started = server::start(cfg.clone())?;
     print_banner(&cfg, &started);
-    for t in started.threads {
-        let _ = t.join();
+    let sig = server::stop::wait_stop_signal();
+    let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
+    tracing::info!(
+        "{}: stopping; requests in flight get {grace:?} (a second signal exits at once)",
+        server::stop::signal_name(sig)
+    );
+    std::thread::spawn(|| {
+        let sig = server::stop::wait_stop_signal();
+        tracing::warn!("{}: exiting at once", server::stop::signal_name(sig));
+        std::process::exit(EXIT_SECOND_SIGNAL);
+    });
+    match started.stop.stop(grace) {
+        server::stop::Stopped::Drained => tracing::info!("stopped: every request answered"),
+        server::stop::Stopped::GraceExpired { shards_busy } => tracing::warn!(
+            "stopped after the {grace:?} grace period with requests still in flight on {shards_busy} shard(s); \
+             they were not acknowledged"
+        ),
     }
     Ok(())
 }
 
+/// Exit status when a second SIGTERM/SIGINT cuts a graceful stop short.
+const EXIT_SECOND_SIGNAL: i32 = 130;
+
+/// The start-up banner. Secrets are printed once, on the start that
+/// generated them; later starts say where they are (service logs are kept
+/// and often shipped elsewhere).
 fn print_banner(cfg: &ServerConfig, started: &server::Started) {
     let endpoint = format!("http://{}", started.listen);
     let creds = cfg.data_dir.join("credentials.json");
@@ -258,14 +366,22 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
         println!("HTTPS:       https://{tls}");
     }
     println!("data dir:    {}", cfg.data_dir.display());
+    let root = &started.root;
     if started.credentials_created {
-        println!("generated root credentials (saved to {}):", creds.display());
+        println!(
+            "generated root credentials, shown this once (saved to {}):",
+            creds.display()
+        );
+        println!("  access key: {}", root.access_key);
+        println!("  secret key: {}", root.secret_key);
+        println!("  admin API key: {}", root.admin_api_key);
     } else {
-        println!("root credentials (from {}):", creds.display());
+        println!("root access key: {}", root.access_key);
+        println!(
+            "secret key and admin API key: in {} (mode 0600)",
+            creds.display()
+        );
     }
-    println!("  access key: {}", started.root.access_key);
-    println!("  secret key: {}", started.root.secret_key);
-    println!("  admin API key: {}", started.root.admin_api_key);
     println!(
         "SSE master key: {}  (back it up: SSE-S3 objects cannot be read without it)",
         cfg.data_dir.join(ringstore::sse::MASTER_KEY_FILE).display()
@@ -273,11 +389,13 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
     println!("console:     {endpoint}/_admin/  (sign in with the admin API key)");
     println!("API docs:    {endpoint}/_admin/docs  (OpenAPI: {endpoint}/_admin/openapi.json)");
     println!("metrics:     {endpoint}/_admin/metrics");
-    println!("try it:");
-    println!(
-        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} aws --endpoint-url {endpoint} s3 mb s3://my-bucket",
-        started.root.access_key, started.root.secret_key, cfg.region
-    );
+    if started.credentials_created {
+        println!("try it:");
+        println!(
+            "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} aws --endpoint-url {endpoint} s3 mb s3://my-bucket",
+            root.access_key, root.secret_key, cfg.region
+        );
+    }
     println!("ready");
 }
 
@@ -377,16 +495,96 @@ fn verify(data_dir: &std::path::Path) -> ExitCode {
     }
 }
 
+/// Parses the command line, with the `--config` file's values (if any) as
+/// the serve options' defaults (see src/config.rs).
+fn parse_cli() -> Result<Cli, String> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut cmd = config::cli(Cli::command());
+    if let Some(path) = config::config_path(&cmd, &argv) {
+        let file = config::load(&path, &config::serve_command(&cmd))?;
+        cmd = config::apply(cmd, &file);
+    }
+    let matches = cmd.get_matches_from(&argv);
+    Cli::from_arg_matches(&matches).map_err(|e| e.exit())
+}
+
+/// `ringstore config check FILE`: exit 0 when `serve --config FILE` would
+/// start with it, 1 when not.
+fn config_check(file: &std::path::Path) -> Result<(), String> {
+    let cli = config::cli(Cli::command());
+    let serve_cmd = config::serve_command(&cli);
+    let loaded = config::load(file, &serve_cmd)?;
+    // The file alone: the environment is reported below, not mixed in.
+    let file_only = config::without_env(serve_cmd.clone());
+    let matches = config::with_file_defaults(file_only.clone(), &loaded)
+        .try_get_matches_from([config::SERVE])
+        .map_err(|e| {
+            format!(
+                "config file {}: {}",
+                file.display(),
+                config::clap_message(&e)
+            )
+        })?;
+    let args = ServeArgs::from_arg_matches(&matches).map_err(|e| config::clap_message(&e))?;
+    args.server_config()
+        .map_err(|e| format!("config file {}: {e}", file.display()))?;
+    tracing_subscriber::EnvFilter::try_new(&args.log)
+        .map_err(|e| format!("config file {}: key `log`: {e}", file.display()))?;
+    println!("{}: OK ({} keys)", file.display(), loaded.values.len());
+    for (key, value, source) in config::sources(&file_only, &loaded) {
+        println!("  {key} = {value:?}  ({source})");
+    }
+    let overriding: Vec<String> = serve_cmd
+        .get_arguments()
+        .filter_map(config::env_name)
+        .filter(|env| std::env::var_os(env).is_some())
+        .collect();
+    if !overriding.is_empty() {
+        println!(
+            "set in this environment, overriding the file: {}",
+            overriding.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
-    let result = match cli.command {
-        Some(Command::Serve(args)) => serve(args),
-        Some(Command::Bench(args)) => bench(args),
-        Some(Command::Floor(args)) => floor(args),
-        Some(Command::Verify { data_dir }) => return verify(&data_dir),
-        None => serve(cli.serve),
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("ringstore: {e}");
+            return ExitCode::FAILURE;
+        }
     };
+    let command = match cli.command {
+        Some(Command::Serve(args)) => return exit_code(serve(args)),
+        None => return exit_code(serve(cli.serve)),
+        Some(other) => other,
+    };
+    if let Err(e) = init_logging(LogFormat::Text, &env_log_filter()) {
+        eprintln!("ringstore: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = match command {
+        Command::Bench(args) => bench(args),
+        Command::Floor(args) => floor(args),
+        Command::Verify { data_dir } => return verify(&data_dir),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Admin(args) => admin_cli::run(args),
+        Command::Config(ConfigCommand::Reference) => {
+            let cli = config::cli(Cli::command());
+            print!(
+                "{}",
+                config::reference_markdown(&config::serve_command(&cli))
+            );
+            Ok(())
+        }
+        Command::Serve(_) => unreachable!("serve returned above"),
+    };
+    exit_code(result)
+}
+
+fn exit_code(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

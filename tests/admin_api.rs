@@ -830,7 +830,7 @@ fn stats_match_what_s3_clients_created() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("ringstore_request_duration_seconds{shard=\""),
+        metrics.contains("ringstore_request_duration_seconds_bucket{shard=\""),
         "{metrics}"
     );
     assert!(
@@ -911,7 +911,7 @@ fn shards_spin_after_requests_only_while_lightly_loaded() {
         }
     };
     for (budget, spins) in [("2000", true), ("0", false)] {
-        let server = Server::start_with(1, &["--idle-spin-us", budget]);
+        let server = Server::start_with(1, &["--idle-spin-us", budget, "--internal-metrics"]);
         requests(&server);
         let light = turns(&server);
         assert_eq!(
@@ -971,7 +971,7 @@ fn shards_spin_after_requests_only_while_lightly_loaded() {
 #[test]
 fn peers_answer_through_the_mesh_queue_unless_spinning() {
     for (spin, queued) in [("0", true), ("2000", false)] {
-        let server = Server::start_with(2, &["--idle-spin-us", spin]);
+        let server = Server::start_with(2, &["--idle-spin-us", spin, "--internal-metrics"]);
         rt().block_on(async {
             let s3 = s3_client(&server).await;
             s3.create_bucket()
@@ -1018,7 +1018,7 @@ fn peers_answer_through_the_mesh_queue_unless_spinning() {
 #[test]
 fn put_etags_come_from_the_batched_md5_hasher() {
     use md5::Digest;
-    let server = Server::start_with(2, &[]);
+    let server = Server::start_with(2, &["--internal-metrics"]);
     let sizes = [0usize, 1, 55, 56, 63, 64, 65, 4096, 100_000, 1_000_003];
     // MD5 pads with 0x80 and an 8-byte length, in whole 64-byte blocks.
     let blocks = |n: usize| (n as u64 + 8) / 64 + 1;
@@ -1083,4 +1083,114 @@ fn put_etags_come_from_the_batched_md5_hasher() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Health endpoints answer without authentication: liveness always,
+/// readiness once every shard serves and can write.
+#[test]
+fn health_endpoints_answer_without_authentication() {
+    let server = Server::start(3);
+    for (path, body) in [
+        ("/_admin/health/live", "live\n"),
+        ("/_admin/health/ready", "ready\n"),
+    ] {
+        let r = raw(&server, "GET", path, &[], b"");
+        assert_eq!((r.status, r.body_text().as_str()), (200, body), "{path}");
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        let r = raw(&server, "HEAD", path, &[], b"");
+        assert_eq!(r.status, 200, "HEAD {path}");
+    }
+}
+
+/// The scrape: fixed-bucket latency histograms (summable, no quantiles),
+/// the process's and the data dir's figures, the build, and internal
+/// tuning series only with `--internal-metrics`.
+#[test]
+fn metrics_expose_histograms_process_disk_and_build() {
+    let server = Server::start(2);
+    raw(&server, "GET", "/", &[], b"");
+    let r = raw(&server, "GET", "/_admin/metrics", &[], b"");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let m = r.body_text();
+    assert!(
+        m.contains("# TYPE ringstore_request_duration_seconds histogram"),
+        "{m}"
+    );
+    assert!(!m.contains("quantile="), "no lifetime quantiles:\n{m}");
+    let inf = m
+        .lines()
+        .find(|l| {
+            l.starts_with("ringstore_request_duration_seconds_bucket{") && l.contains("le=\"+Inf\"")
+        })
+        .expect("+Inf bucket");
+    let count_line = inf
+        .replace("_bucket{", "_count{")
+        .replace(",le=\"+Inf\"", "");
+    assert!(
+        m.lines().any(|l| l == count_line),
+        "+Inf bucket equals the count: {inf}\n{m}"
+    );
+    for series in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+        "ringstore_build_info{version=\"",
+        "ringstore_disk_capacity_bytes{path=\"",
+        "ringstore_disk_free_bytes{path=\"",
+        "ringstore_store_live_bytes{shard=\"1\"}",
+        "ringstore_connections{shard=\"0\"}",
+    ] {
+        assert!(m.contains(series), "{series} missing:\n{m}");
+    }
+    assert!(
+        !m.contains("ringstore_md5_steps_total"),
+        "internal series without the option"
+    );
+    let internal = Server::start_with(1, &["--internal-metrics"]);
+    let m = raw(&internal, "GET", "/_admin/metrics", &[], b"").body_text();
+    assert!(m.contains("ringstore_md5_steps_total{shard=\"0\"}"), "{m}");
+}
+
+/// docs/grafana-dashboard.json: every query names series this server
+/// exports (a renamed or dropped series fails here, not on a dashboard).
+#[test]
+fn the_grafana_dashboard_queries_only_exported_series() {
+    let server = Server::start(2);
+    raw(&server, "GET", "/", &[], b"");
+    let m = raw(&server, "GET", "/_admin/metrics", &[], b"").body_text();
+    let exported: std::collections::HashSet<&str> = m
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-dashboard.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("json");
+    let mut queries: Vec<String> = dash["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .map(|v| v["query"].as_str().expect("query").to_string())
+        .collect();
+    for panel in dash["panels"].as_array().expect("panels") {
+        for t in panel["targets"].as_array().expect("targets") {
+            queries.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    assert!(queries.len() > 15);
+    for q in &queries {
+        let names: Vec<&str> = q
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|t| t.starts_with("ringstore_") || t.starts_with("process_"))
+            .collect();
+        assert!(!names.is_empty(), "a query with no series of ours: {q}");
+        for n in names {
+            assert!(exported.contains(n), "{n} (in `{q}`) is not exported:\n{m}");
+        }
+    }
 }

@@ -1,26 +1,62 @@
 //! Per-shard request metrics and their Prometheus text rendering. Each shard
 //! counts in its own `RefCell` (no atomics, nothing shared); a scrape asks
 //! every shard for a snapshot by message and renders them with a `shard` label.
+//!
+//! Latency is a histogram with fixed buckets, the same on every shard and
+//! every host, so Prometheus can sum them (`sum by (le)`) and take
+//! quantiles over any window (`histogram_quantile` of a `rate`). There are
+//! no lifetime-wide quantiles: they cannot be summed, and they stop moving.
 
 use crate::server::lifecycle::LifecycleStats;
 use crate::server::md5_batch::Md5BatchStats;
 use crate::server::shard::ShardCtx;
 use crate::store::{CacheStats, StoreStats};
-use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Instant;
 
-/// Latencies are recorded in microseconds, 1 µs .. 1 hour, 2 significant digits.
-const LATENCY_MAX_MICROS: u64 = 3_600_000_000;
-const LATENCY_SIGFIG: u8 = 2;
-/// Quantiles each scrape reports per operation.
-pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+/// Upper bounds of the latency buckets, in microseconds: 25 µs (a cached
+/// GET on a spinning shard) to 10 s (a large object on a slow client).
+pub const LATENCY_BUCKETS_MICROS: [u64; 18] = [
+    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+/// Buckets and the overflow (+Inf) one.
+const LATENCY_SLOTS: usize = LATENCY_BUCKETS_MICROS.len() + 1;
+
+/// One operation's latencies: a count per bucket (not cumulative), their
+/// sum and count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    pub counts: [u64; LATENCY_SLOTS],
+    pub sum_micros: u64,
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, micros: u64) {
+        let slot = LATENCY_BUCKETS_MICROS.partition_point(|&le| le < micros);
+        debug_assert!(slot < LATENCY_SLOTS);
+        self.counts[slot] += 1;
+        self.sum_micros = self.sum_micros.saturating_add(micros);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Adds `other`'s counts (another shard's, or another operation's).
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts) {
+            *a += b;
+        }
+        self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
+    }
+}
 
 #[derive(Default)]
 pub struct ShardMetrics {
     requests: BTreeMap<(&'static str, u16), u64>,
-    latency: BTreeMap<&'static str, Histogram<u64>>,
+    latency: BTreeMap<&'static str, LatencyHistogram>,
     bytes_in: u64,
     bytes_out: u64,
     in_flight: u64,
@@ -52,12 +88,8 @@ impl ShardMetrics {
         *self.requests.entry((operation, status)).or_default() += 1;
         self.bytes_in += bytes_in;
         self.bytes_out += bytes_out;
-        let micros = (t.started.elapsed().as_micros() as u64).clamp(1, LATENCY_MAX_MICROS);
-        let h = self.latency.entry(operation).or_insert_with(|| {
-            Histogram::new_with_bounds(1, LATENCY_MAX_MICROS, LATENCY_SIGFIG)
-                .expect("constant histogram bounds are valid")
-        });
-        h.saturating_record(micros);
+        let micros = t.started.elapsed().as_micros() as u64;
+        self.latency.entry(operation).or_default().record(micros);
     }
 
     pub fn snapshot(&self, ctx: &ShardCtx) -> MetricsSnapshot {
@@ -68,16 +100,7 @@ impl ShardMetrics {
                 .iter()
                 .map(|(&(op, status), &n)| (op, status, n))
                 .collect(),
-            latency: self
-                .latency
-                .iter()
-                .map(|(&op, h)| LatencySummary {
-                    operation: op,
-                    count: h.len(),
-                    sum_micros: (h.mean() * h.len() as f64) as u64,
-                    quantiles_micros: QUANTILES.map(|q| h.value_at_quantile(q)),
-                })
-                .collect(),
+            latency: self.latency.iter().map(|(&op, h)| (op, *h)).collect(),
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
             in_flight: self.in_flight,
@@ -92,18 +115,11 @@ impl ShardMetrics {
     }
 }
 
-pub struct LatencySummary {
-    pub operation: &'static str,
-    pub count: u64,
-    pub sum_micros: u64,
-    pub quantiles_micros: [u64; 4],
-}
-
 /// One shard's figures at scrape time (Send: it crosses the mesh).
 pub struct MetricsSnapshot {
     pub shard: usize,
     pub requests: Vec<(&'static str, u16, u64)>,
-    pub latency: Vec<LatencySummary>,
+    pub latency: Vec<(&'static str, LatencyHistogram)>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub in_flight: u64,
@@ -129,7 +145,8 @@ type Gauge = (
     fn(&MetricsSnapshot) -> u64,
 );
 
-const PER_SHARD: [Gauge; 24] = [
+/// Series an operator watches, one per shard.
+const PER_SHARD: [Gauge; 16] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -185,18 +202,6 @@ const PER_SHARD: [Gauge; 24] = [
         |s| s.store.flushes,
     ),
     (
-        "ringstore_store_spares_zero_filled_total",
-        "counter",
-        "Next log segments prepared by zero-filling (small group commits).",
-        |s| s.store.spares_zero_filled,
-    ),
-    (
-        "ringstore_store_spares_preallocated_total",
-        "counter",
-        "Next log segments prepared by preallocation only (large group commits).",
-        |s| s.store.spares_preallocated,
-    ),
-    (
         "ringstore_store_damaged_records",
         "gauge",
         "Records recovery found damaged.",
@@ -219,6 +224,41 @@ const PER_SHARD: [Gauge; 24] = [
         "counter",
         "Record reads of cacheable objects that went to disk.",
         |s| s.cache.misses,
+    ),
+    (
+        "ringstore_lifecycle_passes_total",
+        "counter",
+        "Walks over the shard's keys for lifecycle expiration.",
+        |s| s.lifecycle.passes,
+    ),
+    (
+        "ringstore_lifecycle_expired_total",
+        "counter",
+        "Objects deleted because a bucket lifecycle rule expired them.",
+        |s| s.lifecycle.expired,
+    ),
+    (
+        "ringstore_lifecycle_aborted_uploads_total",
+        "counter",
+        "Multipart uploads aborted because a lifecycle rule's DaysAfterInitiation passed.",
+        |s| s.lifecycle.aborted_uploads,
+    ),
+];
+
+/// Tuning series of the write path and the shard loop (`--internal-metrics`):
+/// useful to whoever measures the server, noise on a dashboard.
+const INTERNAL_PER_SHARD: [Gauge; 8] = [
+    (
+        "ringstore_store_spares_zero_filled_total",
+        "counter",
+        "Next log segments prepared by zero-filling (small group commits).",
+        |s| s.store.spares_zero_filled,
+    ),
+    (
+        "ringstore_store_spares_preallocated_total",
+        "counter",
+        "Next log segments prepared by preallocation only (large group commits).",
+        |s| s.store.spares_preallocated,
     ),
     (
         "ringstore_md5_steps_total",
@@ -256,29 +296,24 @@ const PER_SHARD: [Gauge; 24] = [
         "Answers to another shard's request sent on its reply channel directly (light load, or its queue full).",
         |s| s.mesh_answers.1,
     ),
-    (
-        "ringstore_lifecycle_passes_total",
-        "counter",
-        "Walks over the shard's keys for lifecycle expiration.",
-        |s| s.lifecycle.passes,
-    ),
-    (
-        "ringstore_lifecycle_expired_total",
-        "counter",
-        "Objects deleted because a bucket lifecycle rule expired them.",
-        |s| s.lifecycle.expired,
-    ),
-    (
-        "ringstore_lifecycle_aborted_uploads_total",
-        "counter",
-        "Multipart uploads aborted because a lifecycle rule's DaysAfterInitiation passed.",
-        |s| s.lifecycle.aborted_uploads,
-    ),
 ];
 
+/// The Content-Type of the text exposition format this renders.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What a scrape shows besides the shards' snapshots.
+pub struct ScrapeContext<'a> {
+    pub process: &'a super::process::ProcessStats,
+    /// (data dir, its file system's figures).
+    pub disk: Option<(&'a std::path::Path, super::process::DiskStats)>,
+    /// Include [`INTERNAL_PER_SHARD`].
+    pub internal: bool,
+}
+
 /// The Prometheus text exposition (format 0.0.4) of every shard's snapshot.
-pub fn render(shards: &[MetricsSnapshot]) -> String {
-    let mut out = String::with_capacity(4096);
+pub fn render(shards: &[MetricsSnapshot], scrape: &ScrapeContext) -> String {
+    let mut out = String::with_capacity(8192);
+    render_build_and_process(&mut out, scrape);
     family(
         &mut out,
         "ringstore_requests_total",
@@ -294,32 +329,162 @@ pub fn render(shards: &[MetricsSnapshot]) -> String {
             );
         }
     }
-    for (name, kind, help, get) in PER_SHARD {
+    let internal: &[Gauge] = if scrape.internal {
+        &INTERNAL_PER_SHARD
+    } else {
+        &[]
+    };
+    for (name, kind, help, get) in PER_SHARD.iter().chain(internal) {
         family(&mut out, name, kind, help);
         for s in shards {
             let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, get(s));
         }
     }
+    render_latency(&mut out, shards);
+    out
+}
+
+fn render_latency(out: &mut String, shards: &[MetricsSnapshot]) {
     let name = "ringstore_request_duration_seconds";
     family(
-        &mut out,
+        out,
         name,
-        "summary",
-        "Request latency by operation (HDR histogram quantiles).",
+        "histogram",
+        "Request latency by operation, from the request head to the last byte of the answer.",
     );
     for s in shards {
-        for l in &s.latency {
-            let labels = format!("shard=\"{}\",operation=\"{}\"", s.shard, l.operation);
-            for (q, v) in QUANTILES.iter().zip(l.quantiles_micros) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{{labels},quantile=\"{q}\"}} {}",
-                    v as f64 / 1e6
-                );
+        for (op, h) in &s.latency {
+            let labels = format!("shard=\"{}\",operation=\"{op}\"", s.shard);
+            let mut cumulative = 0;
+            for (le, n) in LATENCY_BUCKETS_MICROS.iter().zip(h.counts) {
+                cumulative += n;
+                let le = *le as f64 / 1e6;
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
             }
-            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", l.sum_micros as f64 / 1e6);
-            let _ = writeln!(out, "{name}_count{{{labels}}} {}", l.count);
+            let count = h.count();
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_micros as f64 / 1e6);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
         }
     }
-    out
+}
+
+fn render_build_and_process(out: &mut String, scrape: &ScrapeContext) {
+    family(
+        out,
+        "ringstore_build_info",
+        "gauge",
+        "Always 1; the labels say which build is running.",
+    );
+    let _ = writeln!(
+        out,
+        "ringstore_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+        crate::VERSION,
+        crate::COMMIT
+    );
+    let p = scrape.process;
+    let process: [(&str, &str, &str, f64); 7] = [
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent, in seconds.",
+            p.cpu_seconds,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            p.resident_bytes as f64,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            p.virtual_bytes as f64,
+        ),
+        (
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors (sockets and log segments).",
+            p.open_fds as f64,
+        ),
+        (
+            "process_max_fds",
+            "gauge",
+            "The open file descriptor limit.",
+            p.max_fds as f64,
+        ),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch, in seconds.",
+            p.start_time_secs,
+        ),
+        (
+            "process_threads",
+            "gauge",
+            "Threads of the process (shards, checkpoint writers, the main thread).",
+            p.threads as f64,
+        ),
+    ];
+    for (name, kind, help, value) in process {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    if let Some((dir, d)) = &scrape.disk {
+        let path = escape_label(&dir.display().to_string());
+        for (name, help, value) in [
+            (
+                "ringstore_disk_capacity_bytes",
+                "Size of the file system holding the data dir.",
+                d.capacity_bytes,
+            ),
+            (
+                "ringstore_disk_free_bytes",
+                "Bytes of that file system the server may still use (free to unprivileged users).",
+                d.free_bytes,
+            ),
+        ] {
+            family(out, name, "gauge", help);
+            let _ = writeln!(out, "{name}{{path=\"{path}\"}} {value}");
+        }
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped (the exposition format).
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_latency_lands_in_the_first_bucket_at_or_above_it() {
+        let mut h = LatencyHistogram::default();
+        for micros in [0, 25, 26, 10_000_000, 10_000_001] {
+            h.record(micros);
+        }
+        assert_eq!(h.counts[0], 2, "0 and 25 are <= 25 µs");
+        assert_eq!(h.counts[1], 1, "26 µs is <= 50 µs");
+        assert_eq!(h.counts[LATENCY_BUCKETS_MICROS.len() - 1], 1, "10 s");
+        assert_eq!(
+            h.counts[LATENCY_BUCKETS_MICROS.len()],
+            1,
+            "over 10 s: +Inf only"
+        );
+        assert_eq!(h.count(), 5);
+        let mut sum = h;
+        sum.merge(&h);
+        assert_eq!(sum.count(), 10);
+        assert_eq!(sum.sum_micros, 2 * h.sum_micros);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"/a "b"\c"#), r#"/a \"b\"\\c"#);
+    }
 }

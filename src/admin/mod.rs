@@ -8,6 +8,7 @@ pub mod json;
 pub mod metrics;
 pub mod msg;
 pub mod presign;
+pub mod process;
 
 use crate::http::{BodyFraming, Method, RequestHead};
 use crate::server::body::BodyReader;
@@ -154,11 +155,51 @@ async fn route(
         "/_admin/openapi.json" => asset("application/json", OPENAPI_JSON),
         "/_admin/metrics" => {
             let shards = msg::metrics_everywhere(ctx).await;
-            let text = metrics::render(&shards);
-            bytes_with_type(200, "text/plain; version=0.0.4", Bytes::from(text))
+            let process = process::process_stats();
+            let disk = process::disk_stats(&ctx.config.data_dir);
+            let scrape = metrics::ScrapeContext {
+                process: &process,
+                disk: disk.map(|d| (ctx.config.data_dir.as_path(), d)),
+                internal: ctx.config.internal_metrics,
+            };
+            let text = metrics::render(&shards, &scrape);
+            bytes_with_type(200, metrics::CONTENT_TYPE, Bytes::from(text))
         }
+        LIVENESS_PATH => bytes_with_type(200, PLAIN_TEXT, Bytes::from_static(b"live\n")),
+        READINESS_PATH => readiness(ctx).await,
         _ => return Err(ApiError::not_found(format!("no such page: {path}"))),
     })
+}
+
+/// Liveness: the process runs and this shard's loop turns. Touches nothing.
+pub const LIVENESS_PATH: &str = "/_admin/health/live";
+/// Readiness: every shard accepts requests and can write (`readiness`).
+pub const READINESS_PATH: &str = "/_admin/health/ready";
+const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+
+/// 200 when every shard is serving and its log accepts writes; 503 (with
+/// which shards are not) while the server stops or after a shard's log
+/// failed a flush (it then refuses writes until restarted).
+async fn readiness(ctx: &Rc<ShardCtx>) -> Response {
+    let shards = msg::health_everywhere(ctx).await;
+    let not_ready: Vec<String> = shards
+        .iter()
+        .filter(|h| !h.ready())
+        .map(|h| h.reason())
+        .collect();
+    let missing = ctx.shards() - shards.len();
+    if not_ready.is_empty() && missing == 0 {
+        return bytes_with_type(200, PLAIN_TEXT, Bytes::from_static(b"ready\n"));
+    }
+    let mut text = String::from("not ready\n");
+    for r in &not_ready {
+        text.push_str(r);
+        text.push('\n');
+    }
+    if missing > 0 {
+        text.push_str(&format!("{missing} shard(s) did not answer\n"));
+    }
+    bytes_with_type(503, PLAIN_TEXT, Bytes::from(text))
 }
 
 #[cfg(test)]

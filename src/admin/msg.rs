@@ -33,6 +33,44 @@ pub enum AdminMsg {
     ListPresigned {
         reply: Reply<Vec<PresignedUrl>>,
     },
+    Health {
+        reply: Reply<ShardHealth>,
+    },
+}
+
+/// Whether one shard can serve (readiness).
+#[derive(Clone, Copy, Debug)]
+pub struct ShardHealth {
+    pub shard: usize,
+    /// Not stopping.
+    pub accepting: bool,
+    /// Its log has not failed a flush.
+    pub writable: bool,
+}
+
+impl ShardHealth {
+    pub fn of(ctx: &ShardCtx) -> ShardHealth {
+        ShardHealth {
+            shard: ctx.id,
+            accepting: !ctx.stop.is_set(),
+            writable: !ctx.store.writes_fenced(),
+        }
+    }
+
+    pub fn ready(&self) -> bool {
+        self.accepting && self.writable
+    }
+
+    pub fn reason(&self) -> String {
+        match (self.accepting, self.writable) {
+            (false, _) => format!("shard {}: stopping", self.shard),
+            (true, false) => format!(
+                "shard {}: a log flush failed; writes are refused",
+                self.shard
+            ),
+            (true, true) => format!("shard {}: ready", self.shard),
+        }
+    }
 }
 
 /// Runs on the receiving shard.
@@ -54,6 +92,9 @@ pub fn handle(ctx: &ShardCtx, msg: AdminMsg) {
         AdminMsg::ListPresigned { reply } => {
             let now = crate::util::time::unix_now_millis();
             let _ = reply.send(ctx.admin.presigned.borrow_mut().active(now));
+        }
+        AdminMsg::Health { reply } => {
+            let _ = reply.send(ShardHealth::of(ctx));
         }
     }
 }
@@ -131,6 +172,16 @@ pub async fn metrics_everywhere(ctx: &ShardCtx) -> Vec<MetricsSnapshot> {
         ctx,
         || ctx.admin.metrics.borrow().snapshot(ctx),
         |reply| AdminMsg::Metrics { reply },
+    )
+    .await
+}
+
+/// Every shard's health, in shard order (those that answered).
+pub async fn health_everywhere(ctx: &ShardCtx) -> Vec<ShardHealth> {
+    gather(
+        ctx,
+        || ShardHealth::of(ctx),
+        |reply| AdminMsg::Health { reply },
     )
     .await
 }

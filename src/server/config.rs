@@ -44,4 +44,6 @@ pub struct ServerConfig {
     pub sse_master: Option<crate::sse::MasterKey>,
     /// Accept SSE-C keys over plain HTTP (S3 refuses them; for loopback tests and benchmarks).
     pub sse_c_over_http: bool,
+    /// Add the tuning series (`admin::metrics::INTERNAL_PER_SHARD`) to the scrape.
+    pub internal_metrics: bool,
 }

@@ -10,6 +10,7 @@ use crate::http::{parse_head, HttpError, RequestHead, MAX_HEAD_BYTES};
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoBufMut;
 use monoio::net::TcpListener;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -121,7 +122,11 @@ pub async fn accept_loop(
     tls: Option<monoio_rustls::TlsAcceptor>,
 ) {
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = monoio::select! {
+            accepted = listener.accept() => accepted,
+            _ = ctx.stop.wait() => return,
+        };
+        let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(shard = ctx.id, "accept failed: {e}");
@@ -139,13 +144,14 @@ pub async fn accept_loop(
             tracing::debug!("set_nodelay: {e}");
         }
         ctx.connections.set(ctx.connections.get() + 1);
+        let fd = stream.as_raw_fd();
         let task_ctx = ctx.clone();
         let tls = tls.clone();
         monoio::spawn(async move {
             match tls {
-                None => serve_connection(&task_ctx, stream.into()).await,
+                None => serve_connection(&task_ctx, stream.into(), fd).await,
                 Some(acceptor) => match super::tls::accept(&acceptor, stream).await {
-                    Ok(s) => serve_connection(&task_ctx, s).await,
+                    Ok(s) => serve_connection(&task_ctx, s, fd).await,
                     Err(e) => tracing::debug!(%peer, "{e}"),
                 },
             }
@@ -155,10 +161,14 @@ pub async fn accept_loop(
 }
 
 /// Serves requests on one connection until it closes or breaks.
-async fn serve_connection(ctx: &Rc<ShardCtx>, stream: Stream) {
+async fn serve_connection(ctx: &Rc<ShardCtx>, stream: Stream, fd: RawFd) {
+    let entry = ctx.stop.register(fd);
     let mut conn = Conn::new(stream, ctx.config.idle_timeout);
     loop {
-        let head = match conn.next_head().await {
+        entry.set_idle(true);
+        let next = conn.next_head().await;
+        entry.set_idle(false);
+        let head = match next {
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(HttpError::Timeout) => return,
@@ -168,7 +178,7 @@ async fn serve_connection(ctx: &Rc<ShardCtx>, stream: Stream) {
             }
         };
         let keep = request::serve(ctx, &mut conn, head).await;
-        if !keep {
+        if !keep || ctx.stop.is_set() {
             return;
         }
     }

@@ -16,6 +16,7 @@ pub mod request;
 pub mod respond;
 pub mod shard;
 pub mod sse;
+pub mod stop;
 pub mod tls;
 pub mod uploads;
 
@@ -39,6 +40,8 @@ pub struct Started {
     pub root: datadir::RootCredentials,
     pub credentials_created: bool,
     pub threads: Vec<std::thread::JoinHandle<()>>,
+    /// Stops the shards gracefully (`stop.rs`).
+    pub stop: stop::StopHandle,
 }
 
 /// Formats or opens the data dir, starts every shard, and returns once all
@@ -83,6 +86,8 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         version: 1,
     });
     let mut threads = Vec::new();
+    let (stop, mut stop_requests) = stop::channels(cfg.shards);
+    stop_requests.reverse();
     for (id, links) in build_mesh(cfg.shards).into_iter().enumerate() {
         let boot = ShardBoot {
             id,
@@ -99,6 +104,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
             boot_id,
             admin_api_key: root.admin_api_key.clone(),
             tls_config: tls_config.clone(),
+            stop: stop_requests.pop().expect("one stop request per shard"),
         };
         let ready = ready_tx.clone();
         let t = std::thread::Builder::new()
@@ -120,6 +126,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         root,
         credentials_created,
         threads,
+        stop,
     })
 }
 
@@ -134,6 +141,7 @@ struct ShardBoot {
     boot_id: u32,
     admin_api_key: String,
     tls_config: Option<Arc<rustls::ServerConfig>>,
+    stop: stop::StopRequest,
 }
 
 fn shard_thread(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), String>>) {
@@ -204,6 +212,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         _ => None,
     };
     let MeshLinks { senders, receivers } = boot.links;
+    let stop_request = boot.stop;
     let ctx = Rc::new(ShardCtx::new(
         id,
         cfg,
@@ -224,9 +233,14 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     if let Some((l, acceptor)) = tls_listener {
         monoio::spawn(conn::accept_loop(ctx.clone(), l, Some(acceptor)));
     }
+    let stop_ctx = ctx.clone();
+    monoio::spawn(async move { stop::serve_stop_request(stop_request, &stop_ctx.stop).await });
     let _ = ready.send(Ok(()));
     drop(ready);
     conn::accept_loop(ctx, listener, None).await;
+    // Stopping: no new connections, but requests in flight here or on
+    // other shards may still need this shard's store until the process exits.
+    std::future::pending::<()>().await
 }
 
 /// Checks that nobody listens on `addr` yet (and resolves port 0) before the

@@ -49,6 +49,8 @@ pub struct ShardCtx {
     pub admin: crate::admin::AdminState,
     /// What this shard's lifecycle task has done (`server::lifecycle`).
     pub lifecycle_stats: RefCell<super::lifecycle::LifecycleStats>,
+    /// Set when the server is stopping gracefully (`server::stop`).
+    pub stop: super::stop::StopSignal,
 }
 
 impl ShardCtx {
@@ -93,6 +95,7 @@ impl ShardCtx {
             boot_id,
             admin: crate::admin::AdminState::new(admin_api_key),
             lifecycle_stats: RefCell::new(Default::default()),
+            stop: Default::default(),
         }
     }
 

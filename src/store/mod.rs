@@ -701,6 +701,12 @@ impl Store {
         }
     }
 
+    /// Whether a failed flush has fenced this shard's writes (it answers
+    /// them 503 until restarted); for readiness checks.
+    pub fn writes_fenced(&self) -> bool {
+        self.inner.log.is_fenced()
+    }
+
     pub fn stats(&self) -> StoreStats {
         let log = self.inner.log.stats();
         let live_bytes: u64 = self.inner.live_per_segment.borrow().values().sum();
