@@ -1109,6 +1109,7 @@ fn health_endpoints_answer_without_authentication() {
 fn metrics_expose_histograms_process_disk_and_build() {
     let server = Server::start(2);
     raw(&server, "GET", "/", &[], b"");
+    raw(&server, "GET", "/_admin/health/live", &[], b"");
     let r = raw(&server, "GET", "/_admin/metrics", &[], b"");
     assert_eq!(
         r.header("content-type"),
@@ -1162,6 +1163,7 @@ fn metrics_expose_histograms_process_disk_and_build() {
 fn the_grafana_dashboard_queries_only_exported_series() {
     let server = Server::start(2);
     raw(&server, "GET", "/", &[], b"");
+    raw(&server, "GET", "/_admin/health/live", &[], b"");
     let m = raw(&server, "GET", "/_admin/metrics", &[], b"").body_text();
     let exported: std::collections::HashSet<&str> = m
         .lines()
