@@ -261,7 +261,16 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
                 "bucket_name": bucket, "object_key": key, "access_key": access_key,
                 "method": method, "expires_in": expires_secs,
             });
-            let v = client.api("POST", "presigned-urls", Some(body))?;
+            let mut v = client.api("POST", "presigned-urls", Some(body))?;
+            // The API answers a path (the console's origin is the server's);
+            // a shell user needs the whole URL.
+            let absolute = v["url"]
+                .as_str()
+                .filter(|u| u.starts_with('/'))
+                .map(|path| format!("{}{path}", client.base));
+            if let Some(url) = absolute {
+                v["url"] = Value::String(url);
+            }
             out.value(&v, |v| {
                 println!("{}", v["url"].as_str().unwrap_or_default());
                 eprintln!(
