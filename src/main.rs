@@ -162,11 +162,6 @@ struct ServeArgs {
     /// key would cross the network in clear); for loopback tests and benchmarks.
     #[arg(long)]
     allow_sse_c_over_http: bool,
-    /// Also accept Signature Version 2 (header and presigned query auth), which
-    /// older tools still send (aws CLI v1 presign, boto3 `signature_version='s3'`,
-    /// s3cmd without --signature-v4). Off by default: SigV4 only, as S3 is today.
-    #[arg(long)]
-    allow_sigv2: bool,
     /// Data directory (created on first start; holds logs, catalog and credentials).
     #[arg(long, default_value = "./ringstore-data")]
     data_dir: PathBuf,
@@ -180,7 +175,9 @@ struct ServeArgs {
     /// Domain for virtual-hosted-style requests (`bucket.DOMAIN`); path style always works.
     #[arg(long)]
     domain: Option<String>,
-    /// Cap on log bytes (all shards together); writes beyond answer a storage-full error.
+    /// Cap on the bytes the shards' files take on disk (segments, spare, checkpoints;
+    /// all shards together, exact). Object writes answer 507 once only the reserve
+    /// kept for deletes, aborts and compaction is left.
     #[arg(long)]
     max_data_bytes: Option<u64>,
     /// Size of each preallocated log segment, in MiB.
@@ -319,7 +316,6 @@ impl ServeArgs {
             sse_master: None,
             sse_c_over_http: self.allow_sse_c_over_http,
             internal_metrics: self.internal_metrics,
-            allow_sigv2: self.allow_sigv2,
         })
     }
 }

@@ -82,7 +82,6 @@ operations! {
     PutObjectTagging,
     DeleteObjectTagging,
     GetObjectAttributes,
-    GetObjectTorrent,
     GetObjectAcl,
     PutObjectAcl,
     CreateMultipartUpload,
@@ -117,6 +116,7 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "retention",
     "select",
     "session",
+    "torrent",
     "website",
 ];
 
@@ -154,14 +154,6 @@ pub fn route(
     }
     if UNSUPPORTED_SUBRESOURCES.iter().any(|s| query.has(s)) {
         return Operation::Unknown;
-    }
-    // GET ?torrent has an operation of its own (it answers NoSuchKey for a
-    // missing key); any other method with it is not served.
-    if query.has("torrent") {
-        return match (method, key) {
-            (HttpMethod::Get, Some(_)) => Operation::GetObjectTorrent,
-            _ => Operation::Unknown,
-        };
     }
     // Encryption is a bucket sub-resource only (`PUT /b/k?encryption` is no PutObject).
     if key.is_some() && query.has("encryption") {
@@ -370,9 +362,6 @@ mod tests {
         ("PUT /b/k?tagging", Operation::PutObjectTagging),
         ("DELETE /b/k?tagging", Operation::DeleteObjectTagging),
         ("GET /b/k?attributes", Operation::GetObjectAttributes),
-        ("GET /b/k?torrent", Operation::GetObjectTorrent),
-        ("PUT /b/k?torrent", Operation::Unknown),
-        ("GET /b?torrent", Operation::Unknown),
         ("GET /b/k?acl", Operation::GetObjectAcl),
         ("PUT /b/k?acl", Operation::PutObjectAcl),
         ("POST /b/k?uploads", Operation::CreateMultipartUpload),

@@ -61,6 +61,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         None => None,
     };
     let format = datadir::open_format(&cfg.data_dir, cfg.shards as u32)?;
+    cfg.segment_bytes = fit_segment_bytes(&cfg)?;
     cfg.sse_master = Some(crate::sse::open_master_key(&cfg.data_dir)?);
     let (root, credentials_created) = datadir::open_root_credentials(
         &cfg.data_dir,
@@ -128,6 +129,30 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         threads,
         stop,
     })
+}
+
+/// The segment size every shard runs with: the configured one unless a
+/// shard's share of `--max-data-bytes` or of the data dir's file system
+/// cannot hold `store::space::MIN_SEGMENTS_PER_SHARD` of them (logged).
+fn fit_segment_bytes(cfg: &ServerConfig) -> Result<u64, String> {
+    let shards = cfg.shards.max(1) as u64;
+    let by_cap = cfg.max_data_bytes.map(|c| c / shards);
+    let by_disk = crate::store::space::fs_size_bytes(&cfg.data_dir).map(|t| t / shards);
+    let bound = match (by_cap, by_disk) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let fitted = crate::store::space::fit_segment_bytes(cfg.segment_bytes, bound)?;
+    if fitted != cfg.segment_bytes {
+        tracing::warn!(
+            configured_mib = cfg.segment_bytes >> 20,
+            segment_mib = fitted >> 20,
+            shard_bytes = bound,
+            "segment size lowered so each shard's share of the cap or disk holds {} segments",
+            crate::store::space::MIN_SEGMENTS_PER_SHARD
+        );
+    }
+    Ok(fitted)
 }
 
 struct ShardBoot {

@@ -55,8 +55,6 @@ pub struct PartsPage {
     pub truncated: bool,
     /// The upload's encryption (its parts are sealed with its key).
     pub sse: Option<crate::store::SseInfo>,
-    /// The upload's declared checksum and initiator.
-    pub multipart: Option<crate::store::MultipartDetails>,
 }
 
 /// What a shard may ask another.
@@ -140,7 +138,6 @@ pub enum ShardMsg {
         upload_id: UploadId,
         parts: Vec<CompletedPart>,
         cond: PutCondition,
-        checksum: crate::s3::model::CompleteChecksum,
         reply: Reply<Result<ObjectView, S3Error>>,
     },
     ListParts {

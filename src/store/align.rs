@@ -258,8 +258,15 @@ impl BufferPool {
     }
 }
 
-/// Bytes available to this user on the file system holding `dir` (statvfs).
-pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+/// A file system's size and the bytes available to this user on it.
+#[derive(Debug, Clone, Copy)]
+pub struct FsBytes {
+    pub total: u64,
+    pub available: u64,
+}
+
+/// statvfs of the file system holding `dir`.
+pub fn fs_bytes(dir: &std::path::Path) -> Option<FsBytes> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
@@ -270,7 +277,15 @@ pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
     }
     // SAFETY: rc == 0, so the kernel initialised the struct.
     let st = unsafe { st.assume_init() };
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
+    Some(FsBytes {
+        total: st.f_blocks.saturating_mul(st.f_frsize),
+        available: st.f_bavail.saturating_mul(st.f_frsize),
+    })
+}
+
+/// Bytes available to this user on the file system holding `dir` (statvfs).
+pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    fs_bytes(dir).map(|b| b.available)
 }
 
 /// `fallocate(fd, 0, 0, len)`; returns the raw return code (0 on success).

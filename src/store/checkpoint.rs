@@ -31,6 +31,7 @@ use super::index::{Index, ObjectEntry};
 use super::log::LogConfig;
 use super::record::{record_bytes, CommitRec, DecodeError};
 use super::recovery::{collect, cut_tail, init_segments, replay, scan_segment_from, Op, Recovered};
+use super::space::AppendClass;
 use super::types::StoreError;
 use super::{Store, StoreInner};
 
@@ -110,8 +111,28 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
         return Ok(false);
     }
     let len = bytes.len();
+    // Counted against the space bounds like every file of the shard, and
+    // never out of the reserve: old and new file exist at once for a while.
+    let space = inner.log.space();
+    space.refresh();
+    let new_bytes = on_disk_bytes(len as u64);
+    if !space.may_allocate_as(new_bytes, AppendClass::Write) {
+        inner.checkpoint_writing.set(false);
+        tracing::info!(
+            shard = inner.log.config().shard,
+            bytes = len,
+            "no room for a checkpoint; start-up replays more of the log"
+        );
+        return Ok(false);
+    }
+    let old_bytes = file_bytes_in(&dir);
+    space.hold(new_bytes);
     let written = write_off_thread(dir, bytes).await;
     inner.checkpoint_writing.set(false);
+    match &written {
+        Ok(()) => space.release(old_bytes),
+        Err(_) => space.release(new_bytes),
+    }
     written?;
     inner.checkpoint_bytes.set(len as u64);
     tracing::info!(
@@ -307,17 +328,45 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> St
     }
 }
 
+/// Bytes a file of `len` bytes takes on disk, in whole blocks.
+fn on_disk_bytes(len: u64) -> u64 {
+    len.next_multiple_of(super::align::BLOCK_BYTES as u64)
+}
+
+/// Bytes of the checkpoint file in `dir` (0 if there is none).
+fn file_bytes_in(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(CHECKPOINT_FILE)).map_or(0, |m| on_disk_bytes(m.len()))
+}
+
+/// Bytes the shard's checkpoint takes at open (counted against the space
+/// bounds); a temporary file a crash left behind is removed.
+pub fn file_bytes(cfg: &LogConfig) -> u64 {
+    if cfg.sim.is_some() {
+        return 0;
+    }
+    let _ = std::fs::remove_file(cfg.dir.join(CHECKPOINT_TMP_FILE));
+    file_bytes_in(&cfg.dir)
+}
+
 /// tmp file, fsync, rename over the old checkpoint, fsync the directory.
+/// A failed write removes the tmp file (a full disk must get its room back).
 fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
     let tmp: PathBuf = dir.join(CHECKPOINT_TMP_FILE);
-    let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.sync_data().map_err(io("fdatasync", &tmp))?;
-    drop(f);
+    let written = write_synced(&tmp, bytes);
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     let dst = dir.join(CHECKPOINT_FILE);
     std::fs::rename(&tmp, &dst).map_err(io("rename", &dst))?;
     sync_dir(dir, None)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(io("create", path))?;
+    f.write_all(bytes).map_err(io("write", path))?;
+    f.sync_data().map_err(io("fdatasync", path))
 }
 
 /// Loads the checkpoint of `dir` if there is a valid one.

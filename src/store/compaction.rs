@@ -31,10 +31,20 @@
 //! — unless space is short (near the `--max-data-bytes` cap or the disk's
 //! end), when reclaiming comes first.
 //!
+//! Space: compaction appends in its own class (space.rs), which may use the
+//! reserve no object write or delete can touch, so it needs no spare segment
+//! to copy survivors into. When space is short it also takes segments with
+//! more survivors (up to `COMPACTION_LIVE_PCT_MAX_WHEN_SHORT`), fewest first,
+//! but only ones whose survivors fit the room left; a segment whose survivors
+//! (data, version records and carried records) would take as much as freeing
+//! it gives back is left alone.
+//!
 //! Not handled yet: moving an in-progress upload's parts (an abandoned
 //! upload keeps its segments until it is aborted).
 
 use std::collections::HashSet;
+
+use super::space::AppendClass;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
@@ -52,6 +62,12 @@ use super::{KeyMode, Store, StoreInner};
 
 /// A segment is compacted when its live bytes are under this share of its size.
 pub const COMPACTION_LIVE_PCT_MAX: u64 = 50;
+/// ... or under this share when space is short: freeing it still gains the rest.
+pub const COMPACTION_LIVE_PCT_MAX_WHEN_SHORT: u64 = 90;
+/// Room kept beyond a segment's survivors when deciding whether they fit:
+/// a roll can leave up to one largest record unused at a segment's end,
+/// and each moved version also gets a new version record.
+const COMPACTION_COPY_SLACK_BYTES: u64 = 2 * record_bytes(MAX_PAYLOAD_BYTES) as u64;
 /// Bytes read or copied between pauses.
 pub const COMPACTION_TICK_BYTES: u64 = 1024 * 1024;
 const COMPACTION_PAUSE_MS: u64 = 10;
@@ -79,8 +95,19 @@ pub const READER_PIN_WAIT_MS: u64 = 5_000;
 
 /// The segment most worth compacting, if any is eligible.
 pub fn pick(store: &Store) -> Option<u32> {
+    pick_excluding(store, &HashSet::new())
+}
+
+/// `pick`, passing over `skip` (segments that could not be freed this round).
+fn pick_excluding(store: &Store, skip: &HashSet<u32>) -> Option<u32> {
     let inner = &store.inner;
     let seg_bytes = inner.log.config().segment_bytes;
+    let short = inner.log.space_is_short();
+    let (live_pct_max, room) = if short {
+        (COMPACTION_LIVE_PCT_MAX_WHEN_SHORT, inner.log.room())
+    } else {
+        (COMPACTION_LIVE_PCT_MAX, u64::MAX)
+    };
     let live = inner.live_per_segment.borrow();
     let segments = inner.log.segments.borrow();
     let active = *segments.keys().next_back()?;
@@ -88,10 +115,12 @@ pub fn pick(store: &Store) -> Option<u32> {
         .keys()
         .copied()
         .filter(|&id| id + COMPACTION_MIN_AGE_SEGMENTS <= active)
+        .filter(|id| !skip.contains(id))
         .filter(|&id| !uploads_refer_to(store, id))
         .filter(|&id| store.oldest_open_writer_segment().is_none_or(|w| id < w))
         .map(|id| (live.get(&id).copied().unwrap_or(0), id))
-        .filter(|&(l, _)| l * 100 < seg_bytes * COMPACTION_LIVE_PCT_MAX)
+        .filter(|&(l, _)| l * 100 < seg_bytes * live_pct_max)
+        .filter(|&(l, _)| l.saturating_add(COMPACTION_COPY_SLACK_BYTES) <= room)
         .min()
         .map(|(_, id)| id)
 }
@@ -224,19 +253,31 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
         }
     }
     // Every version (noncurrent ones and delete markers too) held there.
+    let mut copy_bytes = 0u64;
     let movers: Vec<(BucketId, String, u128)> = store
         .inner
         .index
         .borrow()
         .entries()
         .filter(|e| refers_to(e, seg, &commits))
+        .inspect(|e| copy_bytes += move_bytes(e, seg))
         .map(|e| (e.bucket, e.key.clone(), e.version_id))
         .collect();
+    let oldest = store.inner.log.segments.borrow().keys().next() == Some(&seg);
+    if !oldest {
+        copy_bytes += deletes
+            .iter()
+            .map(|(d, _)| record_bytes(d.encode().len() + VERSION_REC_OVERHEAD_BYTES) as u64)
+            .chain(ends.iter().map(|e| record_bytes(e.encode().len()) as u64))
+            .sum::<u64>();
+    }
+    if !worth_copying(store, seg, copy_bytes)? {
+        return Ok(false);
+    }
     for (bucket, key, version_id) in movers {
         let bytes = move_version(store, bucket, &key, version_id, seg, &commits).await?;
         pacer.account(bytes).await;
     }
-    let oldest = store.inner.log.segments.borrow().keys().next() == Some(&seg);
     if !oldest {
         for (d, order) in deletes {
             carry_delete(store, d, order).await?;
@@ -246,6 +287,51 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
         }
     }
     free_segment(store, seg, &commits, seg_used).await
+}
+
+/// Bytes a version record adds to its Commit payload (order, op tag).
+const VERSION_REC_OVERHEAD_BYTES: usize = 32;
+
+/// Bytes moving `e` out of `seg` appends: its data records there and a
+/// new version record.
+fn move_bytes(e: &ObjectEntry, seg: u32) -> u64 {
+    let data: u64 = e
+        .extents
+        .iter()
+        .filter(|x| x.segment == seg)
+        .map(|x| record_bytes(x.payload_len as usize) as u64)
+        .sum();
+    let commit = CommitRec {
+        bucket: e.bucket,
+        key: e.key.clone(),
+        version_id: e.version_id,
+        meta: e.meta.clone(),
+        extents: e.extents.clone(),
+    };
+    data + record_bytes(commit.encode().len() + VERSION_REC_OVERHEAD_BYTES) as u64
+}
+
+/// Whether copying `copy_bytes` to free `seg` is worth it and fits: it
+/// must take less than freeing the segment gives back, and fit the room
+/// the shard has left (compaction may use the whole reserve).
+fn worth_copying(store: &Store, seg: u32, copy_bytes: u64) -> Result<bool, StoreError> {
+    let Some(file) = store.inner.log.segment_file(seg) else {
+        return Ok(true);
+    };
+    let seg_bytes = file.len()?;
+    let room = store.inner.log.room();
+    let worth =
+        copy_bytes < seg_bytes && copy_bytes.saturating_add(COMPACTION_COPY_SLACK_BYTES) <= room;
+    if !worth {
+        tracing::info!(
+            shard = store.inner.log.config().shard,
+            segment = seg,
+            copy_bytes,
+            room,
+            "segment left for later: its survivors take as much as freeing it gives, or more than the room left"
+        );
+    }
+    Ok(worth)
 }
 
 fn refers_to(e: &ObjectEntry, seg: u32, commits: &HashSet<u64>) -> bool {
@@ -280,7 +366,9 @@ async fn move_version(
         }
         let payload = store.read_data_record(x, false).await?;
         assert_eq!(payload.len(), x.payload_len as usize);
-        let loc = store.append(RecordKind::Data, &payload).await?;
+        let loc = store
+            .append(AppendClass::Compaction, RecordKind::Data, &payload)
+            .await?;
         assert_ne!(loc.segment, seg, "compaction copies forward only");
         extents.push(Extent {
             segment: loc.segment,
@@ -297,7 +385,13 @@ async fn move_version(
         extents,
     };
     store
-        .write_version(&guard, rec, e.order, e.delete_marker)
+        .write_version(
+            &guard,
+            AppendClass::Compaction,
+            rec,
+            e.order,
+            e.delete_marker,
+        )
         .await?;
     debug_assert!(store
         .get_version(bucket, key, version_id)
@@ -318,7 +412,9 @@ async fn carry_delete(store: &Store, d: DeleteRec, order: u64) -> Result<(), Sto
         order,
         op: VersionOp::Remove(d),
     };
-    let loc = store.append(RecordKind::Version, &v.encode()).await?;
+    let loc = store
+        .append(AppendClass::Compaction, RecordKind::Version, &v.encode())
+        .await?;
     store.inner.log.commit_barrier(loc.seq).await
 }
 
@@ -343,7 +439,11 @@ async fn carry_end(store: &Store, e: MultipartEndRec, seg: u32) -> Result<(), St
         return Ok(());
     }
     let loc = store
-        .append(RecordKind::MultipartAbort, &e.encode())
+        .append(
+            AppendClass::Compaction,
+            RecordKind::MultipartAbort,
+            &e.encode(),
+        )
         .await?;
     store.inner.log.commit_barrier(loc.seq).await
 }
@@ -411,8 +511,7 @@ async fn free_segment(
     {
         return Ok(false);
     }
-    let file = inner.log.segments.borrow_mut().remove(&seg);
-    let Some(file) = file else {
+    let Some(file) = inner.log.remove_segment(seg) else {
         return Ok(true);
     };
     let live = inner.live_per_segment.borrow_mut().remove(&seg);
@@ -421,8 +520,10 @@ async fn free_segment(
     inner.freed_bytes.set(inner.freed_bytes.get() + seg_used);
     store.forget_cached_segment(seg);
     let cfg = inner.log.config();
+    let file_bytes = file.len()?;
     // The segment is out of the log already; its file goes off this thread.
     remove_durably(file.path(), &cfg.dir, cfg.sim.as_ref()).await?;
+    inner.log.space().release(file_bytes);
     tracing::info!(
         shard = cfg.shard,
         segment = seg,
@@ -434,11 +535,13 @@ async fn free_segment(
 /// Compacts until no segment is eligible (or one must wait); returns segments freed.
 pub async fn compact_all(store: &Store, pace: bool) -> Result<u32, StoreError> {
     let mut freed = 0;
-    while let Some(seg) = pick(store) {
-        if !compact_segment(store, seg, pace).await? {
-            break;
+    let mut skipped = HashSet::new();
+    while let Some(seg) = pick_excluding(store, &skipped) {
+        if compact_segment(store, seg, pace).await? {
+            freed += 1;
+        } else {
+            skipped.insert(seg);
         }
-        freed += 1;
     }
     Ok(freed)
 }

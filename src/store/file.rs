@@ -433,8 +433,15 @@ impl SimDisk {
             .collect()
     }
 
-    fn used_bytes(&self) -> u64 {
+    /// Bytes every file on the disk takes.
+    pub(crate) fn used_bytes(&self) -> u64 {
         self.files.values().map(|f| f.current.len() as u64).sum()
+    }
+
+    /// Bytes left before the injected capacity (None: no capacity set).
+    pub fn free_bytes(&self) -> Option<u64> {
+        let cap = self.faults.capacity_bytes?;
+        Some(cap.saturating_sub(self.used_bytes()))
     }
 
     /// Raw durable+volatile contents, for tests that damage files.

@@ -16,19 +16,17 @@ use super::record::{
     encode_record_parts, record_bytes, RecordKind, SegmentHeaderRec, FORMAT_VERSION,
     MAX_PAYLOAD_BYTES,
 };
+use super::space::{AppendClass, Space};
 use super::types::StoreError;
 
-/// Smallest write buffer: the largest record plus the carried tail block.
 /// See `Log::space_is_short`.
 const SPACE_PRESSURE_SEGMENTS: u64 = 4;
 
+/// Smallest write buffer: the largest record plus the carried tail block.
 pub const MIN_WRITE_BUFFER_BYTES: usize = record_bytes(MAX_PAYLOAD_BYTES) + BLOCK_BYTES;
 pub const MIN_SEGMENT_BYTES: u64 = 2 * MIN_WRITE_BUFFER_BYTES as u64;
-/// Room at the end of the last segment the `--max-data-bytes` cap allows that
-/// only metadata records (commits, deletes) may use, so a full shard can
-/// still commit what it has written and delete to make room.
-pub const METADATA_RESERVE_BYTES: u64 = 64 * 1024;
-const _: () = assert!(METADATA_RESERVE_BYTES < MIN_SEGMENT_BYTES / 4);
+/// Upper bound of a segment header record (the first record of every segment).
+const SEGMENT_HEADER_BOUND_BYTES: u64 = record_bytes(64) as u64;
 /// The zero-filled file the next segment is prepared in (O_DIRECT logs only;
 /// not a segment name, so recovery ignores a half-prepared one).
 pub const SPARE_SEGMENT_NAME: &str = "spare-segment.tmp";
@@ -130,6 +128,9 @@ pub struct ResumePoint {
 struct LogState {
     seg_id: u32,
     seg_file: Rc<SegmentFile>,
+    /// Size of the active segment's file (segments made with another
+    /// `segment_bytes` keep their own size).
+    seg_bytes: u64,
     active: AlignedBuf,
     /// File offset of `active[0]`; block aligned.
     buf_file_off: u64,
@@ -168,6 +169,8 @@ pub struct LogStats {
 
 pub struct Log {
     cfg: LogConfig,
+    /// The shard's space bounds; every append is admitted against them.
+    space: Rc<Space>,
     state: RefCell<LogState>,
     /// Signalled when durability or buffer space changes (flush done, roll done).
     changed: Notify,
@@ -188,6 +191,7 @@ impl Log {
         cfg: LogConfig,
         segments: BTreeMap<u32, Rc<SegmentFile>>,
         resume: Option<ResumePoint>,
+        space: Rc<Space>,
     ) -> Result<Rc<Log>, StoreError> {
         assert!(
             cfg.write_buffer_bytes >= MIN_WRITE_BUFFER_BYTES,
@@ -199,10 +203,18 @@ impl Log {
         let fresh = resume.as_ref().is_none_or(|r| r.offset == 0);
         // A spare left by an earlier run may be half zero-filled.
         super::file::remove(&cfg.dir.join(SPARE_SEGMENT_NAME), cfg.sim.as_ref());
+        for f in segments.values() {
+            space.hold(f.len()?);
+        }
         let seg_file = match segments.get(&seg_id) {
             Some(f) => f.clone(),
             // The first segment is zero-filled now (start-up cost, see benches/README.md).
-            _ => Rc::new(create_segment(&cfg, seg_id, true).await?),
+            _ => Rc::new(create_counted_segment(&cfg, &space, seg_id, true).await?),
+        };
+        // A segment made under another `segment_bytes` keeps its own size.
+        let seg_bytes = match seg_file.len()? {
+            len if len >= MIN_SEGMENT_BYTES => len,
+            _ => cfg.segment_bytes,
         };
         let mut active = AlignedBuf::new(cfg.write_buffer_bytes);
         let mut buf_file_off = 0;
@@ -214,6 +226,7 @@ impl Log {
             state: RefCell::new(LogState {
                 seg_id,
                 seg_file: seg_file.clone(),
+                seg_bytes,
                 active,
                 buf_file_off,
                 spare: Some(AlignedBuf::new(cfg.write_buffer_bytes)),
@@ -231,6 +244,7 @@ impl Log {
                 shutdown: false,
             }),
             cfg,
+            space,
             changed: Notify::default(),
             flush_wanted: Notify::default(),
             flushes: Cell::new(0),
@@ -248,6 +262,10 @@ impl Log {
 
     pub fn config(&self) -> &LogConfig {
         &self.cfg
+    }
+
+    pub fn space(&self) -> &Space {
+        &self.space
     }
 
     pub fn stats(&self) -> LogStats {
@@ -284,20 +302,23 @@ impl Log {
 
     /// Appends one record and returns its location immediately; it becomes
     /// durable with a later flush (see `commit_barrier`). Waits for buffer
-    /// space (backpressure) and rolls segments as needed.
+    /// space (backpressure) and rolls segments as needed. NoSpace when the
+    /// room left afterwards would be under `class`'s floor (space.rs).
     pub async fn append(
         &self,
+        class: AppendClass,
         kind: RecordKind,
         flags: u8,
         payload: &[u8],
     ) -> Result<RecordLoc, StoreError> {
-        self.append_parts(kind, flags, &[payload]).await
+        self.append_parts(class, kind, flags, &[payload]).await
     }
 
     /// [`Log::append`] of a payload given in pieces, copied once into the
     /// log buffer (no gathering copy first).
     pub async fn append_parts<P: AsRef<[u8]>>(
         &self,
+        class: AppendClass,
         kind: RecordKind,
         flags: u8,
         parts: &[P],
@@ -312,12 +333,20 @@ impl Log {
                     return Err(StoreError::WritesFenced);
                 }
                 let pos = s.buf_file_off + s.active.len() as u64;
-                let seg_full = pos + need > self.cfg.segment_bytes;
-                if kind == RecordKind::Data
-                    && pos + need > self.cfg.segment_bytes - METADATA_RESERVE_BYTES
-                    && self.check_space().is_err()
-                {
-                    return Err(StoreError::NoSpace);
+                let seg_full = pos + need > s.seg_bytes;
+                if !s.rolling {
+                    if seg_full {
+                        // A roll takes a new file: see what the disk has now.
+                        self.space.refresh();
+                    }
+                    if !self.admits(&s, class, need) {
+                        // The free space read last may be stale (compaction
+                        // or another process freed some since).
+                        self.space.refresh();
+                        if !self.admits(&s, class, need) {
+                            return Err(StoreError::NoSpace);
+                        }
+                    }
                 }
                 if !s.rolling && !seg_full && need as usize <= s.active.remaining() {
                     return Ok(append_locked(&mut s, kind, flags, parts));
@@ -365,18 +394,65 @@ impl Log {
         }
     }
 
-    async fn roll(&self) -> Result<(), StoreError> {
-        let next = self.state.borrow().seg_id + 1;
-        let result = self.check_space().map(|_| ());
-        let result = match result {
-            Ok(()) => match self.take_spare(next).await {
-                Some(file) => Ok(file),
+    /// Room the log would have left after appending `need` bytes now:
+    /// the rest of the active segment (or, when the record does not fit
+    /// there, of a new one) and every further segment the space bounds
+    /// allow, a spare in preparation or ready included. None: no room at
+    /// all; u64::MAX: no bound.
+    fn room_after(&self, s: &LogState, need: u64) -> Option<u64> {
+        let unallocated = self.space.unallocated()?;
+        let seg = self.cfg.segment_bytes;
+        let spare = matches!(self.spare.get(), Spare::Preparing(_) | Spare::Ready);
+        let further = unallocated / seg + u64::from(spare);
+        let pos = s.buf_file_off + s.active.len() as u64;
+        if pos + need <= s.seg_bytes {
+            Some(s.seg_bytes - pos - need + further * seg)
+        } else {
+            (further * seg).checked_sub(SEGMENT_HEADER_BOUND_BYTES + need)
+        }
+    }
+
+    fn admits(&self, s: &LogState, class: AppendClass, need: u64) -> bool {
+        if self.space.unallocated().is_none() {
+            return true;
+        }
+        self.room_after(s, need)
+            .is_some_and(|room| room >= self.space.floor(class))
+    }
+
+    /// Room left for compaction (its floor is zero): what the shard can still append.
+    pub fn room(&self) -> u64 {
+        if self.space.unallocated().is_none() {
+            return u64::MAX;
+        }
+        self.room_after(&self.state.borrow(), 0).unwrap_or(0)
+    }
+
+    /// The next segment's file: the ready spare, else a new one if the
+    /// space bounds allow it, else the spare being prepared once it is.
+    async fn next_segment_file(&self, next: u32) -> Result<SegmentFile, StoreError> {
+        loop {
+            if let Some(file) = self.take_spare(next).await {
+                return Ok(file);
+            }
+            if self.space.may_allocate(self.cfg.segment_bytes) {
                 // No spare ready (small segments, a fast writer): the
                 // preallocated file works, its writes are just slower.
-                None => create_segment(&self.cfg, next, false).await,
-            },
-            Err(e) => Err(e),
-        };
+                return create_counted_segment(&self.cfg, &self.space, next, false).await;
+            }
+            if !matches!(self.spare.get(), Spare::Preparing(_)) {
+                return Err(StoreError::NoSpace);
+            }
+            let prepared = self.changed.notified();
+            if matches!(self.spare.get(), Spare::Preparing(_)) {
+                prepared.await;
+            }
+        }
+    }
+
+    async fn roll(&self) -> Result<(), StoreError> {
+        let next = self.state.borrow().seg_id + 1;
+        let result = self.next_segment_file(next).await;
         if self.spare.get() == Spare::Failed {
             self.spare.set(Spare::None);
         }
@@ -387,6 +463,7 @@ impl Log {
                 let mut s = self.state.borrow_mut();
                 s.seg_id = next;
                 s.seg_file = file;
+                s.seg_bytes = self.cfg.segment_bytes;
                 s.buf_file_off = 0;
                 s.seg_flushes = 0;
                 s.active.set_len(0);
@@ -431,6 +508,7 @@ impl Log {
             Err(e) => {
                 tracing::warn!(error = %e, "spare segment unusable; preallocating instead");
                 super::file::remove(&to, None);
+                self.space.release(self.cfg.segment_bytes);
                 None
             }
         }
@@ -452,9 +530,17 @@ impl Log {
         if !direct || end * 100 < self.cfg.segment_bytes * SPARE_PREPARE_AT_PCT {
             return;
         }
-        if self.check_space().is_err() {
+        // A spare is for object writes: it must leave their floor (the
+        // reserve of this shard, and of the others on the file system).
+        self.space.refresh();
+        if !self
+            .space
+            .may_allocate_as(self.cfg.segment_bytes, AppendClass::Write)
+        {
             return;
         }
+        // Held from now on: it becomes the next segment (or is removed).
+        self.space.hold(self.cfg.segment_bytes);
         // After a restart into a half-full segment the count starts at the
         // resume point, so the average overstates the flushes' size then.
         let zero = should_zero_fill(end, flushes);
@@ -462,32 +548,21 @@ impl Log {
         monoio::spawn(prepare_spare(self.clone(), zero));
     }
 
-    /// Whether the shard is close to running out of room: within
-    /// `SPACE_PRESSURE_SEGMENTS` segments of the `--max-data-bytes` cap, or
-    /// that many segments' worth of free space left on the file system.
-    /// Compaction then stops yielding to foreground requests.
+    /// Whether the shard is close to running out of room: less than
+    /// `SPACE_PRESSURE_SEGMENTS` segments' worth left under the
+    /// `--max-data-bytes` cap or in the file system's free space.
+    /// Compaction then stops yielding to foreground requests and takes
+    /// segments with more survivors.
     pub fn space_is_short(&self) -> bool {
-        let margin = SPACE_PRESSURE_SEGMENTS * self.cfg.segment_bytes;
-        if let Some(max) = self.cfg.max_data_bytes {
-            let held = self.segments.borrow().len() as u64 * self.cfg.segment_bytes;
-            if held + margin > max {
-                return true;
-            }
-        }
-        if self.cfg.sim.is_some() {
-            return false;
-        }
-        super::align::free_bytes(&self.cfg.dir).is_some_and(|free| free < margin)
+        self.space.refresh();
+        self.room() < SPACE_PRESSURE_SEGMENTS * self.cfg.segment_bytes
     }
 
-    fn check_space(&self) -> Result<(), StoreError> {
-        if let Some(max) = self.cfg.max_data_bytes {
-            let after = (self.segments.borrow().len() as u64 + 1) * self.cfg.segment_bytes;
-            if after > max {
-                return Err(StoreError::NoSpace);
-            }
-        }
-        Ok(())
+    /// Takes `seg` out of the log (compaction frees it); its file stays
+    /// counted until `Space::release` once it is unlinked.
+    pub fn remove_segment(&self, seg: u32) -> Option<Rc<SegmentFile>> {
+        debug_assert_ne!(seg, self.state.borrow().seg_id, "the active segment stays");
+        self.segments.borrow_mut().remove(&seg)
     }
 
     fn append_segment_header(&self) -> Result<(), StoreError> {
@@ -500,7 +575,9 @@ impl Log {
             format_version: FORMAT_VERSION,
             created_millis: crate::util::time::unix_now_millis(),
         };
-        append_locked(&mut s, RecordKind::SegmentHeader, 0, &[rec.encode()]);
+        let payload = rec.encode();
+        debug_assert!(record_bytes(payload.len()) as u64 <= SEGMENT_HEADER_BOUND_BYTES);
+        append_locked(&mut s, RecordKind::SegmentHeader, 0, &[payload]);
         Ok(())
     }
 
@@ -648,9 +725,30 @@ async fn prepare_spare(log: Rc<Log>, zero: bool) {
         Err(e) => {
             tracing::warn!(error = %e, "preparing the spare segment failed");
             super::file::remove(&path, None);
+            log.space.release(log.cfg.segment_bytes);
             log.spare.set(Spare::Failed);
         }
     }
+    // A roll may wait for this spare (`Log::next_segment_file`).
+    log.changed.notify_all();
+}
+
+/// `create_segment` within the space bounds, counted as held.
+async fn create_counted_segment(
+    cfg: &LogConfig,
+    space: &Space,
+    id: u32,
+    zero: bool,
+) -> Result<SegmentFile, StoreError> {
+    if !space.may_allocate(cfg.segment_bytes) {
+        return Err(StoreError::NoSpace);
+    }
+    space.hold(cfg.segment_bytes);
+    let made = create_segment(cfg, id, zero).await;
+    if made.is_err() {
+        space.release(cfg.segment_bytes);
+    }
+    made
 }
 
 /// Creates and preallocates segment `id`; with `zero`, an O_DIRECT file is

@@ -15,6 +15,7 @@ pub mod log;
 pub mod multipart;
 pub mod record;
 pub mod recovery;
+pub mod space;
 pub mod types;
 pub mod verify;
 
@@ -47,6 +48,7 @@ use record::{
     decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, VersionOp, VersionRec,
     HEADER_BYTES,
 };
+use space::{AppendClass, Space};
 
 /// Default size of one preallocated segment file.
 pub const SEGMENT_BYTES: u64 = 256 * 1024 * 1024;
@@ -190,7 +192,15 @@ impl Store {
             max_data_bytes: cfg.max_data_bytes,
         };
         let rec = checkpoint::recover(&log_cfg).await?;
-        let log = Log::open(log_cfg, rec.segments, rec.resume).await?;
+        let space = Rc::new(Space::new(
+            &log_cfg.dir,
+            log_cfg.sim.clone(),
+            log_cfg.segment_bytes,
+            log_cfg.shard_count,
+            log_cfg.max_data_bytes,
+        ));
+        space.hold(checkpoint::file_bytes(&log_cfg));
+        let log = Log::open(log_cfg, rec.segments, rec.resume, space).await?;
         let mut live = BTreeMap::new();
         for e in rec.index.entries() {
             account(&mut live, e, true);
@@ -309,7 +319,8 @@ impl Store {
             meta,
             extents: old.extents.clone(),
         };
-        self.write_version(&guard, rec, old.order, false).await
+        self.write_version(&guard, AppendClass::Write, rec, old.order, false)
+            .await
     }
 
     /// Appends a version record of explicit `order` (0: its own sequence
@@ -317,6 +328,7 @@ impl Store {
     pub(crate) async fn write_version(
         &self,
         guard: &KeyGuard,
+        class: AppendClass,
         rec: CommitRec,
         order: u64,
         marker: bool,
@@ -329,7 +341,7 @@ impl Store {
             },
         };
         let payload = one_record(v.encode())?;
-        let loc = self.append(RecordKind::Version, &payload).await?;
+        let loc = self.append(class, RecordKind::Version, &payload).await?;
         self.inner.log.commit_barrier(loc.seq).await?;
         let order = v.order_at(loc.seq);
         let VersionOp::Put { commit, marker } = v.op else {
@@ -357,7 +369,8 @@ impl Store {
             },
             extents: Vec::new(),
         };
-        self.write_version(guard, rec, 0, true).await
+        self.write_version(guard, AppendClass::Marker, rec, 0, true)
+            .await
     }
 
     /// Makes a durable Commit record (order: its sequence number) visible.
@@ -537,7 +550,9 @@ impl Store {
             version_id,
             delete_marker: false,
         };
-        let loc = self.append(RecordKind::Delete, &rec.encode()).await?;
+        let loc = self
+            .append(AppendClass::Delete, RecordKind::Delete, &rec.encode())
+            .await?;
         self.inner.log.commit_barrier(loc.seq).await?;
         self.install_delete(guard, bucket, key, version_id, loc.seq);
         Ok(loc.seq)
@@ -739,8 +754,13 @@ impl Store {
         used.saturating_sub(self.inner.freed_bytes.get())
     }
 
-    async fn append(&self, kind: RecordKind, payload: &[u8]) -> Result<log::RecordLoc, StoreError> {
-        self.inner.log.append(kind, 0, payload).await
+    async fn append(
+        &self,
+        class: AppendClass,
+        kind: RecordKind,
+        payload: &[u8],
+    ) -> Result<log::RecordLoc, StoreError> {
+        self.inner.log.append(class, kind, 0, payload).await
     }
 
     async fn lock_key(&self, bucket: BucketId, key: &str, mode: KeyMode) -> KeyGuard {
@@ -923,7 +943,7 @@ impl ObjectWriter {
             .store
             .inner
             .log
-            .append_parts(RecordKind::Data, 0, &self.pending)
+            .append_parts(AppendClass::Write, RecordKind::Data, 0, &self.pending)
             .await?;
         self.pending.clear();
         self.pending_bytes = 0;
@@ -1005,7 +1025,11 @@ impl ObjectWriter {
             extents: self.extents,
         };
         let loc = store
-            .append(RecordKind::Commit, &one_record(rec.encode())?)
+            .append(
+                AppendClass::Write,
+                RecordKind::Commit,
+                &one_record(rec.encode())?,
+            )
             .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
         Ok(store.install_commit(&guard, rec, loc.seq))

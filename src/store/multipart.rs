@@ -21,9 +21,8 @@ use super::index::ObjectEntry;
 use super::record::{
     Extent, MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordKind,
 };
-use super::types::{
-    BucketId, ChecksumAlgorithm, ChecksumType, ObjectMeta, StoreError, StoredChecksum, NULL_VERSION,
-};
+use super::space::AppendClass;
+use super::types::{BucketId, ObjectMeta, StoreError, StoredChecksum, NULL_VERSION};
 use super::{account_extents, KeyMode, ObjectWriter, Store};
 use crate::store::record::CommitRec;
 
@@ -57,8 +56,6 @@ pub struct UploadSummary {
     pub initiated_millis: i64,
     pub part_count: u64,
     pub total_size: u64,
-    /// The credential that initiated it, when recorded.
-    pub initiator: Option<u64>,
 }
 
 /// An upload in progress.
@@ -107,10 +104,6 @@ pub enum UploadItem {
         key: String,
         upload_id: UploadId,
         initiated_millis: i64,
-        /// The credential that initiated it, when recorded.
-        initiator: Option<u64>,
-        /// The checksum algorithm and type it declared.
-        checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
     },
     CommonPrefix(String),
 }
@@ -195,8 +188,6 @@ impl Uploads {
                     key: key.clone(),
                     upload_id: *id,
                     initiated_millis: u.meta.mtime_millis,
-                    initiator: u.meta.multipart.as_ref().and_then(|m| m.initiator),
-                    checksum: u.meta.multipart.as_ref().and_then(|m| m.checksum),
                 },
             };
             let after_marker = marker.is_none_or(|(mk, mid)| match &item {
@@ -244,7 +235,7 @@ impl Store {
             meta,
         };
         let loc = self
-            .append(RecordKind::MultipartInit, &rec.encode())
+            .append(AppendClass::Write, RecordKind::MultipartInit, &rec.encode())
             .await?;
         self.inner.log.commit_barrier(loc.seq).await?;
         self.inner.uploads.borrow_mut().insert(Upload {
@@ -304,7 +295,6 @@ impl Store {
                 initiated_millis: u.meta.mtime_millis,
                 part_count: u.parts.len() as u64,
                 total_size: u.parts.values().map(|p| p.size).sum(),
-                initiator: u.meta.multipart.as_ref().and_then(|m| m.initiator),
             })
             .collect()
     }
@@ -343,7 +333,11 @@ impl Store {
             key: key.to_string(),
         };
         let loc = self
-            .append(RecordKind::MultipartAbort, &rec.encode())
+            .append(
+                AppendClass::Delete,
+                RecordKind::MultipartAbort,
+                &rec.encode(),
+            )
             .await?;
         self.inner.log.commit_barrier(loc.seq).await?;
         self.forget_upload(bucket, key, upload_id);
@@ -397,7 +391,9 @@ impl Store {
             rec
         };
         let payload = super::one_record(rec.encode())?;
-        let loc = self.append(RecordKind::MultipartComplete, &payload).await?;
+        let loc = self
+            .append(AppendClass::Write, RecordKind::MultipartComplete, &payload)
+            .await?;
         self.inner.log.commit_barrier(loc.seq).await?;
         self.forget_upload(bucket, key, upload_id);
         Ok(self.install_commit(&guard, rec.commit, loc.seq))
@@ -481,7 +477,11 @@ impl ObjectWriter {
             extents: self.extents,
         };
         let loc = store
-            .append(RecordKind::MultipartPart, &super::one_record(rec.encode())?)
+            .append(
+                AppendClass::Write,
+                RecordKind::MultipartPart,
+                &super::one_record(rec.encode())?,
+            )
             .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
         let part = PartInfo {

@@ -25,6 +25,8 @@ pub struct Server {
     extra_args: Vec<String>,
     /// Where stderr goes instead of `server.log` (see `start_logging_to`).
     log_sink: Option<PathBuf>,
+    /// Pass the fixture's small `--segment-mib` (off: the server's default).
+    small_segments: bool,
 }
 
 impl Server {
@@ -57,6 +59,25 @@ impl Server {
             shards,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             log_sink,
+            small_segments: !extra.contains(&"--segment-mib"),
+        };
+        s.spawn(0);
+        s
+    }
+
+    /// Starts a server on `data_dir` (its log beside it) with the server's
+    /// own default segment size unless `extra` names one.
+    pub fn start_in(data_dir: PathBuf, shards: usize, extra: &[&str]) -> Server {
+        let mut s = Server {
+            child: None,
+            endpoint: String::new(),
+            port: 0,
+            data_dir,
+            _tmp: None,
+            shards,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            log_sink: None,
+            small_segments: false,
         };
         s.spawn(0);
         s
@@ -71,8 +92,11 @@ impl Server {
             .arg(&self.data_dir)
             .arg("--shards")
             .arg(self.shards.to_string())
-            .arg("--segment-mib")
-            .arg("16")
+            .args(if self.small_segments {
+                &["--segment-mib", "16"][..]
+            } else {
+                &[][..]
+            })
             .args(&self.extra_args)
             .env("RINGSTORE_ACCESS_KEY", ACCESS_KEY)
             .env("RINGSTORE_SECRET_KEY", SECRET_KEY)

@@ -62,46 +62,193 @@ fn eio_on_data_write_fences_and_recovers() {
     failed_write_is_contained(arm, Some(3));
 }
 
-#[test]
-fn max_data_bytes_cap_answers_no_space_and_keeps_deletes_working() {
-    let disk = SimDisk::new_handle();
-    let mut cfg = sim_cfg(&disk);
-    cfg.max_data_bytes = Some(2 * TEST_SEGMENT_BYTES);
-    let data = body(5, 300_000);
-    let acked = run(async {
-        let store = Store::open(cfg).await.expect("open");
-        let mut acked = Vec::new();
-        let err = loop {
-            let k = format!("k{}", acked.len());
-            match put(&store, &k, &data).await {
-                Ok(_) => acked.push(k),
-                Err(e) => break e,
+/// Segments a capped or small simulated store may hold.
+const FULL_SEGMENTS: u64 = 10;
+
+/// An upload in progress (with one part) that the full store must still abort.
+async fn open_upload(store: &Store, key: &str) -> UploadId {
+    let id = store
+        .create_upload(1, key, ObjectMeta::default())
+        .await
+        .expect("init");
+    let mut w = store.part_writer(1, key, id, 1).expect("part writer");
+    w.write(Bytes::from(body(77, 200_000))).await.expect("part");
+    w.commit_part("etag-part".into(), None, 7)
+        .await
+        .expect("part commit");
+    id
+}
+
+/// Fills the store with `size`-byte objects until a PUT answers NoSpace;
+/// returns how many fit. No other error is acceptable.
+async fn fill(
+    store: &Store,
+    model: &mut BTreeMap<String, Vec<u8>>,
+    tag: &str,
+    size: usize,
+) -> usize {
+    let bound = (FULL_SEGMENTS * TEST_SEGMENT_BYTES) as usize / size + 1;
+    for n in 0..=bound {
+        let key = format!("{tag}-{n}");
+        let data = body(n as u64 ^ 0x5eed, size);
+        match put(store, &key, &data).await {
+            Ok(_) => {
+                model.insert(key, data);
             }
-        };
-        assert!(matches!(err, StoreError::NoSpace), "got {err:?}");
-        assert!(acked.len() >= 5, "only {} objects fit", acked.len());
-        assert!(store.stats().segments <= 2, "the cap was exceeded");
-        for k in &acked {
-            assert_reads(&store, k, &data).await;
+            Err(StoreError::NoSpace) => return n,
+            Err(e) => panic!("{key}: {e:?}"),
         }
-        // The metadata reserve: a full shard still deletes.
-        assert!(store.delete(1, &acked[0]).await.expect("delete at the cap"));
+    }
+    panic!("{tag}: {bound} objects of {size} bytes and still no NoSpace: no bound enforced");
+}
+
+async fn check_model(store: &Store, model: &BTreeMap<String, Vec<u8>>) {
+    for (k, v) in model {
+        assert_reads(store, k, v).await;
+    }
+}
+
+/// The issue's full-store cycle at the store level, for a bound given by
+/// `cfg` (a cap, or a small simulated disk): fill until NoSpace; empty PUTs
+/// cannot eat the reserve; every delete and abort still succeeds; deleting
+/// 60% and compacting makes the store writable again; three times, every
+/// acknowledged object intact throughout; and after a restart at full, the
+/// reserve is still there for deletes and aborts.
+fn full_store_cycle(disk: &SimDiskHandle, cfg: impl Fn() -> StoreConfig, bytes_bound: u64) {
+    let (model, late_upload) = run(async {
+        let store = Store::open(cfg()).await.expect("open");
+        let mut model = BTreeMap::new();
+        let mut uploads = Vec::new();
+        for round in 0..3 {
+            uploads.push(open_upload(&store, &format!("mp{round}")).await);
+            let n = fill(&store, &mut model, &format!("r{round}"), 300_000).await;
+            assert!(n >= 10, "round {round}: only {n} objects fit");
+            assert!(
+                disk.borrow().used_bytes() <= bytes_bound,
+                "round {round}: {} bytes held, bound {bytes_bound}",
+                disk.borrow().used_bytes()
+            );
+            // The attack of issue 22 3b: empty PUTs until refused. Only
+            // the room above the reserve the last object left may go.
+            let mut empties = 0;
+            while put(&store, &format!("empty-{round}-{empties}"), b"")
+                .await
+                .is_ok()
+            {
+                empties += 1;
+                assert!(empties < 10_000, "empty PUTs eat the reserve");
+            }
+            assert!(
+                matches!(
+                    put(&store, "one-more-empty", b"").await,
+                    Err(StoreError::NoSpace)
+                ),
+                "refused once, refused again"
+            );
+            store
+                .abort_upload(1, &format!("mp{round}"), uploads[round])
+                .await
+                .expect("abort at full");
+            let keys: Vec<String> = model.keys().cloned().collect();
+            for (i, k) in keys.iter().enumerate() {
+                if i % 5 < 3 {
+                    assert!(store.delete(1, k).await.expect("delete at full"), "{k}");
+                    model.remove(k);
+                }
+            }
+            check_model(&store, &model).await;
+            let freed = crate::store::compaction::compact_all(&store, false)
+                .await
+                .expect("compact at full");
+            assert!(freed > 0, "round {round}: compaction freed nothing");
+            let again = body(round as u64, 300_000);
+            put(&store, &format!("again{round}"), &again)
+                .await
+                .expect("writable again after deletes and compaction");
+            model.insert(format!("again{round}"), again);
+            check_model(&store, &model).await;
+        }
+        // Full again, with an upload to abort after the restart.
+        let late = open_upload(&store, "late").await;
+        fill(&store, &mut model, "last", 300_000).await;
+        (model, late)
+    });
+    disk.borrow_mut().settle();
+    run(async {
+        let store = Store::open(cfg()).await.expect("reopen at full");
+        check_model(&store, &model).await;
         assert!(matches!(
-            put(&store, "more", &data).await,
+            put(&store, "empty-after", b"").await,
             Err(StoreError::NoSpace)
         ));
-        acked
+        store
+            .abort_upload(1, "late", late_upload)
+            .await
+            .expect("abort after restart at full");
+        let mut left = model.clone();
+        for k in model.keys().take(model.len() / 2) {
+            assert!(store
+                .delete(1, k)
+                .await
+                .expect("delete after restart at full"));
+            left.remove(k);
+        }
+        check_model(&store, &left).await;
     });
-    let cfg = {
+}
+
+/// `--max-data-bytes` (sim): the cap holds every byte the shard's files take.
+#[test]
+fn capped_store_fills_deletes_compacts_and_refills() {
+    let disk = SimDisk::new_handle();
+    let cap = FULL_SEGMENTS * TEST_SEGMENT_BYTES;
+    let cfg = || {
         let mut c = sim_cfg(&disk);
-        c.max_data_bytes = Some(2 * TEST_SEGMENT_BYTES);
+        c.max_data_bytes = Some(cap);
         c
     };
+    full_store_cycle(&disk, cfg, cap);
+}
+
+/// A small (simulated) disk with no cap: the same, from its free space.
+#[test]
+fn small_disk_fills_deletes_compacts_and_refills() {
+    let disk = SimDisk::new_handle();
+    let capacity = FULL_SEGMENTS * TEST_SEGMENT_BYTES + space::FS_SLACK_BYTES;
+    disk.borrow_mut().faults.capacity_bytes = Some(capacity);
+    full_store_cycle(&disk, || sim_cfg(&disk), capacity);
+}
+
+/// Delete markers may not take the last of the delete reserve: after a
+/// flood of them, permanent deletes still get through.
+#[test]
+fn delete_markers_leave_room_for_permanent_deletes() {
+    let disk = SimDisk::new_handle();
+    let mut cfg = sim_cfg(&disk);
+    cfg.max_data_bytes = Some(FULL_SEGMENTS * TEST_SEGMENT_BYTES);
     run(async {
-        let store = Store::open(cfg).await.expect("reopen at the cap");
-        assert!(store.get(1, &acked[0]).is_none(), "delete survived");
-        for k in &acked[1..] {
-            assert_reads(&store, k, &data).await;
+        let store = Store::open(cfg).await.expect("open");
+        store.set_versioning([(1, Versioning::Enabled)].into_iter().collect());
+        let mut model = BTreeMap::new();
+        fill(&store, &mut model, "v", 300_000).await;
+        let mut markers = 0u64;
+        let refused = loop {
+            match store.delete_object(1, &format!("nokey-{markers}")).await {
+                Ok(o) => assert!(o.delete_marker),
+                Err(e) => break e,
+            }
+            markers += 1;
+            assert!(markers < 1_000_000, "markers are never refused");
+        };
+        assert!(matches!(refused, StoreError::NoSpace), "{refused:?}");
+        assert!(markers > 100, "only {markers} markers fit the reserve");
+        for (k, _) in model.iter().take(20) {
+            for v in store.versions(1, k) {
+                store
+                    .delete_version(1, k, v.version_id)
+                    .await
+                    .expect("version delete after the marker flood");
+            }
         }
     });
 }

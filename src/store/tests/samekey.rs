@@ -347,7 +347,10 @@ fn power_cut_keeps_the_newest_acknowledged_overwrite() {
 
 /// A CommitRec for `key` over one freshly appended Data record.
 async fn data_commit(store: &Store, key: &str, payload: &[u8]) -> CommitRec {
-    let loc = store.append(RecordKind::Data, payload).await.expect("data");
+    let loc = store
+        .append(AppendClass::Write, RecordKind::Data, payload)
+        .await
+        .expect("data");
     CommitRec {
         bucket: 1,
         key: key.to_string(),
@@ -378,13 +381,13 @@ fn older_record_applied_late_changes_nothing() {
         let g_new = store.lock_key(1, "k", KeyMode::Shared).await;
         let rec_old = data_commit(&store, "k", &older).await;
         let old_seq = store
-            .append(RecordKind::Commit, &rec_old.encode())
+            .append(AppendClass::Write, RecordKind::Commit, &rec_old.encode())
             .await
             .expect("c1")
             .seq;
         let rec_new = data_commit(&store, "k", &newer).await;
         let new_seq = store
-            .append(RecordKind::Commit, &rec_new.encode())
+            .append(AppendClass::Write, RecordKind::Commit, &rec_new.encode())
             .await
             .expect("c2")
             .seq;
@@ -406,7 +409,7 @@ fn older_record_applied_late_changes_nothing() {
         let g_del = store.lock_key(1, "k", KeyMode::Shared).await;
         let rec = data_commit(&store, "k", &older).await;
         let put_seq = store
-            .append(RecordKind::Commit, &rec.encode())
+            .append(AppendClass::Write, RecordKind::Commit, &rec.encode())
             .await
             .expect("c3")
             .seq;
@@ -417,7 +420,7 @@ fn older_record_applied_late_changes_nothing() {
             delete_marker: false,
         };
         let del_seq = store
-            .append(RecordKind::Delete, &del.encode())
+            .append(AppendClass::Delete, RecordKind::Delete, &del.encode())
             .await
             .expect("d")
             .seq;
