@@ -49,11 +49,13 @@ fn bench_header_verify(c: &mut Criterion) {
         raw_path: "/test.txt",
         raw_query: "",
         headers: &headers,
+        virtual_host_bucket: None,
     };
     let cfg = AuthConfig {
         region: "us-east-1",
         now: T0,
         max_skew_secs: 900,
+        allow_sigv2: false,
     };
     let mut cache = SigningKeyCache::new();
     c.bench_function("sigv4/header_verify_get", |b| {

@@ -162,6 +162,11 @@ struct ServeArgs {
     /// key would cross the network in clear); for loopback tests and benchmarks.
     #[arg(long)]
     allow_sse_c_over_http: bool,
+    /// Also accept Signature Version 2 (header and presigned query auth), which
+    /// older tools still send (aws CLI v1 presign, boto3 `signature_version='s3'`,
+    /// s3cmd without --signature-v4). Off by default: SigV4 only, as S3 is today.
+    #[arg(long)]
+    allow_sigv2: bool,
     /// Data directory (created on first start; holds logs, catalog and credentials).
     #[arg(long, default_value = "./ringstore-data")]
     data_dir: PathBuf,
@@ -316,6 +321,7 @@ impl ServeArgs {
             sse_master: None,
             sse_c_over_http: self.allow_sse_c_over_http,
             internal_metrics: self.internal_metrics,
+            allow_sigv2: self.allow_sigv2,
         })
     }
 }

@@ -21,3 +21,30 @@ pub struct StoredChecksum {
     pub digest: Vec<u8>,
     pub parts: u32,
 }
+
+/// How a multipart object's checksum is made from its parts' (S3's
+/// `x-amz-checksum-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChecksumType {
+    /// The checksum of the parts' checksums, shown as `value-N`.
+    Composite,
+    /// The checksum of the whole object (CRCs only: combined from the
+    /// parts' CRCs without re-reading them).
+    FullObject,
+}
+
+/// Per-upload (and, once completed, per-object) multipart state beyond
+/// the object's own checksum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MultipartDetails {
+    /// What CreateMultipartUpload declared (`x-amz-checksum-algorithm` and
+    /// `-type`); None when it declared nothing.
+    pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
+    /// A completed composite object's part checksums (raw digests), in
+    /// part order, for GetObjectAttributes and GET ?partNumber; empty
+    /// otherwise.
+    pub part_checksums: Vec<Vec<u8>>,
+    /// The credential that initiated the upload (ListParts and
+    /// ListMultipartUploads show it as Initiator and Owner).
+    pub initiator: Option<u64>,
+}

@@ -419,6 +419,69 @@ fn buckets_and_objects_endpoints() {
         }
         ids
     });
+    // Root starts one in alice's bucket: the initiator is root, not the
+    // bucket's owner, in the admin API and in ListMultipartUploads alike.
+    let root_upload = rt().block_on(async {
+        let s3 = common::s3_client(&server).await;
+        let up = s3
+            .create_multipart_upload()
+            .bucket("alice-bucket")
+            .key("big/root.bin")
+            .send()
+            .await
+            .expect("root's upload");
+        let listed = s3
+            .list_multipart_uploads()
+            .bucket("alice-bucket")
+            .send()
+            .await
+            .expect("list uploads");
+        let who: Vec<(String, String)> = listed
+            .uploads()
+            .iter()
+            .map(|u| {
+                let name = |o: Option<&str>| o.unwrap_or_default().to_string();
+                (
+                    name(u.initiator().and_then(|i| i.display_name())),
+                    name(u.owner().and_then(|o| o.display_name())),
+                )
+            })
+            .collect();
+        let pair = |n: &str| (n.to_string(), n.to_string());
+        assert_eq!(who, [pair("alice"), pair("alice"), pair("root")]);
+        let parts = s3
+            .list_parts()
+            .bucket("alice-bucket")
+            .key("big/root.bin")
+            .upload_id(up.upload_id().expect("id"))
+            .send()
+            .await
+            .expect("list parts");
+        assert_eq!(
+            parts.initiator().and_then(|i| i.display_name()),
+            Some("root")
+        );
+        up.upload_id().expect("id").to_string()
+    });
+    let listed = api.ok("GET", "buckets/alice-bucket/multipart-uploads", None);
+    let uploads = listed["uploads"].as_array().expect("uploads");
+    assert_eq!(uploads.len(), 3, "{listed}");
+    let by: Vec<&str> = uploads
+        .iter()
+        .map(|u| u["initiated_by"].as_str().expect("initiated_by"))
+        .collect();
+    assert_eq!(by, ["alice", "alice", "root"]);
+    rt().block_on(async {
+        common::s3_client(&server)
+            .await
+            .abort_multipart_upload()
+            .bucket("alice-bucket")
+            .key("big/root.bin")
+            .upload_id(&root_upload)
+            .send()
+            .await
+            .expect("abort root's");
+    });
     let listed = api.ok("GET", "buckets/alice-bucket/multipart-uploads", None);
     let uploads = listed["uploads"].as_array().expect("uploads");
     assert_eq!(uploads.len(), 2, "{listed}");

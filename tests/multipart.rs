@@ -880,3 +880,190 @@ fn conditional_complete() {
         assert_eq!(body, b"new");
     });
 }
+
+/// The big-endian CRC S3 shows for `alg`.
+fn crc_of(alg: &aws_sdk_s3::types::ChecksumAlgorithm, data: &[u8]) -> Vec<u8> {
+    use aws_sdk_s3::types::ChecksumAlgorithm as A;
+    match alg {
+        A::Crc32 => crc32fast::hash(data).to_be_bytes().to_vec(),
+        A::Crc32C => crc32c::crc32c(data).to_be_bytes().to_vec(),
+        _ => {
+            let mut d = crc64fast_nvme::Digest::new();
+            d.write(data);
+            d.sum64().to_be_bytes().to_vec()
+        }
+    }
+}
+
+fn b64(raw: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// GET with checksum mode: the SDK validates a FULL_OBJECT checksum while
+/// it reads the body (and fails on a mismatch); the answer must carry one.
+async fn checked_get(s3: &Client, bucket: &str, key: &str) -> (Vec<u8>, String) {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        out.checksum_type(),
+        Some(&aws_sdk_s3::types::ChecksumType::FullObject)
+    );
+    let value = [
+        out.checksum_crc32(),
+        out.checksum_crc32_c(),
+        out.checksum_crc64_nvme(),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .expect("a full-object CRC")
+    .to_string();
+    let body = out.body.collect().await.expect("verified body").to_vec();
+    (body, value)
+}
+
+/// aws-sdk-s3 multipart uploads with FULL_OBJECT CRC32 / CRC32C /
+/// CRC64NVME at 5 MiB + 1 and 64 MiB: the server combines the part CRCs
+/// (never re-reading a part), checks the client's full-object value at
+/// Complete (a wrong one is BadDigest and stores nothing), and the SDK
+/// verifies the download. Then the SDK's plain default (no algorithm at
+/// Create, its default CRC32 on every part): the object still gets a
+/// whole-object CRC the download verifies.
+#[test]
+fn full_object_checksums_verify_on_download() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm as A, ChecksumType};
+    let server = Server::start(3);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("full")
+            .send()
+            .await
+            .expect("bucket");
+        for size in [5 * MIB + 1, 64 * MIB] {
+            let data = pattern(size, size as u64);
+            for alg in [A::Crc32, A::Crc32C, A::Crc64Nvme] {
+                let key = format!("{alg:?}-{size}");
+                let up = s3
+                    .create_multipart_upload()
+                    .bucket("full")
+                    .key(&key)
+                    .checksum_algorithm(alg.clone())
+                    .checksum_type(ChecksumType::FullObject)
+                    .send()
+                    .await
+                    .expect("create");
+                assert_eq!(up.checksum_type(), Some(&ChecksumType::FullObject));
+                let id = up.upload_id().expect("id").to_string();
+                let mut parts = Vec::new();
+                for (i, chunk) in data.chunks(8 * MIB).enumerate() {
+                    let n = i as i32 + 1;
+                    let r = s3
+                        .upload_part()
+                        .bucket("full")
+                        .key(&key)
+                        .upload_id(&id)
+                        .part_number(n)
+                        .checksum_algorithm(alg.clone())
+                        .body(ByteStream::from(chunk.to_vec()))
+                        .send()
+                        .await
+                        .expect("part");
+                    parts.push(
+                        CompletedPart::builder()
+                            .part_number(n)
+                            .e_tag(r.e_tag().expect("etag"))
+                            .build(),
+                    );
+                }
+                let whole = b64(&crc_of(&alg, &data));
+                let with_value = |v: String| {
+                    let b = s3
+                        .complete_multipart_upload()
+                        .bucket("full")
+                        .key(&key)
+                        .upload_id(&id)
+                        .checksum_type(ChecksumType::FullObject)
+                        .multipart_upload(
+                            CompletedMultipartUpload::builder()
+                                .set_parts(Some(parts.clone()))
+                                .build(),
+                        );
+                    match alg {
+                        A::Crc32 => b.checksum_crc32(v),
+                        A::Crc32C => b.checksum_crc32_c(v),
+                        _ => b.checksum_crc64_nvme(v),
+                    }
+                };
+                let zero = b64(&vec![0u8; crc_of(&alg, b"").len()]);
+                let e = with_value(zero).send().await.expect_err("wrong value");
+                assert_eq!(code_of(&e.into_service_error()), "BadDigest");
+                with_value(whole.clone()).send().await.expect("complete");
+                let (body, value) = checked_get(&s3, "full", &key).await;
+                assert!(body == data, "{key}: body differs");
+                assert_eq!(value, whole, "{key}");
+            }
+            // The SDK's default: nothing declared, CRC32 on every part.
+            let key = format!("default-{size}");
+            let id = create(&s3, "full", &key).await;
+            let mut done = Vec::new();
+            for (i, chunk) in data.chunks(8 * MIB).enumerate() {
+                let etag = part(&s3, "full", &key, &id, i as i32 + 1, chunk).await;
+                done.push((i as i32 + 1, etag));
+            }
+            let refs: Vec<(i32, &str)> = done.iter().map(|(n, e)| (*n, e.as_str())).collect();
+            complete(&s3, "full", &key, &id, &refs)
+                .await
+                .expect("complete");
+            let (body, value) = checked_get(&s3, "full", &key).await;
+            assert!(body == data, "{key}: body differs");
+            assert_eq!(value, b64(&crc_of(&A::Crc32, &data)), "{key}");
+        }
+    });
+}
+
+/// A completion in a versioning-Suspended bucket names no version (S3
+/// sends no x-amz-version-id there); in an Enabled one it does.
+#[test]
+fn suspended_completion_names_no_version() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("susp")
+            .send()
+            .await
+            .expect("bucket");
+        for (status, named) in [
+            (BucketVersioningStatus::Enabled, true),
+            (BucketVersioningStatus::Suspended, false),
+        ] {
+            s3.put_bucket_versioning()
+                .bucket("susp")
+                .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+                .send()
+                .await
+                .expect("versioning");
+            let id = create(&s3, "susp", "k").await;
+            let etag = part(&s3, "susp", "k", &id, 1, b"abc").await;
+            let done = s3
+                .complete_multipart_upload()
+                .bucket("susp")
+                .key("k")
+                .upload_id(&id)
+                .multipart_upload(completed(&[(1, etag.as_str())]))
+                .send()
+                .await
+                .expect("complete");
+            assert_eq!(done.version_id().is_some(), named, "{done:?}");
+        }
+    });
+}

@@ -34,3 +34,52 @@ fn versioning_clients_suite() {
     let server = Server::start(2);
     run_pytest(&server, "test_versioning.py", &[]);
 }
+
+/// Issue 26's answers (multipart checksums, the SDKs' default uploads
+/// verified on download, and the small answers) with boto3.
+#[test]
+fn s3_answers_suite() {
+    let server = Server::start(2);
+    run_pytest(&server, "test_s3_answers.py", &[]);
+}
+
+/// CreateBucket of a bucket you own outside us-east-1: BucketAlreadyOwnedByYou.
+#[test]
+fn s3_answers_outside_us_east_1() {
+    let server = Server::start_with(1, &["--region", "eu-west-1"]);
+    run_pytest(
+        &server,
+        "test_s3_answers.py",
+        &[
+            ("S3_REGION", "eu-west-1"),
+            ("PYTEST_ADDOPTS", "-k create_own_bucket_again"),
+        ],
+    );
+}
+
+/// Signature Version 2 with boto3 (`signature_version='s3'`), s3cmd
+/// (signature_v2) and the aws CLI v1's presign, on a server started with
+/// --allow-sigv2.
+#[test]
+fn sigv2_clients_suite() {
+    let server = Server::start_with(2, &["--allow-sigv2"]);
+    run_pytest(
+        &server,
+        "test_sigv2.py",
+        &[
+            ("SIGV2_ALLOWED", "1"),
+            ("PYTEST_ADDOPTS", "-k 'not refusal'"),
+        ],
+    );
+}
+
+/// Without --allow-sigv2, SigV2 is refused with how to switch to SigV4.
+#[test]
+fn sigv2_refused_by_default() {
+    let server = Server::start(1);
+    run_pytest(
+        &server,
+        "test_sigv2.py",
+        &[("PYTEST_ADDOPTS", "-k refusal")],
+    );
+}

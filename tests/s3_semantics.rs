@@ -4,6 +4,7 @@ mod common;
 
 use common::rt;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use common::{read_response, s3_client, signed_request, Server};
@@ -281,6 +282,18 @@ fn conditional_writes_are_atomic() {
             .await
             .expect_err("wrong etag");
         assert_eq!(status_of(&e), Some(412));
+        // If-Match on a key that does not exist: S3 answers 404 NoSuchKey.
+        let e = s3
+            .put_object()
+            .bucket("cwrite")
+            .key("absent")
+            .body(ByteStream::from_static(b"two"))
+            .if_match("\"ffff\"")
+            .send()
+            .await
+            .expect_err("absent key");
+        assert_eq!(status_of(&e), Some(404));
+        assert_eq!(e.into_service_error().code(), Some("NoSuchKey"));
         s3.put_object()
             .bucket("cwrite")
             .key("k")
@@ -305,12 +318,20 @@ fn conditional_writes_are_atomic() {
                         .send()
                         .await
                         .map(|_| i)
+                        .map_err(|e| status_of(&e))
                 }));
             }
             let mut winners = Vec::new();
             for t in tasks {
-                if let Ok(i) = t.await.expect("join") {
-                    winners.push(i);
+                match t.await.expect("join") {
+                    Ok(i) => winners.push(i),
+                    // A loser that arrived after the winner committed: 412;
+                    // one that was mid-upload when it did: 409 (S3's
+                    // ConditionalRequestConflict).
+                    Err(status) => assert!(
+                        matches!(status, Some(409) | Some(412)),
+                        "loser answered {status:?}"
+                    ),
                 }
             }
             assert_eq!(
@@ -411,6 +432,171 @@ fn presigned_urls_for_every_method_and_expiry() {
         assert_eq!(r.status, 403);
         assert!(r.body.is_empty());
     });
+}
+
+/// Two create-only PUTs of one key race: the one still uploading when the
+/// other commits passed its condition on arrival, so it lost a race and
+/// answers 409 ConditionalRequestConflict (S3), not 412. Fails with 412
+/// without the arrival check.
+#[test]
+fn conditional_write_that_loses_a_race_is_a_conflict() {
+    let server = Server::start(2);
+    let port = server.port;
+    let now = ringstore::util::time::unix_now();
+    let host = format!("127.0.0.1:{port}");
+    let r = raw(
+        port,
+        &signed_request("PUT", "/race", "", &host, b"", now, &[]),
+        false,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    let body = vec![7u8; 1 << 20];
+    let create_only = [("if-none-match", "*")];
+    let slow = signed_request("PUT", "/race/k", "", &host, &body, now, &create_only);
+    let split = slow.len() - body.len() / 2;
+    let mut a = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    a.write_all(&slow[..split]).expect("first half");
+    // Let the slow PUT's head (and its condition check) go through first.
+    std::thread::sleep(Duration::from_millis(300));
+    let fast = signed_request("PUT", "/race/k", "", &host, b"fast", now, &create_only);
+    let r = raw(port, &fast, false);
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    a.write_all(&slow[split..]).expect("second half");
+    let r = read_response(&mut BufReader::new(a), false).expect("answer");
+    assert_eq!(r.status, 409, "{}", r.body_text());
+    assert!(r
+        .body_text()
+        .contains("<Code>ConditionalRequestConflict</Code>"));
+    // Arriving after the winner, the same PUT is a plain 412.
+    let r = raw(port, &fast, false);
+    assert_eq!(r.status, 412, "{}", r.body_text());
+    let r = raw(
+        port,
+        &signed_request("GET", "/race/k", "", &host, b"", now, &[]),
+        false,
+    );
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"fast"[..]));
+}
+
+/// Without --domain, `Host: <bucket>.localhost` and `<bucket>.<IPv4>` are
+/// virtual-hosted requests (as SDKs send them for such endpoints), not path
+/// style: before, `PUT /obj` to `vb.localhost` created a bucket `obj`.
+#[test]
+fn virtual_hosted_style_without_domain() {
+    let server = Server::start(2);
+    let port = server.port;
+    let now = ringstore::util::time::unix_now();
+    let path_host = format!("127.0.0.1:{port}");
+    let r = raw(
+        port,
+        &signed_request("PUT", "/vb", "", &path_host, b"", now, &[]),
+        false,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    for (host, key) in [
+        (format!("vb.localhost:{port}"), "by-name"),
+        (format!("vb.127.0.0.1:{port}"), "by-address"),
+    ] {
+        let put = signed_request(
+            "PUT",
+            &format!("/{key}"),
+            "",
+            &host,
+            key.as_bytes(),
+            now,
+            &[],
+        );
+        let r = raw(port, &put, false);
+        assert_eq!(r.status, 200, "{host}: {}", r.body_text());
+        let get = signed_request("GET", &format!("/vb/{key}"), "", &path_host, b"", now, &[]);
+        let r = raw(port, &get, false);
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, key.as_bytes()),
+            "{host}"
+        );
+    }
+    // No bucket was made from a key.
+    let r = raw(
+        port,
+        &signed_request("GET", "/", "", &path_host, b"", now, &[]),
+        false,
+    );
+    let listing = r.body_text();
+    assert!(listing.contains("<Name>vb</Name>"), "{listing}");
+    assert!(!listing.contains("<Name>by-name</Name>"), "{listing}");
+    assert!(!listing.contains("<Name>by-address</Name>"), "{listing}");
+}
+
+/// SigV4 dated by a `Date` header alone (no X-Amz-Date), in each form
+/// clients write: RFC 2822 with `-0000` (botocore's `formatdate`) or
+/// `+0000`, IMF-fixdate, RFC 850 and asctime.
+#[test]
+fn sigv4_dated_by_the_date_header() {
+    use ringstore::auth::sigv4;
+    let server = Server::start(1);
+    let port = server.port;
+    let host = format!("127.0.0.1:{port}");
+    let now = ringstore::util::time::unix_now();
+    let r = raw(
+        port,
+        &signed_request("PUT", "/dated", "", &host, b"", now, &[]),
+        false,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    let http = ringstore::util::time::http_date(now); // "Mon, 07 Dec 2026 02:49:53 GMT"
+    let (wday, rest) = http.split_once(", ").expect("weekday");
+    let parts: Vec<&str> = rest.split(' ').collect(); // [dd, Mon, yyyy, hh:mm:ss, GMT]
+    let (dd, mon, yyyy, clock) = (parts[0], parts[1], parts[2], parts[3]);
+    let long_day = match wday {
+        "Mon" => "Monday",
+        "Tue" => "Tuesday",
+        "Wed" => "Wednesday",
+        "Thu" => "Thursday",
+        "Fri" => "Friday",
+        "Sat" => "Saturday",
+        _ => "Sunday",
+    };
+    let day_num: u32 = dd.parse().expect("day");
+    let forms = [
+        format!("{wday}, {dd} {mon} {yyyy} {clock} -0000"),
+        format!("{wday}, {dd} {mon} {yyyy} {clock} +0000"),
+        http.clone(),
+        format!("{long_day}, {dd}-{mon}-{} {clock} GMT", &yyyy[2..]),
+        format!("{wday} {mon} {day_num:>2} {clock} {yyyy}"),
+    ];
+    let amz_date = ringstore::util::time::amz_date(now);
+    let scope = sigv4::scope(&amz_date[..8], common::REGION, "s3");
+    let key = sigv4::signing_key(common::SECRET_KEY, &amz_date[..8], common::REGION, "s3");
+    for date in forms {
+        let payload = sigv4::EMPTY_SHA256_HEX;
+        let headers: Vec<(&str, &[u8])> = vec![
+            ("date", date.as_bytes()),
+            ("host", host.as_bytes()),
+            ("x-amz-content-sha256", payload.as_bytes()),
+        ];
+        let signed = ["date", "host", "x-amz-content-sha256"];
+        let creq = sigv4::canonical_request(
+            "GET",
+            &sigv4::canonical_uri("/dated").expect("uri"),
+            "list-type=2",
+            &headers,
+            &signed,
+            payload,
+        )
+        .expect("canonical request");
+        let sts = sigv4::string_to_sign(&amz_date, &scope, &creq);
+        let sig = sigv4::hmac_hex(&key, sts.as_bytes());
+        let request = format!(
+            "GET /dated?list-type=2 HTTP/1.1\r\nhost: {host}\r\ndate: {date}\r\n\
+             x-amz-content-sha256: {payload}\r\nauthorization: AWS4-HMAC-SHA256 \
+             Credential={}/{scope}, SignedHeaders=date;host;x-amz-content-sha256, \
+             Signature={sig}\r\ncontent-length: 0\r\n\r\n",
+            common::ACCESS_KEY
+        );
+        let r = raw(port, request.as_bytes(), false);
+        assert_eq!(r.status, 200, "{date}: {}", r.body_text());
+    }
 }
 
 #[test]

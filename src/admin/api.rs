@@ -606,22 +606,24 @@ pub struct UploadView {
 }
 
 /// The bucket's in-progress multipart uploads, gathered from every shard by
-/// message, in key order. `initiated_by` is the bucket owner's user name: the
-/// log does not record which credential initiated an upload (only the owner,
-/// or root, can).
+/// message, in key order. `initiated_by` is the user name of the credential
+/// that initiated the upload (the bucket owner's for an upload from before
+/// initiators were recorded).
 async fn multipart_uploads(ctx: &ShardCtx, b: &Bucket) -> Vec<UploadView> {
-    let owner = ctx.with_catalog(|c| {
-        c.credential(b.owner_id)
-            .map(|c| c.user_name.clone())
-            .unwrap_or_default()
-    });
+    let name_of = |id: u64| {
+        ctx.with_catalog(|c| {
+            c.credential(id)
+                .map(|c| c.user_name.clone())
+                .unwrap_or_default()
+        })
+    };
     let mut uploads: Vec<UploadView> = super::msg::uploads_everywhere(ctx, b.id)
         .await
         .into_iter()
         .map(|u| UploadView {
             upload_id: crate::server::uploads::format_upload_id(u.upload_id),
             object_key: u.key,
-            initiated_by: owner.clone(),
+            initiated_by: name_of(u.initiator.unwrap_or(b.owner_id)),
             content_type: u.content_type,
             initiated_at: timestamp(u.initiated_millis),
             part_count: u.part_count,

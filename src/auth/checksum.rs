@@ -8,7 +8,8 @@ use ring::digest;
 
 use super::error::AuthError;
 use super::verify::PayloadMode;
-use crate::types::ChecksumAlgorithm;
+use crate::types::{ChecksumAlgorithm, ChecksumType};
+use crate::util::crc_combine;
 
 /// Longest base64 checksum value accepted in a header or trailer (SHA-256 is 44).
 pub const MAX_CHECKSUM_BASE64_BYTES: usize = 64;
@@ -44,6 +45,77 @@ pub fn algorithm_name(alg: ChecksumAlgorithm) -> &'static str {
     }
 }
 
+/// The algorithm as S3 names it in checksum-type mismatch messages (`crc32`).
+pub fn algorithm_lower_name(alg: ChecksumAlgorithm) -> &'static str {
+    match alg {
+        ChecksumAlgorithm::Crc32 => "crc32",
+        ChecksumAlgorithm::Crc32c => "crc32c",
+        ChecksumAlgorithm::Crc64Nvme => "crc64nvme",
+        ChecksumAlgorithm::Sha1 => "sha1",
+        ChecksumAlgorithm::Sha256 => "sha256",
+    }
+}
+
+/// `COMPOSITE` / `FULL_OBJECT`, as in `x-amz-checksum-type` and XML.
+pub fn checksum_type_name(t: ChecksumType) -> &'static str {
+    match t {
+        ChecksumType::Composite => "COMPOSITE",
+        ChecksumType::FullObject => "FULL_OBJECT",
+    }
+}
+
+/// Parses an `x-amz-checksum-type` value (S3 takes it in upper case).
+pub fn checksum_type_from_name(name: &str) -> Option<ChecksumType> {
+    [ChecksumType::Composite, ChecksumType::FullObject]
+        .into_iter()
+        .find(|t| checksum_type_name(*t) == name.trim())
+}
+
+/// The type S3 gives an upload that declared only an algorithm: CRC64NVME
+/// is full-object only, every other algorithm composite.
+pub fn default_checksum_type(alg: ChecksumAlgorithm) -> ChecksumType {
+    match alg {
+        ChecksumAlgorithm::Crc64Nvme => ChecksumType::FullObject,
+        _ => ChecksumType::Composite,
+    }
+}
+
+/// Whether S3 allows `alg` with checksum type `t` (full-object checksums
+/// exist only for the CRCs; CRC64NVME has no composite form).
+pub fn type_allowed(alg: ChecksumAlgorithm, t: ChecksumType) -> bool {
+    match t {
+        ChecksumType::FullObject => crc_of(alg).is_some(),
+        ChecksumType::Composite => alg != ChecksumAlgorithm::Crc64Nvme,
+    }
+}
+
+fn crc_of(alg: ChecksumAlgorithm) -> Option<crc_combine::Crc> {
+    match alg {
+        ChecksumAlgorithm::Crc32 => Some(crc_combine::CRC32),
+        ChecksumAlgorithm::Crc32c => Some(crc_combine::CRC32C),
+        ChecksumAlgorithm::Crc64Nvme => Some(crc_combine::CRC64NVME),
+        ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => None,
+    }
+}
+
+/// The full-object CRC of parts given as (raw big-endian CRC, length),
+/// in order, combined without their bytes; None for a non-CRC algorithm
+/// or a digest of the wrong length.
+pub fn full_object_crc(alg: ChecksumAlgorithm, parts: &[(&[u8], u64)]) -> Option<Vec<u8>> {
+    let crc = crc_of(alg)?;
+    let width = digest_len(alg);
+    let mut acc = 0u64; // the CRC of no bytes
+    for (digest, len) in parts {
+        if digest.len() != width {
+            return None;
+        }
+        let mut be = [0u8; 8];
+        be[8 - width..].copy_from_slice(digest);
+        acc = crc.combine(acc, u64::from_be_bytes(be), *len);
+    }
+    Some(acc.to_be_bytes()[8 - width..].to_vec())
+}
+
 /// The header (and trailer) carrying the value.
 pub fn header_name(alg: ChecksumAlgorithm) -> &'static str {
     match alg {
@@ -67,7 +139,9 @@ pub fn digest_len(alg: ChecksumAlgorithm) -> usize {
 
 /// Decodes a base64 checksum value and checks its length for `alg`.
 pub fn decode_checksum(alg: ChecksumAlgorithm, value: &[u8]) -> Result<Vec<u8>, AuthError> {
-    let bad = || AuthError::InvalidChecksum(header_name(alg).to_owned());
+    // S3's words for a value that is not base64 of the algorithm's length.
+    let bad =
+        || AuthError::InvalidChecksum(format!("Value for {} header is invalid.", header_name(alg)));
     let value = value.trim_ascii();
     if value.len() > MAX_CHECKSUM_BASE64_BYTES {
         return Err(bad());
@@ -235,10 +309,10 @@ impl BodyDigests {
             Some(v) => {
                 let raw = BASE64
                     .decode(v.trim_ascii())
-                    .map_err(|_| AuthError::InvalidChecksum("Content-MD5".to_owned()))?;
+                    .map_err(|_| AuthError::InvalidContentMd5)?;
                 Some(
                     <[u8; 16]>::try_from(raw.as_slice())
-                        .map_err(|_| AuthError::InvalidChecksum("Content-MD5".to_owned()))?,
+                        .map_err(|_| AuthError::InvalidContentMd5)?,
                 )
             }
         };

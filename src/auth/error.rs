@@ -10,6 +10,15 @@ pub enum AuthError {
     Anonymous,
     /// `Authorization: AWS key:sig` or `?AWSAccessKeyId=`: Signature Version 2.
     SignatureV2NotSupported,
+    /// A SigV2 signature that does not match (S3 returns the string to sign).
+    SignatureV2DoesNotMatch {
+        string_to_sign: String,
+        signature_provided: String,
+    },
+    /// `Authorization: AWS …` without `key:signature`.
+    V2HeaderMalformed,
+    /// A SigV2 presigned URL without AWSAccessKeyId, Expires or Signature.
+    V2QueryParametersMissing,
     /// An algorithm other than AWS4-HMAC-SHA256.
     UnsupportedAlgorithm,
     /// The Authorization header does not parse (message says which part).
@@ -33,8 +42,10 @@ pub enum AuthError {
     RequestTimeTooSkewed { request_time: i64, server_time: i64 },
     /// Presigned URL past its expiry.
     RequestExpired,
-    /// X-Amz-Expires above 604800 or below 1.
+    /// X-Amz-Expires above 604800.
     ExpiresOutOfRange,
+    /// X-Amz-Expires below 0.
+    ExpiresNegative,
     /// x-amz-content-sha256 is neither 64 hex digits nor a known token.
     InvalidContentSha256,
     /// The body's SHA-256 differs from x-amz-content-sha256.
@@ -49,6 +60,8 @@ pub enum AuthError {
     MissingHeader(&'static str),
     /// A checksum header or trailer is malformed or names an unknown algorithm.
     InvalidChecksum(String),
+    /// Content-MD5 is not the base64 of 16 bytes (empty, short, not base64).
+    InvalidContentMd5,
     /// A checksum (flexible or Content-MD5) does not match the body.
     BadDigest(&'static str),
 }

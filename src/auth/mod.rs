@@ -9,6 +9,7 @@
 pub mod checksum;
 pub mod error;
 pub mod md5_lanes;
+pub mod sigv2;
 pub mod sigv4;
 pub mod streaming;
 pub mod verify;

@@ -38,6 +38,7 @@ fn cfg(now: i64) -> AuthConfig<'static> {
         region: "us-east-1",
         now,
         max_skew_secs: 900,
+        allow_sigv2: false,
     }
 }
 
@@ -53,6 +54,7 @@ fn auth(
         raw_path: path,
         raw_query: query,
         headers,
+        virtual_host_bucket: None,
     };
     authenticate(&req, &Keys, &cfg(now), &mut SigningKeyCache::new())
 }
@@ -307,14 +309,24 @@ fn doc_presigned_url() {
 
 #[test]
 fn presigned_expires_bounds_and_missing_params() {
-    for bad in ["0", "604801", "-1"] {
+    for (bad, err) in [
+        ("604801", AuthError::ExpiresOutOfRange),
+        ("-1", AuthError::ExpiresNegative),
+        ("-604800", AuthError::ExpiresNegative),
+    ] {
         let q = presigned_query(bad, PRESIGNED_SIG);
         assert_eq!(
             auth("GET", "/test.txt", &q, EXAMPLE_HOST, T0),
-            Err(AuthError::ExpiresOutOfRange),
+            Err(err),
             "{bad}"
         );
     }
+    // 0 is in range: the URL expired the second it was signed.
+    let q = presigned_query("0", PRESIGNED_SIG);
+    assert_eq!(
+        auth("GET", "/test.txt", &q, EXAMPLE_HOST, T0 + 1),
+        Err(AuthError::RequestExpired)
+    );
     let q = presigned_query("abc", PRESIGNED_SIG);
     assert!(matches!(
         auth("GET", "/test.txt", &q, EXAMPLE_HOST, T0),
@@ -983,12 +995,14 @@ fn header_auth_credential_failures() {
             raw_path: "/test.txt",
             raw_query: "",
             headers: &h,
+            virtual_host_bucket: None,
         };
         let region = if i == 0 { "eu-west-1" } else { "us-east-1" };
         let c = AuthConfig {
             region,
             now: T0,
             max_skew_secs: 900,
+            allow_sigv2: false,
         };
         assert_eq!(
             authenticate(&req, &Keys, &c, &mut SigningKeyCache::new()),
@@ -1399,13 +1413,15 @@ fn body_digests() {
         d.update(body);
         d.finish()
     };
+    // Malformed (not base64, short, empty): InvalidDigest; wrong: BadDigest.
+    for bad in [&b"not base64!"[..], b"AAAA", b"", b"  "] {
+        assert_eq!(run(Some(bad), None), Err(AuthError::InvalidContentMd5));
+    }
     assert_eq!(
-        run(Some(b"not base64!"), None),
-        Err(AuthError::InvalidChecksum("Content-MD5".into()))
-    );
-    assert_eq!(
-        run(Some(b"AAAA"), None),
-        Err(AuthError::InvalidChecksum("Content-MD5".into()))
+        decode_checksum(ChecksumAlgorithm::Sha256, b"AAAA"),
+        Err(AuthError::InvalidChecksum(
+            "Value for x-amz-checksum-sha256 header is invalid.".into()
+        ))
     );
     assert_eq!(
         run(Some(BASE64.encode([0u8; 16]).as_bytes()), None),

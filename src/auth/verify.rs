@@ -34,6 +34,9 @@ pub struct AuthRequest<'a> {
     pub raw_query: &'a str,
     /// Headers as received; names in any case.
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// The bucket a virtual-hosted request names in its Host (SigV2 signs
+    /// it as part of the resource).
+    pub virtual_host_bucket: Option<&'a str>,
 }
 
 pub struct AuthConfig<'a> {
@@ -41,6 +44,8 @@ pub struct AuthConfig<'a> {
     /// Server clock, Unix seconds.
     pub now: i64,
     pub max_skew_secs: i64,
+    /// Accept Signature Version 2 (`serve --allow-sigv2`).
+    pub allow_sigv2: bool,
 }
 
 /// How the request body is protected.
@@ -159,6 +164,18 @@ pub fn authenticate(
     cache: &mut sigv4::SigningKeyCache,
 ) -> Result<Authenticated, AuthError> {
     let has_query_auth = query_param(req.raw_query, "X-Amz-Algorithm")?.is_some();
+    if !has_query_auth && super::sigv2::is_sigv2(req) {
+        if !cfg.allow_sigv2 {
+            return Err(AuthError::SignatureV2NotSupported);
+        }
+        return match header(req.headers, "authorization") {
+            Some(auth) => {
+                let auth = std::str::from_utf8(auth).map_err(|_| AuthError::V2HeaderMalformed)?;
+                super::sigv2::authenticate_header(req, auth.trim(), lookup, cfg)
+            }
+            None => super::sigv2::authenticate_presigned(req, lookup, cfg),
+        };
+    }
     if let Some(auth) = header(req.headers, "authorization") {
         if has_query_auth {
             return Err(AuthError::AuthorizationHeaderMalformed(
@@ -306,7 +323,7 @@ fn request_time<'a>(headers: &[(&str, &'a [u8])]) -> Result<(i64, Cow<'a, str>),
         return Ok((t, Cow::Borrowed(v)));
     }
     let v = header_str(headers, "date").ok_or(AuthError::MissingDate)?;
-    let t = time::parse_http_date(v).ok_or(AuthError::MissingDate)?;
+    let t = time::parse_request_date(v).ok_or(AuthError::MissingDate)?;
     Ok((t, Cow::Owned(time::amz_date(t))))
 }
 
@@ -383,7 +400,12 @@ fn authenticate_presigned(
     let expires: i64 = expires
         .parse()
         .map_err(|_| bad("X-Amz-Expires must be a number"))?;
-    if !(1..=MAX_PRESIGNED_EXPIRES_SECS).contains(&expires) {
+    // S3: a negative value is malformed, more than a week too long; 0 is
+    // a URL that expired the second it was signed (checked below).
+    if expires < 0 {
+        return Err(AuthError::ExpiresNegative);
+    }
+    if expires > MAX_PRESIGNED_EXPIRES_SECS {
         return Err(AuthError::ExpiresOutOfRange);
     }
     // Presigned URLs are meant to be used later, so only a date in the

@@ -34,11 +34,38 @@ pub fn split_target(
     Ok((decode(bucket)?, decode(key)?))
 }
 
-/// The bucket named by `Host: <bucket>.<domain>[:port]`, lowercased (DNS
-/// names are case-insensitive; bucket names are lowercase).
-fn virtual_host_bucket(host: Option<&str>, domain: Option<&str>) -> Option<String> {
-    let host = strip_port(host?);
-    let domain = domain?.trim_end_matches('.');
+/// The bucket a virtual-hosted request names in its Host, lowercased (DNS
+/// names are case-insensitive; bucket names are lowercase): `<bucket>.<domain>`
+/// with `--domain`; without it, `<bucket>.localhost` and `<bucket>.<IPv4
+/// address>` (what SDKs send for an endpoint of `localhost` or an address
+/// when told to use virtual-hosted style), as MinIO takes them by default.
+/// Any other host is path style.
+pub fn virtual_host_bucket(host: Option<&str>, domain: Option<&str>) -> Option<String> {
+    let host = host?;
+    match domain {
+        Some(d) => under_domain(host, d),
+        None => default_virtual_host(host),
+    }
+}
+
+/// Hosts taken as virtual-hosted without `--domain`.
+fn default_virtual_host(host: &str) -> Option<String> {
+    let bare = strip_port(host);
+    if let Some(bucket) = under_domain(host, "localhost") {
+        return Some(bucket);
+    }
+    // `<bucket>.<a.b.c.d>`: the last four labels form an IPv4 address.
+    let mut dots = bare.rmatch_indices('.').map(|(i, _)| i);
+    let split = dots.nth(3)?;
+    let (label, ip) = (&bare[..split], &bare[split + 1..]);
+    (!label.is_empty() && ip.parse::<std::net::Ipv4Addr>().is_ok())
+        .then(|| label.to_ascii_lowercase())
+}
+
+/// `<bucket>.<domain>[:port]` → bucket.
+fn under_domain(host: &str, domain: &str) -> Option<String> {
+    let host = strip_port(host);
+    let domain = domain.trim_end_matches('.');
     if domain.is_empty() || host.len() <= domain.len() + 1 {
         return None;
     }
@@ -130,6 +157,42 @@ mod tests {
         assert_eq!(split(Some(".s3.local"), "/x", d), (Some("x"), None));
         assert_eq!(split(Some("[::1]:9000"), "/x/y", d), (Some("x"), Some("y")));
         assert_eq!(split(None, "/x/y", d), (Some("x"), Some("y")));
+    }
+
+    /// Without --domain, `<bucket>.localhost` and `<bucket>.<IPv4>` are
+    /// virtual-hosted (they used to be taken as path style: `PUT /key` to
+    /// `b.localhost` created a bucket named `key`); every other host is
+    /// path style.
+    #[test]
+    fn default_virtual_hosts() {
+        let table: &[(&str, &str, Want)] = &[
+            ("b.localhost:9000", "/k", (Some("b"), Some("k"))),
+            (
+                "My.Bucket.LOCALHOST",
+                "/a/b",
+                (Some("my.bucket"), Some("a/b")),
+            ),
+            ("b.127.0.0.1:9000", "/dir/k", (Some("b"), Some("dir/k"))),
+            ("b.c.10.0.0.7", "/", (Some("b.c"), None)),
+            ("localhost:9000", "/b/k", (Some("b"), Some("k"))),
+            ("127.0.0.1:9000", "/b/k", (Some("b"), Some("k"))),
+            ("[::1]:9000", "/b/k", (Some("b"), Some("k"))),
+            ("s3.example.com", "/b/k", (Some("b"), Some("k"))),
+            ("b.256.0.0.1", "/b/k", (Some("b"), Some("k"))),
+        ];
+        for (host, path, want) in table {
+            assert_eq!(split(Some(host), path, None), *want, "{host}{path}");
+        }
+        // Five numeric labels: bucket `1` before an IPv4 address.
+        assert_eq!(
+            split(Some("1.2.3.4.5"), "/b/k", None),
+            (Some("1"), Some("b/k"))
+        );
+        // With --domain only the domain is virtual-hosted.
+        assert_eq!(
+            split(Some("b.localhost"), "/x/y", Some("s3.local")),
+            (Some("x"), Some("y"))
+        );
     }
 
     #[test]

@@ -57,7 +57,7 @@ codes! {
     BucketAlreadyExists => 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.";
     BucketAlreadyOwnedByYou => 409, "Your previous request to create the named bucket succeeded and you already own it.";
     BucketNotEmpty => 409, "The bucket you tried to delete is not empty";
-    ConditionalRequestConflict => 409, "The conditional request cannot succeed due to a conflicting operation against this resource.";
+    ConditionalRequestConflict => 409, "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.";
     EntityTooLarge => 400, "Your proposed upload exceeds the maximum allowed size";
     EntityTooSmall => 400, "Your proposed upload is smaller than the minimum allowed size";
     IncompleteBody => 400, "You did not provide the number of bytes specified by the Content-Length HTTP header";
@@ -236,11 +236,35 @@ impl From<AuthError> for S3Error {
         use S3ErrorCode as C;
         match e {
             AuthError::Anonymous => S3Error::new(C::AccessDenied),
-            AuthError::SignatureV2NotSupported | AuthError::UnsupportedAlgorithm => {
-                S3Error::new(C::InvalidRequest).with_message(
-                    "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-                )
+            AuthError::SignatureV2NotSupported => S3Error::new(C::InvalidRequest).with_message(
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256. \
+                 This server takes Signature Version 2 only when started with --allow-sigv2; to sign with \
+                 Signature Version 4 instead: boto3 Config(signature_version='s3v4'), \
+                 `aws configure set default.s3.signature_version s3v4` (aws CLI v1), `s3cmd --signature-v4`.",
+            ),
+            AuthError::UnsupportedAlgorithm => S3Error::new(C::InvalidRequest).with_message(
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+            ),
+            AuthError::SignatureV2DoesNotMatch {
+                string_to_sign,
+                signature_provided,
+            } => {
+                let bytes = string_to_sign
+                    .bytes()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                S3Error::new(C::SignatureDoesNotMatch)
+                    .with("StringToSign", string_to_sign)
+                    .with("SignatureProvided", signature_provided)
+                    .with("StringToSignBytes", bytes)
             }
+            AuthError::V2HeaderMalformed => S3Error::new(C::InvalidArgument)
+                .with_message("AWS authorization header is invalid.  Expected AwsAccessKeyId:signature")
+                .with("ArgumentName", "Authorization".to_string()),
+            AuthError::V2QueryParametersMissing => S3Error::new(C::AccessDenied).with_message(
+                "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters",
+            ),
             AuthError::AuthorizationHeaderMalformed(m) => {
                 S3Error::new(C::AuthorizationHeaderMalformed).with_message(m)
             }
@@ -275,7 +299,9 @@ impl From<AuthError> for S3Error {
                 S3Error::new(C::AccessDenied).with_message("Request has expired")
             }
             AuthError::ExpiresOutOfRange => S3Error::new(C::AuthorizationQueryParametersError)
-                .with_message("X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+                .with_message("X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds"),
+            AuthError::ExpiresNegative => S3Error::new(C::AuthorizationQueryParametersError)
+                .with_message("X-Amz-Expires must be non-negative"),
             AuthError::InvalidContentSha256 => S3Error::new(C::InvalidArgument)
                 .with_message("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
                 .with("ArgumentName", "x-amz-content-sha256"),
@@ -287,6 +313,7 @@ impl From<AuthError> for S3Error {
             AuthError::MissingHeader(h) => S3Error::new(C::InvalidRequest)
                 .with_message(format!("Missing required header for this request: {h}")),
             AuthError::InvalidChecksum(m) => S3Error::new(C::InvalidRequest).with_message(m),
+            AuthError::InvalidContentMd5 => S3Error::new(C::InvalidDigest),
             AuthError::BadDigest(what) => {
                 let e = S3Error::new(C::BadDigest);
                 if what.eq_ignore_ascii_case("content-md5") {
@@ -462,6 +489,7 @@ mod tests {
             (AuthError::DecodedLengthMismatch, C::IncompleteBody, 400),
             (AuthError::MalformedChunk("size"), C::IncompleteBody, 400),
             (AuthError::BadDigest("Content-MD5"), C::BadDigest, 400),
+            (AuthError::InvalidContentMd5, C::InvalidDigest, 400),
             (
                 AuthError::InvalidChecksum("bad".into()),
                 C::InvalidRequest,
@@ -481,10 +509,28 @@ mod tests {
         }
         let e = S3Error::from(AuthError::SignatureV2NotSupported);
         assert!(e.message.contains("Please use AWS4-HMAC-SHA256."));
+        // The refusal says how to switch each client to SigV4.
+        for fix in [
+            "--allow-sigv2",
+            "signature_version='s3v4'",
+            "aws configure set default.s3.signature_version s3v4",
+            "s3cmd --signature-v4",
+        ] {
+            assert!(e.message.contains(fix), "{fix}");
+        }
         let e = S3Error::from(AuthError::ExpiresOutOfRange);
         assert_eq!(
             e.message,
-            "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+            "X-Amz-Expires must be less than a week (in seconds); that is, \
+             the given X-Amz-Expires must be less than 604800 seconds"
+        );
+        let e = S3Error::from(AuthError::ExpiresNegative);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                C::AuthorizationQueryParametersError,
+                "X-Amz-Expires must be non-negative"
+            )
         );
     }
 

@@ -1,7 +1,7 @@
 //! Inputs of the XML writers and outputs of the XML parsers: plain data the
 //! server fills from the catalog and the store.
 
-use crate::types::ChecksumAlgorithm;
+use crate::types::{ChecksumAlgorithm, ChecksumType};
 
 /// Bucket or object owner (a credential).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,10 @@ pub struct BucketEntry {
 pub struct ListBucketsPage {
     pub owner: Owner,
     pub buckets: Vec<BucketEntry>,
+    /// The token of the next page, when this one is truncated.
+    pub continuation_token: Option<String>,
+    /// The `prefix` the request filtered by, echoed.
+    pub prefix: Option<String>,
 }
 
 /// One `<Contents>` of a listing.
@@ -113,6 +117,9 @@ pub struct CompleteMultipartUploadResult {
     pub key: String,
     /// Unquoted `hex-N`.
     pub etag: String,
+    /// The object's checksum as S3 shows it (`value-N` when composite).
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+    pub checksum_type: Option<ChecksumType>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +128,9 @@ pub struct PartEntry {
     pub last_modified_millis: i64,
     pub etag: String,
     pub size: u64,
+    /// The part's checksum (algorithm, base64), shown when the upload
+    /// declared an algorithm.
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,11 +139,15 @@ pub struct ListPartsPage {
     pub key: String,
     pub upload_id: String,
     pub owner: Owner,
+    /// The credential that initiated the upload.
+    pub initiator: Owner,
     pub part_number_marker: u32,
     pub next_part_number_marker: u32,
     pub max_parts: u32,
     pub is_truncated: bool,
     pub parts: Vec<PartEntry>,
+    /// What CreateMultipartUpload declared.
+    pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +156,9 @@ pub struct UploadEntry {
     pub upload_id: String,
     pub initiated_millis: i64,
     pub owner: Owner,
+    /// The credential that initiated the upload.
+    pub initiator: Owner,
+    pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -179,11 +196,33 @@ impl VersioningStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectAttributes {
     pub etag: Option<String>,
-    /// (algorithm, base64 digest).
-    pub checksum: Option<(ChecksumAlgorithm, String)>,
-    pub parts_count: Option<u32>,
+    /// (algorithm, base64 digest, type).
+    pub checksum: Option<(ChecksumAlgorithm, String, ChecksumType)>,
+    pub parts: Option<ObjectPartsPage>,
     pub storage_class: bool,
     pub object_size: Option<u64>,
+}
+
+/// GetObjectAttributes' ObjectParts: the part count and one page of parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectPartsPage {
+    pub total_parts: u32,
+    /// Whether the parts are listed (S3 lists a composite object's parts
+    /// with their checksums; of others it gives the count alone).
+    pub listed: bool,
+    pub part_number_marker: u32,
+    pub next_part_number_marker: u32,
+    pub max_parts: u32,
+    pub is_truncated: bool,
+    pub parts: Vec<ObjectPartEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPartEntry {
+    pub part_number: u32,
+    pub size: u64,
+    /// (algorithm, base64 digest) of a composite object's part.
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,6 +340,15 @@ pub struct CompletedPart {
     pub etag: String,
     /// (algorithm, base64 digest) for each Checksum* element sent.
     pub checksums: Vec<(ChecksumAlgorithm, String)>,
+}
+
+/// What a CompleteMultipartUpload request says of the whole object's
+/// checksum: `x-amz-checksum-type`, and an `x-amz-checksum-*` value
+/// (algorithm, raw digest, the `-N` part count of a composite value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompleteChecksum {
+    pub checksum_type: Option<ChecksumType>,
+    pub value: Option<(ChecksumAlgorithm, Vec<u8>, Option<u32>)>,
 }
 
 /// The name S3 uses in element names (`Checksum<NAME>`) and headers.

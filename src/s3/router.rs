@@ -82,6 +82,7 @@ operations! {
     PutObjectTagging,
     DeleteObjectTagging,
     GetObjectAttributes,
+    GetObjectTorrent,
     GetObjectAcl,
     PutObjectAcl,
     CreateMultipartUpload,
@@ -116,7 +117,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "retention",
     "select",
     "session",
-    "torrent",
     "website",
 ];
 
@@ -154,6 +154,14 @@ pub fn route(
     }
     if UNSUPPORTED_SUBRESOURCES.iter().any(|s| query.has(s)) {
         return Operation::Unknown;
+    }
+    // GET ?torrent has an operation of its own (it answers NoSuchKey for a
+    // missing key); any other method with it is not served.
+    if query.has("torrent") {
+        return match (method, key) {
+            (HttpMethod::Get, Some(_)) => Operation::GetObjectTorrent,
+            _ => Operation::Unknown,
+        };
     }
     // Encryption is a bucket sub-resource only (`PUT /b/k?encryption` is no PutObject).
     if key.is_some() && query.has("encryption") {
@@ -362,6 +370,9 @@ mod tests {
         ("PUT /b/k?tagging", Operation::PutObjectTagging),
         ("DELETE /b/k?tagging", Operation::DeleteObjectTagging),
         ("GET /b/k?attributes", Operation::GetObjectAttributes),
+        ("GET /b/k?torrent", Operation::GetObjectTorrent),
+        ("PUT /b/k?torrent", Operation::Unknown),
+        ("GET /b?torrent", Operation::Unknown),
         ("GET /b/k?acl", Operation::GetObjectAcl),
         ("PUT /b/k?acl", Operation::PutObjectAcl),
         ("POST /b/k?uploads", Operation::CreateMultipartUpload),

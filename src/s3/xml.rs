@@ -10,6 +10,7 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
+use crate::auth::checksum::checksum_type_name;
 use crate::catalog::{
     CorsRule, LifecycleExpiration, LifecycleFilterForm, LifecycleRule, NoncurrentExpiration,
     MAX_CORS_RULES, MAX_LIFECYCLE_RULES,
@@ -17,7 +18,7 @@ use crate::catalog::{
 use crate::s3::error::{S3Error, S3ErrorCode};
 pub use crate::s3::model::*;
 use crate::s3::query::url_encode_key;
-use crate::types::ChecksumAlgorithm;
+use crate::types::{ChecksumAlgorithm, ChecksumType};
 use crate::util::time::iso8601_millis;
 
 const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -151,6 +152,12 @@ pub fn list_buckets(page: &ListBucketsPage) -> String {
         w.close("Bucket");
     }
     w.close("Buckets");
+    if let Some(t) = &page.continuation_token {
+        w.elem("ContinuationToken", t);
+    }
+    if let Some(p) = &page.prefix {
+        w.elem("Prefix", p);
+    }
     w.end("ListAllMyBucketsResult")
 }
 
@@ -219,7 +226,9 @@ pub fn list_objects_v1(p: &ListV1Page) -> String {
     let enc = p.encoding_url;
     let mut w = W::doc("ListBucketResult");
     w.elem("Name", &p.bucket);
-    w.elem("Prefix", &listed(&p.prefix, enc));
+    // S3 leaves v1's Prefix unencoded under encoding-type=url, and botocore
+    // decodes every other listed field but not this one.
+    w.elem("Prefix", &p.prefix);
     w.elem("Marker", &listed(&p.marker, enc));
     if let Some(m) = &p.next_marker {
         w.elem("NextMarker", &listed(m, enc));
@@ -294,7 +303,21 @@ pub fn complete_multipart_upload(r: &CompleteMultipartUploadResult) -> String {
     w.elem("Bucket", &r.bucket);
     w.elem("Key", &r.key);
     w.etag(&r.etag);
+    if let Some((alg, value)) = &r.checksum {
+        w.elem(&format!("Checksum{}", checksum_name(*alg)), value);
+    }
+    if let Some(t) = r.checksum_type {
+        w.elem("ChecksumType", checksum_type_name(t));
+    }
     w.end("CompleteMultipartUploadResult")
+}
+
+/// `<ChecksumAlgorithm>` and `<ChecksumType>` of an upload that declared them.
+fn upload_checksum(w: &mut W, c: Option<(ChecksumAlgorithm, ChecksumType)>) {
+    if let Some((alg, t)) = c {
+        w.elem("ChecksumAlgorithm", checksum_name(alg));
+        w.elem("ChecksumType", checksum_type_name(t));
+    }
 }
 
 pub fn list_parts(p: &ListPartsPage) -> String {
@@ -302,9 +325,10 @@ pub fn list_parts(p: &ListPartsPage) -> String {
     w.elem("Bucket", &p.bucket);
     w.elem("Key", &p.key);
     w.elem("UploadId", &p.upload_id);
-    w.owner("Initiator", &p.owner);
+    w.owner("Initiator", &p.initiator);
     w.owner("Owner", &p.owner);
     w.elem("StorageClass", "STANDARD");
+    upload_checksum(&mut w, p.checksum);
     w.num("PartNumberMarker", p.part_number_marker);
     w.num("NextPartNumberMarker", p.next_part_number_marker);
     w.num("MaxParts", p.max_parts);
@@ -315,6 +339,9 @@ pub fn list_parts(p: &ListPartsPage) -> String {
         w.date("LastModified", part.last_modified_millis);
         w.etag(&part.etag);
         w.num("Size", part.size);
+        if let Some((alg, value)) = &part.checksum {
+            w.elem(&format!("Checksum{}", checksum_name(*alg)), value);
+        }
         w.close("Part");
     }
     w.end("ListPartsResult")
@@ -343,10 +370,11 @@ pub fn list_multipart_uploads(p: &ListUploadsPage) -> String {
         w.open("Upload");
         w.elem("Key", &listed(&u.key, enc));
         w.elem("UploadId", &u.upload_id);
-        w.owner("Initiator", &u.owner);
+        w.owner("Initiator", &u.initiator);
         w.owner("Owner", &u.owner);
         w.elem("StorageClass", "STANDARD");
         w.date("Initiated", u.initiated_millis);
+        upload_checksum(&mut w, u.checksum);
         w.close("Upload");
     }
     common_prefixes(&mut w, &p.common_prefixes, enc);
@@ -391,16 +419,39 @@ pub fn object_attributes(a: &ObjectAttributes) -> String {
     let mut w = W::doc("GetObjectAttributesResponse");
     // GetObjectAttributes shows the ETag without quotes.
     w.opt("ETag", a.etag.as_deref());
-    if let Some((alg, digest)) = &a.checksum {
+    if let Some((alg, digest, t)) = &a.checksum {
         w.open("Checksum");
         w.elem(&format!("Checksum{}", checksum_name(*alg)), digest);
+        w.elem("ChecksumType", checksum_type_name(*t));
         w.close("Checksum");
     }
-    if let Some(n) = a.parts_count {
+    if let Some(p) = &a.parts {
+        // The model's TotalPartsCount travels as <PartsCount>.
         w.open("ObjectParts");
-        w.num("TotalPartsCount", n);
+        w.num("PartsCount", p.total_parts);
+        if !p.listed {
+            w.close("ObjectParts");
+            return finish_attributes(w, a);
+        }
+        w.num("PartNumberMarker", p.part_number_marker);
+        w.num("NextPartNumberMarker", p.next_part_number_marker);
+        w.num("MaxParts", p.max_parts);
+        w.bool("IsTruncated", p.is_truncated);
+        for part in &p.parts {
+            w.open("Part");
+            w.num("PartNumber", part.part_number);
+            w.num("Size", part.size);
+            if let Some((alg, value)) = &part.checksum {
+                w.elem(&format!("Checksum{}", checksum_name(*alg)), value);
+            }
+            w.close("Part");
+        }
         w.close("ObjectParts");
     }
+    finish_attributes(w, a)
+}
+
+fn finish_attributes(mut w: W, a: &ObjectAttributes) -> String {
     if a.storage_class {
         w.elem("StorageClass", "STANDARD");
     }
@@ -900,6 +951,57 @@ pub fn parse_cors_configuration(body: &[u8]) -> Result<Vec<CorsRule>, S3Error> {
     Ok(rules)
 }
 
+/// Storage classes a lifecycle transition may name.
+const TRANSITION_STORAGE_CLASSES: [&str; 6] = [
+    "GLACIER",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+];
+/// S3's minimum age before a transition to an infrequent-access class.
+const MIN_INFREQUENT_ACCESS_DAYS: i64 = 30;
+
+/// S3's checks of one `<Transition>` (`days` / `date` name its elements;
+/// a noncurrent transition has no date): exactly one of days or date, a
+/// known storage class, days not negative (and at least 30 for the
+/// infrequent-access classes), a date at midnight GMT.
+fn check_transition(t: &Node, action: &str, days: &str, date: &str) -> Result<(), S3Error> {
+    let invalid = |m: String| S3Error::new(S3ErrorCode::InvalidArgument).with_message(m);
+    let class = t
+        .child_text("StorageClass")
+        .map(str::trim)
+        .ok_or_else(malformed)?;
+    if !TRANSITION_STORAGE_CLASSES.contains(&class) {
+        return Err(malformed());
+    }
+    let date_value = (!date.is_empty()).then(|| t.child_text(date)).flatten();
+    match (t.child_text(days), date_value) {
+        (Some(d), None) => {
+            let n: i64 = d.trim().parse().map_err(|_| malformed())?;
+            if n < 0 {
+                return Err(invalid(format!(
+                    "'{days}' in {action} action must be nonnegative"
+                )));
+            }
+            if matches!(class, "STANDARD_IA" | "ONEZONE_IA") && n < MIN_INFREQUENT_ACCESS_DAYS {
+                return Err(invalid(format!(
+                    "'{days}' in {action} action must be greater than or equal to 30 for storageClass '{class}'"
+                )));
+            }
+        }
+        (None, Some(d)) => {
+            let secs = crate::util::time::parse_iso8601(d.trim()).ok_or_else(malformed)?;
+            if secs.rem_euclid(86_400) != 0 {
+                return Err(invalid("'Date' must be at midnight GMT".to_string()));
+            }
+        }
+        _ => return Err(malformed()),
+    }
+    Ok(())
+}
+
 /// PutBucketLifecycleConfiguration body. Rules filter by prefix and tags,
 /// expire current objects by Days or Date, remove noncurrent versions
 /// (NoncurrentVersionExpiration) and expired delete markers, and abort
@@ -931,6 +1033,14 @@ pub fn parse_lifecycle_configuration(body: &[u8]) -> Result<Vec<LifecycleRule>, 
             return Err(invalid(
                 "The number of lifecycle rules should not exceed the allowed limit of 1000 rules",
             ));
+        }
+        // A transition is checked as S3 checks it (a bad one gets S3's
+        // error) before answering that transitions are not supported.
+        for t in rule.children("Transition") {
+            check_transition(t, "Transition", "Days", "Date")?;
+        }
+        for t in rule.children("NoncurrentVersionTransition") {
+            check_transition(t, "NoncurrentVersionTransition", "NoncurrentDays", "")?;
         }
         if let Some(a) = UNSUPPORTED_ACTIONS.iter().find(|a| rule.child(a).is_some()) {
             return Err(unsupported(a));

@@ -46,4 +46,6 @@ pub struct ServerConfig {
     pub sse_c_over_http: bool,
     /// Add the tuning series (`admin::metrics::INTERNAL_PER_SHARD`) to the scrape.
     pub internal_metrics: bool,
+    /// Accept Signature Version 2 (header, presigned query) besides SigV4.
+    pub allow_sigv2: bool,
 }

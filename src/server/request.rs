@@ -284,16 +284,22 @@ fn run_auth(ctx: &ShardCtx, head: &RequestHead) -> Result<Authenticated, AuthErr
     let mut headers: Vec<(&str, &[u8])> =
         Vec::with_capacity(head.header_count().min(MAX_AUTH_HEADERS));
     headers.extend(head.headers());
+    let vhost = crate::s3::addressing::virtual_host_bucket(
+        head.header("host"),
+        ctx.config.domain.as_deref(),
+    );
     let areq = AuthRequest {
         method: head.method_str(),
         raw_path: head.raw_path(),
         raw_query: head.raw_query(),
         headers: &headers,
+        virtual_host_bucket: vhost.as_deref(),
     };
     let cfg = AuthConfig {
         region: &ctx.config.region,
         now: crate::util::time::unix_now(),
         max_skew_secs: super::config::MAX_CLOCK_SKEW_SECS,
+        allow_sigv2: ctx.config.allow_sigv2,
     };
     let catalog = ctx.catalog();
     let lookup = CatalogSecrets(&catalog.catalog);

@@ -51,6 +51,9 @@ pub struct ShardCtx {
     pub lifecycle_stats: RefCell<super::lifecycle::LifecycleStats>,
     /// Set when the server is stopping gracefully (`server::stop`).
     pub stop: super::stop::StopSignal,
+    /// Uploads this shard completed lately, so a retried completion gets
+    /// the same answer (`server::uploads`).
+    pub completed_uploads: RefCell<super::uploads::RecentCompletions>,
 }
 
 impl ShardCtx {
@@ -96,6 +99,7 @@ impl ShardCtx {
             admin: crate::admin::AdminState::new(admin_api_key),
             lifecycle_stats: RefCell::new(Default::default()),
             stop: Default::default(),
+            completed_uploads: RefCell::new(Default::default()),
         }
     }
 

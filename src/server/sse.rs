@@ -91,8 +91,16 @@ pub fn add_info_headers(resp: &mut Response, info: Option<&SseInfo>) {
     }
 }
 
-/// The encryption of an upload a part is for, and the keys to seal it
-/// with (the request's SSE-C key for an SSE-C upload).
+/// What a part needs to know of its upload: its encryption, the keys to
+/// seal the part with (the request's SSE-C key for an SSE-C upload), and
+/// its declared checksum.
+pub struct PartUpload {
+    pub sse: Option<SseInfo>,
+    pub keys: Option<ObjectKeys>,
+    pub multipart: Option<crate::store::MultipartDetails>,
+}
+
+/// The upload a part is for (also: NoSuchUpload, early).
 pub async fn part_keys(
     ctx: &ShardCtx,
     req: &Req,
@@ -100,23 +108,15 @@ pub async fn part_keys(
     bucket: crate::store::BucketId,
     key: &str,
     upload_id: crate::store::UploadId,
-) -> Result<(Option<SseInfo>, Option<ObjectKeys>), S3Error> {
+) -> Result<PartUpload, S3Error> {
     let customer = customer_key(ctx, req, sse::CUSTOMER_HEADERS)?;
-    let info = upload_encryption(ctx, owner, bucket, key, upload_id).await?;
-    let keys = keys_for(ctx, info.as_ref(), customer.as_ref())?;
-    Ok((info, keys))
-}
-
-/// The encryption of an upload in progress (also: NoSuchUpload, early).
-async fn upload_encryption(
-    ctx: &ShardCtx,
-    owner: usize,
-    bucket: crate::store::BucketId,
-    key: &str,
-    upload_id: crate::store::UploadId,
-) -> Result<Option<SseInfo>, S3Error> {
     let page = super::uploads::list_parts(ctx, owner, bucket, key, upload_id, 0, 0).await?;
-    Ok(page.sse)
+    let keys = keys_for(ctx, page.sse.as_ref(), customer.as_ref())?;
+    Ok(PartUpload {
+        sse: page.sse,
+        keys,
+        multipart: page.multipart,
+    })
 }
 
 fn chunk_error(e: ChunkError) -> S3Error {

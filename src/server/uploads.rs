@@ -4,12 +4,15 @@
 
 use super::owner::{shard_gone, store_gone};
 use super::shard::ShardCtx;
-use crate::auth::checksum::composite;
+use crate::auth::checksum::{
+    algorithm_lower_name, checksum_type_name, composite, full_object_crc, header_name, type_allowed,
+};
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::model::CompletedPart;
+use crate::s3::model::{CompleteChecksum, CompletedPart};
 use crate::shard::msg::{ObjectView, PartsPage, Reply, ShardMsg};
 use crate::store::{
-    BucketId, ObjectMeta, StoreError, StoredChecksum, Upload, UploadId, UploadItem,
+    BucketId, ChecksumAlgorithm, ChecksumType, MultipartDetails, ObjectMeta, PartInfo, StoreError,
+    StoredChecksum, Upload, UploadId, UploadItem,
 };
 use base64::Engine;
 use futures_channel::oneshot;
@@ -72,9 +75,11 @@ pub async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             upload_id,
             parts,
             cond,
+            checksum,
             reply,
         } => {
-            let _ = reply.send(complete_local(ctx, bucket, &key, upload_id, &parts, &cond).await);
+            let done = complete_local(ctx, bucket, &key, upload_id, &parts, &cond, &checksum).await;
+            let _ = reply.send(done);
         }
         ShardMsg::ListParts {
             bucket,
@@ -157,9 +162,10 @@ pub async fn complete(
     upload_id: UploadId,
     parts: Vec<CompletedPart>,
     cond: crate::store::PutCondition,
+    checksum: CompleteChecksum,
 ) -> Result<ObjectView, S3Error> {
     if owner == ctx.id {
-        return complete_local(ctx, bucket, key, upload_id, &parts, &cond).await;
+        return complete_local(ctx, bucket, key, upload_id, &parts, &cond, &checksum).await;
     }
     let key = key.to_string();
     ask(ctx, owner, |reply| ShardMsg::CompleteUpload {
@@ -168,6 +174,7 @@ pub async fn complete(
         upload_id,
         parts,
         cond,
+        checksum,
         reply,
     })
     .await
@@ -266,8 +273,78 @@ fn parts_local(
             parts,
             truncated,
             sse: u.meta.sse,
+            multipart: u.meta.multipart.as_deref().cloned(),
         }
     })
+}
+
+/// How many completions a shard remembers for retries (each holds the
+/// object's metadata: a few KiB at most).
+pub const MAX_REMEMBERED_COMPLETIONS: usize = 1024;
+
+/// One completion remembered: what was asked and what it made.
+struct Completion {
+    bucket: BucketId,
+    key: String,
+    upload_id: UploadId,
+    parts: Vec<(u32, String)>,
+    view: ObjectView,
+}
+
+/// The last [`MAX_REMEMBERED_COMPLETIONS`] completions of a shard. An SDK
+/// that lost the answer to CompleteMultipartUpload retries it; S3 answers
+/// the retry (same upload, same parts) with the same result instead of
+/// NoSuchUpload. Kept in memory: after a restart a retry is NoSuchUpload.
+#[derive(Default)]
+pub struct RecentCompletions {
+    done: std::collections::VecDeque<Completion>,
+}
+
+fn part_list(parts: &[CompletedPart]) -> Vec<(u32, String)> {
+    parts
+        .iter()
+        .map(|p| (p.part_number, p.etag.clone()))
+        .collect()
+}
+
+impl RecentCompletions {
+    fn remember(
+        &mut self,
+        bucket: BucketId,
+        key: &str,
+        upload_id: UploadId,
+        parts: &[CompletedPart],
+        view: &ObjectView,
+    ) {
+        if self.done.len() == MAX_REMEMBERED_COMPLETIONS {
+            self.done.pop_front();
+        }
+        self.done.push_back(Completion {
+            bucket,
+            key: key.to_string(),
+            upload_id,
+            parts: part_list(parts),
+            view: view.clone(),
+        });
+        debug_assert!(self.done.len() <= MAX_REMEMBERED_COMPLETIONS);
+    }
+
+    /// The result of an earlier completion of this upload with these parts.
+    fn find(
+        &self,
+        bucket: BucketId,
+        key: &str,
+        upload_id: UploadId,
+        parts: &[CompletedPart],
+    ) -> Option<ObjectView> {
+        let asked = part_list(parts);
+        self.done
+            .iter()
+            .rev()
+            .find(|c| c.upload_id == upload_id && c.bucket == bucket && c.key == key)
+            .filter(|c| c.parts == asked)
+            .map(|c| c.view.clone())
+    }
 }
 
 async fn complete_local(
@@ -277,16 +354,34 @@ async fn complete_local(
     upload_id: UploadId,
     parts: &[CompletedPart],
     cond: &crate::store::PutCondition,
+    checksum: &CompleteChecksum,
 ) -> Result<ObjectView, S3Error> {
-    let entry = ctx
+    let done = ctx
         .store
-        .complete_upload(bucket, key, upload_id, cond, |u| plan_completion(u, parts))
-        .await?;
-    Ok(ObjectView {
+        .complete_upload(bucket, key, upload_id, cond, |u| {
+            plan_completion(u, parts, checksum)
+        })
+        .await;
+    let entry = match done {
+        Ok(entry) => entry,
+        Err(e) if e.code == S3ErrorCode::NoSuchUpload => {
+            let again = ctx
+                .completed_uploads
+                .borrow()
+                .find(bucket, key, upload_id, parts);
+            return again.ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let view = ObjectView {
         key: entry.key.clone(),
         version_id: entry.version_id,
         meta: entry.meta.clone(),
-    })
+    };
+    ctx.completed_uploads
+        .borrow_mut()
+        .remember(bucket, key, upload_id, parts, &view);
+    Ok(view)
 }
 
 fn invalid_part(p: &CompletedPart) -> S3Error {
@@ -297,12 +392,14 @@ fn invalid_part(p: &CompletedPart) -> S3Error {
 
 /// S3's rules for CompleteMultipartUpload, checked against the upload's
 /// acknowledged parts: ascending order, existence with matching ETag (and
-/// checksum, when sent), 5 MiB minimum for every part but the last.
+/// checksum, when sent), 5 MiB minimum for every part but the last, and
+/// the object checksum the upload declared ([`object_checksum`]).
 /// Returns the part numbers and the object's metadata (multipart ETag,
-/// composite checksum).
+/// checksum).
 pub fn plan_completion(
     u: &Upload,
     want: &[CompletedPart],
+    expect: &CompleteChecksum,
 ) -> Result<(Vec<u32>, ObjectMeta), S3Error> {
     if want
         .windows(2)
@@ -311,7 +408,7 @@ pub fn plan_completion(
         return Err(S3Error::new(S3ErrorCode::InvalidPartOrder));
     }
     let mut md5s = Md5::new();
-    let mut digests = Vec::with_capacity(want.len());
+    let mut chosen = Vec::with_capacity(want.len());
     for (i, w) in want.iter().enumerate() {
         let p = u.parts.get(&w.part_number).ok_or_else(|| invalid_part(w))?;
         if p.etag != w.etag {
@@ -338,7 +435,7 @@ pub fn plan_completion(
         let ok = crate::util::hex::decode_into(p.etag.as_bytes(), &mut raw);
         debug_assert!(ok, "part etag is our own hex md5");
         md5s.update(raw);
-        digests.push(p.checksum.clone());
+        chosen.push((w, p, size));
     }
     let mut meta = u.meta.clone();
     meta.etag = format!(
@@ -346,26 +443,139 @@ pub fn plan_completion(
         crate::util::hex::encode(&md5s.finalize()),
         want.len()
     );
-    meta.checksum = composite_checksum(&digests);
+    let details = u.meta.multipart.as_deref().cloned().unwrap_or_default();
+    let (checksum, part_checksums) = object_checksum(details.checksum, &chosen)?;
+    check_expected(expect, details.checksum, checksum.as_ref())?;
+    meta.checksum = checksum;
+    meta.multipart = Some(Box::new(MultipartDetails {
+        part_checksums,
+        ..details
+    }));
     meta.mtime_millis = crate::util::time::unix_now_millis();
     Ok((want.iter().map(|w| w.part_number).collect(), meta))
 }
 
-/// S3's composite checksum (`checksum of the part checksums`-N) when every
-/// part carries one of the same algorithm.
-fn composite_checksum(parts: &[Option<StoredChecksum>]) -> Option<StoredChecksum> {
-    let alg = parts.first()?.as_ref()?.algorithm;
-    let digests: Option<Vec<Vec<u8>>> = parts
-        .iter()
-        .map(|c| {
-            c.as_ref()
-                .filter(|c| c.algorithm == alg)
-                .map(|c| c.digest.clone())
-        })
-        .collect();
-    Some(StoredChecksum {
-        algorithm: alg,
-        digest: composite(alg, &digests?),
-        parts: parts.len() as u32,
-    })
+type ChosenPart<'a> = (&'a CompletedPart, &'a PartInfo, u64);
+
+fn upload_mode_error(declared: Option<(ChecksumAlgorithm, ChecksumType)>) -> S3Error {
+    let mode = declared.map_or("null", |(_, t)| checksum_type_name(t));
+    S3Error::new(S3ErrorCode::InvalidRequest).with_message(format!(
+        "The upload was created using the {mode} checksum mode. The complete request must use the same checksum mode."
+    ))
+}
+
+/// The object's checksum, and the part checksums a composite object keeps:
+/// - declared COMPOSITE: every listed part must name its checksum (S3's
+///   InvalidRequest otherwise); the checksum of the part checksums, `-N`;
+/// - declared FULL_OBJECT: the parts' CRCs combined (never re-read);
+/// - nothing declared: when every part carried a CRC of one algorithm
+///   (the SDKs' default), their full-object combination; else none.
+///   S3 computes a CRC64NVME of such an object instead; combining the CRCs
+///   the client sent costs no second pass and is still a whole-object
+///   checksum the client can verify.
+fn object_checksum(
+    declared: Option<(ChecksumAlgorithm, ChecksumType)>,
+    chosen: &[ChosenPart],
+) -> Result<(Option<StoredChecksum>, Vec<Vec<u8>>), S3Error> {
+    let digest_of = |alg: ChecksumAlgorithm, (w, p, _): &ChosenPart| {
+        p.checksum
+            .as_ref()
+            .filter(|c| c.algorithm == alg)
+            .map(|c| c.digest.clone())
+            .ok_or_else(|| invalid_part(w))
+    };
+    let full = |alg: ChecksumAlgorithm| -> Result<Option<StoredChecksum>, S3Error> {
+        let digests = chosen
+            .iter()
+            .map(|c| digest_of(alg, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let with_sizes: Vec<(&[u8], u64)> = digests
+            .iter()
+            .zip(chosen)
+            .map(|(d, (_, _, size))| (d.as_slice(), *size))
+            .collect();
+        Ok(
+            full_object_crc(alg, &with_sizes).map(|digest| StoredChecksum {
+                algorithm: alg,
+                digest,
+                parts: 0,
+            }),
+        )
+    };
+    match declared {
+        Some((alg, ChecksumType::Composite)) => {
+            if let Some((w, ..)) = chosen
+                .iter()
+                .find(|(w, ..)| !w.checksums.iter().any(|(a, _)| *a == alg))
+            {
+                return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message(format!(
+                    "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {} in the request.",
+                    algorithm_lower_name(alg),
+                    w.part_number
+                )));
+            }
+            let digests = chosen
+                .iter()
+                .map(|c| digest_of(alg, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            let checksum = StoredChecksum {
+                algorithm: alg,
+                digest: composite(alg, &digests),
+                parts: chosen.len() as u32,
+            };
+            Ok((Some(checksum), digests))
+        }
+        Some((alg, ChecksumType::FullObject)) => Ok((full(alg)?, Vec::new())),
+        None => {
+            let first = chosen.first().and_then(|(_, p, _)| p.checksum.as_ref());
+            let alg = first.map(|c| c.algorithm);
+            let same = alg.is_some_and(|a| {
+                chosen
+                    .iter()
+                    .all(|(_, p, _)| p.checksum.as_ref().is_some_and(|c| c.algorithm == a))
+            });
+            match alg {
+                Some(a) if same && type_allowed(a, ChecksumType::FullObject) => {
+                    Ok((full(a)?, Vec::new()))
+                }
+                _ => Ok((None, Vec::new())),
+            }
+        }
+    }
+}
+
+/// The Complete request's `x-amz-checksum-type` must be the upload's, and
+/// its `x-amz-checksum-*` value the object's (BadDigest otherwise).
+fn check_expected(
+    expect: &CompleteChecksum,
+    declared: Option<(ChecksumAlgorithm, ChecksumType)>,
+    got: Option<&StoredChecksum>,
+) -> Result<(), S3Error> {
+    // An upload that declared nothing is a full-object one in S3 (its
+    // default CRC64NVME), so FULL_OBJECT is never a mismatch there.
+    if let Some(t) = expect.checksum_type {
+        let declared_type = declared.map_or(ChecksumType::FullObject, |(_, t)| t);
+        if declared_type != t {
+            return Err(upload_mode_error(declared));
+        }
+    }
+    let Some((alg, digest, count)) = &expect.value else {
+        return Ok(());
+    };
+    let Some(got) = got.filter(|c| c.algorithm == *alg) else {
+        return Err(
+            S3Error::new(S3ErrorCode::InvalidRequest).with_message(format!(
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            got.map_or("null", |c| algorithm_lower_name(c.algorithm)),
+            algorithm_lower_name(*alg)
+        )),
+        );
+    };
+    let count_ok = count.is_none_or(|n| n == got.parts);
+    if !count_ok || *digest != got.digest {
+        return Err(S3Error::from(crate::auth::AuthError::BadDigest(
+            header_name(*alg),
+        )));
+    }
+    Ok(())
 }

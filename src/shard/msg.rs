@@ -55,6 +55,8 @@ pub struct PartsPage {
     pub truncated: bool,
     /// The upload's encryption (its parts are sealed with its key).
     pub sse: Option<crate::store::SseInfo>,
+    /// The upload's declared checksum and initiator.
+    pub multipart: Option<crate::store::MultipartDetails>,
 }
 
 /// What a shard may ask another.
@@ -138,6 +140,7 @@ pub enum ShardMsg {
         upload_id: UploadId,
         parts: Vec<CompletedPart>,
         cond: PutCondition,
+        checksum: crate::s3::model::CompleteChecksum,
         reply: Reply<Result<ObjectView, S3Error>>,
     },
     ListParts {

@@ -22,7 +22,9 @@ use super::record::{
     Extent, MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordKind,
 };
 use super::space::AppendClass;
-use super::types::{BucketId, ObjectMeta, StoreError, StoredChecksum, NULL_VERSION};
+use super::types::{
+    BucketId, ChecksumAlgorithm, ChecksumType, ObjectMeta, StoreError, StoredChecksum, NULL_VERSION,
+};
 use super::{account_extents, KeyMode, ObjectWriter, Store};
 use crate::store::record::CommitRec;
 
@@ -56,6 +58,8 @@ pub struct UploadSummary {
     pub initiated_millis: i64,
     pub part_count: u64,
     pub total_size: u64,
+    /// The credential that initiated it, when recorded.
+    pub initiator: Option<u64>,
 }
 
 /// An upload in progress.
@@ -104,6 +108,10 @@ pub enum UploadItem {
         key: String,
         upload_id: UploadId,
         initiated_millis: i64,
+        /// The credential that initiated it, when recorded.
+        initiator: Option<u64>,
+        /// The checksum algorithm and type it declared.
+        checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
     },
     CommonPrefix(String),
 }
@@ -188,6 +196,8 @@ impl Uploads {
                     key: key.clone(),
                     upload_id: *id,
                     initiated_millis: u.meta.mtime_millis,
+                    initiator: u.meta.multipart.as_ref().and_then(|m| m.initiator),
+                    checksum: u.meta.multipart.as_ref().and_then(|m| m.checksum),
                 },
             };
             let after_marker = marker.is_none_or(|(mk, mid)| match &item {
@@ -295,6 +305,7 @@ impl Store {
                 initiated_millis: u.meta.mtime_millis,
                 part_count: u.parts.len() as u64,
                 total_size: u.parts.values().map(|p| p.size).sum(),
+                initiator: u.meta.multipart.as_ref().and_then(|m| m.initiator),
             })
             .collect()
     }

@@ -16,7 +16,10 @@
 //! | 24  | 4    | CRC32C of header (crc zeroed) + payload           |
 //! | 28  | 4    | reserved (zero)                                   |
 
-use super::types::{BucketId, ChecksumAlgorithm, ObjectMeta, SseInfo, SseKind, StoredChecksum};
+use super::types::{
+    BucketId, ChecksumAlgorithm, ChecksumType, MultipartDetails, ObjectMeta, SseInfo, SseKind,
+    StoredChecksum,
+};
 
 pub const FORMAT_VERSION: u16 = 1;
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"RSR1");
@@ -557,7 +560,8 @@ const META_SSE: u16 = 1 << 7;
 //   1 << 9   object lock: retention mode, retain-until, legal hold
 //   1 << 10  SSE-KMS: key id, wrapped data key, encryption context
 //   1 << 11  multipart checksum details: checksum type, part checksums
-const META_KNOWN_BITS: u16 = (1 << 8) - 1;
+const META_MULTIPART: u16 = 1 << 11;
+const META_KNOWN_BITS: u16 = ((1 << 8) - 1) | META_MULTIPART;
 const MAX_META_PAIRS: usize = 4096;
 const MAX_PART_COUNT: usize = 10_000;
 
@@ -585,6 +589,9 @@ fn encode_meta(w: &mut Writer, m: &ObjectMeta) {
     if m.sse.is_some() {
         present |= META_SSE;
     }
+    if m.multipart.is_some() {
+        present |= META_MULTIPART;
+    }
     w.u8(META_ENCODING_VERSION);
     w.u16(present);
     w.u64(m.size);
@@ -609,6 +616,9 @@ fn encode_meta(w: &mut Writer, m: &ObjectMeta) {
     if let Some(sse) = &m.sse {
         w.0.extend_from_slice(&sse.seed);
         w.0.extend_from_slice(&sse.key_md5);
+    }
+    if let Some(mp) = &m.multipart {
+        w.multipart(mp);
     }
 }
 
@@ -665,7 +675,25 @@ fn decode_meta(r: &mut Reader) -> Result<ObjectMeta, DecodeError> {
             key_md5: r.arr()?,
         });
     }
+    if present & META_MULTIPART != 0 {
+        m.multipart = Some(Box::new(r.multipart()?));
+    }
     Ok(m)
+}
+
+fn checksum_type_code(t: ChecksumType) -> u8 {
+    match t {
+        ChecksumType::Composite => 1,
+        ChecksumType::FullObject => 2,
+    }
+}
+
+fn checksum_type_from(code: u8) -> Result<ChecksumType, DecodeError> {
+    match code {
+        1 => Ok(ChecksumType::Composite),
+        2 => Ok(ChecksumType::FullObject),
+        _ => Err("unknown checksum type"),
+    }
 }
 
 fn algorithm_code(a: ChecksumAlgorithm) -> u8 {
@@ -734,6 +762,29 @@ impl Writer {
                 self.0.extend_from_slice(&c.digest);
                 self.u32(c.parts);
             }
+        }
+    }
+    /// Bit 11's block: algorithm and type (0 0: none declared), the
+    /// initiator (flag, id), then the part checksums (count, each length
+    /// and bytes).
+    fn multipart(&mut self, mp: &MultipartDetails) {
+        match mp.checksum {
+            None => {
+                self.u8(0);
+                self.u8(0);
+            }
+            Some((alg, t)) => {
+                self.u8(algorithm_code(alg));
+                self.u8(checksum_type_code(t));
+            }
+        }
+        self.u8(u8::from(mp.initiator.is_some()));
+        self.u64(mp.initiator.unwrap_or(0));
+        self.u32(mp.part_checksums.len() as u32);
+        for d in &mp.part_checksums {
+            debug_assert!(d.len() <= u8::MAX as usize);
+            self.u8(d.len() as u8);
+            self.0.extend_from_slice(d);
         }
     }
     fn extents(&mut self, e: &[Extent]) {
@@ -826,6 +877,35 @@ impl<'a> Reader<'a> {
             digest,
             parts,
         }))
+    }
+    fn multipart(&mut self) -> Result<MultipartDetails, DecodeError> {
+        let (alg, kind) = (self.u8()?, self.u8()?);
+        let checksum = match (alg, kind) {
+            (0, 0) => None,
+            (a, t) => Some((algorithm_from(a)?, checksum_type_from(t)?)),
+        };
+        let has_initiator = self.u8()?;
+        let id = self.u64()?;
+        let initiator = match has_initiator {
+            0 => None,
+            1 => Some(id),
+            _ => return Err("bad initiator flag"),
+        };
+        let n = self.u32()? as usize;
+        if n > MAX_PART_COUNT {
+            return Err("too many part checksums");
+        }
+        let part_checksums = (0..n)
+            .map(|_| {
+                let len = self.u8()? as usize;
+                self.take(len).map(<[u8]>::to_vec)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(MultipartDetails {
+            checksum,
+            part_checksums,
+            initiator,
+        })
     }
     fn extents(&mut self) -> Result<Vec<Extent>, DecodeError> {
         let n = self.u32()? as usize;

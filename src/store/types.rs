@@ -25,7 +25,7 @@ pub enum Versioning {
     Suspended,
 }
 
-pub use crate::types::{ChecksumAlgorithm, StoredChecksum};
+pub use crate::types::{ChecksumAlgorithm, ChecksumType, MultipartDetails, StoredChecksum};
 
 /// Everything about an object that is not its data. Written in the commit
 /// record and held in the in-memory index.
@@ -53,6 +53,10 @@ pub struct ObjectMeta {
     /// Server-side encryption: when set, the stored bytes are AES-256-GCM
     /// chunks (`crate::sse::layout`) and `size` / `part_sizes` are plaintext.
     pub sse: Option<SseInfo>,
+    /// Multipart checksum settings, part checksums and initiator (an
+    /// upload's, or the object it completed into); None for a plain PUT.
+    /// Boxed: most objects have none, and the index holds every meta.
+    pub multipart: Option<Box<MultipartDetails>>,
 }
 
 /// Which key an encrypted object's data key comes from.

@@ -1,5 +1,6 @@
 //! Small helpers shared by every layer: time formats, hex, piece queues.
 
+pub mod crc_combine;
 pub mod hex;
 pub mod pieces;
 pub mod time;

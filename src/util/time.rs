@@ -123,6 +123,65 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64)
 }
 
+/// A request's `Date` header: the HTTP forms (IMF-fixdate, RFC 850,
+/// asctime) and RFC 2822 with a numeric zone or `UT`/`UTC`/`Z`, which
+/// Python's `email.utils.formatdate` (botocore) writes as `-0000`. The
+/// weekday is optional and not checked against the date (RFC 2822 §3.3).
+pub fn parse_request_date(s: &str) -> Option<i64> {
+    parse_http_date(s).or_else(|| parse_rfc2822(s.trim()))
+}
+
+/// `[Mon, ]7 Dec 2026 02:49:53 -0000` (one- or two-digit day, seconds
+/// optional, zone `+hhmm` / `-hhmm` / `GMT` / `UT` / `UTC` / `Z`).
+fn parse_rfc2822(s: &str) -> Option<i64> {
+    let s = match s.split_once(',') {
+        Some((day, rest)) if WEEKDAYS.iter().any(|w| w.eq_ignore_ascii_case(day.trim())) => rest,
+        Some(_) => return None,
+        None => s,
+    };
+    let mut it = s.split_ascii_whitespace();
+    let (day, month, year, clock, zone) =
+        (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || day.len() > 2 || year.len() != 4 {
+        return None;
+    }
+    let digits = |t: &str| -> Option<u32> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())?
+    };
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u32 + 1;
+    let mut hms = clock.split(':');
+    let (h, mi) = (digits(hms.next()?)?, digits(hms.next()?)?);
+    let sec = hms.next().map_or(Some(0), digits)?;
+    if hms.next().is_some() || sec > 60 {
+        return None;
+    }
+    let offset_secs = match zone {
+        "GMT" | "UT" | "UTC" | "Z" => 0,
+        _ => {
+            let (sign, hhmm) = match zone.as_bytes().first()? {
+                b'+' => (1, &zone[1..]),
+                b'-' => (-1, &zone[1..]),
+                _ => return None,
+            };
+            let n = digits(hhmm).filter(|_| hhmm.len() == 4)?;
+            let (zh, zm) = (n / 100, n % 100);
+            if zm >= 60 {
+                return None;
+            }
+            sign * i64::from(zh * 3600 + zm * 60)
+        }
+    };
+    let local = unix_from_civil(
+        i64::from(digits(year)?),
+        month,
+        digits(day)?,
+        h,
+        mi,
+        sec.min(59),
+    )?;
+    Some(local - offset_secs)
+}
+
 /// `20130524T000000Z` (SigV4 X-Amz-Date).
 pub fn amz_date(secs: i64) -> String {
     let c = civil_from_unix(secs);
@@ -219,6 +278,46 @@ mod tests {
         assert_eq!(http_date(t), "Fri, 24 May 2013 00:00:00 GMT");
         assert_eq!(iso8601_millis(t * 1000 + 7), "2013-05-24T00:00:00.007Z");
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    #[test]
+    fn request_dates_in_every_form_clients_send() {
+        let t = 1_796_611_793; // Mon, 07 Dec 2026 02:49:53 GMT
+        for form in [
+            "Mon, 07 Dec 2026 02:49:53 GMT",
+            "Mon, 07 Dec 2026 02:49:53 -0000",
+            "Mon, 07 Dec 2026 02:49:53 +0000",
+            "Mon, 7 Dec 2026 02:49:53 UTC",
+            "07 Dec 2026 02:49:53 Z",
+            "Mon, 07 Dec 2026 03:49:53 +0100",
+            "Sun, 06 Dec 2026 21:19:53 -0530",
+            "Monday, 07-Dec-26 02:49:53 GMT",
+            "Mon Dec  7 02:49:53 2026",
+        ] {
+            assert_eq!(parse_request_date(form), Some(t), "{form}");
+        }
+        for junk in [
+            "",
+            "Mon, 07 Dec 2026 02:49:53",
+            "Mon, 07 Dec 2026 02:49:53 +00",
+            "Mon, 07 Dec 2026 02:49:53 +0060",
+            "Xyz, 07 Dec 2026 02:49:53 GMT",
+            "Mon, 07 Foo 2026 02:49:53 GMT",
+            "Mon, 32 Dec 2026 02:49:53 GMT",
+            "Mon, 07 Dec 2026 25:49:53 GMT",
+            "Mon, 07 Dec 2026 02:49:53 GMT extra",
+            "Mon, 07 Dec 2026 02:49:53 +1a00",
+        ] {
+            assert_eq!(parse_request_date(junk), None, "{junk:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any string parses to a date or to nothing, never a panic.
+        #[test]
+        fn request_date_parser_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_request_date(&s);
+        }
     }
 
     #[test]

@@ -34,6 +34,8 @@ fn writes_list_buckets() {
             creation_millis: T,
             region: "us-east-1".into(),
         }],
+        continuation_token: None,
+        prefix: None,
     };
     assert_eq!(
         list_buckets(&page),
@@ -43,6 +45,18 @@ fn writes_list_buckets() {
              <BucketRegion>us-east-1</BucketRegion></Bucket></Buckets></ListAllMyBucketsResult>"
         )
     );
+}
+
+#[test]
+fn writes_a_paginated_list_buckets_page() {
+    let page = ListBucketsPage {
+        owner: owner(),
+        buckets: Vec::new(),
+        continuation_token: Some("tok".into()),
+        prefix: Some("a&b".into()),
+    };
+    assert!(list_buckets(&page)
+        .ends_with("<Buckets></Buckets><ContinuationToken>tok</ContinuationToken><Prefix>a&amp;b</Prefix></ListAllMyBucketsResult>"));
 }
 
 #[test]
@@ -146,6 +160,30 @@ fn writes_list_v1() {
 }
 
 #[test]
+fn list_v1_leaves_prefix_unencoded_under_url_encoding() {
+    let page = ListV1Page {
+        bucket: "b".into(),
+        prefix: "a b/".into(),
+        marker: "a b/c d".into(),
+        delimiter: Some(" ".into()),
+        max_keys: 1,
+        encoding_url: true,
+        common_prefixes: vec!["a b/x ".into()],
+        ..ListV1Page::default()
+    };
+    let xml = list_objects_v1(&page);
+    assert!(
+        xml.contains("<Prefix>a b/</Prefix><Marker>a%20b/c%20d</Marker>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<Delimiter>%20</Delimiter>"), "{xml}");
+    assert!(
+        xml.contains("<CommonPrefixes><Prefix>a%20b/x%20</Prefix>"),
+        "{xml}"
+    );
+}
+
+#[test]
 fn writes_delete_result() {
     let mut r = DeleteResult {
         quiet: false,
@@ -218,12 +256,27 @@ fn writes_copy_and_multipart_results() {
             bucket: "b".into(),
             key: "k".into(),
             etag: "abc-2".into(),
+            checksum: None,
+            checksum_type: None,
         }),
         format!(
             "{D}<CompleteMultipartUploadResult{NS}><Location>http://h/b/k</Location>\
              <Bucket>b</Bucket><Key>k</Key><ETag>&quot;abc-2&quot;</ETag></CompleteMultipartUploadResult>"
         )
     );
+    // The checksum where boto3 reads it: in the XML as well as the header.
+    assert!(complete_multipart_upload(&CompleteMultipartUploadResult {
+        location: "/b/k".into(),
+        bucket: "b".into(),
+        key: "k".into(),
+        etag: "abc-2".into(),
+        checksum: Some((ChecksumAlgorithm::Sha256, "AAAA-2".into())),
+        checksum_type: Some(ChecksumType::Composite),
+    })
+    .ends_with(
+        "<ETag>&quot;abc-2&quot;</ETag><ChecksumSHA256>AAAA-2</ChecksumSHA256>\
+         <ChecksumType>COMPOSITE</ChecksumType></CompleteMultipartUploadResult>"
+    ));
 }
 
 #[test]
@@ -233,6 +286,7 @@ fn writes_list_parts_and_uploads() {
         key: "k".into(),
         upload_id: "u".into(),
         owner: owner(),
+        initiator: owner(),
         part_number_marker: 0,
         next_part_number_marker: 1,
         max_parts: 1,
@@ -242,7 +296,9 @@ fn writes_list_parts_and_uploads() {
             last_modified_millis: T,
             etag: "e".into(),
             size: 5,
+            checksum: None,
         }],
+        checksum: None,
     };
     let o = "<ID>id1</ID><DisplayName>alice</DisplayName>";
     assert_eq!(
@@ -264,6 +320,8 @@ fn writes_list_parts_and_uploads() {
             upload_id: "u".into(),
             initiated_millis: T,
             owner: owner(),
+            initiator: owner(),
+            checksum: None,
         }],
         encoding_url: true,
         ..ListUploadsPage::default()
@@ -299,8 +357,15 @@ fn writes_tagging_versioning_attributes_acl() {
     );
     let attrs = ObjectAttributes {
         etag: Some("e".into()),
-        checksum: Some((ChecksumAlgorithm::Crc32c, "AAAAAA==".into())),
-        parts_count: Some(3),
+        checksum: Some((
+            ChecksumAlgorithm::Crc32c,
+            "AAAAAA==".into(),
+            ChecksumType::FullObject,
+        )),
+        parts: Some(ObjectPartsPage {
+            total_parts: 3,
+            ..Default::default()
+        }),
         storage_class: true,
         object_size: Some(9),
     };
@@ -308,9 +373,9 @@ fn writes_tagging_versioning_attributes_acl() {
         object_attributes(&attrs),
         format!(
             "{D}<GetObjectAttributesResponse{NS}><ETag>e</ETag><Checksum><ChecksumCRC32C>AAAAAA==\
-             </ChecksumCRC32C></Checksum><ObjectParts><TotalPartsCount>3</TotalPartsCount>\
-             </ObjectParts><StorageClass>STANDARD</StorageClass><ObjectSize>9</ObjectSize>\
-             </GetObjectAttributesResponse>"
+             </ChecksumCRC32C><ChecksumType>FULL_OBJECT</ChecksumType></Checksum><ObjectParts>\
+             <PartsCount>3</PartsCount></ObjectParts><StorageClass>STANDARD</StorageClass>\
+             <ObjectSize>9</ObjectSize></GetObjectAttributesResponse>"
         )
     );
     let acl = AccessControlPolicy {

@@ -12,7 +12,10 @@ use crate::server::conn::Conn;
 use crate::server::request::{access_denied, body_error, Principal, Req};
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
+use base64::Engine;
 
+/// The region where S3 keeps its legacy CreateBucket answers (North Virginia).
+const LEGACY_REGION: &str = "us-east-1";
 /// Largest CreateBucketConfiguration body read.
 const MAX_CREATE_BUCKET_BODY_BYTES: usize = 64 * 1024;
 
@@ -35,11 +38,73 @@ pub fn catalog_error(e: CatalogError, bucket: &str) -> S3Error {
     }
 }
 
+/// S3's page size for ListBuckets, its default and its maximum.
+pub const MAX_LIST_BUCKETS: usize = 10_000;
+
+/// The paginated ListBuckets arguments S3 takes.
+struct ListBucketsArgs {
+    max: usize,
+    /// Names after this one (decoded from `continuation-token`).
+    after: Option<String>,
+    prefix: Option<String>,
+    region: Option<String>,
+}
+
+fn list_buckets_args(req: &Req) -> Result<ListBucketsArgs, S3Error> {
+    let max = match req.query.get("max-buckets") {
+        None => MAX_LIST_BUCKETS,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_BUCKETS).contains(n))
+            .ok_or_else(|| {
+                S3Error::new(S3ErrorCode::InvalidArgument)
+                    .with_message("Argument max-buckets must be an integer between 1 and 10000")
+                    .with("ArgumentName", "max-buckets".to_string())
+                    .with("ArgumentValue", v.to_string())
+            })?,
+    };
+    let after = match req.query.get("continuation-token") {
+        None | Some("") => None,
+        Some(t) => Some(decode_bucket_token(t).ok_or_else(|| {
+            S3Error::new(S3ErrorCode::InvalidArgument)
+                .with_message("The continuation token provided is incorrect")
+                .with("ArgumentName", "continuation-token".to_string())
+        })?),
+    };
+    let opt = |n: &str| {
+        req.query
+            .get(n)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Ok(ListBucketsArgs {
+        max,
+        after,
+        prefix: opt("prefix"),
+        region: opt("bucket-region"),
+    })
+}
+
+/// The continuation token: the last name listed, base64url (S3's tokens
+/// are opaque; this one carries only what the caller already saw).
+fn bucket_token(last: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+}
+
+fn decode_bucket_token(t: &str) -> Option<String> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()?;
+    String::from_utf8(raw).ok()
+}
+
 pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let Principal::User { id } = req.principal else {
         return Err(access_denied());
     };
-    let (owner_name, buckets) = ctx.with_catalog(|c| {
+    let args = list_buckets_args(req)?;
+    let (owner_name, mut buckets) = ctx.with_catalog(|c| {
         let name = c
             .credential(id)
             .map(|c| c.user_name.clone())
@@ -47,6 +112,13 @@ pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
         let list: Vec<xml::BucketEntry> = c
             .buckets()
             .filter(|b| id == ROOT_CREDENTIAL_ID || b.owner_id == id)
+            .filter(|b| {
+                args.prefix
+                    .as_ref()
+                    .is_none_or(|p| b.name.starts_with(p.as_str()))
+            })
+            .filter(|b| args.region.as_ref().is_none_or(|r| b.region == *r))
+            .filter(|b| args.after.as_ref().is_none_or(|a| b.name > *a))
             .map(|b| xml::BucketEntry {
                 name: b.name.clone(),
                 creation_millis: b.created_millis,
@@ -55,12 +127,20 @@ pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
             .collect();
         (name, list)
     });
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    let truncated = buckets.len() > args.max;
+    buckets.truncate(args.max);
+    let continuation_token = truncated
+        .then(|| buckets.last().map(|b| bucket_token(&b.name)))
+        .flatten();
     let body = xml::list_buckets(&xml::ListBucketsPage {
         owner: xml::Owner {
             id: owner_id_string(id),
             display_name: owner_name,
         },
         buckets,
+        continuation_token,
+        prefix: args.prefix,
     });
     Ok(Response::xml(200, body))
 }
@@ -111,7 +191,30 @@ pub async fn read_small_body(
     body: &mut BodyReader,
     limit: usize,
 ) -> Result<Vec<u8>, S3Error> {
-    let mut digests = super::body_digests(req)?;
+    let digests = super::body_digests(req)?;
+    read_body_checked(conn, req, body, limit, digests).await
+}
+
+/// [`read_small_body`] for CompleteMultipartUpload, whose x-amz-checksum-*
+/// headers carry the object's checksum, not the XML body's: only
+/// Content-MD5 and the signed payload hash are checked against the body.
+pub async fn read_complete_body(
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+    limit: usize,
+) -> Result<Vec<u8>, S3Error> {
+    let digests = super::body_digests_of_message(req)?;
+    read_body_checked(conn, req, body, limit, digests).await
+}
+
+async fn read_body_checked(
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+    limit: usize,
+    mut digests: crate::auth::BodyDigests,
+) -> Result<Vec<u8>, S3Error> {
     req.send_continue(conn).await.map_err(body_error)?;
     let mut out = Vec::new();
     while let Some(piece) = body.next(conn).await.map_err(body_error)? {
@@ -158,7 +261,21 @@ pub async fn create(
         region: ctx.config.region.clone(),
         acl,
     };
-    change(ctx, op).await.map_err(|e| catalog_error(e, &name))?;
+    match change(ctx, op).await {
+        Ok(_) => {}
+        // S3's legacy answer in us-east-1: re-creating a bucket you own is
+        // 200 and resets its ACL (to the one asked for, private by default).
+        Err(CatalogError::BucketAlreadyOwnedByYou) if ctx.config.region == LEGACY_REGION => {
+            let reset = CatalogOp::PutBucketAcl {
+                name: name.clone(),
+                acl,
+            };
+            change(ctx, reset)
+                .await
+                .map_err(|e| catalog_error(e, &name))?;
+        }
+        Err(e) => return Err(catalog_error(e, &name)),
+    }
     Ok(Response::new(200).header("Location", format!("/{name}")))
 }
 

@@ -363,11 +363,30 @@ pub async fn put_lifecycle(
         conn,
         req,
         body,
-        xml::parse_lifecycle_configuration,
+        |body| {
+            let mut rules = xml::parse_lifecycle_configuration(body)?;
+            // S3 names a rule sent without an ID; the name is kept with it.
+            for r in rules.iter_mut().filter(|r| r.id.is_none()) {
+                r.id = Some(generated_rule_id());
+            }
+            Ok(rules)
+        },
         |name, rules| CatalogOp::PutBucketLifecycle { name, rules },
     )
     .await?;
     Ok(Response::new(200))
+}
+
+/// A lifecycle rule ID for a rule sent without one: 48 characters of
+/// base64 over random bytes, the form S3's generated IDs take.
+fn generated_rule_id() -> String {
+    use base64::Engine;
+    use ring::rand::SecureRandom;
+    let mut raw = [0u8; 36];
+    ring::rand::SystemRandom::new()
+        .fill(&mut raw)
+        .expect("system random source");
+    base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
 pub async fn delete_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {

@@ -275,16 +275,12 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
     meta.checksum = digests.checksum;
     // The copy is one part, whatever the source was.
     meta.part_sizes.clear();
+    meta.multipart = None;
     let view = sink.commit(meta, PutCondition::None).await?;
     let mut resp = copy_result(&view.meta, false);
     server_sse::add_headers(&mut resp, &view.meta);
     add_source_version(&mut resp, &copied_from);
-    if bucket.versioning() != crate::store::Versioning::Unversioned {
-        resp.push_header(
-            "x-amz-version-id",
-            crate::s3::model::version_id_string(view.version_id),
-        );
-    }
+    super::object::add_written_version_header(&mut resp, &bucket, view.version_id);
     Ok(resp)
 }
 
@@ -302,7 +298,9 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
         return Err(S3Error::new(S3ErrorCode::EntityTooLarge));
     }
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let (sse, keys) = server_sse::part_keys(ctx, req, owner, bucket.id, &key, upload_id).await?;
+    let upload = server_sse::part_keys(ctx, req, owner, bucket.id, &key, upload_id).await?;
+    // A part of an upload that declared a checksum gets it, as S3 computes.
+    let declared = upload.multipart.as_ref().and_then(|m| m.checksum);
     let target = PutTarget::Part {
         upload_id,
         part_number,
@@ -310,19 +308,19 @@ pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response,
     let sink = PutSink::open(ctx, owner, bucket.id, &key, target)
         .await
         .map_err(S3Error::from)?;
-    let mut sink = BodySink::new(sink, keys.as_ref());
+    let mut sink = BodySink::new(sink, upload.keys.as_ref());
     let meta = pump(
         &mut source,
         &mut sink,
         len,
-        None,
+        declared.map(|(alg, _)| alg),
         ctx.md5.open(),
-        keys.as_ref(),
+        upload.keys.as_ref(),
     )
     .await?;
     let view = sink.commit(meta, PutCondition::None).await?;
     let mut resp = copy_result(&view.meta, true);
-    server_sse::add_info_headers(&mut resp, sse.as_ref());
+    server_sse::add_info_headers(&mut resp, upload.sse.as_ref());
     add_source_version(&mut resp, &copied_from);
     if let Some(c) = &view.meta.checksum {
         resp.push_header(

@@ -49,6 +49,7 @@ pub async fn dispatch(
         Operation::PutObjectTagging => tagging::put_tagging(ctx, conn, req, body).await,
         Operation::DeleteObjectTagging => tagging::delete_tagging(ctx, req).await,
         Operation::GetObjectAttributes => tagging::get_attributes(ctx, req).await,
+        Operation::GetObjectTorrent => tagging::get_torrent(ctx, req).await,
         Operation::CreateMultipartUpload => multipart::create(ctx, req).await,
         Operation::UploadPart => multipart::upload_part(ctx, conn, req, body).await,
         Operation::CompleteMultipartUpload => multipart::complete(ctx, conn, req, body).await,
@@ -105,6 +106,7 @@ const VERSIONED_OBJECT_OPERATIONS: &[Operation] = &[
     Operation::PutObjectTagging,
     Operation::DeleteObjectTagging,
     Operation::GetObjectAttributes,
+    Operation::GetObjectTorrent,
     Operation::GetObjectAcl,
 ];
 
@@ -130,12 +132,34 @@ pub fn requested_version(req: &Req) -> Result<Option<u128>, S3Error> {
 
 /// The digests a body is verified against: payload hash, Content-MD5, flexible checksum.
 pub fn body_digests(req: &Req) -> Result<BodyDigests, S3Error> {
+    body_digests_with(req, None)
+}
+
+/// The digests of a request body that is a message about an object (the
+/// Complete XML): Content-MD5 and the payload hash, no flexible checksum.
+pub fn body_digests_of_message(req: &Req) -> Result<BodyDigests, S3Error> {
+    let payload = req
+        .auth
+        .as_ref()
+        .map(|a| a.payload)
+        .unwrap_or(PayloadMode::Unsigned);
+    let content_md5 = req.head.header_bytes("content-md5");
+    BodyDigests::new(&payload, content_md5, None).map_err(S3Error::from)
+}
+
+/// [`body_digests`], computing `server_side` when the request names no
+/// checksum of its own (a FULL_OBJECT upload's part).
+pub fn body_digests_with(
+    req: &Req,
+    server_side: Option<crate::types::ChecksumAlgorithm>,
+) -> Result<BodyDigests, S3Error> {
     let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
     let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
     // x-amz-trailer alone announces the algorithm (x-amz-sdk-checksum-algorithm is optional).
     let requested = requested_checksum(&headers)
         .map_err(S3Error::from)?
-        .or(trailer_alg.map(|alg| (alg, None)));
+        .or(trailer_alg.map(|alg| (alg, None)))
+        .or(server_side.map(|alg| (alg, None)));
     let payload = req
         .auth
         .as_ref()

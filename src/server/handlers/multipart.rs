@@ -3,22 +3,27 @@
 //! on the owner shard of its (bucket, key), so its parts and its completion
 //! are records of one log and completion only references the parts' data.
 
-use super::bucket::{owner_id_string, read_small_body};
-use super::object::{base_meta, digest_meta, key_of, put_response, receive_body};
+use super::bucket::{owner_id_string, read_complete_body};
+use super::object::{base_meta, digest_meta, key_of, put_response, receive_body_with};
 use super::{bucket_for, Access};
+use crate::auth::checksum;
 use crate::catalog::Bucket;
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::model::CompleteChecksum;
 use crate::s3::xml;
 use crate::server::body::BodyReader;
 use crate::server::conn::Conn;
 use crate::server::owner::PutSink;
-use crate::server::request::Req;
+use crate::server::request::{Principal, Req};
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
 use crate::server::sse::{self as server_sse, BodySink};
 use crate::server::uploads::{self, format_upload_id, parse_upload_id};
 use crate::shard::msg::PutTarget;
-use crate::store::{PutCondition, UploadId, UploadItem, MAX_PART_NUMBER};
+use crate::store::{
+    ChecksumAlgorithm, ChecksumType, MultipartDetails, PutCondition, UploadId, UploadItem,
+    MAX_PART_NUMBER,
+};
 use std::rc::Rc;
 
 /// S3's default and maximum for max-parts and max-uploads.
@@ -43,15 +48,70 @@ pub fn part_number_of(req: &Req) -> Result<u32, S3Error> {
         })
 }
 
-fn bucket_owner(ctx: &ShardCtx, bucket: &Bucket) -> xml::Owner {
+/// The owner S3 shows for a credential id.
+fn credential_owner(ctx: &ShardCtx, id: u64) -> xml::Owner {
     let name = ctx.with_catalog(|c| {
-        c.credential(bucket.owner_id)
+        c.credential(id)
             .map(|c| c.user_name.clone())
             .unwrap_or_default()
     });
     xml::Owner {
-        id: owner_id_string(bucket.owner_id),
+        id: owner_id_string(id),
         display_name: name,
+    }
+}
+
+/// Who ListParts / ListMultipartUploads show as Initiator and Owner: the
+/// credential that initiated the upload (the bucket owner for an upload
+/// from before initiators were recorded).
+fn upload_initiator(
+    ctx: &ShardCtx,
+    bucket: &Bucket,
+    details: Option<&MultipartDetails>,
+) -> xml::Owner {
+    let id = details.and_then(|d| d.initiator).unwrap_or(bucket.owner_id);
+    credential_owner(ctx, id)
+}
+
+/// `x-amz-checksum-algorithm` and `x-amz-checksum-type` of
+/// CreateMultipartUpload, with S3's defaults and refusals.
+fn declared_checksum(req: &Req) -> Result<Option<(ChecksumAlgorithm, ChecksumType)>, S3Error> {
+    let invalid = |m: String| S3Error::new(S3ErrorCode::InvalidRequest).with_message(m);
+    let kind =
+        match req.header("x-amz-checksum-type") {
+            None => None,
+            Some(v) => Some(checksum::checksum_type_from_name(v).ok_or_else(|| {
+                invalid("Value for x-amz-checksum-type header is invalid.".into())
+            })?),
+        };
+    let Some(name) = req.header("x-amz-checksum-algorithm") else {
+        return match kind {
+            None => Ok(None),
+            Some(_) => Err(invalid(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.".into(),
+            )),
+        };
+    };
+    let alg = checksum::algorithm_from_name(name).ok_or_else(|| {
+        invalid("Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]".into())
+    })?;
+    let kind = kind.unwrap_or_else(|| checksum::default_checksum_type(alg));
+    if !checksum::type_allowed(alg, kind) {
+        return Err(invalid(format!(
+            "The {} checksum type cannot be used with the {} checksum algorithm.",
+            checksum::checksum_type_name(kind),
+            checksum::algorithm_lower_name(alg)
+        )));
+    }
+    Ok(Some((alg, kind)))
+}
+
+/// `x-amz-checksum-algorithm` / `-type` headers of an answer about an
+/// upload that declared them.
+fn add_declared_headers(resp: &mut Response, declared: Option<(ChecksumAlgorithm, ChecksumType)>) {
+    if let Some((alg, kind)) = declared {
+        resp.push_header("x-amz-checksum-algorithm", checksum::algorithm_name(alg));
+        resp.push_header("x-amz-checksum-type", checksum::checksum_type_name(kind));
     }
 }
 
@@ -76,6 +136,16 @@ pub async fn create(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
     let key = key_of(req)?;
     let mut meta = base_meta(req)?;
     meta.mtime_millis = crate::util::time::unix_now_millis();
+    let declared = declared_checksum(req)?;
+    let initiator = match req.principal {
+        Principal::User { id } => Some(id),
+        Principal::Anonymous => None,
+    };
+    meta.multipart = Some(Box::new(MultipartDetails {
+        checksum: declared,
+        part_checksums: Vec::new(),
+        initiator,
+    }));
     if let Some(enc) = server_sse::requested(ctx, req, bucket.default_encryption.is_some())? {
         meta.sse = Some(server_sse::new_object(ctx, &enc)?.0);
     }
@@ -91,7 +161,37 @@ pub async fn create(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
     });
     let mut resp = Response::xml(200, body);
     server_sse::add_info_headers(&mut resp, sse.as_ref());
+    add_declared_headers(&mut resp, declared);
     Ok(resp)
+}
+
+/// The checksum a part must be verified with, given what its upload
+/// declared: the same algorithm as the request's (S3's InvalidRequest
+/// otherwise); for a FULL_OBJECT upload a part sent without one gets the
+/// upload's computed here (its CRC is needed to combine the object's).
+fn part_checksum(
+    req: &Req,
+    declared: Option<(ChecksumAlgorithm, ChecksumType)>,
+) -> Result<Option<ChecksumAlgorithm>, S3Error> {
+    let Some((alg, kind)) = declared else {
+        return Ok(None);
+    };
+    let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
+    let sent = checksum::requested_checksum(&headers)
+        .map_err(S3Error::from)?
+        .map(|(a, _)| a)
+        .or(req.auth.as_ref().and_then(|a| a.trailer));
+    match sent {
+        Some(a) if a == alg => Ok(None),
+        None if kind == ChecksumType::FullObject => Ok(Some(alg)),
+        other => Err(
+            S3Error::new(S3ErrorCode::InvalidRequest).with_message(format!(
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            checksum::algorithm_lower_name(alg),
+            other.map_or("null", checksum::algorithm_lower_name)
+        )),
+        ),
+    }
 }
 
 pub async fn upload_part(
@@ -105,7 +205,9 @@ pub async fn upload_part(
     let part_number = part_number_of(req)?;
     let upload_id = upload_id_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let (sse, keys) = server_sse::part_keys(ctx, req, owner, bucket.id, &key, upload_id).await?;
+    let upload = server_sse::part_keys(ctx, req, owner, bucket.id, &key, upload_id).await?;
+    let declared = upload.multipart.as_ref().and_then(|m| m.checksum);
+    let computed = part_checksum(req, declared)?;
     let target = PutTarget::Part {
         upload_id,
         part_number,
@@ -113,13 +215,19 @@ pub async fn upload_part(
     let sink = PutSink::open(ctx, owner, bucket.id, &key, target)
         .await
         .map_err(S3Error::from)?;
-    let mut sink = BodySink::new(sink, keys.as_ref());
-    let (done, size) = receive_body(conn, req, body, &mut sink, ctx.md5.open()).await?;
+    let mut sink = BodySink::new(sink, upload.keys.as_ref());
+    let (done, size) =
+        receive_body_with(conn, req, body, &mut sink, ctx.md5.open(), computed).await?;
     let mut meta = crate::store::ObjectMeta::default();
-    digest_meta(&mut meta, done, size, keys.as_ref());
+    digest_meta(&mut meta, done, size, upload.keys.as_ref());
     let view = sink.commit(meta, PutCondition::None).await?;
     let mut resp = put_response(&view.meta);
-    server_sse::add_info_headers(&mut resp, sse.as_ref());
+    if declared.is_none() {
+        // S3 echoes a part's checksum only for an upload that declared one.
+        resp.headers
+            .retain(|(n, _)| !n.to_ascii_lowercase().starts_with("x-amz-checksum-"));
+    }
+    server_sse::add_info_headers(&mut resp, upload.sse.as_ref());
     Ok(resp)
 }
 
@@ -132,35 +240,99 @@ pub async fn complete(
     let bucket = bucket_for(ctx, req, Access::Write)?;
     let key = key_of(req)?;
     let upload_id = upload_id_of(req)?;
-    let raw = read_small_body(conn, req, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
-    let parts = xml::parse_complete_multipart(&raw)?;
     let cond = super::object::put_condition(req)?;
+    let expect = completion_checksum(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
-    let view = uploads::complete(ctx, owner, bucket.id, &key, upload_id, parts, cond).await?;
+    super::object::precheck_condition(ctx, owner, bucket.id, &key, &cond).await?;
+    let raw = read_complete_body(conn, req, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
+    let parts = xml::parse_complete_multipart(&raw)?;
+    let view = uploads::complete(
+        ctx,
+        owner,
+        bucket.id,
+        &key,
+        upload_id,
+        parts,
+        cond.clone(),
+        expect,
+    )
+    .await
+    .map_err(|e| super::object::commit_conflict(&cond, e))?;
     let location = format!(
         "/{}/{}",
         bucket.name,
         crate::s3::query::url_encode_key(&key)
     );
+    let shown = view.meta.checksum.as_ref().map(|c| {
+        let kind = if c.parts > 0 {
+            ChecksumType::Composite
+        } else {
+            ChecksumType::FullObject
+        };
+        (c.algorithm, super::object::checksum_value(c), kind)
+    });
     let body = xml::complete_multipart_upload(&xml::CompleteMultipartUploadResult {
         location,
         bucket: bucket.name.clone(),
         key,
         etag: view.meta.etag.clone(),
+        checksum: shown.as_ref().map(|(alg, v, _)| (*alg, v.clone())),
+        checksum_type: shown.as_ref().map(|(.., t)| *t),
     });
     let mut resp = Response::xml(200, body);
-    if let Some(c) = &view.meta.checksum {
-        let value = format!("{}-{}", super::object::b64(&c.digest), c.parts);
-        resp.push_header(crate::auth::header_name(c.algorithm), value);
+    if let Some((alg, value, kind)) = shown {
+        resp.push_header(crate::auth::header_name(alg), value);
+        resp.push_header("x-amz-checksum-type", checksum::checksum_type_name(kind));
     }
     server_sse::add_headers(&mut resp, &view.meta);
-    if bucket.versioning() != crate::store::Versioning::Unversioned {
-        resp.push_header(
-            "x-amz-version-id",
-            crate::s3::model::version_id_string(view.version_id),
-        );
-    }
+    super::object::add_written_version_header(&mut resp, &bucket, view.version_id);
     Ok(resp)
+}
+
+/// What a CompleteMultipartUpload request says of the object's checksum:
+/// `x-amz-checksum-type` and at most one `x-amz-checksum-*` value (a
+/// composite one as `base64-N`).
+fn completion_checksum(req: &Req) -> Result<CompleteChecksum, S3Error> {
+    let checksum_type = match req.header("x-amz-checksum-type") {
+        None => None,
+        Some(v) => Some(checksum::checksum_type_from_name(v).ok_or_else(|| {
+            S3Error::new(S3ErrorCode::InvalidRequest)
+                .with_message("Value for x-amz-checksum-type header is invalid.")
+        })?),
+    };
+    let mut value = None;
+    for (name, raw) in req.head.headers() {
+        let Some(alg) = checksum::algorithm_from_header_name(name) else {
+            continue;
+        };
+        if value.is_some() {
+            return Err(S3Error::new(S3ErrorCode::InvalidRequest).with_message(
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
+        }
+        let text = std::str::from_utf8(raw).unwrap_or("").trim();
+        // `value-N`: N is all digits after the last '-' (base64 has no '-').
+        let (b64, count) = match text.rsplit_once('-') {
+            Some((v, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (
+                v,
+                Some(n.parse::<u32>().map_err(|_| checksum_invalid(alg))?),
+            ),
+            _ => (text, None),
+        };
+        let digest = checksum::decode_checksum(alg, b64.as_bytes()).map_err(S3Error::from)?;
+        value = Some((alg, digest, count));
+    }
+    Ok(CompleteChecksum {
+        checksum_type,
+        value,
+    })
+}
+
+fn checksum_invalid(alg: ChecksumAlgorithm) -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidRequest).with_message(format!(
+        "Value for {} header is invalid.",
+        checksum::header_name(alg)
+    ))
 }
 
 pub async fn abort(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
@@ -187,6 +359,7 @@ pub async fn list_parts(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Err
     };
     let owner = ctx.placement.owner(&bucket.name, &key);
     let page = uploads::list_parts(ctx, owner, bucket.id, &key, upload_id, marker, max).await?;
+    let declared = page.multipart.as_ref().and_then(|m| m.checksum);
     let parts: Vec<xml::PartEntry> = page
         .parts
         .iter()
@@ -195,18 +368,25 @@ pub async fn list_parts(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Err
             last_modified_millis: p.mtime_millis,
             etag: p.etag.clone(),
             size: p.size,
+            // S3 shows part checksums of an upload that declared an algorithm.
+            checksum: declared
+                .and(p.checksum.as_ref())
+                .map(|c| (c.algorithm, super::object::b64(&c.digest))),
         })
         .collect();
+    let initiator = upload_initiator(ctx, &bucket, page.multipart.as_ref());
     let body = xml::list_parts(&xml::ListPartsPage {
         bucket: bucket.name.clone(),
         key,
         upload_id: format_upload_id(upload_id),
-        owner: bucket_owner(ctx, &bucket),
+        owner: initiator.clone(),
+        initiator,
         part_number_marker: marker,
         next_part_number_marker: parts.last().map_or(0, |p| p.part_number),
         max_parts: max as u32,
         is_truncated: page.truncated,
         parts,
+        checksum: declared,
     });
     Ok(Response::xml(200, body))
 }
@@ -253,7 +433,6 @@ pub async fn list_uploads(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3E
         .await?;
         merge_upload_pages(pages, max)
     };
-    let owner = bucket_owner(ctx, &bucket);
     let mut page = xml::ListUploadsPage {
         bucket: bucket.name.clone(),
         key_marker: key_marker.clone(),
@@ -280,12 +459,19 @@ pub async fn list_uploads(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3E
                 key,
                 upload_id,
                 initiated_millis,
-            } => page.uploads.push(xml::UploadEntry {
-                key,
-                upload_id: format_upload_id(upload_id),
-                initiated_millis,
-                owner: owner.clone(),
-            }),
+                initiator,
+                checksum,
+            } => {
+                let who = credential_owner(ctx, initiator.unwrap_or(bucket.owner_id));
+                page.uploads.push(xml::UploadEntry {
+                    key,
+                    upload_id: format_upload_id(upload_id),
+                    initiated_millis,
+                    owner: who.clone(),
+                    initiator: who,
+                    checksum,
+                })
+            }
             UploadItem::CommonPrefix(p) => page.common_prefixes.push(p),
         }
     }
@@ -301,6 +487,8 @@ mod tests {
             key: k.into(),
             upload_id: id,
             initiated_millis: 0,
+            initiator: None,
+            checksum: None,
         }
     }
 

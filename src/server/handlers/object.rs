@@ -19,7 +19,7 @@ use crate::server::shard::ShardCtx;
 use crate::server::sse::{self as server_sse, BodySink};
 use crate::shard::msg::PutTarget;
 use crate::store::DeleteOutcome;
-use crate::store::{ObjectMeta, PutCondition, StoredChecksum};
+use crate::store::{ChecksumType, ObjectMeta, PutCondition, StoredChecksum};
 use base64::Engine;
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -60,9 +60,14 @@ fn user_metadata(req: &Req) -> Result<Vec<(String, String)>, S3Error> {
     Ok(out)
 }
 
-/// Content-Encoding as stored: the transfer-only `aws-chunked` token removed.
+/// Content-Encoding as stored: the transfer-only `aws-chunked` token
+/// removed; without one, exactly as sent (`deflate, gzip` keeps its space).
 fn stored_content_encoding(req: &Req) -> Option<String> {
     let raw = req.header("content-encoding")?;
+    let chunked = |t: &str| t.trim().eq_ignore_ascii_case("aws-chunked");
+    if !raw.split(',').any(chunked) {
+        return Some(raw.to_string());
+    }
     let kept: Vec<&str> = raw
         .split(',')
         .map(str::trim)
@@ -89,6 +94,62 @@ pub(crate) fn put_condition(req: &Req) -> Result<PutCondition, S3Error> {
         ));
     }
     Ok(PutCondition::None)
+}
+
+/// A conditional write's condition checked when the request arrives,
+/// before its body is read: 412 PreconditionFailed when it does not hold
+/// (If-None-Match: * on a key that exists, If-Match on another ETag), 404
+/// NoSuchKey for If-Match on a key that does not exist. The store checks
+/// it again at commit, atomically; a condition that held here but not
+/// there lost a race to a concurrent write (see [`commit_conflict`]).
+pub(crate) async fn precheck_condition(
+    ctx: &ShardCtx,
+    owner: usize,
+    bucket: u64,
+    key: &str,
+    cond: &PutCondition,
+) -> Result<(), S3Error> {
+    if *cond == PutCondition::None {
+        return Ok(());
+    }
+    let head = ReadRequest {
+        head_only: true,
+        ..Default::default()
+    };
+    let current = match owner::read(ctx, owner, bucket, key, head).await {
+        Ok((view, ..)) => Some(view.meta.etag),
+        // Absent, or its current version is a delete marker.
+        Err(e) if e.code == S3ErrorCode::NoSuchKey => None,
+        Err(e) => return Err(e),
+    };
+    match (cond, current) {
+        (PutCondition::IfNoneMatchStar, Some(_)) => {
+            Err(S3Error::new(S3ErrorCode::PreconditionFailed)
+                .with("Condition", "If-None-Match".to_string()))
+        }
+        (PutCondition::IfMatch(_), None) => Err(S3Error::new(S3ErrorCode::NoSuchKey)),
+        (PutCondition::IfMatch(want), Some(etag)) if *want != etag => {
+            Err(S3Error::new(S3ErrorCode::PreconditionFailed)
+                .with("Condition", "If-Match".to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A conditional write that passed [`precheck_condition`] and failed at
+/// commit: another write or delete of the key won the race. S3 answers
+/// 409 ConditionalRequestConflict (retry), not 412.
+pub(crate) fn commit_conflict(cond: &PutCondition, e: S3Error) -> S3Error {
+    let lost_race = *cond != PutCondition::None
+        && matches!(
+            e.code,
+            S3ErrorCode::PreconditionFailed | S3ErrorCode::NoSuchKey
+        );
+    if lost_race {
+        S3Error::new(S3ErrorCode::ConditionalRequestConflict)
+    } else {
+        e
+    }
 }
 
 /// The payload size the client announced (decoded size for aws-chunked).
@@ -141,13 +202,26 @@ pub async fn receive_body(
     req: &mut Req,
     body: &mut BodyReader,
     sink: &mut BodySink,
+    md5: Md5Stream,
+) -> Result<(BodyDigestsResult, u64), S3Error> {
+    receive_body_with(conn, req, body, sink, md5, None).await
+}
+
+/// [`receive_body`], also computing the `server_side` checksum when the
+/// request names none (see [`super::body_digests_with`]).
+pub async fn receive_body_with(
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+    sink: &mut BodySink,
     mut md5: Md5Stream,
+    server_side: Option<crate::types::ChecksumAlgorithm>,
 ) -> Result<(BodyDigestsResult, u64), S3Error> {
     let size = declared_size(req)?;
     if size.is_some_and(|n| n > MAX_PUT_OBJECT_BYTES) {
         return Err(too_large());
     }
-    let mut digests = body_digests(req)?.without_md5();
+    let mut digests = super::body_digests_with(req, server_side)?.without_md5();
     let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
     req.send_continue(conn).await.map_err(body_error)?;
     while let Some(piece) = body.next(conn).await.map_err(body_error)? {
@@ -214,6 +288,28 @@ pub fn add_version_header(
     }
 }
 
+/// `x-amz-version-id` of a write (PUT, copy, completion): only where
+/// versioning is Enabled; a write into a Suspended bucket is the key's null
+/// version and S3 names no version for it.
+pub fn add_written_version_header(
+    resp: &mut Response,
+    bucket: &crate::catalog::Bucket,
+    version_id: u128,
+) {
+    if bucket.versioning() == crate::store::Versioning::Enabled {
+        resp.push_header("x-amz-version-id", version_id_string(version_id));
+    }
+}
+
+/// A checksum as S3 shows it in headers: base64, `-N` after a composite one.
+pub fn checksum_value(c: &StoredChecksum) -> String {
+    if c.parts > 0 {
+        format!("{}-{}", b64(&c.digest), c.parts)
+    } else {
+        b64(&c.digest)
+    }
+}
+
 /// The answer to a PUT or UploadPart: ETag and the flexible checksum.
 pub fn put_response(meta: &ObjectMeta) -> Response {
     let mut resp = Response::new(200).header("ETag", format!("\"{}\"", meta.etag));
@@ -249,15 +345,19 @@ pub async fn put(
         None => None,
     };
     let owner = ctx.placement.owner(&bucket.name, &key);
+    precheck_condition(ctx, owner, bucket.id, &key, &cond).await?;
     let sink = PutSink::open(ctx, owner, bucket.id, &key, PutTarget::Object)
         .await
         .map_err(S3Error::from)?;
     let mut sink = BodySink::new(sink, keys.as_ref());
     let (done, size) = receive_body(conn, req, body, &mut sink, ctx.md5.open()).await?;
     digest_meta(&mut meta, done, size, keys.as_ref());
-    let view = sink.commit(meta, cond).await?;
+    let view = sink
+        .commit(meta, cond.clone())
+        .await
+        .map_err(|e| commit_conflict(&cond, e))?;
     let mut resp = put_response(&view.meta);
-    add_version_header(&mut resp, &bucket, req, view.version_id);
+    add_written_version_header(&mut resp, &bucket, view.version_id);
     Ok(resp)
 }
 
@@ -361,28 +461,11 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     if let Some(n) = plan.parts_count {
         resp.push_header("x-amz-mp-parts-count", n.to_string());
     }
-    let whole = plan.start == 0 && plan.end == view.meta.size;
-    if whole
-        && req
-            .header("x-amz-checksum-mode")
-            .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+    if req
+        .header("x-amz-checksum-mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
     {
-        if let Some(c) = &view.meta.checksum {
-            let value = if c.parts > 0 {
-                format!("{}-{}", b64(&c.digest), c.parts)
-            } else {
-                b64(&c.digest)
-            };
-            resp.push_header(header_name(c.algorithm), value);
-            resp.push_header(
-                "x-amz-checksum-type",
-                if c.parts > 0 {
-                    "COMPOSITE"
-                } else {
-                    "FULL_OBJECT"
-                },
-            );
-        }
+        add_checksum_headers(&mut resp, req, &view.meta, &plan);
     }
     apply_overrides(&mut resp, req);
     resp.body = match source {
@@ -398,6 +481,47 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
         None => Body::HeadOnly { len: plan.len() },
     };
     Ok(resp)
+}
+
+/// Checksum mode: the object's checksum when the whole object is read; for
+/// `?partNumber=N` of a composite object, that part's checksum (S3 keeps
+/// them); a range or a part of any other object has none to give.
+fn add_checksum_headers(
+    resp: &mut Response,
+    req: &Req,
+    meta: &ObjectMeta,
+    plan: &crate::server::read::ReadPlan,
+) {
+    let Some(c) = &meta.checksum else {
+        return;
+    };
+    let whole = plan.start == 0 && plan.end == meta.size;
+    let (value, kind) = if whole {
+        let kind = if c.parts > 0 {
+            ChecksumType::Composite
+        } else {
+            ChecksumType::FullObject
+        };
+        (checksum_value(c), kind)
+    } else {
+        let part = req
+            .query
+            .get("partNumber")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1));
+        let digests = meta.multipart.as_ref().map(|m| m.part_checksums.as_slice());
+        match (part, digests) {
+            (Some(i), Some(d)) if c.parts > 0 && i < d.len() => {
+                (b64(&d[i]), ChecksumType::Composite)
+            }
+            _ => return,
+        }
+    };
+    resp.push_header(header_name(c.algorithm), value);
+    resp.push_header(
+        "x-amz-checksum-type",
+        crate::auth::checksum::checksum_type_name(kind),
+    );
 }
 
 /// The headers of a delete's answer: what was written or removed.

@@ -15,6 +15,7 @@ use crate::server::request::Req;
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
 use crate::shard::msg::ObjectView;
+use crate::store::ChecksumType;
 use base64::Engine;
 use std::rc::Rc;
 
@@ -131,6 +132,82 @@ pub async fn delete_tagging(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S
     Ok(resp)
 }
 
+fn b64(d: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+/// S3's default and largest `x-amz-max-parts` of GetObjectAttributes.
+const MAX_ATTRIBUTE_PARTS: u32 = 1000;
+
+/// A non-negative integer header (S3's InvalidArgument otherwise).
+fn count_header(req: &Req, name: &str) -> Result<Option<u32>, S3Error> {
+    req.header(name)
+        .map(|v| {
+            v.trim().parse::<u32>().map_err(|_| {
+                S3Error::new(S3ErrorCode::InvalidArgument)
+                    .with_message(format!(
+                        "Provided {name} not an integer or within integer range"
+                    ))
+                    .with("ArgumentName", name.to_string())
+                    .with("ArgumentValue", v.to_string())
+            })
+        })
+        .transpose()
+}
+
+/// GetObjectAttributes' ObjectParts of a multipart object: the part count;
+/// for a composite object also one page of its parts (size, checksum),
+/// after `x-amz-part-number-marker`, at most `x-amz-max-parts`, as
+/// ListParts pages them.
+fn object_parts(req: &Req, m: &crate::store::ObjectMeta) -> Result<xml::ObjectPartsPage, S3Error> {
+    let total = m.part_sizes.len() as u32;
+    let composite = m.checksum.as_ref().filter(|c| c.parts > 0);
+    let digests = m
+        .multipart
+        .as_ref()
+        .map_or(&[][..], |d| d.part_checksums.as_slice());
+    let Some(c) = composite.filter(|_| digests.len() == m.part_sizes.len()) else {
+        return Ok(xml::ObjectPartsPage {
+            total_parts: total,
+            ..Default::default()
+        });
+    };
+    let max = count_header(req, "x-amz-max-parts")?
+        .unwrap_or(MAX_ATTRIBUTE_PARTS)
+        .min(MAX_ATTRIBUTE_PARTS);
+    let marker = count_header(req, "x-amz-part-number-marker")?.unwrap_or(0);
+    let parts: Vec<xml::ObjectPartEntry> = (marker..total)
+        .take(max as usize)
+        .map(|i| xml::ObjectPartEntry {
+            part_number: i + 1,
+            size: m.part_sizes[i as usize],
+            checksum: Some((c.algorithm, b64(&digests[i as usize]))),
+        })
+        .collect();
+    let next = parts.last().map_or(marker, |p| p.part_number);
+    Ok(xml::ObjectPartsPage {
+        total_parts: total,
+        listed: true,
+        part_number_marker: marker,
+        next_part_number_marker: next,
+        max_parts: max,
+        is_truncated: next < total,
+        parts,
+    })
+}
+
+/// GetObjectTorrent: S3 no longer serves torrents for new objects, so an
+/// object that exists answers NotImplemented; a missing one NoSuchKey (the
+/// key is looked up first, as S3 does).
+pub async fn get_torrent(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
+    object_view(ctx, req, Access::Read).await?;
+    Err(S3Error::new(S3ErrorCode::NotImplemented)
+        .with_message(
+            "A header or query you provided implies functionality that is not implemented.",
+        )
+        .with("Header", "torrent".to_string()))
+}
+
 pub async fn get_attributes(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
     // SDKs send the list as one comma-separated header or as repeated headers.
     let wanted: Vec<String> = req
@@ -155,20 +232,27 @@ pub async fn get_attributes(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S
     // An SSE-C object's attributes need its key, as its data does.
     crate::server::sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
     let m = &view.meta;
+    let parts = if has("objectparts") && !m.part_sizes.is_empty() {
+        Some(object_parts(req, m)?)
+    } else {
+        None
+    };
     let attrs = xml::ObjectAttributes {
         etag: has("etag").then(|| m.etag.clone()),
+        // Composite values appear here without their `-N`.
         checksum: if has("checksum") {
             m.checksum.as_ref().map(|c| {
-                (
-                    c.algorithm,
-                    base64::engine::general_purpose::STANDARD.encode(&c.digest),
-                )
+                let kind = if c.parts > 0 {
+                    ChecksumType::Composite
+                } else {
+                    ChecksumType::FullObject
+                };
+                (c.algorithm, b64(&c.digest), kind)
             })
         } else {
             None
         },
-        parts_count: (has("objectparts") && !m.part_sizes.is_empty())
-            .then_some(m.part_sizes.len() as u32),
+        parts,
         storage_class: has("storageclass"),
         object_size: has("objectsize").then_some(m.size),
     };
