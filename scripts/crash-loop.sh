@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Long crash-loop runs: a real server under concurrent PUT/DELETE and
-# multipart (create, parts, complete/abort) load is killed with SIGKILL at a
-# seeded random moment, restarted, and every acknowledged object, upload and
-# part is checked (tests/durability.rs, tests/crash_mp/), then
+# Long crash-loop runs: a real server under concurrent PUT/DELETE, multipart
+# (create, parts, complete/abort), versioned, and bucket-delete load (writes
+# racing DeleteBucket/CreateBucket of their bucket) is killed with SIGKILL at
+# a seeded random moment, restarted, and every acknowledged object, upload
+# and part is checked (tests/durability.rs, tests/crash_mp/,
+# tests/crash_versions/, tests/bucket_race/), then
 # optionally the simulated power-cut test over many seeds (src/store/tests.rs).
 #
 #   scripts/crash-loop.sh [--cycles N] [--seed S] [--power-seeds M]
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
         --cycles) cycles="$2"; shift 2 ;;
         --seed) seed="$2"; shift 2 ;;
         --power-seeds) power_seeds="$2"; shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done

@@ -48,3 +48,17 @@ pub struct MultipartDetails {
     /// ListMultipartUploads show it as Initiator and Owner).
     pub initiator: Option<u64>,
 }
+
+/// One shard's answer to DeleteBucket's fence (see `store::bucket_gate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketFence {
+    /// No version of the bucket is here, and no write into it can start
+    /// until the fence is lifted.
+    Empty,
+    /// The shard holds a version (object, noncurrent version or delete
+    /// marker) of the bucket; its fence is already lifted.
+    NotEmpty,
+    /// Writes admitted before the fence did not finish in time; the fence
+    /// stays until the deleting shard lifts it.
+    Busy,
+}

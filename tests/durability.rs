@@ -2,7 +2,10 @@
 //! `kill -9` under concurrent PUT/DELETE and multipart load loses no
 //! acknowledged write and shows no half-written one, and `ringstore verify`
 //! finds bit rot that the server then contains to the damaged object.
+//! Writes racing DeleteBucket are kept (the delete answers BucketNotEmpty)
+//! or refused, never acknowledged and lost, with and without kills.
 
+mod bucket_race;
 mod common;
 mod crash_mp;
 mod crash_versions;
@@ -118,6 +121,9 @@ fn restart_keeps_every_object() {
 /// each restart stays cheap while overwrites and deletes keep happening).
 const CRASH_KEYS_PER_WORKER: u64 = 12;
 const CRASH_WORKERS: u64 = 6;
+/// Writers of the bucket-delete phase (one more worker deletes and
+/// re-creates their bucket).
+const CRASH_RACE_WRITERS: u64 = 2;
 /// Default cycles in CI; `RINGSTORE_CRASH_CYCLES` (or scripts/crash-loop.sh) for more.
 const CRASH_CYCLES_DEFAULT: u64 = 20;
 /// The kill lands this long after the load starts: [MIN, MIN + SPAN).
@@ -240,6 +246,7 @@ fn crash_cycle(
     acked: &Model,
     mp: &crash_mp::SharedMp,
     versions: &crash_versions::SharedVersions,
+    race: &bucket_race::SharedRace,
 ) -> u64 {
     let rt = rt();
     let inflight: Model = Arc::default();
@@ -267,6 +274,18 @@ fn crash_cycle(
                 crash_versions::version_worker(s3, worker, seed, versions).await;
             }));
         }
+        // The bucket-delete phase: writes racing DeleteBucket/CreateBucket.
+        for worker in 0..CRASH_RACE_WRITERS {
+            let (s3, race) = (s3.clone(), race.clone());
+            tasks.push(tokio::spawn(async move {
+                bucket_race::writer(s3, worker, seed, race, u64::MAX).await;
+            }));
+        }
+        let (s3_race, race_bucket) = (s3.clone(), race.clone());
+        let forever = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tasks.push(tokio::spawn(async move {
+            bucket_race::bucket_worker(s3_race, race_bucket, forever).await;
+        }));
         let delay = KILL_DELAY_MIN_MS + mix(seed) % KILL_DELAY_SPAN_MS;
         tokio::time::sleep(Duration::from_millis(delay)).await;
         server.kill9();
@@ -280,6 +299,12 @@ fn crash_cycle(
         check_model(&s3, acked, &inflight).await;
         crash_mp::check_after_restart(&s3, "crash", mp, cycle).await;
         crash_versions::check_after_restart(&s3, versions).await;
+        let violations = bucket_race::check(&s3, race).await;
+        assert!(
+            violations.is_empty(),
+            "cycle {cycle}: writes racing DeleteBucket:\n{}",
+            violations.join("\n")
+        );
     });
     done.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -309,6 +334,7 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
             .send()
             .await
             .expect("enable versioning");
+        bucket_race::setup(&s3).await;
     });
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     let cycles = env("RINGSTORE_CRASH_CYCLES").unwrap_or(CRASH_CYCLES_DEFAULT);
@@ -316,6 +342,7 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
     let acked: Model = Arc::default();
     let mp: crash_mp::SharedMp = Arc::default();
     let versions: crash_versions::SharedVersions = Arc::default();
+    let race: bucket_race::SharedRace = Arc::default();
     let started = Instant::now();
     let (mut ops, mut idle_cycles) = (0u64, 0u64);
     for cycle in 0..cycles {
@@ -326,6 +353,7 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
             &acked,
             &mp,
             &versions,
+            &race,
         );
         ops += n;
         idle_cycles += (n == 0) as u64;
@@ -346,6 +374,11 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
     );
     let mp = mp.lock().expect("lock");
     let versioned = versions.lock().expect("lock").acknowledged;
+    let raced = *race.counts.lock().expect("lock");
+    assert!(
+        raced.writes_acked > 0 && (cycles < 4 || raced.deletes_ok > 0),
+        "the bucket-delete phase proved nothing: {raced:?}"
+    );
     assert!(
         versioned > 0,
         "no versioned write was acknowledged before the kills"
@@ -359,12 +392,83 @@ fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
          {live} live objects verified byte for byte after every restart; multipart: \
          {} completed, {} aborted, {} completed after a restart over surviving parts; \
          versioned bucket: {versioned} acknowledged versions, markers and version deletes, \
-         every version list and version checked after every restart",
+         every version list and version checked after every restart; bucket-delete phase: \
+         {raced:?}",
         started.elapsed(),
         mp.completed,
         mp.aborted,
         mp.completed_after_restart
     );
+}
+
+/// Rounds of the DeleteBucket race (tests/bucket_race/); each round is a
+/// few hundred requests, then every key is checked.
+const RACE_ROUNDS: u64 = 12;
+const RACE_WRITERS: u64 = 4;
+/// Workers looping DeleteBucket and CreateBucket of the writers' bucket.
+const RACE_BUCKET_WORKERS: u64 = 2;
+/// Writes (each maybe followed by its DELETE) per writer per round.
+const RACE_WRITES_PER_ROUND: u64 = 30;
+
+/// PUT, CopyObject and CompleteMultipartUpload racing DeleteBucket and
+/// CreateBucket of their bucket on 2 shards, over real SigV4 clients: a
+/// write answered 200 is in its bucket (a DeleteBucket after it answers
+/// BucketNotEmpty) and reads back byte for byte, unless a delete answered
+/// 204 after it; a write into a deleted bucket answers NoSuchBucket and is
+/// never seen, also after the bucket is re-created.
+#[test]
+fn writes_racing_delete_bucket_are_kept_or_refused() {
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        bucket_race::setup(&s3).await;
+        let race: bucket_race::SharedRace = Arc::default();
+        let mut violations = Vec::new();
+        for round in 0..RACE_ROUNDS {
+            let seed = mix(0xde1e7e ^ round);
+            let writers: Vec<_> = (0..RACE_WRITERS)
+                .map(|w| {
+                    let (s3, race) = (s3.clone(), race.clone());
+                    tokio::spawn(bucket_race::writer(
+                        s3,
+                        w,
+                        seed,
+                        race,
+                        RACE_WRITES_PER_ROUND,
+                    ))
+                })
+                .collect();
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let deleters: Vec<_> = (0..RACE_BUCKET_WORKERS)
+                .map(|_| {
+                    let (s3, race, stop) = (s3.clone(), race.clone(), stop.clone());
+                    tokio::spawn(bucket_race::bucket_worker(s3, race, stop))
+                })
+                .collect();
+            for w in writers {
+                let done = w.await.expect("writer");
+                assert_eq!(done, RACE_WRITES_PER_ROUND, "a writer lost the server");
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for d in deleters {
+                d.await.expect("bucket worker");
+            }
+            let found = bucket_race::check(&s3, &race).await;
+            violations.extend(found.into_iter().map(|v| format!("round {round}: {v}")));
+        }
+        let counts = *race.counts.lock().expect("lock");
+        assert!(
+            violations.is_empty(),
+            "{} violations ({counts:?}):\n{}",
+            violations.len(),
+            violations.join("\n")
+        );
+        assert!(
+            counts.writes_acked > 0 && counts.deletes_ok > 0 && counts.deletes_not_empty > 0,
+            "the race did not happen: {counts:?}"
+        );
+        eprintln!("{RACE_ROUNDS} rounds of writes racing DeleteBucket: {counts:?}");
+    });
 }
 
 /// Finds `needle` in the segment files of `shard_dir`: (path, offset).

@@ -144,6 +144,7 @@ fn catalog_error(e: CatalogError) -> ApiError {
         ),
         E::Invalid(m) => ApiError::bad_request(m),
         E::Persist(m) => ApiError::internal(format!("the catalog could not be saved: {m}")),
+        E::Busy(m) => ApiError::new(503, "ServiceUnavailable", m),
     }
 }
 
@@ -557,7 +558,22 @@ async fn delete_object(ctx: &ShardCtx, bucket_name: &str, key: &str) -> ApiResul
         Ok(_) => Err(ApiError::not_found(format!(
             "no object {key:?} in bucket {bucket_name:?}"
         ))),
-        Err(e) => Err(ApiError::internal(format!("delete failed: {e}"))),
+        Err(e) => Err(store_error("delete", e)),
+    }
+}
+
+/// A store's refusal as the API answers it: a bucket deleted meanwhile is
+/// 404, one whose deletion held the write back is 503 (retry), the rest 500.
+fn store_error(what: &str, e: crate::store::StoreError) -> ApiError {
+    use crate::store::StoreError as E;
+    match e {
+        E::NoSuchBucket => ApiError::not_found("no such bucket"),
+        E::BucketBusy => ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("{what} failed: {e}; retry"),
+        ),
+        e => ApiError::internal(format!("{what} failed: {e}")),
     }
 }
 
@@ -584,7 +600,7 @@ async fn delete_objects(ctx: &ShardCtx, bucket_name: &str, body: &[u8]) -> ApiRe
         match owner::delete(ctx, shard, b.id, &key, None).await {
             Ok(o) if o.existed => deleted.push(key),
             Ok(_) => {}
-            Err(e) => return Err(ApiError::internal(format!("delete of {key:?} failed: {e}"))),
+            Err(e) => return Err(store_error(&format!("delete of {key:?}"), e)),
         }
     }
     Ok(json(200, &serde_json::json!({ "deleted": deleted })))

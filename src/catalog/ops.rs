@@ -87,6 +87,9 @@ pub enum CatalogError {
     RootCredentialImmutable,
     Invalid(String),
     Persist(String),
+    /// The change could not be made now (a shard too slow to answer a
+    /// DeleteBucket's fence); nothing changed, and a retry may succeed.
+    Busy(String),
 }
 
 /// What a successful change produced.

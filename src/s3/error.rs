@@ -371,6 +371,10 @@ impl From<&StoreError> for S3Error {
                 mtime_millis,
             } => delete_marker_error(C::MethodNotAllowed, *version_id, *mtime_millis),
             StoreError::NoSuchUpload => S3Error::new(C::NoSuchUpload),
+            StoreError::NoSuchBucket => S3Error::new(C::NoSuchBucket),
+            // Retryable: the SDKs retry 503, and the retry gets 200 or 404.
+            StoreError::BucketBusy => S3Error::new(C::ServiceUnavailable)
+                .with_message("A DeleteBucket of this bucket is in progress; please retry."),
             StoreError::TooLarge => S3Error::new(C::EntityTooLarge)
                 .with_message("The assembled object exceeds this server's per-object extent limit"),
             StoreError::Io { .. } | StoreError::Format(_) => S3Error::new(C::InternalError),

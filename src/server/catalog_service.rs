@@ -1,10 +1,11 @@
 //! Catalog changes: any shard asks shard 0, which applies the change,
 //! persists it, and installs the new snapshot on every shard before
 //! answering — so a new bucket or a deactivated key is seen everywhere once
-//! the change is acknowledged.
+//! the change is acknowledged. DeleteBucket first fences the bucket on
+//! every shard (`bucket_delete`).
 
+use super::bucket_delete::fence_empty_bucket;
 use super::datadir::save_catalog;
-use super::owner::{bucket_stats_all, drop_bucket_everywhere};
 use super::shard::ShardCtx;
 use crate::catalog::{apply, Catalog, CatalogError, CatalogOp, CatalogOutcome};
 use crate::shard::msg::{ShardMsg, VersionedCatalog};
@@ -31,25 +32,26 @@ pub async fn apply_on_owner(ctx: &ShardCtx, op: CatalogOp) -> Result<CatalogOutc
             "catalog change sent to a shard that does not own the catalog".into(),
         ));
     };
-    let dropped = match &op {
-        CatalogOp::DeleteBucket { name } => {
-            let id = ctx
-                .with_catalog(|c| c.bucket(name).map(|b| b.id))
-                .ok_or(CatalogError::NoSuchBucket)?;
-            let (objects, _) = bucket_stats_all(ctx, id)
-                .await
-                .map_err(|e| CatalogError::Persist(e.message))?;
-            if objects > 0 {
-                return Err(CatalogError::BucketNotEmpty);
-            }
-            Some(id)
-        }
+    // DeleteBucket: the bucket is fenced on every shard and empty there.
+    let fences = match &op {
+        CatalogOp::DeleteBucket { name } => Some(fence_empty_bucket(ctx, name).await?),
         _ => None,
     };
     // No await between apply and persist: changes on shard 0 are serial.
     let (outcome, snapshot) = {
         let mut o = owner.borrow_mut();
         let mut data = o.data.clone();
+        if let (Some(f), CatalogOp::DeleteBucket { name }) = (&fences, &op) {
+            // Deleted, or deleted and re-created, while fenced: this attempt
+            // fenced an incarnation that is gone.
+            if data
+                .buckets
+                .iter()
+                .all(|b| b.name != *name || b.id != f.bucket)
+            {
+                return Err(CatalogError::NoSuchBucket);
+            }
+        }
         let outcome = apply(&mut data, op, crate::util::time::unix_now_millis())?;
         save_catalog(&o.dir, &data).map_err(CatalogError::Persist)?;
         o.data = data;
@@ -60,10 +62,12 @@ pub async fn apply_on_owner(ctx: &ShardCtx, op: CatalogOp) -> Result<CatalogOutc
         });
         (outcome, snap)
     };
-    broadcast(ctx, snapshot).await;
-    if let Some(id) = dropped {
-        drop_bucket_everywhere(ctx, id).await;
+    // Persisted: each shard drops the bucket and refuses writes into it as
+    // it installs this snapshot, which makes its fence moot.
+    if let Some(f) = fences {
+        f.keep();
     }
+    broadcast(ctx, snapshot).await;
     Ok(outcome)
 }
 

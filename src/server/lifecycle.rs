@@ -46,12 +46,15 @@ pub async fn run(ctx: Rc<ShardCtx>, interval: Duration) {
                 .collect()
         });
         for (bucket, rules) in buckets {
-            if let Err(e) = expire_bucket(&ctx, bucket, &rules).await {
-                tracing::warn!(shard = ctx.id, bucket, "lifecycle pass stopped: {e}");
+            // A bucket deleted during the pass simply ends it (NoSuchBucket).
+            match expire_bucket(&ctx, bucket, &rules).await {
+                Ok(()) | Err(StoreError::NoSuchBucket) => {}
+                Err(e) => tracing::warn!(shard = ctx.id, bucket, "lifecycle pass stopped: {e}"),
             }
             let now = crate::util::time::unix_now_millis();
             match abort_due_uploads(&ctx.store, bucket, &rules, now).await {
                 Ok(n) => ctx.lifecycle_stats.borrow_mut().aborted_uploads += n,
+                Err(StoreError::NoSuchBucket) => {}
                 Err(e) => tracing::warn!(shard = ctx.id, bucket, "lifecycle aborts stopped: {e}"),
             }
         }

@@ -1,6 +1,7 @@
 //! The S3 server: startup, shard threads, connections, request handling.
 
 pub mod body;
+pub mod bucket_delete;
 pub mod catalog_service;
 pub mod config;
 pub mod conn;

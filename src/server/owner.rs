@@ -57,6 +57,10 @@ pub async fn serve_mesh(ctx: Rc<ShardCtx>, mut rx: mpsc::Receiver<ShardMsg>) {
         crate::shard::spin::note_activity();
         match msg {
             msg @ ShardMsg::Read { .. } => serve_read(&ctx, msg),
+            // In arrival order, before any task spawned for a later message.
+            msg @ (ShardMsg::FenceBucket { .. } | ShardMsg::UnfenceBucket { .. }) => {
+                serve_fence(&ctx, msg)
+            }
             msg => {
                 let ctx = ctx.clone();
                 monoio::spawn(async move { handle_msg(&ctx, msg).await });
@@ -156,7 +160,9 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
         ShardMsg::BucketStats { bucket, reply } => {
             let _ = reply.send(ctx.store.bucket_stats(bucket));
         }
-        ShardMsg::DropBucket { bucket } => ctx.store.drop_bucket(bucket),
+        msg @ (ShardMsg::FenceBucket { .. } | ShardMsg::UnfenceBucket { .. }) => {
+            serve_fence(ctx, msg)
+        }
         ShardMsg::CatalogUpdate { catalog, reply } => {
             ctx.install_catalog(catalog);
             let _ = reply.send(());
@@ -165,6 +171,28 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             let _ = reply.send(catalog_service::apply_on_owner(ctx, op).await);
         }
         ShardMsg::Admin(m) => crate::admin::msg::handle(ctx, m),
+    }
+}
+
+/// DeleteBucket's fence, set (or lifted) now, as the message arrives:
+/// a fence and its lifting come on one queue in that order and must take
+/// effect in it. The fence's answer waits for the bucket's writes in a task.
+fn serve_fence(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
+    match msg {
+        ShardMsg::FenceBucket {
+            bucket,
+            token,
+            reply,
+        } => {
+            let answer =
+                ctx.store
+                    .fence_bucket(bucket, token, super::bucket_delete::FENCE_DRAIN_WAIT);
+            monoio::spawn(async move {
+                let _ = reply.send(answer.await);
+            });
+        }
+        ShardMsg::UnfenceBucket { bucket, token } => ctx.store.unfence_bucket(bucket, token),
+        _ => unreachable!("serve_fence is given fences only"),
     }
 }
 
@@ -711,12 +739,4 @@ pub async fn bucket_stats_all(ctx: &ShardCtx, bucket: BucketId) -> Result<(u64, 
     Ok(all
         .into_iter()
         .fold((0, 0), |(objects, bytes), (o, b)| (objects + o, bytes + b)))
-}
-
-/// Tells every shard (this one included) to forget a deleted bucket's index.
-pub async fn drop_bucket_everywhere(ctx: &ShardCtx, bucket: BucketId) {
-    ctx.store.drop_bucket(bucket);
-    for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
-        let _ = ctx.send(shard, ShardMsg::DropBucket { bucket }).await;
-    }
 }

@@ -160,7 +160,11 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
     };
     let mut resp = match result {
         Ok(r) => r,
-        Err(e) => Response::error(&e.with_resource(req.resource()), &id, is_head),
+        Err(e) => Response::error(
+            &name_the_bucket(e, &req).with_resource(req.resource()),
+            &id,
+            is_head,
+        ),
     };
     super::cors::decorate(ctx, &req, &mut resp);
     record(ctx, timer, req.op.name(), &resp, body.delivered);
@@ -174,6 +178,18 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
         expected_continue,
     )
     .await
+}
+
+/// NoSuchBucket found by the store (a write into a bucket deleted under it)
+/// knows the bucket's id, not its name: the document names it as S3's does.
+fn name_the_bucket(e: S3Error, req: &Req) -> S3Error {
+    let named = e.extra.iter().any(|(name, _)| *name == "BucketName");
+    match &req.bucket {
+        Some(bucket) if e.code == S3ErrorCode::NoSuchBucket && !named => {
+            e.with("BucketName", bucket.clone())
+        }
+        _ => e,
+    }
 }
 
 /// Writes the answer, then keeps the connection only if the body was consumed

@@ -40,6 +40,8 @@ pub struct ShardCtx {
     /// Present on shard 0 only.
     pub catalog_owner: Option<RefCell<CatalogOwner>>,
     request_seq: Cell<u64>,
+    /// Tokens of DeleteBucket attempts (shard 0): each names its fences.
+    fence_tokens: Cell<u64>,
     pub connections: Cell<usize>,
     /// Answers to peers' requests: (through the asker's mesh queue, sent
     /// directly); see [`ShardCtx::answer`].
@@ -76,7 +78,7 @@ impl ShardCtx {
         } else {
             Md5Batcher::inline()
         };
-        store.set_versioning(versioning_states(&catalog.catalog));
+        follow_catalog(&store, &catalog.catalog);
         ShardCtx {
             id,
             config,
@@ -93,6 +95,7 @@ impl ShardCtx {
             date: RefCell::new(DateCache::new()),
             catalog_owner: catalog_owner.map(RefCell::new),
             request_seq: Cell::new(0),
+            fence_tokens: Cell::new(0),
             connections: Cell::new(0),
             answers: Cell::new((0, 0)),
             boot_id,
@@ -122,8 +125,15 @@ impl ShardCtx {
         let mut cur = self.catalog.borrow_mut();
         if next.version > cur.version {
             *cur = next;
-            self.store.set_versioning(versioning_states(&cur.catalog));
+            follow_catalog(&self.store, &cur.catalog);
         }
+    }
+
+    /// A token for a new DeleteBucket attempt, unique while this process runs.
+    pub fn next_fence_token(&self) -> u64 {
+        let token = self.fence_tokens.get() + 1;
+        self.fence_tokens.set(token);
+        token
     }
 
     /// A request id unique across shards and restarts: boot id, shard, sequence.
@@ -215,6 +225,14 @@ fn push_upper_hex(out: &mut String, v: u64, digits: u32) {
     for i in (0..digits).rev() {
         out.push(HEX[((v >> (4 * i)) & 0xF) as usize] as char);
     }
+}
+
+/// Tells the store which buckets exist (a deleted one's index is dropped
+/// and writes into it are refused from here on) and how each is versioned.
+fn follow_catalog(store: &Store, catalog: &Catalog) {
+    let live = catalog.buckets().map(|b| b.id).collect();
+    store.set_live_buckets(&live, catalog.data().next_bucket_id);
+    store.set_versioning(versioning_states(catalog));
 }
 
 /// Every bucket's versioning state, for the store (unversioned buckets left out).

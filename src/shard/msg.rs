@@ -10,8 +10,8 @@ use crate::s3::error::S3Error;
 use crate::s3::model::CompletedPart;
 use crate::server::read::{ReadPlan, ReadRequest};
 use crate::store::{
-    BucketId, DeleteOutcome, ListItem, ObjectMeta, PartInfo, PutCondition, StoreError, UploadId,
-    UploadItem, VersionItem,
+    BucketFence, BucketId, DeleteOutcome, ListItem, ObjectMeta, PartInfo, PutCondition, StoreError,
+    UploadId, UploadItem, VersionItem,
 };
 use bytes::Bytes;
 use futures_channel::{mpsc, oneshot};
@@ -163,9 +163,15 @@ pub enum ShardMsg {
         bucket: BucketId,
         reply: Reply<(u64, u64)>,
     },
-    DropBucket {
+    /// Shard 0 to every shard, for DeleteBucket attempt `token`: fence the
+    /// bucket, wait for its admitted writes, say whether it is empty here.
+    FenceBucket {
         bucket: BucketId,
+        token: u64,
+        reply: Reply<BucketFence>,
     },
+    /// Lift attempt `token`'s fence (the bucket was not deleted).
+    UnfenceBucket { bucket: BucketId, token: u64 },
     /// Shard 0 to every shard: install this snapshot (if newer), then reply.
     CatalogUpdate {
         catalog: Arc<VersionedCatalog>,

@@ -5,6 +5,7 @@
 //! them; it becomes visible only once its Commit is durable.
 
 pub mod align;
+mod bucket_gate;
 pub mod cache;
 pub mod checkpoint;
 pub mod compaction;
@@ -31,6 +32,8 @@ use bytes::Bytes;
 
 use crate::util::pieces::merge_small;
 
+pub use crate::types::BucketFence;
+pub use bucket_gate::WRITE_FENCE_WAIT;
 pub use file::{SimDisk, SimDiskHandle, SimFaults};
 pub use index::ObjectEntry;
 pub use multipart::{PartInfo, Upload, UploadId, UploadItem, MAX_PART_NUMBER};
@@ -38,6 +41,7 @@ pub use record::{Extent, FORMAT_VERSION, MAX_DATA_RECORD_BYTES};
 pub use types::*;
 
 use align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
+use bucket_gate::{Admission, BucketGates};
 pub use cache::CacheStats;
 use cache::RecordCache;
 use index::Index;
@@ -116,6 +120,8 @@ struct StoreInner {
     uploads: RefCell<Uploads>,
     /// Keys with a commit or delete in flight, and their ordering (keylock.rs).
     keys: Rc<KeyLocks>,
+    /// Which buckets writes may enter, and DeleteBucket's fences (bucket_gate.rs).
+    gates: Rc<BucketGates>,
     /// Live data-record bytes per segment (compaction input).
     live_per_segment: RefCell<BTreeMap<u32, u64>>,
     /// Open writers counted by the first segment they wrote data into: their
@@ -214,6 +220,7 @@ impl Store {
                 index: RefCell::new(rec.index),
                 uploads: RefCell::new(rec.uploads),
                 keys: Rc::default(),
+                gates: Rc::default(),
                 live_per_segment: RefCell::new(live),
                 writer_segments: RefCell::new(BTreeMap::new()),
                 cache,
@@ -296,6 +303,7 @@ impl Store {
         version_id: Option<u128>,
         change: impl FnOnce(&mut ObjectMeta),
     ) -> Result<Rc<ObjectEntry>, StoreError> {
+        let _admitted = self.admit(bucket).await?;
         // Read-modify-write of the entry: no other write of the key may land in between.
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         let old = match version_id {
@@ -469,6 +477,7 @@ impl Store {
         key: &str,
     ) -> Result<DeleteOutcome, StoreError> {
         self.note_foreground();
+        let _admitted = self.admit(bucket).await?;
         let version_id = match self.versioning(bucket) {
             Versioning::Unversioned => {
                 let seq = self.delete_seq(bucket, key).await?;
@@ -502,6 +511,7 @@ impl Store {
         version_id: u128,
     ) -> Result<DeleteOutcome, StoreError> {
         self.note_foreground();
+        let _admitted = self.admit(bucket).await?;
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         let found = self.get_version(bucket, key, version_id);
         if let Some(found) = &found {
@@ -519,7 +529,7 @@ impl Store {
     /// `delete` in an unversioned bucket, returning the Delete record's
     /// sequence number (None when nothing was written). Unconditional, so
     /// it shares the key with other unconditional writes and is ordered
-    /// among them by that number.
+    /// among them by that number. The caller holds an admission.
     pub(crate) async fn delete_seq(
         &self,
         bucket: BucketId,
@@ -571,6 +581,7 @@ impl Store {
         key: &str,
         commit_seq: u64,
     ) -> Result<bool, StoreError> {
+        let _admitted = self.admit(bucket).await?;
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         let Some(current) = self.get(bucket, key) else {
             return Ok(false);
@@ -720,6 +731,63 @@ impl Store {
     /// them 503 until restarted); for readiness checks.
     pub fn writes_fenced(&self) -> bool {
         self.inner.log.is_fenced()
+    }
+
+    /// Follows the catalog replica: `live` are its bucket ids, `next_id`
+    /// the id its next bucket gets. Writes into any other bucket are
+    /// refused from now on (NoSuchBucket), and the index of a bucket that
+    /// was live and is deleted now is dropped. Until the first call every
+    /// bucket is live (a store used without a catalog).
+    pub fn set_live_buckets(&self, live: &std::collections::HashSet<BucketId>, next_id: BucketId) {
+        for bucket in self.inner.gates.set_live(live, next_id) {
+            self.drop_bucket(bucket);
+        }
+    }
+
+    /// Admits a write into `bucket` (see bucket_gate.rs): every operation
+    /// that appends a record naming a bucket holds one until its record is
+    /// applied or has failed.
+    pub(crate) async fn admit(&self, bucket: BucketId) -> Result<Admission, StoreError> {
+        self.inner.gates.admit(bucket, WRITE_FENCE_WAIT).await
+    }
+
+    /// DeleteBucket's step on this shard for attempt `token`: fences the
+    /// bucket (writes wait), waits up to `drain` for writes admitted before
+    /// the fence, then says whether any version of the bucket is here.
+    /// Empty leaves the fence up, for the deleting shard to lift with
+    /// [`Store::unfence_bucket`] or to make moot by deleting the bucket;
+    /// NotEmpty lifts it at once.
+    pub fn fence_bucket(
+        &self,
+        bucket: BucketId,
+        token: u64,
+        drain: std::time::Duration,
+    ) -> impl std::future::Future<Output = BucketFence> + 'static {
+        // Up at the call, not when the future first runs: a lifting that
+        // arrives right behind the fence must find it.
+        self.inner.gates.fence(bucket, token);
+        let store = self.clone();
+        async move {
+            let gates = &store.inner.gates;
+            // Not empty now is an answer that stays right whatever the
+            // writes already admitted do next (DeleteBucket is ordered
+            // before them).
+            if store.is_bucket_empty(bucket) {
+                if !gates.drained(bucket, drain).await {
+                    return BucketFence::Busy;
+                }
+                if store.is_bucket_empty(bucket) {
+                    return BucketFence::Empty;
+                }
+            }
+            gates.unfence(bucket, token);
+            BucketFence::NotEmpty
+        }
+    }
+
+    /// Lifts DeleteBucket attempt `token`'s fence on `bucket`, if it holds one.
+    pub fn unfence_bucket(&self, bucket: BucketId, token: u64) {
+        self.inner.gates.unfence(bucket, token);
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -992,6 +1060,9 @@ impl ObjectWriter {
             meta.size = self.size;
         }
         let store = &self.store;
+        // Admitted before the key is taken: a write that waits on a fence
+        // then holds no key another admitted write needs.
+        let _admitted = store.admit(self.bucket).await?;
         // Conditional: atomic check and commit; unconditional: shares the
         // key and its group commit with other overwrites (keylock.rs).
         let mode = match cond {

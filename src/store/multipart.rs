@@ -237,6 +237,7 @@ impl Store {
         key: &str,
         meta: ObjectMeta,
     ) -> Result<UploadId, StoreError> {
+        let _admitted = self.admit(bucket).await?;
         let upload_id = new_upload_id();
         let rec = MultipartInitRec {
             upload_id,
@@ -334,6 +335,7 @@ impl Store {
         key: &str,
         upload_id: UploadId,
     ) -> Result<(), StoreError> {
+        let _admitted = self.admit(bucket).await?;
         let _guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         if self.with_upload(bucket, key, upload_id, |_| ()).is_none() {
             return Err(StoreError::NoSuchUpload);
@@ -386,6 +388,7 @@ impl Store {
         cond: &crate::store::PutCondition,
         plan: impl FnOnce(&Upload) -> Result<(Vec<u32>, ObjectMeta), E>,
     ) -> Result<Rc<ObjectEntry>, E> {
+        let _admitted = self.admit(bucket).await?;
         // Exclusive even without a condition: the upload's state is checked
         // here and ended by this record (two completions must not both win).
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
@@ -472,6 +475,7 @@ impl ObjectWriter {
         self.flush_pending().await?;
         let (upload_id, part_number) = self.part.expect("commit_part on a part writer");
         let store = self.store.clone();
+        let _admitted = store.admit(self.bucket).await?;
         if store
             .with_upload(self.bucket, &self.key, upload_id, |_| ())
             .is_none()

@@ -12,6 +12,7 @@ use super::log::MIN_WRITE_BUFFER_BYTES;
 use super::record::*;
 use super::*;
 
+mod bucket_gate;
 mod checkpoint;
 mod compaction;
 mod faults;

@@ -178,6 +178,12 @@ pub enum StoreError {
     DeleteMarker { version_id: u128, mtime_millis: i64 },
     /// The multipart upload is not in progress (never was, completed or aborted).
     NoSuchUpload,
+    /// The bucket incarnation the write names is not live on this shard
+    /// (deleted, perhaps re-created under a new id): nothing was written.
+    NoSuchBucket,
+    /// A DeleteBucket's fence held the write back longer than
+    /// `WRITE_FENCE_WAIT`: nothing was written; the client may retry.
+    BucketBusy,
     /// The object would not fit the store's limits (e.g. too many extents for one record).
     TooLarge,
     /// The data dir was formatted with another shard count or format version.
@@ -208,6 +214,8 @@ impl fmt::Display for StoreError {
             StoreError::NotFound => write!(f, "not found"),
             StoreError::DeleteMarker { .. } => write!(f, "the version is a delete marker"),
             StoreError::NoSuchUpload => write!(f, "no such multipart upload"),
+            StoreError::NoSuchBucket => write!(f, "no such bucket"),
+            StoreError::BucketBusy => write!(f, "the bucket is being deleted"),
             StoreError::TooLarge => write!(f, "object too large for one commit record"),
             StoreError::Format(m) => write!(f, "data dir format: {m}"),
         }

@@ -34,6 +34,7 @@ pub fn catalog_error(e: CatalogError, bucket: &str) -> S3Error {
             .with_message("The bucket you tried to delete is not empty")
             .with("BucketName", bucket.to_string()),
         CatalogError::Invalid(m) => S3Error::new(S3ErrorCode::InvalidArgument).with_message(m),
+        CatalogError::Busy(m) => S3Error::new(S3ErrorCode::ServiceUnavailable).with_message(m),
         other => S3Error::new(S3ErrorCode::InternalError).with_message(format!("catalog: {other:?}")),
     }
 }
