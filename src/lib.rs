@@ -7,6 +7,7 @@
 //! several layers), `server` (connection handling that ties
 //! them together), `admin` (management API), `bench` (load generator).
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod bench;
