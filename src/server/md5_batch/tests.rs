@@ -40,10 +40,19 @@ fn running_batcher() -> Rc<Md5Batcher> {
     batcher
 }
 
+/// A running batcher that hashes several ready streams in lanes on every
+/// host (a host without AVX-512 would hash each alone): for the tests of
+/// how lanes are filled.
+fn running_lane_batcher() -> Rc<Md5Batcher> {
+    let batcher = Md5Batcher::in_lanes_on_any_host();
+    monoio::spawn(batcher.clone().run());
+    batcher
+}
+
 #[test]
 fn sixteen_bodies_fed_in_one_turn_share_every_kernel_step() {
     run(async {
-        let batcher = running_batcher();
+        let batcher = running_lane_batcher();
         let bodies: Vec<Vec<u8>> = (0..LANES).map(|i| body(i, 4096)).collect();
         // Like request tasks woken in one turn: each feeds its body and
         // awaits the digest.
@@ -122,9 +131,14 @@ proptest! {
         order in proptest::collection::vec(0usize..1000, 1..400),
     ) {
         let bodies: Vec<Vec<u8>> = lens.iter().enumerate().map(|(i, &n)| body(i, n)).collect();
-        for kernel in [Kernel::detect(), Kernel::Scalar] {
+        // The host's batcher, lanes (on the host's kernel) and every stream alone.
+        for way in ["detected", "lanes", "alone"] {
         let digests = run(async {
-            let batcher = Md5Batcher::with_kernel(kernel);
+            let batcher = match way {
+                "detected" => Md5Batcher::new(),
+                "lanes" => Md5Batcher::in_lanes_on_any_host(),
+                _ => Md5Batcher::with_kernel(Kernel::Scalar),
+            };
             monoio::spawn(batcher.clone().run());
             let mut streams: Vec<(Md5Stream, usize)> = bodies.iter().map(|_| (batcher.open(), 0)).collect();
             let mut cut = cuts.iter().cycle();
@@ -152,7 +166,7 @@ proptest! {
             out
         });
         for (d, b) in digests.iter().zip(&bodies) {
-            prop_assert_eq!(*d, reference(b), "{:?}", kernel);
+            prop_assert_eq!(*d, reference(b), "{}", way);
         }
         }
     }
@@ -211,7 +225,7 @@ async fn settle_down() {
 #[test]
 fn bodies_wait_for_company_until_someone_needs_a_digest() {
     run(async {
-        let batcher = running_batcher();
+        let batcher = running_lane_batcher();
         let bodies: Vec<Vec<u8>> = (0..5).map(|i| body(i, 10_000 + i)).collect();
         let mut streams: Vec<Md5Stream> = bodies.iter().map(|_| batcher.open()).collect();
         for (s, b) in streams.iter_mut().zip(&bodies) {
@@ -236,7 +250,7 @@ fn bodies_wait_for_company_until_someone_needs_a_digest() {
 #[test]
 fn a_lane_whose_stream_runs_dry_is_refilled_in_the_same_round() {
     run(async {
-        let batcher = running_batcher();
+        let batcher = running_lane_batcher();
         // 48 bodies of very different lengths, all waited on at once.
         let bodies: Vec<Vec<u8>> = (0..48)
             .map(|i| body(i, 500 + (i * 7919) % 60_000))
