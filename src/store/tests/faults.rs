@@ -102,6 +102,27 @@ async fn fill(
     panic!("{tag}: {bound} objects of {size} bytes and still no NoSpace: no bound enforced");
 }
 
+/// The attack of issue 22 3b: empty PUTs until refused. Only the room
+/// above the reserve that the last refused object left may go; once
+/// refused, they stay refused.
+async fn empty_puts_until_refused(store: &Store, tag: &str) {
+    let mut empties = 0;
+    while put(store, &format!("empty-{tag}-{empties}"), b"")
+        .await
+        .is_ok()
+    {
+        empties += 1;
+        assert!(empties < 10_000, "empty PUTs eat the reserve");
+    }
+    assert!(
+        matches!(
+            put(store, &format!("one-more-empty-{tag}"), b"").await,
+            Err(StoreError::NoSpace)
+        ),
+        "refused once, refused again"
+    );
+}
+
 async fn check_model(store: &Store, model: &BTreeMap<String, Vec<u8>>) {
     for (k, v) in model {
         assert_reads(store, k, v).await;
@@ -128,23 +149,7 @@ fn full_store_cycle(disk: &SimDiskHandle, cfg: impl Fn() -> StoreConfig, bytes_b
                 "round {round}: {} bytes held, bound {bytes_bound}",
                 disk.borrow().used_bytes()
             );
-            // The attack of issue 22 3b: empty PUTs until refused. Only
-            // the room above the reserve the last object left may go.
-            let mut empties = 0;
-            while put(&store, &format!("empty-{round}-{empties}"), b"")
-                .await
-                .is_ok()
-            {
-                empties += 1;
-                assert!(empties < 10_000, "empty PUTs eat the reserve");
-            }
-            assert!(
-                matches!(
-                    put(&store, "one-more-empty", b"").await,
-                    Err(StoreError::NoSpace)
-                ),
-                "refused once, refused again"
-            );
+            empty_puts_until_refused(&store, &format!("r{round}")).await;
             store
                 .abort_upload(1, &format!("mp{round}"), uploads[round])
                 .await
@@ -171,6 +176,9 @@ fn full_store_cycle(disk: &SimDiskHandle, cfg: impl Fn() -> StoreConfig, bytes_b
         // Full again, with an upload to abort after the restart.
         let late = open_upload(&store, "late").await;
         fill(&store, &mut model, "last", 300_000).await;
+        // Full for every size of object: the room above the reserve that
+        // the refused 300 kB left goes to empty PUTs first.
+        empty_puts_until_refused(&store, "last").await;
         (model, late)
     });
     disk.borrow_mut().settle();
