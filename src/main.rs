@@ -194,9 +194,25 @@ struct ServeArgs {
     /// Do not pin shard threads to CPUs.
     #[arg(long)]
     no_pin: bool,
-    /// Close connections idle for this many seconds.
+    /// Close keep-alive connections idle between requests for this many seconds.
     #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
+    /// Seconds a request head may take once its first byte arrived, and a new
+    /// connection's first request head from the accept (TLS handshake
+    /// included): sockets that send no request are closed this soon.
+    #[arg(long, default_value_t = server::config::DEFAULT_HEAD_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    head_timeout_secs: u64,
+    /// Connections each shard serves at once. Past it the connection idle
+    /// longest is closed for the new one (a new one is refused only when
+    /// every connection is mid-request). The open file limit can lower it.
+    #[arg(long, default_value_t = server::config::DEFAULT_MAX_CONNECTIONS_PER_SHARD as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections_per_shard: u64,
+    /// Connections one client address (IPv6: one /64) may hold across all
+    /// shards; more are closed at once (0: no limit).
+    #[arg(long, default_value_t = server::config::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    max_connections_per_ip: u32,
     /// Memory each shard keeps for hot object data, in MiB (O_DIRECT bypasses the
     /// kernel's page cache; objects up to 1/16 of this are cached). 0 disables it.
     #[arg(long, default_value_t = 256)]
@@ -312,6 +328,9 @@ impl ServeArgs {
             segment_bytes: self.segment_mib.max(1) * 1024 * 1024,
             direct_io: !self.no_direct_io,
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
+            head_timeout: std::time::Duration::from_secs(self.head_timeout_secs),
+            max_connections_per_shard: self.max_connections_per_shard as usize,
+            max_connections_per_ip: self.max_connections_per_ip,
             pin_threads: !self.no_pin,
             cache_bytes_per_shard: self.cache_mib * 1024 * 1024,
             compaction: !self.no_compaction,
@@ -347,13 +366,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::warn!("{}: exiting at once", server::stop::signal_name(sig));
         std::process::exit(EXIT_SECOND_SIGNAL);
     });
-    match started.stop.stop(grace) {
+    let server::Started { stop, lock, .. } = started;
+    match stop.stop(grace) {
         server::stop::Stopped::Drained => tracing::info!("stopped: every request answered"),
         server::stop::Stopped::GraceExpired { shards_busy } => tracing::warn!(
             "stopped after the {grace:?} grace period with requests still in flight on {shards_busy} shard(s); \
              they were not acknowledged"
         ),
     }
+    // The shards run until the process exits: the kernel releases the data
+    // dir's lock then, never while a shard may still touch the store.
+    std::mem::forget(lock);
     Ok(())
 }
 
@@ -416,6 +439,16 @@ fn floor(args: FloorArgs) -> Result<(), String> {
     if shards == 0 {
         return Err("--shards must be at least 1".into());
     }
+    server::fdlimit::raise_and_log();
+    // The durable floor's store is a data dir like any other: one process at a time.
+    let _lock = match &args.durable_dir {
+        Some(dir) => {
+            ringstore::util::private_fs::create_private_dir_all(dir)
+                .map_err(|e| format!("create {}: {e}", dir.display()))?;
+            Some(server::dirlock::lock_data_dir(dir)?)
+        }
+        None => None,
+    };
     let cfg = server::floor::FloorConfig {
         listen: args.listen,
         shards,
@@ -462,6 +495,17 @@ const VERIFY_EXIT_DAMAGED: u8 = 1;
 const VERIFY_EXIT_ERROR: u8 = 2;
 
 fn verify(data_dir: &std::path::Path) -> ExitCode {
+    // A live server's tails are mid-write: checking them would call them damage.
+    let _lock = match data_dir
+        .is_dir()
+        .then(|| server::dirlock::lock_data_dir(data_dir))
+    {
+        Some(Err(e)) => {
+            eprintln!("ringstore verify: {e}");
+            return ExitCode::from(VERIFY_EXIT_ERROR);
+        }
+        held => held,
+    };
     let run =
         ringstore::shard::runtime::block_on(|| ringstore::store::verify::verify_data_dir(data_dir));
     let report = match run {

@@ -699,3 +699,219 @@ fn an_unwritable_log_does_not_stop_any_shard() {
         check_all(&s3, "logfull", &expected).await;
     });
 }
+
+// ------------------------------------- one process per data dir (issue 22 §5)
+
+/// Runs `ringstore ARGS` to its end (killed and failed past `limit`):
+/// exit code and stdout + stderr.
+fn run_ringstore(args: &[&std::ffi::OsStr], limit: Duration) -> (i32, String) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringstore"))
+        .args(args)
+        .env("RINGSTORE_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ringstore");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ringstore {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut text = String::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut p = pipe;
+        let _ = p.read_to_string(&mut text);
+    }
+    (status.code().unwrap_or(-1), text)
+}
+
+/// A second `serve` or a `verify` on a live data dir is refused, naming the
+/// holder's pid, and changes nothing; once the holder is gone both work.
+#[test]
+fn a_live_data_dir_is_refused_to_a_second_server_and_to_verify() {
+    let mut server = Server::start(1);
+    let pid = server.pid().expect("pid");
+    let rt = rt();
+    rt.block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("one")
+            .send()
+            .await
+            .expect("bucket");
+        for i in 0..20u64 {
+            s3.put_object()
+                .bucket("one")
+                .key(format!("k{i}"))
+                .body(ByteStream::from(pattern(10_000, i)))
+                .send()
+                .await
+                .expect("put");
+        }
+    });
+    let dir = server.data_dir.clone().into_os_string();
+    let (code, text) = run_ringstore(
+        &[
+            "serve".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--data-dir".as_ref(),
+            &dir,
+            "--shards".as_ref(),
+            "1".as_ref(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_ne!(code, 0, "a second server must not start:\n{text}");
+    assert!(text.contains(&format!("pid {pid}")), "{text}");
+    let (code, text) = run_ringstore(&["verify".as_ref(), &dir], Duration::from_secs(30));
+    assert_eq!(code, 2, "verify on a live data dir:\n{text}");
+    assert!(text.contains(&format!("pid {pid}")), "{text}");
+    // The first server is unharmed, before and after a restart.
+    let check = |server: &Server| {
+        rt.block_on(async {
+            let s3 = s3_client(server).await;
+            for i in 0..20u64 {
+                assert_eq!(
+                    common::get_bytes(&s3, "one", &format!("k{i}")).await,
+                    pattern(10_000, i)
+                );
+            }
+        })
+    };
+    check(&server);
+    server.kill9();
+    let (code, text) = run_ringstore(&["verify".as_ref(), &dir], Duration::from_secs(60));
+    assert_eq!(code, 0, "verify of the stopped data dir:\n{text}");
+    server.restart();
+    check(&server);
+}
+
+// ------------------------------------------ private data dir (issue 22 §6)
+
+/// Every directory and file under `root` with its mode (permission bits).
+fn modes_under(root: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&p).expect("metadata");
+        out.push((p.clone(), meta.permissions().mode() & 0o777));
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read_dir") {
+                todo.push(e.expect("entry").path());
+            }
+        }
+    }
+    out
+}
+
+fn assert_private(root: &std::path::Path) {
+    let modes = modes_under(root);
+    for (path, mode) in &modes {
+        let want = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(*mode, want, "{} is {mode:o}", path.display());
+    }
+    let names: Vec<String> = modes
+        .iter()
+        .filter_map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for expected in [
+        "format.json",
+        "credentials.json",
+        "catalog.json",
+        ringstore::sse::MASTER_KEY_FILE,
+        "ringstore.lock",
+        "checkpoint.idx",
+        "shard-000",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing: {names:?}"
+        );
+    }
+    assert!(names.iter().filter(|n| n.starts_with("seg-")).count() >= 2);
+}
+
+/// Files made at start, segments rolled under load, the index checkpoint
+/// and whatever a restart writes are all 0600 in 0700 dirs; a data dir
+/// loosened by hand (or by an older build) is made private again at start.
+#[test]
+fn the_data_dir_is_private_to_the_server_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut server = Server::start(1);
+    let rt = rt();
+    // More than CHECKPOINT_INTERVAL_BYTES (64 MiB) of log: a checkpoint is due.
+    const OBJECTS: u64 = 9;
+    const SIZE: usize = 8 << 20;
+    rt.block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("modes")
+            .send()
+            .await
+            .expect("bucket");
+        for i in 0..OBJECTS {
+            s3.put_object()
+                .bucket("modes")
+                .key(format!("k{i}"))
+                .body(ByteStream::from(pattern(SIZE, i)))
+                .send()
+                .await
+                .expect("put");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.log().contains("index checkpoint written") {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.restart();
+    rt.block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.put_object()
+            .bucket("modes")
+            .key("after-restart")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
+    });
+    assert_private(&server.data_dir);
+    server.kill9();
+    for (path, _) in modes_under(&server.data_dir) {
+        let loose = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).expect("chmod");
+    }
+    server.restart();
+    assert_private(&server.data_dir);
+    assert!(server.log().contains("made it private"), "{}", server.log());
+    rt.block_on(async {
+        let s3 = s3_client(&server).await;
+        for i in 0..OBJECTS {
+            assert_eq!(
+                common::get_bytes(&s3, "modes", &format!("k{i}")).await,
+                pattern(SIZE, i)
+            );
+        }
+    });
+}

@@ -270,7 +270,9 @@ fn tampered_xml_bodies_are_refused_before_they_act() {
     // A DeleteObjects body altered after signing (same length: "gone" ->
     // "keep") would delete the wrong key; its signed SHA-256 refuses it.
     let honest = b"<Delete><Object><Key>gone</Key></Object></Delete>";
-    let mut tampered = signed_request("POST", "/xml", "delete=", &h, honest, now(), &[]);
+    let md5 = content_md5(honest);
+    let with_md5 = [("content-md5", md5.as_str())];
+    let mut tampered = signed_request("POST", "/xml", "delete=", &h, honest, now(), &with_md5);
     let at = tampered.len() - b"gone</Key></Object></Delete>".len();
     tampered[at..at + 4].copy_from_slice(b"keep");
     assert!(tampered.ends_with(b"<Key>keep</Key></Object></Delete>"));
@@ -292,9 +294,145 @@ fn tampered_xml_bodies_are_refused_before_they_act() {
     let req = signed_request("GET", "/xml", "tagging=", &h, b"", now(), &[]);
     assert_eq!(exchange(&server, &req).0.status, 404, "no tags were set");
     // The honest request does its job.
-    let req = signed_request("POST", "/xml", "delete=", &h, honest, now(), &[]);
+    let req = signed_request("POST", "/xml", "delete=", &h, honest, now(), &with_md5);
     assert_eq!(exchange(&server, &req).0.status, 200);
     assert_eq!((get("keep"), get("gone")), (200, 404));
+}
+
+fn content_md5(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
+fn crc32_b64(body: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(body).to_be_bytes())
+}
+
+/// DeleteObjects without Content-MD5 or a flexible checksum is refused as S3
+/// refuses it (signed payload or not), before anything is deleted; the forms
+/// SDKs send (Content-MD5, x-amz-checksum-crc32, a trailing checksum) work;
+/// a key with a character XML 1.0 forbids is MalformedXML. A PUT naming a
+/// checksum algorithm without the checksum is refused too.
+#[test]
+fn delete_objects_needs_an_integrity_header_and_well_formed_keys() {
+    let server = Server::start(1);
+    let h = host(&server);
+    let put = |key: &str| {
+        let req = signed_request("PUT", &format!("/dobj/{key}"), "", &h, b"v", now(), &[]);
+        assert_eq!(exchange(&server, &req).0.status, 200);
+    };
+    let exists = |key: &str| {
+        let req = signed_request("GET", &format!("/dobj/{key}"), "", &h, b"", now(), &[]);
+        exchange(&server, &req).0.status == 200
+    };
+    let post = |body: &[u8], payload: Option<&str>, extra: &[(&str, &str)]| {
+        let req = match payload {
+            None => signed_request("POST", "/dobj", "delete=", &h, body, now(), extra),
+            Some(p) => common::signed_request_with_payload(
+                "POST",
+                "/dobj",
+                "delete=",
+                &h,
+                body,
+                p,
+                now(),
+                extra,
+            ),
+        };
+        exchange(&server, &req).0
+    };
+    let req = signed_request("PUT", "/dobj", "", &h, b"", now(), &[]);
+    assert_eq!(exchange(&server, &req).0.status, 200);
+    put("a");
+    let body = b"<Delete><Object><Key>a</Key></Object></Delete>";
+    let refused = [
+        (
+            None,
+            vec![],
+            "Missing required header for this request: Content-MD5",
+        ),
+        (
+            Some("UNSIGNED-PAYLOAD"),
+            vec![],
+            "Missing required header for this request: Content-MD5",
+        ),
+        (
+            None,
+            vec![("x-amz-sdk-checksum-algorithm", "CRC32")],
+            "x-amz-sdk-checksum-algorithm specified, but no corresponding",
+        ),
+    ];
+    for (payload, extra, message) in refused {
+        let resp = post(body, payload, &extra);
+        assert_eq!(resp.status, 400, "{}", resp.body_text());
+        assert!(resp.body_text().contains("<Code>InvalidRequest</Code>"));
+        assert!(resp.body_text().contains(message), "{}", resp.body_text());
+        assert!(exists("a"), "nothing deleted");
+    }
+    // Content-MD5, as older SDKs, s3cmd and boto3 before 1.36 send it.
+    let md5 = content_md5(body);
+    let resp = post(body, Some("UNSIGNED-PAYLOAD"), &[("content-md5", &md5)]);
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    assert!(!exists("a"));
+    // x-amz-checksum-crc32, as newer SDKs send it.
+    put("a");
+    let crc = crc32_b64(body);
+    let resp = post(
+        body,
+        None,
+        &[
+            ("x-amz-sdk-checksum-algorithm", "CRC32"),
+            ("x-amz-checksum-crc32", &crc),
+        ],
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    assert!(!exists("a"));
+    // A trailing checksum over an aws-chunked body.
+    put("a");
+    let mut framed = format!("{:x}\r\n", body.len()).into_bytes();
+    framed.extend_from_slice(body);
+    framed.extend_from_slice(format!("\r\n0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n").as_bytes());
+    let decoded = body.len().to_string();
+    let resp = post(
+        &framed,
+        Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", &decoded),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ],
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    assert!(!exists("a"));
+    // NUL (or another character XML 1.0 forbids) in a key: MalformedXML.
+    put("a");
+    for key in ["a\0", "a&#0;", "a&#x1;"] {
+        let body = format!(
+            "<Delete><Object><Key>{key}</Key></Object><Object><Key>a</Key></Object></Delete>"
+        );
+        let md5 = content_md5(body.as_bytes());
+        let resp = post(body.as_bytes(), None, &[("content-md5", &md5)]);
+        assert_eq!(resp.status, 400, "{key:?}: {}", resp.body_text());
+        assert!(
+            resp.body_text().contains("<Code>MalformedXML</Code>"),
+            "{}",
+            resp.body_text()
+        );
+        assert!(exists("a"), "nothing deleted");
+    }
+    // A PUT that names a checksum algorithm but sends no checksum would go
+    // unchecked: S3 refuses it, and nothing is stored.
+    let sdk_only = [("x-amz-sdk-checksum-algorithm", "CRC32")];
+    let req = signed_request("PUT", "/dobj/sdk-only", "", &h, b"v", now(), &sdk_only);
+    let resp = exchange(&server, &req).0;
+    assert_eq!(resp.status, 400, "{}", resp.body_text());
+    assert!(resp.body_text().contains("<Code>InvalidRequest</Code>"));
+    assert!(resp
+        .body_text()
+        .contains("x-amz-sdk-checksum-algorithm specified, but no corresponding"));
+    assert!(!exists("sdk-only"));
 }
 
 #[test]
@@ -334,4 +472,319 @@ fn idle_and_slow_clients_are_disconnected() {
         ),
     );
     assert_eq!(resp.status, 200);
+}
+
+// ------------------------------------------------- connection floods (issue 22 §4)
+
+/// `n` connections that never send a byte.
+fn silent_sockets(server: &Server, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| connect(server)).collect()
+}
+
+/// Whether the server has closed `s` (EOF or reset), without waiting.
+fn is_closed(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).expect("nonblocking");
+    let mut b = [0u8; 1];
+    let closed = match (&*s).read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    s.set_nonblocking(false).expect("blocking");
+    closed
+}
+
+/// Whether the server closes `s` within `wait`.
+fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
+    s.set_read_timeout(Some(wait)).expect("timeout");
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+fn log_lines_with(server: &Server, needle: &str) -> usize {
+    server.log().lines().filter(|l| l.contains(needle)).count()
+}
+
+/// Eight times the connection cap in idle, unauthenticated sockets: the
+/// longest-idle ones are closed for new clients, a signed SDK client is
+/// served within a second every time, nothing acknowledged is lost, and the
+/// hundreds of sheds are logged once per interval per shard.
+#[test]
+fn idle_sockets_beyond_the_cap_are_shed_and_signed_clients_are_served() {
+    const CAP_PER_SHARD: usize = 16;
+    const SHARDS: usize = 2;
+    let cap = CAP_PER_SHARD.to_string();
+    let server = Server::start_with(
+        SHARDS,
+        &[
+            "--max-connections-per-shard",
+            &cap,
+            "--max-connections-per-ip",
+            "0",
+        ],
+    );
+    let rt = common::rt();
+    let mut idle = Vec::new();
+    rt.block_on(async {
+        let s3 = common::s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("flood")
+            .send()
+            .await
+            .expect("create bucket");
+        let mut acked = Vec::new();
+        let put = |s3: aws_sdk_s3::Client, key: String, seed: u64| async move {
+            s3.put_object()
+                .bucket("flood")
+                .key(&key)
+                .body(common::pattern(4096, seed).into())
+                .send()
+                .await
+                .map(|_| (key, seed))
+        };
+        for i in 0..8 {
+            acked.push(
+                put(s3.clone(), format!("before-{i}"), i)
+                    .await
+                    .expect("put"),
+            );
+        }
+        idle = silent_sockets(&server, 8 * SHARDS * CAP_PER_SHARD);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for i in 0..16u64 {
+            // A new client each round: new connections, as a new process would open.
+            let fresh = common::s3_client(&server).await;
+            let started = std::time::Instant::now();
+            let done = put(fresh.clone(), format!("during-{i}"), 100 + i)
+                .await
+                .unwrap_or_else(|e| panic!("PUT {i} during the flood: {e:?}"));
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "PUT {i} took {:?}",
+                started.elapsed()
+            );
+            acked.push(done);
+            let started = std::time::Instant::now();
+            let body = common::get_bytes(&fresh, "flood", &format!("during-{i}")).await;
+            assert_eq!(body, common::pattern(4096, 100 + i));
+            assert!(started.elapsed() < Duration::from_secs(1));
+            // More silent sockets keep arriving meanwhile.
+            idle.extend(silent_sockets(&server, 8));
+        }
+        for (key, seed) in &acked {
+            assert_eq!(
+                common::get_bytes(&s3, "flood", key).await,
+                common::pattern(4096, *seed),
+                "{key}"
+            );
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let open = idle.iter().filter(|s| !is_closed(s)).count();
+    assert!(
+        open <= SHARDS * CAP_PER_SHARD,
+        "{open} of {} silent sockets still open past the cap",
+        idle.len()
+    );
+    let lines = log_lines_with(&server, "closed the longest-idle connection");
+    assert!(
+        (1..=SHARDS).contains(&lines),
+        "{lines} shed warnings for {} sheds:\n{}",
+        idle.len() - open,
+        server.log()
+    );
+}
+
+/// A connection that sends no request is closed at the default head
+/// deadline (10 s, not the 60 s idle timeout), while a keep-alive
+/// connection between requests gets the idle timeout.
+#[test]
+fn a_silent_connection_is_closed_at_the_head_deadline() {
+    let server = Server::start(1);
+    let mut silent = connect(&server);
+    let started = std::time::Instant::now();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(20)),
+        "a silent connection still open after 20 s"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(15),
+        "closed after {took:?}"
+    );
+    let h = host(&server);
+    let mut keep = connect(&server);
+    keep.write_all(&signed_request("GET", "/", "", &h, b"", now(), &[]))
+        .expect("write");
+    let mut r = BufReader::new(keep.try_clone().expect("clone"));
+    assert_eq!(read_response(&mut r, false).expect("response").status, 200);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !is_closed(&keep),
+        "idle between requests: the 60 s idle timeout applies"
+    );
+    keep.write_all(&signed_request("GET", "/", "", &h, b"", now(), &[]))
+        .expect("write");
+    assert_eq!(read_response(&mut r, false).expect("response").status, 200);
+}
+
+/// One client address holds at most --max-connections-per-ip connections;
+/// more are closed at once (logged once), other addresses are served, and
+/// a closed connection returns its place.
+#[test]
+fn connections_per_client_address_are_limited() {
+    const PER_IP: usize = 8;
+    let server = Server::start_with(1, &["--max-connections-per-ip", &PER_IP.to_string()]);
+    let mut held = silent_sockets(&server, PER_IP);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = silent_sockets(&server, 40);
+    for (i, s) in extra.iter_mut().enumerate() {
+        assert!(
+            closed_within(s, Duration::from_secs(5)),
+            "connection {i} past the limit kept"
+        );
+    }
+    assert!(held.iter().all(|s| !is_closed(s)), "the first ones stay");
+    // Another address (all of 127/8 is loopback) is not affected.
+    let rt = common::rt();
+    let other = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind("127.0.0.2:0".parse().expect("addr"))
+            .expect("bind");
+        let s = sock
+            .connect(format!("127.0.0.1:{}", server.port).parse().expect("addr"))
+            .await
+            .expect("connect");
+        s.into_std().expect("std")
+    });
+    other.set_nonblocking(false).expect("blocking");
+    (&other)
+        .write_all(&signed_request(
+            "GET",
+            "/",
+            "",
+            &host(&server),
+            b"",
+            now(),
+            &[],
+        ))
+        .expect("write");
+    let mut r = BufReader::new(&other);
+    assert_eq!(read_response(&mut r, false).expect("response").status, 200);
+    // A place freed is a place for the next connection.
+    held.pop();
+    std::thread::sleep(Duration::from_millis(200));
+    let (resp, _) = exchange(
+        &server,
+        &signed_request("GET", "/", "", &host(&server), b"", now(), &[]),
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        log_lines_with(&server, "client at its connection limit"),
+        1,
+        "40 refusals, one line:\n{}",
+        server.log()
+    );
+}
+
+fn nofile_limits_of(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let soft = fields.next().expect("soft").to_string();
+    let hard = fields.next().expect("hard").to_string();
+    (soft, hard)
+}
+
+fn own_hard_nofile() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) into a local.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
+    r.rlim_max
+}
+
+/// Started with a soft open file limit of 256, the server raises it to the
+/// hard limit and says so.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let hard = own_hard_nofile();
+    assert!(hard > 256, "this test needs a hard limit above 256");
+    let server = Server::start_with_nofile(1, &[], 256, hard);
+    let (soft_now, hard_now) = nofile_limits_of(server.pid().expect("pid"));
+    assert_eq!(soft_now, hard_now, "soft raised to hard");
+    assert_ne!(soft_now, "256");
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("open file limit raised") && l.contains("from=256")),
+        "{log}"
+    );
+}
+
+/// With only 256 descriptors (hard limit too), 400 idle sockets must not
+/// take the ones the store needs: PUTs that roll segments and prepare
+/// spares all succeed while the sockets are held, and every object is there
+/// after a restart.
+#[test]
+fn sockets_never_take_the_descriptors_the_store_needs() {
+    const FDS: u64 = 256;
+    let mut server = Server::start_with_nofile(1, &[], FDS, FDS);
+    let rt = common::rt();
+    let idle = silent_sockets(&server, 400);
+    std::thread::sleep(Duration::from_millis(300));
+    const OBJECTS: u64 = 40; // 40 MiB: two 16 MiB segment rolls and their spares
+    rt.block_on(async {
+        let s3 = common::s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("fds")
+            .send()
+            .await
+            .expect("create bucket");
+        for i in 0..OBJECTS {
+            s3.put_object()
+                .bucket("fds")
+                .key(format!("k{i}"))
+                .body(common::pattern(1 << 20, i).into())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("PUT {i}: {e:?}\n{}", server.log()));
+        }
+    });
+    let segments = std::fs::read_dir(server.data_dir.join("shard-000"))
+        .expect("shard dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("seg-"))
+        })
+        .count();
+    assert!(segments >= 3, "the PUTs rolled segments ({segments})");
+    assert!(
+        !server.log().contains("Too many open files"),
+        "{}",
+        server.log()
+    );
+    drop(idle);
+    server.restart();
+    rt.block_on(async {
+        let s3 = common::s3_client(&server).await;
+        for i in 0..OBJECTS {
+            assert_eq!(
+                common::get_bytes(&s3, "fds", &format!("k{i}")).await,
+                common::pattern(1 << 20, i)
+            );
+        }
+    });
 }

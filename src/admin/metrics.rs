@@ -104,7 +104,8 @@ impl ShardMetrics {
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
             in_flight: self.in_flight,
-            connections: ctx.connections.get() as u64,
+            connections: ctx.admission.table.len() as u64,
+            admission: ctx.admission.stats(),
             store: ctx.store.stats(),
             cache: ctx.store.cache_stats(),
             md5: ctx.md5.stats(),
@@ -124,6 +125,8 @@ pub struct MetricsSnapshot {
     pub bytes_out: u64,
     pub in_flight: u64,
     pub connections: u64,
+    /// Idle connections shed and new ones refused (`server::admission`).
+    pub admission: crate::server::admission::AdmissionStats,
     pub store: StoreStats,
     pub cache: CacheStats,
     pub md5: Md5BatchStats,
@@ -146,7 +149,7 @@ type Gauge = (
 );
 
 /// Series an operator watches, one per shard.
-const PER_SHARD: [Gauge; 16] = [
+const PER_SHARD: [Gauge; 18] = [
     (
         "ringstore_bytes_received_total",
         "counter",
@@ -170,6 +173,18 @@ const PER_SHARD: [Gauge; 16] = [
         "gauge",
         "Open client connections.",
         |s| s.connections,
+    ),
+    (
+        "ringstore_connections_shed_total",
+        "counter",
+        "Idle connections closed to make room for new ones (connection cap or open file limit).",
+        |s| s.admission.shed,
+    ),
+    (
+        "ringstore_connections_refused_total",
+        "counter",
+        "New connections closed unserved (per-client limit, or no idle connection to shed).",
+        |s| s.admission.refused,
     ),
     (
         "ringstore_store_objects",

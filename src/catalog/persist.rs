@@ -18,6 +18,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
             .truncate(true)
             .mode(mode)
             .open(&tmp)?;
+        // `mode` applies only when the file is created: a temp file left by
+        // a crash keeps whatever mode it had.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

@@ -690,6 +690,9 @@ fn parse_tree(body: &[u8], max_body: usize) -> Result<Node, S3Error> {
         )));
     }
     let text = std::str::from_utf8(body).map_err(|_| malformed())?;
+    if !all_xml_chars(text) {
+        return Err(malformed());
+    }
     let mut reader = Reader::from_str(text);
     reader.config_mut().expand_empty_elements = true;
     let mut stack: Vec<Node> = Vec::new();
@@ -719,6 +722,10 @@ fn parse_tree(body: &[u8], max_body: usize) -> Result<Node, S3Error> {
             }
             Event::Text(t) => {
                 let s = t.unescape().map_err(|_| malformed())?;
+                // A character reference (`&#0;`) must name an allowed character too.
+                if matches!(s, std::borrow::Cow::Owned(_)) && !all_xml_chars(&s) {
+                    return Err(malformed());
+                }
                 match stack.last_mut() {
                     Some(top) => top.text.push_str(&s),
                     None if s.trim().is_empty() => {}
@@ -738,6 +745,17 @@ fn parse_tree(body: &[u8], max_body: usize) -> Result<Node, S3Error> {
         (Some(root), true) => Ok(root),
         _ => Err(malformed()),
     }
+}
+
+/// Whether every character of `s` is one XML 1.0 allows in a document (its
+/// `Char` production: no NUL or other C0 control but tab, LF and CR, no
+/// U+FFFE or U+FFFF). S3 answers MalformedXML to a request body with any
+/// other, raw or as a character reference: a DeleteObjects key with a NUL
+/// must not be taken for a key.
+fn all_xml_chars(s: &str) -> bool {
+    s.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    })
 }
 
 fn expect_root(root: &Node, name: &str) -> Result<(), S3Error> {

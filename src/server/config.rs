@@ -4,12 +4,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A connection that sends nothing for this long is closed (slowloris defense).
+/// A keep-alive connection that sends nothing between requests for this
+/// long is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// A request head must arrive within this time once its first byte has.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections one shard serves at once; more wait in the kernel backlog.
-pub const MAX_CONNECTIONS_PER_SHARD: usize = 4096;
+/// A request head must be complete this long after its first byte arrived,
+/// and a new connection's first head this long after it was accepted: a
+/// socket that never sends a request holds its descriptor for seconds, not
+/// a minute (slowloris defense).
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one shard serves at once; past it the longest-idle one is
+/// closed for a new one (`server::admission`).
+pub const DEFAULT_MAX_CONNECTIONS_PER_SHARD: usize = 4096;
+/// Connections one client address (IPv6: one /64) may hold across all shards.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u32 = 1024;
 /// Allowed distance between the client's and the server's clock (S3: 15 minutes).
 pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
 
@@ -26,6 +33,11 @@ pub struct ServerConfig {
     /// Use O_DIRECT for the logs (falls back automatically where unsupported).
     pub direct_io: bool,
     pub idle_timeout: Duration,
+    /// See [`DEFAULT_HEAD_TIMEOUT`].
+    pub head_timeout: Duration,
+    pub max_connections_per_shard: usize,
+    /// 0: no limit.
+    pub max_connections_per_ip: u32,
     /// Pin shard i to the i-th allowed CPU.
     pub pin_threads: bool,
     /// Each shard's cache of hot record payloads, in bytes (0: none).

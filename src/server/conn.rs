@@ -2,7 +2,8 @@
 //! pipelining, idle limits, and the guarantee that a broken request closes
 //! the connection cleanly instead of desynchronising it.
 
-use super::config::{HEAD_TIMEOUT, MAX_CONNECTIONS_PER_SHARD};
+use super::admission::Ticket;
+use super::config::DEFAULT_HEAD_TIMEOUT;
 use super::request;
 use super::shard::ShardCtx;
 use super::tls::Stream;
@@ -10,19 +11,28 @@ use crate::http::{parse_head, HttpError, RequestHead, MAX_HEAD_BYTES};
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoBufMut;
 use monoio::net::TcpListener;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Bytes requested from the socket per read: one read may carry many small
 /// pipelined requests or a large slice of a body.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Pause after a failed accept before the next (the error is usually
+/// EMFILE, which the next accept would hit again at once).
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 /// One client connection: the socket and its receive buffer.
 pub struct Conn {
+    /// Declared before `stream`: the connection leaves its shard's table
+    /// before its socket is closed (see `ConnTable::shed_oldest_idle`).
+    ticket: Option<Ticket>,
     stream: Stream,
     pub buf: BytesMut,
     idle_timeout: Duration,
+    head_timeout: Duration,
+    /// When the first request head must be complete (from the accept).
+    first_head_by: Option<Instant>,
     /// Counts this connection as active for the shard's idle spin.
     pub spin: crate::shard::spin::ConnActivity,
 }
@@ -35,11 +45,30 @@ impl Conn {
 
     pub(crate) fn new(stream: impl Into<Stream>, idle_timeout: Duration) -> Conn {
         Conn {
+            ticket: None,
             stream: stream.into(),
             buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
             idle_timeout,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
+            first_head_by: None,
             spin: Default::default(),
         }
+    }
+
+    /// A connection of the S3 server: in its shard's table (idle between
+    /// requests, so it may be shed), its first head due `head_timeout`
+    /// after `accepted`.
+    fn served(stream: Stream, ctx: &ShardCtx, ticket: Ticket, accepted: Instant) -> Conn {
+        let mut conn = Conn::new(stream, ctx.config.idle_timeout);
+        conn.head_timeout = ctx.config.head_timeout;
+        conn.first_head_by = Some(accepted + ctx.config.head_timeout);
+        conn.ticket = Some(ticket);
+        conn
+    }
+
+    /// Whether the connection was closed to make room for another.
+    fn was_shed(&self) -> bool {
+        self.ticket.as_ref().is_some_and(|t| t.handle.was_shed())
     }
 
     /// Reads more bytes into `buf`; Ok(0) at end of stream.
@@ -76,14 +105,27 @@ impl Conn {
         res.map(|_| buf)
     }
 
-    /// Reads the next request head. Ok(None) when the client closed between requests.
+    /// Reads the next request head. Ok(None) when the client closed between
+    /// requests. While it waits the connection counts as idle.
     pub(crate) async fn next_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
+        if let Some(t) = &self.ticket {
+            t.handle.set_idle();
+        }
+        let head = self.read_head().await;
+        if let (Ok(Some(_)), Some(t)) = (&head, &self.ticket) {
+            t.handle.set_busy();
+        }
+        head
+    }
+
+    async fn read_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
         // Between requests a client may idle; once a head has started it must
-        // finish by one deadline (a trickle of bytes does not extend it).
+        // finish by one deadline (a trickle of bytes does not extend it), and
+        // a new connection's first head is due soon after the accept.
         // The deadline is set when a head is seen to be incomplete, so the
         // usual head that arrives in one read costs no clock read.
-        let head_budget = HEAD_TIMEOUT.min(self.idle_timeout);
-        let mut deadline: Option<Instant> = None;
+        let head_budget = self.head_timeout.min(self.idle_timeout);
+        let mut deadline: Option<Instant> = self.first_head_by.take();
         loop {
             if let Some(head) = parse_head(&mut self.buf)? {
                 return Ok(Some(head));
@@ -94,7 +136,9 @@ impl Conn {
             }
             let limit = match deadline {
                 None => self.idle_timeout,
-                Some(d) => d.saturating_duration_since(Instant::now()),
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(self.idle_timeout),
             };
             if limit.is_zero() {
                 return Err(HttpError::Timeout);
@@ -115,13 +159,15 @@ impl Conn {
 }
 
 /// Accepts connections forever, one task each; with `tls`, each
-/// connection first completes a TLS handshake.
+/// connection first completes a TLS handshake. Who is served is
+/// `server::admission`'s decision.
 pub async fn accept_loop(
     ctx: Rc<ShardCtx>,
     listener: TcpListener,
     tls: Option<monoio_rustls::TlsAcceptor>,
 ) {
     loop {
+        ctx.admission.settle().await;
         let accepted = monoio::select! {
             accepted = listener.accept() => accepted,
             _ = ctx.stop.wait() => return,
@@ -129,49 +175,46 @@ pub async fn accept_loop(
         let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!(shard = ctx.id, "accept failed: {e}");
-                monoio::time::sleep(Duration::from_millis(10)).await;
+                ctx.admission.accept_failed(ctx.id, &e);
+                monoio::time::sleep(ACCEPT_RETRY_PAUSE).await;
                 continue;
             }
         };
-        if ctx.connections.get() >= MAX_CONNECTIONS_PER_SHARD {
-            tracing::warn!(shard = ctx.id, %peer, "connection limit reached; closing");
+        let accepted = Instant::now();
+        let Some(ticket) = ctx.admission.admit(ctx.id, stream.as_raw_fd(), peer) else {
             drop(stream);
             continue;
-        }
+        };
         // Without TCP_NODELAY small responses wait ~40 ms for the client's delayed ACK.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("set_nodelay: {e}");
         }
-        ctx.connections.set(ctx.connections.get() + 1);
-        let fd = stream.as_raw_fd();
         let task_ctx = ctx.clone();
         let tls = tls.clone();
         monoio::spawn(async move {
             match tls {
-                None => serve_connection(&task_ctx, stream.into(), fd).await,
-                Some(acceptor) => match super::tls::accept(&acceptor, stream).await {
-                    Ok(s) => serve_connection(&task_ctx, s, fd).await,
-                    Err(e) => tracing::debug!(%peer, "{e}"),
-                },
+                None => serve_connection(&task_ctx, stream.into(), ticket, accepted).await,
+                Some(acceptor) => {
+                    let limit = task_ctx.config.head_timeout;
+                    match super::tls::accept(&acceptor, stream, limit).await {
+                        Ok(s) => serve_connection(&task_ctx, s, ticket, accepted).await,
+                        Err(e) => tracing::debug!(%peer, "{e}"),
+                    }
+                }
             }
-            task_ctx.connections.set(task_ctx.connections.get() - 1);
         });
     }
 }
 
-/// Serves requests on one connection until it closes or breaks.
-async fn serve_connection(ctx: &Rc<ShardCtx>, stream: Stream, fd: RawFd) {
-    let entry = ctx.stop.register(fd);
-    let mut conn = Conn::new(stream, ctx.config.idle_timeout);
+/// Serves requests on one connection until it closes, breaks or is shed.
+async fn serve_connection(ctx: &Rc<ShardCtx>, stream: Stream, ticket: Ticket, accepted: Instant) {
+    let mut conn = Conn::served(stream, ctx, ticket, accepted);
     loop {
-        entry.set_idle(true);
-        let next = conn.next_head().await;
-        entry.set_idle(false);
-        let head = match next {
+        let head = match conn.next_head().await {
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(HttpError::Timeout) => return,
+            Err(_) if conn.was_shed() => return,
             Err(e) => {
                 request::answer_bad_head(ctx, &mut conn, &e).await;
                 return;

@@ -1,6 +1,6 @@
 //! The data dir's small files: `format.json` (format version, shard count,
-//! placement seed), `credentials.json` (root credential and admin API key,
-//! mode 0600) and `catalog.json` (buckets and credentials, mode 0600).
+//! placement seed), `credentials.json` (root credential and admin API key)
+//! and `catalog.json` (buckets and credentials), all mode 0600.
 
 use crate::catalog::persist::{read_json, write_json};
 use crate::catalog::{CatalogData, Credential, ROOT_CREDENTIAL_ID};
@@ -10,8 +10,8 @@ use std::path::Path;
 
 /// Version of the data dir layout (the log records carry their own version too).
 pub const DATA_DIR_FORMAT_VERSION: u32 = 1;
-pub const SECRET_FILE_MODE: u32 = 0o600;
-pub const PUBLIC_FILE_MODE: u32 = 0o644;
+/// Every file of the data dir is private to the server's user (see `util::private_fs`).
+pub const SECRET_FILE_MODE: u32 = crate::util::private_fs::PRIVATE_FILE_MODE;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FormatFile {
@@ -88,7 +88,7 @@ pub fn open_format(dir: &Path, shards: u32) -> Result<FormatFile, String> {
         placement_seed: u64::from_le_bytes(random_bytes::<8>()),
         created_millis: crate::util::time::unix_now_millis(),
     };
-    write_json(&path, &f, PUBLIC_FILE_MODE)?;
+    write_json(&path, &f, SECRET_FILE_MODE)?;
     Ok(f)
 }
 

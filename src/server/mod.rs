@@ -1,5 +1,6 @@
 //! The S3 server: startup, shard threads, connections, request handling.
 
+pub mod admission;
 pub mod body;
 pub mod bucket_delete;
 pub mod catalog_service;
@@ -7,6 +8,8 @@ pub mod config;
 pub mod conn;
 pub mod cors;
 pub mod datadir;
+pub mod dirlock;
+pub mod fdlimit;
 pub mod floor;
 pub mod handlers;
 pub mod lifecycle;
@@ -43,13 +46,19 @@ pub struct Started {
     pub threads: Vec<std::thread::JoinHandle<()>>,
     /// Stops the shards gracefully (`stop.rs`).
     pub stop: stop::StopHandle,
+    /// The data dir's lock: hold it as long as the shards run.
+    pub lock: dirlock::DataDirLock,
 }
 
 /// Formats or opens the data dir, starts every shard, and returns once all
 /// of them listen. Shard threads run until the process exits.
 pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
-    std::fs::create_dir_all(&cfg.data_dir)
+    let soft_fd_limit = fdlimit::raise_and_log();
+    crate::util::private_fs::create_private_dir_all(&cfg.data_dir)
         .map_err(|e| format!("create {}: {e}", cfg.data_dir.display()))?;
+    // Before anything in the data dir is read or written.
+    let lock = dirlock::lock_data_dir(&cfg.data_dir)?;
+    make_data_dir_private(&cfg.data_dir);
     // Every shard binds the same port with SO_REUSEPORT, so the port is
     // picked (port 0) or checked once here.
     cfg.listen = claim_listen_port(cfg.listen)?;
@@ -79,6 +88,8 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         tracing::warn!("io_uring is not available (kernel or seccomp); using the epoll driver");
     }
     let boot_id = (crate::util::time::unix_now_millis() & 0xffff_ffff) as u32;
+    let per_client = admission::IpConnectionLimit::new(cfg.max_connections_per_ip);
+    let fd_ceiling = fdlimit::connection_fd_ceiling(soft_fd_limit, cfg.shards);
     let cfg = Arc::new(cfg);
     let cpus = allowed_cpus();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -107,6 +118,8 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
             admin_api_key: root.admin_api_key.clone(),
             tls_config: tls_config.clone(),
             stop: stop_requests.pop().expect("one stop request per shard"),
+            per_client: per_client.clone(),
+            fd_ceiling,
         };
         let ready = ready_tx.clone();
         let t = std::thread::Builder::new()
@@ -122,6 +135,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
             Err(_) => return Err("a shard thread died during start-up".into()),
         }
     }
+    warn_if_few_connections_fit(&cfg, fd_ceiling);
     Ok(Started {
         listen: cfg.listen,
         tls_listen: cfg.tls.as_ref().map(|t| t.listen),
@@ -129,7 +143,46 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         credentials_created,
         threads,
         stop,
+        lock,
     })
+}
+
+/// Takes group and other permissions off a data dir made by an older build
+/// or by hand (every file ringstore creates is private already).
+fn make_data_dir_private(dir: &std::path::Path) {
+    match crate::util::private_fs::tighten_modes(dir) {
+        Ok(t) if t.dirs + t.files > 0 => tracing::warn!(
+            data_dir = %dir.display(),
+            dirs = t.dirs,
+            files = t.files,
+            "data dir was readable by other users; made it private (dirs 0700, files 0600)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            data_dir = %dir.display(),
+            "could not make the data dir private: {e}"
+        ),
+    }
+}
+
+/// Says so when the open file limit leaves room for fewer connections than
+/// the connection cap allows (the shards' stores are open by now).
+fn warn_if_few_connections_fit(cfg: &ServerConfig, fd_ceiling: u64) {
+    let Some(open) = fdlimit::open_fds() else {
+        return;
+    };
+    let room = fd_ceiling.saturating_sub(open);
+    let cap = (cfg.max_connections_per_shard * cfg.shards) as u64;
+    if room < cap {
+        tracing::warn!(
+            open_fds = open,
+            room_for_connections = room,
+            connection_cap = cap,
+            "the open file limit leaves room for fewer connections than --max-connections-per-shard allows \
+             (beyond it the longest-idle connections are closed); raise the hard limit \
+             (ulimit -Hn, systemd LimitNOFILE=) to hold more"
+        );
+    }
 }
 
 /// The segment size every shard runs with: the configured one unless a
@@ -168,6 +221,8 @@ struct ShardBoot {
     admin_api_key: String,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     stop: stop::StopRequest,
+    per_client: Arc<admission::IpConnectionLimit>,
+    fd_ceiling: u64,
 }
 
 fn shard_thread(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), String>>) {
@@ -239,6 +294,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     };
     let MeshLinks { senders, receivers } = boot.links;
     let stop_request = boot.stop;
+    let admission = admission::Admission::new(&cfg, boot.per_client, boot.fd_ceiling);
     let ctx = Rc::new(ShardCtx::new(
         id,
         cfg,
@@ -249,6 +305,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         boot.owner,
         boot.boot_id,
         boot.admin_api_key,
+        admission,
     ));
     for rx in receivers {
         monoio::spawn(owner::serve_mesh(ctx.clone(), rx));
@@ -260,7 +317,10 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         monoio::spawn(conn::accept_loop(ctx.clone(), l, Some(acceptor)));
     }
     let stop_ctx = ctx.clone();
-    monoio::spawn(async move { stop::serve_stop_request(stop_request, &stop_ctx.stop).await });
+    monoio::spawn(async move {
+        let connections = &stop_ctx.admission.table;
+        stop::serve_stop_request(stop_request, &stop_ctx.stop, connections).await
+    });
     let _ = ready.send(Ok(()));
     drop(ready);
     conn::accept_loop(ctx, listener, None).await;

@@ -42,7 +42,8 @@ pub struct ShardCtx {
     request_seq: Cell<u64>,
     /// Tokens of DeleteBucket attempts (shard 0): each names its fences.
     fence_tokens: Cell<u64>,
-    pub connections: Cell<usize>,
+    /// Open connections and who gets one (`server::admission`).
+    pub admission: super::admission::Admission,
     /// Answers to peers' requests: (through the asker's mesh queue, sent
     /// directly); see [`ShardCtx::answer`].
     pub answers: Cell<(u64, u64)>,
@@ -70,6 +71,7 @@ impl ShardCtx {
         catalog_owner: Option<CatalogOwner>,
         boot_id: u32,
         admin_api_key: String,
+        admission: super::admission::Admission,
     ) -> ShardCtx {
         debug_assert_eq!(peers.len(), config.shards);
         debug_assert_eq!(catalog_owner.is_some(), id == 0);
@@ -96,7 +98,7 @@ impl ShardCtx {
             catalog_owner: catalog_owner.map(RefCell::new),
             request_seq: Cell::new(0),
             fence_tokens: Cell::new(0),
-            connections: Cell::new(0),
+            admission,
             answers: Cell::new((0, 0)),
             boot_id,
             admin: crate::admin::AdminState::new(admin_api_key),

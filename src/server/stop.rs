@@ -13,79 +13,27 @@
 //! The shards keep running until the process exits: a request in flight
 //! on one shard may be waiting for another shard's store.
 
+use super::admission::ConnTable;
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::poll_fn;
-use std::os::fd::RawFd;
-use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// How often a stopping shard looks whether its last connection has closed.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
 
-/// One shard's "stop now" flag, which tasks can await, and its open
-/// connections with whether each is idle (between requests).
+/// One shard's "stop now" flag, which tasks can await. The shard's open
+/// connections, and which are idle, are its admission table's
+/// (`server::admission::ConnTable`).
 #[derive(Default)]
 pub struct StopSignal {
     set: Cell<bool>,
     /// The few tasks that wait for it (the accept loops), not connections.
     waiters: RefCell<Vec<Waker>>,
-    connections: RefCell<HashMap<u64, (RawFd, Rc<Cell<bool>>)>>,
-    next_connection: Cell<u64>,
-}
-
-/// A connection's entry in its shard's [`StopSignal`]; leaves on drop.
-pub struct ConnEntry<'a> {
-    signal: &'a StopSignal,
-    id: u64,
-    idle: Rc<Cell<bool>>,
-}
-
-impl ConnEntry<'_> {
-    /// Waiting for the next request head: a stop closes the connection.
-    pub fn set_idle(&self, idle: bool) {
-        self.idle.set(idle);
-    }
-}
-
-impl Drop for ConnEntry<'_> {
-    fn drop(&mut self) {
-        self.signal.connections.borrow_mut().remove(&self.id);
-    }
 }
 
 impl StopSignal {
-    /// Registers an open connection (idle until its first head arrives).
-    /// The entry must be dropped before the socket is closed.
-    pub fn register(&self, fd: RawFd) -> ConnEntry<'_> {
-        let id = self.next_connection.get();
-        self.next_connection.set(id + 1);
-        let idle = Rc::new(Cell::new(true));
-        self.connections.borrow_mut().insert(id, (fd, idle.clone()));
-        ConnEntry {
-            signal: self,
-            id,
-            idle,
-        }
-    }
-
-    /// Ends the reads of every idle connection: each sees the end of its
-    /// stream and closes. Busy ones close after their answer.
-    fn close_idle_connections(&self) {
-        for (fd, idle) in self.connections.borrow().values() {
-            if idle.get() {
-                // SAFETY: shutdown(2) on a socket still open: an entry
-                // leaves the map before its connection's socket is closed,
-                // and both happen on this thread.
-                unsafe {
-                    libc::shutdown(*fd, libc::SHUT_RD);
-                }
-            }
-        }
-    }
-
     pub fn is_set(&self) -> bool {
         self.set.get()
     }
@@ -178,7 +126,11 @@ impl StopHandle {
 
 /// A shard's stop task: waits for the request, stops the shard, and
 /// reports once it has no connection left.
-pub async fn serve_stop_request(request: StopRequest, signal: &StopSignal) {
+pub async fn serve_stop_request(
+    request: StopRequest,
+    signal: &StopSignal,
+    connections: &ConnTable,
+) {
     // An Err means the main thread dropped its handle: it will never stop us.
     if request.request.await.is_err() {
         return;
@@ -187,8 +139,8 @@ pub async fn serve_stop_request(request: StopRequest, signal: &StopSignal) {
     loop {
         // Again each turn: a connection busy at the stop closes itself
         // after its answer, but one that had already gone idle is closed here.
-        signal.close_idle_connections();
-        if signal.connections.borrow().is_empty() {
+        connections.close_idle();
+        if connections.is_empty() {
             break;
         }
         monoio::time::sleep(DRAIN_POLL).await;

@@ -15,10 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A TLS handshake must finish within this (a client that stalls it holds a
-/// connection slot and nothing else).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Where the HTTPS listener listens and what it presents.
 #[derive(Debug, Clone)]
 pub struct TlsListen {
@@ -81,12 +77,15 @@ impl From<TcpStream> for Stream {
     }
 }
 
-/// Completes the server side of a handshake on an accepted connection.
+/// Completes the server side of a handshake on an accepted connection
+/// within `limit` (a client that stalls it holds a connection slot and
+/// nothing else; the server passes its head deadline).
 pub async fn accept(
     acceptor: &monoio_rustls::TlsAcceptor,
     tcp: TcpStream,
+    limit: Duration,
 ) -> Result<Stream, String> {
-    match monoio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    match monoio::time::timeout(limit, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => Ok(Stream::Tls(Box::new(s))),
         Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
         Err(_) => Err("TLS handshake timed out".to_string()),

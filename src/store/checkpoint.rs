@@ -364,7 +364,14 @@ fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
-    let mut f = std::fs::File::create(path).map_err(io("create", path))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::util::private_fs::PRIVATE_FILE_MODE)
+        .open(path)
+        .map_err(io("create", path))?;
     f.write_all(bytes).map_err(io("write", path))?;
     f.sync_data().map_err(io("fdatasync", path))
 }

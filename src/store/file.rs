@@ -311,7 +311,10 @@ fn fallocate(fd: i32, len: u64) -> io::Result<()> {
 impl DirectFile {
     async fn open(path: &Path, create: bool, direct: bool) -> io::Result<DirectFile> {
         let mut opts = monoio::fs::OpenOptions::new();
-        opts.read(true).write(true).create(create);
+        opts.read(true)
+            .write(true)
+            .create(create)
+            .mode(crate::util::private_fs::PRIVATE_FILE_MODE);
         if direct {
             // O_DSYNC: each log write is durable when it completes, so a
             // group commit is one io_uring write instead of a write plus an

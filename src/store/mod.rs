@@ -179,11 +179,13 @@ impl Store {
     /// starts the flusher.
     pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
         if cfg.sim.is_none() {
-            std::fs::create_dir_all(&cfg.dir).map_err(|source| StoreError::Io {
-                op: "mkdir",
-                path: cfg.dir.clone(),
-                offset: 0,
-                source,
+            crate::util::private_fs::create_private_dir_all(&cfg.dir).map_err(|source| {
+                StoreError::Io {
+                    op: "mkdir",
+                    path: cfg.dir.clone(),
+                    offset: 0,
+                    source,
+                }
             })?;
         }
         let cache = RefCell::new(RecordCache::new(cfg.cache_bytes));

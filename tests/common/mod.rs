@@ -27,6 +27,8 @@ pub struct Server {
     log_sink: Option<PathBuf>,
     /// Pass the fixture's small `--segment-mib` (off: the server's default).
     small_segments: bool,
+    /// The (soft, hard) RLIMIT_NOFILE the process starts with (see `start_with_nofile`).
+    nofile: Option<(u64, u64)>,
 }
 
 impl Server {
@@ -44,13 +46,27 @@ impl Server {
         Server::start_full(shards, &[], Some(sink.to_path_buf()))
     }
 
+    /// Starts a server whose open file limit starts at `soft` / `hard`.
+    pub fn start_with_nofile(shards: usize, extra: &[&str], soft: u64, hard: u64) -> Server {
+        let mut s = Server::unstarted(shards, extra, None);
+        s.nofile = Some((soft, hard));
+        s.spawn(0);
+        s
+    }
+
     fn start_full(shards: usize, extra: &[&str], log_sink: Option<PathBuf>) -> Server {
+        let mut s = Server::unstarted(shards, extra, log_sink);
+        s.spawn(0);
+        s
+    }
+
+    fn unstarted(shards: usize, extra: &[&str], log_sink: Option<PathBuf>) -> Server {
         let tmp = tempfile::Builder::new()
             .prefix("ringstore-test-")
             .tempdir_in(scratch_dir())
             .expect("tempdir");
         let data_dir = tmp.path().join("data");
-        let mut s = Server {
+        Server {
             child: None,
             endpoint: String::new(),
             port: 0,
@@ -60,9 +76,8 @@ impl Server {
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             log_sink,
             small_segments: !extra.contains(&"--segment-mib"),
-        };
-        s.spawn(0);
-        s
+            nofile: None,
+        }
     }
 
     /// Starts a server on `data_dir` (its log beside it) with the server's
@@ -78,6 +93,7 @@ impl Server {
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             log_sink: None,
             small_segments: false,
+            nofile: None,
         };
         s.spawn(0);
         s
@@ -113,6 +129,22 @@ impl Server {
                     .open(self.log_path())
                     .expect("server log"),
             ));
+        if let Some((soft, hard)) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit(2), async-signal-safe, between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: soft as libc::rlim_t,
+                        rlim_max: hard as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = cmd.spawn().expect("spawn ringstore");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();

@@ -527,6 +527,41 @@ fn delete_limits_and_errors() {
 }
 
 #[test]
+fn characters_xml_1_0_forbids_are_malformed_raw_or_referenced() {
+    let with_key = |k: &str| format!("<Delete><Object><Key>{k}</Key></Object></Delete>");
+    for key in [
+        "a\u{0}b", "a&#0;b", "a&#x0;b", "\u{1}", "&#x1;", "&#31;", "x\u{1f}", "\u{FFFE}",
+        "&#xFFFF;",
+    ] {
+        assert_eq!(
+            code(parse_delete(with_key(key).as_bytes())),
+            S3ErrorCode::MalformedXML,
+            "{key:?}"
+        );
+    }
+    // A forbidden character anywhere in the document, not only in a key.
+    assert_eq!(
+        code(parse_delete(
+            b"<Delete>\0<Object><Key>a</Key></Object></Delete>"
+        )),
+        S3ErrorCode::MalformedXML
+    );
+    // What XML 1.0 allows stays a key: tab, LF, CR (as a reference), the
+    // edges of the allowed ranges.
+    for (sent, key) in [
+        ("t\tn\n", "t\tn\n"),
+        ("&#xD;&#9;", "\r\t"),
+        (
+            "\u{20}\u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{10FFFF}",
+            "\u{20}\u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{10FFFF}",
+        ),
+    ] {
+        let req = parse_delete(with_key(sent).as_bytes()).expect(sent);
+        assert_eq!(req.objects, vec![(key.to_string(), None)]);
+    }
+}
+
+#[test]
 fn parses_complete_multipart() {
     // As botocore and aws-sdk-rust send it: quoted ETags, namespace, checksums.
     let body = format!(

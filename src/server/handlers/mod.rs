@@ -155,9 +155,12 @@ pub fn body_digests_with(
 ) -> Result<BodyDigests, S3Error> {
     let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
     let trailer_alg = req.auth.as_ref().and_then(|a| a.trailer);
+    let from_headers = requested_checksum(&headers).map_err(S3Error::from)?;
+    if let (Some((_, None)), None) = (&from_headers, trailer_alg) {
+        return Err(sdk_algorithm_without_checksum());
+    }
     // x-amz-trailer alone announces the algorithm (x-amz-sdk-checksum-algorithm is optional).
-    let requested = requested_checksum(&headers)
-        .map_err(S3Error::from)?
+    let requested = from_headers
         .or(trailer_alg.map(|alg| (alg, None)))
         .or(server_side.map(|alg| (alg, None)));
     let payload = req
@@ -167,6 +170,37 @@ pub fn body_digests_with(
         .unwrap_or(PayloadMode::Unsigned);
     let content_md5 = req.head.header_bytes("content-md5");
     BodyDigests::new(&payload, content_md5, requested).map_err(S3Error::from)
+}
+
+/// S3 refuses x-amz-sdk-checksum-algorithm that comes with neither the
+/// checksum's header nor a trailer announcing it: the body it names would
+/// go unchecked.
+fn sdk_algorithm_without_checksum() -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidRequest).with_message(
+        "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.",
+    )
+}
+
+/// S3 requires operations whose body must not be altered in transit
+/// (DeleteObjects) to carry Content-MD5 or a flexible checksum, as a
+/// header or announced for a trailer; without one the request is refused
+/// before its body is read. Every AWS SDK sends one (older ones
+/// Content-MD5, newer ones x-amz-checksum-crc32).
+pub fn require_integrity_header(req: &Req) -> Result<(), S3Error> {
+    if req.head.header_bytes("content-md5").is_some() {
+        return Ok(());
+    }
+    let headers: Vec<(&str, &[u8])> = req.head.headers().collect();
+    let trailer = req.auth.as_ref().and_then(|a| a.trailer);
+    match (
+        requested_checksum(&headers).map_err(S3Error::from)?,
+        trailer,
+    ) {
+        (Some((_, Some(_))), _) | (_, Some(_)) => Ok(()),
+        (Some((_, None)), None) => Err(sdk_algorithm_without_checksum()),
+        (None, None) => Err(S3Error::new(S3ErrorCode::InvalidRequest)
+            .with_message("Missing required header for this request: Content-MD5")),
+    }
 }
 
 /// What an operation needs to be allowed to do on a bucket.

@@ -2,7 +2,9 @@
 //! answer), GetObject / HeadObject, DeleteObject, DeleteObjects.
 
 use super::bucket::read_small_body;
-use super::{body_digests, bucket_for, check_version_id, requested_version, Access};
+use super::{
+    body_digests, bucket_for, check_version_id, requested_version, require_integrity_header, Access,
+};
 use crate::auth::{header_name, BodyDigestsResult};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::model::version_id_string;
@@ -557,6 +559,7 @@ pub async fn delete_many(
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req, Access::Write)?;
+    require_integrity_header(req)?;
     let raw = read_small_body(conn, req, body, MAX_DELETE_BODY_BYTES).await?;
     let request = xml::parse_delete(&raw)?;
     // Deletes run concurrently so group commit makes them share flushes.
