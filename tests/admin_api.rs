@@ -436,19 +436,28 @@ fn buckets_and_objects_endpoints() {
             .send()
             .await
             .expect("list uploads");
-        let who: Vec<(String, String)> = listed
+        let who: Vec<(String, String, String)> = listed
             .uploads()
             .iter()
             .map(|u| {
                 let name = |o: Option<&str>| o.unwrap_or_default().to_string();
                 (
+                    name(u.key()),
                     name(u.initiator().and_then(|i| i.display_name())),
                     name(u.owner().and_then(|o| o.display_name())),
                 )
             })
             .collect();
-        let pair = |n: &str| (n.to_string(), n.to_string());
-        assert_eq!(who, [pair("alice"), pair("alice"), pair("root")]);
+        // Uploads are listed in key order, as S3 lists them.
+        let upload = |k: &str, n: &str| (k.to_string(), n.to_string(), n.to_string());
+        assert_eq!(
+            who,
+            [
+                upload("big/one.bin", "alice"),
+                upload("big/root.bin", "root"),
+                upload("big/two.bin", "alice"),
+            ]
+        );
         let parts = s3
             .list_parts()
             .bucket("alice-bucket")
@@ -466,11 +475,22 @@ fn buckets_and_objects_endpoints() {
     let listed = api.ok("GET", "buckets/alice-bucket/multipart-uploads", None);
     let uploads = listed["uploads"].as_array().expect("uploads");
     assert_eq!(uploads.len(), 3, "{listed}");
-    let by: Vec<&str> = uploads
+    let by: Vec<(&str, &str)> = uploads
         .iter()
-        .map(|u| u["initiated_by"].as_str().expect("initiated_by"))
+        .map(|u| {
+            let field = |name: &str| u[name].as_str().expect(name);
+            (field("object_key"), field("initiated_by"))
+        })
         .collect();
-    assert_eq!(by, ["alice", "alice", "root"]);
+    // In key order, like ListMultipartUploads.
+    assert_eq!(
+        by,
+        [
+            ("big/one.bin", "alice"),
+            ("big/root.bin", "root"),
+            ("big/two.bin", "alice")
+        ]
+    );
     rt().block_on(async {
         common::s3_client(&server)
             .await
