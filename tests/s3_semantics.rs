@@ -480,7 +480,7 @@ fn conditional_write_that_loses_a_race_is_a_conflict() {
 
 /// Without --domain, `Host: <bucket>.localhost` and `<bucket>.<IPv4>` are
 /// virtual-hosted requests (as SDKs send them for such endpoints), not path
-/// style: before, `PUT /obj` to `vb.localhost` created a bucket `obj`.
+/// style: before, `PUT /obj` to `vhost.localhost` created a bucket `obj`.
 #[test]
 fn virtual_hosted_style_without_domain() {
     let server = Server::start(2);
@@ -489,13 +489,13 @@ fn virtual_hosted_style_without_domain() {
     let path_host = format!("127.0.0.1:{port}");
     let r = raw(
         port,
-        &signed_request("PUT", "/vb", "", &path_host, b"", now, &[]),
+        &signed_request("PUT", "/vhost", "", &path_host, b"", now, &[]),
         false,
     );
     assert_eq!(r.status, 200, "{}", r.body_text());
     for (host, key) in [
-        (format!("vb.localhost:{port}"), "by-name"),
-        (format!("vb.127.0.0.1:{port}"), "by-address"),
+        (format!("vhost.localhost:{port}"), "by-name"),
+        (format!("vhost.127.0.0.1:{port}"), "by-address"),
     ] {
         let put = signed_request(
             "PUT",
@@ -508,7 +508,15 @@ fn virtual_hosted_style_without_domain() {
         );
         let r = raw(port, &put, false);
         assert_eq!(r.status, 200, "{host}: {}", r.body_text());
-        let get = signed_request("GET", &format!("/vb/{key}"), "", &path_host, b"", now, &[]);
+        let get = signed_request(
+            "GET",
+            &format!("/vhost/{key}"),
+            "",
+            &path_host,
+            b"",
+            now,
+            &[],
+        );
         let r = raw(port, &get, false);
         assert_eq!(
             (r.status, r.body.as_slice()),
@@ -523,7 +531,7 @@ fn virtual_hosted_style_without_domain() {
         false,
     );
     let listing = r.body_text();
-    assert!(listing.contains("<Name>vb</Name>"), "{listing}");
+    assert!(listing.contains("<Name>vhost</Name>"), "{listing}");
     assert!(!listing.contains("<Name>by-name</Name>"), "{listing}");
     assert!(!listing.contains("<Name>by-address</Name>"), "{listing}");
 }
