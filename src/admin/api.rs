@@ -383,6 +383,7 @@ async fn create_bucket(ctx: &ShardCtx, body: &[u8]) -> ApiResult {
         owner_id: req.owner_id,
         region,
         acl: CannedAcl::Private,
+        reset_acl_if_owned: false,
     };
     change(ctx, op).await?;
     let mut resp = get_bucket(ctx, &req.name).await?;

@@ -22,6 +22,10 @@ pub enum CatalogOp {
         owner_id: u64,
         region: String,
         acl: CannedAcl,
+        /// S3's legacy us-east-1 answer: re-creating a bucket you own
+        /// succeeds and resets its ACL to `acl`, in this one change (a
+        /// DeleteBucket can then not fall between the check and the reset).
+        reset_acl_if_owned: bool,
     },
     /// The caller (shard 0) has checked with every shard that the bucket is empty.
     DeleteBucket {
@@ -158,13 +162,17 @@ pub fn apply(
             owner_id,
             region,
             acl,
+            reset_acl_if_owned,
         } => {
-            if let Some(b) = data.buckets.iter().find(|b| b.name == name) {
-                return Err(if b.owner_id == owner_id {
-                    CatalogError::BucketAlreadyOwnedByYou
-                } else {
-                    CatalogError::BucketAlreadyExists
-                });
+            if let Some(b) = data.buckets.iter_mut().find(|b| b.name == name) {
+                return match (b.owner_id == owner_id, reset_acl_if_owned) {
+                    (true, true) => {
+                        b.acl = acl;
+                        Ok(CatalogOutcome::Bucket(b.clone()))
+                    }
+                    (true, false) => Err(CatalogError::BucketAlreadyOwnedByYou),
+                    (false, _) => Err(CatalogError::BucketAlreadyExists),
+                };
             }
             if !data.credentials.iter().any(|c| c.id == owner_id) {
                 return Err(CatalogError::NoSuchCredential);
@@ -337,6 +345,7 @@ mod tests {
             owner_id: owner,
             region: "us-east-1".into(),
             acl: CannedAcl::Private,
+            reset_acl_if_owned: false,
         };
         apply(d, op, 5)
     }
@@ -413,6 +422,25 @@ mod tests {
             Err(CatalogError::BucketAlreadyExists)
         );
         assert_eq!(create(&mut d, "c", 99), Err(CatalogError::NoSuchCredential));
+        // us-east-1's re-create: the owner's resets the ACL in the same
+        // change; another owner's is still refused.
+        let recreate = |owner: u64| CatalogOp::CreateBucket {
+            name: "b".into(),
+            owner_id: owner,
+            region: "us-east-1".into(),
+            acl: CannedAcl::Private,
+            reset_acl_if_owned: true,
+        };
+        bucket_mut(&mut d, "b").expect("b").acl = CannedAcl::PublicRead;
+        let Ok(CatalogOutcome::Bucket(b)) = apply(&mut d, recreate(1), 2) else {
+            panic!("the owner's re-create succeeds")
+        };
+        assert_eq!(b.acl, CannedAcl::Private);
+        assert_eq!(d.buckets.iter().filter(|b| b.name == "b").count(), 1);
+        assert_eq!(
+            apply(&mut d, recreate(u.id), 3),
+            Err(CatalogError::BucketAlreadyExists)
+        );
     }
 
     #[test]

@@ -261,22 +261,11 @@ pub async fn create(
         owner_id: id,
         region: ctx.config.region.clone(),
         acl,
-    };
-    match change(ctx, op).await {
-        Ok(_) => {}
         // S3's legacy answer in us-east-1: re-creating a bucket you own is
         // 200 and resets its ACL (to the one asked for, private by default).
-        Err(CatalogError::BucketAlreadyOwnedByYou) if ctx.config.region == LEGACY_REGION => {
-            let reset = CatalogOp::PutBucketAcl {
-                name: name.clone(),
-                acl,
-            };
-            change(ctx, reset)
-                .await
-                .map_err(|e| catalog_error(e, &name))?;
-        }
-        Err(e) => return Err(catalog_error(e, &name)),
-    }
+        reset_acl_if_owned: ctx.config.region == LEGACY_REGION,
+    };
+    change(ctx, op).await.map_err(|e| catalog_error(e, &name))?;
     Ok(Response::new(200).header("Location", format!("/{name}")))
 }
 
