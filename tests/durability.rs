@@ -9,6 +9,7 @@ mod bucket_race;
 mod common;
 mod crash_mp;
 mod crash_versions;
+mod full_disk;
 
 use common::rt;
 
