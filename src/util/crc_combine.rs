@@ -102,12 +102,15 @@ mod tests {
         h.sum64()
     }
 
+    /// A CRC's whole-message function, widened to u64.
+    type CrcOf = fn(&[u8]) -> u64;
+
     /// The catalogue check values ("123456789") split at every point: the
     /// combination equals the CRC of the whole.
     #[test]
     fn golden_check_values_combine_at_every_split() {
         let data = b"123456789";
-        let cases: [(Crc, fn(&[u8]) -> u64, u64); 3] = [
+        let cases: [(Crc, CrcOf, u64); 3] = [
             (CRC32, crc32, 0xCBF4_3926),
             (CRC32C, crc32c, 0xE306_9283),
             (CRC64NVME, crc64, 0xAE8B_1486_0A79_9888),

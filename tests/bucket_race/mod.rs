@@ -173,7 +173,7 @@ pub async fn writer(
         let Ok(outcome) = wrote else {
             return n; // the server is gone
         };
-        let delete_it = outcome == Outcome::Acked && (r >> 40) % 4 != 0;
+        let delete_it = outcome == Outcome::Acked && !(r >> 40).is_multiple_of(4);
         if delete_it && delete(&s3, &key, &race).await.is_err() {
             return n;
         }

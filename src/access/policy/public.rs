@@ -30,11 +30,8 @@ pub fn statement_is_public(s: &Statement) -> bool {
     if s.effect != Effect::Allow {
         return false;
     }
-    let everyone = s.principal.negated
-        || s.principal
-            .patterns
-            .iter()
-            .any(|p| *p == PrincipalPattern::Everyone);
+    let everyone =
+        s.principal.negated || s.principal.patterns.contains(&PrincipalPattern::Everyone);
     if !everyone {
         return false;
     }
