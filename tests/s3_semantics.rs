@@ -914,3 +914,110 @@ fn pagination_is_exact_under_concurrent_writes_and_deletes() {
         }
     });
 }
+
+/// Object lock is not built yet (issue 25): every request that asks for it
+/// is refused with S3's error and leaves nothing behind, instead of being
+/// answered 200 with no lock (a backup tool would believe its copies
+/// immutable).
+#[test]
+fn object_lock_requests_are_refused_not_ignored() {
+    use aws_sdk_s3::types::{ObjectLockLegalHoldStatus, ObjectLockMode};
+    let server = Server::start(2);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        let e = s3
+            .create_bucket()
+            .bucket("locked")
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .expect_err("a lock-enabled bucket cannot be made");
+        assert_eq!(status_of(&e), Some(501));
+        assert_eq!(code(&e.into_service_error()), "NotImplemented");
+        assert!(
+            s3.head_bucket().bucket("locked").send().await.is_err(),
+            "the refused bucket was created"
+        );
+        s3.create_bucket()
+            .bucket("plain")
+            .object_lock_enabled_for_bucket(false)
+            .send()
+            .await
+            .expect("lock explicitly off is a plain bucket");
+        let until = aws_sdk_s3::primitives::DateTime::from_secs(4_102_444_800);
+        let e = s3
+            .put_object()
+            .bucket("plain")
+            .key("k")
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(until)
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .expect_err("a lock on a bucket without object lock");
+        assert_eq!(status_of(&e), Some(400));
+        assert_eq!(code(&e.into_service_error()), "InvalidRequest");
+        let e = s3
+            .put_object()
+            .bucket("plain")
+            .key("k")
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .expect_err("a legal hold on a bucket without object lock");
+        assert_eq!(code(&e.into_service_error()), "InvalidRequest");
+        assert!(
+            s3.head_object()
+                .bucket("plain")
+                .key("k")
+                .send()
+                .await
+                .is_err(),
+            "a refused PUT stored its object"
+        );
+        let e = s3
+            .create_multipart_upload()
+            .bucket("plain")
+            .key("mp")
+            .object_lock_mode(ObjectLockMode::Governance)
+            .object_lock_retain_until_date(until)
+            .send()
+            .await
+            .expect_err("a locked multipart upload");
+        assert_eq!(code(&e.into_service_error()), "InvalidRequest");
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket("plain")
+            .send()
+            .await
+            .expect("list uploads");
+        assert!(uploads.uploads().is_empty(), "a refused upload was started");
+        s3.put_object()
+            .bucket("plain")
+            .key("src")
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .expect("put");
+        let e = s3
+            .copy_object()
+            .bucket("plain")
+            .key("dst")
+            .copy_source("plain/src")
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            .send()
+            .await
+            .expect_err("a locked copy");
+        assert_eq!(code(&e.into_service_error()), "InvalidRequest");
+        assert!(
+            s3.head_object()
+                .bucket("plain")
+                .key("dst")
+                .send()
+                .await
+                .is_err(),
+            "a refused copy stored its object"
+        );
+    });
+}

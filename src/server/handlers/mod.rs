@@ -6,6 +6,7 @@ pub mod copy;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod protection;
 pub mod tagging;
 
 use super::body::BodyReader;
@@ -32,6 +33,7 @@ pub async fn dispatch(
             check_version_id("versionId", v)?;
         }
     }
+    protection::refuse_object_lock(req)?;
     match req.op {
         Operation::ListBuckets => bucket::list_buckets(ctx, req),
         Operation::CreateBucket => bucket::create(ctx, conn, req, body).await,
