@@ -437,12 +437,36 @@ fn power_cut_once(seed: u64) -> u64 {
         }
         disk.borrow_mut().power_cut(seed);
         disk.borrow_mut().dead = true;
+        drop(store);
+        drain(&disk).await;
         done.get()
     });
     assert!(acked > 0);
     let after = disk.borrow().durable_copy();
-    run(check_after_cut(seed, &after, &model.borrow()));
+    run(async {
+        check_after_cut(seed, &after, &model.borrow()).await;
+        drain(&after).await;
+    });
     acked
+}
+
+/// Scheduler steps a dead disk's tasks may take to end.
+const MAX_DRAIN_STEPS: u64 = 100_000;
+
+/// Runs the executor until no task holds `disk` any more (the caller's
+/// handle aside): after a power cut every writer and the flusher fail and
+/// end. monoio does not drop a finished runtime's pending tasks, so a task
+/// still waiting at the end of `run` would keep its store, write buffers
+/// and disk allocated for the rest of the test binary (9.2 GB over the
+/// default seeds before this).
+async fn drain(disk: &SimDiskHandle) {
+    for _ in 0..MAX_DRAIN_STEPS {
+        if Rc::strong_count(disk) == 1 {
+            return;
+        }
+        file::SimYield::new().await;
+    }
+    panic!("tasks still hold the disk after {MAX_DRAIN_STEPS} steps");
 }
 
 async fn check_after_cut(seed: u64, disk: &SimDiskHandle, model: &BTreeMap<String, KeyModel>) {
@@ -466,6 +490,7 @@ async fn check_after_cut(seed: u64, disk: &SimDiskHandle, model: &BTreeMap<Strin
     put(&store, "post", b"cut")
         .await
         .expect("writes after recovery");
+    drop(store);
 }
 
 #[test]
