@@ -36,6 +36,7 @@ async fn put_batch(store: &Store, round: usize) {
 
 fn bench_log(c: &mut Criterion) {
     let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
         .build()
         .expect("runtime");
     let mut cfg = StoreConfig::new("/sim/shard-000", 0);

@@ -250,6 +250,14 @@ struct ServeArgs {
     /// or a tracing filter (`info,ringstore::store=debug`).
     #[arg(long, default_value = DEFAULT_LOG_FILTER)]
     log: String,
+    /// Start even if records that had been durable are damaged (media
+    /// damage: bit rot, a bad sector, a file changed by something else).
+    /// Without it the server refuses to start and names the damage; with
+    /// it the damaged records, and the objects they hold, are dropped and
+    /// every dropped byte range is logged. A torn last write from a crash
+    /// or power cut never needs it (nothing in it was acknowledged).
+    #[arg(long)]
+    accept_data_loss: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -341,6 +349,7 @@ impl ServeArgs {
             sse_c_over_http: self.allow_sse_c_over_http,
             internal_metrics: self.internal_metrics,
             allow_sigv2: self.allow_sigv2,
+            accept_data_loss: self.accept_data_loss,
         })
     }
 }

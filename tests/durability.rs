@@ -560,7 +560,20 @@ fn verify_finds_bit_rot_and_server_serves_the_rest() {
         "the damaged object is named:\n{text}"
     );
 
-    server.restart();
+    // Damage to a durable record: the server refuses to start, naming it...
+    server.kill9();
+    let (code, log) = serve_refused(&server.data_dir);
+    assert_ne!(code, 0, "a damaged data dir must not start:\n{log}");
+    assert!(
+        log.contains("media damage") && log.contains("--accept-data-loss"),
+        "{log}"
+    );
+    // ...unless the operator accepts the loss: then it serves the rest.
+    let server = Server::start_in(
+        server.data_dir.clone(),
+        1,
+        &["--segment-mib", "16", "--accept-data-loss"],
+    );
     rt.block_on(async {
         let s3 = s3_client(&server).await;
         for (key, data) in &others {
@@ -588,7 +601,49 @@ fn verify_finds_bit_rot_and_server_serves_the_rest() {
             .await
             .expect("writes go on");
     });
-    assert!(server.log().contains("damaged record"), "damage is logged");
+    assert!(
+        server
+            .log()
+            .contains("media damage, dropped (--accept-data-loss)"),
+        "the dropped damage is logged"
+    );
+}
+
+/// How long a server refusing its data dir may take to exit.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `ringstore serve` on `data_dir`, which must refuse to start: its
+/// exit code and what it wrote to stderr.
+fn serve_refused(data_dir: &std::path::Path) -> (i32, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringstore"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--shards", "1"])
+        .args(["--segment-mib", "16", "--data-dir"])
+        .arg(data_dir)
+        .env("RINGSTORE_ACCESS_KEY", common::ACCESS_KEY)
+        .env("RINGSTORE_SECRET_KEY", common::SECRET_KEY)
+        .env("RINGSTORE_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ringstore");
+    let deadline = std::time::Instant::now() + REFUSAL_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started on a damaged data dir");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut log = String::new();
+    use std::io::Read;
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut log);
+    }
+    (status.code().unwrap_or(-1), log)
 }
 
 /// `--max-data-bytes`: PUTs past the cap answer StorageFull, reads go on,

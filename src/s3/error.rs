@@ -377,7 +377,9 @@ impl From<&StoreError> for S3Error {
                 .with_message("A DeleteBucket of this bucket is in progress; please retry."),
             StoreError::TooLarge => S3Error::new(C::EntityTooLarge)
                 .with_message("The assembled object exceeds this server's per-object extent limit"),
-            StoreError::Io { .. } | StoreError::Format(_) => S3Error::new(C::InternalError),
+            StoreError::Io { .. } | StoreError::Format(_) | StoreError::MediaDamage(_) => {
+                S3Error::new(C::InternalError)
+            }
         }
     }
 }

@@ -60,4 +60,7 @@ pub struct ServerConfig {
     pub internal_metrics: bool,
     /// Accept Signature Version 2 (header, presigned query) besides SigV4.
     pub allow_sigv2: bool,
+    /// Open stores whose durable records are damaged, dropping those
+    /// records (`--accept-data-loss`); otherwise such a store fails start-up.
+    pub accept_data_loss: bool,
 }

@@ -249,6 +249,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     store_cfg.direct_io = cfg.direct_io;
     store_cfg.max_data_bytes = cfg.max_data_bytes.map(|b| b / cfg.shards as u64);
     store_cfg.cache_bytes = cfg.cache_bytes_per_shard;
+    store_cfg.accept_data_loss = cfg.accept_data_loss;
     let store = match Store::open(store_cfg).await {
         Ok(s) => s,
         Err(e) => {
@@ -319,7 +320,14 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     let stop_ctx = ctx.clone();
     monoio::spawn(async move {
         let connections = &stop_ctx.admission.table;
-        stop::serve_stop_request(stop_request, &stop_ctx.stop, connections).await
+        // A Sync record confirms the shard's last write, so that damage to
+        // it is told from a torn write at the next start (store/damage.rs).
+        let close = async {
+            if let Err(e) = stop_ctx.store.close().await {
+                tracing::warn!(shard = id, error = %e, "confirming the log's last write failed");
+            }
+        };
+        stop::serve_stop_request(stop_request, &stop_ctx.stop, connections, close).await
     });
     let _ = ready.send(Ok(()));
     drop(ready);

@@ -124,12 +124,13 @@ impl StopHandle {
     }
 }
 
-/// A shard's stop task: waits for the request, stops the shard, and
-/// reports once it has no connection left.
-pub async fn serve_stop_request(
+/// A shard's stop task: waits for the request, stops the shard, runs
+/// `close` once it has no connection left, then reports.
+pub async fn serve_stop_request<F: std::future::Future<Output = ()>>(
     request: StopRequest,
     signal: &StopSignal,
     connections: &ConnTable,
+    close: F,
 ) {
     // An Err means the main thread dropped its handle: it will never stop us.
     if request.request.await.is_err() {
@@ -145,6 +146,7 @@ pub async fn serve_stop_request(
         }
         monoio::time::sleep(DRAIN_POLL).await;
     }
+    close.await;
     let _ = request.drained.send(0);
 }
 

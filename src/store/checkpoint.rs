@@ -26,11 +26,14 @@ use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+use super::damage::Classifier;
 use super::file::{list_segments, segment_name, sync_dir, SegmentFile};
 use super::index::{Index, ObjectEntry};
 use super::log::LogConfig;
 use super::record::{record_bytes, CommitRec, DecodeError};
-use super::recovery::{collect, cut_tail, init_segments, replay, scan_segment_from, Op, Recovered};
+use super::recovery::{
+    check_objects, collect, init_segments, replay, scan_segment_from, Op, Recovered,
+};
 use super::space::AppendClass;
 use super::types::StoreError;
 use super::{Store, StoreInner};
@@ -393,6 +396,12 @@ fn load(dir: &Path, segment_ids: &[u32]) -> Option<Checkpoint> {
     }
 }
 
+/// Where the shard's valid checkpoint says the log was durable, if it has one.
+pub(crate) fn durable_position(dir: &Path) -> Option<(u32, u64)> {
+    let ids = list_segments(dir, None).ok()?;
+    load(dir, &ids).map(|cp| (cp.first_segment, cp.first_offset))
+}
+
 /// Recovery with a checkpoint: the index up to its sequence comes from the
 /// file; only segments from its first segment on are scanned, and only their
 /// records after that sequence replayed. Without a valid one, a full scan.
@@ -408,7 +417,9 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
         index: cp.index,
         segments: BTreeMap::new(),
         resume: None,
-        damaged_records: 0,
+        media_damage: Vec::new(),
+        torn: None,
+        damaged_objects: 0,
         used_bytes: cp.used_bytes,
         uploads: Default::default(),
         init_segments: HashMap::new(),
@@ -418,6 +429,10 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     let mut ops: Vec<(u64, Op)> = Vec::new();
     let mut data: HashMap<(u32, u64), u32> = HashMap::new();
     let mut max_seq = cp.covered_seq;
+    let scanned_from = (cp.first_segment, cp.first_offset);
+    // The checkpoint's position was durable when it was written.
+    let mut classifier = Classifier::new(Some(scanned_from));
+    let mut undecodable = Vec::new();
     for (i, &id) in ids.iter().enumerate() {
         let path = cfg.dir.join(segment_name(id));
         let file = SegmentFile::open(&path, false, cfg.direct_io, None).await?;
@@ -429,9 +444,12 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
             };
             let mut scan = scan_segment_from(&file, start).await?;
             if i + 1 == ids.len() {
-                out.resume = Some(cut_tail(cfg, id, &mut scan));
+                let tail = classifier.last_segment(cfg, id, &mut scan);
+                out.resume = Some(tail.resume);
+                out.torn = tail.torn;
+            } else {
+                classifier.segment(id, &scan);
             }
-            out.damaged_records += scan.bad_runs.len() as u64;
             for r in scan
                 .records
                 .into_iter()
@@ -439,7 +457,7 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
             {
                 max_seq = max_seq.max(r.header.seq);
                 out.used_bytes += record_bytes(r.header.payload_len as usize) as u64;
-                collect(&path, id, r, &mut ops, &mut data, &mut out.damaged_records);
+                collect(id, r, &mut ops, &mut data, &mut undecodable);
             }
         }
         out.segments.insert(id, Rc::new(file));
@@ -448,11 +466,14 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
         out.resume.is_some(),
         "the first checkpoint segment is scanned"
     );
+    out.media_damage = classifier.finish();
+    out.media_damage.extend(undecodable);
     if let Some(r) = &mut out.resume {
         r.next_seq = max_seq + 1;
     }
     out.init_segments = init_segments(&ops);
     out.uploads = replay(&mut out.index, ops, &data);
+    out.damaged_objects = check_objects(&out.index, &data, scanned_from);
     Ok(out)
 }
 

@@ -452,6 +452,16 @@ impl SimDisk {
         self.files.get_mut(path).map(|f| &mut f.current)
     }
 
+    /// Puts a file on the disk, durable (tests: a stored log image).
+    pub fn install(&mut self, path: &Path, bytes: Vec<u8>) {
+        let f = SimFileData {
+            durable: bytes.clone(),
+            current: bytes,
+            pending: Vec::new(),
+        };
+        self.files.insert(path.to_path_buf(), f);
+    }
+
     /// Makes `current` the durable state of every file (as if fully synced).
     pub fn settle(&mut self) {
         for f in self.files.values_mut() {

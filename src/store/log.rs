@@ -13,8 +13,8 @@ use std::task::{Context, Poll, Waker};
 use super::align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
 use super::file::{segment_name, SegmentFile, SimDiskHandle};
 use super::record::{
-    encode_record_parts, record_bytes, RecordKind, SegmentHeaderRec, FORMAT_VERSION,
-    MAX_PAYLOAD_BYTES,
+    encode_record_parts, record_bytes, RecordKind, SegmentHeaderRec, SyncRec, FORMAT_VERSION,
+    MAX_PAYLOAD_BYTES, SYNC_RECORD_BYTES,
 };
 use super::space::{AppendClass, Space};
 use super::types::StoreError;
@@ -22,8 +22,20 @@ use super::types::StoreError;
 /// See `Log::space_is_short`.
 const SPACE_PRESSURE_SEGMENTS: u64 = 4;
 
-/// Smallest write buffer: the largest record plus the carried tail block.
-pub const MIN_WRITE_BUFFER_BYTES: usize = record_bytes(MAX_PAYLOAD_BYTES) + BLOCK_BYTES;
+/// Smallest write buffer: the largest record, the Sync record that ends
+/// its flush, and the carried tail block.
+pub const MIN_WRITE_BUFFER_BYTES: usize =
+    record_bytes(MAX_PAYLOAD_BYTES) + SYNC_RECORD_BYTES + BLOCK_BYTES;
+/// After the flusher has had nothing to write for this long, it confirms
+/// the last flush with a write of a Sync record alone, so that flush's
+/// records count as confirmed in recovery (damage to them is then media
+/// damage, not a torn write). Long enough that a busy shard never pays
+/// for it (its next flush confirms the last one anyway), short enough that
+/// an idle shard's last writes are confirmed moments after they are.
+pub const CONFIRM_IDLE_MS: u64 = 20;
+/// Segment room every append leaves after its record: its flush's Sync
+/// record and a confirming Sync-only flush's.
+const SYNC_RESERVE_BYTES: u64 = 2 * SYNC_RECORD_BYTES as u64;
 pub const MIN_SEGMENT_BYTES: u64 = 2 * MIN_WRITE_BUFFER_BYTES as u64;
 /// Upper bound of a segment header record (the first record of every segment).
 const SEGMENT_HEADER_BOUND_BYTES: u64 = record_bytes(64) as u64;
@@ -113,6 +125,9 @@ pub struct LogConfig {
     pub direct_io: bool,
     pub sim: Option<SimDiskHandle>,
     pub max_data_bytes: Option<u64>,
+    /// Recovery drops records damaged after they were durable instead of
+    /// failing (`--accept-data-loss`).
+    pub accept_data_loss: bool,
 }
 
 /// Where writing resumes after recovery.
@@ -147,6 +162,13 @@ struct LogState {
     /// Successful flushes into the active segment (the spare policy's input).
     seg_flushes: u64,
     want_seq: u64,
+    /// The last completed flush wrote records besides its Sync record, and
+    /// no later Sync confirms them yet.
+    unconfirmed: bool,
+    /// The flush in progress carries records besides its Sync record.
+    flushing_records: bool,
+    /// Someone waits in `confirm` for a Sync-only flush.
+    confirm_wanted: bool,
     flushing: bool,
     rolling: bool,
     fenced: bool,
@@ -238,6 +260,11 @@ impl Log {
                 appended_bytes: 0,
                 seg_flushes: 0,
                 want_seq: 0,
+                // What recovery kept may be the unconfirmed tail of a flush
+                // (or a cut one's remains): confirm it soon.
+                unconfirmed: !fresh,
+                flushing_records: false,
+                confirm_wanted: false,
                 flushing: false,
                 rolling: false,
                 fenced: false,
@@ -333,22 +360,27 @@ impl Log {
                     return Err(StoreError::WritesFenced);
                 }
                 let pos = s.buf_file_off + s.active.len() as u64;
-                let seg_full = pos + need > s.seg_bytes;
+                // Every append leaves room in the buffer for the Sync record
+                // that ends its flush, and in the segment for that one and
+                // the Sync-only flush that confirms it once the shard is idle.
+                let need_with_sync = need + SYNC_RECORD_BYTES as u64;
+                let need_in_segment = need + SYNC_RESERVE_BYTES;
+                let seg_full = pos + need_in_segment > s.seg_bytes;
                 if !s.rolling {
                     if seg_full {
                         // A roll takes a new file: see what the disk has now.
                         self.space.refresh();
                     }
-                    if !self.admits(&s, class, need) {
+                    if !self.admits(&s, class, need_in_segment) {
                         // The free space read last may be stale (compaction
                         // or another process freed some since).
                         self.space.refresh();
-                        if !self.admits(&s, class, need) {
+                        if !self.admits(&s, class, need_in_segment) {
                             return Err(StoreError::NoSpace);
                         }
                     }
                 }
-                if !s.rolling && !seg_full && need as usize <= s.active.remaining() {
+                if !s.rolling && !seg_full && need_with_sync as usize <= s.active.remaining() {
                     return Ok(append_locked(&mut s, kind, flags, parts));
                 }
                 if !s.rolling && seg_full && s.durable_seq == s.appended_seq && !s.flushing {
@@ -426,6 +458,33 @@ impl Log {
             return u64::MAX;
         }
         self.room_after(&self.state.borrow(), 0).unwrap_or(0)
+    }
+
+    /// Resolves once everything appended so far is durable and confirmed by
+    /// a durable Sync record (a clean shutdown's last write).
+    pub async fn confirm(&self) -> Result<(), StoreError> {
+        loop {
+            {
+                let mut s = self.state.borrow_mut();
+                if s.fenced {
+                    return Err(StoreError::WritesFenced);
+                }
+                if !s.unconfirmed && !s.flushing && s.appended_seq == s.durable_seq {
+                    return Ok(());
+                }
+                s.want_seq = s.want_seq.max(s.appended_seq);
+                s.confirm_wanted = true;
+            }
+            let done = self.changed.notified();
+            self.flush_wanted.notify_all();
+            done.await;
+        }
+    }
+
+    /// Whether the last flush waits for a Sync record to confirm it.
+    fn needs_confirmation(&self) -> bool {
+        let s = self.state.borrow();
+        s.unconfirmed && !s.fenced
     }
 
     /// The next segment's file: the ready spare, else a new one if the
@@ -581,14 +640,47 @@ impl Log {
         Ok(())
     }
 
-    /// Takes the active buffer for flushing, leaving a fresh one that starts
-    /// with the partially filled tail block. None when there is nothing to do.
-    fn begin_flush(&self) -> Option<(Rc<SegmentFile>, AlignedBuf, u64, u64)> {
+    /// Ends the buffer with a Sync record, takes it for flushing and leaves
+    /// a fresh one that starts with the partially filled tail block. None
+    /// when there is nothing to do: no record is waited for and, unless
+    /// `confirm`, nothing to confirm either.
+    fn begin_flush(&self, confirm: bool) -> Option<(Rc<SegmentFile>, AlignedBuf, u64, u64)> {
         let mut s = self.state.borrow_mut();
-        if s.flushing || s.fenced || s.want_seq <= s.durable_seq || s.appended_seq <= s.durable_seq
-        {
+        // A roll swaps the buffer and the segment under us.
+        if s.flushing || s.fenced || s.rolling {
             return None;
         }
+        let records = s.appended_seq > s.durable_seq;
+        let wanted = records && s.want_seq > s.durable_seq;
+        let confirm = (confirm || s.confirm_wanted) && (s.unconfirmed || records);
+        if !wanted && !confirm {
+            return None;
+        }
+        s.confirm_wanted = false;
+        let pos = s.buf_file_off + s.active.len() as u64;
+        if pos + SYNC_RECORD_BYTES as u64 > s.seg_bytes {
+            // Appends leave room for their flush's Sync record and one
+            // confirmation, so only a confirmation of a log resumed at its
+            // segment's end (a format 1 log, or a confirmed one) gets here.
+            // The next segment's first flush confirms this one; until then
+            // it is confirmed already or holds what the previous run left.
+            debug_assert!(!records, "an append left no room for its Sync record");
+            s.unconfirmed = false;
+            drop(s);
+            self.changed.notify_all();
+            return None;
+        }
+        // Everything before this flush is durable: say so in it. Appends
+        // left room for this record in the buffer and the segment.
+        let sync = SyncRec {
+            segment: s.durable_end.0,
+            offset: s.durable_end.1,
+            seq: s.durable_seq,
+        };
+        debug_assert!(s.active.remaining() >= SYNC_RECORD_BYTES);
+        debug_assert!(s.buf_file_off + (s.active.len() + SYNC_RECORD_BYTES) as u64 <= s.seg_bytes);
+        append_locked(&mut s, RecordKind::Sync, 0, &[sync.encode()]);
+        s.flushing_records = records;
         let mut fresh = s.spare.take().expect("spare write buffer");
         let len = s.active.len();
         let tail_start = align_down(len as u64, BLOCK_BYTES as u64) as usize;
@@ -618,6 +710,8 @@ impl Log {
                     s.seg_flushes += 1;
                 }
                 s.durable_end = s.flushing_end;
+                // This flush's Sync confirmed every earlier one.
+                s.unconfirmed = s.flushing_records;
             }
             Err(e) => {
                 tracing::error!(error = %e, "log flush failed; fencing writes on this shard");
@@ -662,16 +756,29 @@ fn append_locked<P: AsRef<[u8]>>(
 }
 
 async fn flusher(log: Rc<Log>) {
+    let idle = std::time::Duration::from_millis(CONFIRM_IDLE_MS);
     loop {
         let job = loop {
             let wait = log.flush_wanted.notified();
             if log.state.borrow().shutdown {
                 return;
             }
-            if let Some(job) = log.begin_flush() {
+            if let Some(job) = log.begin_flush(false) {
                 break job;
             }
-            wait.await;
+            if !log.needs_confirmation() {
+                wait.await;
+                continue;
+            }
+            // Idle with an unconfirmed flush: confirm it unless a commit
+            // comes first (that commit's flush confirms it instead). A
+            // commit arriving while the confirmation is being written
+            // rides the next flush.
+            if monoio::time::timeout(idle, wait).await.is_err() {
+                if let Some(job) = log.begin_flush(true) {
+                    break job;
+                }
+            }
         };
         let (file, buf, off, target) = job;
         let (mut result, buf) = file.write_at(buf, off).await;

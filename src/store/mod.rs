@@ -9,6 +9,7 @@ mod bucket_gate;
 pub mod cache;
 pub mod checkpoint;
 pub mod compaction;
+pub mod damage;
 pub mod file;
 pub mod index;
 mod keylock;
@@ -78,6 +79,9 @@ pub struct StoreConfig {
     pub max_data_bytes: Option<u64>,
     /// Bytes of verified record payloads the shard keeps in memory (0: none).
     pub cache_bytes: usize,
+    /// Open even when records that had been durable are damaged, dropping
+    /// them (`--accept-data-loss`); otherwise such damage fails the open.
+    pub accept_data_loss: bool,
 }
 
 impl StoreConfig {
@@ -92,6 +96,7 @@ impl StoreConfig {
             sim: None,
             max_data_bytes: None,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            accept_data_loss: false,
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct StoreStats {
     /// Record bytes in the log not referenced by a visible object.
     pub garbage_bytes: u64,
     pub damaged_records: u64,
+    /// Visible objects whose data records recovery found damaged.
+    pub damaged_objects: u64,
     /// Completed log flushes (write + fdatasync) since open.
     pub flushes: u64,
     /// Next segments prepared ahead by zero-filling, and by preallocation
@@ -159,7 +166,10 @@ struct StoreInner {
     checkpoint_bytes: Cell<u64>,
     /// Record bytes of segments compaction freed since open.
     freed_bytes: Cell<u64>,
+    /// Damaged ranges recovery dropped (with `accept_data_loss`).
     damaged_records: u64,
+    /// Visible objects whose data recovery found damaged or missing.
+    damaged_objects: u64,
 }
 
 impl Drop for StoreInner {
@@ -198,8 +208,11 @@ impl Store {
             direct_io: cfg.direct_io,
             sim: cfg.sim,
             max_data_bytes: cfg.max_data_bytes,
+            accept_data_loss: cfg.accept_data_loss,
         };
         let rec = checkpoint::recover(&log_cfg).await?;
+        // Before anything is written: a refused open leaves the log as found.
+        recovery::judge(&log_cfg, &rec)?;
         let space = Rc::new(Space::new(
             &log_cfg.dir,
             log_cfg.sim.clone(),
@@ -237,9 +250,18 @@ impl Store {
                 checkpoint_bytes: Cell::new(0),
                 version_counter: Cell::new(random_u64()),
                 freed_bytes: Cell::new(0),
-                damaged_records: rec.damaged_records,
+                damaged_records: rec.media_damage.len() as u64,
+                damaged_objects: rec.damaged_objects,
             }),
         })
+    }
+
+    /// A clean shutdown's last step: waits until everything appended is
+    /// durable and confirmed by a Sync record, so recovery treats damage
+    /// anywhere in the log, the last records included, as media damage.
+    /// The store takes writes again afterwards (the flusher keeps running).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.inner.log.confirm().await
     }
 
     /// Starts a new object; nothing is visible until `commit`.
@@ -804,6 +826,7 @@ impl Store {
             segments: log.segments,
             garbage_bytes: used.saturating_sub(live_bytes),
             damaged_records: self.inner.damaged_records,
+            damaged_objects: self.inner.damaged_objects,
             flushes: log.flushes,
             spares_zero_filled: log.spares_zero_filled,
             spares_preallocated: log.spares_preallocated,

@@ -1,4 +1,4 @@
-//! The on-disk record format (version 1).
+//! The on-disk record format (version 2; version 1 records still decode).
 //!
 //! A record is a 32-byte header followed by its payload, padded to
 //! `RECORD_ALIGN_BYTES` so recovery can resync after damage by probing for the
@@ -15,13 +15,22 @@
 //! | 16  | 8    | sequence number (strictly increasing per shard)   |
 //! | 24  | 4    | CRC32C of header (crc zeroed) + payload           |
 //! | 28  | 4    | reserved (zero)                                   |
+//!
+//! The padding after the payload is zero; recovery treats anything else as
+//! damage, so every byte a record occupies is checked.
+//!
+//! Version 2 added the Sync record (kind 11), which ends every group-commit
+//! write and says up to where the log was durable before it (see
+//! `SyncRec`). Version 1 logs have none; they are read as before.
 
 use super::types::{
     BucketId, ChecksumAlgorithm, ChecksumType, MultipartDetails, ObjectMeta, SseInfo, SseKind,
     StoredChecksum,
 };
 
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+/// The first format with Sync records.
+pub const FORMAT_VERSION_SYNC: u16 = 2;
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"RSR1");
 pub const HEADER_BYTES: usize = 32;
 pub const RECORD_ALIGN_BYTES: usize = 8;
@@ -50,6 +59,8 @@ pub enum RecordKind {
     Checkpoint = 9,
     /// A version record with an explicit order (see `VersionRec`).
     Version = 10,
+    /// Ends each log write: how far the log was durable before it (`SyncRec`).
+    Sync = 11,
 }
 
 impl RecordKind {
@@ -66,6 +77,7 @@ impl RecordKind {
             8 => MultipartAbort,
             9 => Checkpoint,
             10 => Version,
+            11 => Sync,
             _ => return None,
         })
     }
@@ -179,6 +191,14 @@ pub fn decode_header(b: &[u8]) -> Result<RecordHeader, DecodeError> {
     })
 }
 
+/// Whether the padding after a record's payload is all zero, as written.
+/// `b` starts at the record and holds at least `record_bytes(payload_len)`.
+pub fn padding_is_zero(b: &[u8], payload_len: u32) -> bool {
+    let end = HEADER_BYTES + payload_len as usize;
+    b.get(end..record_bytes(payload_len as usize))
+        .is_some_and(|pad| pad.iter().all(|&x| x == 0))
+}
+
 /// Decodes a whole record at the start of `b`; checks the CRC.
 /// Returns the header and the payload slice.
 pub fn decode_record(b: &[u8]) -> Result<(RecordHeader, &[u8]), DecodeError> {
@@ -213,6 +233,23 @@ pub struct SegmentHeaderRec {
     pub format_version: u16,
     pub created_millis: i64,
 }
+
+/// Ends every group-commit write of the log: when the flusher started
+/// that write, every record up to `(segment, offset)` (the end of record
+/// `seq`) was durable. Recovery takes the furthest such position as
+/// confirmed: damage before it hit bytes that had been durable (media
+/// damage), damage after it can be a write that never completed (a torn
+/// last flush, nothing in it acknowledged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncRec {
+    pub segment: u32,
+    pub offset: u64,
+    pub seq: u64,
+}
+
+/// Bytes a Sync record occupies in the log.
+pub const SYNC_RECORD_BYTES: usize = record_bytes(SYNC_PAYLOAD_BYTES);
+const SYNC_PAYLOAD_BYTES: usize = 4 + 8 + 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitRec {
@@ -378,6 +415,26 @@ impl SegmentHeaderRec {
             shard_count: r.u32()?,
             format_version: r.u16()?,
             created_millis: r.i64()?,
+        };
+        r.finish(v)
+    }
+}
+
+impl SyncRec {
+    pub fn encode(&self) -> [u8; SYNC_PAYLOAD_BYTES] {
+        // No Writer: this runs once per flush, on the commit path.
+        let mut out = [0u8; SYNC_PAYLOAD_BYTES];
+        out[0..4].copy_from_slice(&self.segment.to_le_bytes());
+        out[4..12].copy_from_slice(&self.offset.to_le_bytes());
+        out[12..20].copy_from_slice(&self.seq.to_le_bytes());
+        out
+    }
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b);
+        let v = SyncRec {
+            segment: r.u32()?,
+            offset: r.u64()?,
+            seq: r.u64()?,
         };
         r.finish(v)
     }

@@ -1,18 +1,20 @@
 //! Rebuilds the index by scanning every segment, CRC-checking every record.
+//! What counts as a torn last flush and what as media damage: damage.rs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use super::align::{align_down, AlignedBuf, BLOCK_BYTES};
 use super::compaction::Pacer;
+use super::damage::{Classifier, DamagedRange, TornCut};
 use super::file::{list_segments, segment_name, SegmentFile};
 use super::index::{Index, ObjectEntry};
 use super::log::{LogConfig, ResumePoint};
 use super::multipart::{PartInfo, Upload, UploadId, Uploads, MAX_PART_NUMBER};
 use super::record::{
-    decode_header, decode_record, record_bytes, CommitRec, DeleteRec, MultipartCompleteRec,
-    MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordHeader, RecordKind, VersionOp,
-    VersionRec, HEADER_BYTES, MAX_PAYLOAD_BYTES, RECORD_ALIGN_BYTES,
+    decode_header, decode_record, padding_is_zero, record_bytes, CommitRec, DeleteRec,
+    MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordHeader,
+    RecordKind, VersionOp, VersionRec, HEADER_BYTES, MAX_PAYLOAD_BYTES, RECORD_ALIGN_BYTES,
 };
 use super::types::StoreError;
 
@@ -26,7 +28,13 @@ pub struct Recovered {
     pub uploads: Uploads,
     pub segments: BTreeMap<u32, Rc<SegmentFile>>,
     pub resume: Option<ResumePoint>,
-    pub damaged_records: u64,
+    /// Damage to records that had been durable (see damage.rs), and
+    /// metadata records that pass their CRC but do not decode.
+    pub media_damage: Vec<DamagedRange>,
+    /// The torn last flush cut off the last segment, if any.
+    pub torn: Option<TornCut>,
+    /// Visible objects whose data records are damaged or missing.
+    pub damaged_objects: u64,
     /// Bytes of valid records found, all segments.
     pub used_bytes: u64,
     /// Upload id -> segment of its Init record, for the Init records replayed.
@@ -49,6 +57,9 @@ pub(crate) struct Scan {
     pub(crate) bad_runs: Vec<(u64, u64)>,
     /// End of the last valid record.
     pub(crate) valid_end: u64,
+    /// End of the last non-zero byte after `valid_end` (`valid_end` when
+    /// only zeros follow): the remains of a torn write, or rot.
+    pub(crate) garbage_end: u64,
 }
 
 /// A read window over a segment file.
@@ -108,6 +119,7 @@ async fn scan_paced(file: &SegmentFile, start: u64, pacer: &mut Pacer) -> Result
         records: Vec::new(),
         bad_runs: Vec::new(),
         valid_end: start,
+        garbage_end: start,
     };
     let mut bad_start: Option<u64> = None;
     let mut pos = start;
@@ -131,9 +143,23 @@ async fn scan_paced(file: &SegmentFile, start: u64, pacer: &mut Pacer) -> Result
             scan.valid_end = pos;
         } else {
             bad_start.get_or_insert(pos);
+            if win.at(pos)[..RECORD_ALIGN_BYTES].iter().any(|&b| b != 0) {
+                scan.garbage_end = pos + RECORD_ALIGN_BYTES as u64;
+            }
             pos += RECORD_ALIGN_BYTES as u64;
         }
     }
+    // The last bytes are too few for a header: only their being zero matters.
+    if pos < len {
+        if !win.covers(pos, len - pos) {
+            win.load(file, pos, pacer).await?;
+        }
+        let rest = &win.at(pos)[..(len - pos) as usize];
+        if let Some(last) = rest.iter().rposition(|&b| b != 0) {
+            scan.garbage_end = pos + last as u64 + 1;
+        }
+    }
+    scan.garbage_end = scan.garbage_end.max(scan.valid_end);
     Ok(scan)
 }
 
@@ -155,7 +181,12 @@ async fn try_record(
     if !win.covers(pos, total) {
         win.load(file, pos, pacer).await?;
     }
-    Ok(decode_record(win.at(pos)).ok().map(|(h, _)| (h, total)))
+    let at = win.at(pos);
+    // Padding is written as zeros: a changed byte there is damage too.
+    Ok(decode_record(at)
+        .ok()
+        .filter(|(h, _)| padding_is_zero(at, h.payload_len))
+        .map(|(h, _)| (h, total)))
 }
 
 pub(crate) enum Op {
@@ -177,13 +208,17 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
         uploads: Uploads::default(),
         segments: BTreeMap::new(),
         resume: None,
-        damaged_records: 0,
+        media_damage: Vec::new(),
+        torn: None,
+        damaged_objects: 0,
         used_bytes: 0,
         init_segments: HashMap::new(),
         inits_complete: true,
     };
     let mut ops: Vec<(u64, Op)> = Vec::new();
     let mut data: HashMap<(u32, u64), u32> = HashMap::new();
+    let mut undecodable = Vec::new();
+    let mut classifier = Classifier::new(None);
     let mut max_seq = 0u64;
     for (i, &id) in ids.iter().enumerate() {
         let path = cfg.dir.join(segment_name(id));
@@ -195,24 +230,63 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
             .map(|r| r.header.seq)
             .fold(max_seq, u64::max);
         if i + 1 == ids.len() {
-            out.resume = Some(cut_tail(cfg, id, &mut scan));
-        }
-        for &(start, end) in &scan.bad_runs {
-            tracing::error!(path = %path.display(), offset = start, bytes = end - start, "damaged record(s) skipped");
-            out.damaged_records += 1;
+            let tail = classifier.last_segment(cfg, id, &mut scan);
+            out.resume = Some(tail.resume);
+            out.torn = tail.torn;
+        } else {
+            classifier.segment(id, &scan);
         }
         for r in scan.records {
             out.used_bytes += record_bytes(r.header.payload_len as usize) as u64;
-            collect(&path, id, r, &mut ops, &mut data, &mut out.damaged_records);
+            collect(id, r, &mut ops, &mut data, &mut undecodable);
         }
         out.segments.insert(id, Rc::new(file));
     }
+    out.media_damage = classifier.finish();
+    out.media_damage.extend(undecodable);
     if let Some(r) = &mut out.resume {
         r.next_seq = max_seq + 1;
     }
     out.init_segments = init_segments(&ops);
     out.uploads = replay(&mut out.index, ops, &data);
+    out.damaged_objects = check_objects(&out.index, &data, (0, 0));
     Ok(out)
+}
+
+/// Logs what recovery found: a torn last flush at info, media damage as
+/// an error, and refuses media damage unless `cfg.accept_data_loss`.
+pub(crate) fn judge(cfg: &LogConfig, rec: &Recovered) -> Result<(), StoreError> {
+    let dir = cfg.dir.display();
+    if let Some(t) = &rec.torn {
+        tracing::info!(dir = %dir, "torn last flush cut off (never acknowledged): {t}");
+    }
+    if rec.media_damage.is_empty() {
+        return Ok(());
+    }
+    if !cfg.accept_data_loss {
+        for d in &rec.media_damage {
+            tracing::error!(dir = %dir, "media damage: {d}");
+        }
+        let list: Vec<String> = rec.media_damage.iter().map(|d| d.to_string()).collect();
+        return Err(StoreError::MediaDamage(format!(
+            "{} in {}: {}",
+            plural(rec.media_damage.len(), "damaged range"),
+            dir,
+            list.join("; ")
+        )));
+    }
+    for d in &rec.media_damage {
+        tracing::error!(dir = %dir, "media damage, dropped (--accept-data-loss): {d}");
+    }
+    Ok(())
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// Upload id -> segment of its Init record, for every Init among `ops`.
@@ -225,34 +299,14 @@ pub(crate) fn init_segments(ops: &[(u64, Op)]) -> HashMap<UploadId, u32> {
         .collect()
 }
 
-/// In the last segment, damage within one write buffer of the end is a torn
-/// flush (nothing in it was acknowledged): cut from its start.
-pub(crate) fn cut_tail(cfg: &LogConfig, id: u32, scan: &mut Scan) -> ResumePoint {
-    let window = (cfg.write_buffer_bytes + BLOCK_BYTES) as u64;
-    let tail_start = scan.valid_end.saturating_sub(window);
-    let zero_until = scan.valid_end;
-    if let Some(i) = scan.bad_runs.iter().position(|&(s, _)| s >= tail_start) {
-        let cut = scan.bad_runs[i].0;
-        scan.bad_runs.truncate(i);
-        scan.records.retain(|r| r.offset < cut);
-        scan.valid_end = cut;
-        tracing::warn!(segment = id, offset = cut, "torn tail cut off");
-    }
-    ResumePoint {
-        segment: id,
-        offset: scan.valid_end,
-        zero_until,
-        next_seq: 0,
-    }
-}
-
+/// Turns one valid record into a replay op (or a data-record entry); a
+/// metadata record that passes its CRC but does not decode goes to `damaged`.
 pub(crate) fn collect(
-    path: &std::path::Path,
     seg: u32,
     r: ScannedRecord,
     ops: &mut Vec<(u64, Op)>,
     data: &mut HashMap<(u32, u64), u32>,
-    damaged: &mut u64,
+    damaged: &mut Vec<DamagedRange>,
 ) {
     let seq = r.header.seq;
     let payload = r.payload.as_deref().unwrap_or(&[]);
@@ -261,26 +315,35 @@ pub(crate) fn collect(
             data.insert((seg, r.offset), r.header.payload_len);
             return;
         }
-        RecordKind::Commit => CommitRec::decode(payload).map(|c| Op::Commit(Box::new(c))),
-        RecordKind::Delete => DeleteRec::decode(payload).map(Op::Delete),
+        RecordKind::Commit => CommitRec::decode(payload).map(|c| Some(Op::Commit(Box::new(c)))),
+        RecordKind::Delete => DeleteRec::decode(payload).map(|d| Some(Op::Delete(d))),
         RecordKind::MultipartInit => {
-            MultipartInitRec::decode(payload).map(|r| Op::Init(Box::new(r), seg))
+            MultipartInitRec::decode(payload).map(|r| Some(Op::Init(Box::new(r), seg)))
         }
-        RecordKind::MultipartPart => MultipartPartRec::decode(payload).map(|p| Op::Part(p, seg)),
+        RecordKind::MultipartPart => {
+            MultipartPartRec::decode(payload).map(|p| Some(Op::Part(p, seg)))
+        }
         RecordKind::MultipartComplete => {
-            MultipartCompleteRec::decode(payload).map(|r| Op::Complete(Box::new(r)))
+            MultipartCompleteRec::decode(payload).map(|r| Some(Op::Complete(Box::new(r))))
         }
-        RecordKind::MultipartAbort => MultipartEndRec::decode(payload).map(Op::Abort),
-        RecordKind::Version => VersionRec::decode(payload).map(|v| Op::Version(Box::new(v))),
+        RecordKind::MultipartAbort => MultipartEndRec::decode(payload).map(|a| Some(Op::Abort(a))),
+        RecordKind::Version => VersionRec::decode(payload).map(|v| Some(Op::Version(Box::new(v)))),
+        RecordKind::Sync => super::record::SyncRec::decode(payload).map(|_| None),
         // Checkpoint records are not produced yet.
         RecordKind::SegmentHeader | RecordKind::Checkpoint => return,
     };
     match decoded {
-        Ok(op) => ops.push((seq, op)),
-        Err(what) => {
-            tracing::error!(path = %path.display(), offset = r.offset, what, "undecodable record");
-            *damaged += 1;
-        }
+        Ok(Some(op)) => ops.push((seq, op)),
+        Ok(None) => {}
+        Err(what) => damaged.push(DamagedRange {
+            segment: seg,
+            offset: r.offset,
+            bytes: record_bytes(r.header.payload_len as usize) as u64,
+            seq_before: None,
+            seq_after: None,
+            own_seq: Some(seq),
+            what,
+        }),
     }
 }
 
@@ -290,18 +353,40 @@ fn intact(extents: &[super::record::Extent], data: &HashMap<(u32, u64), u32>) ->
         .all(|e| data.get(&(e.segment, e.offset)) == Some(&e.payload_len))
 }
 
-/// Applies a version put of `order` held by the record at `seq`.
-fn commit_entry(
-    index: &mut Index,
-    c: CommitRec,
-    seq: u64,
-    order: u64,
-    marker: bool,
+/// Logs every visible version whose data records are damaged or missing
+/// among those scanned (from `scanned_from` on: a checkpoint's position;
+/// data before it was not read at this start); returns how many.
+///
+/// Checked after replay, on the versions that survived it: a record that
+/// a later one replaced (a tag update's old commit, a version compaction
+/// moved) may name data that is rightly gone.
+pub(crate) fn check_objects(
+    index: &Index,
     data: &HashMap<(u32, u64), u32>,
-) {
-    if !intact(&c.extents, data) {
-        tracing::error!(bucket = c.bucket, key = %c.key, "object data damaged; reads will fail");
+    scanned_from: (u32, u64),
+) -> u64 {
+    let mut damaged = 0;
+    for e in index.entries() {
+        let missing = e.extents.iter().find(|x| {
+            (x.segment, x.offset) >= scanned_from
+                && data.get(&(x.segment, x.offset)) != Some(&x.payload_len)
+        });
+        if let Some(x) = missing {
+            tracing::error!(
+                bucket = e.bucket,
+                key = %e.key,
+                segment = x.segment,
+                offset = x.offset,
+                "object data damaged; reads will fail"
+            );
+            damaged += 1;
+        }
     }
+    damaged
+}
+
+/// Applies a version put of `order` held by the record at `seq`.
+fn commit_entry(index: &mut Index, c: CommitRec, seq: u64, order: u64, marker: bool) {
     // A stale version (its id already holds a higher order) is refused by
     // the index; so is anything older than what a checkpoint holds.
     let _ = index.insert(Rc::new(ObjectEntry {
@@ -326,7 +411,7 @@ pub(crate) fn replay(
     let mut uploads: HashMap<UploadId, Upload> = HashMap::new();
     for (seq, op) in ops {
         match op {
-            Op::Commit(c) => commit_entry(index, *c, seq, seq, false, data),
+            Op::Commit(c) => commit_entry(index, *c, seq, seq, false),
             Op::Delete(d) => {
                 index.remove_version(d.bucket, &d.key, d.version_id, seq);
             }
@@ -334,7 +419,7 @@ pub(crate) fn replay(
                 let order = v.order_at(seq);
                 match v.op {
                     VersionOp::Put { commit, marker } => {
-                        commit_entry(index, *commit, seq, order, marker, data)
+                        commit_entry(index, *commit, seq, order, marker)
                     }
                     VersionOp::Remove(d) => {
                         index.remove_version(d.bucket, &d.key, d.version_id, order);
@@ -359,7 +444,7 @@ pub(crate) fn replay(
             Op::Complete(c) => {
                 // A completion without its upload (e.g. a damaged Init) still commits the object.
                 uploads.remove(&c.upload_id);
-                commit_entry(index, c.commit, seq, seq, false, data);
+                commit_entry(index, c.commit, seq, seq, false);
             }
             Op::Abort(a) => {
                 uploads.remove(&a.upload_id);

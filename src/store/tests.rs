@@ -15,6 +15,7 @@ use super::*;
 mod bucket_gate;
 mod checkpoint;
 mod compaction;
+mod damage;
 mod faults;
 mod format;
 mod listing;
@@ -208,7 +209,25 @@ fn torn_tail_at_every_offset_of_last_block() {
             .find(|&i| raw[i..].iter().all(|&x| x == 0))
             .expect("end")
     };
+    // The flush ends with its Sync record: damage to it alone leaves c's
+    // records whole, and c whole is as right as c cut.
+    let sync_start = {
+        let d = image.borrow();
+        let raw = d.file_bytes(&seg_path(1)).expect("segment");
+        let mut pos = c_start;
+        loop {
+            let (h, _) = decode_record(&raw[pos..]).expect("record");
+            if h.kind == RecordKind::Sync {
+                break pos;
+            }
+            pos += record_bytes(h.payload_len as usize);
+        }
+    };
     let block_start = align::align_down(full_len as u64 - 1, align::BLOCK_BYTES as u64) as usize;
+    assert!(
+        block_start.max(c_start) < sync_start,
+        "c's commit is in the last block"
+    );
     for cut in block_start.max(c_start)..full_len {
         let copy = image.borrow().durable_copy();
         copy.borrow_mut().contents_mut(&seg_path(1)).expect("seg")[cut..full_len]
@@ -218,17 +237,25 @@ fn torn_tail_at_every_offset_of_last_block() {
             let store = Store::open(sim_cfg(&copy)).await.expect("reopen");
             assert_reads(&store, "a", &a).await;
             assert_reads(&store, "b", &b).await;
-            assert!(
-                store.get(1, "c").is_none(),
-                "cut {cut}: torn commit visible"
-            );
+            if cut < sync_start {
+                assert!(
+                    store.get(1, "c").is_none(),
+                    "cut {cut}: torn commit visible"
+                );
+            } else {
+                assert_reads(&store, "c", &c).await;
+            }
             put(&store, "d", b"after").await.expect("write after cut");
+            drop(store);
+            drain(&copy).await;
         });
         run(async {
             let store = Store::open(sim_cfg(&copy)).await.expect("reopen 2");
             assert_reads(&store, "b", &b).await;
             assert_reads(&store, "d", b"after").await;
-            assert!(store.get(1, "c").is_none());
+            assert_eq!(store.get(1, "c").is_some(), cut >= sync_start, "cut {cut}");
+            drop(store);
+            drain(&copy).await;
         });
     }
 }
@@ -256,8 +283,17 @@ fn bit_flip_in_middle_affects_only_its_object() {
         raw[b_extent.offset as usize + HEADER_BYTES + 4321] ^= 0x10;
         d.settle();
     }
+    // Damage to a durable record is media damage: refused unless the loss
+    // is accepted, and then only b is lost.
+    let refused = run(async { Store::open(sim_cfg(&disk)).await.err() });
+    assert!(
+        matches!(refused, Some(StoreError::MediaDamage(_))),
+        "{refused:?}"
+    );
     run(async {
-        let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+        let mut cfg = sim_cfg(&disk);
+        cfg.accept_data_loss = true;
+        let store = Store::open(cfg).await.expect("reopen accepting the loss");
         assert_reads(&store, "a", &a).await;
         assert_reads(&store, "c", &c).await;
         assert!(matches!(

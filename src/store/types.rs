@@ -188,6 +188,10 @@ pub enum StoreError {
     TooLarge,
     /// The data dir was formatted with another shard count or format version.
     Format(String),
+    /// Recovery found damage in records that had been durable (media
+    /// damage, not a torn last write) and was not told to accept the loss.
+    /// The text names every damaged byte range.
+    MediaDamage(String),
 }
 
 impl fmt::Display for StoreError {
@@ -218,6 +222,13 @@ impl fmt::Display for StoreError {
             StoreError::BucketBusy => write!(f, "the bucket is being deleted"),
             StoreError::TooLarge => write!(f, "object too large for one commit record"),
             StoreError::Format(m) => write!(f, "data dir format: {m}"),
+            StoreError::MediaDamage(m) => write!(
+                f,
+                "damaged log records that had been durable (media damage): {m}; \
+                 refusing to start so nothing is dropped unseen. `ringstore verify` \
+                 lists the damage; start with --accept-data-loss to drop the damaged \
+                 records (and the objects they hold) and go on"
+            ),
         }
     }
 }

@@ -1,23 +1,23 @@
 //! `ringstore verify DATA`: an offline check of every record of every shard.
 //!
-//! It scans each segment with the same scanner and torn-tail rule recovery
-//! uses, decodes every metadata record, replays commits and deletes, and
-//! checks that every visible object's data records are intact. A torn tail in
-//! the last segment of a shard is what a crash leaves behind (nothing in it
-//! was acknowledged) and is reported, not counted as damage.
+//! It scans each segment with the same scanner and the same rule recovery
+//! uses (damage.rs), decodes every metadata record, replays commits and
+//! deletes, and checks that every visible object's data records are intact.
+//! Damage before the confirmed position, the last record included, is
+//! damage. A torn last flush after it is what a crash leaves behind
+//! (nothing in it was acknowledged): reported, not counted as damage.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::align::BLOCK_BYTES;
+use super::damage::{Classifier, DamagedRange};
 use super::file::{list_segments, segment_name, SegmentFile};
 use super::index::Index;
 use super::log::LogConfig;
-use super::record::{
-    record_bytes, CommitRec, DeleteRec, MultipartCompleteRec, RecordKind, VersionRec,
-};
-use super::recovery::{cut_tail, replay, scan_segment, Op, Scan};
+use super::record::record_bytes;
+use super::recovery::{collect, replay, scan_segment, Op, Scan};
 use super::types::StoreError;
 use super::{SEGMENT_BYTES, WRITE_BUFFER_BYTES};
 
@@ -118,23 +118,21 @@ pub async fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), S
     let ids = list_segments(dir, None)?;
     let mut ops: Vec<(u64, Op)> = Vec::new();
     let mut data: HashMap<(u32, u64), u32> = HashMap::new();
+    let mut classifier = Classifier::new(super::checkpoint::durable_position(dir));
     for (i, &id) in ids.iter().enumerate() {
         let path = dir.join(segment_name(id));
         let file = SegmentFile::open(&path, false, false, None).await?;
         let mut scan = scan_segment(&file).await?;
         if i + 1 == ids.len() {
-            note_torn_tail(&cfg, id, &path, &mut scan, report);
+            note_torn_tail(&cfg, &mut classifier, id, &path, &mut scan, report);
+        } else {
+            classifier.segment(id, &scan);
         }
-        for &(start, end) in &scan.bad_runs {
-            report.damage.push(Damage {
-                path: path.clone(),
-                offset: start,
-                bytes: end - start,
-                what: "undecodable bytes (CRC or header check failed)".into(),
-            });
-        }
-        collect_segment(&path, id, scan, &mut ops, &mut data, report);
+        collect_segment(dir, id, scan, &mut ops, &mut data, report);
         report.segments += 1;
+    }
+    for d in classifier.finish() {
+        report.damage.push(media_damage(dir, &d));
     }
     let mut index = Index::default();
     replay(&mut index, ops, &data);
@@ -142,61 +140,62 @@ pub async fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), S
     Ok(())
 }
 
-/// Applies recovery's torn-tail rule; records what it would cut.
+fn media_damage(dir: &Path, d: &DamagedRange) -> Damage {
+    Damage {
+        path: dir.join(segment_name(d.segment)),
+        offset: d.offset,
+        bytes: d.bytes,
+        what: format!("damaged after it was durable: {d}"),
+    }
+}
+
+/// Applies recovery's rule to the last segment; records the torn last
+/// flush it would cut.
 fn note_torn_tail(
     cfg: &LogConfig,
+    classifier: &mut Classifier,
     id: u32,
     path: &Path,
     scan: &mut Scan,
     report: &mut VerifyReport,
 ) {
-    let before = scan.valid_end;
-    let resume = cut_tail(cfg, id, scan);
-    assert!(resume.offset <= before);
-    if resume.offset < before {
+    if let Some(t) = classifier.last_segment(cfg, id, scan).torn {
         report.torn_tails.push(Damage {
             path: path.to_path_buf(),
-            offset: resume.offset,
-            bytes: before - resume.offset,
-            what: "torn tail (unacknowledged; cut on next start)".into(),
+            offset: t.offset,
+            bytes: t.bytes,
+            what: format!(
+                "torn last flush, after the last confirmed position: a write that never \
+                 completed, so nothing in it was acknowledged (cut on next start): {t}"
+            ),
         });
     }
 }
 
+/// Every valid record through recovery's `collect`: the same decoding, the
+/// same ops (multipart Init and Part records included, so a Complete
+/// replays as it does at start-up).
 fn collect_segment(
-    path: &Path,
+    dir: &Path,
     seg: u32,
     scan: Scan,
     ops: &mut Vec<(u64, Op)>,
     data: &mut HashMap<(u32, u64), u32>,
     report: &mut VerifyReport,
 ) {
+    let mut undecodable = Vec::new();
     for r in scan.records {
         report.records += 1;
         report.used_bytes += record_bytes(r.header.payload_len as usize) as u64;
-        let payload = r.payload.as_deref().unwrap_or(&[]);
-        let decoded = match r.header.kind {
-            RecordKind::Data => {
-                data.insert((seg, r.offset), r.header.payload_len);
-                continue;
-            }
-            RecordKind::Commit => CommitRec::decode(payload).map(|c| Op::Commit(Box::new(c))),
-            RecordKind::Delete => DeleteRec::decode(payload).map(Op::Delete),
-            RecordKind::Version => VersionRec::decode(payload).map(|v| Op::Version(Box::new(v))),
-            RecordKind::MultipartComplete => {
-                MultipartCompleteRec::decode(payload).map(|c| Op::Complete(Box::new(c)))
-            }
-            _ => continue,
-        };
-        match decoded {
-            Ok(op) => ops.push((r.header.seq, op)),
-            Err(what) => report.damage.push(Damage {
-                path: path.to_path_buf(),
-                offset: r.offset,
-                bytes: record_bytes(r.header.payload_len as usize) as u64,
-                what: format!("{:?} record does not decode: {what}", r.header.kind),
-            }),
-        }
+        collect(seg, r, ops, data, &mut undecodable);
+    }
+    for d in &undecodable {
+        report.damage.push(Damage {
+            path: dir.join(segment_name(d.segment)),
+            offset: d.offset,
+            bytes: d.bytes,
+            what: format!("record does not decode: {d}"),
+        });
     }
 }
 
@@ -242,5 +241,6 @@ fn offline_config(dir: &Path) -> LogConfig {
         direct_io: false,
         sim: None,
         max_data_bytes: None,
+        accept_data_loss: false,
     }
 }
