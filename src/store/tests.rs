@@ -479,8 +479,10 @@ fn power_cut_once(seed: u64) -> u64 {
     });
     assert!(acked > 0);
     let after = disk.borrow().durable_copy();
+    // Every worker has ended (drained): the model is final.
+    let model = model.take();
     run(async {
-        check_after_cut(seed, &after, &model.borrow()).await;
+        check_after_cut(seed, &after, &model).await;
         drain(&after).await;
     });
     acked
