@@ -125,6 +125,12 @@ struct FloorArgs {
     runtime: RuntimeArgs,
 }
 
+fn parse_object_ownership(s: &str) -> Result<ringstore::access::ObjectOwnership, String> {
+    ringstore::access::ObjectOwnership::parse(s).ok_or_else(|| {
+        format!("{s}: expected ObjectWriter, BucketOwnerPreferred or BucketOwnerEnforced")
+    })
+}
+
 fn parse_size_arg(s: &str) -> Result<u64, String> {
     ringstore::bench::config::parse_size(s)
 }
@@ -167,6 +173,12 @@ struct ServeArgs {
     /// s3cmd without --signature-v4). Off by default: SigV4 only, as S3 is today.
     #[arg(long)]
     allow_sigv2: bool,
+    /// Object ownership of buckets created without x-amz-object-ownership:
+    /// BucketOwnerEnforced (ACLs off, the bucket owner owns every object:
+    /// Amazon S3's default since April 2023), BucketOwnerPreferred or
+    /// ObjectWriter (docs/ACCESS-CONTROL.md).
+    #[arg(long, default_value = "BucketOwnerEnforced", value_parser = parse_object_ownership)]
+    object_ownership: ringstore::access::ObjectOwnership,
     /// Data directory (created on first start; holds logs, catalog and credentials).
     #[arg(long, default_value = "./ringstore-data")]
     data_dir: PathBuf,
@@ -350,6 +362,7 @@ impl ServeArgs {
             internal_metrics: self.internal_metrics,
             allow_sigv2: self.allow_sigv2,
             accept_data_loss: self.accept_data_loss,
+            default_object_ownership: self.object_ownership,
         })
     }
 }

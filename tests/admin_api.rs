@@ -611,6 +611,51 @@ fn presigned_urls_work_against_s3() {
     );
     assert_eq!(api.ok("GET", "stats", None)["active_presigned_urls"], 2);
 
+    // A POST form: the URL and fields the console hands a browser.
+    let post = api.ok(
+        "POST",
+        "presigned-urls",
+        Some(json!({ "bucket_name": "bob-bucket", "object_key": "form/up load.txt", "method": "POST", "expires_in": 600, "access_key": ak })),
+    );
+    assert_eq!(post["url"], "/bob-bucket", "{post}");
+    let fields: Vec<(String, String)> = post["fields"]
+        .as_object()
+        .expect("fields")
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_str().expect("string").to_string()))
+        .collect();
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let body = common::form_body("formBoundary7", &refs, b"posted from a form");
+    let ct = [(
+        "content-type",
+        "multipart/form-data; boundary=formBoundary7",
+    )];
+    let r = raw(&server, "POST", "/bob-bucket", &ct, &body);
+    assert_eq!(r.status, 204, "{}", r.body_text());
+    let get = api.ok("POST", "presigned-urls", Some(json!({ "bucket_name": "bob-bucket", "object_key": "form/up load.txt", "access_key": ak })));
+    let r = raw(&server, "GET", get["url"].as_str().expect("url"), &[], b"");
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (200, "posted from a form")
+    );
+    // The form names its key: another key is outside its policy.
+    let other: Vec<(&str, &str)> = refs
+        .iter()
+        .map(|&(n, v)| {
+            if n == "key" {
+                (n, "form/other.txt")
+            } else {
+                (n, v)
+            }
+        })
+        .collect();
+    let body = common::form_body("formBoundary7", &other, b"x");
+    let r = raw(&server, "POST", "/bob-bucket", &ct, &body);
+    assert_eq!(r.status, 403, "{}", r.body_text());
+
     let base = json!({ "bucket_name": "bob-bucket", "object_key": "k", "access_key": ak });
     let with = |k: &str, v: Value| {
         let mut b = base.clone();
@@ -744,6 +789,7 @@ fn bucket_acls_grant_other_credentials_what_they_say() {
         let root = s3_client(&server).await;
         root.create_bucket()
             .bucket("shared")
+            .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
             .send()
             .await
             .expect("create");
@@ -770,13 +816,28 @@ fn bucket_acls_grant_other_credentials_what_they_say() {
         set(BucketCannedAcl::AuthenticatedRead)
             .await
             .expect("authenticated-read");
-        read().await.expect("any credential reads");
         bob.list_objects_v2()
             .bucket("shared")
             .send()
             .await
-            .expect("and lists");
-        let e = write().await.expect_err("but does not write");
+            .expect("any credential lists");
+        let e = read()
+            .await
+            .expect_err("a bucket grant does not read objects");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+        // Object ACLs are not stored yet: refused, not ignored.
+        let e = root
+            .put_object_acl()
+            .bucket("shared")
+            .key("doc")
+            .acl(aws_sdk_s3::types::ObjectCannedAcl::AuthenticatedRead)
+            .send()
+            .await
+            .expect_err("object acl");
+        assert_eq!(code_of(&e.into_service_error()), "NotImplemented");
+        let e = read().await.expect_err("still private");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+        let e = write().await.expect_err("nor does bob write");
         assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
         // The ACL itself stays the owner's.
         let e = bob
@@ -1277,5 +1338,270 @@ fn the_grafana_dashboard_queries_only_exported_series() {
         for n in names {
             assert!(exported.contains(n), "{n} (in `{q}`) is not exported:\n{m}");
         }
+    }
+}
+
+/// Access state set through S3 and the admin API — policy, bucket and
+/// object ACLs, ownership controls, block public access — is enforced for
+/// a second credential and survives a restart; canonical ids are stable.
+#[test]
+fn access_state_is_enforced_and_survives_restart() {
+    use aws_sdk_s3::types::{
+        ObjectCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+        PublicAccessBlockConfiguration,
+    };
+    let mut server = Server::start(2);
+    let api = Api::new(&server);
+    let (alice_id, ak, sk) = api.create_user("alice");
+    let (bob_id, bk, bs) = api.create_user("bob");
+    let alice_canonical = api.ok("GET", &format!("credentials/{alice_id}"), None)["canonical_id"]
+        .as_str()
+        .expect("canonical id")
+        .to_string();
+    let bob_view = api.ok("GET", &format!("credentials/{bob_id}"), None);
+    let bob_canonical = bob_view["canonical_id"].as_str().expect("id").to_string();
+    let bob_account = bob_view["account_id"]
+        .as_str()
+        .expect("account")
+        .to_string();
+    assert_eq!(bob_account, format!("{bob_id:012}"));
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{bob_account}:user/bob"}},"Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::kept/public/*"}}]}}"#
+    );
+    rt().block_on(async {
+        let alice = s3_client_with(&server, &ak, &sk).await;
+        let bob = s3_client_with(&server, &bk, &bs).await;
+        alice
+            .create_bucket()
+            .bucket("kept")
+            .object_ownership(ObjectOwnership::BucketOwnerPreferred)
+            .send()
+            .await
+            .expect("create");
+        let listed = alice.list_buckets().send().await.expect("list");
+        assert_eq!(
+            listed.owner().and_then(|o| o.id()),
+            Some(alice_canonical.as_str())
+        );
+        alice
+            .put_bucket_policy()
+            .bucket("kept")
+            .policy(&policy)
+            .send()
+            .await
+            .expect("policy");
+        alice
+            .put_bucket_acl()
+            .bucket("kept")
+            .grant_read(format!("id=\"{bob_canonical}\""))
+            .grant_full_control(format!("id=\"{alice_canonical}\""))
+            .send()
+            .await
+            .expect("bucket acl");
+        alice
+            .put_public_access_block()
+            .bucket("kept")
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_policy(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("block");
+        bob.put_object()
+            .bucket("kept")
+            .key("public/by-bob")
+            .body(ByteStream::from_static(b"bob's"))
+            .send()
+            .await
+            .expect("bob writes under the policy");
+        bob.put_object()
+            .bucket("kept")
+            .key("public/handed-over")
+            .acl(ObjectCannedAcl::BucketOwnerFullControl)
+            .body(ByteStream::from_static(b"alice's now"))
+            .send()
+            .await
+            .expect("bob writes, alice owns");
+        // An ACL that would make bob the owner, or grant others, needs
+        // per-object ACLs: refused, not stored and ignored.
+        for acl in [ObjectCannedAcl::Private, ObjectCannedAcl::PublicRead] {
+            let e = bob
+                .put_object()
+                .bucket("kept")
+                .key("public/with-acl")
+                .acl(acl.clone())
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .expect_err("an object ACL of bob's own");
+            assert_eq!(
+                code_of(&e.into_service_error()),
+                "NotImplemented",
+                "{acl:?}"
+            );
+        }
+        let e = bob
+            .put_object()
+            .bucket("kept")
+            .key("elsewhere")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect_err("outside the policy's prefix");
+        assert_eq!(code_of(&e.into_service_error()), "AccessDenied");
+    });
+    server.restart();
+    rt().block_on(async {
+        let alice = s3_client_with(&server, &ak, &sk).await;
+        let bob = s3_client_with(&server, &bk, &bs).await;
+        let got = alice
+            .get_bucket_policy()
+            .bucket("kept")
+            .send()
+            .await
+            .expect("policy kept");
+        assert_eq!(got.policy(), Some(policy.as_str()));
+        let block = alice
+            .get_public_access_block()
+            .bucket("kept")
+            .send()
+            .await
+            .expect("block kept");
+        let b = block.public_access_block_configuration().expect("config");
+        assert_eq!(
+            (b.block_public_policy(), b.block_public_acls()),
+            (Some(true), Some(false))
+        );
+        let own = alice
+            .get_bucket_ownership_controls()
+            .bucket("kept")
+            .send()
+            .await
+            .expect("ownership kept");
+        let rules = own.ownership_controls().map(OwnershipControls::rules);
+        assert_eq!(
+            rules
+                .and_then(|r| r.first())
+                .map(OwnershipControlsRule::object_ownership),
+            Some(&ObjectOwnership::BucketOwnerPreferred)
+        );
+        // Bucket READ for bob: he lists.
+        let listed = bob
+            .list_objects_v2()
+            .bucket("kept")
+            .send()
+            .await
+            .expect("bob lists");
+        assert_eq!(listed.contents().len(), 2);
+        // Objects are the bucket owner's (no per-object owners yet), and
+        // GetObjectAcl says so.
+        let acl = alice
+            .get_object_acl()
+            .bucket("kept")
+            .key("public/by-bob")
+            .send()
+            .await
+            .expect("bob's object's acl");
+        assert_eq!(
+            acl.owner().and_then(|o| o.id()),
+            Some(alice_canonical.as_str())
+        );
+        assert_eq!(
+            common::get_bytes(&alice, "kept", "public/by-bob").await,
+            b"bob's"
+        );
+        assert_eq!(
+            common::get_bytes(&alice, "kept", "public/handed-over").await,
+            b"alice's now"
+        );
+        let acl = alice
+            .get_object_acl()
+            .bucket("kept")
+            .key("public/handed-over")
+            .send()
+            .await
+            .expect("handed-over acl");
+        assert_eq!(
+            acl.owner().and_then(|o| o.id()),
+            Some(alice_canonical.as_str())
+        );
+        // The policy still lets bob read alice's object under public/.
+        assert_eq!(
+            common::get_bytes(&bob, "kept", "public/handed-over").await,
+            b"alice's now"
+        );
+    });
+    // The same ids after the restart.
+    let again = api_after_restart(&server);
+    assert_eq!(
+        again.ok("GET", &format!("credentials/{bob_id}"), None)["canonical_id"],
+        bob_canonical.as_str()
+    );
+    // The admin API shows and sets the same state.
+    let shown = again.ok("GET", "buckets/kept/policy", None);
+    assert_eq!(shown["is_public"], false);
+    assert_eq!(
+        shown["policy"],
+        serde_json::from_str::<Value>(&policy).expect("json")
+    );
+    let acl = again.ok("GET", "buckets/kept/acl", None);
+    assert_eq!(acl["object_ownership"], "BucketOwnerPreferred");
+    assert_eq!(acl["public_access_block"]["block_public_policy"], true);
+    assert_eq!(acl["grants"].as_array().map(Vec::len), Some(2));
+    // A public policy is refused by the block, through the admin API too.
+    let public = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::kept/*"}]}"#;
+    let (status, _) = again.call_raw("PUT", "buckets/kept/policy", public.as_bytes());
+    assert_eq!(status, 403);
+    let (status, _) = again.call_raw("PUT", "buckets/kept/policy", b"{not json");
+    assert_eq!(status, 400);
+    assert_eq!(
+        again.ok("GET", "buckets/kept/policy", None)["policy"],
+        serde_json::from_str::<Value>(&policy).expect("json"),
+        "refused policies change nothing"
+    );
+    again.ok(
+        "PUT",
+        "buckets/kept/acl",
+        Some(json!({ "canned": "private" })),
+    );
+    let acl = again.ok("GET", "buckets/kept/acl", None);
+    assert_eq!(
+        acl["grants"],
+        json!([{ "id": alice_canonical, "permission": "FULL_CONTROL" }])
+    );
+    again.err(
+        "PUT",
+        "buckets/kept/acl",
+        Some(json!({ "grants": [{ "id": "ab".repeat(32), "permission": "READ" }] })),
+        400,
+    );
+    again.ok("DELETE", "buckets/kept/policy", None);
+    assert_eq!(
+        again.ok("GET", "buckets/kept/policy", None)["policy"],
+        Value::Null
+    );
+}
+
+fn api_after_restart(server: &Server) -> Api<'_> {
+    Api::new(server)
+}
+
+impl Api<'_> {
+    /// A call whose body is not JSON (a policy document as the client wrote it).
+    fn call_raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        let auth = format!("Bearer {}", self.key);
+        let r = raw(
+            self.server,
+            method,
+            &format!("/_admin/api/v1/{path}"),
+            &[("authorization", &auth)],
+            body,
+        );
+        (
+            r.status,
+            serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+        )
     }
 }

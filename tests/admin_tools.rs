@@ -104,3 +104,154 @@ fn console_in_headless_chromium() {
     eprintln!("{text}");
     assert!(out.status.success(), "console test failed:\n{text}");
 }
+
+/// A management API call with the admin key: the JSON answer.
+fn admin_call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    use std::io::Write;
+    let body = body.to_string();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let req = format!(
+        "{method} /_admin/api/v1/{path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.port,
+        api_key(server),
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let r = common::read_response(&mut std::io::BufReader::new(s), false).expect("response");
+    assert_eq!(r.status, 200, "{path}: {}", r.body_text());
+    serde_json::from_slice(&r.body).expect("json")
+}
+
+/// Issue 27's browser test: a page from another origin (the console's
+/// page at http://localhost:PORT, while the S3 URLs name 127.0.0.1:PORT)
+/// uploads with a presigned PUT (a Content-Type, so a CORS preflight) and
+/// a POST form, and downloads both, in headless Chromium: blocked by the
+/// browser while the bucket has no CORS rule, working once one allows
+/// that origin.
+#[test]
+fn browser_uploads_from_another_origin_follow_the_bucket_cors_rules() {
+    use serde_json::json;
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let node_dir = target_dir().join("console-node");
+    let (Some(browser), true) = (
+        chromium(),
+        node_dir.join("node_modules/playwright-core").exists(),
+    ) else {
+        assert!(
+            !in_ci,
+            "chromium or playwright-core is missing in CI: .ci/run installs both"
+        );
+        eprintln!(
+            "SKIPPED browser uploads: chromium or playwright-core missing (.ci/run installs them)"
+        );
+        return;
+    };
+    let server = Server::start(2);
+    let page_origin = format!("http://localhost:{}", server.port);
+    common::rt().block_on(async {
+        let s3 = common::s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("web")
+            .send()
+            .await
+            .expect("create");
+    });
+    let presign = |key: &str, method: &str| {
+        admin_call(
+            &server,
+            "POST",
+            "presigned-urls",
+            &json!({ "bucket_name": "web", "object_key": key, "method": method,
+                     "expires_in": 600, "access_key": common::ACCESS_KEY }),
+        )
+    };
+    let run = |expect: &str, put_key: &str, post_key: &str| {
+        let url = |v: &serde_json::Value| {
+            format!("{}{}", server.endpoint, v["url"].as_str().expect("url"))
+        };
+        let post = presign(post_key, "POST");
+        let uploads = json!({
+            "put_url": url(&presign(put_key, "PUT")),
+            "put_body": format!("put from a browser ({expect})"),
+            "post_url": url(&post),
+            "post_fields": post["fields"],
+            "post_body": format!("posted from a browser ({expect})"),
+            "get_put_url": url(&presign(put_key, "GET")),
+            "get_post_url": url(&presign(post_key, "GET")),
+        });
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser_uploads.mjs");
+        let out = Command::new("node")
+            .arg(&script)
+            .env("NODE_PATH", node_dir.join("node_modules"))
+            .env("PAGE_URL", format!("{page_origin}/_admin/"))
+            .env("UPLOADS", uploads.to_string())
+            .env("EXPECT", expect)
+            .env("CHROMIUM", &browser)
+            .env("ARTIFACT_DIR", target_dir().join("console-artifacts"))
+            .output()
+            .expect("run node");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("{text}");
+        assert!(
+            out.status.success(),
+            "browser uploads ({expect}) failed:\n{text}"
+        );
+    };
+    run("blocked", "blocked-put.txt", "blocked-post.txt");
+    common::rt().block_on(async {
+        use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+        let s3 = common::s3_client(&server).await;
+        assert!(
+            s3.head_object()
+                .bucket("web")
+                .key("blocked-put.txt")
+                .send()
+                .await
+                .is_err(),
+            "a refused preflight stops the PUT"
+        );
+        let rule = CorsRule::builder()
+            .allowed_origins(&page_origin)
+            .allowed_methods("GET")
+            .allowed_methods("PUT")
+            .allowed_methods("POST")
+            .allowed_headers("*")
+            .expose_headers("ETag")
+            .build()
+            .expect("rule");
+        s3.put_bucket_cors()
+            .bucket("web")
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .cors_rules(rule)
+                    .build()
+                    .expect("cors"),
+            )
+            .send()
+            .await
+            .expect("put cors");
+    });
+    run("allowed", "put.txt", "post.txt");
+    common::rt().block_on(async {
+        let s3 = common::s3_client(&server).await;
+        assert_eq!(
+            common::get_bytes(&s3, "web", "put.txt").await,
+            b"put from a browser (allowed)"
+        );
+        assert_eq!(
+            common::get_bytes(&s3, "web", "post.txt").await,
+            b"posted from a browser (allowed)"
+        );
+    });
+}

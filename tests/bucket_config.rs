@@ -118,25 +118,57 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
     let port = server.port;
     rt().block_on(async {
         let s3 = s3_client(&server).await;
-        bucket_with_object(&s3, "acl", "k", b"public bytes").await;
+        // New buckets have ACLs disabled (BucketOwnerEnforced, S3's default):
+        // a bucket ACL granting others is refused, at creation or after.
+        let refused = s3
+            .create_bucket()
+            .bucket("enforced")
+            .acl(BucketCannedAcl::PublicRead)
+            .send()
+            .await
+            .expect_err("public-read with ACLs disabled");
+        assert_eq!(error_code(&refused), "InvalidBucketAclWithObjectOwnership");
+        bucket_with_object(&s3, "enforced", "k", b"x").await;
+        let refused = s3
+            .put_bucket_acl()
+            .bucket("enforced")
+            .acl(BucketCannedAcl::PublicRead)
+            .send()
+            .await
+            .expect_err("public-read with ACLs disabled");
+        assert_eq!(error_code(&refused), "AccessControlListNotSupported");
+        assert_eq!(anonymous(port, "GET", "/enforced?list-type=2", b"").0, 403);
+        // A missing bucket is NoSuchBucket, to anonymous requests too.
+        assert_eq!(anonymous(port, "GET", "/no-such-bucket/k", b"").0, 404);
+        s3.create_bucket()
+            .bucket("acl")
+            .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
+            .send()
+            .await
+            .expect("create with ACLs enabled");
+        s3.put_object()
+            .bucket("acl")
+            .key("k")
+            .body(ByteStream::from_static(b"public bytes"))
+            .send()
+            .await
+            .expect("put");
         // Private: only the owner.
         assert_eq!(
             grants_of(&s3, "acl").await,
             pairs(&[("owner", "FULL_CONTROL")])
         );
         assert_eq!(anonymous(port, "GET", "/acl/k", b"").0, 403);
+        // Policy status is about the bucket policy, and there is none.
         let status = s3
             .get_bucket_policy_status()
             .bucket("acl")
             .send()
             .await
-            .expect("policy status");
-        assert_eq!(
-            status.policy_status().and_then(|p| p.is_public()),
-            Some(false)
-        );
+            .expect_err("no policy");
+        assert_eq!(error_code(&status), "NoSuchBucketPolicy");
 
-        // public-read: anyone reads, nobody anonymous writes.
+        // public-read: anyone lists, nobody anonymous writes.
         s3.put_bucket_acl()
             .bucket("acl")
             .acl(BucketCannedAcl::PublicRead)
@@ -147,22 +179,11 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
             grants_of(&s3, "acl").await,
             pairs(&[("owner", "FULL_CONTROL"), (ALL_USERS, "READ")])
         );
-        assert_eq!(
-            anonymous(port, "GET", "/acl/k", b""),
-            (200, b"public bytes".to_vec())
-        );
+        // The bucket is public-read: anyone lists it, but the object keeps
+        // its own (private) ACL.
+        assert_eq!(anonymous(port, "GET", "/acl?list-type=2", b"").0, 200);
+        assert_eq!(anonymous(port, "GET", "/acl/k", b"").0, 403);
         assert_eq!(anonymous(port, "PUT", "/acl/anon", b"x").0, 403);
-        let status = s3
-            .get_bucket_policy_status()
-            .bucket("acl")
-            .send()
-            .await
-            .expect("policy status");
-        assert_eq!(
-            status.policy_status().and_then(|p| p.is_public()),
-            Some(true)
-        );
-        // An object's ACL is its bucket's; a missing object has none.
         let object_acl = s3
             .get_object_acl()
             .bucket("acl")
@@ -170,7 +191,7 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
             .send()
             .await
             .expect("object acl");
-        assert_eq!(object_acl.grants().len(), 2);
+        assert_eq!(object_acl.grants().len(), 1);
         let missing = s3
             .get_object_acl()
             .bucket("acl")
@@ -241,11 +262,11 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
         );
         assert_eq!(anonymous(port, "GET", "/acl/k", b"").0, 403);
 
-        // Grants no canned ACL makes, and grant headers, are refused, not stored.
+        // A grant to an id no credential has is refused, and changes nothing.
         let stranger = grant(
             Grantee::builder()
                 .r#type(Type::CanonicalUser)
-                .id("0123456789abcdef")
+                .id("0123456789abcdef".repeat(4))
                 .build()
                 .expect("grantee"),
             Permission::Read,
@@ -256,16 +277,27 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
             .access_control_policy(policy(vec![owner_grant, stranger]))
             .send()
             .await
-            .expect_err("a grant to another user");
-        assert_eq!(error_code(&refused), "NotImplemented");
-        let refused = s3
-            .put_bucket_acl()
+            .expect_err("a grant to nobody");
+        assert_eq!(error_code(&refused), "InvalidArgument");
+        assert_eq!(
+            grants_of(&s3, "acl").await,
+            pairs(&[("owner", "FULL_CONTROL"), (AUTHENTICATED_USERS, "READ")]),
+            "a refused change leaves the ACL as it was"
+        );
+        // Grant headers set exactly the grants they name.
+        s3.put_bucket_acl()
             .bucket("acl")
             .grant_read(format!("uri=\"{ALL_USERS}\""))
+            .grant_full_control(format!("id=\"{owner_id}\""))
             .send()
             .await
-            .expect_err("grant headers");
-        assert_eq!(error_code(&refused), "NotImplemented");
+            .expect("grant headers");
+        assert_eq!(
+            grants_of(&s3, "acl").await,
+            pairs(&[("owner", "FULL_CONTROL"), (ALL_USERS, "READ")])
+        );
+        // Objects have no ACL of their own yet: a public one is refused
+        // (never stored and ignored), and the object stays private.
         let refused = s3
             .put_object_acl()
             .bucket("acl")
@@ -273,16 +305,9 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
             .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
             .send()
             .await
-            .expect_err("object ACLs");
-        assert_eq!(error_code(&refused), "AccessControlListNotSupported");
-        // The ACL the object already has (its bucket's) is accepted, and changes nothing.
-        s3.put_object_acl()
-            .bucket("acl")
-            .key("k")
-            .acl(aws_sdk_s3::types::ObjectCannedAcl::AuthenticatedRead)
-            .send()
-            .await
-            .expect("object ACL equal to the bucket's");
+            .expect_err("object ACLs are not stored");
+        assert_eq!(error_code(&refused), "NotImplemented");
+        assert_eq!(anonymous(port, "GET", "/acl/k", b"").0, 403);
         let missing = s3
             .put_object_acl()
             .bucket("acl")
@@ -292,11 +317,6 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
             .await
             .expect_err("no such key");
         assert_eq!(error_code(&missing), "NoSuchKey");
-        assert_eq!(
-            grants_of(&s3, "acl").await,
-            pairs(&[("owner", "FULL_CONTROL"), (AUTHENTICATED_USERS, "READ")]),
-            "a refused change leaves the ACL as it was"
-        );
         s3.put_bucket_acl()
             .bucket("acl")
             .acl(BucketCannedAcl::PublicRead)
@@ -312,7 +332,11 @@ fn bucket_acls_grant_what_they_say_and_survive_restart() {
             pairs(&[("owner", "FULL_CONTROL"), (ALL_USERS, "READ")]),
             "the ACL is in the catalog"
         );
-        assert_eq!(anonymous(server.port, "GET", "/acl/k", b"").0, 200);
+        assert_eq!(
+            anonymous(server.port, "GET", "/acl?list-type=2", b"").0,
+            200
+        );
+        assert_eq!(anonymous(server.port, "GET", "/acl/k", b"").0, 403);
         // Only the owner reads or changes an ACL.
         assert_eq!(anonymous(server.port, "GET", "/acl?acl", b"").0, 403);
     });
@@ -606,6 +630,23 @@ fn bucket_tags_and_unset_configurations() {
             get_public_access_block,
             "NoSuchPublicAccessBlockConfiguration"
         );
+        // New buckets get S3's default ownership controls, as S3's do.
+        let own = s3
+            .get_bucket_ownership_controls()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("ownership controls");
+        let rules = own.ownership_controls().map(|c| c.rules()).unwrap_or(&[]);
+        assert_eq!(
+            rules.first().map(|r| r.object_ownership().as_str()),
+            Some("BucketOwnerEnforced")
+        );
+        s3.delete_bucket_ownership_controls()
+            .bucket("cfg")
+            .send()
+            .await
+            .expect("delete ownership controls");
         unset!(
             get_bucket_ownership_controls,
             "OwnershipControlsNotFoundError"
@@ -646,8 +687,8 @@ fn bucket_tags_and_unset_configurations() {
             .policy("{}")
             .send()
             .await
-            .expect_err("policies cannot be set");
-        assert_eq!(error_code(&refused), "NotImplemented");
+            .expect_err("a policy without statements");
+        assert_eq!(error_code(&refused), "MalformedPolicy");
         let missing = s3
             .get_bucket_tagging()
             .bucket("no-such-bucket")
@@ -876,6 +917,180 @@ fn cors_rules_answer_preflights_and_decorate_answers() {
         assert_eq!(error_code(&none), "NoSuchCORSConfiguration");
         let r = preflight(server.port, "/cors/k", "https://app.example", "GET", "");
         assert_eq!(r.status, 403);
+    });
+}
+
+/// What S3 answers a preflight before looking at rules, and a preflight on
+/// a presigned URL: answered from the rules, never checked as a signature.
+#[test]
+fn cors_preflights_are_answered_before_authentication_as_s3_answers_them() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let server = Server::start(2);
+    let port = server.port;
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        bucket_with_object(&s3, "pre", "k", b"presigned").await;
+        let body = |r: &common::RawResponse| r.body_text();
+        // Before any rule: S3's answers, in S3's order.
+        let r = unsigned(port, "OPTIONS", "/no-such-bucket/k", &[], b"");
+        assert_eq!(r.status, 400, "Origin is checked first: {}", body(&r));
+        assert!(body(&r).contains("Insufficient information. Origin request header needed."));
+        let r = preflight(port, "/no-such-bucket/k", "https://app.example", "GET", "");
+        assert_eq!(r.status, 403);
+        assert!(body(&r).contains("<Message>CORSResponse: Bucket not found</Message>"));
+        let r = unsigned(
+            port,
+            "OPTIONS",
+            "/pre/k",
+            &[("Origin", "https://app.example")],
+            b"",
+        );
+        assert_eq!(r.status, 403, "{}", body(&r));
+        assert!(body(&r).contains("CORSResponse: CORS is not enabled for this bucket."));
+        assert!(body(&r).contains("<Method>OPTIONS</Method>"));
+        assert!(body(&r).contains("<ResourceType>BUCKET</ResourceType>"));
+
+        let put_url = s3
+            .put_object()
+            .bucket("pre")
+            .key("up load.txt")
+            .content_type("text/plain")
+            .presigned(PresigningConfig::expires_in(Duration::from_secs(600)).expect("cfg"))
+            .await
+            .expect("presign")
+            .uri()
+            .to_string();
+        let path_and_query = &put_url[put_url.find("/pre/").expect("path")..];
+        let rule = CorsRule::builder()
+            .allowed_origins("https://*.example")
+            .allowed_methods("PUT")
+            .allowed_methods("GET")
+            .allowed_headers("Content-Type")
+            .expose_headers("ETag")
+            .build()
+            .expect("rule");
+        s3.put_bucket_cors()
+            .bucket("pre")
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .cors_rules(rule)
+                    .build()
+                    .expect("cfg"),
+            )
+            .send()
+            .await
+            .expect("put cors");
+        // The preflight of the presigned PUT: allowed, not a signature check.
+        let r = preflight(
+            port,
+            path_and_query,
+            "https://app.example",
+            "PUT",
+            "content-type",
+        );
+        assert_eq!(r.status, 200, "{}", body(&r));
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            r.header("access-control-allow-headers"),
+            Some("content-type")
+        );
+        assert_eq!(
+            r.header("vary"),
+            Some("Origin, Access-Control-Request-Headers, Access-Control-Request-Method")
+        );
+        let r = preflight(
+            port,
+            path_and_query,
+            "https://evil.test",
+            "PUT",
+            "content-type",
+        );
+        assert_eq!(r.status, 403, "{}", body(&r));
+        assert!(
+            body(&r).contains("<Code>AccessForbidden</Code>"),
+            "{}",
+            body(&r)
+        );
+        assert!(body(&r).contains("<ResourceType>OBJECT</ResourceType>"));
+        let r = unsigned(
+            port,
+            "OPTIONS",
+            "/pre/k",
+            &[("Origin", "https://app.example")],
+            b"",
+        );
+        assert_eq!(r.status, 400, "with rules, a missing method is S3's 400");
+        assert!(body(&r).contains("Invalid Access-Control-Request-Method: null"));
+
+        // The presigned PUT itself, from the browser's origin: stored, and
+        // its answer carries the rule's headers.
+        let r = unsigned(
+            port,
+            "PUT",
+            path_and_query,
+            &[
+                ("Origin", "https://app.example"),
+                ("Content-Type", "text/plain"),
+            ],
+            b"from a browser",
+        );
+        assert_eq!(r.status, 200, "{}", body(&r));
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        assert_eq!(r.header("access-control-expose-headers"), Some("ETag"));
+        assert_eq!(
+            common::get_bytes(&s3, "pre", "up load.txt").await,
+            b"from a browser"
+        );
+
+        // Error answers carry them too; a rule not allowing the method
+        // (or the preflight method an actual request names) gives none.
+        let r = unsigned(
+            port,
+            "GET",
+            "/pre/missing",
+            &[("Origin", "https://app.example")],
+            b"",
+        );
+        assert_eq!(r.status, 403, "anonymous GET is refused");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        let r = unsigned(
+            port,
+            "DELETE",
+            "/pre/k",
+            &[("Origin", "https://app.example")],
+            b"",
+        );
+        assert_eq!(r.header("access-control-allow-origin"), None);
+        let r = unsigned(
+            port,
+            "GET",
+            "/pre/k",
+            &[
+                ("Origin", "https://app.example"),
+                ("Access-Control-Request-Method", "DELETE"),
+            ],
+            b"",
+        );
+        assert_eq!(r.header("access-control-allow-origin"), None);
+        let r = unsigned(
+            port,
+            "GET",
+            "/pre/k",
+            &[("Origin", "https://other.test")],
+            b"",
+        );
+        assert_eq!(r.header("access-control-allow-origin"), None);
+        assert_eq!(r.header("vary"), None);
     });
 }
 

@@ -279,6 +279,30 @@ mod stop {
             .status
     }
 
+    /// Waits until the server serves a request (its head read, so the
+    /// connection counts as busy, not idle): a signal sent before that
+    /// finds only idle connections and may rightly exit at once.
+    fn wait_in_flight(server: &Server) {
+        let deadline = Instant::now() + QUICK_EXIT;
+        loop {
+            let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+            s.write_all(b"GET /_admin/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .expect("send");
+            let r = read_response(&mut BufReader::new(s), false).expect("metrics");
+            let in_flight: u64 = r
+                .body_text()
+                .lines()
+                .filter(|l| l.starts_with("ringstore_requests_in_flight"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum();
+            if in_flight > 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the request never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn get(server: &Server, path: &str) -> (u16, Vec<u8>) {
         let host = format!("127.0.0.1:{}", server.port);
         let mut s = TcpStream::connect(&host).expect("connect");
@@ -302,6 +326,7 @@ mod stop {
         let (head_and_half, rest) = raw.split_at(raw.len() - BIG_PUT_BYTES / 2);
         let mut put = TcpStream::connect(&host).expect("connect");
         put.write_all(head_and_half).expect("first half");
+        wait_in_flight(&server);
 
         // A keep-alive connection that has been answered and now idles.
         let mut idle = TcpStream::connect(&host).expect("connect");
@@ -372,6 +397,7 @@ mod stop {
         let raw = signed_request("PUT", "/impatient/never", "", &host, &body, now(), &[]);
         let mut put = TcpStream::connect(&host).expect("connect");
         put.write_all(&raw[..raw.len() / 2]).expect("half");
+        wait_in_flight(&server);
         server.signal(libc::SIGTERM);
         assert!(
             server.wait_exit(Duration::from_millis(300)).is_none(),

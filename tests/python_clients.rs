@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run_pytest, Server};
+use common::{create_credential, run_pytest, Server};
 
 #[test]
 fn boto3_suite() {
@@ -81,5 +81,37 @@ fn sigv2_refused_by_default() {
         &server,
         "test_sigv2.py",
         &[("PYTEST_ADDOPTS", "-k refusal")],
+    );
+}
+
+/// POST Object (issue 27): boto3's generate_presigned_post forms posted
+/// with requests. SSE-C over plain HTTP is allowed for its SSE-C case.
+#[test]
+fn post_object_forms_suite() {
+    let server = Server::start_with(2, &["--allow-sse-c-over-http"]);
+    run_pytest(&server, "test_post_object.py", &[]);
+}
+
+/// Bucket policies, ACL grants, ownership modes, block public access and
+/// the expected-owner header through boto3, with two credentials made by
+/// the admin API and anonymous HTTP.
+#[test]
+fn access_control_suite() {
+    let server = Server::start(2);
+    let alice = create_credential(&server, "alice");
+    let bob = create_credential(&server, "bob");
+    run_pytest(
+        &server,
+        "test_access.py",
+        &[
+            ("ALICE_ACCESS_KEY", &alice.access_key),
+            ("ALICE_SECRET_KEY", &alice.secret_key),
+            ("ALICE_CANONICAL_ID", &alice.canonical_id),
+            ("ALICE_ACCOUNT_ID", &alice.account_id),
+            ("BOB_ACCESS_KEY", &bob.access_key),
+            ("BOB_SECRET_KEY", &bob.secret_key),
+            ("BOB_CANONICAL_ID", &bob.canonical_id),
+            ("BOB_ACCOUNT_ID", &bob.account_id),
+        ],
     );
 }

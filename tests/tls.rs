@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{read_response, run_pytest, signed_request, Server};
+use common::{
+    create_credential, read_response, run_pytest, signed_request, signed_request_as, Server,
+};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -170,4 +172,78 @@ fn a_bad_certificate_file_stops_the_start_with_its_name() {
         .output()
         .expect("run");
     assert!(!out.status.success());
+}
+
+/// "Deny anything not over TLS": a bucket policy on `aws:SecureTransport`
+/// refuses the plain listener and lets the HTTPS one through, for a
+/// credential that is not root (root is not subject to policies).
+#[test]
+fn a_policy_refuses_requests_that_do_not_come_over_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = self_signed(dir.path());
+    let tls_port = free_port();
+    let tls_listen = format!("127.0.0.1:{tls_port}");
+    let server = Server::start_with(
+        2,
+        &[
+            "--tls-listen",
+            &tls_listen,
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ],
+    );
+    let alice = create_credential(&server, "alice");
+    let creds = (alice.access_key.as_str(), alice.secret_key.as_str());
+    let now = ringstore::util::time::unix_now();
+    let tls_host = format!("127.0.0.1:{tls_port}");
+    let plain_host = format!("127.0.0.1:{}", server.port);
+    let over_tls = |method: &str, path: &str, query: &str, body: &[u8]| {
+        let mut tls = BufReader::new(tls_connect(tls_port, &cert));
+        let req = signed_request_as(creds, method, path, query, &tls_host, body, now, &[]);
+        tls.get_mut().write_all(&req).expect("send");
+        read_response(&mut tls, method == "HEAD").expect("answer over TLS")
+    };
+    let over_http = |method: &str, path: &str, query: &str, body: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        let req = signed_request_as(creds, method, path, query, &plain_host, body, now, &[]);
+        s.write_all(&req).expect("send");
+        read_response(&mut BufReader::new(s), method == "HEAD").expect("plain answer")
+    };
+    assert_eq!(over_http("PUT", "/tlsonly", "", b"").status, 200);
+    assert_eq!(over_http("PUT", "/tlsonly/before", "", b"b").status, 200);
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"TLSOnly","Effect":"Deny",
+        "Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::tlsonly","arn:aws:s3:::tlsonly/*"],
+        "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+    let r = over_tls("PUT", "/tlsonly", "policy=", policy.as_bytes());
+    assert_eq!(r.status, 204, "{}", r.body_text());
+    // Plain HTTP: refused, reads and writes alike, and nothing is stored.
+    for (method, path, query) in [
+        ("GET", "/tlsonly/before", ""),
+        ("PUT", "/tlsonly/plain", ""),
+        ("GET", "/tlsonly", "list-type=2"),
+        ("HEAD", "/tlsonly", ""),
+    ] {
+        let r = over_http(
+            method,
+            path,
+            query,
+            if method == "PUT" { b"p" } else { b"" },
+        );
+        assert_eq!(
+            r.status,
+            403,
+            "{method} {path} over HTTP: {}",
+            r.body_text()
+        );
+    }
+    // HTTPS: allowed.
+    assert_eq!(over_tls("PUT", "/tlsonly/secure", "", b"s").status, 200);
+    let r = over_tls("GET", "/tlsonly/before", "", b"");
+    assert!(r.status == 200 && r.body == b"b");
+    assert_eq!(over_tls("GET", "/tlsonly/plain", "", b"").status, 404);
+    // The owner can still remove the policy that locks plain HTTP out.
+    assert_eq!(over_http("DELETE", "/tlsonly", "policy=", b"").status, 204);
+    assert_eq!(over_http("GET", "/tlsonly/before", "", b"").status, 200);
 }

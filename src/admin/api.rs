@@ -4,7 +4,7 @@
 use super::json::{done, human_size, json, parse, read_body, timestamp, ApiError, ApiResult};
 use super::msg;
 use super::presign::{self, PresignInput, PresignedUrl, DEFAULT_EXPIRES_SECS, MAX_EXPIRES_SECS};
-use crate::catalog::{Bucket, CannedAcl, CatalogError, CatalogOp, CatalogOutcome, Credential};
+use crate::catalog::{Bucket, CatalogError, CatalogOp, CatalogOutcome, Credential};
 use crate::http::{Method, RequestHead};
 use crate::server::body::BodyReader;
 use crate::server::catalog_service;
@@ -12,7 +12,6 @@ use crate::server::conn::Conn;
 use crate::server::datadir::{generate_access_key, generate_secret_key};
 use crate::server::owner;
 use crate::server::read::ReadRequest;
-use crate::server::request::{owns, Principal};
 use crate::server::shard::ShardCtx;
 use crate::store::{BucketId, ListItem};
 use serde::{Deserialize, Serialize};
@@ -79,6 +78,19 @@ pub async fn route(
             let uploads = multipart_uploads(ctx, &b).await;
             Ok(json(200, &serde_json::json!({ "uploads": uploads })))
         }
+        (Method::Get, ["buckets", b, "policy"]) => super::access::get_policy(ctx, &decode(b)?),
+        (Method::Put, ["buckets", b, "policy"]) => {
+            let bytes = read_body(conn, body).await?;
+            super::access::put_policy(ctx, &decode(b)?, &bytes).await
+        }
+        (Method::Delete, ["buckets", b, "policy"]) => {
+            super::access::delete_policy(ctx, &decode(b)?).await
+        }
+        (Method::Get, ["buckets", b, "acl"]) => super::access::get_acl(ctx, &decode(b)?),
+        (Method::Put, ["buckets", b, "acl"]) => {
+            let bytes = read_body(conn, body).await?;
+            super::access::put_acl(ctx, &decode(b)?, &bytes).await
+        }
         (Method::Get, ["presigned-urls"]) => {
             let urls = msg::active_presigned(ctx).await;
             Ok(json(200, &serde_json::json!({ "urls": urls })))
@@ -122,7 +134,7 @@ fn parse_id(s: &str) -> Result<u64, ApiError> {
     }
 }
 
-fn catalog_error(e: CatalogError) -> ApiError {
+pub(super) fn catalog_error(e: CatalogError) -> ApiError {
     use CatalogError as E;
     match e {
         E::BucketAlreadyOwnedByYou | E::BucketAlreadyExists => {
@@ -142,19 +154,30 @@ fn catalog_error(e: CatalogError) -> ApiError {
             "Forbidden",
             "the root credential cannot be deactivated or deleted",
         ),
+        E::AclNotSupported => {
+            ApiError::bad_request("the bucket's ACLs are disabled (BucketOwnerEnforced)")
+        }
+        E::InvalidBucketAclWithObjectOwnership => ApiError::bad_request(
+            "BucketOwnerEnforced needs a bucket ACL that grants only the owner",
+        ),
+        E::PublicAccessBlocked => ApiError::new(
+            403,
+            "Forbidden",
+            "the bucket's public access block refuses a public ACL or policy",
+        ),
         E::Invalid(m) => ApiError::bad_request(m),
         E::Persist(m) => ApiError::internal(format!("the catalog could not be saved: {m}")),
         E::Busy(m) => ApiError::new(503, "ServiceUnavailable", m),
     }
 }
 
-async fn change(ctx: &ShardCtx, op: CatalogOp) -> Result<CatalogOutcome, ApiError> {
+pub(super) async fn change(ctx: &ShardCtx, op: CatalogOp) -> Result<CatalogOutcome, ApiError> {
     catalog_service::change(ctx, op)
         .await
         .map_err(catalog_error)
 }
 
-fn bucket(ctx: &ShardCtx, name: &str) -> Result<Bucket, ApiError> {
+pub(super) fn bucket(ctx: &ShardCtx, name: &str) -> Result<Bucket, ApiError> {
     ctx.with_catalog(|c| c.bucket(name).cloned())
         .ok_or_else(|| ApiError::not_found(format!("no bucket named {name:?}")))
 }
@@ -200,6 +223,10 @@ struct CredentialView {
     user_name: String,
     is_active: bool,
     created_at: String,
+    /// S3's canonical user id (ACL grants, `Owner/ID`).
+    canonical_id: String,
+    /// The 12-digit account id policies name it by (`arn:aws:iam::<account>:user/<name>`).
+    account_id: String,
 }
 
 fn credential_view(c: &Credential, with_secret: bool) -> CredentialView {
@@ -210,6 +237,8 @@ fn credential_view(c: &Credential, with_secret: bool) -> CredentialView {
         user_name: c.user_name.clone(),
         is_active: c.is_active,
         created_at: timestamp(c.created_millis),
+        canonical_id: c.canonical_id.clone(),
+        account_id: crate::access::principal::account_id(c.id),
     }
 }
 
@@ -335,6 +364,7 @@ fn owner_of(ctx: &ShardCtx, b: &Bucket) -> Credential {
             user_name: String::new(),
             is_active: false,
             created_millis: 0,
+            canonical_id: String::new(),
         })
 }
 
@@ -372,17 +402,20 @@ async fn create_bucket(ctx: &ShardCtx, body: &[u8]) -> ApiResult {
             "region must be 1..{MAX_REGION_BYTES} characters of a-z, 0-9 and '-'"
         )));
     }
-    if ctx.with_catalog(|c| c.credential(req.owner_id).is_none()) {
+    let Some(owner) =
+        ctx.with_catalog(|c| c.identity(req.owner_id).map(|u| u.canonical_id.clone()))
+    else {
         return Err(ApiError::not_found(format!(
             "owner_id {} names no credential",
             req.owner_id
         )));
-    }
+    };
     let op = CatalogOp::CreateBucket {
         name: req.name.clone(),
         owner_id: req.owner_id,
         region,
-        acl: CannedAcl::Private,
+        grants: crate::access::CannedAcl::Private.grants(&owner, &owner, true),
+        ownership: Some(ctx.config.default_object_ownership),
         reset_acl_if_owned: false,
     };
     change(ctx, op).await?;
@@ -697,7 +730,12 @@ async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> 
             "the credential is deactivated; its URLs would be refused",
         ));
     }
-    if !owns(Principal::User { id: cred.id }, b.owner_id) {
+    let action = match method {
+        "GET" => crate::access::Action::GetObject,
+        "DELETE" => crate::access::Action::DeleteObject,
+        _ => crate::access::Action::PutObject,
+    };
+    if !crate::server::access::may_presign(ctx, &b, cred.id, action, &req.object_key) {
         return Err(ApiError::new(
             403,
             "Forbidden",
@@ -709,7 +747,7 @@ async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> 
         .filter(|h| !h.is_empty())
         .ok_or_else(|| ApiError::bad_request("a Host header is needed to sign the URL for it"))?;
     let now = crate::util::time::unix_now();
-    let url = presign::presign(&PresignInput {
+    let input = PresignInput {
         method,
         bucket: &b.name,
         key: &req.object_key,
@@ -719,8 +757,18 @@ async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> 
         region: &ctx.config.region,
         now,
         expires_secs: expires,
-    })
-    .map_err(ApiError::internal)?;
+    };
+    // POST is a browser form (POST Object): a URL and the fields to send.
+    let (url, fields) = if method == "POST" {
+        let (url, fields) = presign::presign_post(&input);
+        let fields: serde_json::Map<String, serde_json::Value> = fields
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), serde_json::Value::String(v)))
+            .collect();
+        (url, Some(fields))
+    } else {
+        (presign::presign(&input).map_err(ApiError::internal)?, None)
+    };
     let expires_millis = (now + expires) * 1000;
     let record = PresignedUrl {
         bucket_name: b.name.clone(),
@@ -733,8 +781,9 @@ async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> 
     };
     let expires_at = record.expires_at.clone();
     msg::record_presigned(ctx, record).await;
-    Ok(json(
-        200,
-        &serde_json::json!({ "url": url, "method": method, "expires_at": expires_at }),
-    ))
+    let mut answer = serde_json::json!({ "url": url, "method": method, "expires_at": expires_at });
+    if let Some(fields) = fields {
+        answer["fields"] = serde_json::Value::Object(fields);
+    }
+    Ok(json(200, &answer))
 }

@@ -3,6 +3,7 @@
 //! (Bearer API key), the web console, the OpenAPI document and its docs page
 //! and the Prometheus scrape (these four are public: they hold no data).
 
+pub mod access;
 pub mod api;
 pub mod json;
 pub mod metrics;

@@ -7,6 +7,7 @@
 //! on restart revokes nothing and grants nothing.
 
 use crate::auth::sigv4;
+use base64::Engine;
 use serde::Serialize;
 use std::collections::VecDeque;
 
@@ -100,9 +101,103 @@ pub fn presign(i: &PresignInput) -> Result<String, String> {
     Ok(format!("{path}?{query}&X-Amz-Signature={sig}"))
 }
 
+/// A POST Object form for `i.key` in `i.bucket`, as boto3's
+/// `generate_presigned_post` makes one: the URL to post to (path-style) and
+/// the fields to send before the file, among them the policy (its
+/// conditions pin the bucket, the key and the signing fields) and its
+/// SigV4 signature.
+pub fn presign_post(i: &PresignInput) -> (String, Vec<(&'static str, String)>) {
+    debug_assert!((1..=MAX_EXPIRES_SECS).contains(&i.expires_secs));
+    let amz_date = crate::util::time::amz_date(i.now);
+    let credential = format!(
+        "{}/{}",
+        i.access_key,
+        sigv4::scope(&amz_date[..8], i.region, "s3")
+    );
+    let expiration = crate::util::time::iso8601_millis((i.now + i.expires_secs) * 1000);
+    let policy = serde_json::json!({
+        "expiration": expiration,
+        "conditions": [
+            { "bucket": i.bucket },
+            { "key": i.key },
+            { "x-amz-algorithm": sigv4::ALGORITHM },
+            { "x-amz-credential": credential },
+            { "x-amz-date": amz_date },
+        ],
+    });
+    let encoded = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+    let key = sigv4::signing_key(i.secret_key, &amz_date[..8], i.region, "s3");
+    let signature = sigv4::hmac_hex(&key, encoded.as_bytes());
+    let mut url = String::from("/");
+    sigv4::uri_encode(i.bucket.as_bytes(), true, &mut url);
+    let fields = vec![
+        ("key", i.key.to_string()),
+        ("x-amz-algorithm", sigv4::ALGORITHM.to_string()),
+        ("x-amz-credential", credential),
+        ("x-amz-date", amz_date),
+        ("policy", encoded),
+        ("x-amz-signature", signature),
+    ];
+    (url, fields)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The form verifies with the server's own POST policy check, and only
+    /// for its bucket and key.
+    #[test]
+    fn post_forms_verify_for_their_bucket_and_key() {
+        use crate::auth::post_policy::{authorize, Form};
+        use crate::http::multipart::FormField;
+        struct Keys;
+        impl crate::auth::SecretLookup for Keys {
+            fn lookup(&self, k: &str) -> Option<(&str, bool)> {
+                (k == "AK").then_some(("SECRET", true))
+            }
+        }
+        let input = PresignInput {
+            method: "POST",
+            bucket: "b",
+            key: "dir/a b.txt",
+            host: "localhost",
+            access_key: "AK",
+            secret_key: "SECRET",
+            region: "us-east-1",
+            now: 1_700_000_000,
+            expires_secs: 300,
+        };
+        let (url, fields) = presign_post(&input);
+        assert_eq!(url, "/b");
+        let form: Vec<FormField> = fields
+            .iter()
+            .map(|(n, v)| FormField {
+                name: n.to_string(),
+                value: v.clone(),
+            })
+            .collect();
+        let cfg = |now| crate::auth::AuthConfig {
+            region: "us-east-1",
+            now,
+            max_skew_secs: 900,
+            allow_sigv2: false,
+        };
+        let mut cache = crate::auth::SigningKeyCache::new();
+        let check = |bucket: &str, form: &[FormField], now: i64, cache: &mut _| {
+            authorize(&Form { fields: form }, bucket, &Keys, &cfg(now), cache)
+        };
+        let grant = check("b", &form, 1_700_000_100, &mut cache).expect("verifies");
+        assert_eq!(grant.access_key.as_deref(), Some("AK"));
+        assert!(check("other", &form, 1_700_000_100, &mut cache).is_err());
+        assert!(
+            check("b", &form, 1_700_000_301, &mut cache).is_err(),
+            "expired"
+        );
+        let mut renamed = form.clone();
+        renamed[0].value = "elsewhere".into();
+        assert!(check("b", &renamed, 1_700_000_100, &mut cache).is_err());
+    }
 
     /// The presigned GET example of the AWS SigV4 documentation
     /// ("Authenticating Requests: Using Query Parameters").

@@ -9,6 +9,7 @@
 pub mod checksum;
 pub mod error;
 pub mod md5_lanes;
+pub mod post_policy;
 pub mod sigv2;
 pub mod sigv4;
 pub mod streaming;

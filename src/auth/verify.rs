@@ -197,13 +197,13 @@ pub fn authenticate(
 }
 
 /// The parsed `Credential=` value.
-struct Credential<'a> {
-    access_key: &'a str,
-    date: &'a str,
-    region: &'a str,
+pub(crate) struct Credential<'a> {
+    pub access_key: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
 }
 
-fn parse_credential<'a>(
+pub(crate) fn parse_credential<'a>(
     value: &'a str,
     cfg: &AuthConfig,
     bad: impl Fn(&str) -> AuthError,

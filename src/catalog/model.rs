@@ -1,7 +1,8 @@
 //! The catalog's data: credentials and buckets. Small, global, owned by
 //! shard 0; every shard holds an immutable snapshot it swaps on update.
 
-use serde::{Deserialize, Serialize};
+use crate::access::{Grant, ObjectOwnership, Policy, PublicAccessBlock, UserIdentity};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -17,9 +18,26 @@ pub struct Credential {
     pub user_name: String,
     pub is_active: bool,
     pub created_millis: i64,
+    /// S3's canonical user id (64 hex): set when the credential is created,
+    /// or at the first start of a data dir from before canonical ids; never
+    /// changed afterwards.
+    #[serde(default)]
+    pub canonical_id: String,
 }
 
-/// Bucket-level canned ACL (what S3's canned ACLs grant beyond the owner).
+impl Credential {
+    /// The name shown as `DisplayName` in ACLs and listings.
+    pub fn display_name(&self) -> &str {
+        if self.user_name.is_empty() {
+            &self.access_key
+        } else {
+            &self.user_name
+        }
+    }
+}
+
+/// A bucket's canned ACL as catalogs before ACL grants stored it; read
+/// from old catalogs and turned into grants at start (`migrate_access`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum CannedAcl {
@@ -39,8 +57,23 @@ pub struct Bucket {
     pub owner_id: u64,
     pub region: String,
     pub created_millis: i64,
-    #[serde(default)]
+    /// Old catalogs only (see `CannedAcl`); `grants` replaces it.
+    #[serde(default, skip_serializing)]
     pub acl: CannedAcl,
+    /// The bucket ACL's grants, as set (None only in catalogs from before
+    /// ACL grants, until `migrate_access` runs at start).
+    #[serde(default)]
+    pub grants: Option<Vec<Grant>>,
+    /// OwnershipControls (None: none configured; objects are then owned
+    /// by their writer, as S3 did before ownership controls).
+    #[serde(default)]
+    pub ownership: Option<ObjectOwnership>,
+    /// PutPublicAccessBlock's settings (None: none configured).
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+    /// The bucket policy, compiled once when set or loaded.
+    #[serde(default)]
+    pub policy: Option<BucketPolicy>,
     /// PutBucketVersioning set Enabled (and has not suspended it since).
     #[serde(default)]
     pub versioning_enabled: bool,
@@ -173,9 +206,67 @@ pub struct Catalog {
     /// `data.buckets`, shared: a request holds its bucket for a reference
     /// count, not a copy of its name, tags and rules.
     shared_buckets: Vec<Arc<Bucket>>,
+    /// Each credential as the access evaluator sees it, by credential id.
+    identities: HashMap<u64, UserIdentity>,
+}
+
+/// A bucket policy: the document as the owner sent it (GetBucketPolicy
+/// answers it back) and its compiled form, shared by every snapshot.
+#[derive(Debug, Clone)]
+pub struct BucketPolicy {
+    pub text: String,
+    pub compiled: Arc<Policy>,
+}
+
+impl PartialEq for BucketPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for BucketPolicy {}
+
+impl Serialize for BucketPolicy {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.text.serialize(s)
+    }
+}
+
+/// A stored policy is recompiled when the catalog loads; it compiled when
+/// it was set, so failing now means the stored text is not what was set.
+#[derive(Deserialize)]
+struct StoredPolicy(String);
+
+impl<'de> Deserialize<'de> for BucketPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let StoredPolicy(text) = StoredPolicy::deserialize(d)?;
+        // The bucket name is not known here: compile against a wildcard
+        // bucket; `Catalog::new` has no need to recheck resource names,
+        // which were checked against the bucket when the policy was set.
+        let compiled = Policy::compile_stored(&text).map_err(serde::de::Error::custom)?;
+        Ok(BucketPolicy {
+            text,
+            compiled: Arc::new(compiled),
+        })
+    }
 }
 
 impl Bucket {
+    /// The bucket ACL's grants.
+    pub fn grants(&self) -> &[Grant] {
+        self.grants.as_deref().unwrap_or(&[])
+    }
+
+    /// Object ownership in effect.
+    pub fn object_ownership(&self) -> ObjectOwnership {
+        self.ownership.unwrap_or(ObjectOwnership::ObjectWriter)
+    }
+
+    /// Block public access in effect (all off when none is configured).
+    pub fn block(&self) -> PublicAccessBlock {
+        self.public_access_block.unwrap_or_default()
+    }
+
     /// The versioning state writes and deletes follow.
     pub fn versioning(&self) -> crate::store::Versioning {
         use crate::store::Versioning;
@@ -202,12 +293,30 @@ impl Catalog {
             .map(|(i, b)| (b.name.clone(), i))
             .collect();
         let shared_buckets = data.buckets.iter().cloned().map(Arc::new).collect();
+        let identities = data
+            .credentials
+            .iter()
+            .map(|c| (c.id, identity_of(c)))
+            .collect();
         Catalog {
             data,
             by_access_key,
             by_bucket,
             shared_buckets,
+            identities,
         }
+    }
+
+    /// Credential `id` as the access evaluator sees it.
+    pub fn identity(&self, id: u64) -> Option<&UserIdentity> {
+        self.identities.get(&id)
+    }
+
+    /// The credential whose canonical user id is `canonical_id`.
+    pub fn identity_by_canonical_id(&self, canonical_id: &str) -> Option<&UserIdentity> {
+        self.identities
+            .values()
+            .find(|u| u.canonical_id.eq_ignore_ascii_case(canonical_id))
     }
 
     pub fn data(&self) -> &CatalogData {
@@ -242,5 +351,56 @@ impl Catalog {
 
     pub fn credentials(&self) -> &[Credential] {
         &self.data.credentials
+    }
+}
+
+fn identity_of(c: &Credential) -> UserIdentity {
+    UserIdentity {
+        credential_id: c.id,
+        canonical_id: c.canonical_id.clone(),
+        user_name: c.display_name().to_string(),
+        access_key: c.access_key.clone(),
+        is_root: c.id == ROOT_CREDENTIAL_ID,
+    }
+}
+
+/// Brings a catalog from before access control up to date, once at start:
+/// credentials get their canonical user id, buckets' canned ACLs become
+/// grants (the owner's FULL_CONTROL plus the canned ACL's). Idempotent.
+/// Returns whether anything changed (the caller then saves it).
+pub fn migrate_access(data: &mut CatalogData) -> bool {
+    let mut changed = false;
+    for c in &mut data.credentials {
+        if c.canonical_id.is_empty() {
+            c.canonical_id = crate::access::principal::derive_canonical_id(c.id);
+            changed = true;
+        }
+    }
+    for b in &mut data.buckets {
+        if b.grants.is_some() {
+            continue;
+        }
+        let owner = data
+            .credentials
+            .iter()
+            .find(|c| c.id == b.owner_id)
+            .map(|c| c.canonical_id.clone())
+            .unwrap_or_default();
+        b.grants = Some(b.acl.to_access().grants(&owner, &owner, true));
+        b.acl = CannedAcl::Private;
+        changed = true;
+    }
+    changed
+}
+
+impl CannedAcl {
+    fn to_access(self) -> crate::access::CannedAcl {
+        use crate::access::CannedAcl as A;
+        match self {
+            CannedAcl::Private => A::Private,
+            CannedAcl::PublicRead => A::PublicRead,
+            CannedAcl::PublicReadWrite => A::PublicReadWrite,
+            CannedAcl::AuthenticatedRead => A::AuthenticatedRead,
+        }
     }
 }

@@ -3,6 +3,7 @@
 pub mod chunked;
 pub mod error;
 pub mod head;
+pub mod multipart;
 pub mod response;
 
 pub use chunked::*;

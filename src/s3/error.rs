@@ -11,7 +11,9 @@
 //! being hammered with retries as a 503 would be.
 
 use crate::auth::error::AuthError;
+use crate::auth::post_policy::PostPolicyError;
 use crate::http::error::HttpError;
+use crate::http::multipart::{FormError, MAX_FORM_HEAD_BYTES};
 use crate::s3::xml::escape_into;
 use crate::store::types::StoreError;
 use crate::util::time;
@@ -61,14 +63,17 @@ codes! {
     EntityTooLarge => 400, "Your proposed upload exceeds the maximum allowed size";
     EntityTooSmall => 400, "Your proposed upload is smaller than the minimum allowed size";
     IncompleteBody => 400, "You did not provide the number of bytes specified by the Content-Length HTTP header";
+    IncorrectNumberOfFilesInPostRequest => 400, "POST requires exactly one file upload per request.";
     InternalError => 500, "We encountered an internal error. Please try again.";
     InvalidAccessKeyId => 403, "The AWS Access Key Id you provided does not exist in our records.";
     InvalidArgument => 400, "Invalid Argument";
     InvalidEncryptionAlgorithmError => 400, "The encryption request you specified is not valid. The valid value is AES256.";
     InvalidBucketName => 400, "The specified bucket is not valid.";
+    InvalidBucketAclWithObjectOwnership => 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
     InvalidDigest => 400, "The Content-MD5 you specified is not valid.";
     InvalidLocationConstraint => 400, "The specified location-constraint is not valid";
     InvalidPart => 400, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
+    InvalidPolicyDocument => 400, "The content of the form does not meet the conditions specified in the policy document.";
     InvalidPartNumber => 416, "The requested partnumber is not satisfiable";
     InvalidPartOrder => 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
     InvalidRange => 416, "The requested range is not satisfiable";
@@ -78,7 +83,10 @@ codes! {
     InvalidURI => 400, "Couldn't parse the specified URI.";
     KeyTooLongError => 400, "Your key is too long";
     MalformedACLError => 400, "The XML you provided was not well-formed or did not validate against our published schema.";
+    MalformedPOSTRequest => 400, "The body of your POST request is not well-formed multipart/form-data.";
+    MalformedPolicy => 400, "Policies must be valid JSON and the first byte must be '{'";
     MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema";
+    MaxPostPreDataLengthExceeded => 400, "Your POST request fields preceding the upload file were too large.";
     MetadataTooLarge => 400, "Your metadata headers exceed the maximum allowed metadata size";
     MethodNotAllowed => 405, "The specified method is not allowed against this resource.";
     MissingContentLength => 411, "You must provide the Content-Length HTTP header.";
@@ -107,6 +115,7 @@ codes! {
     ServiceUnavailable => 503, "Please reduce your request rate.";
     SignatureDoesNotMatch => 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     SlowDown => 503, "Please reduce your request rate.";
+    UnresolvableGrantByEmailAddress => 400, "The email address you provided does not match any account on record.";
     UnexpectedContent => 400, "This request does not support content";
     StorageFull => 507, "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.";
     XAmzContentSHA256Mismatch => 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
@@ -403,6 +412,63 @@ pub fn delete_marker_error(code: S3ErrorCode, version_id: u128, mtime_millis: i6
 impl From<StoreError> for S3Error {
     fn from(e: StoreError) -> Self {
         S3Error::from(&e)
+    }
+}
+
+impl From<FormError> for S3Error {
+    fn from(e: FormError) -> Self {
+        use S3ErrorCode as C;
+        match e {
+            FormError::NotMultipart => S3Error::new(C::PreconditionFailed).with(
+                "Condition",
+                "Bucket POST must be of the enclosure-type multipart/form-data",
+            ),
+            FormError::Malformed(_) | FormError::TooManyFields => {
+                S3Error::new(C::MalformedPOSTRequest)
+            }
+            FormError::HeadTooLarge => S3Error::new(C::MaxPostPreDataLengthExceeded)
+                .with("MaxPostPreDataLength", MAX_FORM_HEAD_BYTES.to_string()),
+            FormError::NoFile => S3Error::new(C::IncorrectNumberOfFilesInPostRequest),
+        }
+    }
+}
+
+impl From<PostPolicyError> for S3Error {
+    fn from(e: PostPolicyError) -> Self {
+        use S3ErrorCode as C;
+        let denied = |m: String| {
+            S3Error::new(C::AccessDenied).with_message(format!("Invalid according to Policy: {m}"))
+        };
+        match e {
+            PostPolicyError::MissingField(name) => S3Error::new(C::InvalidArgument)
+                .with_message(format!(
+                    "Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."
+                ))
+                .with("ArgumentName", name)
+                .with("ArgumentValue", ""),
+            PostPolicyError::BadField {
+                name,
+                value,
+                message,
+            } => S3Error::new(C::InvalidArgument)
+                .with_message(message)
+                .with("ArgumentName", name)
+                .with("ArgumentValue", value),
+            PostPolicyError::Auth(a) => S3Error::from(a),
+            PostPolicyError::SignatureMismatch {
+                access_key,
+                policy,
+                provided,
+            } => S3Error::new(C::SignatureDoesNotMatch)
+                .with("AWSAccessKeyId", access_key)
+                .with("StringToSign", policy)
+                .with("SignatureProvided", provided),
+            PostPolicyError::InvalidPolicy(m) => S3Error::new(C::InvalidPolicyDocument)
+                .with_message(format!("Invalid Policy: {m}")),
+            PostPolicyError::Expired => denied("Policy expired.".into()),
+            PostPolicyError::ConditionFailed(c) => denied(format!("Policy Condition failed: {c}")),
+            PostPolicyError::ExtraField(name) => denied(format!("Extra input fields: {name}")),
+        }
     }
 }
 

@@ -290,6 +290,23 @@ pub struct AclGrant {
     pub permission: String,
 }
 
+/// A PutBucketAcl / PutObjectAcl body: the owner it names and its grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclDocument {
+    /// `Owner/ID` (S3 requires it to be the resource's owner).
+    pub owner_id: Option<String>,
+    pub grants: Vec<AclGrant>,
+}
+
+/// PutPublicAccessBlock's four settings, as the document gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublicAccessBlockDoc {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
 /// ListObjectVersions page. ringstore keeps one version per key, the
 /// `null` one, so every listed object is a latest version with id `null`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -58,6 +58,12 @@ operations! {
     DeleteBucketTagging,
     GetBucketPolicyStatus,
     GetBucketPolicy,
+    PutBucketPolicy,
+    DeleteBucketPolicy,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
+    PutBucketOwnershipControls,
+    DeleteBucketOwnershipControls,
     GetBucketEncryption,
     PutBucketEncryption,
     DeleteBucketEncryption,
@@ -73,6 +79,7 @@ operations! {
     ListObjectsV2,
     ListMultipartUploads,
     PutObject,
+    PostObject,
     CopyObject,
     GetObject,
     HeadObject,
@@ -108,9 +115,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "metrics",
     "notification",
     "object-lock",
-    "ownershipControls",
-    "policy",
-    "publicAccessBlock",
     "replication",
     "requestPayment",
     "restore",
@@ -126,9 +130,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
 /// as S3 answers for a bucket without it (tools such as Terraform read them
 /// all); setting one stays NotImplemented.
 const UNSET_CONFIGURATIONS: &[(&str, Operation)] = &[
-    ("policy", Operation::GetBucketPolicy),
-    ("publicAccessBlock", Operation::GetPublicAccessBlock),
-    ("ownershipControls", Operation::GetBucketOwnershipControls),
     ("website", Operation::GetBucketWebsite),
     ("replication", Operation::GetBucketReplication),
     ("object-lock", Operation::GetObjectLockConfiguration),
@@ -138,6 +139,15 @@ const UNSET_CONFIGURATIONS: &[(&str, Operation)] = &[
     ),
     ("requestPayment", Operation::GetBucketRequestPayment),
     ("accelerate", Operation::GetBucketAccelerateConfiguration),
+];
+
+/// Sub-resources of a bucket that an object request must not fall through.
+const BUCKET_ONLY_SUBRESOURCES: &[&str] = &[
+    "encryption",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
 ];
 
 pub fn route(
@@ -163,8 +173,8 @@ pub fn route(
             _ => Operation::Unknown,
         };
     }
-    // Encryption is a bucket sub-resource only (`PUT /b/k?encryption` is no PutObject).
-    if key.is_some() && query.has("encryption") {
+    // Bucket-only sub-resources (`PUT /b/k?encryption` is no PutObject).
+    if key.is_some() && BUCKET_ONLY_SUBRESOURCES.iter().any(|s| query.has(s)) {
         return Operation::Unknown;
     }
     match (bucket, key) {
@@ -197,6 +207,9 @@ fn route_bucket(method: HttpMethod, q: &Query) -> Operation {
                 ("tagging", O::GetBucketTagging),
                 ("encryption", O::GetBucketEncryption),
                 ("policyStatus", O::GetBucketPolicyStatus),
+                ("policy", O::GetBucketPolicy),
+                ("publicAccessBlock", O::GetPublicAccessBlock),
+                ("ownershipControls", O::GetBucketOwnershipControls),
                 ("uploads", O::ListMultipartUploads),
             ],
         )
@@ -215,6 +228,9 @@ fn route_bucket(method: HttpMethod, q: &Query) -> Operation {
                 ("lifecycle", O::PutBucketLifecycle),
                 ("tagging", O::PutBucketTagging),
                 ("encryption", O::PutBucketEncryption),
+                ("policy", O::PutBucketPolicy),
+                ("publicAccessBlock", O::PutPublicAccessBlock),
+                ("ownershipControls", O::PutBucketOwnershipControls),
                 ("logging", O::Unknown),
             ],
         )
@@ -226,12 +242,16 @@ fn route_bucket(method: HttpMethod, q: &Query) -> Operation {
                 ("lifecycle", O::DeleteBucketLifecycle),
                 ("tagging", O::DeleteBucketTagging),
                 ("encryption", O::DeleteBucketEncryption),
+                ("policy", O::DeleteBucketPolicy),
+                ("publicAccessBlock", O::DeletePublicAccessBlock),
+                ("ownershipControls", O::DeleteBucketOwnershipControls),
             ],
         )
         .unwrap_or(O::DeleteBucket),
         HttpMethod::Post if q.has("delete") => O::DeleteObjects,
+        HttpMethod::Post => O::PostObject,
         HttpMethod::Options => O::OptionsPreflight,
-        HttpMethod::Post | HttpMethod::Other => O::Unknown,
+        HttpMethod::Other => O::Unknown,
     }
 }
 
@@ -391,7 +411,7 @@ mod tests {
         ("PUT /b//lead", Operation::PutObject),
         // Unknown combinations.
         ("POST /b/k", Operation::Unknown),
-        ("POST /b", Operation::Unknown),
+        ("POST /b", Operation::PostObject),
         ("POST /", Operation::Unknown),
         ("PUT /", Operation::Unknown),
         ("DELETE /", Operation::Unknown),
@@ -420,8 +440,23 @@ mod tests {
         ("PUT /b?encryption", Operation::PutBucketEncryption),
         ("DELETE /b?encryption", Operation::DeleteBucketEncryption),
         ("PUT /b/k?encryption", Operation::Unknown),
-        ("PUT /b?policy", Operation::Unknown),
-        ("DELETE /b?policy", Operation::Unknown),
+        ("PUT /b?policy", Operation::PutBucketPolicy),
+        ("DELETE /b?policy", Operation::DeleteBucketPolicy),
+        ("PUT /b?publicAccessBlock", Operation::PutPublicAccessBlock),
+        (
+            "DELETE /b?publicAccessBlock",
+            Operation::DeletePublicAccessBlock,
+        ),
+        (
+            "PUT /b?ownershipControls",
+            Operation::PutBucketOwnershipControls,
+        ),
+        (
+            "DELETE /b?ownershipControls",
+            Operation::DeleteBucketOwnershipControls,
+        ),
+        ("PUT /b/k?policy", Operation::Unknown),
+        ("GET /b/k?publicAccessBlock", Operation::Unknown),
         ("PUT /b?logging", Operation::Unknown),
         ("GET /b?list-type=3", Operation::Unknown),
         ("PUT /b/k?uploadId=u", Operation::Unknown),

@@ -1,20 +1,27 @@
 //! Reading a request body off a connection as a stream of verified pieces.
 //!
-//! Two push decoders may be stacked: the transfer framing (Content-Length or
-//! `Transfer-Encoding: chunked`) and the content coding (`aws-chunked`, with
-//! chunk signatures and trailers). Pieces are `Bytes` split off the receive
-//! buffer, so payload bytes are never copied on their way to the store.
+//! Push decoders are stacked: the transfer framing (Content-Length or
+//! `Transfer-Encoding: chunked`), the content coding (`aws-chunked`, with
+//! chunk signatures and trailers), and for POST Object the form, whose file
+//! is the payload (`http::multipart::FileDecoder`). Pieces are `Bytes` split
+//! off the receive buffer, so payload bytes are never copied on their way to
+//! the store.
 
 use super::conn::Conn;
 use crate::auth::{AuthError, AwsChunkedDecoder};
+use crate::http::multipart::FileDecoder;
 use crate::http::{ChunkedDecoder, HttpError};
+use crate::s3::error::{S3Error, S3ErrorCode};
 use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
 
 /// Why a body could not be read to its end.
 #[derive(Debug)]
 pub enum BodyError {
     Http(HttpError),
     Auth(AuthError),
+    /// A POST form's file broke the framing or the policy's size range.
+    Form(S3Error),
 }
 
 impl From<HttpError> for BodyError {
@@ -42,12 +49,24 @@ struct AwsStage {
     carry: BytesMut,
 }
 
+/// The file of a POST form, and the sizes its policy allows.
+struct FormStage {
+    dec: FileDecoder,
+    /// File content decoded and not yet handed out.
+    ready: VecDeque<Bytes>,
+    min_bytes: u64,
+    max_bytes: u64,
+    /// The body ended and the form was whole.
+    done: bool,
+}
+
 /// The body of one request.
 pub struct BodyReader {
     transfer: Transfer,
     aws: Option<AwsStage>,
+    form: Option<FormStage>,
     transfer_done: bool,
-    /// Decoded payload bytes handed out so far.
+    /// Decoded payload bytes handed out so far (a form's: its file's).
     pub delivered: u64,
 }
 
@@ -66,8 +85,32 @@ impl BodyReader {
                 pending: Bytes::new(),
                 carry: BytesMut::new(),
             }),
+            form: None,
             delivered: 0,
         }
+    }
+
+    /// From here on the payload is a form's file: `first` is the body read
+    /// past the form's fields; the file must be `min_bytes..=max_bytes` long.
+    pub fn begin_form_file(
+        &mut self,
+        dec: FileDecoder,
+        first: Bytes,
+        min_bytes: u64,
+        max_bytes: u64,
+    ) -> Result<(), BodyError> {
+        debug_assert!(self.form.is_none());
+        let mut stage = FormStage {
+            dec,
+            ready: VecDeque::new(),
+            min_bytes,
+            max_bytes,
+            done: false,
+        };
+        feed_form(&mut stage, first)?;
+        self.form = Some(stage);
+        self.delivered = 0;
+        Ok(())
     }
 
     /// An empty body.
@@ -82,6 +125,7 @@ impl BodyReader {
                 .aws
                 .as_ref()
                 .is_none_or(|a| a.dec.is_done() && a.pending.is_empty())
+            && self.form.as_ref().is_none_or(|f| f.done)
     }
 
     /// The aws-chunked decoder, for trailers once the body is finished.
@@ -91,6 +135,43 @@ impl BodyReader {
 
     /// The next piece of decoded payload; `None` at the end of the body.
     pub async fn next(&mut self, conn: &mut Conn) -> Result<Option<Bytes>, BodyError> {
+        if self.form.is_none() {
+            return self.next_payload(conn).await;
+        }
+        loop {
+            let form = self.form.as_mut().expect("form stage");
+            if let Some(piece) = form.ready.pop_front() {
+                self.delivered += piece.len() as u64;
+                if self.delivered > form.max_bytes {
+                    return Err(BodyError::Form(too_large(form.max_bytes, self.delivered)));
+                }
+                return Ok(Some(piece));
+            }
+            if form.done {
+                return Ok(None);
+            }
+            // `delivered` counts the file's bytes, not the form's around them.
+            let file_bytes = self.delivered;
+            let raw = self.next_payload(conn).await?;
+            self.delivered = file_bytes;
+            let form = self.form.as_mut().expect("form stage");
+            match raw {
+                Some(raw) => feed_form(form, raw)?,
+                None => {
+                    form.dec
+                        .finish()
+                        .map_err(|e| BodyError::Form(S3Error::from(e)))?;
+                    if self.delivered < form.min_bytes {
+                        return Err(BodyError::Form(too_small(form.min_bytes, self.delivered)));
+                    }
+                    form.done = true;
+                }
+            }
+        }
+    }
+
+    /// The next piece of the transfer- and aws-chunked-decoded body.
+    async fn next_payload(&mut self, conn: &mut Conn) -> Result<Option<Bytes>, BodyError> {
         loop {
             let Some(aws) = self.aws.as_mut() else {
                 let piece = self.next_raw(conn).await?;
@@ -178,6 +259,30 @@ impl BodyReader {
             }
         }
     }
+}
+
+fn feed_form(stage: &mut FormStage, raw: Bytes) -> Result<(), BodyError> {
+    let mut out = Vec::new();
+    stage
+        .dec
+        .feed(raw, &mut out)
+        .map_err(|e| BodyError::Form(S3Error::from(e)))?;
+    stage.ready.extend(out);
+    Ok(())
+}
+
+/// EntityTooLarge for a form's file past its policy's range, as soon as
+/// the first byte beyond it arrives (nothing of it is committed).
+fn too_large(max: u64, proposed: u64) -> S3Error {
+    S3Error::new(S3ErrorCode::EntityTooLarge)
+        .with("ProposedSize", proposed.to_string())
+        .with("MaxSizeAllowed", max.to_string())
+}
+
+fn too_small(min: u64, proposed: u64) -> S3Error {
+    S3Error::new(S3ErrorCode::EntityTooSmall)
+        .with("ProposedSize", proposed.to_string())
+        .with("MinSizeAllowed", min.to_string())
 }
 
 /// Decodes from the stage's pending bytes until one payload piece appears.

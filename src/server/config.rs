@@ -63,4 +63,8 @@ pub struct ServerConfig {
     /// Open stores whose durable records are damaged, dropping those
     /// records (`--accept-data-loss`); otherwise such a store fails start-up.
     pub accept_data_loss: bool,
+    /// The ownership controls a bucket gets when CreateBucket names none
+    /// (`serve --object-ownership`; docs/ACCESS-CONTROL.md says why the
+    /// default is ObjectWriter).
+    pub default_object_ownership: crate::access::ObjectOwnership,
 }

@@ -35,6 +35,8 @@ pub struct Conn {
     first_head_by: Option<Instant>,
     /// Counts this connection as active for the shard's idle spin.
     pub spin: crate::shard::spin::ConnActivity,
+    /// The client's address (`aws:SourceIp`).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl Conn {
@@ -52,6 +54,7 @@ impl Conn {
             head_timeout: DEFAULT_HEAD_TIMEOUT,
             first_head_by: None,
             spin: Default::default(),
+            peer: None,
         }
     }
 
@@ -193,11 +196,11 @@ pub async fn accept_loop(
         let tls = tls.clone();
         monoio::spawn(async move {
             match tls {
-                None => serve_connection(&task_ctx, stream.into(), ticket, accepted).await,
+                None => serve_connection(&task_ctx, stream.into(), ticket, accepted, peer).await,
                 Some(acceptor) => {
                     let limit = task_ctx.config.head_timeout;
                     match super::tls::accept(&acceptor, stream, limit).await {
-                        Ok(s) => serve_connection(&task_ctx, s, ticket, accepted).await,
+                        Ok(s) => serve_connection(&task_ctx, s, ticket, accepted, peer).await,
                         Err(e) => tracing::debug!(%peer, "{e}"),
                     }
                 }
@@ -207,8 +210,15 @@ pub async fn accept_loop(
 }
 
 /// Serves requests on one connection until it closes, breaks or is shed.
-async fn serve_connection(ctx: &Rc<ShardCtx>, stream: Stream, ticket: Ticket, accepted: Instant) {
+async fn serve_connection(
+    ctx: &Rc<ShardCtx>,
+    stream: Stream,
+    ticket: Ticket,
+    accepted: Instant,
+    peer: std::net::SocketAddr,
+) {
     let mut conn = Conn::served(stream, ctx, ticket, accepted);
+    conn.peer = Some(peer.ip());
     loop {
         let head = match conn.next_head().await {
             Ok(Some(h)) => h,

@@ -139,6 +139,7 @@ pub fn open_catalog(dir: &Path, root: &RootCredentials) -> Result<CatalogData, S
         user_name: "root".into(),
         is_active: true,
         created_millis: crate::util::time::unix_now_millis(),
+        canonical_id: String::new(),
     };
     match data
         .credentials
@@ -157,6 +158,8 @@ pub fn open_catalog(dir: &Path, root: &RootCredentials) -> Result<CatalogData, S
         .retain(|c| c.id == ROOT_CREDENTIAL_ID || c.access_key != root.access_key);
     data.next_bucket_id = data.next_bucket_id.max(1);
     data.next_credential_id = data.next_credential_id.max(ROOT_CREDENTIAL_ID + 1);
+    // Canonical ids for every credential, grants for old canned ACLs.
+    crate::catalog::migrate_access(&mut data);
     save_catalog(dir, &data)?;
     Ok(data)
 }

@@ -1,5 +1,6 @@
 //! The S3 server: startup, shard threads, connections, request handling.
 
+pub mod access;
 pub mod admission;
 pub mod body;
 pub mod bucket_delete;

@@ -54,6 +54,8 @@ pub struct Req {
     pub expect_continue: bool,
     /// Arrived over TLS (SSE-C keys are accepted only then, by default).
     pub secure: bool,
+    /// The client's address.
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 impl Req {
@@ -86,7 +88,8 @@ impl Req {
     }
 }
 
-struct CatalogSecrets<'a>(&'a Catalog);
+/// Credentials' secrets as the catalog replica holds them.
+pub(crate) struct CatalogSecrets<'a>(pub &'a Catalog);
 
 impl SecretLookup for CatalogSecrets<'_> {
     fn lookup(&self, access_key: &str) -> Option<(&str, bool)> {
@@ -134,7 +137,7 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
     }
     let keep_alive = head.keep_alive();
     let timer = ctx.admin.metrics.borrow_mut().start();
-    let (mut req, auth_result) = match prepare(ctx, head, id.clone(), conn.is_tls()) {
+    let (mut req, auth_result) = match prepare(ctx, head, id.clone(), conn.is_tls(), conn.peer) {
         Ok(x) => x,
         Err(err) => {
             let resp = Response::error(&err, &id, is_head);
@@ -256,6 +259,7 @@ fn prepare(
     head: RequestHead,
     id: String,
     secure: bool,
+    source_ip: Option<std::net::IpAddr>,
 ) -> Result<Prepared, S3Error> {
     let (bucket, key) = split_target(
         head.header("host"),
@@ -270,7 +274,13 @@ fn prepare(
         &query,
         head.header("x-amz-copy-source").is_some(),
     );
-    let auth = run_auth(ctx, &head);
+    // A preflight is answered before any authentication (a browser sends
+    // it without credentials, to a presigned URL's query as well).
+    let auth = if op == Operation::OptionsPreflight {
+        Err(AuthError::Anonymous)
+    } else {
+        run_auth(ctx, &head)
+    };
     let principal = match &auth {
         Ok(a) => ctx.with_catalog(|c| {
             c.credential_by_access_key(&a.access_key)
@@ -292,6 +302,7 @@ fn prepare(
         auth: auth_ok,
         expect_continue,
         secure,
+        source_ip,
     };
     Ok((req, auth))
 }
@@ -356,14 +367,7 @@ pub fn body_error(e: BodyError) -> S3Error {
     match e {
         BodyError::Http(h) => S3Error::from(h),
         BodyError::Auth(a) => S3Error::from(a),
-    }
-}
-
-/// Access rule shared by handlers: may `principal` act on a bucket owned by `owner_id`?
-pub fn owns(principal: Principal, owner_id: u64) -> bool {
-    match principal {
-        Principal::Anonymous => false,
-        Principal::User { id } => id == owner_id || id == ROOT_CREDENTIAL_ID,
+        BodyError::Form(e) => e,
     }
 }
 

@@ -441,6 +441,38 @@ pub fn signed_request_with_payload(
     now: i64,
     extra: &[(&str, &str)],
 ) -> Vec<u8> {
+    let creds = (ACCESS_KEY, SECRET_KEY);
+    signed_request_by(creds, method, path, query, host, body, payload, now, extra)
+}
+
+/// `signed_request`, signed with another credential's `(access, secret)`.
+#[allow(clippy::too_many_arguments)]
+pub fn signed_request_as(
+    creds: (&str, &str),
+    method: &str,
+    path: &str,
+    query: &str,
+    host: &str,
+    body: &[u8],
+    now: i64,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
+    let payload = ringstore::auth::sigv4::sha256_hex(body);
+    signed_request_by(creds, method, path, query, host, body, &payload, now, extra)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn signed_request_by(
+    (access_key, secret_key): (&str, &str),
+    method: &str,
+    path: &str,
+    query: &str,
+    host: &str,
+    body: &[u8],
+    payload: &str,
+    now: i64,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
     use ringstore::auth::sigv4;
     let amz_date = ringstore::util::time::amz_date(now);
     let date = &amz_date[..8];
@@ -470,7 +502,7 @@ pub fn signed_request_with_payload(
     .expect("canonical request");
     let scope = sigv4::scope(date, REGION, "s3");
     let sts = sigv4::string_to_sign(&amz_date, &scope, &creq);
-    let key = sigv4::signing_key(SECRET_KEY, date, REGION, "s3");
+    let key = sigv4::signing_key(secret_key, date, REGION, "s3");
     let sig = sigv4::hmac_hex(&key, sts.as_bytes());
     let target = if query.is_empty() {
         path.to_string()
@@ -482,7 +514,7 @@ pub fn signed_request_with_payload(
         out.push_str(&format!("{n}: {v}\r\n"));
     }
     out.push_str(&format!(
-        "authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={}, Signature={sig}\r\n",
+        "authorization: AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={}, Signature={sig}\r\n",
         signed.join(";")
     ));
     out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
@@ -647,4 +679,97 @@ pub fn streaming_signed_put(
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(&framed);
     bytes
+}
+
+/// The parts of a browser's `multipart/form-data` POST Object body around
+/// the file's content: the fields and the file part's headers, then the
+/// closing delimiter.
+pub fn form_parts(boundary: &str, fields: &[(&str, &str)], filename: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut head = Vec::new();
+    for (name, value) in fields {
+        head.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    head.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    (head, format!("\r\n--{boundary}--\r\n").into_bytes())
+}
+
+/// A whole POST Object body: `fields`, then `file`.
+pub fn form_body(boundary: &str, fields: &[(&str, &str)], file: &[u8]) -> Vec<u8> {
+    let (head, tail) = form_parts(boundary, fields, "upload.bin");
+    [head.as_slice(), file, tail.as_slice()].concat()
+}
+
+/// A credential made through the admin API, with the ids S3 and policies
+/// know it by.
+#[derive(Debug, Clone)]
+pub struct TestCredential {
+    pub id: u64,
+    pub access_key: String,
+    pub secret_key: String,
+    pub canonical_id: String,
+    pub account_id: String,
+}
+
+/// The admin API key of `server` (from its data dir).
+pub fn admin_api_key(server: &Server) -> String {
+    let text = std::fs::read_to_string(server.data_dir.join("credentials.json"))
+        .expect("credentials.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["admin_api_key"]
+        .as_str()
+        .expect("admin_api_key")
+        .to_string()
+}
+
+/// One admin API call on a fresh connection: (status, JSON body).
+pub fn admin_call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let req = format!(
+        "{method} /_admin/api/v1/{path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\
+         authorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        admin_api_key(server),
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    s.write_all(body).expect("write body");
+    let r = read_response(&mut BufReader::new(s), false).expect("response");
+    let v = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+    (r.status, v)
+}
+
+/// Creates a credential named `name` through the admin API.
+pub fn create_credential(server: &Server, name: &str) -> TestCredential {
+    let body = serde_json::json!({ "user_name": name }).to_string();
+    let (status, v) = admin_call(server, "POST", "credentials", body.as_bytes());
+    assert!(
+        (200..300).contains(&status),
+        "create credential: {status} {v}"
+    );
+    let s = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("{k} in {v}"))
+            .to_string()
+    };
+    TestCredential {
+        id: v["id"].as_u64().expect("id"),
+        access_key: s("access_key"),
+        secret_key: s("secret_key"),
+        canonical_id: s("canonical_id"),
+        account_id: s("account_id"),
+    }
 }

@@ -149,6 +149,8 @@ def test_emptying_a_bucket_through_its_versions(s3, s3_resource, bucket):
 
 
 def test_public_read_bucket_serves_anonymous_clients(endpoint, s3, bucket):
+    import json
+
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
@@ -163,17 +165,40 @@ def test_public_read_bucket_serves_anonymous_clients(endpoint, s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         anonymous.get_object(Bucket=bucket, Key="pub")
     assert e.value.response["Error"]["Code"] == "AccessDenied"
+    # New buckets have ACLs disabled (BucketOwnerEnforced, as S3): a public
+    # bucket ACL needs ACLs enabled first.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    assert e.value.response["Error"]["Code"] == "AccessControlListNotSupported"
+    s3.put_bucket_ownership_controls(
+        Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+    )
     s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
     grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
     assert {(g["Grantee"].get("URI"), g["Permission"]) for g in grants} == {
         (None, "FULL_CONTROL"),
         ("http://acs.amazonaws.com/groups/global/AllUsers", "READ"),
     }
+    # A public-read bucket lists for anyone; its objects are not public.
+    assert [o["Key"] for o in anonymous.list_objects_v2(Bucket=bucket)["Contents"]] == ["pub"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        anonymous.get_object(Bucket=bucket, Key="pub")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    # A public object ACL needs per-object ACLs: refused, not ignored.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.put_object_acl(Bucket=bucket, Key="pub", ACL="public-read")
+    assert e.value.response["Error"]["Code"] == "NotImplemented"
+    # A bucket policy makes objects public.
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": f"arn:aws:s3:::{bucket}/*"}],
+    }))
     assert anonymous.get_object(Bucket=bucket, Key="pub")["Body"].read() == b"for everyone"
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
     with pytest.raises(botocore.exceptions.ClientError) as e:
         anonymous.put_object(Bucket=bucket, Key="nope", Body=b"x")
     assert e.value.response["Error"]["Code"] == "AccessDenied"
-    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
 
 
 def test_sse_s3_put_upload_file_and_copy(s3, bucket, tmp_path):

@@ -257,7 +257,8 @@ def test_create_own_bucket_again(s3):
     region = os.environ.get("S3_REGION", "us-east-1")
     name = "again-" + os.urandom(4).hex()
     config = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    s3.create_bucket(Bucket=name, **config)
+    # ACLs enabled (new buckets have them disabled, as in S3).
+    s3.create_bucket(Bucket=name, ObjectOwnership="ObjectWriter", **config)
     s3.put_bucket_acl(Bucket=name, ACL="public-read")
     if region == "us-east-1":
         s3.create_bucket(Bucket=name)

@@ -139,3 +139,35 @@ def test_aws_cli_v1_presign(cli_env, endpoint, tmp_path):
     assert "AWSAccessKeyId=" in url or "X-Amz-Signature=" in url, url
     r = requests.get(url)
     assert r.status_code == 200 and r.content == b"from the cli"
+
+
+def test_sigv2_post_form(endpoint, s3):
+    """A POST Object form signed as s3-tests signs them (HMAC-SHA1 over the
+    base64 policy, AWSAccessKeyId + signature fields): taken with
+    --allow-sigv2, checked like a SigV4 one."""
+    assert ALLOWED, "run against a server started with --allow-sigv2"
+    import base64
+    import datetime
+    import hashlib
+    import hmac
+    import json
+    import uuid
+
+    bucket = "v2post-" + uuid.uuid4().hex[:8]
+    s3.create_bucket(Bucket=bucket)
+    expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10)
+    policy = base64.b64encode(json.dumps({
+        "expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "conditions": [{"bucket": bucket}, ["starts-with", "$key", "foo"], {"acl": "private"},
+                       ["starts-with", "$Content-Type", "text/plain"], ["content-length-range", 0, 1024]],
+    }).encode())
+    signature = base64.b64encode(hmac.new(os.environ["S3_SECRET_KEY"].encode(), policy, hashlib.sha1).digest())
+    fields = {"key": "foo.txt", "AWSAccessKeyId": os.environ["S3_ACCESS_KEY"], "acl": "private",
+              "signature": signature, "policy": policy, "Content-Type": "text/plain"}
+    r = requests.post(f"{endpoint}/{bucket}", files={**{k: (None, v) for k, v in fields.items()}, "file": ("f", b"bar")})
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket=bucket, Key="foo.txt")["Body"].read() == b"bar"
+    fields["signature"] = signature[::-1]
+    r = requests.post(f"{endpoint}/{bucket}", files={**{k: (None, v) for k, v in fields.items()}, "file": ("f", b"baz")})
+    assert r.status_code == 403, r.text
+    assert s3.get_object(Bucket=bucket, Key="foo.txt")["Body"].read() == b"bar"

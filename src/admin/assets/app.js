@@ -192,7 +192,13 @@ $("presign-form").addEventListener("submit", async (ev) => {
   try {
     const r = await api("POST", "presigned-urls", { bucket_name: $("ps-bucket").value, object_key: $("ps-key").value,
       method: $("ps-method").value, expires_in: Number($("ps-expires").value), access_key: $("ps-access").value });
-    $("ps-url").textContent = location.origin + r.url;
+    $("ps-url").textContent = (r.fields ? "POST " : "") + location.origin + r.url;
+    // A POST is a browser form: its fields, ready to upload a file with.
+    $("ps-form").innerHTML = r.fields
+      ? `<form method="post" enctype="multipart/form-data" action="${esc(r.url)}">` +
+        Object.entries(r.fields).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join("") +
+        `<pre>${esc(JSON.stringify(r.fields, null, 2))}</pre><input type="file" name="file"> <button type="submit">Upload</button></form>`
+      : "";
     await loadPresign();
   } catch (e) { say(e.message); }
 });

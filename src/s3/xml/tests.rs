@@ -910,9 +910,10 @@ fn access_control_policies_parse_by_grantee_kind() {
          <Grant><Grantee><EmailAddress>a@b.c</EmailAddress></Grantee><Permission>WRITE</Permission></Grant>\
          </AccessControlList></AccessControlPolicy>"
     );
-    let grants = parse_access_control_policy(body.as_bytes()).unwrap();
+    let doc = parse_access_control_policy(body.as_bytes()).unwrap();
+    assert_eq!(doc.owner_id.as_deref(), Some("o"));
     assert_eq!(
-        grants,
+        doc.grants,
         vec![
             AclGrant {
                 grantee: AclGrantee::User("o".into()),
@@ -1115,4 +1116,35 @@ fn lifecycle_configurations_round_trip_in_every_filter_form() {
         (all[0].prefix.as_str(), all[0].filter_form),
         ("", LifecycleFilterForm::Prefix)
     );
+}
+
+#[test]
+fn public_access_block_and_ownership_documents() {
+    let body = format!(
+        "<PublicAccessBlockConfiguration{NS}><BlockPublicAcls>true</BlockPublicAcls>\
+         <RestrictPublicBuckets>true</RestrictPublicBuckets></PublicAccessBlockConfiguration>"
+    );
+    let b = parse_public_access_block(body.as_bytes()).unwrap();
+    assert!(b.block_public_acls && b.restrict_public_buckets);
+    assert!(!b.ignore_public_acls && !b.block_public_policy);
+    let back = parse_public_access_block(public_access_block(&b).as_bytes()).unwrap();
+    assert_eq!(back, b);
+    assert_eq!(
+        code(parse_public_access_block(
+            b"<PublicAccessBlockConfiguration><BlockPublicAcls>yes</BlockPublicAcls></PublicAccessBlockConfiguration>"
+        )),
+        S3ErrorCode::MalformedXML
+    );
+    let o = ownership_controls("ObjectWriter");
+    assert_eq!(
+        parse_ownership_controls(o.as_bytes()).unwrap(),
+        "ObjectWriter"
+    );
+    for bad in [
+        "<OwnershipControls/>",
+        "<OwnershipControls><Rule/></OwnershipControls>",
+        "<OwnershipControls><Rule><ObjectOwnership>A</ObjectOwnership></Rule><Rule><ObjectOwnership>B</ObjectOwnership></Rule></OwnershipControls>",
+    ] {
+        assert_eq!(code(parse_ownership_controls(bad.as_bytes())), S3ErrorCode::MalformedXML, "{bad}");
+    }
 }

@@ -1,8 +1,9 @@
 //! Service and bucket operations: ListBuckets, CreateBucket, HeadBucket,
 //! DeleteBucket, GetBucketLocation.
 
-use super::{bucket_for, Access};
-use crate::catalog::{CannedAcl, CatalogError, CatalogOp, ROOT_CREDENTIAL_ID};
+use super::bucket_for;
+use crate::access::ObjectOwnership;
+use crate::catalog::{CatalogError, CatalogOp, ROOT_CREDENTIAL_ID};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::names::validate_bucket_name;
 use crate::s3::xml;
@@ -35,6 +36,14 @@ pub fn catalog_error(e: CatalogError, bucket: &str) -> S3Error {
             .with("BucketName", bucket.to_string()),
         CatalogError::Invalid(m) => S3Error::new(S3ErrorCode::InvalidArgument).with_message(m),
         CatalogError::Busy(m) => S3Error::new(S3ErrorCode::ServiceUnavailable).with_message(m),
+        CatalogError::AclNotSupported => S3Error::new(S3ErrorCode::AccessControlListNotSupported)
+            .with_message("The bucket does not allow ACLs"),
+        CatalogError::InvalidBucketAclWithObjectOwnership => {
+            S3Error::new(S3ErrorCode::InvalidBucketAclWithObjectOwnership).with_message(
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+            )
+        }
+        CatalogError::PublicAccessBlocked => access_denied(),
         other => S3Error::new(S3ErrorCode::InternalError).with_message(format!("catalog: {other:?}")),
     }
 }
@@ -105,11 +114,8 @@ pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
         return Err(access_denied());
     };
     let args = list_buckets_args(req)?;
-    let (owner_name, mut buckets) = ctx.with_catalog(|c| {
-        let name = c
-            .credential(id)
-            .map(|c| c.user_name.clone())
-            .unwrap_or_default();
+    let owner = owner_of(ctx, id);
+    let mut buckets = ctx.with_catalog(|c| {
         let list: Vec<xml::BucketEntry> = c
             .buckets()
             .filter(|b| id == ROOT_CREDENTIAL_ID || b.owner_id == id)
@@ -126,7 +132,7 @@ pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
                 region: b.region.clone(),
             })
             .collect();
-        (name, list)
+        list
     });
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
     let truncated = buckets.len() > args.max;
@@ -135,10 +141,7 @@ pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
         .then(|| buckets.last().map(|b| bucket_token(&b.name)))
         .flatten();
     let body = xml::list_buckets(&xml::ListBucketsPage {
-        owner: xml::Owner {
-            id: owner_id_string(id),
-            display_name: owner_name,
-        },
+        owner,
         buckets,
         continuation_token,
         prefix: args.prefix,
@@ -146,39 +149,32 @@ pub fn list_buckets(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     Ok(Response::xml(200, body))
 }
 
-/// The canonical owner id S3 clients see: stable per credential.
-pub fn owner_id_string(id: u64) -> String {
-    crate::util::hex::encode(
-        &ring::digest::digest(
-            &ring::digest::SHA256,
-            format!("ringstore-owner-{id}").as_bytes(),
-        )
-        .as_ref()[..32],
-    )
-}
-
-/// The owner of a bucket (or anything in it) as S3 documents show it.
+/// Credential `owner_id` as S3 documents show an owner: its canonical
+/// user id and display name.
 pub fn owner_of(ctx: &ShardCtx, owner_id: u64) -> xml::Owner {
-    let display_name = ctx.with_catalog(|c| {
-        c.credential(owner_id)
-            .map(|c| c.user_name.clone())
-            .unwrap_or_default()
-    });
-    xml::Owner {
-        id: owner_id_string(owner_id),
-        display_name,
-    }
+    ctx.with_catalog(|c| match c.identity(owner_id) {
+        Some(u) => xml::Owner {
+            id: u.canonical_id.clone(),
+            display_name: u.user_name.clone(),
+        },
+        None => xml::Owner {
+            id: crate::access::principal::derive_canonical_id(owner_id),
+            display_name: String::new(),
+        },
+    })
 }
 
-pub fn canned_acl(header: Option<&str>) -> Result<CannedAcl, S3Error> {
-    match header {
-        None | Some("private") => Ok(CannedAcl::Private),
-        Some("public-read") => Ok(CannedAcl::PublicRead),
-        Some("public-read-write") => Ok(CannedAcl::PublicReadWrite),
-        Some("authenticated-read") => Ok(CannedAcl::AuthenticatedRead),
-        Some(other) => Err(S3Error::new(S3ErrorCode::InvalidArgument)
-            .with_message(format!("unsupported canned ACL {other}"))
-            .with("ArgumentName", "x-amz-acl".to_string())),
+/// The ownership controls a new bucket gets: `x-amz-object-ownership`, or
+/// the server's default (`serve --object-ownership`).
+fn ownership_for_create(ctx: &ShardCtx, req: &Req) -> Result<Option<ObjectOwnership>, S3Error> {
+    match req.header("x-amz-object-ownership") {
+        None => Ok(Some(ctx.config.default_object_ownership)),
+        Some(v) => ObjectOwnership::parse(v.trim()).map(Some).ok_or_else(|| {
+            S3Error::new(S3ErrorCode::InvalidArgument)
+                .with_message("Invalid x-amz-object-ownership header")
+                .with("ArgumentName", "x-amz-object-ownership".to_string())
+                .with("ArgumentValue", v.to_string())
+        }),
     }
 }
 
@@ -241,7 +237,9 @@ pub async fn create(
     };
     let name = req.bucket.clone().unwrap_or_default();
     validate_bucket_name(&name)?;
-    let acl = canned_acl(req.header("x-amz-acl"))?;
+    let owner = owner_of(ctx, id).id;
+    let grants = super::acl::bucket_grants_for_create(ctx, req, &owner)?;
+    let ownership = ownership_for_create(ctx, req)?;
     let xml_body = read_small_body(conn, req, body, MAX_CREATE_BUCKET_BODY_BYTES).await?;
     if let Some(loc) = xml::parse_create_bucket_configuration(&xml_body)? {
         // S3 refuses a location other than the endpoint's region.
@@ -260,7 +258,8 @@ pub async fn create(
         name: name.clone(),
         owner_id: id,
         region: ctx.config.region.clone(),
-        acl,
+        grants,
+        ownership,
         // S3's legacy answer in us-east-1: re-creating a bucket you own is
         // 200 and resets its ACL (to the one asked for, private by default).
         reset_acl_if_owned: ctx.config.region == LEGACY_REGION,
@@ -270,17 +269,17 @@ pub async fn create(
 }
 
 pub fn head(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let b = bucket_for(ctx, req, Access::Read)?;
+    let b = bucket_for(ctx, req)?;
     Ok(Response::new(200).header("x-amz-bucket-region", b.region.clone()))
 }
 
 pub fn location(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let b = bucket_for(ctx, req, Access::Owner)?;
+    let b = bucket_for(ctx, req)?;
     Ok(Response::xml(200, xml::location_constraint(&b.region)))
 }
 
 pub async fn delete(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let b = bucket_for(ctx, req, Access::Owner)?;
+    let b = bucket_for(ctx, req)?;
     change(
         ctx,
         CatalogOp::DeleteBucket {

@@ -1,18 +1,15 @@
-//! Bucket sub-resources: the ACL (bucket-level canned ACLs; an object's ACL
-//! is its bucket's), versioning state, tags, CORS rules (enforced by
+//! Bucket sub-resources: versioning state, tags, CORS rules (enforced by
 //! `server::cors`), lifecycle expiration rules (enforced by
-//! `server::lifecycle`), logging status (never on) and policy status (from
-//! the ACL).
+//! `server::lifecycle`), default encryption, logging status (never on) and
+//! the configurations ringstore has no way to set. ACLs are `acl.rs`;
+//! policy, block public access and ownership controls `access_config.rs`.
 
-use super::bucket::{canned_acl, catalog_error, owner_of, read_small_body};
-use super::tagging::object_view;
-use super::{bucket_for, Access};
-use crate::catalog::{Bucket, CannedAcl, CatalogOp, DefaultEncryption};
+use super::bucket::{catalog_error, read_small_body};
+use super::bucket_for;
+use crate::catalog::{Bucket, CatalogOp, DefaultEncryption};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::router::Operation;
-use crate::s3::xml::{
-    self, AccessControlPolicy, AclGrant, AclGrantee, Grant, Grantee, VersioningStatus,
-};
+use crate::s3::xml::{self, VersioningStatus};
 use crate::server::body::BodyReader;
 use crate::server::catalog_service::change;
 use crate::server::conn::Conn;
@@ -20,165 +17,13 @@ use crate::server::request::Req;
 use crate::server::respond::Response;
 use crate::server::shard::ShardCtx;
 use crate::store::Versioning;
-use std::rc::Rc;
 use std::sync::Arc;
 
-/// Largest ACL, versioning or tagging document read.
+/// Largest versioning or tagging document read.
 const MAX_CONFIG_BODY_BYTES: usize = 64 * 1024;
 
-pub const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
-pub const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
-
-/// The grants a canned ACL makes beyond the owner's FULL_CONTROL, as
-/// (group URI, permission), sorted.
-fn canned_grants(acl: CannedAcl) -> &'static [(&'static str, &'static str)] {
-    match acl {
-        CannedAcl::Private => &[],
-        CannedAcl::PublicRead => &[(ALL_USERS, "READ")],
-        CannedAcl::PublicReadWrite => &[(ALL_USERS, "READ"), (ALL_USERS, "WRITE")],
-        CannedAcl::AuthenticatedRead => &[(AUTHENTICATED_USERS, "READ")],
-    }
-}
-
-/// The canned ACL whose grants `grants` are. Grants to the owner are
-/// implied (the owner always has full control); any other grant set is
-/// one this server cannot enforce, so it is refused rather than stored.
-pub fn canned_acl_of(grants: &[AclGrant], owner_id: &str) -> Result<CannedAcl, S3Error> {
-    let unsupported = || {
-        S3Error::new(S3ErrorCode::NotImplemented).with_message(
-            "Only grant sets equal to a canned ACL (private, public-read, public-read-write, \
-             authenticated-read) are supported.",
-        )
-    };
-    let mut groups: Vec<(&str, &str)> = Vec::new();
-    for g in grants {
-        match &g.grantee {
-            AclGrantee::User(id) if id == owner_id => {}
-            AclGrantee::Group(uri) => groups.push((uri.as_str(), g.permission.as_str())),
-            AclGrantee::User(_) | AclGrantee::Email(_) => return Err(unsupported()),
-        }
-    }
-    groups.sort_unstable();
-    groups.dedup();
-    [
-        CannedAcl::Private,
-        CannedAcl::PublicRead,
-        CannedAcl::PublicReadWrite,
-        CannedAcl::AuthenticatedRead,
-    ]
-    .into_iter()
-    .find(|&acl| canned_grants(acl) == groups.as_slice())
-    .ok_or_else(unsupported)
-}
-
-/// The bucket's ACL as an AccessControlPolicy document.
-fn policy_of(ctx: &ShardCtx, bucket: &Bucket) -> AccessControlPolicy {
-    let owner = owner_of(ctx, bucket.owner_id);
-    let mut grants = vec![Grant {
-        grantee: Grantee::CanonicalUser(owner.clone()),
-        permission: "FULL_CONTROL",
-    }];
-    grants.extend(
-        canned_grants(bucket.acl)
-            .iter()
-            .map(|&(uri, permission)| Grant {
-                grantee: Grantee::Group(uri.to_string()),
-                permission,
-            }),
-    );
-    AccessControlPolicy { owner, grants }
-}
-
-fn is_blank(body: &[u8]) -> bool {
-    body.iter().all(u8::is_ascii_whitespace)
-}
-
-pub fn get_acl(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    Ok(Response::xml(
-        200,
-        xml::access_control_policy(&policy_of(ctx, &bucket)),
-    ))
-}
-
-/// PutBucketAcl: a canned ACL in `x-amz-acl`, or an AccessControlPolicy
-/// body whose grants are a canned ACL's.
-pub async fn put_acl(
-    ctx: &ShardCtx,
-    conn: &mut Conn,
-    req: &mut Req,
-    body: &mut BodyReader,
-) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    let acl = requested_acl(ctx, conn, req, body, &bucket).await?;
-    change_bucket(ctx, bucket, |name| CatalogOp::PutBucketAcl { name, acl }).await?;
-    Ok(Response::new(200))
-}
-
-/// The canned ACL a PutBucketAcl or PutObjectAcl asks for: `x-amz-acl`, or
-/// an AccessControlPolicy body whose grants are a canned ACL's.
-async fn requested_acl(
-    ctx: &ShardCtx,
-    conn: &mut Conn,
-    req: &mut Req,
-    body: &mut BodyReader,
-    bucket: &Bucket,
-) -> Result<CannedAcl, S3Error> {
-    const GRANT_HEADERS: [&str; 5] = [
-        "x-amz-grant-full-control",
-        "x-amz-grant-read",
-        "x-amz-grant-read-acp",
-        "x-amz-grant-write",
-        "x-amz-grant-write-acp",
-    ];
-    if let Some(h) = GRANT_HEADERS.iter().find(|h| req.header(h).is_some()) {
-        return Err(S3Error::new(S3ErrorCode::NotImplemented)
-            .with_message("Grant headers are not supported: use x-amz-acl with a canned ACL.")
-            .with("Header", h.to_string()));
-    }
-    let header = req.header("x-amz-acl").map(str::to_string);
-    let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
-    match (header, is_blank(&raw)) {
-        (Some(h), true) => canned_acl(Some(&h)),
-        (None, false) => {
-            let grants = xml::parse_access_control_policy(&raw)?;
-            canned_acl_of(&grants, &owner_of(ctx, bucket.owner_id).id)
-        }
-        (Some(_), false) => Err(S3Error::new(S3ErrorCode::UnexpectedContent)
-            .with_message("This request does not support content with a canned ACL header.")),
-        (None, true) => Err(S3Error::new(S3ErrorCode::MissingSecurityHeader)
-            .with("MissingHeaderName", "x-amz-acl".to_string())),
-    }
-}
-
-/// PutObjectAcl: an object has its bucket's ACL (as GetObjectAcl says), so
-/// asking for exactly that ACL succeeds and changes nothing; any other ACL
-/// is refused rather than stored and not enforced.
-pub async fn put_object_acl(
-    ctx: &Rc<ShardCtx>,
-    conn: &mut Conn,
-    req: &mut Req,
-    body: &mut BodyReader,
-) -> Result<Response, S3Error> {
-    object_view(ctx, req, Access::Owner).await?;
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    let acl = requested_acl(ctx, conn, req, body, &bucket).await?;
-    if acl != bucket.acl {
-        return Err(S3Error::new(S3ErrorCode::AccessControlListNotSupported).with_message(
-            "Object ACLs are not supported: an object has its bucket's ACL (set it with PutBucketAcl).",
-        ));
-    }
-    Ok(Response::new(200))
-}
-
-/// GetObjectAcl: the object must exist; its ACL is its bucket's.
-pub async fn get_object_acl(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    object_view(ctx, req, Access::Owner).await?;
-    get_acl(ctx, req)
-}
-
 pub fn get_versioning(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     let status = match bucket.versioning() {
         Versioning::Enabled => Some(VersioningStatus::Enabled),
         Versioning::Suspended => Some(VersioningStatus::Suspended),
@@ -195,7 +40,7 @@ pub async fn put_versioning(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
     match xml::parse_versioning(&raw)? {
         None => {}
@@ -216,7 +61,7 @@ pub async fn put_versioning(
 }
 
 pub fn get_tagging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     if bucket.tags.is_empty() {
         return Err(S3Error::new(S3ErrorCode::NoSuchTagSet).with("BucketName", bucket.name.clone()));
     }
@@ -251,7 +96,7 @@ pub async fn delete_tagging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Err
 
 /// GetBucketEncryption: the default set by PutBucketEncryption.
 pub fn get_encryption(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     match bucket.default_encryption {
         Some(d) => Ok(Response::xml(
             200,
@@ -299,11 +144,8 @@ pub async fn delete_encryption(ctx: &ShardCtx, req: &Req) -> Result<Response, S3
 /// acceleration): answered as S3 answers a bucket that has none.
 pub fn get_unset_configuration(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     use S3ErrorCode as C;
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     let missing = match req.op {
-        Operation::GetBucketPolicy => C::NoSuchBucketPolicy,
-        Operation::GetPublicAccessBlock => C::NoSuchPublicAccessBlockConfiguration,
-        Operation::GetBucketOwnershipControls => C::OwnershipControlsNotFoundError,
         Operation::GetBucketWebsite => C::NoSuchWebsiteConfiguration,
         Operation::GetBucketReplication => C::ReplicationConfigurationNotFoundError,
         Operation::GetObjectLockConfiguration => C::ObjectLockConfigurationNotFoundError,
@@ -326,20 +168,12 @@ pub fn get_unset_configuration(ctx: &ShardCtx, req: &Req) -> Result<Response, S3
 
 /// Server access logging is not offered: every bucket's status is "off".
 pub fn get_logging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    bucket_for(ctx, req, Access::Owner)?;
+    bucket_for(ctx, req)?;
     Ok(Response::xml(200, xml::bucket_logging_status()))
 }
 
-/// Buckets have no policies here; what makes one public is its canned
-/// ACL, so that is what the status reports.
-pub fn get_policy_status(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
-    let public = bucket.acl != CannedAcl::Private;
-    Ok(Response::xml(200, xml::policy_status(public)))
-}
-
 pub fn get_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     if bucket.lifecycle.is_empty() {
         return Err(S3Error::new(S3ErrorCode::NoSuchLifecycleConfiguration)
             .with("BucketName", bucket.name.clone()));
@@ -398,7 +232,7 @@ pub async fn delete_lifecycle(ctx: &ShardCtx, req: &Req) -> Result<Response, S3E
 }
 
 pub fn get_cors(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     if bucket.cors.is_empty() {
         return Err(S3Error::new(S3ErrorCode::NoSuchCORSConfiguration)
             .with("BucketName", bucket.name.clone()));
@@ -442,7 +276,7 @@ async fn put_config<T>(
     parse: fn(&[u8]) -> Result<T, S3Error>,
     op: impl FnOnce(String, T) -> CatalogOp,
 ) -> Result<(), S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     let raw = read_small_body(conn, req, body, MAX_CONFIG_BODY_BYTES).await?;
     let config = parse(&raw)?;
     change_bucket(ctx, bucket, |name| op(name, config)).await
@@ -455,7 +289,7 @@ async fn clear_config(
     req: &Req,
     op: impl FnOnce(String) -> CatalogOp,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Owner)?;
+    let bucket = bucket_for(ctx, req)?;
     change_bucket(ctx, bucket, op).await?;
     Ok(Response::new(204))
 }
@@ -472,74 +306,4 @@ async fn change_bucket(
         .await
         .map_err(|e| catalog_error(e, &name))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn group(uri: &str, permission: &str) -> AclGrant {
-        AclGrant {
-            grantee: AclGrantee::Group(uri.to_string()),
-            permission: permission.to_string(),
-        }
-    }
-
-    fn user(id: &str, permission: &str) -> AclGrant {
-        AclGrant {
-            grantee: AclGrantee::User(id.to_string()),
-            permission: permission.to_string(),
-        }
-    }
-
-    #[test]
-    fn grant_sets_map_to_canned_acls() {
-        let owner = "owner-id";
-        let cases = [
-            (vec![user(owner, "FULL_CONTROL")], CannedAcl::Private),
-            (vec![], CannedAcl::Private),
-            (
-                vec![user(owner, "FULL_CONTROL"), group(ALL_USERS, "READ")],
-                CannedAcl::PublicRead,
-            ),
-            (
-                vec![group(ALL_USERS, "WRITE"), group(ALL_USERS, "READ")],
-                CannedAcl::PublicReadWrite,
-            ),
-            (
-                vec![
-                    group(AUTHENTICATED_USERS, "READ"),
-                    group(AUTHENTICATED_USERS, "READ"),
-                ],
-                CannedAcl::AuthenticatedRead,
-            ),
-        ];
-        for (grants, want) in cases {
-            assert_eq!(canned_acl_of(&grants, owner).ok(), Some(want), "{grants:?}");
-            // And back: a canned ACL's own grants name it.
-            let back: Vec<AclGrant> = canned_grants(want)
-                .iter()
-                .map(|&(uri, p)| group(uri, p))
-                .collect();
-            assert_eq!(canned_acl_of(&back, owner).ok(), Some(want));
-        }
-    }
-
-    #[test]
-    fn other_grant_sets_are_refused() {
-        let owner = "owner-id";
-        for grants in [
-            vec![user("someone-else", "READ")],
-            vec![group(ALL_USERS, "WRITE")],
-            vec![group(ALL_USERS, "READ_ACP")],
-            vec![group(AUTHENTICATED_USERS, "READ"), group(ALL_USERS, "READ")],
-            vec![AclGrant {
-                grantee: AclGrantee::Email("a@example.com".into()),
-                permission: "READ".into(),
-            }],
-        ] {
-            let err = canned_acl_of(&grants, owner).expect_err("not a canned ACL");
-            assert_eq!(err.code, S3ErrorCode::NotImplemented, "{grants:?}");
-        }
-    }
 }

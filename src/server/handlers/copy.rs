@@ -5,7 +5,8 @@
 
 use super::multipart::part_number_of;
 use super::object::{base_meta, digest_meta, key_of};
-use super::{bucket_for, bucket_named, check_version_id, Access};
+use super::{bucket_for, bucket_named_for_object, check_version_id, SOURCE_EXPECTED_OWNER};
+use crate::access::Action;
 use crate::auth::{BodyDigests, PayloadMode};
 use crate::s3::conditional::{evaluate_copy_source, CondOutcome};
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -82,7 +83,14 @@ async fn open_source(
 ) -> Result<(CopySource, ObjectSource, u64), S3Error> {
     let raw = req.header("x-amz-copy-source").unwrap_or("");
     let (bucket_name, key, version_id) = parse_copy_source(raw)?;
-    let bucket = bucket_named(ctx, req, &bucket_name, Access::Read)?;
+    // The source is read as a GetObject of its own: its bucket's policy,
+    // its owner and ACL decide, and its owner may be named by the header.
+    let action = match version_id {
+        Some(_) => Action::GetObjectVersion,
+        None => Action::GetObject,
+    };
+    let (bucket, access) =
+        bucket_named_for_object(ctx, req, &bucket_name, &key, action, SOURCE_EXPECTED_OWNER)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
     let read = ReadRequest {
         range: range.map(|(a, b)| format!("bytes={a}-{b}")),
@@ -90,7 +98,8 @@ async fn open_source(
         ..ReadRequest::default()
     };
     let customer = server_sse::customer_key(ctx, req, crate::sse::COPY_SOURCE_HEADERS)?;
-    let (view, plan, source) = owner::read(ctx, owner, bucket.id, &key, read).await?;
+    let found = owner::read(ctx, owner, bucket.id, &key, read).await;
+    let (view, plan, source) = access.check(ctx, req, &bucket, &key, found, |r| &r.0.meta)?;
     let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
     // x-amz-copy-source-version-id, where S3 sends it.
     let source_version = (bucket.versioning() != crate::store::Versioning::Unversioned
@@ -200,7 +209,7 @@ fn copy_result(meta: &ObjectMeta, part: bool) -> Response {
 }
 
 pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
         None => false,
@@ -228,6 +237,7 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
+    super::acl::check_object_acl_for_write(ctx, req, &bucket)?;
     let (copied_from, mut source, len) = open_source(ctx, req, None).await?;
     let src = &copied_from.view;
     if len > MAX_COPY_SOURCE_BYTES {
@@ -285,7 +295,7 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
 }
 
 pub async fn upload_part_copy(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let part_number = part_number_of(req)?;
     let upload_id = parse_upload_id(req.query.get("uploadId").unwrap_or(""))?;

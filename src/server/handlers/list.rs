@@ -3,7 +3,7 @@
 //! the pages. The continuation token is the last returned key or prefix, so
 //! paging is stateless and never repeats or skips an entry.
 
-use super::{bucket_for, check_version_id, Access};
+use super::{bucket_for, check_version_id};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::model::version_id_string;
 use crate::s3::xml;
@@ -142,7 +142,7 @@ fn split_items(
 }
 
 pub async fn list_objects(ctx: &ShardCtx, req: &Req, v2: bool) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let bucket = bucket_for(ctx, req)?;
     let params = list_params(req)?;
     let token = if v2 {
         req.query.get("continuation-token").map(str::to_string)
@@ -228,7 +228,7 @@ pub fn merge_version_pages(pages: Vec<Vec<VersionItem>>, max: usize) -> (Vec<Ver
 /// ListObjectVersions: every version and delete marker, each key's newest
 /// first; key-marker and version-id-marker resume after a version.
 pub async fn list_versions(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let bucket = bucket_for(ctx, req)?;
     let params = list_params(req)?;
     let key_marker = req.query.get("key-marker").unwrap_or("").to_string();
     let version_id_marker = req.query.get("version-id-marker").unwrap_or("").to_string();

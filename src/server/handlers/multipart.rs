@@ -3,9 +3,9 @@
 //! on the owner shard of its (bucket, key), so its parts and its completion
 //! are records of one log and completion only references the parts' data.
 
-use super::bucket::{owner_id_string, read_complete_body};
+use super::bucket::{owner_of, read_complete_body};
+use super::bucket_for;
 use super::object::{base_meta, digest_meta, key_of, put_response, receive_body_with};
-use super::{bucket_for, Access};
 use crate::auth::checksum;
 use crate::catalog::Bucket;
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -50,15 +50,7 @@ pub fn part_number_of(req: &Req) -> Result<u32, S3Error> {
 
 /// The owner S3 shows for a credential id.
 fn credential_owner(ctx: &ShardCtx, id: u64) -> xml::Owner {
-    let name = ctx.with_catalog(|c| {
-        c.credential(id)
-            .map(|c| c.user_name.clone())
-            .unwrap_or_default()
-    });
-    xml::Owner {
-        id: owner_id_string(id),
-        display_name: name,
-    }
+    owner_of(ctx, id)
 }
 
 /// Who ListParts / ListMultipartUploads show as Initiator and Owner: the
@@ -132,9 +124,10 @@ fn capped_arg(req: &Req, name: &str, max: usize) -> Result<usize, S3Error> {
 }
 
 pub async fn create(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let mut meta = base_meta(req)?;
+    super::acl::check_object_acl_for_write(ctx, req, &bucket)?;
     meta.mtime_millis = crate::util::time::unix_now_millis();
     let declared = declared_checksum(req)?;
     let initiator = match req.principal {
@@ -200,7 +193,7 @@ pub async fn upload_part(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let part_number = part_number_of(req)?;
     let upload_id = upload_id_of(req)?;
@@ -237,7 +230,7 @@ pub async fn complete(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let upload_id = upload_id_of(req)?;
     let cond = super::object::put_condition(req)?;
@@ -336,7 +329,7 @@ fn checksum_invalid(alg: ChecksumAlgorithm) -> S3Error {
 }
 
 pub async fn abort(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let upload_id = upload_id_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
@@ -347,7 +340,7 @@ pub async fn abort(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
 }
 
 pub async fn list_parts(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let upload_id = upload_id_of(req)?;
     let max = capped_arg(req, "max-parts", MAX_LIST_PARTS)?;
@@ -406,7 +399,7 @@ pub fn merge_upload_pages(pages: Vec<Vec<UploadItem>>, max: usize) -> (Vec<Uploa
 }
 
 pub async fn list_uploads(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let bucket = bucket_for(ctx, req)?;
     let q = |n: &str| req.query.get(n).map(str::to_string);
     let prefix = q("prefix").unwrap_or_default();
     let delimiter = q("delimiter").filter(|d| !d.is_empty());

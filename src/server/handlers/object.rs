@@ -3,13 +3,17 @@
 
 use super::bucket::read_small_body;
 use super::{
-    body_digests, bucket_for, check_version_id, requested_version, require_integrity_header, Access,
+    body_digests, bucket_for, bucket_for_object, check_version_id, existing_bucket,
+    requested_version, require_integrity_header, EXPECTED_OWNER,
 };
+use crate::access::Action;
 use crate::auth::{header_name, BodyDigestsResult};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::model::version_id_string;
 use crate::s3::names::{validate_key, MAX_USER_METADATA_BYTES};
+use crate::s3::router::Operation;
 use crate::s3::xml;
+use crate::server::access::{authorize, Question};
 use crate::server::body::BodyReader;
 use crate::server::conn::Conn;
 use crate::server::md5_batch::{Md5Stream, MAX_BACKLOG_BYTES as MAX_MD5_BACKLOG_BYTES};
@@ -165,7 +169,10 @@ fn declared_size(req: &Req) -> Result<Option<u64>, S3Error> {
         Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
             S3Error::new(S3ErrorCode::BadRequest).with_message("invalid Content-Length")
         }),
-        None if req.header("transfer-encoding").is_some() => Ok(None),
+        // A form's file (POST Object) has no length of its own.
+        None if req.header("transfer-encoding").is_some() || req.op == Operation::PostObject => {
+            Ok(None)
+        }
         None => Err(S3Error::new(S3ErrorCode::MissingContentLength)
             .with_message("You must provide the Content-Length HTTP header.")),
     }
@@ -328,9 +335,10 @@ pub async fn put(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let mut meta = base_meta(req)?;
+    super::acl::check_object_acl_for_write(ctx, req, &bucket)?;
     let cond = put_condition(req)?;
     // Fail fast on bad headers before a forward is opened.
     declared_size(req)?
@@ -441,12 +449,13 @@ fn apply_overrides(resp: &mut Response, req: &Req) {
 }
 
 pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Read)?;
+    let (bucket, access) = bucket_for_object(ctx, req)?;
     let key = key_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
     let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_HEADERS)?;
-    let (view, plan, source) =
-        owner::read(ctx, owner, bucket.id, &key, read_request(req, head_only)?).await?;
+    let lookup = read_request(req, head_only || access.denied())?;
+    let read = owner::read(ctx, owner, bucket.id, &key, lookup).await;
+    let (view, plan, source) = access.check(ctx, req, &bucket, &key, read, |r| &r.0.meta)?;
     let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
     let mut resp = Response::new(plan.status);
     object_headers(&mut resp, &view.meta);
@@ -540,7 +549,7 @@ fn delete_headers(resp: &mut Response, outcome: &DeleteOutcome) {
 /// (remove, or write a delete marker); with one, that version goes for
 /// good. 204 either way, also when there was nothing to delete.
 pub async fn delete(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let bucket = bucket_for(ctx, req)?;
     let key = key_of(req)?;
     let version_id = requested_version(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
@@ -558,33 +567,60 @@ pub async fn delete_many(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    let bucket = bucket_for(ctx, req, Access::Write)?;
+    let name = req.bucket.clone().unwrap_or_default();
+    let bucket = existing_bucket(ctx, req, &name, EXPECTED_OWNER)?;
     require_integrity_header(req)?;
     let raw = read_small_body(conn, req, body, MAX_DELETE_BODY_BYTES).await?;
     let request = xml::parse_delete(&raw)?;
+    // Each key is its own DeleteObject (or DeleteObjectVersion) question.
+    let allowed: Vec<bool> = request
+        .objects
+        .iter()
+        .map(|(key, version)| {
+            let action = match version {
+                Some(_) => Action::DeleteObjectVersion,
+                None => Action::DeleteObject,
+            };
+            authorize(
+                ctx,
+                req,
+                &bucket,
+                &Question::new(action, Some(key.as_str())),
+            )
+            .is_ok()
+        })
+        .collect();
     // Deletes run concurrently so group commit makes them share flushes.
     let bucket_id = bucket.id;
-    let futures = request.objects.iter().map(|(key, version)| {
-        let ctx = ctx.clone();
-        let bucket_name = bucket.name.clone();
-        let key = key.clone();
-        let version = version.clone();
-        async move {
-            if let Err(e) = validate_key(&key) {
-                return (key, version, Err(e));
+    let futures = request
+        .objects
+        .iter()
+        .zip(allowed)
+        .map(|((key, version), allowed)| {
+            let ctx = ctx.clone();
+            let bucket_name = bucket.name.clone();
+            let key = key.clone();
+            let version = version.clone();
+            async move {
+                if let Err(e) = validate_key(&key) {
+                    return (key, version, Err(e));
+                }
+                if !allowed {
+                    return (key, version, Err(crate::server::request::access_denied()));
+                }
+                let version_id = match version.as_deref().map(|v| check_version_id("VersionId", v))
+                {
+                    None => None,
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => return (key, version, Err(e)),
+                };
+                let owner = ctx.placement.owner(&bucket_name, &key);
+                let r = owner::delete(&ctx, owner, bucket_id, &key, version_id)
+                    .await
+                    .map_err(S3Error::from);
+                (key, version, r)
             }
-            let version_id = match version.as_deref().map(|v| check_version_id("VersionId", v)) {
-                None => None,
-                Some(Ok(v)) => Some(v),
-                Some(Err(e)) => return (key, version, Err(e)),
-            };
-            let owner = ctx.placement.owner(&bucket_name, &key);
-            let r = owner::delete(&ctx, owner, bucket_id, &key, version_id)
-                .await
-                .map_err(S3Error::from);
-            (key, version, r)
-        }
-    });
+        });
     let results = futures_util::future::join_all(futures).await;
     let mut result = xml::DeleteResult {
         quiet: request.quiet,

@@ -18,7 +18,10 @@ const BUCKET_OBJECT_LOCK_HEADER: &str = "x-amz-bucket-object-lock-enabled";
 /// anything is created.
 pub fn refuse_object_lock(req: &Req) -> Result<(), S3Error> {
     match req.op {
-        Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload => {
+        Operation::PutObject
+        | Operation::PostObject
+        | Operation::CopyObject
+        | Operation::CreateMultipartUpload => {
             if let Some((name, _)) = req.head.headers().find(|(n, _)| {
                 n.len() >= OBJECT_LOCK_HEADER_PREFIX.len()
                     && n[..OBJECT_LOCK_HEADER_PREFIX.len()]

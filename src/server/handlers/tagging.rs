@@ -2,7 +2,7 @@
 //! GetObjectAttributes.
 
 use super::bucket::read_small_body;
-use super::{bucket_for, Access};
+use super::bucket_for_object;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::names::validate_key;
 use crate::s3::query::percent_decode;
@@ -61,13 +61,16 @@ pub fn parse_tagging_header(raw: &str) -> Result<Vec<(String, String)>, S3Error>
     Ok(tags)
 }
 
-/// Metadata of the request's object, wherever it lives.
+/// Metadata of the request's object, wherever it lives, once the
+/// requester may do the operation's action on it (its owner, ACL and tags
+/// known; `request_tags`: the tags the request sets, for policy conditions).
 pub(super) async fn object_view(
     ctx: &ShardCtx,
     req: &Req,
-    access: Access,
+    request_tags: &[(String, String)],
 ) -> Result<(ObjectView, usize, u64, String), S3Error> {
-    let bucket = bucket_for(ctx, req, access)?;
+    let (bucket, access) = bucket_for_object(ctx, req)?;
+    let access = access.setting_tags(request_tags);
     let key = req.key.clone().unwrap_or_default();
     validate_key(&key)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
@@ -76,19 +79,21 @@ pub(super) async fn object_view(
         version_id: super::requested_version(req)?,
         ..Default::default()
     };
-    let (view, _, _) = owner::read(ctx, owner, bucket.id, &key, head).await?;
+    let found = owner::read(ctx, owner, bucket.id, &key, head).await;
+    let (view, _, _) = access.check(ctx, req, &bucket, &key, found, |r| &r.0.meta)?;
     Ok((view, owner, bucket.id, key))
 }
 
 /// `x-amz-version-id` of a tagging answer: the version whose tags these are.
 fn version_header(resp: &mut Response, ctx: &ShardCtx, req: &Req, version_id: u128) {
-    if let Ok(bucket) = bucket_for(ctx, req, Access::Read) {
+    let name = req.bucket.as_deref().unwrap_or("");
+    if let Ok(bucket) = super::existing_bucket(ctx, req, name, super::EXPECTED_OWNER) {
         super::object::add_version_header(resp, &bucket, req, version_id);
     }
 }
 
 pub async fn get_tagging(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    let (view, ..) = object_view(ctx, req, Access::Read).await?;
+    let (view, ..) = object_view(ctx, req, &[]).await?;
     let mut resp = Response::xml(200, xml::tagging(&view.meta.tags));
     version_header(&mut resp, ctx, req, view.version_id);
     Ok(resp)
@@ -101,7 +106,7 @@ async fn set_tags(
     req: &Req,
     tags: Vec<(String, String)>,
 ) -> Result<u128, S3Error> {
-    let (_, owner, bucket, key) = object_view(ctx, req, Access::Write).await?;
+    let (_, owner, bucket, key) = object_view(ctx, req, &tags).await?;
     let version = super::requested_version(req)?;
     let view = owner::set_tags(ctx, owner, bucket, &key, version, tags)
         .await
@@ -115,7 +120,10 @@ pub async fn put_tagging(
     req: &mut Req,
     body: &mut BodyReader,
 ) -> Result<Response, S3Error> {
-    bucket_for(ctx, req, Access::Write)?;
+    // The bucket must exist before the body is read; the object's access
+    // is decided with its tags and the new ones (`set_tags`).
+    let name = req.bucket.as_deref().unwrap_or("");
+    super::existing_bucket(ctx, req, name, super::EXPECTED_OWNER)?;
     let raw = read_small_body(conn, req, body, MAX_TAGGING_BODY_BYTES).await?;
     let tags = xml::parse_tagging(&raw)?;
     validate_tags(&tags)?;
@@ -200,7 +208,7 @@ fn object_parts(req: &Req, m: &crate::store::ObjectMeta) -> Result<xml::ObjectPa
 /// object that exists answers NotImplemented; a missing one NoSuchKey (the
 /// key is looked up first, as S3 does).
 pub async fn get_torrent(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> {
-    object_view(ctx, req, Access::Read).await?;
+    object_view(ctx, req, &[]).await?;
     Err(S3Error::new(S3ErrorCode::NotImplemented)
         .with_message(
             "A header or query you provided implies functionality that is not implemented.",
@@ -228,7 +236,7 @@ pub async fn get_attributes(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S
     }
     let has = |name: &str| wanted.iter().any(|w| w == name);
     let customer = crate::server::sse::customer_key(ctx, req, crate::sse::CUSTOMER_HEADERS)?;
-    let (view, ..) = object_view(ctx, req, Access::Read).await?;
+    let (view, ..) = object_view(ctx, req, &[]).await?;
     // An SSE-C object's attributes need its key, as its data does.
     crate::server::sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
     let m = &view.meta;
