@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod bench;
 pub mod catalog;
+pub mod faults;
 pub mod http;
 pub mod s3;
 pub mod server;

@@ -270,6 +270,18 @@ struct ServeArgs {
     /// or power cut never needs it (nothing in it was acknowledged).
     #[arg(long)]
     accept_data_loss: bool,
+    /// Fault injection for testing clients (docs/faults.md): a TOML or JSON
+    /// file of rules that make matching S3 requests slow, fail with an S3
+    /// error, lose their connection, or get a slow or cut-off GET body. The
+    /// admin API lists and replaces the rules live (/_admin/api/v1/faults).
+    /// Leave it unset on a server that serves real clients.
+    #[arg(long, value_name = "FILE")]
+    faults: Option<PathBuf>,
+    /// Name the fault rules that acted on an answer in its
+    /// `x-ringstore-fault` header, so a test can tell injected errors from
+    /// real ones.
+    #[arg(long)]
+    faults_header: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -363,6 +375,11 @@ impl ServeArgs {
             allow_sigv2: self.allow_sigv2,
             accept_data_loss: self.accept_data_loss,
             default_object_ownership: self.object_ownership,
+            faults: match &self.faults {
+                Some(path) => Some(ringstore::faults::FaultRules::load(path)?),
+                None => None,
+            },
+            faults_header: self.faults_header,
         })
     }
 }

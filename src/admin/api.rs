@@ -91,6 +91,11 @@ pub async fn route(
             let bytes = read_body(conn, body).await?;
             super::access::put_acl(ctx, &decode(b)?, &bytes).await
         }
+        (Method::Get, ["faults"]) => super::faults::list(ctx),
+        (Method::Put, ["faults"]) => {
+            super::faults::replace(ctx, &read_body(conn, body).await?).await
+        }
+        (Method::Delete, ["faults"]) => super::faults::clear(ctx).await,
         (Method::Get, ["presigned-urls"]) => {
             let urls = msg::active_presigned(ctx).await;
             Ok(json(200, &serde_json::json!({ "urls": urls })))

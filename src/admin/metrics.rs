@@ -60,6 +60,8 @@ pub struct ShardMetrics {
     bytes_in: u64,
     bytes_out: u64,
     in_flight: u64,
+    /// Faults injected, by (rule id, action) (`crate::faults`).
+    faults: BTreeMap<(String, &'static str), u64>,
 }
 
 /// Marks one request in flight; `finish` ends it.
@@ -92,6 +94,24 @@ impl ShardMetrics {
         self.latency.entry(operation).or_default().record(micros);
     }
 
+    /// Ends a request that got no answer (its connection was reset by an
+    /// injected fault, counted in `fault_injected`).
+    pub fn abandon(&mut self, t: Timer) {
+        debug_assert!(self.in_flight > 0, "abandon without start");
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Timer { started: _ } = t;
+    }
+
+    /// Counts one fault injected by rule `rule`.
+    pub fn fault_injected(&mut self, rule: &str, action: &'static str) {
+        match self.faults.get_mut(&(rule.to_string(), action)) {
+            Some(n) => *n += 1,
+            None => {
+                self.faults.insert((rule.to_string(), action), 1);
+            }
+        }
+    }
+
     pub fn snapshot(&self, ctx: &ShardCtx) -> MetricsSnapshot {
         MetricsSnapshot {
             shard: ctx.id,
@@ -112,6 +132,11 @@ impl ShardMetrics {
             spin_turns: crate::shard::spin::turns(),
             mesh_answers: ctx.answers.get(),
             lifecycle: *ctx.lifecycle_stats.borrow(),
+            faults: self
+                .faults
+                .iter()
+                .map(|((rule, action), &n)| (rule.clone(), *action, n))
+                .collect(),
         }
     }
 }
@@ -135,6 +160,8 @@ pub struct MetricsSnapshot {
     /// Answers to peers: (through the asker's mesh queue, sent directly).
     pub mesh_answers: (u64, u64),
     pub lifecycle: LifecycleStats,
+    /// (rule id, action, faults injected).
+    pub faults: Vec<(String, &'static str, u64)>,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -356,7 +383,28 @@ pub fn render(shards: &[MetricsSnapshot], scrape: &ScrapeContext) -> String {
         }
     }
     render_latency(&mut out, shards);
+    render_faults(&mut out, shards);
     out
+}
+
+fn render_faults(out: &mut String, shards: &[MetricsSnapshot]) {
+    let name = "ringstore_faults_injected_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Faults injected by rule id and action (serve --faults, docs/faults.md).",
+    );
+    for s in shards {
+        for (rule, action, n) in &s.faults {
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{}\",rule=\"{}\",action=\"{action}\"}} {n}",
+                s.shard,
+                escape_label(rule)
+            );
+        }
+    }
 }
 
 fn render_latency(out: &mut String, shards: &[MetricsSnapshot]) {

@@ -36,6 +36,13 @@ pub enum AdminMsg {
     Health {
         reply: Reply<ShardHealth>,
     },
+    /// Install this copy of the fault rules (validated) unless newer ones
+    /// are installed; replies whether it did.
+    SetFaults {
+        rules: crate::faults::FaultRules,
+        version: (std::time::Instant, usize),
+        reply: Reply<bool>,
+    },
 }
 
 /// Whether one shard can serve (readiness).
@@ -95,6 +102,13 @@ pub fn handle(ctx: &ShardCtx, msg: AdminMsg) {
         }
         AdminMsg::Health { reply } => {
             let _ = reply.send(ShardHealth::of(ctx));
+        }
+        AdminMsg::SetFaults {
+            rules,
+            version,
+            reply,
+        } => {
+            let _ = reply.send(ctx.faults.install(rules, version));
         }
     }
 }
@@ -184,6 +198,23 @@ pub async fn health_everywhere(ctx: &ShardCtx) -> Vec<ShardHealth> {
         |reply| AdminMsg::Health { reply },
     )
     .await
+}
+
+/// Gives every shard its own copy of `rules` (validated), made now on this
+/// shard; returns how many shards answered.
+pub async fn set_faults_everywhere(ctx: &ShardCtx, rules: crate::faults::FaultRules) -> usize {
+    let version = (std::time::Instant::now(), ctx.id);
+    gather(
+        ctx,
+        || ctx.faults.install(rules.clone(), version),
+        |reply| AdminMsg::SetFaults {
+            rules: rules.clone(),
+            version,
+            reply,
+        },
+    )
+    .await
+    .len()
 }
 
 /// Records a generated URL in shard 0's registry.

@@ -153,6 +153,30 @@ impl ConnHandle {
     pub fn was_shed(&self) -> bool {
         self.slot.shed.get()
     }
+
+    /// Makes the socket's close a reset (TCP RST, unsent bytes dropped)
+    /// instead of an orderly FIN: SO_LINGER on, zero seconds.
+    pub fn reset_on_close(&self) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt(2) on a socket this table holds (see
+        // `ConnSlot::shutdown`), with a pointer to a live `linger` of the
+        // size passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.slot.fd,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::debug!("SO_LINGER: {}", std::io::Error::last_os_error());
+        }
+    }
 }
 
 impl Drop for ConnHandle {

@@ -67,4 +67,8 @@ pub struct ServerConfig {
     /// (`serve --object-ownership`; docs/ACCESS-CONTROL.md says why the
     /// default is ObjectWriter).
     pub default_object_ownership: crate::access::ObjectOwnership,
+    /// Fault-injection rules from `--faults FILE` (docs/faults.md); None: off.
+    pub faults: Option<crate::faults::FaultRules>,
+    /// Name the rules that acted on an answer in `x-ringstore-fault`.
+    pub faults_header: bool,
 }

@@ -74,6 +74,13 @@ impl Conn {
         self.ticket.as_ref().is_some_and(|t| t.handle.was_shed())
     }
 
+    /// Makes closing this connection a TCP reset (fault injection).
+    pub fn reset_on_close(&self) {
+        if let Some(t) = &self.ticket {
+            t.handle.reset_on_close();
+        }
+    }
+
     /// Reads more bytes into `buf`; Ok(0) at end of stream.
     pub async fn fill(&mut self) -> Result<usize, HttpError> {
         self.fill_within(self.idle_timeout).await

@@ -10,6 +10,7 @@ pub mod conn;
 pub mod cors;
 pub mod datadir;
 pub mod dirlock;
+pub mod faults;
 pub mod fdlimit;
 pub mod floor;
 pub mod handlers;
@@ -89,6 +90,14 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         tracing::warn!("io_uring is not available (kernel or seccomp); using the epoll driver");
     }
     let boot_id = (crate::util::time::unix_now_millis() & 0xffff_ffff) as u32;
+    // Fault rules' schedules count from here (`crate::faults`).
+    let started = std::time::Instant::now();
+    if let Some(rules) = &cfg.faults {
+        tracing::warn!(
+            rules = rules.rules.len(),
+            "fault injection is on: matching requests will be delayed, fail or lose their connection"
+        );
+    }
     let per_client = admission::IpConnectionLimit::new(cfg.max_connections_per_ip);
     let fd_ceiling = fdlimit::connection_fd_ceiling(soft_fd_limit, cfg.shards);
     let cfg = Arc::new(cfg);
@@ -116,6 +125,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
                 None
             },
             boot_id,
+            started,
             admin_api_key: root.admin_api_key.clone(),
             tls_config: tls_config.clone(),
             stop: stop_requests.pop().expect("one stop request per shard"),
@@ -219,6 +229,7 @@ struct ShardBoot {
     owner: Option<CatalogOwner>,
     cpu: Option<usize>,
     boot_id: u32,
+    started: std::time::Instant,
     admin_api_key: String,
     tls_config: Option<Arc<rustls::ServerConfig>>,
     stop: stop::StopRequest,
@@ -306,6 +317,7 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         senders,
         boot.owner,
         boot.boot_id,
+        boot.started,
         boot.admin_api_key,
         admission,
     ));

@@ -157,19 +157,11 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
         }
     };
     let expected_continue = req.expect_continue;
-    let result = match auth_result {
-        Err(e) if !matches!(e, AuthError::Anonymous) => Err(S3Error::from(e)),
-        _ => handlers::dispatch(ctx, conn, &mut req, &mut body).await,
+    let Some(resp) = answer(ctx, conn, &mut req, &mut body, auth_result).await else {
+        // An injected fault resets the connection instead of answering.
+        ctx.admin.metrics.borrow_mut().abandon(timer);
+        return false;
     };
-    let mut resp = match result {
-        Ok(r) => r,
-        Err(e) => Response::error(
-            &name_the_bucket(e, &req).with_resource(req.resource()),
-            &id,
-            is_head,
-        ),
-    };
-    super::cors::decorate(ctx, &req, &mut resp);
     record(ctx, timer, req.op.name(), &resp, body.delivered);
     finish(
         ctx,
@@ -181,6 +173,43 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
         expected_continue,
     )
     .await
+}
+
+/// Runs the handler (unless an injected fault replaces it) and returns the
+/// answer; None when a fault resets the connection instead.
+async fn answer(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Conn,
+    req: &mut Req,
+    body: &mut BodyReader,
+    auth_result: Result<Authenticated, AuthError>,
+) -> Option<Response> {
+    // Fault injection's one check when it is off (`server::faults`).
+    let faults_on = ctx.faults.is_on();
+    let early = if faults_on {
+        super::faults::before_handler(ctx, req)
+    } else {
+        None
+    };
+    let result = match auth_result {
+        // The fault's answer (or reset) replaces the handler's.
+        _ if early.as_ref().is_some_and(|d| d.skips_handler()) => Ok(Response::new(500)),
+        Err(e) if !matches!(e, AuthError::Anonymous) => Err(S3Error::from(e)),
+        _ => handlers::dispatch(ctx, conn, req, body).await,
+    };
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => Response::error(
+            &name_the_bucket(e, req).with_resource(req.resource()),
+            &req.id,
+            req.is_head(),
+        ),
+    };
+    if faults_on {
+        resp = super::faults::inject(ctx, conn, req, resp, early).await?;
+    }
+    super::cors::decorate(ctx, req, &mut resp);
+    Some(resp)
 }
 
 /// NoSuchBucket found by the store (a write into a bucket deleted under it)

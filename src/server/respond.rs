@@ -23,6 +23,8 @@ pub enum ObjectSource {
     Remote(RemoteBody),
     /// An encrypted object's chunks, opened on the way out.
     Decrypt(Box<super::sse::Decrypting>),
+    /// A body cut short or paced by an injected fault (`server::faults`).
+    Faulted(Box<super::faults::FaultedBody>),
 }
 
 impl ObjectSource {
@@ -34,7 +36,12 @@ impl ObjectSource {
                 None => body.rest.as_mut()?.next().await,
             },
             ObjectSource::Decrypt(d) => Box::pin(d.next()).await,
+            ObjectSource::Faulted(f) => Box::pin(f.next()).await,
         }
+    }
+
+    fn is_faulted(&self) -> bool {
+        matches!(self, ObjectSource::Faulted(_))
     }
 }
 
@@ -242,6 +249,10 @@ async fn stream_object(
             Some(Err(e)) => {
                 // The head is gone already: the only honest signal left is a short body.
                 tracing::error!("object read failed mid-response: {e}");
+                return false;
+            }
+            None if source.is_faulted() => {
+                tracing::debug!(sent, len, "object body cut short by an injected fault");
                 return false;
             }
             None => {

@@ -57,6 +57,8 @@ pub struct ShardCtx {
     /// Uploads this shard completed lately, so a retried completion gets
     /// the same answer (`server::uploads`).
     pub completed_uploads: RefCell<super::uploads::RecentCompletions>,
+    /// This shard's copy of the fault-injection rules (`crate::faults`).
+    pub faults: crate::faults::FaultsCell,
 }
 
 impl ShardCtx {
@@ -70,6 +72,7 @@ impl ShardCtx {
         peers: Vec<Option<mpsc::Sender<ShardMsg>>>,
         catalog_owner: Option<CatalogOwner>,
         boot_id: u32,
+        started: std::time::Instant,
         admin_api_key: String,
         admission: super::admission::Admission,
     ) -> ShardCtx {
@@ -81,6 +84,7 @@ impl ShardCtx {
             Md5Batcher::inline()
         };
         follow_catalog(&store, &catalog.catalog);
+        let faults = crate::faults::FaultsCell::new(config.faults.as_ref(), started, id);
         ShardCtx {
             id,
             config,
@@ -105,6 +109,7 @@ impl ShardCtx {
             lifecycle_stats: RefCell::new(Default::default()),
             stop: Default::default(),
             completed_uploads: RefCell::new(Default::default()),
+            faults,
         }
     }
 
