@@ -115,3 +115,27 @@ fn access_control_suite() {
         ],
     );
 }
+
+/// Fault injection seen by boto3 (docs/faults.md): every 2nd PutObject
+/// under throttled/ answers an injected 503 SlowDown; boto3 sees the code
+/// without retries and completes every upload with standard retries.
+#[test]
+fn boto3_through_injected_slowdown() {
+    let dir = tempfile::tempdir_in(common::scratch_dir()).expect("tempdir");
+    let rules = dir.path().join("faults.toml");
+    std::fs::write(
+        &rules,
+        r#"
+[[rules]]
+id = "throttle-every-2nd"
+match = { operations = ["PutObject"], key_prefix = "throttled/" }
+every = 2
+action = { error = { code = "SlowDown" } }
+"#,
+    )
+    .expect("write rules");
+    let rules = rules.to_str().expect("utf-8 path");
+    // One shard: "every 2nd" is counted per shard.
+    let server = Server::start_with(1, &["--faults", rules, "--faults-header"]);
+    run_pytest(&server, "test_faults.py", &[]);
+}
