@@ -53,6 +53,9 @@ enum AdminCommand {
     /// Buckets.
     #[command(subcommand)]
     Buckets(BucketCommand),
+    /// Fault-injection rules (docs/faults.md), changed live on every shard.
+    #[command(subcommand)]
+    Faults(FaultsCommand),
     /// A presigned URL for one object (signed with the given access key).
     Presign {
         bucket: String,
@@ -98,6 +101,17 @@ enum CredentialCommand {
     },
     /// Delete a key (refused while it owns buckets).
     Delete { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum FaultsCommand {
+    /// The rules in force.
+    List,
+    /// Replace every rule with a rules file's (TOML or JSON, as `serve
+    /// --faults` reads); checked here first, nothing changes if it is bad.
+    Set { file: PathBuf },
+    /// Remove every rule (fault injection off).
+    Clear,
 }
 
 #[derive(Subcommand)]
@@ -250,6 +264,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Health => return health(&client, &out),
         AdminCommand::Credentials(c) => credentials(&client, &out, c)?,
         AdminCommand::Buckets(b) => buckets(&client, &out, b)?,
+        AdminCommand::Faults(f) => faults(&client, &out, f)?,
         AdminCommand::Presign {
             bucket,
             key,
@@ -438,6 +453,34 @@ fn buckets(client: &Client, out: &Output, cmd: &BucketCommand) -> Result<(), Str
             );
         }
     }
+    Ok(())
+}
+
+fn faults(client: &Client, out: &Output, cmd: &FaultsCommand) -> Result<(), String> {
+    let v = match cmd {
+        FaultsCommand::List => client.api("GET", "faults", None)?,
+        FaultsCommand::Set { file } => {
+            let rules = ringstore::faults::FaultRules::load(file)?;
+            let body = serde_json::to_value(&rules).map_err(|e| e.to_string())?;
+            client.api("PUT", "faults", Some(body))?
+        }
+        FaultsCommand::Clear => client.api("DELETE", "faults", None)?,
+    };
+    out.value(&v, |v| {
+        let rules = v["rules"].as_array().map(Vec::as_slice).unwrap_or_default();
+        println!(
+            "{} rule(s), loaded {:.0} s ago",
+            rules.len(),
+            v["loaded_secs_ago"].as_f64().unwrap_or_default()
+        );
+        for r in rules {
+            let action = r["action"]
+                .as_object()
+                .and_then(|a| a.keys().next().cloned())
+                .unwrap_or_default();
+            println!("  {}: {action}", r["id"].as_str().unwrap_or_default());
+        }
+    });
     Ok(())
 }
 

@@ -500,3 +500,109 @@ fn the_documented_example_does_what_the_documentation_says() {
     assert!(injected(&server, "throttle-uploads") >= 1);
     assert_eq!(injected(&server, "flaky-downloads"), 1);
 }
+
+/// Runs the ringstore binary with `args`; (success, stdout + stderr). Killed
+/// (and reported as still running) after `limit`.
+fn run_ringstore(args: &[&str], limit: Duration) -> (bool, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringstore"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringstore");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            return (false, format!("still running after {limit:?}: {out:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_admin_cli_sets_lists_and_clears_rules_and_a_bad_file_changes_nothing() {
+    let server = Server::start(2);
+    let dir = tempfile::tempdir_in(common::scratch_dir()).expect("tempdir");
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[[rules]]\nid = \"cli-outage\"\nmatch = { buckets = [\"cli\"] }\n\
+         action = { error = { code = \"ServiceUnavailable\" } }\n",
+    )
+    .expect("write");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"rules": [{"id": "x", "probability": 3, "action": {"reset": {}}}]}"#,
+    )
+    .expect("write");
+    let data_dir = server.data_dir.to_str().expect("utf-8").to_string();
+    let admin = |args: &[&str]| {
+        let mut all = vec![
+            "admin",
+            "--endpoint",
+            &server.endpoint,
+            "--data-dir",
+            &data_dir,
+        ];
+        all.extend_from_slice(args);
+        run_ringstore(&all, Duration::from_secs(30))
+    };
+    let (ok, out) = admin(&["faults", "set", good.to_str().expect("utf-8")]);
+    assert!(ok, "{out}");
+    assert!(out.contains("cli-outage: error"), "{out}");
+    for _ in 0..4 {
+        assert_eq!(send(&server, "GET", "/cli", b"").status, 503);
+    }
+    let (ok, out) = admin(&["faults", "set", bad.to_str().expect("utf-8")]);
+    assert!(!ok, "a bad file is refused: {out}");
+    assert!(
+        out.contains("rules[0]") && out.contains("probability"),
+        "{out}"
+    );
+    let (ok, out) = admin(&["--json", "faults", "list"]);
+    assert!(ok, "{out}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["rules"][0]["id"], "cli-outage", "unchanged: {v}");
+    let (ok, out) = admin(&["faults", "clear"]);
+    assert!(ok && out.contains("0 rule(s)"), "{out}");
+    for _ in 0..4 {
+        assert_eq!(
+            send(&server, "GET", "/cli", b"").status,
+            404,
+            "no such bucket"
+        );
+    }
+    // The same bad file at start: the server does not start, and says why.
+    let fresh = dir.path().join("data");
+    let (ok, out) = run_ringstore(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--data-dir",
+            fresh.to_str().expect("utf-8"),
+            "--faults",
+            bad.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("bad.json") && out.contains("rules[0]") && out.contains("probability"),
+        "{out}"
+    );
+}
