@@ -283,6 +283,11 @@ action = { latency = { fixed_ms = 300 } }
 id = "slow-body"
 match = { operations = ["GetObject"], buckets = ["slow"], min_size = 10000 }
 action = { slow_body = { bytes_per_sec = 20000 } }
+
+[[rules]]
+id = "slow-upload"
+match = { operations = ["PutObject"], key_prefix = "up/" }
+action = { slow_body = { bytes_per_sec = 100000 } }
 "#,
     );
     rt().block_on(async {
@@ -315,6 +320,23 @@ action = { slow_body = { bytes_per_sec = 20000 } }
         let took = t.elapsed();
         assert_eq!(body, pattern(30_000, 3), "a slow body arrives whole");
         assert!(took >= Duration::from_millis(1400), "{took:?}");
+        // An upload read at 100000 bytes a second: the server reads at
+        // most 128 KiB at once, so the last read waits for the first
+        // 400000 - 131072 bytes' 2.69 s.
+        let t = Instant::now();
+        s3.put_object()
+            .bucket("fast")
+            .key("up/x")
+            .body(ByteStream::from(pattern(400_000, 4)))
+            .send()
+            .await
+            .expect("a slowly read upload completes");
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(2000), "{took:?}");
+        assert_eq!(
+            common::get_bytes(&s3, "fast", "up/x").await,
+            pattern(400_000, 4)
+        );
     });
     let r = send(&server, "HEAD", "/slow/k", b"");
     assert_eq!(r.header("x-ringstore-fault"), Some("slow-heads"));
@@ -329,6 +351,7 @@ action = { slow_body = { bytes_per_sec = 20000 } }
     );
     assert_eq!(injected(&server, "slow-heads"), 4);
     assert_eq!(injected(&server, "slow-body"), 1);
+    assert_eq!(injected(&server, "slow-upload"), 1);
 }
 
 fn put_rules(server: &Server, rules: Value) -> (u16, Value) {

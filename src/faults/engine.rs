@@ -27,6 +27,8 @@ pub struct RequestFacts<'a> {
     /// The answer carries an object body of at least one byte (a GET
     /// decided after its handler ran).
     pub object_body: bool,
+    /// The request has a body to read (a write decided before its handler).
+    pub request_body: bool,
 }
 
 /// What the faults that fired do to one request.
@@ -179,7 +181,11 @@ impl Rule {
                 || f.access_key
                     .is_some_and(|a| m.access_keys.iter().any(|x| x == a)))
             && size_matches(m.min_size, m.max_size, f.size)
-            && (!self.spec.action.needs_object_body() || f.object_body)
+            && match &self.spec.action {
+                ActionSpec::SlowBody(_) => f.object_body || f.request_body,
+                ActionSpec::ResetMidBody(_) | ActionSpec::Truncate(_) => f.object_body,
+                _ => true,
+            }
     }
 
     /// Counts one matching request; whether the rule fires on it.
@@ -291,6 +297,7 @@ mod tests {
             access_key: Some("AK"),
             size: Some(100),
             object_body: true,
+            request_body: false,
         }
     }
 
@@ -378,12 +385,19 @@ action = { reset = {} }
     }
 
     #[test]
-    fn body_actions_match_only_answers_with_an_object_body() {
+    fn body_actions_match_only_requests_with_a_body_to_act_on() {
         let mut f = rules("[[rules]]\nid = \"t\"\naction = { truncate = {} }\n");
         let mut put = get("b", "k");
         put.object_body = false;
-        assert!(!fired(&mut f, &put));
+        put.request_body = true;
+        assert!(!fired(&mut f, &put), "a cut needs an answer body");
         assert!(fired(&mut f, &get("b", "k")));
+        let mut f =
+            rules("[[rules]]\nid = \"s\"\naction = { slow_body = { bytes_per_sec = 9 } }\n");
+        assert!(fired(&mut f, &put), "an upload is read slowly");
+        assert!(fired(&mut f, &get("b", "k")), "a download is sent slowly");
+        put.request_body = false;
+        assert!(!fired(&mut f, &put), "nothing to slow");
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub enum ActionSpec {
     ResetMidBody(CutSpec),
     /// Send the head (full Content-Length) and part of a GET body, then close.
     Truncate(CutSpec),
-    /// Send a GET body at this rate.
+    /// Send a GET body, or read an upload's body, at this rate.
     SlowBody(SlowBodySpec),
 }
 
@@ -410,15 +410,6 @@ impl ActionSpec {
             | ActionSpec::Truncate(_)
             | ActionSpec::SlowBody(_) => Ok(()),
         }
-    }
-
-    /// Whether the action works on a GET's object body (and so matches
-    /// only answers that carry one).
-    pub fn needs_object_body(&self) -> bool {
-        matches!(
-            self,
-            ActionSpec::ResetMidBody(_) | ActionSpec::Truncate(_) | ActionSpec::SlowBody(_)
-        )
     }
 }
 

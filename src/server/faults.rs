@@ -7,6 +7,7 @@
 //! S3 error document, a reset connection, or a GET body cut short, reset
 //! midway or paced.
 
+use super::body::BodyReader;
 use super::conn::Conn;
 use super::request::Req;
 use super::respond::{host_id, Body, ObjectSource, Response};
@@ -23,13 +24,50 @@ pub const FAULT_HEADER: &str = "x-ringstore-fault";
 /// A paced body goes out in this many writes a second.
 const PACE_WRITES_PER_SEC: u64 = 20;
 
+/// At most `bytes_per_sec`, counted from `started`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    bytes_per_sec: u64,
+    started: Instant,
+}
+
+impl Pace {
+    pub fn starting_now(bytes_per_sec: u64) -> Pace {
+        Pace {
+            bytes_per_sec: bytes_per_sec.max(1),
+            started: Instant::now(),
+        }
+    }
+
+    /// Waits until the byte after the first `sent` is due.
+    pub async fn wait(&self, sent: u64) {
+        let due = self.started + Duration::from_secs_f64(sent as f64 / self.bytes_per_sec as f64);
+        let now = Instant::now();
+        if due > now {
+            monoio::time::sleep(due - now).await;
+        }
+    }
+
+    /// How many bytes go in one paced write.
+    fn step(&self) -> usize {
+        (self.bytes_per_sec / PACE_WRITES_PER_SEC).max(1) as usize
+    }
+}
+
 /// Whether the request is decided once its answer is ready.
 fn decided_after_handler(req: &Req) -> bool {
     matches!(req.head.method(), Method::Get | Method::Head)
 }
 
 fn facts<'a>(req: &'a Req, size: Option<u64>, object_body: bool) -> RequestFacts<'a> {
+    let request_body = req.head.body_framing().is_ok_and(|f| {
+        !matches!(
+            f,
+            crate::http::BodyFraming::None | crate::http::BodyFraming::Length(0)
+        )
+    });
     RequestFacts {
+        request_body,
         op: req.op,
         method: req.head.method(),
         bucket: req.bucket.as_deref(),
@@ -59,6 +97,14 @@ pub fn before_handler(ctx: &ShardCtx, req: &Req) -> Option<Decision> {
         .decide(&facts(req, declared_size(req), false), Instant::now())?;
     note(ctx, req, &d);
     Some(d)
+}
+
+/// Applies a decision made before the handler to the request body it is
+/// about to read (`slow_body` on an upload).
+pub fn pace_request_body(d: &Decision, body: &mut BodyReader) {
+    if let Some(ActionSpec::SlowBody(s)) = &d.action {
+        body.set_pace(Pace::starting_now(s.bytes_per_sec));
+    }
 }
 
 fn after_handler(ctx: &ShardCtx, req: &Req, resp: &Response) -> Option<Decision> {
@@ -186,7 +232,7 @@ fn wrap_body(mut resp: Response, cut_at: Option<u64>, bytes_per_sec: Option<u64>
                 inner: source,
                 sent: 0,
                 cut_at,
-                pace: bytes_per_sec.map(|bps| (bps.max(1), Instant::now())),
+                pace: bytes_per_sec.map(Pace::starting_now),
                 rest: None,
             };
             Body::Object {
@@ -206,8 +252,7 @@ pub struct FaultedBody {
     sent: u64,
     /// End the body after this many bytes.
     cut_at: Option<u64>,
-    /// Bytes per second, and when the body started.
-    pace: Option<(u64, Instant)>,
+    pace: Option<Pace>,
     /// What is left of a piece split for pacing.
     rest: Option<Bytes>,
 }
@@ -230,18 +275,11 @@ impl FaultedBody {
                 piece.truncate(room as usize);
             }
         }
-        if let Some((bps, started)) = self.pace {
-            let step = (bps / PACE_WRITES_PER_SEC).max(1) as usize;
-            if piece.len() > step {
-                self.rest = Some(piece.split_off(step));
+        if let Some(pace) = &self.pace {
+            if piece.len() > pace.step() {
+                self.rest = Some(piece.split_off(pace.step()));
             }
-            // This piece's first byte is due once the bytes before it have
-            // had their time at the rate.
-            let due = started + Duration::from_secs_f64(self.sent as f64 / bps as f64);
-            let now = Instant::now();
-            if due > now {
-                monoio::time::sleep(due - now).await;
-            }
+            pace.wait(self.sent).await;
         }
         self.sent += piece.len() as u64;
         Some(Ok(piece))

@@ -191,6 +191,9 @@ async fn answer(
     } else {
         None
     };
+    if let Some(d) = &early {
+        super::faults::pace_request_body(d, body);
+    }
     let result = match auth_result {
         // The fault's answer (or reset) replaces the handler's.
         _ if early.as_ref().is_some_and(|d| d.skips_handler()) => Ok(Response::new(500)),
