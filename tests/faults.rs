@@ -288,6 +288,11 @@ action = { slow_body = { bytes_per_sec = 20000 } }
 id = "slow-upload"
 match = { operations = ["PutObject"], key_prefix = "up/" }
 action = { slow_body = { bytes_per_sec = 100000 } }
+
+[[rules]]
+id = "chunky"
+match = { operations = ["GetObject"], key_prefix = "chunky/" }
+action = { chunk_latency = { fixed_ms = 100 } }
 "#,
     );
     rt().block_on(async {
@@ -337,6 +342,20 @@ action = { slow_body = { bytes_per_sec = 100000 } }
             common::get_bytes(&s3, "fast", "up/x").await,
             pattern(400_000, 4)
         );
+        // 1 MiB is stored as at least four records of at most 256 KiB, so
+        // its body goes out in at least four pieces: three waits between.
+        s3.put_object()
+            .bucket("fast")
+            .key("chunky/x")
+            .body(ByteStream::from(pattern(1 << 20, 5)))
+            .send()
+            .await
+            .expect("put");
+        let t = Instant::now();
+        let body = common::get_bytes(&s3, "fast", "chunky/x").await;
+        let took = t.elapsed();
+        assert_eq!(body, pattern(1 << 20, 5));
+        assert!(took >= Duration::from_millis(300), "{took:?}");
     });
     let r = send(&server, "HEAD", "/slow/k", b"");
     assert_eq!(r.header("x-ringstore-fault"), Some("slow-heads"));
@@ -352,6 +371,7 @@ action = { slow_body = { bytes_per_sec = 100000 } }
     assert_eq!(injected(&server, "slow-heads"), 4);
     assert_eq!(injected(&server, "slow-body"), 1);
     assert_eq!(injected(&server, "slow-upload"), 1);
+    assert_eq!(injected(&server, "chunky"), 1);
 }
 
 fn put_rules(server: &Server, rules: Value) -> (u16, Value) {

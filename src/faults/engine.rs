@@ -41,6 +41,9 @@ pub struct Decision {
     /// The rules applied and their actions' names (the latency ones, then
     /// the action's).
     pub rules: Vec<(Rc<str>, &'static str)>,
+    /// Seeds the action's own draws (`chunk_latency`'s delays), from its
+    /// rule's generator.
+    pub seed: u64,
 }
 
 impl Decision {
@@ -133,13 +136,28 @@ impl ShardFaults {
     }
 
     /// Matches `facts` against every rule (each one's counter and draw
-    /// advance on every request it matches) and returns what fired.
-    pub fn decide(&mut self, facts: &RequestFacts, now: Instant) -> Option<Decision> {
-        let elapsed = now.saturating_duration_since(self.loaded_at).as_secs_f64();
+    /// advance on every request it matches) and returns what fired. The
+    /// clock is read only if a matching rule has a schedule.
+    pub fn decide(
+        &mut self,
+        facts: &RequestFacts,
+        clock: impl Fn() -> Instant,
+    ) -> Option<Decision> {
+        let mut elapsed: Option<f64> = None;
         let mut decision: Option<Decision> = None;
         for rule in &mut self.rules {
-            if !rule.matches(facts) || !active(rule.spec.schedule.as_ref(), elapsed) {
+            if !rule.matches(facts) {
                 continue;
+            }
+            if let Some(schedule) = &rule.spec.schedule {
+                let secs = *elapsed.get_or_insert_with(|| {
+                    clock()
+                        .saturating_duration_since(self.loaded_at)
+                        .as_secs_f64()
+                });
+                if !active(schedule, secs) {
+                    continue;
+                }
             }
             if !rule.fires() {
                 continue;
@@ -148,6 +166,7 @@ impl ShardFaults {
                 latency: Duration::ZERO,
                 action: None,
                 rules: Vec::new(),
+                seed: 0,
             });
             match &rule.spec.action {
                 ActionSpec::Latency(l) => {
@@ -157,6 +176,7 @@ impl ShardFaults {
                 other if d.action.is_none() => {
                     d.action = Some(other.clone());
                     d.rules.push((rule.id.clone(), other.name()));
+                    d.seed = splitmix(rule.rng ^ rule.seen);
                 }
                 _ => {}
             }
@@ -182,7 +202,9 @@ impl Rule {
                     .is_some_and(|a| m.access_keys.iter().any(|x| x == a)))
             && size_matches(m.min_size, m.max_size, f.size)
             && match &self.spec.action {
-                ActionSpec::SlowBody(_) => f.object_body || f.request_body,
+                ActionSpec::SlowBody(_) | ActionSpec::ChunkLatency(_) => {
+                    f.object_body || f.request_body
+                }
                 ActionSpec::ResetMidBody(_) | ActionSpec::Truncate(_) => f.object_body,
                 _ => true,
             }
@@ -206,9 +228,8 @@ fn size_matches(lo: Option<u64>, hi: Option<u64>, size: Option<u64>) -> bool {
     size.is_some_and(|s| lo.is_none_or(|lo| s >= lo) && hi.is_none_or(|hi| s <= hi))
 }
 
-/// Whether a rule with `schedule` is active `elapsed` seconds after the load.
-fn active(schedule: Option<&ScheduleSpec>, elapsed: f64) -> bool {
-    let Some(s) = schedule else { return true };
+/// Whether a rule with schedule `s` is active `elapsed` seconds after the load.
+fn active(s: &ScheduleSpec, elapsed: f64) -> bool {
     let from = s.from_secs.unwrap_or(0.0);
     if elapsed < from || s.to_secs.is_some_and(|to| elapsed >= to) {
         return false;
@@ -258,15 +279,22 @@ fn unit_draw(state: &mut u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn sample_latency(l: &LatencySpec, rng: &mut u64) -> Duration {
-    let ms = match (l.fixed_ms, l.min_ms, l.max_ms, l.p50_ms, l.p99_ms) {
-        (Some(ms), ..) => ms,
-        (None, Some(lo), Some(hi), ..) => lo + (hi - lo) * unit_draw(rng),
-        (None, _, _, Some(p50), Some(p99)) => {
-            let sigma = (p99 / p50).ln() / Z_99;
-            p50 * (sigma * standard_normal(rng)).exp()
-        }
-        _ => unreachable!("validated: one latency form"),
+/// One delay drawn from validated `l` with the generator `rng`.
+pub fn sample_latency(l: &LatencySpec, rng: &mut u64) -> Duration {
+    let ms = if let Some(ms) = l.fixed_ms {
+        ms
+    } else if let (Some(lo), Some(hi)) = (l.min_ms, l.max_ms) {
+        lo + (hi - lo) * unit_draw(rng)
+    } else if let (Some(p50), Some(p99)) = (l.p50_ms, l.p99_ms) {
+        let sigma = (p99 / p50).ln() / Z_99;
+        p50 * (sigma * standard_normal(rng)).exp()
+    } else if let (Some(mean), Some(p99)) = (l.mean_ms, l.p99_ms) {
+        mean + (p99 - mean) / Z_99 * standard_normal(rng)
+    } else if let Some(samples) = l.samples_ms.as_deref().filter(|s| !s.is_empty()) {
+        let at = (unit_draw(rng) * samples.len() as f64) as usize;
+        samples[at.min(samples.len() - 1)]
+    } else {
+        unreachable!("validated: one latency form")
     };
     let micros = (ms.clamp(0.0, super::spec::MAX_LATENCY_MS) * 1000.0).round();
     Duration::from_micros(micros as u64)
@@ -302,7 +330,7 @@ mod tests {
     }
 
     fn fired(f: &mut ShardFaults, facts: &RequestFacts) -> bool {
-        f.decide(facts, Instant::now()).is_some()
+        f.decide(facts, Instant::now).is_some()
     }
 
     #[test]
@@ -376,7 +404,7 @@ id = "reset"
 action = { reset = {} }
 "#,
         );
-        let d = f.decide(&get("b", "k"), Instant::now()).expect("fires");
+        let d = f.decide(&get("b", "k"), Instant::now).expect("fires");
         assert_eq!(d.latency, Duration::from_millis(40));
         assert!(matches!(d.action, Some(ActionSpec::Error(_))));
         let ids: Vec<&str> = d.rules.iter().map(|(r, _)| &**r).collect();
@@ -398,6 +426,10 @@ action = { reset = {} }
         assert!(fired(&mut f, &get("b", "k")), "a download is sent slowly");
         put.request_body = false;
         assert!(!fired(&mut f, &put), "nothing to slow");
+        let mut f = rules("[[rules]]\nid = \"c\"\naction = { chunk_latency = { fixed_ms = 1 } }\n");
+        assert!(!fired(&mut f, &put), "no pieces to delay");
+        put.request_body = true;
+        assert!(fired(&mut f, &put) && fired(&mut f, &get("b", "k")));
     }
 
     #[test]
@@ -409,16 +441,25 @@ action = { reset = {} }
             for_secs: for_,
         };
         let window = s(Some(10.0), Some(20.0), None, None);
-        assert!(!active(Some(&window), 9.9));
-        assert!(active(Some(&window), 10.0));
-        assert!(!active(Some(&window), 20.0));
+        assert!(!active(&window, 9.9));
+        assert!(active(&window, 10.0));
+        assert!(!active(&window, 20.0));
         let repeating = s(Some(5.0), None, Some(600.0), Some(30.0));
-        assert!(!active(Some(&repeating), 4.0));
-        assert!(active(Some(&repeating), 5.0));
-        assert!(!active(Some(&repeating), 36.0));
-        assert!(active(Some(&repeating), 605.0 + 29.0));
-        assert!(!active(Some(&repeating), 605.0 + 30.0));
-        assert!(active(None, 1e9));
+        assert!(!active(&repeating, 4.0));
+        assert!(active(&repeating, 5.0));
+        assert!(!active(&repeating, 36.0));
+        assert!(active(&repeating, 605.0 + 29.0));
+        assert!(!active(&repeating, 605.0 + 30.0));
+        let mut f = rules(
+            "[[rules]]\nid = \"later\"\nschedule = { from_secs = 3600 }\naction = { reset = {} }\n",
+        );
+        assert!(!fired(&mut f, &get("b", "k")), "not yet active");
+        let loaded = f.loaded_at();
+        let later = || loaded + Duration::from_secs(3600);
+        assert!(
+            f.decide(&get("b", "k"), later).is_some(),
+            "active an hour in"
+        );
     }
 
     #[test]
@@ -437,6 +478,36 @@ action = { reset = {} }
         let p99 = ms[ms.len() * 99 / 100];
         assert!((18.0..22.0).contains(&p50), "p50 {p50}");
         assert!((170.0..235.0).contains(&p99), "p99 {p99}");
+    }
+
+    #[test]
+    fn normal_and_recorded_distributions_draw_what_they_describe() {
+        let normal = LatencySpec {
+            mean_ms: Some(50.0),
+            p99_ms: Some(100.0),
+            ..Default::default()
+        };
+        let mut rng = 7;
+        let mut ms: Vec<f64> = (0..20_000)
+            .map(|_| sample_latency(&normal, &mut rng).as_secs_f64() * 1000.0)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        let (p50, p99) = (ms[ms.len() / 2], ms[ms.len() * 99 / 100]);
+        assert!((47.0..53.0).contains(&p50), "p50 {p50}");
+        assert!((93.0..107.0).contains(&p99), "p99 {p99}");
+        assert!(ms[0] >= 0.0, "cut at zero");
+        let recorded = LatencySpec {
+            samples_ms: Some(vec![1.0, 5.0, 250.0]),
+            ..Default::default()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            seen.insert(sample_latency(&recorded, &mut rng).as_micros());
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [1_000, 5_000, 250_000]
+        );
     }
 
     #[test]

@@ -44,9 +44,10 @@ impl FaultsCell {
         self.on.get()
     }
 
-    /// What the rules do to the request `facts` describes.
-    pub fn decide(&self, facts: &RequestFacts, now: Instant) -> Option<Decision> {
-        self.state.borrow_mut().decide(facts, now)
+    /// What the rules do to the request `facts` describes (the clock is
+    /// read only for a rule with a schedule).
+    pub fn decide(&self, facts: &RequestFacts) -> Option<Decision> {
+        self.state.borrow_mut().decide(facts, Instant::now)
     }
 
     /// Replaces the rules with validated `rules` made at `version` (when,

@@ -22,6 +22,8 @@ pub const MAX_ERROR_CODE_BYTES: usize = 64;
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
 /// Most latency one rule adds to a request (two minutes: past any SDK timeout).
 pub const MAX_LATENCY_MS: f64 = 120_000.0;
+/// Recorded latencies one `samples_ms` distribution may hold.
+pub const MAX_LATENCY_SAMPLES: usize = 10_000;
 /// Largest Retry-After an injected error may carry.
 pub const MAX_RETRY_AFTER_SECS: u32 = 3600;
 /// Schedules are counted in seconds from the load, up to a year.
@@ -118,6 +120,8 @@ pub struct ScheduleSpec {
 pub enum ActionSpec {
     /// Delay the answer's head.
     Latency(LatencySpec),
+    /// Delay each piece of a GET body, or of an upload's body, after the first.
+    ChunkLatency(LatencySpec),
     /// Answer an S3 error instead of running the operation.
     Error(ErrorSpec),
     /// Reset the connection (TCP RST) instead of answering.
@@ -131,7 +135,10 @@ pub enum ActionSpec {
 }
 
 /// Exactly one of: `fixed_ms`; `min_ms` and `max_ms` (uniform); `p50_ms`
-/// and `p99_ms` (log-normal with that median and 99th percentile).
+/// and `p99_ms` (log-normal with that median and 99th percentile);
+/// `mean_ms` and `p99_ms` (normal with that mean and 99th percentile, cut
+/// at zero); `samples_ms` (a recorded distribution: each delay one of these,
+/// drawn uniformly).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencySpec {
@@ -145,6 +152,10 @@ pub struct LatencySpec {
     pub p50_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_ms: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,6 +204,7 @@ impl ActionSpec {
     pub fn name(&self) -> &'static str {
         match self {
             ActionSpec::Latency(_) => "latency",
+            ActionSpec::ChunkLatency(_) => "chunk_latency",
             ActionSpec::Error(_) => "error",
             ActionSpec::Reset(_) => "reset",
             ActionSpec::ResetMidBody(_) => "reset_mid_body",
@@ -400,7 +412,7 @@ fn check_ms(field: &str, v: f64) -> Result<(), String> {
 impl ActionSpec {
     fn validate(&self) -> Result<(), String> {
         match self {
-            ActionSpec::Latency(l) => l.validate(),
+            ActionSpec::Latency(l) | ActionSpec::ChunkLatency(l) => l.validate(),
             ActionSpec::Error(e) => e.validate(),
             ActionSpec::SlowBody(s) if s.bytes_per_sec == 0 => {
                 Err("bytes_per_sec: must be at least 1".into())
@@ -418,40 +430,59 @@ impl LatencySpec {
         let forms = [
             self.fixed_ms.is_some(),
             self.min_ms.is_some() || self.max_ms.is_some(),
-            self.p50_ms.is_some() || self.p99_ms.is_some(),
+            self.p50_ms.is_some(),
+            self.mean_ms.is_some(),
+            self.samples_ms.is_some(),
         ];
         if forms.iter().filter(|&&f| f).count() != 1 {
             return Err(
-                "fixed_ms: give exactly one of fixed_ms, min_ms and max_ms, \
-                        or p50_ms and p99_ms"
+                "fixed_ms: give exactly one of fixed_ms; min_ms and max_ms; p50_ms and \
+                 p99_ms; mean_ms and p99_ms; samples_ms"
                     .into(),
             );
         }
-        if let Some(ms) = self.fixed_ms {
-            return check_ms("fixed_ms", ms);
+        if self.p99_ms.is_some() != (forms[2] || forms[3]) {
+            return Err("p99_ms: goes with p50_ms (log-normal) or mean_ms (normal)".into());
+        }
+        for (field, v) in [
+            ("fixed_ms", self.fixed_ms),
+            ("min_ms", self.min_ms),
+            ("max_ms", self.max_ms),
+            ("p50_ms", self.p50_ms),
+            ("p99_ms", self.p99_ms),
+            ("mean_ms", self.mean_ms),
+        ] {
+            if let Some(ms) = v {
+                check_ms(field, ms)?;
+            }
         }
         if forms[1] {
             let (Some(lo), Some(hi)) = (self.min_ms, self.max_ms) else {
                 return Err("min_ms: goes with max_ms (a uniform delay between them)".into());
             };
-            check_ms("min_ms", lo)?;
-            check_ms("max_ms", hi)?;
             if lo > hi {
                 return Err(format!("min_ms: {lo} is above max_ms {hi}"));
             }
-            return Ok(());
         }
-        let (Some(p50), Some(p99)) = (self.p50_ms, self.p99_ms) else {
-            return Err("p50_ms: goes with p99_ms (a log-normal delay)".into());
-        };
-        check_ms("p50_ms", p50)?;
-        check_ms("p99_ms", p99)?;
-        if p50 <= 0.0 || p99 < p50 {
-            return Err(format!(
-                "p99_ms: needs 0 < p50_ms <= p99_ms, not {p50} and {p99}"
-            ));
+        let p99 = self.p99_ms.unwrap_or_default();
+        match (self.p50_ms, self.mean_ms) {
+            (Some(p50), _) if p50 <= 0.0 || p99 < p50 => {
+                return Err(format!(
+                    "p99_ms: needs 0 < p50_ms <= p99_ms, not {p50} and {p99}"
+                ))
+            }
+            (_, Some(mean)) if p99 < mean => {
+                return Err(format!("p99_ms: {p99} is below mean_ms {mean}"))
+            }
+            _ => {}
         }
-        Ok(())
+        match &self.samples_ms {
+            Some(s) if s.is_empty() || s.len() > MAX_LATENCY_SAMPLES => Err(format!(
+                "samples_ms: 1-{MAX_LATENCY_SAMPLES} recorded latencies"
+            )),
+            Some(s) => s.iter().try_for_each(|&ms| check_ms("samples_ms", ms)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -594,6 +625,18 @@ mod tests {
             (
                 "[[rules]]\nid = \"a\"\naction = { latency = { p50_ms = 20, p99_ms = 10 } }",
                 "action.latency.p99_ms",
+            ),
+            (
+                "[[rules]]\nid = \"a\"\naction = { latency = { mean_ms = 20 } }",
+                "action.latency.p99_ms",
+            ),
+            (
+                "[[rules]]\nid = \"a\"\naction = { chunk_latency = { samples_ms = [] } }",
+                "action.chunk_latency.samples_ms",
+            ),
+            (
+                "[[rules]]\nid = \"a\"\naction = { latency = { samples_ms = [1, -2] } }",
+                "action.latency.samples_ms: -2",
             ),
             (
                 "[[rules]]\nid = \"a\"\naction = { slow_body = { bytes_per_sec = 0 } }",

@@ -68,8 +68,8 @@ pub struct BodyReader {
     transfer_done: bool,
     /// Decoded payload bytes handed out so far (a form's: its file's).
     pub delivered: u64,
-    /// Read no faster than this (an injected `slow_body` fault).
-    pace: Option<super::faults::Pace>,
+    /// Slowed by an injected `slow_body` or `chunk_latency` fault.
+    throttle: Option<Box<super::faults::Throttle>>,
 }
 
 impl BodyReader {
@@ -89,13 +89,13 @@ impl BodyReader {
             }),
             form: None,
             delivered: 0,
-            pace: None,
+            throttle: None,
         }
     }
 
-    /// Reads the rest of the body at `pace` at most (fault injection).
-    pub fn set_pace(&mut self, pace: super::faults::Pace) {
-        self.pace = Some(pace);
+    /// Reads the rest of the body slowed by `t` (fault injection).
+    pub fn set_throttle(&mut self, t: Box<super::faults::Throttle>) {
+        self.throttle = Some(t);
     }
 
     /// From here on the payload is a form's file: `first` is the body read
@@ -143,8 +143,8 @@ impl BodyReader {
 
     /// The next piece of decoded payload; `None` at the end of the body.
     pub async fn next(&mut self, conn: &mut Conn) -> Result<Option<Bytes>, BodyError> {
-        if let Some(pace) = &self.pace {
-            pace.wait(self.delivered).await;
+        if let Some(t) = &mut self.throttle {
+            t.before_piece(self.delivered).await;
         }
         if self.form.is_none() {
             return self.next_payload(conn).await;

@@ -12,7 +12,8 @@ use super::conn::Conn;
 use super::request::Req;
 use super::respond::{host_id, Body, ObjectSource, Response};
 use super::shard::ShardCtx;
-use crate::faults::spec::{CutSpec, ErrorSpec};
+use crate::faults::engine::sample_latency;
+use crate::faults::spec::{CutSpec, ErrorSpec, LatencySpec};
 use crate::faults::{ActionSpec, Decision, RequestFacts};
 use crate::http::Method;
 use crate::store::StoreError;
@@ -24,33 +25,67 @@ pub const FAULT_HEADER: &str = "x-ringstore-fault";
 /// A paced body goes out in this many writes a second.
 const PACE_WRITES_PER_SEC: u64 = 20;
 
-/// At most `bytes_per_sec`, counted from `started`.
-#[derive(Debug, Clone, Copy)]
-pub struct Pace {
-    bytes_per_sec: u64,
-    started: Instant,
+/// How a body is slowed: a byte rate, or a delay before each piece after
+/// the first.
+#[derive(Debug)]
+pub enum Throttle {
+    Rate {
+        bytes_per_sec: u64,
+        started: Instant,
+    },
+    Delay {
+        latency: LatencySpec,
+        rng: u64,
+    },
 }
 
-impl Pace {
-    pub fn starting_now(bytes_per_sec: u64) -> Pace {
-        Pace {
+impl Throttle {
+    pub fn rate(bytes_per_sec: u64) -> Throttle {
+        Throttle::Rate {
             bytes_per_sec: bytes_per_sec.max(1),
             started: Instant::now(),
         }
     }
 
-    /// Waits until the byte after the first `sent` is due.
-    pub async fn wait(&self, sent: u64) {
-        let due = self.started + Duration::from_secs_f64(sent as f64 / self.bytes_per_sec as f64);
-        let now = Instant::now();
-        if due > now {
-            monoio::time::sleep(due - now).await;
+    /// For `d`'s action, if it slows a body.
+    fn of(d: &Decision) -> Option<Box<Throttle>> {
+        Some(Box::new(match &d.action {
+            Some(ActionSpec::SlowBody(s)) => Throttle::rate(s.bytes_per_sec),
+            Some(ActionSpec::ChunkLatency(l)) => Throttle::Delay {
+                latency: l.clone(),
+                rng: d.seed,
+            },
+            _ => return None,
+        }))
+    }
+
+    /// Waits before the piece that follows the first `sent` bytes: until
+    /// the rate allows it, or the drawn delay (none before the first).
+    pub async fn before_piece(&mut self, sent: u64) {
+        let wait = match self {
+            Throttle::Rate {
+                bytes_per_sec,
+                started,
+            } => {
+                let due = *started + Duration::from_secs_f64(sent as f64 / *bytes_per_sec as f64);
+                due.saturating_duration_since(Instant::now())
+            }
+            Throttle::Delay { .. } if sent == 0 => Duration::ZERO,
+            Throttle::Delay { latency, rng } => sample_latency(latency, rng),
+        };
+        if !wait.is_zero() {
+            monoio::time::sleep(wait).await;
         }
     }
 
-    /// How many bytes go in one paced write.
-    fn step(&self) -> usize {
-        (self.bytes_per_sec / PACE_WRITES_PER_SEC).max(1) as usize
+    /// The most bytes one piece may carry, so a rate is kept smoothly.
+    fn max_piece(&self) -> Option<usize> {
+        match self {
+            Throttle::Rate { bytes_per_sec, .. } => {
+                Some((bytes_per_sec / PACE_WRITES_PER_SEC).max(1) as usize)
+            }
+            Throttle::Delay { .. } => None,
+        }
     }
 }
 
@@ -92,18 +127,16 @@ pub fn before_handler(ctx: &ShardCtx, req: &Req) -> Option<Decision> {
     if decided_after_handler(req) {
         return None;
     }
-    let d = ctx
-        .faults
-        .decide(&facts(req, declared_size(req), false), Instant::now())?;
+    let d = ctx.faults.decide(&facts(req, declared_size(req), false))?;
     note(ctx, req, &d);
     Some(d)
 }
 
 /// Applies a decision made before the handler to the request body it is
-/// about to read (`slow_body` on an upload).
-pub fn pace_request_body(d: &Decision, body: &mut BodyReader) {
-    if let Some(ActionSpec::SlowBody(s)) = &d.action {
-        body.set_pace(Pace::starting_now(s.bytes_per_sec));
+/// about to read (`slow_body` or `chunk_latency` on an upload).
+pub fn throttle_request_body(d: &Decision, body: &mut BodyReader) {
+    if let Some(t) = Throttle::of(d) {
+        body.set_throttle(t);
     }
 }
 
@@ -114,9 +147,7 @@ fn after_handler(ctx: &ShardCtx, req: &Req, resp: &Response) -> Option<Decision>
         Body::HeadOnly { len } if ok => (Some(*len), false),
         _ => (None, false),
     };
-    let d = ctx
-        .faults
-        .decide(&facts(req, size, object_body), Instant::now())?;
+    let d = ctx.faults.decide(&facts(req, size, object_body))?;
     note(ctx, req, &d);
     Some(d)
 }
@@ -170,7 +201,9 @@ pub async fn inject(
             cut_body(resp, cut)
         }
         Some(ActionSpec::Truncate(cut)) => cut_body(resp, cut),
-        Some(ActionSpec::SlowBody(s)) => wrap_body(resp, None, Some(s.bytes_per_sec)),
+        Some(ActionSpec::SlowBody(_) | ActionSpec::ChunkLatency(_)) => {
+            wrap_body(resp, None, Throttle::of(&decision))
+        }
     };
     if ctx.config.faults_header {
         let ids: Vec<&str> = decision.rules.iter().map(|(id, _)| &**id).collect();
@@ -225,14 +258,14 @@ fn cut_body(resp: Response, cut: &CutSpec) -> Response {
     wrap_body(resp, Some(at), None)
 }
 
-fn wrap_body(mut resp: Response, cut_at: Option<u64>, bytes_per_sec: Option<u64>) -> Response {
+fn wrap_body(mut resp: Response, cut_at: Option<u64>, throttle: Option<Box<Throttle>>) -> Response {
     resp.body = match std::mem::replace(&mut resp.body, Body::Empty) {
         Body::Object { source, len } => {
             let body = FaultedBody {
                 inner: source,
                 sent: 0,
                 cut_at,
-                pace: bytes_per_sec.map(Pace::starting_now),
+                throttle,
                 rest: None,
             };
             Body::Object {
@@ -245,14 +278,14 @@ fn wrap_body(mut resp: Response, cut_at: Option<u64>, bytes_per_sec: Option<u64>
     resp
 }
 
-/// An object body passed through a fault: ended early, or paced.
+/// An object body passed through a fault: ended early, or slowed.
 pub struct FaultedBody {
     inner: ObjectSource,
     /// Bytes passed on so far.
     sent: u64,
     /// End the body after this many bytes.
     cut_at: Option<u64>,
-    pace: Option<Pace>,
+    throttle: Option<Box<Throttle>>,
     /// What is left of a piece split for pacing.
     rest: Option<Bytes>,
 }
@@ -275,11 +308,11 @@ impl FaultedBody {
                 piece.truncate(room as usize);
             }
         }
-        if let Some(pace) = &self.pace {
-            if piece.len() > pace.step() {
-                self.rest = Some(piece.split_off(pace.step()));
+        if let Some(t) = &mut self.throttle {
+            if let Some(max) = t.max_piece().filter(|&max| piece.len() > max) {
+                self.rest = Some(piece.split_off(max));
             }
-            pace.wait(self.sent).await;
+            t.before_piece(self.sent).await;
         }
         self.sent += piece.len() as u64;
         Some(Ok(piece))

@@ -192,7 +192,7 @@ async fn answer(
         None
     };
     if let Some(d) = &early {
-        super::faults::pace_request_body(d, body);
+        super::faults::throttle_request_body(d, body);
     }
     let result = match auth_result {
         // The fault's answer (or reset) replaces the handler's.
