@@ -649,3 +649,71 @@ fn the_admin_cli_sets_lists_and_clears_rules_and_a_bad_file_changes_nothing() {
         "{out}"
     );
 }
+
+/// A refused upload that waits for `100 Continue` gets the error instead
+/// and the connection closes: the client is never left holding its body.
+/// A reset after the commit is S3's "did it land?": no answer, yet stored.
+#[test]
+fn a_refused_upload_is_not_left_waiting_and_a_reset_after_commit_has_landed() {
+    let (server, _rules) = server_with_rules(
+        1,
+        r#"
+[[rules]]
+id = "refuse"
+match = { operations = ["PutObject"], key_prefix = "refused/" }
+action = { error = { code = "SlowDown" } }
+
+[[rules]]
+id = "landed"
+match = { operations = ["PutObject"], key_prefix = "landed/" }
+action = { reset = { after_commit = true } }
+"#,
+    );
+    assert_eq!(send(&server, "PUT", "/bkt", b"").status, 200);
+    let host = format!("127.0.0.1:{}", server.port);
+    let now = ringstore::util::time::unix_now();
+    let body = pattern(1_000_000, 2);
+    let request = common::signed_request(
+        "PUT",
+        "/bkt/refused/big",
+        "",
+        &host,
+        &body,
+        now,
+        &[("expect", "100-continue")],
+    );
+    let head_len = request.len() - body.len();
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    s.write_all(&request[..head_len]).expect("head only");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)
+        .expect("the server answers and closes");
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+    assert_eq!(send(&server, "HEAD", "/bkt/refused/big", b"").status, 404);
+
+    let request = signed_request("PUT", "/bkt/landed/x", "", &host, b"landed", now, &[]);
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    s.write_all(&request).expect("write");
+    let mut answer = Vec::new();
+    let read = s.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty() && read.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a reset, no answer: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let r = send(&server, "GET", "/bkt/landed/x", b"");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"landed"[..]),
+        "it landed"
+    );
+    assert_eq!(injected(&server, "refuse"), 1);
+    assert_eq!(injected(&server, "landed"), 1);
+}
