@@ -4,8 +4,9 @@
 //! is decided before its handler runs, so an injected error or reset stores
 //! nothing; a read is decided once its answer is ready, so a rule can match
 //! the object's size and act on its body. What: latency before the head, an
-//! S3 error document, a reset connection, or a GET body cut short, reset
-//! midway or paced.
+//! S3 error document, a reset connection, a GET body cut short or reset
+//! midway, or a GET or upload body slowed (a byte rate, or a delay between
+//! pieces).
 
 use super::body::BodyReader;
 use super::conn::Conn;
