@@ -606,7 +606,9 @@ fn the_admin_cli_sets_lists_and_clears_rules_and_a_bad_file_changes_nothing() {
     assert!(ok, "{out}");
     assert!(out.contains("cli-outage: error"), "{out}");
     for _ in 0..4 {
-        assert_eq!(send(&server, "GET", "/cli", b"").status, 503);
+        let r = send(&server, "GET", "/cli", b"");
+        assert_eq!(r.status, 503);
+        assert_eq!(r.header("x-ringstore-fault"), None, "no --faults-header");
     }
     let (ok, out) = admin(&["faults", "set", bad.to_str().expect("utf-8")]);
     assert!(!ok, "a bad file is refused: {out}");
