@@ -56,6 +56,10 @@ enum AdminCommand {
     /// Fault-injection rules (docs/faults.md), changed live on every shard.
     #[command(subcommand)]
     Faults(FaultsCommand),
+    /// Rate limits (docs/rate-limits.md): the serve flags' defaults, and
+    /// limits for named credentials and buckets, changed live on every shard.
+    #[command(subcommand)]
+    RateLimits(RateLimitsCommand),
     /// A presigned URL for one object (signed with the given access key).
     Presign {
         bucket: String,
@@ -111,6 +115,30 @@ enum FaultsCommand {
     /// --faults` reads); checked here first, nothing changes if it is bad.
     Set { file: PathBuf },
     /// Remove every rule (fault injection off).
+    Clear,
+}
+
+#[derive(Subcommand)]
+enum RateLimitsCommand {
+    /// The limits in force.
+    List,
+    /// Replace every named limit with a JSON file's (`{"credentials":
+    /// {"AKIA...": {"requests_per_sec": 100, "burst": 20}}, "buckets":
+    /// {...}}`); nothing changes if it is bad.
+    Set { file: PathBuf },
+    /// Set one credential's limit (RATE[:BURST]), keeping the others.
+    Credential {
+        access_key: String,
+        #[arg(value_parser = ringstore::ratelimit::Limit::parse)]
+        limit: ringstore::ratelimit::Limit,
+    },
+    /// Set one bucket's limit (RATE[:BURST]), keeping the others.
+    Bucket {
+        name: String,
+        #[arg(value_parser = ringstore::ratelimit::Limit::parse)]
+        limit: ringstore::ratelimit::Limit,
+    },
+    /// Remove every named limit (the serve flags' defaults stay).
     Clear,
 }
 
@@ -265,6 +293,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Credentials(c) => credentials(&client, &out, c)?,
         AdminCommand::Buckets(b) => buckets(&client, &out, b)?,
         AdminCommand::Faults(f) => faults(&client, &out, f)?,
+        AdminCommand::RateLimits(r) => rate_limits(&client, &out, r)?,
         AdminCommand::Presign {
             bucket,
             key,
@@ -479,6 +508,57 @@ fn faults(client: &Client, out: &Output, cmd: &FaultsCommand) -> Result<(), Stri
                 .and_then(|a| a.keys().next().cloned())
                 .unwrap_or_default();
             println!("  {}: {action}", r["id"].as_str().unwrap_or_default());
+        }
+    });
+    Ok(())
+}
+
+fn rate_limits(client: &Client, out: &Output, cmd: &RateLimitsCommand) -> Result<(), String> {
+    use ringstore::ratelimit::{Limit, Named};
+    // Sets one named limit: the limits in force with `limit` for `name`.
+    let one = |field: &str, name: &str, limit: &Limit| -> Result<Value, String> {
+        let mut named = client.api("GET", "rate-limits", None)?;
+        if let Some(o) = named.as_object_mut() {
+            o.retain(|k, _| k == "credentials" || k == "buckets");
+        }
+        named[field][name] = serde_json::to_value(limit).map_err(|e| e.to_string())?;
+        client.api("PUT", "rate-limits", Some(named))
+    };
+    let v = match cmd {
+        RateLimitsCommand::List => client.api("GET", "rate-limits", None)?,
+        RateLimitsCommand::Set { file } => {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let value: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let named = Named::from_json(&value).map_err(|e| format!("{}: {e}", file.display()))?;
+            let body = serde_json::to_value(&named).map_err(|e| e.to_string())?;
+            client.api("PUT", "rate-limits", Some(body))?
+        }
+        RateLimitsCommand::Credential { access_key, limit } => {
+            one("credentials", access_key, limit)?
+        }
+        RateLimitsCommand::Bucket { name, limit } => one("buckets", name, limit)?,
+        RateLimitsCommand::Clear => client.api("DELETE", "rate-limits", None)?,
+    };
+    out.value(&v, |v| {
+        let show = |l: &Value| match (l["requests_per_sec"].as_f64(), l["burst"].as_f64()) {
+            (Some(r), Some(b)) => format!("{r}/s, burst {b}"),
+            (Some(r), None) => format!("{r}/s"),
+            _ => "none".to_string(),
+        };
+        let d = &v["defaults"];
+        println!("every credential: {}", show(&d["credential"]));
+        println!("every bucket: {}", show(&d["bucket"]));
+        println!(
+            "every key prefix (depth {}): {}",
+            d["prefix_depth"].as_u64().unwrap_or(1),
+            show(&d["prefix"])
+        );
+        for field in ["credentials", "buckets"] {
+            for (name, l) in v[field].as_object().into_iter().flatten() {
+                println!("  {field} {name}: {}", show(l));
+            }
         }
     });
     Ok(())

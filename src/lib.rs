@@ -14,6 +14,7 @@ pub mod bench;
 pub mod catalog;
 pub mod faults;
 pub mod http;
+pub mod ratelimit;
 pub mod s3;
 pub mod server;
 pub mod shard;

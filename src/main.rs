@@ -125,6 +125,11 @@ struct FloorArgs {
     runtime: RuntimeArgs,
 }
 
+/// A rate limit flag's `RATE[:BURST]`.
+fn parse_rate_limit(text: &str) -> Result<ringstore::ratelimit::Limit, String> {
+    ringstore::ratelimit::Limit::parse(text)
+}
+
 fn parse_object_ownership(s: &str) -> Result<ringstore::access::ObjectOwnership, String> {
     ringstore::access::ObjectOwnership::parse(s).ok_or_else(|| {
         format!("{s}: expected ObjectWriter, BucketOwnerPreferred or BucketOwnerEnforced")
@@ -282,6 +287,26 @@ struct ServeArgs {
     /// real ones.
     #[arg(long)]
     faults_header: bool,
+    /// Rate limit of every credential (access key) in requests per second
+    /// over all shards, `RATE[:BURST]` (burst default: one second's worth);
+    /// a request over it answers 503 SlowDown. The admin API sets limits
+    /// for single credentials (docs/rate-limits.md).
+    #[arg(long, value_name = "RATE[:BURST]", value_parser = parse_rate_limit)]
+    rate_limit_credential: Option<ringstore::ratelimit::Limit>,
+    /// Rate limit of every bucket, as --rate-limit-credential; the admin
+    /// API sets limits for single buckets.
+    #[arg(long, value_name = "RATE[:BURST]", value_parser = parse_rate_limit)]
+    rate_limit_bucket: Option<ringstore::ratelimit::Limit>,
+    /// Rate limit of every key prefix of every bucket, as
+    /// --rate-limit-credential: S3's per-prefix throttling (a prefix is a
+    /// key up to its --rate-limit-prefix-depth-th `/`).
+    #[arg(long, value_name = "RATE[:BURST]", value_parser = parse_rate_limit)]
+    rate_limit_prefix: Option<ringstore::ratelimit::Limit>,
+    /// How many `/`-separated parts of a key make the prefix that
+    /// --rate-limit-prefix limits (1: `logs/2024/a.gz` counts under `logs/`).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=ringstore::ratelimit::MAX_PREFIX_DEPTH as i64))]
+    rate_limit_prefix_depth: u32,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -380,6 +405,12 @@ impl ServeArgs {
                 None => None,
             },
             faults_header: self.faults_header,
+            rate_limits: ringstore::ratelimit::Defaults {
+                credential: self.rate_limit_credential,
+                bucket: self.rate_limit_bucket,
+                prefix: self.rate_limit_prefix,
+                prefix_depth: self.rate_limit_prefix_depth,
+            },
         })
     }
 }

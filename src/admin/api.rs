@@ -96,6 +96,11 @@ pub async fn route(
             super::faults::replace(ctx, &read_body(conn, body).await?).await
         }
         (Method::Delete, ["faults"]) => super::faults::clear(ctx).await,
+        (Method::Get, ["rate-limits"]) => super::ratelimits::list(ctx),
+        (Method::Put, ["rate-limits"]) => {
+            super::ratelimits::replace(ctx, &read_body(conn, body).await?).await
+        }
+        (Method::Delete, ["rate-limits"]) => super::ratelimits::clear(ctx).await,
         (Method::Get, ["presigned-urls"]) => {
             let urls = msg::active_presigned(ctx).await;
             Ok(json(200, &serde_json::json!({ "urls": urls })))

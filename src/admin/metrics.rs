@@ -137,6 +137,7 @@ impl ShardMetrics {
                 .iter()
                 .map(|((rule, action), &n)| (rule.clone(), *action, n))
                 .collect(),
+            rate_limits: ctx.limits.stats(),
         }
     }
 }
@@ -162,6 +163,8 @@ pub struct MetricsSnapshot {
     pub lifecycle: LifecycleStats,
     /// (rule id, action, faults injected).
     pub faults: Vec<(String, &'static str, u64)>,
+    /// Rate limits by kind (`crate::ratelimit::Kind` order).
+    pub rate_limits: [crate::ratelimit::KindStats; 3],
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -384,7 +387,48 @@ pub fn render(shards: &[MetricsSnapshot], scrape: &ScrapeContext) -> String {
     }
     render_latency(&mut out, shards);
     render_faults(&mut out, shards);
+    render_rate_limits(&mut out, shards);
     out
+}
+
+/// Per kind of limit, never per credential or bucket name (names stay out
+/// of metrics).
+fn render_rate_limits(out: &mut String, shards: &[MetricsSnapshot]) {
+    use crate::ratelimit::{Kind, KindStats};
+    let series: [(&str, &str, &str, fn(&KindStats) -> f64); 3] = [
+        (
+            "ringstore_rate_limited_total",
+            "counter",
+            "Requests answered 503 SlowDown by a rate limit, by kind of limit (docs/rate-limits.md).",
+            |k| k.throttled as f64,
+        ),
+        (
+            "ringstore_rate_limit_buckets",
+            "gauge",
+            "Token buckets a shard tracks (one per credential, bucket or prefix seen), by kind of limit.",
+            |k| k.buckets as f64,
+        ),
+        (
+            "ringstore_rate_limit_tokens_in_use",
+            "gauge",
+            "Tokens taken and not yet refilled, summed over a shard's token buckets, by kind of limit.",
+            |k| k.tokens_in_use,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        family(out, name, kind, help);
+        for s in shards {
+            for k in Kind::ALL {
+                let _ = writeln!(
+                    out,
+                    "{name}{{shard=\"{}\",limit=\"{}\"}} {}",
+                    s.shard,
+                    k.name(),
+                    value(&s.rate_limits[k as usize])
+                );
+            }
+        }
+    }
 }
 
 fn render_faults(out: &mut String, shards: &[MetricsSnapshot]) {

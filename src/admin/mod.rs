@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod msg;
 pub mod presign;
 pub mod process;
+pub mod ratelimits;
 
 use crate::http::{BodyFraming, Method, RequestHead};
 use crate::server::body::BodyReader;

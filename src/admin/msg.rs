@@ -43,6 +43,13 @@ pub enum AdminMsg {
         version: (std::time::Instant, usize),
         reply: Reply<bool>,
     },
+    /// Install this copy of the named rate limits (validated) unless newer
+    /// ones are installed; replies whether it did.
+    SetRateLimits {
+        named: crate::ratelimit::Named,
+        version: (std::time::Instant, usize),
+        reply: Reply<bool>,
+    },
 }
 
 /// Whether one shard can serve (readiness).
@@ -109,6 +116,13 @@ pub fn handle(ctx: &ShardCtx, msg: AdminMsg) {
             reply,
         } => {
             let _ = reply.send(ctx.faults.install(rules, version));
+        }
+        AdminMsg::SetRateLimits {
+            named,
+            version,
+            reply,
+        } => {
+            let _ = reply.send(ctx.limits.install(named, version));
         }
     }
 }
@@ -209,6 +223,23 @@ pub async fn set_faults_everywhere(ctx: &ShardCtx, rules: crate::faults::FaultRu
         || ctx.faults.install(rules.clone(), version),
         |reply| AdminMsg::SetFaults {
             rules: rules.clone(),
+            version,
+            reply,
+        },
+    )
+    .await
+    .len()
+}
+
+/// Gives every shard its own copy of the named rate limits (validated),
+/// set now on this shard; returns how many shards answered.
+pub async fn set_rate_limits_everywhere(ctx: &ShardCtx, named: crate::ratelimit::Named) -> usize {
+    let version = (std::time::Instant::now(), ctx.id);
+    gather(
+        ctx,
+        || ctx.limits.install(named.clone(), version),
+        |reply| AdminMsg::SetRateLimits {
+            named: named.clone(),
             version,
             reply,
         },

@@ -71,4 +71,6 @@ pub struct ServerConfig {
     pub faults: Option<crate::faults::FaultRules>,
     /// Name the rules that acted on an answer in `x-ringstore-fault`.
     pub faults_header: bool,
+    /// Rate limits from `serve --rate-limit-*` (docs/rate-limits.md).
+    pub rate_limits: crate::ratelimit::Defaults,
 }

@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod lifecycle;
 pub mod md5_batch;
 pub mod owner;
+pub mod ratelimit;
 pub mod read;
 pub mod request;
 pub mod respond;

@@ -198,6 +198,11 @@ async fn answer(
         // The fault's answer (or reset) replaces the handler's.
         _ if early.as_ref().is_some_and(|d| d.skips_handler()) => Ok(Response::new(500)),
         Err(e) if !matches!(e, AuthError::Anonymous) => Err(S3Error::from(e)),
+        // Rate limits' one check when none is set (`server::ratelimit`).
+        _ if ctx.limits.is_on() => match super::ratelimit::check(ctx, req) {
+            Some(slow_down) => Err(slow_down),
+            None => handlers::dispatch(ctx, conn, req, body).await,
+        },
         _ => handlers::dispatch(ctx, conn, req, body).await,
     };
     let mut resp = match result {

@@ -59,6 +59,8 @@ pub struct ShardCtx {
     pub completed_uploads: RefCell<super::uploads::RecentCompletions>,
     /// This shard's copy of the fault-injection rules (`crate::faults`).
     pub faults: crate::faults::FaultsCell,
+    /// This shard's slice of every rate limit (`crate::ratelimit`).
+    pub limits: crate::ratelimit::LimitsCell,
 }
 
 impl ShardCtx {
@@ -85,6 +87,8 @@ impl ShardCtx {
         };
         follow_catalog(&store, &catalog.catalog);
         let faults = crate::faults::FaultsCell::new(config.faults.as_ref(), started, id);
+        let limits =
+            crate::ratelimit::LimitsCell::new(config.rate_limits.clone(), peers.len(), started);
         ShardCtx {
             id,
             config,
@@ -110,6 +114,7 @@ impl ShardCtx {
             stop: Default::default(),
             completed_uploads: RefCell::new(Default::default()),
             faults,
+            limits,
         }
     }
 

@@ -1,0 +1,448 @@
+//! Rate limits (docs/rate-limits.md): token buckets in requests per second
+//! per credential (access key), per bucket and per key prefix.
+//!
+//! Defaults come from `serve --rate-limit-*`; per-credential and per-bucket
+//! limits are set live through the admin API. A request over any of its
+//! limits is answered 503 SlowDown before its body is read
+//! (`server::request`).
+//!
+//! Across shards without a shared lock: each shard holds a slice of every
+//! limit, `rate / shards` and `burst / shards` (at least one request), and
+//! decides alone. Over any interval of T seconds the server admits at most
+//! `rate * T + burst` requests for one limit (each slice admits at most its
+//! share), and exactly that when every shard has a client using its slice.
+//! Slices are not rebalanced: a client whose requests all land on one shard
+//! of N gets `rate / N`. docs/rate-limits.md states this bound.
+//!
+//! Off and free unless configured: a shard with no limit pays one
+//! `Cell<bool>` read per request ([`LimitsCell::is_on`]).
+
+use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Token buckets one shard tracks per kind of limit; past it, buckets that
+/// have refilled are forgotten (a full bucket is the same as a new one),
+/// and if none has, all of that kind are.
+pub const MAX_TRACKED_BUCKETS: usize = 65_536;
+/// Named limits (credentials plus buckets) one change may set.
+pub const MAX_NAMED_LIMITS: usize = 10_000;
+/// The largest rate or burst a limit may have.
+pub const MAX_REQUESTS_PER_SEC: f64 = 1e9;
+/// The deepest key prefix a per-prefix limit counts by.
+pub const MAX_PREFIX_DEPTH: u32 = 16;
+/// Longest name (access key or bucket) a limit may be set for.
+const MAX_NAME_BYTES: usize = 1024;
+
+/// One token-bucket limit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// Requests admitted per second, over all shards.
+    pub requests_per_sec: f64,
+    /// Requests admitted at once after an idle spell; default: one
+    /// second's worth (`requests_per_sec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<f64>,
+}
+
+impl Limit {
+    pub fn burst(&self) -> f64 {
+        self.burst.unwrap_or(self.requests_per_sec)
+    }
+
+    /// `RATE[:BURST]` (a `serve` flag's value), checked.
+    pub fn parse(text: &str) -> Result<Limit, String> {
+        let (rate, burst) = match text.split_once(':') {
+            Some((r, b)) => (r, Some(b)),
+            None => (text, None),
+        };
+        let number = |s: &str, what: &str| {
+            s.trim().parse::<f64>().map_err(|_| {
+                format!("{what} `{s}` is not a number (expected RATE[:BURST], e.g. 100 or 100:20)")
+            })
+        };
+        let limit = Limit {
+            requests_per_sec: number(rate, "rate")?,
+            burst: burst.map(|b| number(b, "burst")).transpose()?,
+        };
+        limit.validate("")?;
+        Ok(limit)
+    }
+
+    /// Checks the numbers; errors name `field` (a path such as
+    /// `credentials.AKIA...`) and the member at fault.
+    pub fn validate(&self, field: &str) -> Result<(), String> {
+        let dot = if field.is_empty() { "" } else { "." };
+        let check = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= MAX_REQUESTS_PER_SEC {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{field}{dot}{name}: {v} is not a number of requests above 0 and at most {MAX_REQUESTS_PER_SEC}"
+                ))
+            }
+        };
+        check("requests_per_sec", self.requests_per_sec)?;
+        if let Some(b) = self.burst {
+            check("burst", b)?;
+        }
+        Ok(())
+    }
+
+    /// This limit's slice on one of `shards` shards: (rate, burst).
+    fn slice(&self, shards: usize) -> (f64, f64) {
+        let n = shards.max(1) as f64;
+        (self.requests_per_sec / n, (self.burst() / n).max(1.0))
+    }
+}
+
+/// The limits set from `serve` flags: every credential, bucket and prefix
+/// gets these unless a named limit replaces it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Defaults {
+    pub credential: Option<Limit>,
+    pub bucket: Option<Limit>,
+    pub prefix: Option<Limit>,
+    /// A prefix is a key up to its `prefix_depth`-th `/`.
+    pub prefix_depth: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Defaults {
+        Defaults {
+            credential: None,
+            bucket: None,
+            prefix: None,
+            prefix_depth: 1,
+        }
+    }
+}
+
+/// Limits for named credentials and buckets, set through the admin API;
+/// a change replaces them all.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Named {
+    /// By access key.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Limit>,
+    /// By bucket name.
+    #[serde(default)]
+    pub buckets: BTreeMap<String, Limit>,
+}
+
+impl Named {
+    /// Reads `{"credentials": {...}, "buckets": {...}}`; an error names
+    /// the field at fault (`credentials.KEY.burst`), and nothing is taken
+    /// from a body with any error.
+    pub fn from_json(v: &serde_json::Value) -> Result<Named, String> {
+        let obj = v
+            .as_object()
+            .ok_or("the body must be a JSON object with `credentials` and `buckets`")?;
+        let mut named = Named::default();
+        for (field, value) in obj {
+            let map = match field.as_str() {
+                "credentials" => &mut named.credentials,
+                "buckets" => &mut named.buckets,
+                other => {
+                    return Err(format!(
+                        "{other}: unknown field (expected `credentials` and `buckets`)"
+                    ))
+                }
+            };
+            let Some(entries) = value.as_object() else {
+                return Err(format!("{field}: must be an object of name -> limit"));
+            };
+            for (name, limit) in entries {
+                let path = format!("{field}.{name}");
+                let limit: Limit =
+                    serde_json::from_value(limit.clone()).map_err(|e| format!("{path}: {e}"))?;
+                map.insert(name.clone(), limit);
+            }
+        }
+        named.validate()?;
+        Ok(named)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let count = self.credentials.len() + self.buckets.len();
+        if count > MAX_NAMED_LIMITS {
+            return Err(format!(
+                "{count} named limits; at most {MAX_NAMED_LIMITS} may be set"
+            ));
+        }
+        for (field, map) in [
+            ("credentials", &self.credentials),
+            ("buckets", &self.buckets),
+        ] {
+            for (name, limit) in map {
+                if name.is_empty() || name.len() > MAX_NAME_BYTES {
+                    return Err(format!(
+                        "{field}: a name must be 1 to {MAX_NAME_BYTES} bytes"
+                    ));
+                }
+                limit.validate(&format!("{field}.{name}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.credentials.is_empty() && self.buckets.is_empty()
+    }
+}
+
+/// Which limit refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Credential = 0,
+    Bucket = 1,
+    Prefix = 2,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Credential, Kind::Bucket, Kind::Prefix];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Credential => "credential",
+            Kind::Bucket => "bucket",
+            Kind::Prefix => "prefix",
+        }
+    }
+}
+
+/// The key prefix a per-prefix limit counts `key` under: up to and with
+/// its `depth`-th `/`, or its last `/` if it has fewer ("" if none).
+pub fn prefix_of(key: &str, depth: u32) -> &str {
+    let mut end = 0;
+    for (seen, (i, _)) in key.match_indices('/').enumerate() {
+        end = i + 1;
+        if seen as u32 + 1 >= depth {
+            break;
+        }
+    }
+    &key[..end]
+}
+
+/// One token bucket: a slice's rate and burst, and the tokens left at `last`.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    fn full((rate, burst): (f64, f64), now: Instant) -> Bucket {
+        Bucket {
+            tokens: burst,
+            last: now,
+            rate,
+            burst,
+        }
+    }
+
+    fn tokens_at(&self, now: Instant) -> f64 {
+        let idle = now.saturating_duration_since(self.last).as_secs_f64();
+        (self.tokens + idle * self.rate).min(self.burst)
+    }
+
+    fn refill(&mut self, now: Instant) -> bool {
+        self.tokens = self.tokens_at(now);
+        self.last = now;
+        self.tokens >= 1.0
+    }
+}
+
+/// The bucket for `name` in `map`, made full if new; keeps `map` within
+/// [`MAX_TRACKED_BUCKETS`].
+fn bucket_in<'a>(
+    map: &'a mut HashMap<String, Bucket>,
+    name: &str,
+    slice: (f64, f64),
+    now: Instant,
+) -> &'a mut Bucket {
+    if !map.contains_key(name) {
+        if map.len() >= MAX_TRACKED_BUCKETS {
+            map.retain(|_, b| b.tokens_at(now) < b.burst);
+            if map.len() >= MAX_TRACKED_BUCKETS {
+                map.clear();
+            }
+        }
+        map.insert(name.to_string(), Bucket::full(slice, now));
+    }
+    map.get_mut(name).expect("inserted above")
+}
+
+/// What a request is limited by.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestFacts<'a> {
+    pub access_key: Option<&'a str>,
+    pub bucket: Option<&'a str>,
+    pub key: Option<&'a str>,
+}
+
+/// One kind's figures for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KindStats {
+    /// Requests this shard refused for this kind of limit.
+    pub throttled: u64,
+    /// Token buckets tracked.
+    pub buckets: u64,
+    /// Tokens taken and not yet refilled, summed over the buckets.
+    pub tokens_in_use: f64,
+}
+
+/// One shard's limits and token buckets.
+pub struct ShardLimits {
+    defaults: Defaults,
+    named: Named,
+    shards: usize,
+    /// When the named limits were set, and on which shard (newest wins).
+    version: (Instant, usize),
+    credentials: HashMap<String, Bucket>,
+    buckets: HashMap<String, Bucket>,
+    /// By bucket name "\n" prefix.
+    prefixes: HashMap<String, Bucket>,
+    throttled: [u64; 3],
+}
+
+impl ShardLimits {
+    pub fn new(defaults: Defaults, named: Named, shards: usize, version: (Instant, usize)) -> Self {
+        assert!(shards > 0);
+        assert!((1..=MAX_PREFIX_DEPTH).contains(&defaults.prefix_depth));
+        ShardLimits {
+            defaults,
+            named,
+            shards,
+            version,
+            credentials: HashMap::new(),
+            buckets: HashMap::new(),
+            prefixes: HashMap::new(),
+            throttled: [0; 3],
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        let d = &self.defaults;
+        d.credential.is_none() && d.bucket.is_none() && d.prefix.is_none() && self.named.is_empty()
+    }
+
+    /// Admits the request (taking a token from each of its limits) or names
+    /// the first limit it is over (taking none).
+    pub fn check(&mut self, facts: &RequestFacts, now: Instant) -> Result<(), Kind> {
+        let shards = self.shards;
+        let mut taken: [Option<&mut Bucket>; 3] = [None, None, None];
+        if let Some(ak) = facts.access_key {
+            let limit = self
+                .named
+                .credentials
+                .get(ak)
+                .or(self.defaults.credential.as_ref());
+            if let Some(l) = limit {
+                taken[0] = Some(bucket_in(&mut self.credentials, ak, l.slice(shards), now));
+            }
+        }
+        if let Some(b) = facts.bucket {
+            if let Some(l) = self.named.buckets.get(b).or(self.defaults.bucket.as_ref()) {
+                taken[1] = Some(bucket_in(&mut self.buckets, b, l.slice(shards), now));
+            }
+            if let (Some(l), Some(key)) = (&self.defaults.prefix, facts.key) {
+                let prefix = prefix_of(key, self.defaults.prefix_depth);
+                let mut name = String::with_capacity(b.len() + 1 + prefix.len());
+                name.push_str(b);
+                name.push('\n');
+                name.push_str(prefix);
+                taken[2] = Some(bucket_in(&mut self.prefixes, &name, l.slice(shards), now));
+            }
+        }
+        for (kind, slot) in Kind::ALL.into_iter().zip(taken.iter_mut()) {
+            if let Some(bucket) = slot {
+                if !bucket.refill(now) {
+                    self.throttled[kind as usize] += 1;
+                    return Err(kind);
+                }
+            }
+        }
+        for bucket in taken.into_iter().flatten() {
+            bucket.tokens -= 1.0;
+            debug_assert!(bucket.tokens >= 0.0);
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self, now: Instant) -> [KindStats; 3] {
+        let maps = [&self.credentials, &self.buckets, &self.prefixes];
+        let mut out = [KindStats::default(); 3];
+        for (i, map) in maps.into_iter().enumerate() {
+            out[i] = KindStats {
+                throttled: self.throttled[i],
+                buckets: map.len() as u64,
+                tokens_in_use: map.values().map(|b| b.burst - b.tokens_at(now)).sum(),
+            };
+        }
+        out
+    }
+}
+
+/// One shard's rate limits behind the one check the request path makes.
+pub struct LimitsCell {
+    /// Any limit is set: the request path looks no further when false.
+    on: Cell<bool>,
+    state: RefCell<ShardLimits>,
+}
+
+impl LimitsCell {
+    pub fn new(defaults: Defaults, shards: usize, started: Instant) -> LimitsCell {
+        let state = ShardLimits::new(defaults, Named::default(), shards, (started, 0));
+        LimitsCell {
+            on: Cell::new(!state.is_empty()),
+            state: RefCell::new(state),
+        }
+    }
+
+    /// Whether any limit is set (the request path's one check).
+    #[inline]
+    pub fn is_on(&self) -> bool {
+        self.on.get()
+    }
+
+    /// Admits the request or names the limit it is over.
+    pub fn check(&self, facts: &RequestFacts) -> Result<(), Kind> {
+        self.state.borrow_mut().check(facts, Instant::now())
+    }
+
+    /// Replaces the named limits with `named` (validated), set at `version`
+    /// (when, and the shard whose admin API took the change), unless newer
+    /// ones are in force; whether they were installed. Token buckets start
+    /// over full.
+    pub fn install(&self, named: Named, version: (Instant, usize)) -> bool {
+        let mut state = self.state.borrow_mut();
+        if version <= state.version {
+            return false;
+        }
+        let (defaults, shards) = (state.defaults.clone(), state.shards);
+        let throttled = state.throttled;
+        *state = ShardLimits::new(defaults, named, shards, version);
+        state.throttled = throttled;
+        self.on.set(!state.is_empty());
+        true
+    }
+
+    /// The limits in force: the flags' defaults and the named ones.
+    pub fn listing(&self) -> (Defaults, Named) {
+        let state = self.state.borrow();
+        (state.defaults.clone(), state.named.clone())
+    }
+
+    pub fn stats(&self) -> [KindStats; 3] {
+        self.state.borrow().stats(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+use super::*;
+use std::time::Duration;
+
+fn limit(rate: f64, burst: f64) -> Limit {
+    Limit {
+        requests_per_sec: rate,
+        burst: Some(burst),
+    }
+}
+
+fn facts<'a>(ak: &'a str, bucket: &'a str, key: &'a str) -> RequestFacts<'a> {
+    RequestFacts {
+        access_key: Some(ak),
+        bucket: Some(bucket),
+        key: Some(key),
+    }
+}
+
+/// Admitted out of `n` requests spread evenly over `secs` after `t0`.
+fn admitted(s: &mut ShardLimits, f: &RequestFacts, t0: Instant, n: u32, secs: f64) -> u32 {
+    (0..n)
+        .filter(|i| {
+            let at = t0 + Duration::from_secs_f64(secs * *i as f64 / n as f64);
+            s.check(f, at).is_ok()
+        })
+        .count() as u32
+}
+
+#[test]
+fn prefix_is_the_key_up_to_its_depth_th_slash() {
+    for (key, depth, want) in [
+        ("a/b/c", 1, "a/"),
+        ("a/b/c", 2, "a/b/"),
+        ("a/b/c", 3, "a/b/"),
+        ("file", 1, ""),
+        ("/x", 1, "/"),
+        ("a//b", 2, "a//"),
+    ] {
+        assert_eq!(prefix_of(key, depth), want, "{key} at depth {depth}");
+    }
+}
+
+#[test]
+fn a_slice_admits_its_burst_then_its_rate() {
+    let t0 = Instant::now();
+    let defaults = Defaults {
+        credential: Some(limit(100.0, 10.0)),
+        ..Defaults::default()
+    };
+    // Shard 0 of 2: 50/s, burst 5.
+    let mut s = ShardLimits::new(defaults, Named::default(), 2, (t0, 0));
+    let f = facts("AK", "b", "k");
+    assert_eq!(admitted(&mut s, &f, t0, 100, 0.0), 5, "the burst at once");
+    // 10 s of 1000 offered requests: 50/s more.
+    let n = admitted(&mut s, &f, t0, 1000, 10.0);
+    assert!((499..=501).contains(&n), "{n} admitted in 10 s at 50/s");
+    assert_eq!(
+        s.stats(t0)[Kind::Credential as usize].throttled,
+        1100 - 5 - n as u64
+    );
+    // Another credential has its own bucket.
+    assert!(s.check(&facts("AK2", "b", "k"), t0).is_ok());
+}
+
+#[test]
+fn a_request_over_one_limit_takes_no_token_from_the_others() {
+    let t0 = Instant::now();
+    let defaults = Defaults {
+        credential: Some(limit(10.0, 10.0)),
+        ..Defaults::default()
+    };
+    let named = Named {
+        buckets: [("slow".to_string(), limit(1.0, 1.0))].into(),
+        ..Named::default()
+    };
+    let mut s = ShardLimits::new(defaults, named, 1, (t0, 0));
+    assert!(s.check(&facts("AK", "slow", "k"), t0).is_ok());
+    for _ in 0..20 {
+        assert_eq!(s.check(&facts("AK", "slow", "k"), t0), Err(Kind::Bucket));
+    }
+    // The credential still has 9 of its 10.
+    assert_eq!(admitted(&mut s, &facts("AK", "other", "k"), t0, 20, 0.0), 9);
+}
+
+#[test]
+fn prefixes_of_one_bucket_are_limited_apart() {
+    let t0 = Instant::now();
+    let defaults = Defaults {
+        prefix: Some(limit(3.0, 3.0)),
+        prefix_depth: 1,
+        ..Defaults::default()
+    };
+    let mut s = ShardLimits::new(defaults, Named::default(), 1, (t0, 0));
+    assert_eq!(admitted(&mut s, &facts("AK", "b", "x/1"), t0, 10, 0.0), 3);
+    assert_eq!(admitted(&mut s, &facts("AK", "b", "x/2/3"), t0, 10, 0.0), 0);
+    assert_eq!(admitted(&mut s, &facts("AK", "b", "y/1"), t0, 10, 0.0), 3);
+    assert_eq!(admitted(&mut s, &facts("AK", "c", "x/1"), t0, 10, 0.0), 3);
+    // Bucket-level requests (no key) have no prefix.
+    let list = RequestFacts {
+        key: None,
+        ..facts("AK", "b", "")
+    };
+    assert!(s.check(&list, t0).is_ok());
+    assert_eq!(s.stats(t0)[Kind::Prefix as usize].buckets, 3);
+}
+
+#[test]
+fn named_limits_replace_the_defaults_and_newest_change_wins() {
+    let t0 = Instant::now();
+    let cell = LimitsCell::new(Defaults::default(), 1, t0);
+    assert!(!cell.is_on());
+    assert!(cell.check(&facts("AK", "b", "k")).is_ok());
+    let named = Named {
+        credentials: [("AK".to_string(), limit(1.0, 1.0))].into(),
+        ..Named::default()
+    };
+    let later = t0 + Duration::from_secs(1);
+    assert!(cell.install(named.clone(), (later, 1)));
+    assert!(cell.is_on());
+    assert!(
+        !cell.install(Named::default(), (t0, 0)),
+        "an older change loses"
+    );
+    assert!(cell.check(&facts("AK", "b", "k")).is_ok());
+    assert_eq!(cell.check(&facts("AK", "b", "k")), Err(Kind::Credential));
+    assert!(cell.check(&facts("OTHER", "b", "k")).is_ok());
+    assert!(cell.install(Named::default(), (later + Duration::from_secs(1), 0)));
+    assert!(!cell.is_on());
+    assert_eq!(cell.listing().1, Named::default());
+}
+
+#[test]
+fn flag_values_parse_and_bad_ones_name_what_is_wrong() {
+    assert_eq!(
+        Limit::parse("100").unwrap(),
+        Limit {
+            requests_per_sec: 100.0,
+            burst: None
+        }
+    );
+    assert_eq!(Limit::parse("100:20").unwrap(), limit(100.0, 20.0));
+    assert!(Limit::parse("abc").unwrap_err().contains("rate `abc`"));
+    assert!(Limit::parse("10:x").unwrap_err().contains("burst `x`"));
+    assert!(Limit::parse("0").unwrap_err().contains("requests_per_sec"));
+    assert!(Limit::parse("5:-1").unwrap_err().contains("burst"));
+    assert!(Limit::parse("inf").is_err());
+}
+
+#[test]
+fn bad_admin_input_names_the_field() {
+    let bad = [
+        (
+            r#"{"credentials": {"AK": {"requests_per_sec": -1}}}"#,
+            "credentials.AK.requests_per_sec",
+        ),
+        (
+            r#"{"buckets": {"b": {"requests_per_sec": 5, "burst": 0}}}"#,
+            "buckets.b.burst",
+        ),
+        (
+            r#"{"buckets": {"b": {"requests_per_sec": "x"}}}"#,
+            "buckets.b",
+        ),
+        (r#"{"buckets": {"b": {"rps": 5}}}"#, "buckets.b"),
+        (r#"{"bucket": {}}"#, "bucket: unknown field"),
+        (r#"{"credentials": []}"#, "credentials"),
+        (r#"[]"#, "JSON object"),
+    ];
+    for (body, want) in bad {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let err = Named::from_json(&v).unwrap_err();
+        assert!(err.contains(want), "{body}: {err} should name {want}");
+    }
+    let v = serde_json::json!({"credentials": {"AK": {"requests_per_sec": 5}}});
+    let named = Named::from_json(&v).unwrap();
+    assert_eq!(named.credentials["AK"].burst(), 5.0);
+}
+
+#[test]
+fn tracked_buckets_stay_bounded() {
+    let t0 = Instant::now();
+    let defaults = Defaults {
+        credential: Some(limit(1.0, 1.0)),
+        ..Defaults::default()
+    };
+    let mut s = ShardLimits::new(defaults, Named::default(), 1, (t0, 0));
+    for i in 0..MAX_TRACKED_BUCKETS + 10 {
+        let ak = format!("AK{i}");
+        let _ = s.check(
+            &RequestFacts {
+                access_key: Some(&ak),
+                ..Default::default()
+            },
+            t0,
+        );
+    }
+    assert!(s.stats(t0)[0].buckets as usize <= MAX_TRACKED_BUCKETS);
+}

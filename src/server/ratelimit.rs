@@ -1,0 +1,27 @@
+//! Applies rate limits (`crate::ratelimit`) to S3 requests: decided after
+//! authentication and before the handler, so a request over its limit is
+//! answered 503 SlowDown without its body being read (`request::finish`
+//! drains a little of it or closes the connection) and stores nothing.
+
+use super::request::Req;
+use super::shard::ShardCtx;
+use crate::ratelimit::RequestFacts;
+use crate::s3::error::{S3Error, S3ErrorCode};
+
+/// The SlowDown error for a request over one of its limits; None when
+/// every limit admits it (and has taken its token).
+pub fn check(ctx: &ShardCtx, req: &Req) -> Option<S3Error> {
+    let facts = RequestFacts {
+        access_key: req.auth.as_ref().map(|a| a.access_key.as_str()),
+        bucket: req.bucket.as_deref(),
+        key: req.key.as_deref(),
+    };
+    let kind = ctx.limits.check(&facts).err()?;
+    tracing::debug!(
+        request_id = %req.id,
+        operation = req.op.name(),
+        limit = kind.name(),
+        "request over its rate limit"
+    );
+    Some(S3Error::new(S3ErrorCode::SlowDown))
+}

@@ -1,0 +1,311 @@
+//! Rate limits (docs/rate-limits.md) seen by clients over TCP with real
+//! SigV4: limits from `serve` flags and set live through the admin API,
+//! enforced on every shard, answered 503 SlowDown.
+//!
+//! Counts are checked against the bound docs/rate-limits.md states: over
+//! T seconds a limit of `rate` and `burst` admits at most `rate * T +
+//! burst` (plus the requests in flight at the window's edges), and at
+//! least `rate * T` less a tolerance when every shard has clients using
+//! its slice. No test bounds how long anything takes.
+
+mod common;
+
+use common::{admin_call, read_response, signed_request, RawResponse, Server};
+use serde_json::json;
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Pause after each answer before the next request, so 32 clients on a
+/// 2-core machine keep every shard's slice in use without starving it.
+const PAUSE_BETWEEN_REQUESTS: Duration = Duration::from_millis(2);
+/// Lower tolerance on admitted requests (the clients' window starts a
+/// little before every connection is busy).
+const LOW_TOLERANCE: f64 = 0.05;
+
+/// One signed request on a fresh connection.
+fn send(server: &Server, method: &str, path: &str, body: &[u8]) -> RawResponse {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    send_on(&mut s, server, method, path, body)
+}
+
+fn send_on(
+    s: &mut TcpStream,
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> RawResponse {
+    let host = format!("127.0.0.1:{}", server.port);
+    let now = ringstore::util::time::unix_now();
+    s.write_all(&signed_request(method, path, "", &host, body, now, &[]))
+        .expect("write");
+    read_response(&mut BufReader::new(s.try_clone().expect("clone")), false)
+        .unwrap_or_else(|| panic!("{method} {path}: no complete answer"))
+}
+
+fn is_slow_down(r: &RawResponse) -> bool {
+    r.status == 503 && r.body_text().contains("<Code>SlowDown</Code>")
+}
+
+/// Requests answered (OK, SlowDown) when `conns` connections send GETs of
+/// `paths` (round robin over connections) for `secs` seconds. Any other
+/// answer fails the test.
+fn hammer(server: &Server, paths: &[&str], conns: usize, secs: f64) -> Vec<(u64, u64)> {
+    let counts: Arc<Vec<(AtomicU64, AtomicU64)>> = Arc::new(
+        (0..paths.len())
+            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+            .collect(),
+    );
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    std::thread::scope(|scope| {
+        for c in 0..conns {
+            let (counts, i) = (counts.clone(), c % paths.len());
+            let path = paths[i].to_string();
+            scope.spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+                while Instant::now() < deadline {
+                    let r = send_on(&mut s, server, "GET", &path, b"");
+                    if r.status == 200 {
+                        counts[i].0.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        assert!(
+                            is_slow_down(&r),
+                            "GET {path}: {} {}",
+                            r.status,
+                            r.body_text()
+                        );
+                        counts[i].1.fetch_add(1, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(PAUSE_BETWEEN_REQUESTS);
+                }
+            });
+        }
+    });
+    counts
+        .iter()
+        .map(|(ok, slow)| (ok.load(Ordering::Relaxed), slow.load(Ordering::Relaxed)))
+        .collect()
+}
+
+/// `ringstore_rate_limited_total` by (shard, limit kind).
+fn throttled(server: &Server) -> Vec<(String, String, u64)> {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.write_all(b"GET /_admin/metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    let r = read_response(&mut BufReader::new(s), false).expect("metrics");
+    let mut out = Vec::new();
+    for line in r.body_text().lines() {
+        let Some(rest) = line.strip_prefix("ringstore_rate_limited_total{") else {
+            continue;
+        };
+        let label = |name: &str| {
+            rest.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let n = line
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        out.push((label("shard"), label("limit"), n));
+    }
+    out
+}
+
+/// Whether every one of `shards` shards refused requests for `limit`.
+fn every_shard_throttled(server: &Server, limit: &str, shards: usize) -> bool {
+    let per = throttled(server);
+    (0..shards).all(|s| {
+        per.iter()
+            .any(|(sh, l, n)| *sh == s.to_string() && l == limit && *n > 0)
+    })
+}
+
+fn put_object(server: &Server, path: &str) {
+    let r = send(server, "PUT", path, b"rate");
+    assert_eq!(r.status, 200, "PUT {path}: {}", r.body_text());
+}
+
+/// Asserts `ok` requests were admitted in `secs` under `rate`/`burst`,
+/// with `conns` requests possibly in flight at the window's edges.
+fn assert_within_bound(ok: u64, rate: f64, burst: f64, secs: f64, conns: usize, what: &str) {
+    let low = (rate * secs * (1.0 - LOW_TOLERANCE)) as u64;
+    let high = (rate * secs + burst) as u64 + conns as u64;
+    assert!(
+        (low..=high).contains(&ok),
+        "{what}: {ok} admitted in {secs} s; the bound is {low}..={high}"
+    );
+}
+
+#[test]
+fn a_credential_limited_to_100_per_sec_gets_100_per_sec_from_32_connections_on_2_shards() {
+    let server = Server::start_with(2, &["--rate-limit-credential", "100:10"]);
+    assert_eq!(send(&server, "PUT", "/rate-lim", b"").status, 200);
+    put_object(&server, "/rate-lim/k");
+    // Let the bucket refill from the set-up requests.
+    std::thread::sleep(Duration::from_millis(200));
+    let (ok, slow) = hammer(&server, &["/rate-lim/k"], 32, 10.0)[0];
+    eprintln!("100/s over 10 s from 32 connections: {ok} OK, {slow} SlowDown");
+    assert_within_bound(ok, 100.0, 10.0, 10.0, 32, "credential at 100/s");
+    assert!(
+        slow > ok,
+        "the clients offered more than the limit: {slow} SlowDown"
+    );
+    assert!(
+        every_shard_throttled(&server, "credential", 2),
+        "both shards enforce their slice: {:?}",
+        throttled(&server)
+    );
+}
+
+#[test]
+fn a_bucket_limit_set_live_reaches_both_shards_and_spares_other_buckets() {
+    let server = Server::start(2);
+    for b in ["slow", "fast"] {
+        assert_eq!(send(&server, "PUT", &format!("/{b}"), b"").status, 200);
+        put_object(&server, &format!("/{b}/k"));
+    }
+    let limits = json!({ "buckets": { "slow": { "requests_per_sec": 20, "burst": 2 } } });
+    let (status, v) = admin_call(&server, "PUT", "rate-limits", limits.to_string().as_bytes());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["buckets"]["slow"]["requests_per_sec"], 20.0);
+    let counts = hammer(&server, &["/slow/k", "/fast/k"], 16, 4.0);
+    eprintln!("bucket at 20/s for 4 s: {counts:?}");
+    assert_within_bound(counts[0].0, 20.0, 2.0, 4.0, 8, "bucket at 20/s");
+    assert_eq!(counts[1].1, 0, "the unlimited bucket saw no SlowDown");
+    assert!(
+        every_shard_throttled(&server, "bucket", 2),
+        "{:?}",
+        throttled(&server)
+    );
+
+    // Cleared live: no SlowDown on fresh connections of either shard.
+    let (status, v) = admin_call(&server, "DELETE", "rate-limits", b"");
+    assert_eq!(status, 200, "{v}");
+    for _ in 0..60 {
+        assert_eq!(send(&server, "GET", "/slow/k", b"").status, 200);
+    }
+}
+
+#[test]
+fn each_key_prefix_has_its_own_limit() {
+    let server = Server::start_with(
+        2,
+        &[
+            "--rate-limit-prefix",
+            "20:2",
+            "--rate-limit-prefix-depth",
+            "1",
+        ],
+    );
+    assert_eq!(send(&server, "PUT", "/prefixes", b"").status, 200);
+    for key in ["a/1", "a/x/2", "b/1"] {
+        // a/1 and a/x/2 share a slice of one request at once: wait for a token.
+        std::thread::sleep(Duration::from_millis(150));
+        put_object(&server, &format!("/prefixes/{key}"));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let counts = hammer(
+        &server,
+        &["/prefixes/a/1", "/prefixes/a/x/2", "/prefixes/b/1"],
+        12,
+        4.0,
+    );
+    eprintln!("prefixes at 20/s for 4 s: {counts:?}");
+    // a/1 and a/x/2 share prefix a/; b/1 has its own.
+    assert_within_bound(counts[0].0 + counts[1].0, 20.0, 2.0, 4.0, 8, "prefix a/");
+    assert_within_bound(counts[2].0, 20.0, 2.0, 4.0, 4, "prefix b/");
+    assert!(
+        every_shard_throttled(&server, "prefix", 2),
+        "{:?}",
+        throttled(&server)
+    );
+}
+
+#[test]
+fn bad_admin_input_names_the_field_and_changes_nothing() {
+    let server = Server::start(2);
+    let good = json!({ "credentials": { "AKGOOD": { "requests_per_sec": 5 } } });
+    let (status, _) = admin_call(&server, "PUT", "rate-limits", good.to_string().as_bytes());
+    assert_eq!(status, 200);
+    for (body, field) in [
+        (
+            json!({ "credentials": { "AK1": { "requests_per_sec": 5 }, "AK2": { "requests_per_sec": -1 } } }),
+            "credentials.AK2.requests_per_sec",
+        ),
+        (
+            json!({ "buckets": { "b": { "requests_per_sec": 5, "burst": "lots" } } }),
+            "buckets.b",
+        ),
+        (json!({ "bucket": {} }), "bucket"),
+    ] {
+        let (status, v) = admin_call(&server, "PUT", "rate-limits", body.to_string().as_bytes());
+        assert_eq!(status, 400, "{body}: {v}");
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{body}: `{message}` names {field}");
+    }
+    let (status, v) = admin_call(&server, "GET", "rate-limits", b"");
+    assert_eq!(status, 200);
+    assert_eq!(
+        v["credentials"]["AKGOOD"]["requests_per_sec"].as_f64(),
+        Some(5.0),
+        "nothing half-applied: {v}"
+    );
+    assert_eq!(
+        v["credentials"].as_object().map(|o| o.len()),
+        Some(1),
+        "{v}"
+    );
+    assert_eq!(v["buckets"], json!({}));
+}
+
+#[test]
+fn bad_rate_limit_flags_and_environment_are_refused_naming_the_option() {
+    for (args, env, want) in [
+        (
+            &["--rate-limit-credential", "abc"][..],
+            None,
+            "--rate-limit-credential",
+        ),
+        (
+            &["--rate-limit-bucket", "10:0"][..],
+            None,
+            "--rate-limit-bucket",
+        ),
+        (
+            &["--rate-limit-prefix-depth", "0"][..],
+            None,
+            "--rate-limit-prefix-depth",
+        ),
+        (
+            &[][..],
+            Some(("RINGSTORE_RATE_LIMIT_PREFIX", "-5")),
+            "--rate-limit-prefix",
+        ),
+    ] {
+        let dir = tempfile::tempdir_in(common::scratch_dir()).expect("tempdir");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ringstore"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run ringstore");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} {env:?} was accepted");
+        assert!(
+            text.contains(want),
+            "{args:?} {env:?}: `{text}` names {want}"
+        );
+    }
+}
