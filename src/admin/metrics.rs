@@ -395,7 +395,14 @@ pub fn render(shards: &[MetricsSnapshot], scrape: &ScrapeContext) -> String {
 /// of metrics).
 fn render_rate_limits(out: &mut String, shards: &[MetricsSnapshot]) {
     use crate::ratelimit::{Kind, KindStats};
-    let series: [(&str, &str, &str, fn(&KindStats) -> f64); 3] = [
+    /// Name, type, help, and the figure.
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&KindStats) -> f64,
+    );
+    let series: [Series; 3] = [
         (
             "ringstore_rate_limited_total",
             "counter",
