@@ -139,3 +139,12 @@ action = { error = { code = "SlowDown" } }
     let server = Server::start_with(1, &["--faults", rules, "--faults-header"]);
     run_pytest(&server, "test_faults.py", &[]);
 }
+
+/// Rate limits seen by boto3 (docs/rate-limits.md): a credential limited to
+/// 40 requests per second over 2 shards; boto3 sees SlowDown without
+/// retries, and with standard retries completes every upload.
+#[test]
+fn boto3_against_a_credential_rate_limit() {
+    let server = Server::start_with(2, &["--rate-limit-credential", "40:4"]);
+    run_pytest(&server, "test_rate_limits.py", &[]);
+}

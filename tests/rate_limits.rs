@@ -309,3 +309,56 @@ fn bad_rate_limit_flags_and_environment_are_refused_naming_the_option() {
         );
     }
 }
+
+/// An upload over its limit is refused before its body is read: a client
+/// waiting for `100 Continue` gets the SlowDown instead and a closed
+/// connection; one that sent its body gets the SlowDown; nothing is stored.
+#[test]
+fn an_upload_over_its_limit_is_refused_before_its_body_and_stores_nothing() {
+    use std::io::Read;
+    let server = Server::start(1);
+    assert_eq!(send(&server, "PUT", "/up-bkt", b"").status, 200);
+    let one_then_none =
+        json!({ "buckets": { "up-bkt": { "requests_per_sec": 0.001, "burst": 1 } } });
+    let (status, v) = admin_call(
+        &server,
+        "PUT",
+        "rate-limits",
+        one_then_none.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{v}");
+    put_object(&server, "/up-bkt/first");
+
+    let host = format!("127.0.0.1:{}", server.port);
+    let body = common::pattern(1_000_000, 7);
+    let now = ringstore::util::time::unix_now();
+    let expect = [("expect", "100-continue")];
+    let request = signed_request("PUT", "/up-bkt/big", "", &host, &body, now, &expect);
+    let head_len = request.len() - body.len();
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    // A guard against a hang, not a bound on time.
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(&request[..head_len]).expect("head only");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)
+        .expect("the server answers and closes");
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+
+    let r = send(&server, "PUT", "/up-bkt/whole", &body);
+    assert!(is_slow_down(&r), "{} {}", r.status, r.body_text());
+
+    let (status, _) = admin_call(&server, "DELETE", "rate-limits", b"");
+    assert_eq!(status, 200);
+    for key in ["big", "whole"] {
+        assert_eq!(
+            send(&server, "HEAD", &format!("/up-bkt/{key}"), b"").status,
+            404,
+            "{key}"
+        );
+    }
+    assert_eq!(send(&server, "GET", "/up-bkt/first", b"").status, 200);
+}
