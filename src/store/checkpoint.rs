@@ -119,7 +119,7 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     let space = inner.log.space();
     space.refresh();
     let new_bytes = on_disk_bytes(len as u64);
-    if !space.may_allocate_as(new_bytes, AppendClass::Write) {
+    if !inner.log.may_hold_file(new_bytes, AppendClass::Write) {
         inner.checkpoint_writing.set(false);
         tracing::info!(
             shard = inner.log.config().shard,

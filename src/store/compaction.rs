@@ -274,6 +274,11 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
     if !worth_copying(store, seg, copy_bytes)? {
         return Ok(false);
     }
+    let _claim = store
+        .inner
+        .log
+        .space()
+        .claim_for_compaction(copy_bytes.saturating_add(COMPACTION_COPY_SLACK_BYTES));
     for (bucket, key, version_id) in movers {
         let bytes = move_version(store, bucket, &key, version_id, seg, &commits).await?;
         pacer.account(bytes).await;

@@ -231,7 +231,10 @@ impl Log {
         let seg_file = match segments.get(&seg_id) {
             Some(f) => f.clone(),
             // The first segment is zero-filled now (start-up cost, see benches/README.md).
-            _ => Rc::new(create_counted_segment(&cfg, &space, seg_id, true).await?),
+            // Compaction's bound: a store that stopped full must open to delete.
+            _ => Rc::new(
+                create_counted_segment(&cfg, &space, seg_id, true, AppendClass::Compaction).await?,
+            ),
         };
         // A segment made under another `segment_bytes` keeps its own size.
         let seg_bytes = match seg_file.len()? {
@@ -376,11 +379,22 @@ impl Log {
                         // or another process freed some since).
                         self.space.refresh();
                         if !self.admits(&s, class, need_in_segment) {
+                            tracing::debug!(
+                                shard = self.cfg.shard,
+                                ?class,
+                                need = need_in_segment,
+                                room = ?self.room_after(&s, need_in_segment, class),
+                                floor = self.space.floor(class),
+                                "append refused: no room above its class's floor"
+                            );
                             return Err(StoreError::NoSpace);
                         }
                     }
                 }
                 if !s.rolling && !seg_full && need_with_sync as usize <= s.active.remaining() {
+                    if class == AppendClass::Compaction {
+                        self.space.compaction_appended(need);
+                    }
                     return Ok(append_locked(&mut s, kind, flags, parts));
                 }
                 if !s.rolling && seg_full && s.durable_seq == s.appended_seq && !s.flushing {
@@ -431,8 +445,24 @@ impl Log {
     /// there, of a new one) and every further segment the space bounds
     /// allow, a spare in preparation or ready included. None: no room at
     /// all; u64::MAX: no bound.
-    fn room_after(&self, s: &LogState, need: u64) -> Option<u64> {
-        let unallocated = self.space.unallocated()?;
+    fn room_after(&self, s: &LogState, need: u64, class: AppendClass) -> Option<u64> {
+        self.room_beside(s, need, class, 0)
+    }
+
+    /// `room_after`, were `other_file_bytes` more held by a file that is
+    /// not a segment (a checkpoint): such a file can cost the room a whole
+    /// segment, since only whole segments count as room.
+    fn room_beside(
+        &self,
+        s: &LogState,
+        need: u64,
+        class: AppendClass,
+        other_file_bytes: u64,
+    ) -> Option<u64> {
+        let unallocated = self
+            .space
+            .unallocated_for(class)?
+            .checked_sub(other_file_bytes)?;
         let seg = self.cfg.segment_bytes;
         let spare = matches!(self.spare.get(), Spare::Preparing(_) | Spare::Ready);
         let further = unallocated / seg + u64::from(spare);
@@ -448,7 +478,17 @@ impl Log {
         if self.space.unallocated().is_none() {
             return true;
         }
-        self.room_after(s, need)
+        self.room_after(s, need, class)
+            .is_some_and(|room| room >= self.space.floor(class))
+    }
+
+    /// Whether a file of `bytes` beside the segments (a checkpoint) leaves
+    /// the log the room `class`'s floor asks for.
+    pub fn may_hold_file(&self, bytes: u64, class: AppendClass) -> bool {
+        if self.space.unallocated_for(class).is_none() {
+            return true;
+        }
+        self.room_beside(&self.state.borrow(), 0, class, bytes)
             .is_some_and(|room| room >= self.space.floor(class))
     }
 
@@ -457,7 +497,8 @@ impl Log {
         if self.space.unallocated().is_none() {
             return u64::MAX;
         }
-        self.room_after(&self.state.borrow(), 0).unwrap_or(0)
+        self.room_after(&self.state.borrow(), 0, AppendClass::Compaction)
+            .unwrap_or(0)
     }
 
     /// Resolves once everything appended so far is durable and confirmed by
@@ -494,10 +535,22 @@ impl Log {
             if let Some(file) = self.take_spare(next).await {
                 return Ok(file);
             }
-            if self.space.may_allocate(self.cfg.segment_bytes) {
+            // The append that rolls was admitted under its class's bound
+            // already; the roll itself may use any reserve.
+            if self
+                .space
+                .may_allocate_for(self.cfg.segment_bytes, AppendClass::Compaction)
+            {
                 // No spare ready (small segments, a fast writer): the
                 // preallocated file works, its writes are just slower.
-                return create_counted_segment(&self.cfg, &self.space, next, false).await;
+                return create_counted_segment(
+                    &self.cfg,
+                    &self.space,
+                    next,
+                    false,
+                    AppendClass::Compaction,
+                )
+                .await;
             }
             if !matches!(self.spare.get(), Spare::Preparing(_)) {
                 return Err(StoreError::NoSpace);
@@ -840,14 +893,15 @@ async fn prepare_spare(log: Rc<Log>, zero: bool) {
     log.changed.notify_all();
 }
 
-/// `create_segment` within the space bounds, counted as held.
+/// `create_segment` within the space bounds `class` sees, counted as held.
 async fn create_counted_segment(
     cfg: &LogConfig,
     space: &Space,
     id: u32,
     zero: bool,
+    class: AppendClass,
 ) -> Result<SegmentFile, StoreError> {
-    if !space.may_allocate(cfg.segment_bytes) {
+    if !space.may_allocate_for(cfg.segment_bytes, class) {
         return Err(StoreError::NoSpace);
     }
     space.hold(cfg.segment_bytes);

@@ -17,6 +17,7 @@ pub mod log;
 pub mod multipart;
 pub mod record;
 pub mod recovery;
+mod room_wait;
 pub mod space;
 pub mod types;
 pub mod verify;
@@ -500,6 +501,15 @@ impl Store {
         bucket: BucketId,
         key: &str,
     ) -> Result<DeleteOutcome, StoreError> {
+        self.retry_for_room(|| self.delete_object_once(bucket, key))
+            .await
+    }
+
+    async fn delete_object_once(
+        &self,
+        bucket: BucketId,
+        key: &str,
+    ) -> Result<DeleteOutcome, StoreError> {
         self.note_foreground();
         let _admitted = self.admit(bucket).await?;
         let version_id = match self.versioning(bucket) {
@@ -529,6 +539,16 @@ impl Store {
     /// was current, the next newest becomes current. Writes nothing when
     /// there is no such version (S3 answers that as a success too).
     pub async fn delete_version(
+        &self,
+        bucket: BucketId,
+        key: &str,
+        version_id: u128,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.retry_for_room(|| self.delete_version_once(bucket, key, version_id))
+            .await
+    }
+
+    async fn delete_version_once(
         &self,
         bucket: BucketId,
         key: &str,

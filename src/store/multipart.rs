@@ -335,6 +335,16 @@ impl Store {
         key: &str,
         upload_id: UploadId,
     ) -> Result<(), StoreError> {
+        self.retry_for_room(|| self.abort_upload_once(bucket, key, upload_id))
+            .await
+    }
+
+    async fn abort_upload_once(
+        &self,
+        bucket: BucketId,
+        key: &str,
+        upload_id: UploadId,
+    ) -> Result<(), StoreError> {
         let _admitted = self.admit(bucket).await?;
         let _guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         if self.with_upload(bucket, key, upload_id, |_| ()).is_none() {

@@ -25,6 +25,12 @@
 //! reserve is a quarter segment (thousands of deletes); markers may take
 //! only half of it, because a marker frees nothing and a permanent delete
 //! must still get through after a flood of them.
+//!
+//! While a compaction runs it has claimed what it will append (its copy and
+//! a slack, `claim_for_compaction`); the compaction reserve then shrinks to
+//! what is left of that claim, so deletes and aborts arriving while it
+//! copies into the reserve are still accepted (the segment it frees pays
+//! them back), instead of 507 until it is done.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -67,6 +73,17 @@ pub struct Space {
     held: Cell<u64>,
     /// The file system's free bytes when last read (None: no bound known).
     fs_free: Cell<Option<u64>>,
+    /// What the compaction under way may still append (None: none runs).
+    compaction_claim: Cell<Option<u64>>,
+}
+
+/// A compaction's claim on the reserve, given back when dropped.
+pub struct CompactionClaim<'a>(&'a Space);
+
+impl Drop for CompactionClaim<'_> {
+    fn drop(&mut self) {
+        self.0.compaction_claim.set(None);
+    }
 }
 
 impl Space {
@@ -85,6 +102,7 @@ impl Space {
             cap,
             held: Cell::new(SHARD_DIR_BYTES),
             fs_free: Cell::new(None),
+            compaction_claim: Cell::new(None),
         };
         space.refresh();
         space
@@ -101,13 +119,41 @@ impl Space {
 
     /// Room `class` must leave after its append.
     pub fn floor(&self, class: AppendClass) -> u64 {
-        let compaction = self.segment_bytes;
+        let compaction = match (class, self.compaction_claim.get()) {
+            // Object writes leave the whole reserve, compaction or not.
+            (AppendClass::Write, _) | (_, None) => self.segment_bytes,
+            (_, Some(claim)) => claim.min(self.segment_bytes),
+        };
         let deletes = self.segment_bytes / DELETE_RESERVE_SEGMENT_DIVISOR;
         match class {
             AppendClass::Write => compaction + deletes,
             AppendClass::Marker => compaction + deletes / 2,
             AppendClass::Delete => compaction,
             AppendClass::Compaction => 0,
+        }
+    }
+
+    /// Claims `bytes` for the compaction about to copy (one at a time per
+    /// shard); deletes may use the rest of the compaction reserve until
+    /// the claim is dropped.
+    pub fn claim_for_compaction(&self, bytes: u64) -> CompactionClaim<'_> {
+        debug_assert!(
+            self.compaction_claim.get().is_none(),
+            "one compaction at a time per shard"
+        );
+        self.compaction_claim.set(Some(bytes));
+        CompactionClaim(self)
+    }
+
+    /// Whether a compaction holds a claim now.
+    pub fn compaction_running(&self) -> bool {
+        self.compaction_claim.get().is_some()
+    }
+
+    /// Counts `bytes` a compaction appended against its claim.
+    pub fn compaction_appended(&self, bytes: u64) {
+        if let Some(claim) = self.compaction_claim.get() {
+            self.compaction_claim.set(Some(claim.saturating_sub(bytes)));
         }
     }
 
@@ -140,11 +186,25 @@ impl Space {
         self.cap
     }
 
-    /// Bytes new files may still take (None: no bound). The other shards
-    /// on the file system keep their reserves in its free space.
+    /// Bytes new files may still take for an object write (None: no
+    /// bound): the other shards on the file system keep their reserves in
+    /// its free space.
     pub fn unallocated(&self) -> Option<u64> {
+        self.unallocated_for(AppendClass::Write)
+    }
+
+    /// Bytes new files may still take for `class`. Only object writes leave
+    /// the other shards' reserves alone: deletes, markers and compaction
+    /// may use them, because the reserves exist for exactly those appends
+    /// and a shard cannot tell whose reserve the last free bytes of a
+    /// shared file system are (each shard subtracting the others' left
+    /// neither able to delete on a full disk).
+    pub fn unallocated_for(&self, class: AppendClass) -> Option<u64> {
         let by_cap = self.cap.map(|c| c.saturating_sub(self.held.get()));
-        let others = (self.shard_count - 1) * self.reserve_bytes();
+        let others = match class {
+            AppendClass::Write => (self.shard_count - 1) * self.reserve_bytes(),
+            AppendClass::Marker | AppendClass::Delete | AppendClass::Compaction => 0,
+        };
         let by_fs = self
             .fs_free
             .get()
@@ -155,15 +215,21 @@ impl Space {
         }
     }
 
-    /// Whether a new file of `bytes` fits the bounds.
+    /// Whether a new file of `bytes` fits the bounds of an object write.
     pub fn may_allocate(&self, bytes: u64) -> bool {
-        self.unallocated().is_none_or(|u| u >= bytes)
+        self.may_allocate_for(bytes, AppendClass::Write)
     }
 
-    /// Whether a file of `bytes` fits the bounds and leaves `class`'s floor
-    /// in whole segments (a checkpoint must not eat the reserve).
+    /// Whether a new file of `bytes` fits the bounds `class` sees.
+    pub fn may_allocate_for(&self, bytes: u64, class: AppendClass) -> bool {
+        self.unallocated_for(class).is_none_or(|u| u >= bytes)
+    }
+
+    /// Whether a segment-sized file of `bytes` (the spare) fits the bounds
+    /// and leaves `class`'s floor. Other files go through
+    /// `Log::may_hold_file`, which counts room in whole segments.
     pub fn may_allocate_as(&self, bytes: u64, class: AppendClass) -> bool {
-        self.unallocated()
+        self.unallocated_for(class)
             .is_none_or(|u| u >= bytes.saturating_add(self.floor(class)))
     }
 }
@@ -228,5 +294,44 @@ mod tests {
         assert!(!s.may_allocate_as(MIB, AppendClass::Write));
         s.release(60 * MIB - dir);
         assert!(s.may_allocate_as(MIB, AppendClass::Write));
+    }
+
+    #[test]
+    fn deletes_may_use_the_other_shards_reserve() {
+        let disk = crate::store::file::SimDisk::new_handle();
+        disk.borrow_mut().faults.capacity_bytes = Some(4 * 8 * MIB);
+        let s = Space::new(Path::new("/sim"), Some(disk), 8 * MIB, 2, None);
+        let free = s.unallocated_for(AppendClass::Delete).expect("a bound");
+        let write = s.unallocated_for(AppendClass::Write).expect("a bound");
+        // The other shard's reserve (a segment and a quarter) is closed to
+        // object writes only.
+        assert_eq!(free - write, s.reserve_bytes());
+        assert_eq!(s.unallocated_for(AppendClass::Marker), Some(free));
+        assert_eq!(s.unallocated_for(AppendClass::Compaction), Some(free));
+        assert!(s.may_allocate_for(free, AppendClass::Delete));
+        assert!(!s.may_allocate_for(free, AppendClass::Write));
+    }
+
+    #[test]
+    fn a_running_compaction_lends_deletes_what_it_will_not_copy() {
+        let s = Space::new(Path::new("/nonexistent"), None, 8 * MIB, 1, Some(64 * MIB));
+        let (write, delete) = (s.floor(AppendClass::Write), s.floor(AppendClass::Delete));
+        {
+            let _claim = s.claim_for_compaction(3 * MIB);
+            assert_eq!(s.floor(AppendClass::Delete), 3 * MIB);
+            assert!(s.floor(AppendClass::Marker) > 3 * MIB);
+            assert_eq!(
+                s.floor(AppendClass::Write),
+                write,
+                "writes keep off the reserve"
+            );
+            s.compaction_appended(2 * MIB);
+            assert_eq!(s.floor(AppendClass::Delete), MIB);
+        }
+        assert_eq!(
+            s.floor(AppendClass::Delete),
+            delete,
+            "the claim ends with its guard"
+        );
     }
 }

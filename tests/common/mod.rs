@@ -261,8 +261,19 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        // A failing test shows what the server said last: its data dir,
+        // log included, goes away with it.
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(SERVER_LOG_TAIL_LINES)..];
+            eprintln!("--- the server's last log lines ---\n{}", tail.join("\n"));
+        }
     }
 }
+
+/// Lines of the server's log a failing test prints.
+const SERVER_LOG_TAIL_LINES: usize = 60;
 
 /// Where test data dirs live: under target/ (a real disk, so O_DIRECT works; /tmp may be tmpfs).
 pub fn scratch_dir() -> PathBuf {
