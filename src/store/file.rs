@@ -345,6 +345,19 @@ pub fn list_segments(dir: &Path, sim: Option<&SimDiskHandle>) -> Result<Vec<u32>
     Ok(ids)
 }
 
+/// Names of the files in `dir` (real or simulated), unsorted: the index's
+/// kv layer finds its manifests and orphan runs with it.
+pub fn list_dir(dir: &Path, sim: Option<&SimDiskHandle>) -> Result<Vec<String>, StoreError> {
+    match sim {
+        Some(disk) => Ok(disk.borrow().files_in(dir)),
+        None => Ok(std::fs::read_dir(dir)
+            .map_err(|e| io_err("readdir", dir, 0, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()),
+    }
+}
+
 pub fn segment_name(id: u32) -> String {
     format!("seg-{id:010}.log")
 }

@@ -13,6 +13,7 @@ pub mod damage;
 pub mod file;
 pub mod index;
 mod keylock;
+pub mod kv;
 pub mod log;
 pub mod multipart;
 pub mod record;
