@@ -750,3 +750,59 @@ proptest! {
         });
     }
 }
+
+#[test]
+fn reads_stay_right_while_a_flush_and_a_merge_run() {
+    let disk = SimDisk::new_handle();
+    // Every write and sync yields, so reads interleave with the background work.
+    disk.borrow_mut().interleave = true;
+    run(async {
+        let kv = Rc::new(Kv::open(sim_cfg(&disk)).await.expect("open"));
+        let mut model = BTreeMap::new();
+        let mut seq = 0;
+        for round in 0..4u32 {
+            for i in 0..60u32 {
+                seq += 1;
+                let v = value(seq, 200);
+                put(&kv, seq, &key(i * 2 + round % 2), &v);
+                model.insert(key(i * 2 + round % 2), v);
+            }
+            kv.freeze(seq, Vec::new());
+            if round < 3 {
+                kv.flush().await.expect("flush");
+            }
+        }
+        // The fourth flush and then a merge run in the background...
+        let bg = kv.clone();
+        let work = monoio::spawn(async move {
+            assert!(bg.flush().await.expect("flush"));
+            assert!(bg.merge_step().await.expect("merge"));
+        });
+        // ... while reads and a write go on.
+        let mut rounds = 0;
+        while kv.frozen_count() > 0 || kv.run_infos().len() > 1 {
+            assert!(rounds < 10_000, "the background work never finished");
+            // Sim reads complete at once: give the background task its turn.
+            file::SimYield::new().await;
+            seq += 1;
+            put(&kv, seq, b"live", &seq.to_le_bytes());
+            model.insert(b"live".to_vec(), Bytes::copy_from_slice(&seq.to_le_bytes()));
+            for i in (0..240u32).step_by(7) {
+                assert_eq!(
+                    kv.get(&key(i)).await.expect("get"),
+                    model.get(&key(i)).cloned(),
+                    "key {i}"
+                );
+            }
+            let all: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_eq!(scan_all(&kv, b"").await, all);
+            rounds += 1;
+        }
+        work.await;
+        assert!(
+            rounds > 2,
+            "the reads ran during the background work ({rounds} rounds)"
+        );
+        assert_eq!(kv.run_infos().len(), 1);
+    });
+}
