@@ -609,6 +609,66 @@ fn verify_finds_bit_rot_and_server_serves_the_rest() {
     );
 }
 
+/// Issue 22 section 2, end to end: the very last write a server
+/// acknowledged is confirmed on disk, by a graceful stop (SIGTERM) or by a
+/// moment of idleness before a kill -9, so damage to it later is media
+/// damage (the server refuses to start and names it), never a torn last
+/// flush cut quietly with the acknowledged object.
+#[test]
+fn damage_in_the_last_acknowledged_write_is_never_cut_quietly() {
+    for graceful in [true, false] {
+        let mut server = Server::start(1);
+        let last = pattern(100_000, if graceful { 7001 } else { 7002 });
+        rt().block_on(async {
+            let s3 = s3_client(&server).await;
+            s3.create_bucket()
+                .bucket("tail")
+                .send()
+                .await
+                .expect("create");
+            s3.put_object()
+                .bucket("tail")
+                .key("last")
+                .body(ByteStream::from(last.clone()))
+                .send()
+                .await
+                .expect("the last PUT");
+        });
+        if graceful {
+            server.stop();
+        } else {
+            // An idle shard confirms its last write within milliseconds.
+            std::thread::sleep(IDLE_CONFIRM_WAIT);
+            server.kill9();
+        }
+        let shard_dir = server.data_dir.join("shard-000");
+        let (path, at) =
+            find_on_disk(&shard_dir, &last[60_000..60_064]).expect("the last object on disk");
+        let mut bytes = std::fs::read(&path).expect("read segment");
+        bytes[at + 9] ^= 0x01;
+        std::fs::write(&path, bytes).expect("write segment");
+        let (code, log) = serve_refused(&server.data_dir);
+        assert_ne!(
+            code, 0,
+            "graceful={graceful}: damage in the last acknowledged write was cut:\n{log}"
+        );
+        assert!(log.contains("media damage"), "graceful={graceful}: {log}");
+        let (code, text) = run_verify(&server.data_dir);
+        assert_eq!(
+            code, 1,
+            "graceful={graceful}: verify must report it:\n{text}"
+        );
+        assert!(
+            text.contains("\"last\""),
+            "the damaged object is named:\n{text}"
+        );
+    }
+}
+
+/// Comfortably above the 20 ms of idleness after which a shard confirms
+/// its last write.
+const IDLE_CONFIRM_WAIT: Duration = Duration::from_millis(500);
+
 /// How long a server refusing its data dir may take to exit.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(60);
 
