@@ -362,3 +362,60 @@ fn an_upload_over_its_limit_is_refused_before_its_body_and_stores_nothing() {
     }
     assert_eq!(send(&server, "GET", "/up-bkt/first", b"").status, 200);
 }
+
+/// `ringstore admin rate-limits`: one credential's and one bucket's limit
+/// set, each keeping the other; listed; a bad value refused before any
+/// call; cleared.
+#[test]
+fn the_admin_cli_sets_lists_and_clears_named_limits() {
+    let server = Server::start_with(2, &["--rate-limit-prefix", "3500"]);
+    let admin = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringstore"))
+            .arg("admin")
+            .arg("--endpoint")
+            .arg(&server.endpoint)
+            .arg("--data-dir")
+            .arg(&server.data_dir)
+            .args(args)
+            .output()
+            .expect("run ringstore admin");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = admin(&["rate-limits", "credential", "AKCLI", "7:3"]);
+    assert!(ok, "{text}");
+    let (ok, text) = admin(&["rate-limits", "bucket", "cli-bucket", "9"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("credentials AKCLI: 7/s, burst 3"), "{text}");
+    assert!(text.contains("buckets cli-bucket: 9/s"), "{text}");
+    assert!(
+        text.contains("every key prefix (depth 1): 3500/s"),
+        "{text}"
+    );
+    let (status, v) = admin_call(&server, "GET", "rate-limits", b"");
+    assert_eq!(status, 200);
+    assert_eq!(
+        v["credentials"]["AKCLI"]["burst"].as_f64(),
+        Some(3.0),
+        "{v}"
+    );
+    assert_eq!(
+        v["buckets"]["cli-bucket"]["requests_per_sec"].as_f64(),
+        Some(9.0),
+        "{v}"
+    );
+
+    let (ok, text) = admin(&["rate-limits", "bucket", "cli-bucket", "fast"]);
+    assert!(!ok && text.contains("rate `fast`"), "{text}");
+    let (ok, text) = admin(&["rate-limits", "clear"]);
+    assert!(ok, "{text}");
+    let (_, v) = admin_call(&server, "GET", "rate-limits", b"");
+    assert_eq!(
+        (v["credentials"].clone(), v["buckets"].clone()),
+        (json!({}), json!({}))
+    );
+}
