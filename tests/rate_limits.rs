@@ -419,3 +419,17 @@ fn the_admin_cli_sets_lists_and_clears_named_limits() {
         (json!({}), json!({}))
     );
 }
+
+/// One connection reaches one shard: that shard borrows the idle shard's
+/// unused tokens by message, so the client gets its whole limit, not half.
+#[test]
+fn one_connection_gets_the_whole_limit_through_borrowed_tokens() {
+    let server = Server::start_with(2, &["--rate-limit-credential", "100:10"]);
+    assert_eq!(send(&server, "PUT", "/one-conn", b"").status, 200);
+    put_object(&server, "/one-conn/k");
+    std::thread::sleep(Duration::from_millis(200));
+    let (ok, slow) = hammer(&server, &["/one-conn/k"], 1, 5.0)[0];
+    eprintln!("100/s over 5 s from one connection: {ok} OK, {slow} SlowDown");
+    assert!(slow > 0, "the client offered more than the limit");
+    assert_within_bound(ok, 100.0, 10.0, 5.0, 1, "one connection at 100/s");
+}

@@ -50,6 +50,12 @@ pub enum AdminMsg {
         version: (std::time::Instant, usize),
         reply: Reply<bool>,
     },
+    /// A peer's token bucket ran dry: lend it this shard's unused tokens
+    /// of the same bucket; replies how many.
+    LendTokens {
+        borrow: crate::ratelimit::Borrow,
+        reply: Reply<f64>,
+    },
 }
 
 /// Whether one shard can serve (readiness).
@@ -123,6 +129,9 @@ pub fn handle(ctx: &ShardCtx, msg: AdminMsg) {
             reply,
         } => {
             let _ = reply.send(ctx.limits.install(named, version));
+        }
+        AdminMsg::LendTokens { borrow, reply } => {
+            let _ = reply.send(ctx.limits.lend(borrow.kind, &borrow.name));
         }
     }
 }
@@ -246,6 +255,26 @@ pub async fn set_rate_limits_everywhere(ctx: &ShardCtx, named: crate::ratelimit:
     )
     .await
     .len()
+}
+
+/// Asks every other shard to lend the unused tokens of each bucket in
+/// `wanted`, and credits them here. One ask per bucket at a time, answered
+/// directly by each peer (no nested calls).
+pub async fn borrow_tokens(ctx: std::rc::Rc<ShardCtx>, wanted: Vec<crate::ratelimit::Borrow>) {
+    for borrow in wanted {
+        let mut lent = 0.0;
+        for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
+            let (tx, rx) = oneshot::channel();
+            let msg = AdminMsg::LendTokens {
+                borrow: borrow.clone(),
+                reply: tx,
+            };
+            if ctx.send(shard, ShardMsg::Admin(msg)).await.is_ok() {
+                lent += rx.await.unwrap_or(0.0);
+            }
+        }
+        ctx.limits.credit(borrow.kind, &borrow.name, lent);
+    }
 }
 
 /// Records a generated URL in shard 0's registry.

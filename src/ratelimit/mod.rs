@@ -8,11 +8,13 @@
 //!
 //! Across shards without a shared lock: each shard holds a slice of every
 //! limit, `rate / shards` and `burst / shards` (at least one request), and
-//! decides alone. Over any interval of T seconds the server admits at most
-//! `rate * T + burst` requests for one limit (each slice admits at most its
-//! share), and exactly that when every shard has a client using its slice.
-//! Slices are not rebalanced: a client whose requests all land on one shard
-//! of N gets `rate / N`. docs/rate-limits.md states this bound.
+//! decides alone. A bucket that runs dry asks the other shards for their
+//! unused tokens by message ([`ShardLimits::take_wanted`],
+//! [`ShardLimits::lend`], [`ShardLimits::credit`]); tokens move, only
+//! refill makes them. Over any T seconds the server admits at most
+//! `rate * T + burst` requests for one limit, and about `rate * T` when
+//! clients keep it busy on any number of shards. docs/rate-limits.md
+//! states the bound and where it falls short.
 //!
 //! Off and free unless configured: a shard with no limit pays one
 //! `Cell<bool>` read per request ([`LimitsCell::is_on`]).
@@ -20,7 +22,7 @@
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Token buckets one shard tracks per kind of limit; past it, buckets that
 /// have refilled are forgotten (a full bucket is the same as a new one),
@@ -34,6 +36,10 @@ pub const MAX_REQUESTS_PER_SEC: f64 = 1e9;
 pub const MAX_PREFIX_DEPTH: u32 = 16;
 /// Longest name (access key or bucket) a limit may be set for.
 const MAX_NAME_BYTES: usize = 1024;
+/// A shard asks its peers for one bucket's unused tokens at most this often.
+pub const BORROW_INTERVAL: Duration = Duration::from_millis(5);
+/// Token buckets one shard may be asking its peers about at once.
+pub const MAX_BORROWS_IN_FLIGHT: usize = 64;
 
 /// One token-bucket limit.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,10 +97,15 @@ impl Limit {
         Ok(())
     }
 
-    /// This limit's slice on one of `shards` shards: (rate, burst).
-    fn slice(&self, shards: usize) -> (f64, f64) {
+    /// This limit's slice on one of `shards` shards.
+    fn slice(&self, shards: usize) -> Slice {
         let n = shards.max(1) as f64;
-        (self.requests_per_sec / n, (self.burst() / n).max(1.0))
+        let burst = (self.burst() / n).max(1.0);
+        Slice {
+            rate: self.requests_per_sec / n,
+            burst,
+            cap: self.burst().max(burst),
+        }
     }
 }
 
@@ -227,28 +238,65 @@ pub fn prefix_of(key: &str, depth: u32) -> &str {
     &key[..end]
 }
 
-/// One token bucket: a slice's rate and burst, and the tokens left at `last`.
+/// One shard's part of a limit.
+#[derive(Clone, Copy, Debug)]
+struct Slice {
+    /// Refill per second.
+    rate: f64,
+    /// Refill stops here.
+    burst: f64,
+    /// Tokens lent by peers raise a bucket to here at most: the whole
+    /// limit's burst.
+    cap: f64,
+}
+
+/// One token bucket: a slice, and the tokens left at `last`.
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     tokens: f64,
     last: Instant,
-    rate: f64,
-    burst: f64,
+    slice: Slice,
+    /// This shard's clients took a token since the bucket last lent.
+    used: bool,
+    /// Peers are being asked for tokens.
+    borrowing: bool,
+    /// When peers were last asked.
+    asked: Option<Instant>,
 }
 
 impl Bucket {
-    fn full((rate, burst): (f64, f64), now: Instant) -> Bucket {
+    fn full(slice: Slice, now: Instant) -> Bucket {
         Bucket {
-            tokens: burst,
+            tokens: slice.burst,
             last: now,
-            rate,
-            burst,
+            slice,
+            used: false,
+            borrowing: false,
+            asked: None,
         }
     }
 
+    /// Tokens at `now`: refilled up to the slice's burst (tokens lent by
+    /// peers above it are kept, not refilled further).
     fn tokens_at(&self, now: Instant) -> f64 {
+        if self.tokens >= self.slice.burst {
+            return self.tokens;
+        }
         let idle = now.saturating_duration_since(self.last).as_secs_f64();
-        (self.tokens + idle * self.rate).min(self.burst)
+        (self.tokens + idle * self.slice.rate).min(self.slice.burst)
+    }
+
+    /// Whether to ask peers for tokens now (and note that it is asking).
+    fn should_borrow(&mut self, now: Instant) -> bool {
+        let due = self
+            .asked
+            .is_none_or(|at| now.saturating_duration_since(at) >= BORROW_INTERVAL);
+        if self.tokens >= 1.0 || self.borrowing || !due {
+            return false;
+        }
+        self.borrowing = true;
+        self.asked = Some(now);
+        true
     }
 
     fn refill(&mut self, now: Instant) -> bool {
@@ -263,12 +311,12 @@ impl Bucket {
 fn bucket_in<'a>(
     map: &'a mut HashMap<String, Bucket>,
     name: &str,
-    slice: (f64, f64),
+    slice: Slice,
     now: Instant,
 ) -> &'a mut Bucket {
     if !map.contains_key(name) {
         if map.len() >= MAX_TRACKED_BUCKETS {
-            map.retain(|_, b| b.tokens_at(now) < b.burst);
+            map.retain(|_, b| b.borrowing || b.tokens_at(now) < b.slice.burst);
             if map.len() >= MAX_TRACKED_BUCKETS {
                 map.clear();
             }
@@ -309,6 +357,16 @@ pub struct ShardLimits {
     /// By bucket name "\n" prefix.
     prefixes: HashMap<String, Bucket>,
     throttled: [u64; 3],
+    /// Buckets that ran dry, whose peers' unused tokens are to be asked for.
+    wanted: Vec<Borrow>,
+}
+
+/// A token bucket to ask peers about: the kind of limit, and the bucket's
+/// name (an access key, a bucket, or a bucket "\n" prefix).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Borrow {
+    pub kind: Kind,
+    pub name: String,
 }
 
 impl ShardLimits {
@@ -324,6 +382,7 @@ impl ShardLimits {
             buckets: HashMap::new(),
             prefixes: HashMap::new(),
             throttled: [0; 3],
+            wanted: Vec::new(),
         }
     }
 
@@ -336,6 +395,7 @@ impl ShardLimits {
     /// the first limit it is over (taking none).
     pub fn check(&mut self, facts: &RequestFacts, now: Instant) -> Result<(), Kind> {
         let shards = self.shards;
+        let mut prefix_name = String::new();
         let mut taken: [Option<&mut Bucket>; 3] = [None, None, None];
         if let Some(ak) = facts.access_key {
             let limit = self
@@ -353,26 +413,109 @@ impl ShardLimits {
             }
             if let (Some(l), Some(key)) = (&self.defaults.prefix, facts.key) {
                 let prefix = prefix_of(key, self.defaults.prefix_depth);
-                let mut name = String::with_capacity(b.len() + 1 + prefix.len());
-                name.push_str(b);
-                name.push('\n');
-                name.push_str(prefix);
-                taken[2] = Some(bucket_in(&mut self.prefixes, &name, l.slice(shards), now));
+                prefix_name.reserve(b.len() + 1 + prefix.len());
+                prefix_name.push_str(b);
+                prefix_name.push('\n');
+                prefix_name.push_str(prefix);
+                taken[2] = Some(bucket_in(
+                    &mut self.prefixes,
+                    &prefix_name,
+                    l.slice(shards),
+                    now,
+                ));
             }
         }
+        let mut refused = None;
         for (kind, slot) in Kind::ALL.into_iter().zip(taken.iter_mut()) {
             if let Some(bucket) = slot {
-                if !bucket.refill(now) {
-                    self.throttled[kind as usize] += 1;
-                    return Err(kind);
+                if !bucket.refill(now) && refused.is_none() {
+                    refused = Some(kind);
                 }
             }
         }
-        for bucket in taken.into_iter().flatten() {
-            bucket.tokens -= 1.0;
-            debug_assert!(bucket.tokens >= 0.0);
+        let names = [facts.access_key, facts.bucket, Some(prefix_name.as_str())];
+        for ((kind, slot), name) in Kind::ALL.into_iter().zip(taken).zip(names) {
+            let Some(bucket) = slot else { continue };
+            if refused.is_none() {
+                bucket.tokens -= 1.0;
+                bucket.used = true;
+                debug_assert!(bucket.tokens >= 0.0);
+            }
+            let room = self.wanted.len() < MAX_BORROWS_IN_FLIGHT;
+            if shards > 1 && room && bucket.should_borrow(now) {
+                let name = name.expect("a bucket has a name").to_string();
+                self.wanted.push(Borrow { kind, name });
+            }
         }
-        Ok(())
+        match refused {
+            Some(kind) => {
+                self.throttled[kind as usize] += 1;
+                Err(kind)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The limit of `kind` that applies to bucket `name`.
+    fn limit_of(&self, kind: Kind, name: &str) -> Option<Limit> {
+        match kind {
+            Kind::Credential => self
+                .named
+                .credentials
+                .get(name)
+                .or(self.defaults.credential.as_ref()),
+            Kind::Bucket => self
+                .named
+                .buckets
+                .get(name)
+                .or(self.defaults.bucket.as_ref()),
+            Kind::Prefix => self.defaults.prefix.as_ref(),
+        }
+        .copied()
+    }
+
+    fn map_of(&mut self, kind: Kind) -> &mut HashMap<String, Bucket> {
+        match kind {
+            Kind::Credential => &mut self.credentials,
+            Kind::Bucket => &mut self.buckets,
+            Kind::Prefix => &mut self.prefixes,
+        }
+    }
+
+    /// Buckets that ran dry since the last call, to ask peers about.
+    pub fn take_wanted(&mut self) -> Vec<Borrow> {
+        std::mem::take(&mut self.wanted)
+    }
+
+    /// Gives a peer whose bucket `name` ran dry this shard's unused tokens
+    /// of it: all of them if this shard's clients took none since it last
+    /// lent, else half. Tokens move, never appear: the bound holds.
+    pub fn lend(&mut self, kind: Kind, name: &str, now: Instant) -> f64 {
+        let Some(limit) = self.limit_of(kind, name) else {
+            return 0.0;
+        };
+        let slice = limit.slice(self.shards);
+        let bucket = bucket_in(self.map_of(kind), name, slice, now);
+        bucket.refill(now);
+        let give = if bucket.used {
+            bucket.tokens / 2.0
+        } else {
+            bucket.tokens
+        };
+        bucket.tokens -= give;
+        bucket.used = false;
+        give
+    }
+
+    /// Adds the tokens peers lent to bucket `name` (up to the whole
+    /// limit's burst); the bucket may ask again.
+    pub fn credit(&mut self, kind: Kind, name: &str, tokens: f64, now: Instant) {
+        debug_assert!(tokens >= 0.0);
+        if let Some(bucket) = self.map_of(kind).get_mut(name) {
+            bucket.refill(now);
+            bucket.tokens = (bucket.tokens + tokens).min(bucket.slice.cap.max(bucket.tokens));
+            bucket.borrowing = false;
+        }
     }
 
     pub fn stats(&self, now: Instant) -> [KindStats; 3] {
@@ -382,7 +525,10 @@ impl ShardLimits {
             out[i] = KindStats {
                 throttled: self.throttled[i],
                 buckets: map.len() as u64,
-                tokens_in_use: map.values().map(|b| b.burst - b.tokens_at(now)).sum(),
+                tokens_in_use: map
+                    .values()
+                    .map(|b| (b.slice.burst - b.tokens_at(now)).max(0.0))
+                    .sum(),
             };
         }
         out
@@ -441,6 +587,27 @@ impl LimitsCell {
 
     pub fn stats(&self) -> [KindStats; 3] {
         self.state.borrow().stats(Instant::now())
+    }
+
+    /// Buckets that ran dry, to ask peers about (empty: nothing to do).
+    pub fn take_wanted(&self) -> Vec<Borrow> {
+        let mut state = self.state.borrow_mut();
+        if state.wanted.is_empty() {
+            return Vec::new();
+        }
+        state.take_wanted()
+    }
+
+    /// A peer's ask for this shard's unused tokens of one bucket.
+    pub fn lend(&self, kind: Kind, name: &str) -> f64 {
+        self.state.borrow_mut().lend(kind, name, Instant::now())
+    }
+
+    /// What peers lent to one bucket of this shard.
+    pub fn credit(&self, kind: Kind, name: &str, tokens: f64) {
+        self.state
+            .borrow_mut()
+            .credit(kind, name, tokens, Instant::now())
     }
 }
 
