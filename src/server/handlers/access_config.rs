@@ -2,7 +2,8 @@
 //! Put/Get/Delete of each, and GetBucketPolicyStatus. The settings live in
 //! the catalog; the policy is compiled here, once, when it is set.
 
-use super::bucket::{catalog_error, read_small_body};
+use super::bucket::read_small_body;
+use super::bucket_config::change_bucket;
 use super::bucket_for;
 use crate::access::policy::MAX_POLICY_BYTES;
 use crate::access::{ObjectOwnership, Policy, PublicAccessBlock};
@@ -10,7 +11,6 @@ use crate::catalog::{BucketPolicy, Catalog, CatalogOp};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::xml::{self, PublicAccessBlockDoc};
 use crate::server::body::BodyReader;
-use crate::server::catalog_service::change;
 use crate::server::conn::Conn;
 use crate::server::request::Req;
 use crate::server::respond::Response;
@@ -75,13 +75,11 @@ pub async fn put_policy(
         text,
         compiled: Arc::new(compiled),
     };
-    let op = CatalogOp::PutBucketPolicy {
-        name: bucket.name.clone(),
+    change_bucket(ctx, bucket.clone(), |name| CatalogOp::PutBucketPolicy {
+        name,
         policy: Some(policy),
-    };
-    change(ctx, op)
-        .await
-        .map_err(|e| catalog_error(e, &bucket.name))?;
+    })
+    .await?;
     Ok(Response::new(204))
 }
 
@@ -101,13 +99,11 @@ pub fn get_policy(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
 pub async fn delete_policy(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req)?;
     if bucket.policy.is_some() {
-        let op = CatalogOp::PutBucketPolicy {
-            name: bucket.name.clone(),
+        change_bucket(ctx, bucket.clone(), |name| CatalogOp::PutBucketPolicy {
+            name,
             policy: None,
-        };
-        change(ctx, op)
-            .await
-            .map_err(|e| catalog_error(e, &bucket.name))?;
+        })
+        .await?;
     }
     Ok(Response::new(204))
 }
@@ -142,13 +138,13 @@ pub async fn put_public_access_block(
         block_public_policy: d.block_public_policy,
         restrict_public_buckets: d.restrict_public_buckets,
     };
-    let op = CatalogOp::PutPublicAccessBlock {
-        name: bucket.name.clone(),
-        block: Some(block),
-    };
-    change(ctx, op)
-        .await
-        .map_err(|e| catalog_error(e, &bucket.name))?;
+    change_bucket(ctx, bucket.clone(), |name| {
+        CatalogOp::PutPublicAccessBlock {
+            name,
+            block: Some(block),
+        }
+    })
+    .await?;
     Ok(Response::new(200))
 }
 
@@ -173,13 +169,10 @@ pub fn get_public_access_block(ctx: &ShardCtx, req: &Req) -> Result<Response, S3
 pub async fn delete_public_access_block(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req)?;
     if bucket.public_access_block.is_some() {
-        let op = CatalogOp::PutPublicAccessBlock {
-            name: bucket.name.clone(),
-            block: None,
-        };
-        change(ctx, op)
-            .await
-            .map_err(|e| catalog_error(e, &bucket.name))?;
+        change_bucket(ctx, bucket.clone(), |name| {
+            CatalogOp::PutPublicAccessBlock { name, block: None }
+        })
+        .await?;
     }
     Ok(Response::new(204))
 }
@@ -197,13 +190,11 @@ pub async fn put_ownership_controls(
         S3Error::new(S3ErrorCode::MalformedXML)
             .with_message(format!("Invalid ObjectOwnership value: {wanted}"))
     })?;
-    let op = CatalogOp::PutBucketOwnership {
-        name: bucket.name.clone(),
+    change_bucket(ctx, bucket.clone(), |name| CatalogOp::PutBucketOwnership {
+        name,
         ownership: Some(ownership),
-    };
-    change(ctx, op)
-        .await
-        .map_err(|e| catalog_error(e, &bucket.name))?;
+    })
+    .await?;
     Ok(Response::new(200))
 }
 
@@ -221,13 +212,11 @@ pub fn get_ownership_controls(ctx: &ShardCtx, req: &Req) -> Result<Response, S3E
 pub async fn delete_ownership_controls(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req)?;
     if bucket.ownership.is_some() {
-        let op = CatalogOp::PutBucketOwnership {
-            name: bucket.name.clone(),
+        change_bucket(ctx, bucket.clone(), |name| CatalogOp::PutBucketOwnership {
+            name,
             ownership: None,
-        };
-        change(ctx, op)
-            .await
-            .map_err(|e| catalog_error(e, &bucket.name))?;
+        })
+        .await?;
     }
     Ok(Response::new(204))
 }

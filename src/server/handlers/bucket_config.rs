@@ -296,7 +296,7 @@ async fn clear_config(
 
 /// Applies the catalog change `op` makes for the bucket's name; a refusal
 /// becomes the S3 error for it.
-async fn change_bucket(
+pub(super) async fn change_bucket(
     ctx: &ShardCtx,
     bucket: Arc<Bucket>,
     op: impl FnOnce(String) -> CatalogOp,
