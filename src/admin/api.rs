@@ -509,11 +509,12 @@ async fn list(
                 size,
                 etag,
                 mtime_millis,
+                content_type,
             } => out.objects.push(ObjectView {
                 key,
                 size,
                 size_human: human_size(size),
-                content_type: None,
+                content_type,
                 is_multipart: etag.contains('-'),
                 etag,
                 created_at: timestamp(mtime_millis),

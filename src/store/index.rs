@@ -486,6 +486,7 @@ impl Index {
                         size: e.meta.size,
                         etag: e.meta.etag.clone(),
                         mtime_millis: e.meta.mtime_millis,
+                        content_type: e.meta.content_type.clone(),
                     });
                     cursor = Bound::Excluded(key.clone());
                 }

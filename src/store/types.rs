@@ -97,6 +97,9 @@ pub enum ListItem {
         size: u64,
         etag: String,
         mtime_millis: i64,
+        /// The Content-Type the object was stored with (the console shows it;
+        /// S3's listings do not carry it).
+        content_type: Option<String>,
     },
     /// A delimiter roll-up: `prefix` ends with the delimiter.
     CommonPrefix(String),

@@ -128,6 +128,7 @@ fn split_items(
                 size,
                 etag,
                 mtime_millis,
+                ..
             } => contents.push(xml::ObjectEntry {
                 key,
                 last_modified_millis: mtime_millis,
@@ -319,6 +320,7 @@ mod tests {
             size: 1,
             etag: "e".into(),
             mtime_millis: 0,
+            content_type: None,
         }
     }
 

@@ -21,6 +21,7 @@ fn model(keys: &[String], prefix: &str, delim: Option<&str>, after: Option<&str>
                 size: 0,
                 etag: String::new(),
                 mtime_millis: 0,
+                content_type: None,
             },
         };
         if out.last() != Some(&item) && after.is_none_or(|a| item.sort_key() > a) {
