@@ -315,15 +315,15 @@ fn buckets_and_objects_endpoints() {
 
     rt().block_on(async {
         let s3 = s3_client_with(&server, &ak, &sk).await;
-        for (key, body) in [
-            ("photos/a.jpg", "aaaa"),
-            ("photos/2023/b.jpg", "bb"),
-            ("notes.txt", "hello"),
+        for (key, body, ctype) in [
+            ("photos/a.jpg", "aaaa", "image/jpeg"),
+            ("photos/2023/b.jpg", "bb", "image/jpeg"),
+            ("notes.txt", "hello", "text/plain; charset=utf-8"),
         ] {
             s3.put_object()
                 .bucket("alice-bucket")
                 .key(key)
-                .content_type("image/jpeg")
+                .content_type(ctype)
                 .metadata("category", "photos")
                 .body(ByteStream::from(body.as_bytes().to_vec()))
                 .send()
@@ -360,6 +360,33 @@ fn buckets_and_objects_endpoints() {
     assert_eq!(page["prefixes"], json!(["photos/2023/"]));
     let all = api.ok("GET", "buckets/alice-bucket/objects?prefix=photos/", None);
     assert_eq!(all["objects"].as_array().map(Vec::len), Some(2));
+    // The listing carries each object's Content-Type as its PUT set it
+    // (the console's Type column).
+    let root = api.ok("GET", "buckets/alice-bucket/objects", None);
+    let types: Vec<(&str, &str)> = root["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| {
+            (
+                o["key"].as_str().unwrap_or(""),
+                o["content_type"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("notes.txt", "text/plain; charset=utf-8"),
+            ("photos/2023/b.jpg", "image/jpeg"),
+            ("photos/a.jpg", "image/jpeg"),
+        ],
+        "{root}"
+    );
+    assert_eq!(
+        detail["objects"][0]["content_type"],
+        "text/plain; charset=utf-8"
+    );
     api.err(
         "GET",
         "buckets/alice-bucket/objects?delimiter=ab",
@@ -1231,6 +1258,109 @@ fn hex(b: &[u8]) -> String {
 
 /// Health endpoints answer without authentication: liveness always,
 /// readiness once every shard serves and can write.
+#[test]
+fn browser_visits_to_root_reach_the_console_and_s3_clients_do_not() {
+    let server = Server::start(2);
+    let browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    // A browser's visit to the service root is sent to the console.
+    for method in ["GET", "HEAD"] {
+        let r = raw(&server, method, "/", &[("accept", browser_accept)], b"");
+        assert_eq!(
+            (r.status, r.header("location")),
+            (307, Some("/_admin/")),
+            "{method} /"
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+    // An unsigned non-browser GET / keeps S3's error answer.
+    for accept in [None, Some("*/*"), Some("application/xml")] {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+        let r = raw(&server, "GET", "/", &headers, b"");
+        assert_eq!(r.status, 403, "accept {accept:?}: {}", r.body_text());
+        assert!(
+            r.body_text().contains("<Code>AccessDenied</Code>"),
+            "{}",
+            r.body_text()
+        );
+    }
+    // A query (an S3 operation, a presigned URL) or an Authorization header
+    // is S3's even from a browser.
+    let r = raw(
+        &server,
+        "GET",
+        "/?x-id=ListBuckets",
+        &[("accept", browser_accept)],
+        b"",
+    );
+    assert_eq!(r.status, 403, "{}", r.body_text());
+    let r = raw(
+        &server,
+        "GET",
+        "/",
+        &[
+            ("accept", browser_accept),
+            ("authorization", "AWS4-HMAC-SHA256 bogus"),
+        ],
+        b"",
+    );
+    assert!(
+        r.status >= 400 && r.header("location").is_none(),
+        "{}",
+        r.status
+    );
+    // A signed ListBuckets is unchanged, whatever it accepts.
+    let host = format!("127.0.0.1:{}", server.port);
+    let req = common::signed_request(
+        "GET",
+        "/",
+        "",
+        &host,
+        b"",
+        ringstore::util::time::unix_now(),
+        &[("accept", browser_accept), ("connection", "close")],
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.write_all(&req).expect("write");
+    let r = common::read_response(&mut BufReader::new(s), false).expect("response");
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    assert!(
+        r.body_text().contains("<ListAllMyBucketsResult"),
+        "{}",
+        r.body_text()
+    );
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.list_buckets().send().await.expect("SDK ListBuckets");
+    });
+
+    // The favicon: at /favicon.ico (browsers ask there) and as the
+    // console's <link rel=icon>.
+    for path in ["/favicon.ico", "/_admin/favicon.svg"] {
+        let r = raw(&server, "GET", path, &[], b"");
+        assert_eq!(r.status, 200, "{path}: {}", r.body_text());
+        assert_eq!(r.header("content-type"), Some("image/svg+xml"), "{path}");
+        assert!(r.body_text().starts_with("<svg"), "{path}");
+    }
+    let html = raw(&server, "GET", "/_admin/", &[], b"").body_text();
+    assert!(html.contains(r#"rel="icon""#) && html.contains("/_admin/favicon.svg"));
+    // favicon.ico is a valid bucket name: once such a bucket exists, the
+    // path is its (S3's) again.
+    let api = Api::new(&server);
+    let (uid, _, _) = api.create_user("icon-owner");
+    api.ok(
+        "POST",
+        "buckets",
+        Some(json!({ "name": "favicon.ico", "owner_id": uid })),
+    );
+    let r = raw(&server, "GET", "/favicon.ico", &[], b"");
+    assert_eq!(r.status, 403, "{}", r.body_text());
+    assert!(
+        r.body_text().contains("<Code>AccessDenied</Code>"),
+        "{}",
+        r.body_text()
+    );
+}
+
 #[test]
 fn health_endpoints_answer_without_authentication() {
     let server = Server::start(3);

@@ -68,7 +68,42 @@ pub fn is_admin_path(raw_path: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// Whether a request outside `/_admin/` is a browser's that the console
+/// answers: a visit to the service root `/` (Accept names text/html), which
+/// is redirected to the console as MinIO does, or the `/favicon.ico` fetch.
+/// Only GET/HEAD without Authorization and without any query (so neither a
+/// signed nor a presigned S3 request), and not addressed to a
+/// virtual-hosted bucket: S3 clients' `GET /` (ListBuckets, signed) and an
+/// unsigned non-browser `GET /` keep their S3 answers. `/favicon.ico` is
+/// left to S3 when a bucket of that name exists (it is a valid bucket name).
+pub fn is_browser_entry(ctx: &ShardCtx, head: &RequestHead) -> bool {
+    if !matches!(head.method(), Method::Get | Method::Head)
+        || !head.raw_query().is_empty()
+        || head.header("authorization").is_some()
+    {
+        return false;
+    }
+    let path = head.raw_path();
+    if path != "/" && path != FAVICON_ICO {
+        return false;
+    }
+    if crate::s3::addressing::virtual_host_bucket(head.header("host"), ctx.config.domain.as_deref())
+        .is_some()
+    {
+        return false;
+    }
+    if path == "/" {
+        return head
+            .header("accept")
+            .is_some_and(|a| a.to_ascii_lowercase().contains("text/html"));
+    }
+    ctx.with_catalog(|c| c.bucket(&FAVICON_ICO[1..]).is_none())
+}
+
+const FAVICON_ICO: &str = "/favicon.ico";
+
 const CONSOLE_HTML: &str = include_str!("assets/index.html");
+const FAVICON_SVG: &str = include_str!("assets/favicon.svg");
 const CONSOLE_JS: &str = include_str!("assets/app.js");
 const CONSOLE_CSS: &str = include_str!("assets/style.css");
 const DOCS_HTML: &str = include_str!("assets/docs.html");
@@ -150,6 +185,15 @@ async fn route(
         ));
     }
     Ok(match path {
+        // Reached only through `is_browser_entry`. 307, not 301/308: the
+        // same URL answers S3 clients (ListBuckets), so the redirect must
+        // not be cached as permanent; 307 rather than 302 keeps the method
+        // (a HEAD stays a HEAD) and is what MinIO answers.
+        "/" => Response::new(307)
+            .header("Location", "/_admin/")
+            .header("Cache-Control", "no-store")
+            .header("Vary", "Accept, Authorization"),
+        FAVICON_ICO | "/_admin/favicon.svg" => asset("image/svg+xml", FAVICON_SVG),
         "/_admin" => Response::new(308).header("Location", "/_admin/"),
         "/_admin/" | "/_admin/index.html" => asset("text/html; charset=utf-8", CONSOLE_HTML),
         "/_admin/app.js" => asset("text/javascript; charset=utf-8", CONSOLE_JS),

@@ -132,7 +132,7 @@ pub async fn serve(ctx: &Rc<ShardCtx>, conn: &mut Conn, head: RequestHead) -> bo
         }
     };
     crate::shard::spin::note_request(&mut conn.spin);
-    if crate::admin::is_admin_path(head.raw_path()) {
+    if crate::admin::is_admin_path(head.raw_path()) || crate::admin::is_browser_entry(ctx, &head) {
         return crate::admin::serve(ctx, conn, head, framing, id).await;
     }
     let keep_alive = head.keep_alive();

@@ -14,6 +14,7 @@ const page = await browser.newPage({ viewport: { width: 1366, height: 800 }, acc
 const shot = (name) => page.screenshot({ path: path.join(artifacts, name + ".png"), fullPage: true });
 try {
   await page.goto(url);
+  if (await page.isVisible("nav")) throw new Error("the nav shows while signed out");
   await page.fill("#api-key", process.env.API_KEY);
   await page.click("#signin-form button");
   await page.waitForSelector("#stats .card");
