@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ringstore::store::index::{Index, ObjectEntry};
-use ringstore::store::{ObjectMeta, PutCondition, SimDisk, Store, StoreConfig};
+use ringstore::store::{Backing, ObjectMeta, PutCondition, SimDisk, Store, StoreConfig};
 
 const RECORD_BYTES: usize = 4096;
 const BATCH_RECORDS: usize = 64;
@@ -40,7 +40,7 @@ fn bench_log(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let mut cfg = StoreConfig::new("/sim/shard-000", 0);
-    cfg.sim = Some(SimDisk::new_handle());
+    cfg.backing = Backing::Sim(SimDisk::new_handle());
     let sim = rt.block_on(Store::open(cfg)).expect("open sim");
     let mut round = 0;
     c.bench_function("append 64x4KiB + group commit (sim)", |b| {

@@ -202,6 +202,22 @@ struct ServeArgs {
     /// kept for deletes, aborts and compaction is left.
     #[arg(long)]
     max_data_bytes: Option<u64>,
+    /// Keep objects in memory instead of the log on disk, for load tests
+    /// and throw-away CI endpoints: the same S3 API, shards and limits, but
+    /// NO DURABILITY: every object, bucket and credential is lost when the
+    /// process exits. Buckets, credentials and the SSE master key go to a
+    /// fresh temporary directory (removed at stop); --data-dir is not used.
+    /// Objects may take --memory-mib; past it writes answer 507 until
+    /// deletes free room, as on a full disk.
+    #[arg(long)]
+    memory: bool,
+    /// With --memory: memory the stored objects may take, all shards
+    /// together, in MiB (counted like --max-data-bytes counts files, log
+    /// records and the reserve for deletes included; the smaller of the two
+    /// applies). The process needs this much plus its usual overhead.
+    #[arg(long, default_value_t = server::memory::DEFAULT_MEMORY_MIB,
+          value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    memory_mib: u64,
     /// Size of each preallocated log segment, in MiB.
     #[arg(long, default_value_t = 256)]
     segment_mib: u64,
@@ -363,6 +379,7 @@ impl ServeArgs {
         let shards = match self.shards {
             Some(0) => return Err("--shards must be at least 1".into()),
             Some(n) => n,
+            None if self.memory => ringstore::shard::runtime::allowed_cpus().len().max(1),
             None => default_shards(&self.data_dir)?,
         };
         let tls = match (self.tls_listen, &self.tls_cert, &self.tls_key) {
@@ -382,6 +399,7 @@ impl ServeArgs {
             region: self.region.clone(),
             domain: self.domain.clone(),
             max_data_bytes: self.max_data_bytes,
+            memory_bytes: self.memory.then_some(self.memory_mib * 1024 * 1024),
             segment_bytes: self.segment_mib.max(1) * 1024 * 1024,
             direct_io: !self.no_direct_io,
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
@@ -436,13 +454,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tracing::warn!("{}: exiting at once", server::stop::signal_name(sig));
         std::process::exit(EXIT_SECOND_SIGNAL);
     });
-    let server::Started { stop, lock, .. } = started;
+    let server::Started {
+        stop,
+        lock,
+        data_dir,
+        ..
+    } = started;
     match stop.stop(grace) {
         server::stop::Stopped::Drained => tracing::info!("stopped: every request answered"),
         server::stop::Stopped::GraceExpired { shards_busy } => tracing::warn!(
             "stopped after the {grace:?} grace period with requests still in flight on {shards_busy} shard(s); \
              they were not acknowledged"
         ),
+    }
+    if cfg.memory_bytes.is_some() {
+        server::memory::remove_catalog_dir(&data_dir);
     }
     // The shards run until the process exits: the kernel releases the data
     // dir's lock then, never while a shard may still touch the store.
@@ -458,7 +484,8 @@ const EXIT_SECOND_SIGNAL: i32 = 130;
 /// and often shipped elsewhere).
 fn print_banner(cfg: &ServerConfig, started: &server::Started) {
     let endpoint = format!("http://{}", started.listen);
-    let creds = cfg.data_dir.join("credentials.json");
+    let data_dir = &started.data_dir;
+    let creds = data_dir.join("credentials.json");
     println!(
         "ringstore is listening on {endpoint} ({} shards, region {})",
         cfg.shards, cfg.region
@@ -466,7 +493,17 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
     if let Some(tls) = started.tls_listen {
         println!("HTTPS:       https://{tls}");
     }
-    println!("data dir:    {}", cfg.data_dir.display());
+    match cfg.memory_bytes {
+        Some(bytes) => {
+            println!(
+                "storage:     MEMORY, NO DURABILITY: objects up to {} MiB are kept in memory \
+                 only; everything is lost when the process exits",
+                bytes >> 20
+            );
+            println!("catalog dir: {} (temporary)", data_dir.display());
+        }
+        None => println!("data dir:    {}", data_dir.display()),
+    }
     let root = &started.root;
     if started.credentials_created {
         println!(
@@ -485,7 +522,7 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
     }
     println!(
         "SSE master key: {}  (back it up: SSE-S3 objects cannot be read without it)",
-        cfg.data_dir.join(ringstore::sse::MASTER_KEY_FILE).display()
+        data_dir.join(ringstore::sse::MASTER_KEY_FILE).display()
     );
     println!("console:     {endpoint}/_admin/  (sign in with the admin API key)");
     println!("API docs:    {endpoint}/_admin/docs  (OpenAPI: {endpoint}/_admin/openapi.json)");

@@ -101,7 +101,6 @@ async fn complete(
         .map_err(|e| code_of(&e.into_service_error()))
 }
 
-#[test]
 fn upload_list_complete_and_read_parts() {
     let server = Server::start(3);
     rt().block_on(async {
@@ -271,7 +270,6 @@ fn upload_list_complete_and_read_parts() {
     });
 }
 
-#[test]
 fn multipart_errors() {
     let server = Server::start(2);
     rt().block_on(async {
@@ -461,7 +459,6 @@ async fn raw_post(server: &Server, query: &str, body: &[u8]) -> String {
     String::from_utf8_lossy(&buf[..n]).to_string()
 }
 
-#[test]
 fn copy_object_and_upload_part_copy() {
     let server = Server::start(3);
     rt().block_on(async {
@@ -800,7 +797,6 @@ fn crash_during_concurrent_multipart_uploads() {
 
 /// CompleteMultipartUpload honours If-None-Match: * and If-Match like PutObject;
 /// a failed condition leaves the upload in progress.
-#[test]
 fn conditional_complete() {
     let server = Server::start(2);
     rt().block_on(async {
@@ -936,7 +932,6 @@ async fn checked_get(s3: &Client, bucket: &str, key: &str) -> (Vec<u8>, String) 
 /// verifies the download. Then the SDK's plain default (no algorithm at
 /// Create, its default CRC32 on every part): the object still gets a
 /// whole-object CRC the download verifies.
-#[test]
 fn full_object_checksums_verify_on_download() {
     use aws_sdk_s3::types::{ChecksumAlgorithm as A, ChecksumType};
     let server = Server::start(3);
@@ -1031,7 +1026,6 @@ fn full_object_checksums_verify_on_download() {
 
 /// A completion in a versioning-Suspended bucket names no version (S3
 /// sends no x-amz-version-id there); in an Enabled one it does.
-#[test]
 fn suspended_completion_names_no_version() {
     use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
     let server = Server::start(2);
@@ -1067,3 +1061,13 @@ fn suspended_completion_names_no_version() {
         }
     });
 }
+
+// Each on the log store and on `serve --memory`.
+crate::on_both_backends!(
+    upload_list_complete_and_read_parts,
+    multipart_errors,
+    copy_object_and_upload_part_copy,
+    conditional_complete,
+    full_object_checksums_verify_on_download,
+    suspended_completion_names_no_version,
+);

@@ -22,7 +22,6 @@ fn code_of<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("<none>").to_string()
 }
 
-#[test]
 fn bucket_lifecycle_and_errors() {
     let server = Server::start(2);
     rt().block_on(async {
@@ -102,7 +101,6 @@ fn bucket_lifecycle_and_errors() {
     });
 }
 
-#[test]
 fn object_round_trips_with_metadata_and_ranges() {
     let server = Server::start(2);
     rt().block_on(async {
@@ -436,7 +434,6 @@ fn shard_objects(data_dir: &std::path::Path, shard: u32) -> u64 {
     })
 }
 
-#[test]
 fn delete_objects_batch_and_quiet() {
     let server = Server::start(2);
     rt().block_on(async {
@@ -491,7 +488,6 @@ fn delete_objects_batch_and_quiet() {
     });
 }
 
-#[test]
 fn authentication_errors() {
     let server = Server::start(1);
     rt().block_on(async {
@@ -535,3 +531,11 @@ fn authentication_errors() {
         assert!(e.into_service_error().is_no_such_key());
     });
 }
+
+// Each on the log store and on `serve --memory`.
+crate::on_both_backends!(
+    bucket_lifecycle_and_errors,
+    object_round_trips_with_metadata_and_ranges,
+    delete_objects_batch_and_quiet,
+    authentication_errors,
+);

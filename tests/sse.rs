@@ -256,7 +256,6 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-#[test]
 fn sse_c_needs_the_key_it_was_written_with() {
     let server = Server::start_with(2, &["--allow-sse-c-over-http"]);
     rt().block_on(async {
@@ -360,7 +359,6 @@ fn sse_c_needs_the_key_it_was_written_with() {
     ));
 }
 
-#[test]
 fn sse_c_is_refused_over_plain_http_by_default() {
     let server = Server::start(1);
     rt().block_on(async {
@@ -397,7 +395,6 @@ fn sse_c_is_refused_over_plain_http_by_default() {
     });
 }
 
-#[test]
 fn encrypted_multipart_uploads_and_copies() {
     let server = Server::start_with(2, &["--allow-sse-c-over-http"]);
     rt().block_on(async {
@@ -649,7 +646,6 @@ fn encrypted_multipart_uploads_and_copies() {
     });
 }
 
-#[test]
 fn bucket_default_encryption_applies_to_writes_without_headers() {
     use aws_sdk_s3::types::{
         ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
@@ -808,7 +804,6 @@ fn bucket_default_encryption_applies_to_writes_without_headers() {
 /// A presigned GET of an SSE-C object: the URL carries the signature, the
 /// client sends the key headers it signed (as on S3); without them the
 /// signature does not match.
-#[test]
 fn presigned_get_of_an_sse_c_object() {
     use aws_sdk_s3::presigning::PresigningConfig;
     use std::io::{BufReader, Write};
@@ -869,3 +864,12 @@ fn presigned_get_of_an_sse_c_object() {
         assert_eq!(bare.status, 403, "{}", bare.body_text());
     });
 }
+
+// Each on the log store and on `serve --memory`.
+crate::on_both_backends!(
+    sse_c_needs_the_key_it_was_written_with,
+    sse_c_is_refused_over_plain_http_by_default,
+    encrypted_multipart_uploads_and_copies,
+    bucket_default_encryption_applies_to_writes_without_headers,
+    presigned_get_of_an_sse_c_object,
+);

@@ -408,7 +408,6 @@ fn versions_markers_and_version_deletes() {
     });
 }
 
-#[test]
 fn listing_pages_copies_tags_multipart_and_suspend() {
     let server = Server::start(2);
     rt().block_on(async {
@@ -644,7 +643,6 @@ fn listing_pages_copies_tags_multipart_and_suspend() {
 
 /// Lifecycle rules for versioned buckets are accepted and answered back as
 /// set (their enforcement is tested in server::lifecycle with a clock).
-#[test]
 fn noncurrent_lifecycle_rules_round_trip() {
     use aws_sdk_s3::types::{
         BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
@@ -706,3 +704,9 @@ fn noncurrent_lifecycle_rules_round_trip() {
         );
     });
 }
+
+// Each on the log store and on `serve --memory`.
+crate::on_both_backends!(
+    listing_pages_copies_tags_multipart_and_suspend,
+    noncurrent_lifecycle_rules_round_trip,
+);

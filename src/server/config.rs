@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// Enables virtual-hosted-style addressing for `<bucket>.<domain>`.
     pub domain: Option<String>,
     pub max_data_bytes: Option<u64>,
+    /// Keep objects in memory instead of the log on disk, within this many
+    /// bytes over all shards (`serve --memory`, `--memory-mib`); None: disk.
+    /// No durability: everything is lost when the process ends.
+    pub memory_bytes: Option<u64>,
     pub segment_bytes: u64,
     /// Use O_DIRECT for the logs (falls back automatically where unsupported).
     pub direct_io: bool,

@@ -16,6 +16,7 @@ pub mod floor;
 pub mod handlers;
 pub mod lifecycle;
 pub mod md5_batch;
+pub mod memory;
 pub mod owner;
 pub mod ratelimit;
 pub mod read;
@@ -51,11 +52,26 @@ pub struct Started {
     pub stop: stop::StopHandle,
     /// The data dir's lock: hold it as long as the shards run.
     pub lock: dirlock::DataDirLock,
+    /// The data dir the server runs in: `--data-dir`, or with `--memory` a
+    /// fresh temporary one (removed by `memory::remove_catalog_dir`).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Formats or opens the data dir, starts every shard, and returns once all
 /// of them listen. Shard threads run until the process exits.
 pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
+    if cfg.memory_bytes.is_none() {
+        return start_in_data_dir(cfg);
+    }
+    memory::warn_no_durability(&cfg);
+    cfg.data_dir = memory::create_catalog_dir()?;
+    // The objects are in memory already: a record cache would hold them twice.
+    cfg.cache_bytes_per_shard = 0;
+    let dir = cfg.data_dir.clone();
+    start_in_data_dir(cfg).inspect_err(|_| memory::remove_catalog_dir(&dir))
+}
+
+fn start_in_data_dir(mut cfg: ServerConfig) -> Result<Started, String> {
     let soft_fd_limit = fdlimit::raise_and_log();
     crate::util::private_fs::create_private_dir_all(&cfg.data_dir)
         .map_err(|e| format!("create {}: {e}", cfg.data_dir.display()))?;
@@ -156,6 +172,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         threads,
         stop,
         lock,
+        data_dir: cfg.data_dir.clone(),
     })
 }
 
@@ -202,8 +219,11 @@ fn warn_if_few_connections_fit(cfg: &ServerConfig, fd_ceiling: u64) {
 /// cannot hold `store::space::MIN_SEGMENTS_PER_SHARD` of them (logged).
 fn fit_segment_bytes(cfg: &ServerConfig) -> Result<u64, String> {
     let shards = cfg.shards.max(1) as u64;
-    let by_cap = cfg.max_data_bytes.map(|c| c / shards);
-    let by_disk = crate::store::space::fs_size_bytes(&cfg.data_dir).map(|t| t / shards);
+    let by_cap = shard_cap_bytes(cfg);
+    let by_disk = match cfg.memory_bytes {
+        Some(_) => None,
+        None => crate::store::space::fs_size_bytes(&cfg.data_dir).map(|t| t / shards),
+    };
     let bound = match (by_cap, by_disk) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -219,6 +239,16 @@ fn fit_segment_bytes(cfg: &ServerConfig) -> Result<u64, String> {
         );
     }
     Ok(fitted)
+}
+
+/// Each shard's cap on its files: its share of `--max-data-bytes`, and with
+/// `--memory` of the memory bound (the smaller of the two).
+fn shard_cap_bytes(cfg: &ServerConfig) -> Option<u64> {
+    let total = match (cfg.max_data_bytes, cfg.memory_bytes) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    total.map(|t| t / cfg.shards.max(1) as u64)
 }
 
 struct ShardBoot {
@@ -260,7 +290,13 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     store_cfg.segment_bytes = cfg.segment_bytes;
     store_cfg.shard_count = cfg.shards as u32;
     store_cfg.direct_io = cfg.direct_io;
-    store_cfg.max_data_bytes = cfg.max_data_bytes.map(|b| b / cfg.shards as u64);
+    store_cfg.max_data_bytes = shard_cap_bytes(&cfg);
+    if let Some(cap) = store_cfg
+        .max_data_bytes
+        .filter(|_| cfg.memory_bytes.is_some())
+    {
+        store_cfg.backing = crate::store::Backing::Memory(crate::store::MemDisk::new_handle(cap));
+    }
     store_cfg.cache_bytes = cfg.cache_bytes_per_shard;
     store_cfg.accept_data_loss = cfg.accept_data_loss;
     let store = match Store::open(store_cfg).await {

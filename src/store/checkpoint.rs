@@ -27,7 +27,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use super::damage::Classifier;
-use super::file::{list_segments, segment_name, sync_dir, SegmentFile};
+use super::file::{list_segments, segment_name, sync_dir, Backing, SegmentFile};
 use super::index::{Index, ObjectEntry};
 use super::log::LogConfig;
 use super::record::{record_bytes, CommitRec, DecodeError};
@@ -73,7 +73,7 @@ struct Checkpoint {
 /// (waiting a little for one). Ok(false) when skipped.
 pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     let inner = &store.inner;
-    if inner.log.config().sim.is_some() {
+    if !inner.log.config().backing.is_files() {
         return Ok(false);
     }
     for _ in 0..CHECKPOINT_QUIESCE_TRIES {
@@ -344,7 +344,7 @@ fn file_bytes_in(dir: &Path) -> u64 {
 /// Bytes the shard's checkpoint takes at open (counted against the space
 /// bounds); a temporary file a crash left behind is removed.
 pub fn file_bytes(cfg: &LogConfig) -> u64 {
-    if cfg.sim.is_some() {
+    if !cfg.backing.is_files() {
         return 0;
     }
     let _ = std::fs::remove_file(cfg.dir.join(CHECKPOINT_TMP_FILE));
@@ -362,7 +362,7 @@ fn write_atomically(dir: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     written?;
     let dst = dir.join(CHECKPOINT_FILE);
     std::fs::rename(&tmp, &dst).map_err(io("rename", &dst))?;
-    sync_dir(dir, None)
+    sync_dir(dir, &Backing::Files)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -398,7 +398,7 @@ fn load(dir: &Path, segment_ids: &[u32]) -> Option<Checkpoint> {
 
 /// Where the shard's valid checkpoint says the log was durable, if it has one.
 pub(crate) fn durable_position(dir: &Path) -> Option<(u32, u64)> {
-    let ids = list_segments(dir, None).ok()?;
+    let ids = list_segments(dir, &Backing::Files).ok()?;
     load(dir, &ids).map(|cp| (cp.first_segment, cp.first_offset))
 }
 
@@ -406,10 +406,10 @@ pub(crate) fn durable_position(dir: &Path) -> Option<(u32, u64)> {
 /// file; only segments from its first segment on are scanned, and only their
 /// records after that sequence replayed. Without a valid one, a full scan.
 pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
-    if cfg.sim.is_some() {
+    if !cfg.backing.is_files() {
         return super::recovery::recover(cfg).await;
     }
-    let ids = list_segments(&cfg.dir, None)?;
+    let ids = list_segments(&cfg.dir, &Backing::Files)?;
     let Some(cp) = load(&cfg.dir, &ids) else {
         return super::recovery::recover(cfg).await;
     };
@@ -435,7 +435,7 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     let mut undecodable = Vec::new();
     for (i, &id) in ids.iter().enumerate() {
         let path = cfg.dir.join(segment_name(id));
-        let file = SegmentFile::open(&path, false, cfg.direct_io, None).await?;
+        let file = SegmentFile::open(&path, false, cfg.direct_io, &Backing::Files).await?;
         if id >= cp.first_segment {
             let start = if id == cp.first_segment {
                 cp.first_offset

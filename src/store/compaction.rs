@@ -527,7 +527,7 @@ async fn free_segment(
     let cfg = inner.log.config();
     let file_bytes = file.len()?;
     // The segment is out of the log already; its file goes off this thread.
-    remove_durably(file.path(), &cfg.dir, cfg.sim.as_ref()).await?;
+    remove_durably(file.path(), &cfg.dir, &cfg.backing).await?;
     inner.log.space().release(file_bytes);
     tracing::info!(
         shard = cfg.shard,

@@ -1,5 +1,6 @@
-//! The narrow storage interface under the log: a real O_DIRECT file or a
-//! simulated disk that models volatile writes, power loss and injected faults.
+//! The narrow storage interface under the log: a real O_DIRECT file, a
+//! simulated disk that models volatile writes, power loss and injected
+//! faults, or plain memory (`serve --memory`, no durability).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -15,10 +16,32 @@ use super::types::StoreError;
 /// Size of each write that zero-fills a new segment file.
 pub const ZERO_FILL_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
-/// A segment file: real (O_DIRECT when possible) or simulated.
+/// A segment file: real (O_DIRECT when possible), simulated, or in memory.
 pub enum SegmentFile {
     Direct(DirectFile),
     Sim(SimFile),
+    Mem(MemFile),
+}
+
+/// Where a store's files live. Everything above `SegmentFile` (the log, its
+/// index, compaction, the S3 handlers) runs the same over each.
+#[derive(Clone, Default)]
+pub enum Backing {
+    /// Files in the shard's directory on the file system.
+    #[default]
+    Files,
+    /// The simulated disk (tests): volatile writes, power cuts, faults.
+    Sim(SimDiskHandle),
+    /// Plain memory (`serve --memory`): nothing survives the process.
+    Memory(MemDiskHandle),
+}
+
+impl Backing {
+    /// Whether the files are on the file system (directories, fsync,
+    /// statvfs and checkpoint files apply).
+    pub fn is_files(&self) -> bool {
+        matches!(self, Backing::Files)
+    }
 }
 
 pub struct DirectFile {
@@ -49,10 +72,14 @@ impl SegmentFile {
         path: &Path,
         create: bool,
         direct_io: bool,
-        sim: Option<&SimDiskHandle>,
+        backing: &Backing,
     ) -> Result<SegmentFile, StoreError> {
-        if let Some(disk) = sim {
-            return SimFile::open(disk, path, create).map(SegmentFile::Sim);
+        match backing {
+            Backing::Files => {}
+            Backing::Sim(disk) => return SimFile::open(disk, path, create).map(SegmentFile::Sim),
+            Backing::Memory(disk) => {
+                return MemFile::open(disk, path, create).map(SegmentFile::Mem)
+            }
         }
         if direct_io {
             match DirectFile::open(path, create, true).await {
@@ -76,6 +103,7 @@ impl SegmentFile {
         match self {
             SegmentFile::Direct(f) => &f.path,
             SegmentFile::Sim(f) => &f.path,
+            SegmentFile::Mem(f) => &f.path,
         }
     }
 
@@ -100,6 +128,10 @@ impl SegmentFile {
                 }
                 (r.map_err(|e| io_err("write", &f.path, offset, e)), buf)
             }
+            SegmentFile::Mem(f) => {
+                let r = f.write_at(buf.as_slice(), offset);
+                (r.map_err(|e| io_err("write", &f.path, offset, e)), buf)
+            }
         }
     }
 
@@ -121,6 +153,10 @@ impl SegmentFile {
                 let r = f.read_at(&mut buf, offset);
                 (r.map_err(|e| io_err("read", &f.path, offset, e)), buf)
             }
+            SegmentFile::Mem(f) => {
+                let r = f.read_at(&mut buf, offset);
+                (r.map_err(|e| io_err("read", &f.path, offset, e)), buf)
+            }
         }
     }
 
@@ -138,6 +174,8 @@ impl SegmentFile {
                 f.sync_data()
                     .map_err(|e| io_err("fdatasync", &f.path, 0, e))
             }
+            // Memory is as durable as it will ever be.
+            SegmentFile::Mem(_) => Ok(()),
         }
     }
 
@@ -148,6 +186,9 @@ impl SegmentFile {
                 fallocate(f.file.as_raw_fd(), len).map_err(|e| io_err("fallocate", &f.path, 0, e))
             }
             SegmentFile::Sim(f) => f
+                .allocate(len)
+                .map_err(|e| io_err("fallocate", &f.path, 0, e)),
+            SegmentFile::Mem(f) => f
                 .allocate(len)
                 .map_err(|e| io_err("fallocate", &f.path, 0, e)),
         }
@@ -187,6 +228,7 @@ impl SegmentFile {
                 .borrow()
                 .file(&f.path)
                 .map_or(0, |d| d.current.len() as u64)),
+            SegmentFile::Mem(f) => Ok(f.disk.borrow().len_of(&f.path)),
         }
     }
 
@@ -195,9 +237,10 @@ impl SegmentFile {
     }
 
     /// Whether a completed `write_at` is already on stable storage (O_DSYNC),
-    /// so the log needs no separate flush after it.
+    /// so the log needs no separate flush after it. Memory has no stabler
+    /// storage: a completed write there is as durable as it gets.
     pub fn writes_are_durable(&self) -> bool {
-        DSYNC_WRITES && self.is_direct()
+        DSYNC_WRITES && self.is_direct() || matches!(self, SegmentFile::Mem(_))
     }
 
     pub fn is_direct(&self) -> bool {
@@ -331,10 +374,11 @@ impl DirectFile {
 }
 
 /// Lists segment ids (from `seg-NNNNNNNNNN.log` names) in a shard dir, ascending.
-pub fn list_segments(dir: &Path, sim: Option<&SimDiskHandle>) -> Result<Vec<u32>, StoreError> {
-    let names: Vec<String> = match sim {
-        Some(disk) => disk.borrow().files_in(dir),
-        None => std::fs::read_dir(dir)
+pub fn list_segments(dir: &Path, backing: &Backing) -> Result<Vec<u32>, StoreError> {
+    let names: Vec<String> = match backing {
+        Backing::Sim(disk) => disk.borrow().files_in(dir),
+        Backing::Memory(disk) => disk.borrow().files_in(dir),
+        Backing::Files => std::fs::read_dir(dir)
             .map_err(|e| io_err("readdir", dir, 0, e))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -370,8 +414,8 @@ fn parse_segment_name(name: &str) -> Option<u32> {
 }
 
 /// Makes a new directory entry durable (fsync of the directory).
-pub fn sync_dir(dir: &Path, sim: Option<&SimDiskHandle>) -> Result<(), StoreError> {
-    if sim.is_some() {
+pub fn sync_dir(dir: &Path, backing: &Backing) -> Result<(), StoreError> {
+    if !backing.is_files() {
         return Ok(());
     }
     std::fs::File::open(dir)
@@ -642,12 +686,13 @@ fn align_half(len: usize) -> usize {
 }
 
 /// Removes a file that was created but could not be preallocated.
-pub fn remove(path: &Path, sim: Option<&SimDiskHandle>) {
-    match sim {
-        Some(disk) => {
+pub fn remove(path: &Path, backing: &Backing) {
+    match backing {
+        Backing::Sim(disk) => {
             disk.borrow_mut().files.remove(path);
         }
-        None => {
+        Backing::Memory(disk) => disk.borrow_mut().remove(path),
+        Backing::Files => {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -656,22 +701,18 @@ pub fn remove(path: &Path, sim: Option<&SimDiskHandle>) {
 /// Unlinks `path` and syncs `dir`, on a helper thread for real files: an
 /// unlink of a large preallocated file and a directory fsync block for
 /// milliseconds, which would stall every request on the calling shard.
-pub async fn remove_durably(
-    path: &Path,
-    dir: &Path,
-    sim: Option<&SimDiskHandle>,
-) -> Result<(), StoreError> {
-    if sim.is_some() {
-        remove(path, sim);
-        return sync_dir(dir, sim);
+pub async fn remove_durably(path: &Path, dir: &Path, backing: &Backing) -> Result<(), StoreError> {
+    if !backing.is_files() {
+        remove(path, backing);
+        return Ok(());
     }
     let (owned_path, owned_dir) = (path.to_path_buf(), dir.to_path_buf());
     let (tx, rx) = futures_channel::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("ringstore-unlink".into())
         .spawn(move || {
-            remove(&owned_path, None);
-            let _ = tx.send(sync_dir(&owned_dir, None));
+            remove(&owned_path, &Backing::Files);
+            let _ = tx.send(sync_dir(&owned_dir, &Backing::Files));
         });
     if let Err(e) = spawned {
         return Err(io_err("spawn unlink thread", dir, 0, e));
@@ -686,5 +727,216 @@ impl SimDisk {
     /// What reads of `path` would see now.
     pub fn file_bytes(&self, path: &Path) -> Option<&[u8]> {
         self.files.get(path).map(|f| f.current.as_slice())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Memory disk (`serve --memory`)
+
+pub type MemDiskHandle = Rc<RefCell<MemDisk>>;
+
+/// Granule of a memory file: its bytes are allocated a page at a time, on
+/// the first write into the page, so a preallocated segment costs memory
+/// only as far as the log has written it.
+pub const MEM_PAGE_BYTES: usize = 64 * 1024;
+
+/// One shard's files in plain memory: one copy of each byte (no durable
+/// image, no pending writes), no faults, sync a no-op. The sum of the
+/// files' lengths (preallocation included, as on disk) stays within
+/// `capacity_bytes`; past it writes and preallocation fail with ENOSPC.
+pub struct MemDisk {
+    files: BTreeMap<PathBuf, MemFileData>,
+    capacity_bytes: u64,
+    /// Sum of the files' lengths.
+    used_bytes: u64,
+}
+
+#[derive(Default)]
+struct MemFileData {
+    len: u64,
+    /// Page i holds bytes `[i * MEM_PAGE_BYTES, (i + 1) * MEM_PAGE_BYTES)`;
+    /// None: never written, reads as zeros.
+    pages: Vec<Option<Box<[u8]>>>,
+}
+
+impl MemDisk {
+    pub fn new_handle(capacity_bytes: u64) -> MemDiskHandle {
+        Rc::new(RefCell::new(MemDisk {
+            files: BTreeMap::new(),
+            capacity_bytes,
+            used_bytes: 0,
+        }))
+    }
+
+    /// Sum of the files' lengths (what the capacity bounds).
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// Bytes of pages allocated (what the files cost in memory).
+    pub fn resident_bytes(&self) -> u64 {
+        let pages: usize = self
+            .files
+            .values()
+            .map(|f| f.pages.iter().filter(|p| p.is_some()).count())
+            .sum();
+        (pages * MEM_PAGE_BYTES) as u64
+    }
+
+    fn len_of(&self, path: &Path) -> u64 {
+        self.files.get(path).map_or(0, |f| f.len)
+    }
+
+    fn files_in(&self, dir: &Path) -> Vec<String> {
+        self.files
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect()
+    }
+
+    fn remove(&mut self, path: &Path) {
+        if let Some(f) = self.files.remove(path) {
+            debug_assert!(f.len <= self.used_bytes);
+            self.used_bytes -= f.len;
+        }
+    }
+
+    /// Grows `path` to `len` bytes (no pages allocated) if it is shorter.
+    fn grow(&mut self, path: &Path, len: u64) -> io::Result<()> {
+        let f = self.files.get_mut(path).ok_or_else(eio)?;
+        let grow = len.saturating_sub(f.len);
+        if self.used_bytes + grow > self.capacity_bytes {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        f.len += grow;
+        self.used_bytes += grow;
+        Ok(())
+    }
+}
+
+/// A file of a `MemDisk`.
+pub struct MemFile {
+    disk: MemDiskHandle,
+    path: PathBuf,
+}
+
+impl MemFile {
+    fn open(disk: &MemDiskHandle, path: &Path, create: bool) -> Result<MemFile, StoreError> {
+        let mut d = disk.borrow_mut();
+        if !d.files.contains_key(path) {
+            if !create {
+                let e = io::Error::from_raw_os_error(libc::ENOENT);
+                return Err(io_err("open", path, 0, e));
+            }
+            d.files.insert(path.to_path_buf(), MemFileData::default());
+        }
+        Ok(MemFile {
+            disk: disk.clone(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        self.disk.borrow_mut().grow(&self.path, len)
+    }
+
+    fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        let mut d = self.disk.borrow_mut();
+        d.grow(&self.path, offset + data.len() as u64)?;
+        let f = d.files.get_mut(&self.path).ok_or_else(eio)?;
+        let mut at = offset as usize;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (page, within) = (at / MEM_PAGE_BYTES, at % MEM_PAGE_BYTES);
+            if f.pages.len() <= page {
+                f.pages.resize_with(page + 1, || None);
+            }
+            let bytes =
+                f.pages[page].get_or_insert_with(|| vec![0u8; MEM_PAGE_BYTES].into_boxed_slice());
+            let n = rest.len().min(MEM_PAGE_BYTES - within);
+            bytes[within..within + n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            at += n;
+        }
+        Ok(())
+    }
+
+    fn read_at(&self, buf: &mut AlignedBuf, offset: u64) -> io::Result<usize> {
+        let d = self.disk.borrow();
+        let f = d.files.get(&self.path).ok_or_else(eio)?;
+        let start = offset.min(f.len) as usize;
+        let n = (f.len as usize - start).min(buf.capacity());
+        let out = &mut buf.full_mut()[..n];
+        let mut done = 0;
+        while done < n {
+            let at = start + done;
+            let (page, within) = (at / MEM_PAGE_BYTES, at % MEM_PAGE_BYTES);
+            let k = (n - done).min(MEM_PAGE_BYTES - within);
+            match f.pages.get(page).and_then(|p| p.as_deref()) {
+                Some(bytes) => out[done..done + k].copy_from_slice(&bytes[within..within + k]),
+                None => out[done..done + k].fill(0),
+            }
+            done += k;
+        }
+        buf.set_len(n);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod mem_tests {
+    use super::*;
+
+    fn block(byte: u8, blocks: usize) -> AlignedBuf {
+        let mut b = AlignedBuf::new(blocks * BLOCK_BYTES);
+        b.extend_from_slice(&vec![byte; blocks * BLOCK_BYTES]);
+        b
+    }
+
+    #[test]
+    fn a_memory_file_is_sparse_bounded_and_reads_what_was_written() {
+        crate::store::tests::run(async {
+            let disk = MemDisk::new_handle(4 * MEM_PAGE_BYTES as u64);
+            let backing = Backing::Memory(disk.clone());
+            let path = Path::new("/mem/shard-000/seg-0000000001.log");
+            let f = SegmentFile::open(path, true, true, &backing)
+                .await
+                .expect("open");
+            f.allocate(3 * MEM_PAGE_BYTES as u64).expect("fits");
+            assert_eq!(f.len().expect("len"), 3 * MEM_PAGE_BYTES as u64);
+            assert_eq!(disk.borrow().resident_bytes(), 0, "preallocation is free");
+            // A write across a page boundary.
+            let at = (MEM_PAGE_BYTES - BLOCK_BYTES) as u64;
+            let (r, _) = f.write_at(block(7, 2), at).await;
+            r.expect("write");
+            assert_eq!(disk.borrow().resident_bytes(), 2 * MEM_PAGE_BYTES as u64);
+            let (r, buf) = f
+                .read_at(AlignedBuf::new(4 * BLOCK_BYTES), at - BLOCK_BYTES as u64)
+                .await;
+            assert_eq!(r.expect("read"), 4 * BLOCK_BYTES);
+            let want: Vec<u8> = [0u8, 7, 7, 0]
+                .iter()
+                .flat_map(|&b| vec![b; BLOCK_BYTES])
+                .collect();
+            assert_eq!(buf.as_slice(), &want[..]);
+            // Past the capacity: ENOSPC, nothing grows.
+            let g = SegmentFile::open(&path.with_extension("x"), true, true, &backing)
+                .await
+                .expect("open");
+            assert!(matches!(
+                g.allocate(2 * MEM_PAGE_BYTES as u64),
+                Err(StoreError::NoSpace)
+            ));
+            g.allocate(MEM_PAGE_BYTES as u64)
+                .expect("the last page fits");
+            let (r, _) = g.write_at(block(1, 1), MEM_PAGE_BYTES as u64).await;
+            assert!(matches!(r, Err(StoreError::NoSpace)));
+            // Removing a file gives its bytes back.
+            remove(path, &backing);
+            assert_eq!(disk.borrow().used_bytes(), MEM_PAGE_BYTES as u64);
+            assert_eq!(disk.borrow().resident_bytes(), 0);
+            assert!(f.sync_data().await.is_ok() && f.writes_are_durable());
+        });
     }
 }

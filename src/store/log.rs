@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
-use super::file::{segment_name, SegmentFile, SimDiskHandle};
+use super::file::{segment_name, Backing, SegmentFile};
 use super::record::{
     encode_record_parts, record_bytes, RecordKind, SegmentHeaderRec, SyncRec, FORMAT_VERSION,
     MAX_PAYLOAD_BYTES, SYNC_RECORD_BYTES,
@@ -123,7 +123,7 @@ pub struct LogConfig {
     pub segment_bytes: u64,
     pub write_buffer_bytes: usize,
     pub direct_io: bool,
-    pub sim: Option<SimDiskHandle>,
+    pub backing: Backing,
     pub max_data_bytes: Option<u64>,
     /// Recovery drops records damaged after they were durable instead of
     /// failing (`--accept-data-loss`).
@@ -224,7 +224,7 @@ impl Log {
         let (seg_id, next_seq) = resume.as_ref().map_or((1, 1), |r| (r.segment, r.next_seq));
         let fresh = resume.as_ref().is_none_or(|r| r.offset == 0);
         // A spare left by an earlier run may be half zero-filled.
-        super::file::remove(&cfg.dir.join(SPARE_SEGMENT_NAME), cfg.sim.as_ref());
+        super::file::remove(&cfg.dir.join(SPARE_SEGMENT_NAME), &cfg.backing);
         for f in segments.values() {
             space.hold(f.len()?);
         }
@@ -608,10 +608,11 @@ impl Log {
             offset: 0,
             source,
         });
-        let opened = match renamed.and_then(|()| super::file::sync_dir(&self.cfg.dir, None)) {
-            Ok(()) => SegmentFile::open(&to, false, true, None).await,
-            Err(e) => Err(e),
-        };
+        let opened =
+            match renamed.and_then(|()| super::file::sync_dir(&self.cfg.dir, &Backing::Files)) {
+                Ok(()) => SegmentFile::open(&to, false, true, &Backing::Files).await,
+                Err(e) => Err(e),
+            };
         match opened {
             Ok(file) => {
                 debug_assert!(file.is_direct());
@@ -619,7 +620,7 @@ impl Log {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "spare segment unusable; preallocating instead");
-                super::file::remove(&to, None);
+                super::file::remove(&to, &Backing::Files);
                 self.space.release(self.cfg.segment_bytes);
                 None
             }
@@ -632,7 +633,7 @@ impl Log {
     /// if the active segment's flushes were small on average, else only
     /// preallocated (see `ZERO_FILL_BELOW_AVG_FLUSH_BYTES`).
     fn maybe_prepare_spare(self: &Rc<Self>) {
-        if self.spare.get() != Spare::None || self.cfg.sim.is_some() {
+        if self.spare.get() != Spare::None || !self.cfg.backing.is_files() {
             return;
         }
         let (direct, (_, end), flushes) = {
@@ -854,9 +855,9 @@ pub fn should_zero_fill(segment_bytes_written: u64, flushes: u64) -> bool {
 async fn prepare_spare(log: Rc<Log>, zero: bool) {
     debug_assert_eq!(log.spare.get(), Spare::Preparing(zero));
     let path = log.cfg.dir.join(SPARE_SEGMENT_NAME);
-    super::file::remove(&path, None);
+    super::file::remove(&path, &Backing::Files);
     let started = std::time::Instant::now();
-    let result = match SegmentFile::open(&path, true, true, None).await {
+    let result = match SegmentFile::open(&path, true, true, &Backing::Files).await {
         Ok(file) if file.is_direct() => match file.allocate(log.cfg.segment_bytes) {
             Ok(()) if zero => file.zero_fill(log.cfg.segment_bytes).await,
             Ok(()) => file.sync_data().await,
@@ -884,7 +885,7 @@ async fn prepare_spare(log: Rc<Log>, zero: bool) {
         }
         Err(e) => {
             tracing::warn!(error = %e, "preparing the spare segment failed");
-            super::file::remove(&path, None);
+            super::file::remove(&path, &Backing::Files);
             log.space.release(log.cfg.segment_bytes);
             log.spare.set(Spare::Failed);
         }
@@ -916,7 +917,7 @@ async fn create_counted_segment(
 /// also zero-filled (see `SegmentFile::zero_fill`).
 async fn create_segment(cfg: &LogConfig, id: u32, zero: bool) -> Result<SegmentFile, StoreError> {
     let path = cfg.dir.join(segment_name(id));
-    let file = SegmentFile::open(&path, true, cfg.direct_io, cfg.sim.as_ref()).await?;
+    let file = SegmentFile::open(&path, true, cfg.direct_io, &cfg.backing).await?;
     let mut prepared = file.allocate(cfg.segment_bytes);
     if prepared.is_ok() && zero && file.is_direct() {
         let started = std::time::Instant::now();
@@ -928,10 +929,10 @@ async fn create_segment(cfg: &LogConfig, id: u32, zero: bool) -> Result<SegmentF
         );
     }
     if let Err(e) = prepared {
-        super::file::remove(&path, cfg.sim.as_ref());
+        super::file::remove(&path, &cfg.backing);
         return Err(e);
     }
-    super::file::sync_dir(&cfg.dir, cfg.sim.as_ref())?;
+    super::file::sync_dir(&cfg.dir, &cfg.backing)?;
     Ok(file)
 }
 

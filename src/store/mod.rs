@@ -37,7 +37,7 @@ use crate::util::pieces::merge_small;
 
 pub use crate::types::BucketFence;
 pub use bucket_gate::WRITE_FENCE_WAIT;
-pub use file::{SimDisk, SimDiskHandle, SimFaults};
+pub use file::{Backing, MemDisk, MemDiskHandle, SimDisk, SimDiskHandle, SimFaults};
 pub use index::ObjectEntry;
 pub use multipart::{PartInfo, Upload, UploadId, UploadItem, MAX_PART_NUMBER};
 pub use record::{Extent, FORMAT_VERSION, MAX_DATA_RECORD_BYTES};
@@ -75,8 +75,9 @@ pub struct StoreConfig {
     pub segment_bytes: u64,
     pub write_buffer_bytes: usize,
     pub direct_io: bool,
-    /// Run on a simulated disk instead of real files (tests).
-    pub sim: Option<SimDiskHandle>,
+    /// Where the shard's files live: the file system, the simulated disk
+    /// (tests) or memory (`serve --memory`).
+    pub backing: Backing,
     /// Operator cap on segment bytes (`--max-data-bytes`, per shard).
     pub max_data_bytes: Option<u64>,
     /// Bytes of verified record payloads the shard keeps in memory (0: none).
@@ -95,7 +96,7 @@ impl StoreConfig {
             segment_bytes: SEGMENT_BYTES,
             write_buffer_bytes: WRITE_BUFFER_BYTES,
             direct_io: true,
-            sim: None,
+            backing: Backing::Files,
             max_data_bytes: None,
             cache_bytes: DEFAULT_CACHE_BYTES,
             accept_data_loss: false,
@@ -190,7 +191,7 @@ impl Store {
     /// Creates the shard dir if needed, recovers the index from the log and
     /// starts the flusher.
     pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
-        if cfg.sim.is_none() {
+        if cfg.backing.is_files() {
             crate::util::private_fs::create_private_dir_all(&cfg.dir).map_err(|source| {
                 StoreError::Io {
                     op: "mkdir",
@@ -208,7 +209,7 @@ impl Store {
             segment_bytes: cfg.segment_bytes,
             write_buffer_bytes: cfg.write_buffer_bytes,
             direct_io: cfg.direct_io,
-            sim: cfg.sim,
+            backing: cfg.backing,
             max_data_bytes: cfg.max_data_bytes,
             accept_data_loss: cfg.accept_data_loss,
         };
@@ -217,7 +218,7 @@ impl Store {
         recovery::judge(&log_cfg, &rec)?;
         let space = Rc::new(Space::new(
             &log_cfg.dir,
-            log_cfg.sim.clone(),
+            log_cfg.backing.clone(),
             log_cfg.segment_bytes,
             log_cfg.shard_count,
             log_cfg.max_data_bytes,

@@ -202,7 +202,7 @@ pub(crate) enum Op {
 
 /// Scans all segments of `cfg.dir` and rebuilds the index.
 pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
-    let ids = list_segments(&cfg.dir, cfg.sim.as_ref())?;
+    let ids = list_segments(&cfg.dir, &cfg.backing)?;
     let mut out = Recovered {
         index: Index::default(),
         uploads: Uploads::default(),
@@ -222,7 +222,7 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     let mut max_seq = 0u64;
     for (i, &id) in ids.iter().enumerate() {
         let path = cfg.dir.join(segment_name(id));
-        let file = SegmentFile::open(&path, false, cfg.direct_io, cfg.sim.as_ref()).await?;
+        let file = SegmentFile::open(&path, false, cfg.direct_io, &cfg.backing).await?;
         let mut scan = scan_segment(&file).await?;
         max_seq = scan
             .records

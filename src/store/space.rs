@@ -35,7 +35,7 @@
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use super::file::SimDiskHandle;
+use super::file::Backing;
 
 /// Who is appending; see the module docs for each class's floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ const SEGMENT_SIZE_STEP_BYTES: u64 = 1024 * 1024;
 /// The shard's space bounds and what its files hold.
 pub struct Space {
     dir: PathBuf,
-    sim: Option<SimDiskHandle>,
+    backing: Backing,
     segment_bytes: u64,
     shard_count: u64,
     /// `--max-data-bytes` for this shard.
@@ -89,14 +89,14 @@ impl Drop for CompactionClaim<'_> {
 impl Space {
     pub fn new(
         dir: &Path,
-        sim: Option<SimDiskHandle>,
+        backing: Backing,
         segment_bytes: u64,
         shard_count: u32,
         cap: Option<u64>,
     ) -> Space {
         let space = Space {
             dir: dir.to_path_buf(),
-            sim,
+            backing,
             segment_bytes,
             shard_count: u64::from(shard_count.max(1)),
             cap,
@@ -158,11 +158,13 @@ impl Space {
     }
 
     /// Reads the file system's free space again (statvfs, or the simulated
-    /// disk's capacity left).
+    /// disk's capacity left). A memory disk is the shard's own, bounded by
+    /// the cap alone (the server sets the cap to the memory bound).
     pub fn refresh(&self) {
-        let free = match &self.sim {
-            Some(disk) => disk.borrow().free_bytes(),
-            None => super::align::free_bytes(&self.dir),
+        let free = match &self.backing {
+            Backing::Sim(disk) => disk.borrow().free_bytes(),
+            Backing::Memory(_) => None,
+            Backing::Files => super::align::free_bytes(&self.dir),
         };
         self.fs_free.set(free);
     }
@@ -282,7 +284,13 @@ mod tests {
 
     #[test]
     fn each_class_leaves_its_floor() {
-        let s = Space::new(Path::new("/nonexistent"), None, 8 * MIB, 1, Some(64 * MIB));
+        let s = Space::new(
+            Path::new("/nonexistent"),
+            Backing::Files,
+            8 * MIB,
+            1,
+            Some(64 * MIB),
+        );
         assert!(s.floor(AppendClass::Write) > s.floor(AppendClass::Marker));
         assert!(s.floor(AppendClass::Marker) > s.floor(AppendClass::Delete));
         assert!(s.floor(AppendClass::Delete) >= s.segment_bytes());
@@ -300,7 +308,7 @@ mod tests {
     fn deletes_may_use_the_other_shards_reserve() {
         let disk = crate::store::file::SimDisk::new_handle();
         disk.borrow_mut().faults.capacity_bytes = Some(4 * 8 * MIB);
-        let s = Space::new(Path::new("/sim"), Some(disk), 8 * MIB, 2, None);
+        let s = Space::new(Path::new("/sim"), Backing::Sim(disk), 8 * MIB, 2, None);
         let free = s.unallocated_for(AppendClass::Delete).expect("a bound");
         let write = s.unallocated_for(AppendClass::Write).expect("a bound");
         // The other shard's reserve (a segment and a quarter) is closed to
@@ -314,7 +322,13 @@ mod tests {
 
     #[test]
     fn a_running_compaction_lends_deletes_what_it_will_not_copy() {
-        let s = Space::new(Path::new("/nonexistent"), None, 8 * MIB, 1, Some(64 * MIB));
+        let s = Space::new(
+            Path::new("/nonexistent"),
+            Backing::Files,
+            8 * MIB,
+            1,
+            Some(64 * MIB),
+        );
         let (write, delete) = (s.floor(AppendClass::Write), s.floor(AppendClass::Delete));
         {
             let _claim = s.claim_for_compaction(3 * MIB);

@@ -49,7 +49,7 @@ const TEST_SEGMENT_BYTES: u64 = 2 * 1024 * 1024;
 
 fn sim_cfg(disk: &SimDiskHandle) -> StoreConfig {
     let mut cfg = StoreConfig::new(SIM_DIR, 0);
-    cfg.sim = Some(disk.clone());
+    cfg.backing = Backing::Sim(disk.clone());
     cfg.segment_bytes = TEST_SEGMENT_BYTES;
     cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
     cfg

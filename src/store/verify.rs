@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::align::BLOCK_BYTES;
 use super::damage::{Classifier, DamagedRange};
-use super::file::{list_segments, segment_name, SegmentFile};
+use super::file::{list_segments, segment_name, Backing, SegmentFile};
 use super::index::Index;
 use super::log::LogConfig;
 use super::record::record_bytes;
@@ -115,13 +115,13 @@ pub async fn verify_data_dir(data_dir: &Path) -> Result<VerifyReport, StoreError
 /// Verifies one shard directory, adding to `report`.
 pub async fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), StoreError> {
     let cfg = offline_config(dir);
-    let ids = list_segments(dir, None)?;
+    let ids = list_segments(dir, &Backing::Files)?;
     let mut ops: Vec<(u64, Op)> = Vec::new();
     let mut data: HashMap<(u32, u64), u32> = HashMap::new();
     let mut classifier = Classifier::new(super::checkpoint::durable_position(dir));
     for (i, &id) in ids.iter().enumerate() {
         let path = dir.join(segment_name(id));
-        let file = SegmentFile::open(&path, false, false, None).await?;
+        let file = SegmentFile::open(&path, false, false, &Backing::Files).await?;
         let mut scan = scan_segment(&file).await?;
         if i + 1 == ids.len() {
             note_torn_tail(&cfg, &mut classifier, id, &path, &mut scan, report);
@@ -239,7 +239,7 @@ fn offline_config(dir: &Path) -> LogConfig {
         segment_bytes: SEGMENT_BYTES,
         write_buffer_bytes: WRITE_BUFFER_BYTES,
         direct_io: false,
-        sim: None,
+        backing: Backing::Files,
         max_data_bytes: None,
         accept_data_loss: false,
     }

@@ -14,6 +14,51 @@ pub const REGION: &str = "us-east-1";
 /// How long a server may take to come up before the test fails.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Which storage backend `Server::start*` runs (`on_both_backends!`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The log on disk (the default).
+    Log,
+    /// `serve --memory`.
+    Memory,
+}
+
+thread_local! {
+    static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Log) };
+}
+
+/// Runs `test` with the servers it starts on this thread on `backend`.
+pub fn on_backend(backend: Backend, test: fn()) {
+    BACKEND.with(|b| b.set(backend));
+    test();
+}
+
+/// The backend servers started on this thread run.
+pub fn backend() -> Backend {
+    BACKEND.with(|b| b.get())
+}
+
+/// Makes each named test function (a plain `fn()` starting its servers
+/// with `Server::start*`) a test on the log store (`log_store::NAME`) and
+/// one on the memory backend (`memory::NAME`): one body, both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod log_store {
+            $(#[test]
+            fn $name() {
+                $crate::common::on_backend($crate::common::Backend::Log, super::$name)
+            })+
+        }
+        mod memory {
+            $(#[test]
+            fn $name() {
+                $crate::common::on_backend($crate::common::Backend::Memory, super::$name)
+            })+
+        }
+    };
+}
+
 /// A running server process. Killed (SIGKILL) when dropped.
 pub struct Server {
     child: Option<Child>,
@@ -29,6 +74,8 @@ pub struct Server {
     small_segments: bool,
     /// The (soft, hard) RLIMIT_NOFILE the process starts with (see `start_with_nofile`).
     nofile: Option<(u64, u64)>,
+    /// Runs `serve --memory` (its catalog dir, from the banner, becomes `data_dir`).
+    pub memory: bool,
 }
 
 impl Server {
@@ -77,6 +124,7 @@ impl Server {
             log_sink,
             small_segments: !extra.contains(&"--segment-mib"),
             nofile: None,
+            memory: backend() == Backend::Memory || extra.contains(&"--memory"),
         }
     }
 
@@ -94,6 +142,7 @@ impl Server {
             log_sink: None,
             small_segments: false,
             nofile: None,
+            memory: false,
         };
         s.spawn(0);
         s
@@ -114,6 +163,13 @@ impl Server {
                 &[][..]
             })
             .args(&self.extra_args)
+            .args(
+                if self.memory && !self.extra_args.iter().any(|a| a == "--memory") {
+                    &["--memory"][..]
+                } else {
+                    &[][..]
+                },
+            )
             .env("RINGSTORE_ACCESS_KEY", ACCESS_KEY)
             .env("RINGSTORE_SECRET_KEY", SECRET_KEY)
             .env(
@@ -121,6 +177,8 @@ impl Server {
                 std::env::var("RINGSTORE_LOG").unwrap_or_else(|_| "info".into()),
             )
             .env("NO_COLOR", "1")
+            // A memory server's catalog dir goes under the test's own.
+            .env("TMPDIR", self.data_dir.parent().expect("data dir's parent"))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()
@@ -149,13 +207,16 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut endpoint = None;
+            let (mut endpoint, mut catalog) = (None, None);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("ringstore is listening on ") {
                     endpoint = rest.split_whitespace().next().map(str::to_string);
                 }
+                if let Some(rest) = line.strip_prefix("catalog dir: ") {
+                    catalog = rest.split_whitespace().next().map(PathBuf::from);
+                }
                 if line == "ready" {
-                    let _ = tx.send(endpoint.clone());
+                    let _ = tx.send(endpoint.clone().map(|e| (e, catalog.clone())));
                 }
             }
         });
@@ -170,6 +231,10 @@ impl Server {
                     self.log()
                 );
             });
+        let (endpoint, catalog) = endpoint;
+        if self.memory {
+            self.data_dir = catalog.expect("a memory server names its catalog dir");
+        }
         self.port = endpoint
             .rsplit(':')
             .next()

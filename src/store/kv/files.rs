@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::store::file::{self, SimDiskHandle};
+use crate::store::file::{self, Backing, SimDiskHandle};
 use crate::store::types::StoreError;
 
 /// Where the I/O of a kv instance goes.
@@ -37,6 +37,11 @@ pub fn parse_manifest_name(name: &str) -> Option<u64> {
 }
 
 impl KvFiles {
+    /// Where `SegmentFile`s of this kv instance live.
+    pub fn backing(&self) -> Backing {
+        self.sim.clone().map_or(Backing::Files, Backing::Sim)
+    }
+
     pub fn run_path(&self, num: u64) -> PathBuf {
         self.dir.join(run_name(num))
     }
@@ -76,7 +81,7 @@ impl KvFiles {
     /// Unlinks a file; a missing file is not an error. Not made durable: a
     /// removed file that reappears after a crash is an orphan, removed at open.
     pub fn remove(&self, path: &Path) {
-        file::remove(path, self.sim.as_ref());
+        file::remove(path, &self.backing());
     }
 
     /// Makes the directory's entries durable (an fsync of the directory

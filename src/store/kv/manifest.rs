@@ -134,7 +134,7 @@ pub async fn write_manifest(files: &KvFiles, m: &Manifest) -> Result<(), StoreEr
     let path = files.manifest_path(m.number);
     let image = m.encode();
     files.remove(&path);
-    let file = SegmentFile::open(&path, true, files.direct_io, files.sim.as_ref()).await?;
+    let file = SegmentFile::open(&path, true, files.direct_io, &files.backing()).await?;
     let mut buf = AlignedBuf::new(image.len());
     buf.extend_from_slice(&image);
     let (r, _) = file.write_at(buf, 0).await;
@@ -146,7 +146,7 @@ pub async fn write_manifest(files: &KvFiles, m: &Manifest) -> Result<(), StoreEr
 /// Manifest `number`: Ok(None) when it is torn or damaged.
 pub async fn read_manifest(files: &KvFiles, number: u64) -> Result<Option<Manifest>, StoreError> {
     let path = files.manifest_path(number);
-    let file = SegmentFile::open(&path, false, files.direct_io, files.sim.as_ref()).await?;
+    let file = SegmentFile::open(&path, false, files.direct_io, &files.backing()).await?;
     let len = file.len()?;
     if len == 0 || len > MAX_MANIFEST_BYTES as u64 {
         return Ok(None);

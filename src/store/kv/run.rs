@@ -73,7 +73,7 @@ impl RunWriter {
     pub async fn create(files: &KvFiles, num: u64) -> Result<RunWriter, StoreError> {
         let path = files.run_path(num);
         files.remove(&path);
-        let file = SegmentFile::open(&path, true, files.direct_io, files.sim.as_ref()).await?;
+        let file = SegmentFile::open(&path, true, files.direct_io, &files.backing()).await?;
         Ok(RunWriter {
             num,
             files: files.clone(),
@@ -297,7 +297,7 @@ impl RunReader {
     /// Opens a run a manifest names, checking its footer and metadata.
     pub async fn open(files: &KvFiles, info: RunInfo) -> Result<RunReader, StoreError> {
         let path = files.run_path(info.num);
-        let file = SegmentFile::open(&path, false, files.direct_io, files.sim.as_ref()).await?;
+        let file = SegmentFile::open(&path, false, files.direct_io, &files.backing()).await?;
         let len = info.file_bytes;
         if len < BLOCK_BYTES as u64 || !len.is_multiple_of(BLOCK_BYTES as u64) {
             return Err(corrupt(

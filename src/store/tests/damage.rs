@@ -134,11 +134,11 @@ struct Target {
 
 /// Every valid record of the shard, in log order.
 async fn records(cfg: &StoreConfig) -> Vec<Target> {
-    let ids = file::list_segments(&cfg.dir, cfg.sim.as_ref()).expect("list");
+    let ids = file::list_segments(&cfg.dir, &cfg.backing).expect("list");
     let mut out = Vec::new();
     for &id in &ids {
         let path = cfg.dir.join(file::segment_name(id));
-        let f = file::SegmentFile::open(&path, false, false, cfg.sim.as_ref())
+        let f = file::SegmentFile::open(&path, false, false, &cfg.backing)
             .await
             .expect("open segment");
         let scan = scan_segment(&f).await.expect("scan");
@@ -688,7 +688,8 @@ fn a_write_that_ends_its_segment_is_confirmed_too() {
             last
         });
         let copy = disk.borrow().durable_copy();
-        let ids = file::list_segments(std::path::Path::new(SIM_DIR), Some(&copy)).expect("list");
+        let ids = file::list_segments(std::path::Path::new(SIM_DIR), &Backing::Sim(copy.clone()))
+            .expect("list");
         {
             let mut d = copy.borrow_mut();
             for id in ids {

@@ -134,8 +134,14 @@ async fn check_model(store: &Store, model: &BTreeMap<String, Vec<u8>>) {
 /// cannot eat the reserve; every delete and abort still succeeds; deleting
 /// 60% and compacting makes the store writable again; three times, every
 /// acknowledged object intact throughout; and after a restart at full, the
-/// reserve is still there for deletes and aborts.
-fn full_store_cycle(disk: &SimDiskHandle, cfg: impl Fn() -> StoreConfig, bytes_bound: u64) {
+/// reserve is still there for deletes and aborts. `used` reads the bytes
+/// the disk holds; `power_cycle` makes it what a restart finds.
+fn full_store_cycle(
+    used: impl Fn() -> u64,
+    power_cycle: impl Fn(),
+    cfg: impl Fn() -> StoreConfig,
+    bytes_bound: u64,
+) {
     let (model, late_upload) = run(async {
         let store = Store::open(cfg()).await.expect("open");
         let mut model = BTreeMap::new();
@@ -145,9 +151,9 @@ fn full_store_cycle(disk: &SimDiskHandle, cfg: impl Fn() -> StoreConfig, bytes_b
             let n = fill(&store, &mut model, &format!("r{round}"), 300_000).await;
             assert!(n >= 10, "round {round}: only {n} objects fit");
             assert!(
-                disk.borrow().used_bytes() <= bytes_bound,
+                used() <= bytes_bound,
                 "round {round}: {} bytes held, bound {bytes_bound}",
-                disk.borrow().used_bytes()
+                used()
             );
             empty_puts_until_refused(&store, &format!("r{round}")).await;
             store
@@ -181,7 +187,7 @@ fn full_store_cycle(disk: &SimDiskHandle, cfg: impl Fn() -> StoreConfig, bytes_b
         empty_puts_until_refused(&store, "last").await;
         (model, late)
     });
-    disk.borrow_mut().settle();
+    power_cycle();
     run(async {
         let store = Store::open(cfg()).await.expect("reopen at full");
         check_model(&store, &model).await;
@@ -215,7 +221,25 @@ fn capped_store_fills_deletes_compacts_and_refills() {
         c.max_data_bytes = Some(cap);
         c
     };
-    full_store_cycle(&disk, cfg, cap);
+    let used = || disk.borrow().used_bytes();
+    full_store_cycle(used, || disk.borrow_mut().settle(), cfg, cap);
+}
+
+/// The memory backend (`serve --memory`) within its bound: the same cycle
+/// (a reopen in the same process finds the memory as it was).
+#[test]
+fn memory_store_fills_deletes_compacts_and_refills() {
+    let cap = FULL_SEGMENTS * TEST_SEGMENT_BYTES;
+    let mem = MemDisk::new_handle(cap);
+    let cfg = || {
+        let mut c = sim_cfg(&SimDisk::new_handle());
+        c.backing = Backing::Memory(mem.clone());
+        c.max_data_bytes = Some(cap);
+        c
+    };
+    let used = || mem.borrow().used_bytes();
+    full_store_cycle(used, || {}, cfg, cap);
+    assert!(mem.borrow().resident_bytes() <= cap);
 }
 
 /// A small (simulated) disk with no cap: the same, from its free space.
@@ -224,7 +248,13 @@ fn small_disk_fills_deletes_compacts_and_refills() {
     let disk = SimDisk::new_handle();
     let capacity = FULL_SEGMENTS * TEST_SEGMENT_BYTES + space::FS_SLACK_BYTES;
     disk.borrow_mut().faults.capacity_bytes = Some(capacity);
-    full_store_cycle(&disk, || sim_cfg(&disk), capacity);
+    let used = || disk.borrow().used_bytes();
+    full_store_cycle(
+        used,
+        || disk.borrow_mut().settle(),
+        || sim_cfg(&disk),
+        capacity,
+    );
 }
 
 /// Delete markers may not take the last of the delete reserve: after a
