@@ -12,6 +12,7 @@ use std::time::Instant;
 const NEVER_REACHED: Limit = Limit {
     requests_per_sec: 1e9,
     burst: Some(1e9),
+    bytes_per_sec: None,
 };
 
 fn bench(c: &mut Criterion) {

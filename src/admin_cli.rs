@@ -126,13 +126,13 @@ enum RateLimitsCommand {
     /// {"AKIA...": {"requests_per_sec": 100, "burst": 20}}, "buckets":
     /// {...}}`); nothing changes if it is bad.
     Set { file: PathBuf },
-    /// Set one credential's limit (RATE[:BURST]), keeping the others.
+    /// Set one credential's limit (RATE[:BURST][,BYTES]), keeping the others.
     Credential {
         access_key: String,
         #[arg(value_parser = ringstore::ratelimit::Limit::parse)]
         limit: ringstore::ratelimit::Limit,
     },
-    /// Set one bucket's limit (RATE[:BURST]), keeping the others.
+    /// Set one bucket's limit (RATE[:BURST][,BYTES]), keeping the others.
     Bucket {
         name: String,
         #[arg(value_parser = ringstore::ratelimit::Limit::parse)]
@@ -542,10 +542,18 @@ fn rate_limits(client: &Client, out: &Output, cmd: &RateLimitsCommand) -> Result
         RateLimitsCommand::Clear => client.api("DELETE", "rate-limits", None)?,
     };
     out.value(&v, |v| {
-        let show = |l: &Value| match (l["requests_per_sec"].as_f64(), l["burst"].as_f64()) {
-            (Some(r), Some(b)) => format!("{r}/s, burst {b}"),
-            (Some(r), None) => format!("{r}/s"),
-            _ => "none".to_string(),
+        let show = |l: &Value| {
+            let Some(r) = l["requests_per_sec"].as_f64() else {
+                return "none".to_string();
+            };
+            let mut text = format!("{r}/s");
+            if let Some(b) = l["burst"].as_f64() {
+                text.push_str(&format!(", burst {b}"));
+            }
+            if let Some(b) = l["bytes_per_sec"].as_f64() {
+                text.push_str(&format!(", {b} bytes/s"));
+            }
+            text
         };
         let d = &v["defaults"];
         println!("every credential: {}", show(&d["credential"]));

@@ -125,7 +125,7 @@ struct FloorArgs {
     runtime: RuntimeArgs,
 }
 
-/// A rate limit flag's `RATE[:BURST]`.
+/// A rate limit flag's `RATE[:BURST][,BYTES]`.
 fn parse_rate_limit(text: &str) -> Result<ringstore::ratelimit::Limit, String> {
     ringstore::ratelimit::Limit::parse(text)
 }
@@ -304,19 +304,20 @@ struct ServeArgs {
     #[arg(long)]
     faults_header: bool,
     /// Rate limit of every credential (access key) in requests per second
-    /// over all shards, `RATE[:BURST]` (burst default: one second's worth);
-    /// a request over it answers 503 SlowDown. The admin API sets limits
-    /// for single credentials (docs/rate-limits.md).
-    #[arg(long, value_name = "RATE[:BURST]", value_parser = parse_rate_limit)]
+    /// over all shards, `RATE[:BURST]` (burst default: one second's worth),
+    /// and optionally body bytes per second, `,BYTES` (`100:20,10MiB`); a
+    /// request over it answers 503 SlowDown. The admin API sets limits for
+    /// single credentials (docs/rate-limits.md).
+    #[arg(long, value_name = "RATE[:BURST][,BYTES]", value_parser = parse_rate_limit)]
     rate_limit_credential: Option<ringstore::ratelimit::Limit>,
     /// Rate limit of every bucket, as --rate-limit-credential; the admin
     /// API sets limits for single buckets.
-    #[arg(long, value_name = "RATE[:BURST]", value_parser = parse_rate_limit)]
+    #[arg(long, value_name = "RATE[:BURST][,BYTES]", value_parser = parse_rate_limit)]
     rate_limit_bucket: Option<ringstore::ratelimit::Limit>,
     /// Rate limit of every key prefix of every bucket, as
     /// --rate-limit-credential: S3's per-prefix throttling (a prefix is a
     /// key up to its --rate-limit-prefix-depth-th `/`).
-    #[arg(long, value_name = "RATE[:BURST]", value_parser = parse_rate_limit)]
+    #[arg(long, value_name = "RATE[:BURST][,BYTES]", value_parser = parse_rate_limit)]
     rate_limit_prefix: Option<ringstore::ratelimit::Limit>,
     /// How many `/`-separated parts of a key make the prefix that
     /// --rate-limit-prefix limits (1: `logs/2024/a.gz` counts under `logs/`).

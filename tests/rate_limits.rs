@@ -433,3 +433,35 @@ fn one_connection_gets_the_whole_limit_through_borrowed_tokens() {
     assert!(slow > 0, "the client offered more than the limit");
     assert_within_bound(ok, 100.0, 10.0, 5.0, 1, "one connection at 100/s");
 }
+
+/// A byte limit: answers are charged as they are sent, and requests wait
+/// while the limit is in debt. Over T seconds at most `BYTES * T + BYTES`
+/// (one second's worth at once) plus one answer per connection in flight.
+#[test]
+fn a_bucket_byte_limit_holds_its_bytes_per_second() {
+    const OBJECT_BYTES: usize = 20_000;
+    const BYTES_PER_SEC: f64 = 200_000.0;
+    let server = Server::start(2);
+    assert_eq!(send(&server, "PUT", "/bytes-bkt", b"").status, 200);
+    let r = send(
+        &server,
+        "PUT",
+        "/bytes-bkt/k",
+        &common::pattern(OBJECT_BYTES, 3),
+    );
+    assert_eq!(r.status, 200);
+    let limits = json!({ "buckets": { "bytes-bkt": { "requests_per_sec": 1000, "bytes_per_sec": BYTES_PER_SEC } } });
+    let (status, v) = admin_call(&server, "PUT", "rate-limits", limits.to_string().as_bytes());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["buckets"]["bytes-bkt"]["bytes_per_sec"].as_f64(),
+        Some(BYTES_PER_SEC)
+    );
+    let (secs, conns) = (4.0, 8);
+    let (ok, slow) = hammer(&server, &["/bytes-bkt/k"], conns, secs)[0];
+    eprintln!("200 kB/s of 20 kB GETs for 4 s from 8 connections: {ok} OK, {slow} SlowDown");
+    let per_sec = BYTES_PER_SEC / OBJECT_BYTES as f64;
+    // The burst is one second's worth of bytes.
+    assert_within_bound(ok, per_sec, per_sec, secs, conns, "GETs under 200 kB/s");
+    assert!(slow > 0);
+}

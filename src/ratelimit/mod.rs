@@ -32,6 +32,8 @@ pub const MAX_TRACKED_BUCKETS: usize = 65_536;
 pub const MAX_NAMED_LIMITS: usize = 10_000;
 /// The largest rate or burst a limit may have.
 pub const MAX_REQUESTS_PER_SEC: f64 = 1e9;
+/// The largest byte rate a limit may have (1 PB/s).
+pub const MAX_BYTES_PER_SEC: f64 = 1e15;
 /// The deepest key prefix a per-prefix limit counts by.
 pub const MAX_PREFIX_DEPTH: u32 = 16;
 /// Longest name (access key or bucket) a limit may be set for.
@@ -51,6 +53,11 @@ pub struct Limit {
     /// second's worth (`requests_per_sec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<f64>,
+    /// Request and answer body bytes per second, over all shards; unset:
+    /// no byte limit. Charged when the answer is sent, so a request is
+    /// refused while its limit is in debt (docs/rate-limits.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_sec: Option<f64>,
 }
 
 impl Limit {
@@ -58,8 +65,13 @@ impl Limit {
         self.burst.unwrap_or(self.requests_per_sec)
     }
 
-    /// `RATE[:BURST]` (a `serve` flag's value), checked.
+    /// `RATE[:BURST][,BYTES_PER_SEC]` (a `serve` flag's value; bytes as
+    /// `10MiB` or a number), checked.
     pub fn parse(text: &str) -> Result<Limit, String> {
+        let (text, bytes) = match text.split_once(',') {
+            Some((t, b)) => (t, Some(b)),
+            None => (text, None),
+        };
         let (rate, burst) = match text.split_once(':') {
             Some((r, b)) => (r, Some(b)),
             None => (text, None),
@@ -72,6 +84,13 @@ impl Limit {
         let limit = Limit {
             requests_per_sec: number(rate, "rate")?,
             burst: burst.map(|b| number(b, "burst")).transpose()?,
+            bytes_per_sec: bytes
+                .map(|b| {
+                    crate::bench::config::parse_size(b.trim())
+                        .map(|n| n as f64)
+                        .map_err(|e| format!("bytes per second `{b}`: {e}"))
+                })
+                .transpose()?,
         };
         limit.validate("")?;
         Ok(limit)
@@ -94,7 +113,12 @@ impl Limit {
         if let Some(b) = self.burst {
             check("burst", b)?;
         }
-        Ok(())
+        match self.bytes_per_sec {
+            Some(b) if !(b.is_finite() && b >= 1.0 && b <= MAX_BYTES_PER_SEC) => Err(format!(
+                "{field}{dot}bytes_per_sec: {b} is not a number of bytes of at least 1 and at most {MAX_BYTES_PER_SEC}"
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// This limit's slice on one of `shards` shards.
@@ -105,6 +129,8 @@ impl Limit {
             rate: self.requests_per_sec / n,
             burst,
             cap: self.burst().max(burst),
+            // One second's worth of bytes at once.
+            byte_rate: self.bytes_per_sec.map_or(0.0, |b| b / n),
         }
     }
 }
@@ -248,12 +274,16 @@ struct Slice {
     /// Tokens lent by peers raise a bucket to here at most: the whole
     /// limit's burst.
     cap: f64,
+    /// Bytes refilled per second, and the most held (0: no byte limit).
+    byte_rate: f64,
 }
 
 /// One token bucket: a slice, and the tokens left at `last`.
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     tokens: f64,
+    /// Byte tokens; below zero after a large answer (a debt the refill repays).
+    bytes: f64,
     last: Instant,
     slice: Slice,
     /// This shard's clients took a token since the bucket last lent.
@@ -268,6 +298,7 @@ impl Bucket {
     fn full(slice: Slice, now: Instant) -> Bucket {
         Bucket {
             tokens: slice.burst,
+            bytes: slice.byte_rate,
             last: now,
             slice,
             used: false,
@@ -299,10 +330,22 @@ impl Bucket {
         true
     }
 
+    /// Refills, and whether a request may be admitted (a token, and no
+    /// byte debt).
     fn refill(&mut self, now: Instant) -> bool {
         self.tokens = self.tokens_at(now);
+        if self.slice.byte_rate > 0.0 {
+            let idle = now.saturating_duration_since(self.last).as_secs_f64();
+            self.bytes = (self.bytes + idle * self.slice.byte_rate).min(self.slice.byte_rate);
+        }
         self.last = now;
-        self.tokens >= 1.0
+        self.tokens >= 1.0 && self.bytes >= 0.0
+    }
+
+    fn is_full(&self, now: Instant) -> bool {
+        let idle = now.saturating_duration_since(self.last).as_secs_f64();
+        let bytes_full = self.bytes + idle * self.slice.byte_rate >= self.slice.byte_rate;
+        self.tokens_at(now) >= self.slice.burst && bytes_full
     }
 }
 
@@ -316,7 +359,7 @@ fn bucket_in<'a>(
 ) -> &'a mut Bucket {
     if !map.contains_key(name) {
         if map.len() >= MAX_TRACKED_BUCKETS {
-            map.retain(|_, b| b.borrowing || b.tokens_at(now) < b.slice.burst);
+            map.retain(|_, b| b.borrowing || !b.is_full(now));
             if map.len() >= MAX_TRACKED_BUCKETS {
                 map.clear();
             }
@@ -383,6 +426,39 @@ impl ShardLimits {
             prefixes: HashMap::new(),
             throttled: [0; 3],
             wanted: Vec::new(),
+        }
+    }
+
+    /// Whether any limit counts bytes (answers are then charged).
+    pub fn counts_bytes(&self) -> bool {
+        let d = &self.defaults;
+        [&d.credential, &d.bucket, &d.prefix]
+            .into_iter()
+            .flatten()
+            .chain(self.named.credentials.values())
+            .chain(self.named.buckets.values())
+            .any(|l| l.bytes_per_sec.is_some())
+    }
+
+    /// Charges an answered request's body bytes (request and answer) to
+    /// the byte limits it was admitted under; one that drives a limit
+    /// into debt is still answered, the next ones wait for the refill.
+    pub fn charge(&mut self, facts: &RequestFacts, bytes: u64, now: Instant) {
+        let charge = |map: &mut HashMap<String, Bucket>, name: &str| {
+            if let Some(b) = map.get_mut(name).filter(|b| b.slice.byte_rate > 0.0) {
+                b.refill(now);
+                b.bytes -= bytes as f64;
+            }
+        };
+        if let Some(ak) = facts.access_key {
+            charge(&mut self.credentials, ak);
+        }
+        if let Some(b) = facts.bucket {
+            charge(&mut self.buckets, b);
+            if let (Some(_), Some(key)) = (&self.defaults.prefix, facts.key) {
+                let name = format!("{b}\n{}", prefix_of(key, self.defaults.prefix_depth));
+                charge(&mut self.prefixes, &name);
+            }
         }
     }
 
@@ -539,6 +615,8 @@ impl ShardLimits {
 pub struct LimitsCell {
     /// Any limit is set: the request path looks no further when false.
     on: Cell<bool>,
+    /// Some limit counts bytes: answers are charged.
+    bytes_on: Cell<bool>,
     state: RefCell<ShardLimits>,
 }
 
@@ -547,6 +625,7 @@ impl LimitsCell {
         let state = ShardLimits::new(defaults, Named::default(), shards, (started, 0));
         LimitsCell {
             on: Cell::new(!state.is_empty()),
+            bytes_on: Cell::new(state.counts_bytes()),
             state: RefCell::new(state),
         }
     }
@@ -576,7 +655,19 @@ impl LimitsCell {
         *state = ShardLimits::new(defaults, named, shards, version);
         state.throttled = throttled;
         self.on.set(!state.is_empty());
+        self.bytes_on.set(state.counts_bytes());
         true
+    }
+
+    /// Whether answers are to be charged to byte limits.
+    #[inline]
+    pub fn counts_bytes(&self) -> bool {
+        self.bytes_on.get()
+    }
+
+    /// Charges an answered request's body bytes to its byte limits.
+    pub fn charge(&self, facts: &RequestFacts, bytes: u64) {
+        self.state.borrow_mut().charge(facts, bytes, Instant::now())
     }
 
     /// The limits in force: the flags' defaults and the named ones.

@@ -5,6 +5,7 @@ fn limit(rate: f64, burst: f64) -> Limit {
     Limit {
         requests_per_sec: rate,
         burst: Some(burst),
+        bytes_per_sec: None,
     }
 }
 
@@ -135,7 +136,8 @@ fn flag_values_parse_and_bad_ones_name_what_is_wrong() {
         Limit::parse("100").unwrap(),
         Limit {
             requests_per_sec: 100.0,
-            burst: None
+            burst: None,
+            bytes_per_sec: None,
         }
     );
     assert_eq!(Limit::parse("100:20").unwrap(), limit(100.0, 20.0));
@@ -144,6 +146,14 @@ fn flag_values_parse_and_bad_ones_name_what_is_wrong() {
     assert!(Limit::parse("0").unwrap_err().contains("requests_per_sec"));
     assert!(Limit::parse("5:-1").unwrap_err().contains("burst"));
     assert!(Limit::parse("inf").is_err());
+    assert_eq!(
+        Limit::parse("100:20,1MiB").unwrap().bytes_per_sec,
+        Some(1048576.0)
+    );
+    assert!(Limit::parse("100,lots")
+        .unwrap_err()
+        .contains("bytes per second `lots`"));
+    assert!(Limit::parse("100,0").unwrap_err().contains("bytes_per_sec"));
 }
 
 #[test]
@@ -245,4 +255,31 @@ fn a_shard_lends_half_of_what_its_own_clients_use() {
         0.0,
         "no credential limit"
     );
+}
+
+#[test]
+fn a_byte_limit_refuses_while_in_debt_until_the_refill_repays_it() {
+    let t0 = Instant::now();
+    let per_sec = Limit {
+        bytes_per_sec: Some(1000.0),
+        ..limit(100.0, 100.0)
+    };
+    let named = Named {
+        buckets: [("b".to_string(), per_sec)].into(),
+        ..Named::default()
+    };
+    let mut s = ShardLimits::new(Defaults::default(), named, 1, (t0, 0));
+    assert!(s.counts_bytes());
+    let f = facts("AK", "b", "k");
+    assert!(s.check(&f, t0).is_ok());
+    s.charge(&f, 3000, t0);
+    // 1000 held, 3000 charged: 2000 in debt, repaid after 2 s.
+    assert_eq!(
+        s.check(&f, t0 + Duration::from_millis(1900)),
+        Err(Kind::Bucket)
+    );
+    assert!(s.check(&f, t0 + Duration::from_millis(2001)).is_ok());
+    // Other buckets are not charged.
+    s.charge(&facts("AK", "other", "k"), 1 << 30, t0);
+    assert!(s.check(&facts("AK", "other", "k"), t0).is_ok());
 }

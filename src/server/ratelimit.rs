@@ -13,13 +13,24 @@ use std::rc::Rc;
 
 /// The SlowDown error for a request over one of its limits; None when
 /// every limit admits it (and has taken its token).
-pub fn check(ctx: &Rc<ShardCtx>, req: &Req) -> Option<S3Error> {
-    let facts = RequestFacts {
+fn facts(req: &Req) -> RequestFacts<'_> {
+    RequestFacts {
         access_key: req.auth.as_ref().map(|a| a.access_key.as_str()),
         bucket: req.bucket.as_deref(),
         key: req.key.as_deref(),
-    };
-    let verdict = ctx.limits.check(&facts);
+    }
+}
+
+/// Charges a request's body bytes, in and out, to its byte limits (only
+/// when some limit counts bytes).
+pub fn charge(ctx: &ShardCtx, req: &Req, bytes: u64) {
+    if ctx.limits.counts_bytes() {
+        ctx.limits.charge(&facts(req), bytes);
+    }
+}
+
+pub fn check(ctx: &Rc<ShardCtx>, req: &Req) -> Option<S3Error> {
+    let verdict = ctx.limits.check(&facts(req));
     // Buckets that ran dry ask the other shards for their unused tokens,
     // off the request path.
     let wanted = ctx.limits.take_wanted();

@@ -201,7 +201,13 @@ async fn answer(
         // Rate limits' one check when none is set (`server::ratelimit`).
         _ if ctx.limits.is_on() => match super::ratelimit::check(ctx, req) {
             Some(slow_down) => Err(slow_down),
-            None => handlers::dispatch(ctx, conn, req, body).await,
+            None => {
+                let result = handlers::dispatch(ctx, conn, req, body).await;
+                // An admitted request's bytes count against byte limits.
+                let out = result.as_ref().map_or(0, body_bytes);
+                super::ratelimit::charge(ctx, req, body.delivered + out);
+                result
+            }
         },
         _ => handlers::dispatch(ctx, conn, req, body).await,
     };
@@ -269,6 +275,15 @@ async fn linger(conn: &mut Conn, body: &mut BodyReader) -> bool {
     false
 }
 
+/// The bytes of an answer's body.
+fn body_bytes(resp: &Response) -> u64 {
+    match &resp.body {
+        Body::Full(b) => b.len() as u64,
+        Body::Object { len, .. } => *len,
+        Body::Empty | Body::HeadOnly { .. } => 0,
+    }
+}
+
 /// Counts a finished request in this shard's metrics.
 fn record(
     ctx: &ShardCtx,
@@ -277,11 +292,7 @@ fn record(
     resp: &Response,
     bytes_in: u64,
 ) {
-    let bytes_out = match &resp.body {
-        Body::Full(b) => b.len() as u64,
-        Body::Object { len, .. } => *len,
-        Body::Empty | Body::HeadOnly { .. } => 0,
-    };
+    let bytes_out = body_bytes(resp);
     ctx.admin
         .metrics
         .borrow_mut()
