@@ -114,7 +114,7 @@ impl Limit {
             check("burst", b)?;
         }
         match self.bytes_per_sec {
-            Some(b) if !(b.is_finite() && b >= 1.0 && b <= MAX_BYTES_PER_SEC) => Err(format!(
+            Some(b) if !(b.is_finite() && (1.0..=MAX_BYTES_PER_SEC).contains(&b)) => Err(format!(
                 "{field}{dot}bytes_per_sec: {b} is not a number of bytes of at least 1 and at most {MAX_BYTES_PER_SEC}"
             )),
             _ => Ok(()),
