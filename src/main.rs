@@ -212,12 +212,12 @@ struct ServeArgs {
     #[arg(long)]
     memory: bool,
     /// With --memory: memory the stored objects may take, all shards
-    /// together, in MiB (counted like --max-data-bytes counts files, log
-    /// records and the reserve for deletes included; the smaller of the two
-    /// applies). The process needs this much plus its usual overhead.
-    #[arg(long, default_value_t = server::memory::DEFAULT_MEMORY_MIB,
-          value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
-    memory_mib: u64,
+    /// together, in MiB (default 1024; counted like --max-data-bytes counts
+    /// files, log records and the reserve for deletes included; the smaller
+    /// of the two applies). The process needs this much plus its usual
+    /// overhead. Refused without --memory.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    memory_mib: Option<u64>,
     /// Size of each preallocated log segment, in MiB.
     #[arg(long, default_value_t = 256)]
     segment_mib: u64,
@@ -376,6 +376,20 @@ fn default_shards(data_dir: &std::path::Path) -> Result<usize, String> {
 impl ServeArgs {
     /// The server's settings, checked (no side effects: `config check`
     /// calls it too).
+    /// The memory backend's bound, or None for the log on disk.
+    fn memory_bytes(&self) -> Result<Option<u64>, String> {
+        match (self.memory, self.memory_mib) {
+            (true, mib) => Ok(Some(
+                mib.unwrap_or(server::memory::DEFAULT_MEMORY_MIB) * 1024 * 1024,
+            )),
+            (false, None) => Ok(None),
+            (false, Some(_)) => Err("--memory-mib (memory_mib, RINGSTORE_MEMORY_MIB) bounds \
+                 the memory backend and needs --memory; without it objects go to the log in \
+                 --data-dir (bound it with --max-data-bytes)"
+                .into()),
+        }
+    }
+
     fn server_config(&self) -> Result<ServerConfig, String> {
         let shards = match self.shards {
             Some(0) => return Err("--shards must be at least 1".into()),
@@ -400,7 +414,7 @@ impl ServeArgs {
             region: self.region.clone(),
             domain: self.domain.clone(),
             max_data_bytes: self.max_data_bytes,
-            memory_bytes: self.memory.then_some(self.memory_mib * 1024 * 1024),
+            memory_bytes: self.memory_bytes()?,
             segment_bytes: self.segment_mib.max(1) * 1024 * 1024,
             direct_io: !self.no_direct_io,
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
@@ -521,10 +535,18 @@ fn print_banner(cfg: &ServerConfig, started: &server::Started) {
             creds.display()
         );
     }
-    println!(
-        "SSE master key: {}  (back it up: SSE-S3 objects cannot be read without it)",
-        data_dir.join(ringstore::sse::MASTER_KEY_FILE).display()
-    );
+    let master_key = data_dir.join(ringstore::sse::MASTER_KEY_FILE);
+    match cfg.memory_bytes {
+        // Nothing to back up: the objects it protects die with the process.
+        Some(_) => println!(
+            "SSE master key: {}  (generated for this run, removed with the objects)",
+            master_key.display()
+        ),
+        None => println!(
+            "SSE master key: {}  (back it up: SSE-S3 objects cannot be read without it)",
+            master_key.display()
+        ),
+    }
     println!("console:     {endpoint}/_admin/  (sign in with the admin API key)");
     println!("API docs:    {endpoint}/_admin/docs  (OpenAPI: {endpoint}/_admin/openapi.json)");
     println!("metrics:     {endpoint}/_admin/metrics");

@@ -3,7 +3,9 @@
 //! s3_semantics.rs, s3_sdk.rs, multipart.rs, versioning.rs, sse.rs); here:
 //! the start-up says there is no durability, a full memory store answers
 //! 507 and deletes make it writable again, and the process's memory stays
-//! within the bound plus a fixed overhead however much is overwritten.
+//! within the bound plus a fixed overhead however much is overwritten; a
+//! killed memory server's catalog dir is removed by the next start-up; and
+//! --memory-mib without --memory is refused.
 
 mod common;
 
@@ -107,6 +109,8 @@ fn start_up_says_there_is_no_durability_and_stop_leaves_nothing() {
     let banner = banner.join("\n");
     assert!(banner.contains("MEMORY, NO DURABILITY"), "{banner}");
     assert!(banner.contains("lost when the process exits"), "{banner}");
+    // No advice to back up a key whose objects die with the process.
+    assert!(!banner.contains("back it up"), "{banner}");
     let catalog = banner
         .lines()
         .find_map(|l| l.strip_prefix("catalog dir: "))
@@ -228,4 +232,67 @@ fn resident_memory_stays_within_the_bound() {
         peak / MIB
     );
     assert!(server.log().contains("segment compacted and freed"));
+}
+
+/// kill -9 leaves the temporary catalog dir behind (nothing runs to remove
+/// it); the next memory server started with the same TMPDIR removes it.
+/// (That a live server's dir is kept: `server::memory`'s unit test.)
+#[test]
+fn a_killed_memory_servers_catalog_is_removed_by_the_next_start() {
+    let mut server = Server::start_with(1, &["--memory"]);
+    let first = server.data_dir.clone();
+    server.kill9();
+    assert!(first.is_dir(), "kill -9 leaves {} behind", first.display());
+    server.restart();
+    let second = server.data_dir.clone();
+    assert_ne!(first, second);
+    assert!(!first.exists(), "{} was not removed", first.display());
+    assert!(second.is_dir());
+    assert!(
+        server
+            .log()
+            .contains("removed the catalog dir a killed memory server left"),
+        "{}",
+        server.log()
+    );
+}
+
+/// `--memory-mib` only bounds the memory backend: without `--memory` (as a
+/// flag or from the environment) the start is refused and says so, rather
+/// than running a disk server the user did not mean to bound that way.
+#[test]
+fn memory_mib_without_memory_is_refused() {
+    let tmp = tempfile::tempdir_in(common::scratch_dir()).expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    for from_env in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringstore"));
+        cmd.args(["serve", "--shards", "1", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if from_env {
+            cmd.env("RINGSTORE_MEMORY_MIB", "64");
+        } else {
+            cmd.args(["--memory-mib", "64"]);
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("a server started with --memory-mib and no --memory");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "from_env {from_env}: {stderr}");
+        assert!(
+            stderr.contains("--memory-mib") && stderr.contains("needs --memory"),
+            "from_env {from_env}: {stderr}"
+        );
+        assert!(!data_dir.exists(), "nothing was started");
+    }
 }

@@ -76,6 +76,19 @@ pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, String> {
     Ok(DataDirLock { _file: file, path })
 }
 
+/// Locks `dir` if it has a lock file that no process holds (its holder has
+/// exited, however it ended); None if there is none or it is held.
+pub fn lock_if_abandoned(dir: &Path) -> Option<DataDirLock> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .ok()?;
+    try_flock(&file).ok()?;
+    Some(DataDirLock { _file: file, path })
+}
+
 fn try_flock(file: &File) -> std::io::Result<()> {
     // SAFETY: flock(2) on a descriptor this function's caller owns.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -121,5 +134,17 @@ mod tests {
         );
         drop(held);
         lock_data_dir(dir.path()).expect("free again");
+    }
+
+    #[test]
+    fn only_a_lock_file_nobody_holds_is_abandoned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(lock_if_abandoned(dir.path()).is_none(), "no lock file");
+        let held = lock_data_dir(dir.path()).expect("lock");
+        assert!(lock_if_abandoned(dir.path()).is_none(), "held");
+        drop(held);
+        let taken = lock_if_abandoned(dir.path()).expect("abandoned");
+        assert!(lock_data_dir(dir.path()).is_err(), "taken over");
+        drop(taken);
     }
 }

@@ -6,7 +6,9 @@
 //! and SSE; only durability is gone. What is not object data (the catalog
 //! of buckets, the credentials, the SSE master key) lives in a fresh
 //! private temporary directory, so nothing of an earlier run is seen and
-//! `--data-dir` is not used; it is removed when the server stops.
+//! `--data-dir` is not used; it is removed when the server stops, and a
+//! server killed before it could remove it (kill -9, a crash) leaves one
+//! that the next memory server's start-up removes (`remove_abandoned`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,10 @@ pub const DEFAULT_MEMORY_MIB: u64 = 1024;
 const CATALOG_DIR_PREFIX: &str = "ringstore-memory-";
 /// Names tried before giving up on creating a temporary directory.
 const CATALOG_DIR_TRIES: u32 = 16;
+
+/// A catalog dir without a lock file is left alone this long: its server
+/// may be between creating it and locking it (a few milliseconds).
+const UNLOCKED_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Logs, loudly, that nothing this server acknowledges is durable.
 pub fn warn_no_durability(cfg: &ServerConfig) {
@@ -60,6 +66,54 @@ fn create_dir_in(parent: &Path) -> Result<PathBuf, String> {
     ))
 }
 
+/// Removes the catalog dirs under `parent` that memory servers of this user
+/// left behind: named like ours, owned by us, and whose data dir lock no
+/// process holds (checked with flock, so a live server in another pid
+/// namespace sharing the directory is safe). Returns how many were removed.
+pub fn remove_abandoned(parent: &Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    let uid = unsafe { libc::geteuid() };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(CATALOG_DIR_PREFIX));
+        let dir = entry.path();
+        // symlink_metadata: a symlink named like a catalog dir is not one.
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        if !ours || !meta.is_dir() || meta.uid() != uid {
+            continue;
+        }
+        let lock = super::dirlock::lock_if_abandoned(&dir);
+        let unlocked_and_old = !dir.join(super::dirlock::LOCK_FILE).exists()
+            && meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > UNLOCKED_GRACE);
+        if lock.is_none() && !unlocked_and_old {
+            continue;
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), "removed the catalog dir a killed memory server left");
+                removed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), "could not remove an abandoned memory catalog: {e}")
+            }
+        }
+    }
+    removed
+}
+
 /// Removes the temporary catalog directory once the shards have stopped.
 pub fn remove_catalog_dir(dir: &Path) {
     debug_assert!(dir
@@ -86,5 +140,25 @@ mod tests {
         std::fs::write(a.join("catalog.json"), b"{}").expect("write");
         remove_catalog_dir(&a);
         assert!(!a.exists());
+    }
+
+    #[test]
+    fn only_abandoned_catalog_dirs_are_removed() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let abandoned = create_dir_in(parent.path()).expect("abandoned");
+        drop(crate::server::dirlock::lock_data_dir(&abandoned).expect("lock"));
+        std::fs::write(abandoned.join("catalog.json"), b"{}").expect("write");
+        let live = create_dir_in(parent.path()).expect("live");
+        let held = crate::server::dirlock::lock_data_dir(&live).expect("lock");
+        let starting = create_dir_in(parent.path()).expect("not locked yet");
+        let other = parent.path().join("ringstore-test-1");
+        std::fs::create_dir(&other).expect("mkdir");
+        std::fs::write(other.join(crate::server::dirlock::LOCK_FILE), b"1").expect("write");
+        assert_eq!(remove_abandoned(parent.path()), 1);
+        assert!(!abandoned.exists());
+        assert!(live.exists() && starting.exists() && other.exists());
+        drop(held);
+        assert_eq!(remove_abandoned(parent.path()), 1);
+        assert!(!live.exists());
     }
 }

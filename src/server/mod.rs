@@ -64,6 +64,7 @@ pub fn start(mut cfg: ServerConfig) -> Result<Started, String> {
         return start_in_data_dir(cfg);
     }
     memory::warn_no_durability(&cfg);
+    memory::remove_abandoned(&std::env::temp_dir());
     cfg.data_dir = memory::create_catalog_dir()?;
     // The objects are in memory already: a record cache would hold them twice.
     cfg.cache_bytes_per_shard = 0;
