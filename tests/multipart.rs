@@ -877,6 +877,93 @@ fn conditional_complete() {
     });
 }
 
+/// CompleteMultipartUpload's conditions where they differ from 412:
+/// `If-Match` on a key that does not exist is 404 NoSuchKey (as for PUT),
+/// and a completion whose condition held when it arrived but not when it
+/// committed lost a race: 409 ConditionalRequestConflict. The race is made
+/// deterministic with `Expect: 100-continue`: the server checks the
+/// condition, then asks for the body; the competing PUT commits in between.
+/// The same completion arriving after the winner is a plain 412.
+fn conditional_complete_on_a_missing_key_and_in_a_race() {
+    use std::io::{BufReader, Write};
+    let server = Server::start(2);
+    let host = format!("127.0.0.1:{}", server.port);
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("cmrace")
+            .send()
+            .await
+            .expect("bucket");
+        let id = create(&s3, "cmrace", "absent").await;
+        let etag = part(&s3, "cmrace", "absent", &id, 1, b"part").await;
+        let e = s3
+            .complete_multipart_upload()
+            .bucket("cmrace")
+            .key("absent")
+            .upload_id(&id)
+            .multipart_upload(completed(&[(1, etag.as_str())]))
+            .if_match("\"00000000000000000000000000000000\"")
+            .send()
+            .await
+            .expect_err("no such key");
+        assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(404));
+        assert_eq!(code_of(&e.into_service_error()), "NoSuchKey");
+
+        let id = create(&s3, "cmrace", "k").await;
+        let etag = part(&s3, "cmrace", "k", &id, 1, b"from the upload").await;
+        let body = format!(
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>\
+             <ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+        );
+        let now = ringstore::util::time::unix_now();
+        let query = format!("uploadId={id}");
+        let request = common::signed_request(
+            "POST",
+            "/cmrace/k",
+            &query,
+            &host,
+            body.as_bytes(),
+            now,
+            &[("if-none-match", "*"), ("expect", "100-continue")],
+        );
+        let head_len = request.len() - body.len();
+        let mut conn = std::net::TcpStream::connect(&host).expect("connect");
+        conn.write_all(&request[..head_len]).expect("head");
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        let interim = common::read_response(&mut reader, false).expect("100");
+        assert_eq!(interim.status, 100, "the condition held on arrival");
+        s3.put_object()
+            .bucket("cmrace")
+            .key("k")
+            .body(ByteStream::from_static(b"the winner"))
+            .send()
+            .await
+            .expect("competing put");
+        conn.write_all(&request[head_len..]).expect("body");
+        let r = common::read_response(&mut reader, false).expect("answer");
+        assert_eq!(r.status, 409, "{}", r.body_text());
+        assert!(
+            r.body_text()
+                .contains("<Code>ConditionalRequestConflict</Code>"),
+            "{}",
+            r.body_text()
+        );
+        assert_eq!(get_bytes(&s3, "cmrace", "k").await, b"the winner");
+        let e = s3
+            .complete_multipart_upload()
+            .bucket("cmrace")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(completed(&[(1, etag.as_str())]))
+            .if_none_match("*")
+            .send()
+            .await
+            .expect_err("the key exists now");
+        assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(412));
+    });
+}
+
 /// The big-endian CRC S3 shows for `alg`.
 fn crc_of(alg: &aws_sdk_s3::types::ChecksumAlgorithm, data: &[u8]) -> Vec<u8> {
     use aws_sdk_s3::types::ChecksumAlgorithm as A;
@@ -1070,4 +1157,5 @@ crate::on_both_backends!(
     conditional_complete,
     full_object_checksums_verify_on_download,
     suspended_completion_names_no_version,
+    conditional_complete_on_a_missing_key_and_in_a_race,
 );

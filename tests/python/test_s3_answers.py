@@ -89,6 +89,7 @@ def test_transfer_manager_full_object_upload_verifies_on_download(s3, bucket, tm
     s3.upload_file(str(src), bucket, "tm.bin", Config=cfg, ExtraArgs={f"Checksum{alg}": whole})
     head = s3.head_object(Bucket=bucket, Key="tm.bin", ChecksumMode="ENABLED")
     assert head["ETag"].endswith(f'-{-(-size // (5 * MIB))}"'), head["ETag"]
+    assert (head[f"Checksum{alg}"], head["ChecksumType"]) == (whole, "FULL_OBJECT")
     body, value = checked_download(s3, bucket, "tm.bin", alg)
     assert body == data and value == whole
 
@@ -117,11 +118,20 @@ def test_composite_upload_rules(s3, bucket):
     key = "composite"
     up = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256")
     assert up["ChecksumAlgorithm"] == "SHA256" and up["ChecksumType"] == "COMPOSITE"
+    # S3's model carries both as headers (InitiateMultipartUploadResult
+    # itself has only Bucket, Key and UploadId).
+    sent = up["ResponseMetadata"]["HTTPHeaders"]
+    assert (sent["x-amz-checksum-algorithm"], sent["x-amz-checksum-type"]) == ("SHA256", "COMPOSITE")
     uid = up["UploadId"]
     with pytest.raises(ClientError) as e:
         s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=b"x" * 10, ChecksumAlgorithm="CRC32")
     assert code(e) == "InvalidRequest"
     assert "expected checksum Type: sha256, actual checksum Type: crc32" in e.value.response["Error"]["Message"]
+    # A part with no checksum at all is refused the same way.
+    with pytest.raises(ClientError) as e:
+        bare_client().upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=b"x" * 10)
+    assert code(e) == "InvalidRequest"
+    assert "expected checksum Type: sha256, actual checksum Type: null" in e.value.response["Error"]["Message"]
     bodies = [os.urandom(5 * MIB), os.urandom(5 * MIB), os.urandom(777)]
     parts = []
     for n, body in enumerate(bodies, start=1):
@@ -141,8 +151,11 @@ def test_composite_upload_rules(s3, bucket):
     done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts})
     digests = b"".join(base64.b64decode(p["ChecksumSHA256"]) for p in parts)
     composite = b64(hashlib.sha256(digests).digest())
-    # boto3 reads the checksum from CompleteMultipartUploadResult's XML.
+    # boto3 reads the checksum from CompleteMultipartUploadResult's XML;
+    # the same travels as headers.
     assert done["ChecksumSHA256"] == composite + "-3" and done["ChecksumType"] == "COMPOSITE"
+    sent = done["ResponseMetadata"]["HTTPHeaders"]
+    assert (sent["x-amz-checksum-sha256"], sent["x-amz-checksum-type"]) == (composite + "-3", "COMPOSITE")
     head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     assert head["ChecksumSHA256"] == composite + "-3" and head["ChecksumType"] == "COMPOSITE"
     # A part read with checksum mode carries that part's checksum.
@@ -176,21 +189,27 @@ def test_checksum_type_refusals(s3, bucket):
         assert code(e) == "InvalidRequest" and e.value.response["Error"]["Message"] == message
 
 
-def test_full_object_part_without_checksum_gets_one(s3, bucket):
-    """A FULL_OBJECT upload's part sent without a checksum: S3 computes the
-    upload's CRC for it (needed to combine the object's)."""
+def bare_client():
+    """boto3 without its default request checksums: an UploadPart or a PUT
+    carries none unless asked."""
     import boto3
     from botocore.config import Config
 
-    # Without the SDK's own default checksum: a bare UploadPart.
-    bare = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=os.environ["S3_ENDPOINT"],
         aws_access_key_id=os.environ["S3_ACCESS_KEY"],
         aws_secret_access_key=os.environ["S3_SECRET_KEY"],
         region_name=os.environ.get("S3_REGION", "us-east-1"),
-        config=Config(request_checksum_calculation="when_required", s3={"addressing_style": "path"}),
+        config=Config(request_checksum_calculation="when_required", s3={"addressing_style": "path"},
+                      retries={"max_attempts": 1}),
     )
+
+
+def test_full_object_part_without_checksum_gets_one(s3, bucket):
+    """A FULL_OBJECT upload's part sent without a checksum: S3 computes the
+    upload's CRC for it (needed to combine the object's)."""
+    bare = bare_client()
     up = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
     body = os.urandom(1000)
     r = bare.upload_part(Bucket=bucket, Key="k", UploadId=up["UploadId"], PartNumber=1, Body=body)
@@ -211,6 +230,64 @@ def test_complete_retried_answers_the_same(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.complete_multipart_upload(Bucket=bucket, Key="again", UploadId=up["UploadId"], MultipartUpload=other)
     assert code(e) == "NoSuchUpload"
+
+
+def test_attributes_of_a_multipart_object_without_checksums(bucket):
+    """GetObjectAttributes' ObjectParts of a multipart object uploaded with
+    no checksum: the part count, and no Part elements (S3 lists parts only
+    for objects with an additional checksum)."""
+    bare = bare_client()
+    up = bare.create_multipart_upload(Bucket=bucket, Key="plain")
+    parts = []
+    for n, body in enumerate([os.urandom(5 * MIB), b"tail"], start=1):
+        r = bare.upload_part(Bucket=bucket, Key="plain", UploadId=up["UploadId"], PartNumber=n, Body=body)
+        parts.append({"PartNumber": n, "ETag": r["ETag"]})
+    bare.complete_multipart_upload(Bucket=bucket, Key="plain", UploadId=up["UploadId"],
+                                   MultipartUpload={"Parts": parts})
+    attrs = bare.get_object_attributes(Bucket=bucket, Key="plain", ObjectAttributes=["ObjectParts", "ObjectSize"])
+    assert attrs["ObjectSize"] == 5 * MIB + 4
+    assert attrs["ObjectParts"] == {"TotalPartsCount": 2}, attrs["ObjectParts"]
+
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+
+
+def test_bucket_acl_grant_order(s3):
+    """GetBucketAcl lists grants as S3 does: an ACL given as a document or
+    grants keeps the order it was given in (group grants need not follow
+    the owner's), and a canned ACL expands with the owner's FULL_CONTROL
+    first, then its group grants (S3's documented get-object-acl answer
+    for public-read; log-delivery-write as S3 answers it)."""
+    name = "order-" + os.urandom(4).hex()
+    s3.create_bucket(Bucket=name, ObjectOwnership="ObjectWriter")
+    owner = s3.get_bucket_acl(Bucket=name)["Owner"]["ID"]
+
+    def shown():
+        return [(g["Grantee"]["Type"], g["Grantee"].get("ID") or g["Grantee"].get("URI"), g["Permission"])
+                for g in s3.get_bucket_acl(Bucket=name)["Grants"]]
+
+    me = ("CanonicalUser", owner, "FULL_CONTROL")
+    s3.put_bucket_acl(Bucket=name, ACL="public-read-write")
+    assert shown() == [me, ("Group", ALL_USERS, "READ"), ("Group", ALL_USERS, "WRITE")]
+    s3.put_bucket_acl(Bucket=name, ACL="log-delivery-write")
+    assert shown() == [me, ("Group", LOG_DELIVERY, "WRITE"), ("Group", LOG_DELIVERY, "READ_ACP")]
+    groups_first = [
+        ("Group", AUTHENTICATED_USERS, "READ"),
+        ("Group", ALL_USERS, "READ_ACP"),
+        me,
+        ("Group", LOG_DELIVERY, "WRITE"),
+    ]
+
+    def grant(t, who, permission):
+        grantee = {"Type": t, "ID": who} if t == "CanonicalUser" else {"Type": t, "URI": who}
+        return {"Grantee": grantee, "Permission": permission}
+
+    for order in (groups_first, list(reversed(groups_first))):
+        s3.put_bucket_acl(Bucket=name, AccessControlPolicy={
+            "Owner": {"ID": owner}, "Grants": [grant(*g) for g in order]})
+        assert shown() == order
 
 
 def test_list_objects_v1_prefix_stays_unencoded(s3, bucket):
