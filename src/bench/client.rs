@@ -25,6 +25,15 @@ pub struct Response {
     pub keep_alive: bool,
 }
 
+/// Why reading an answer failed: before its head was complete (the server
+/// answered nothing: what the SDKs retry as a connection error), or in the
+/// middle of its body (a reset or a truncation after a 2xx head).
+#[derive(Debug)]
+pub enum RecvError {
+    BeforeHead(std::io::Error),
+    MidBody(std::io::Error),
+}
+
 pub struct ClientConn {
     stream: TcpStream,
     buf: BytesMut,
@@ -74,24 +83,33 @@ impl ClientConn {
 
     /// Reads one response. `head_request` responses carry no body;
     /// `keep_body` keeps a success body (else it is read and dropped).
-    pub async fn recv(&mut self, head_request: bool, keep_body: bool) -> std::io::Result<Response> {
+    pub async fn recv(
+        &mut self,
+        head_request: bool,
+        keep_body: bool,
+    ) -> Result<Response, RecvError> {
         let (status, len, keep_alive, head_len) = loop {
-            if let Some(parsed) = parse_response_head(&self.buf)? {
+            if let Some(parsed) = parse_response_head(&self.buf).map_err(RecvError::BeforeHead)? {
                 break parsed;
             }
             if self.buf.len() >= MAX_RESPONSE_HEAD_BYTES {
-                return Err(invalid("response head too large"));
+                return Err(RecvError::BeforeHead(invalid("response head too large")));
             }
-            self.fill(READ_CHUNK_BYTES).await?;
+            self.fill(READ_CHUNK_BYTES)
+                .await
+                .map_err(RecvError::BeforeHead)?;
         };
         let _ = self.buf.split_to(head_len);
         let len = if head_request || status == 204 || status == 304 {
             0
         } else {
-            len.ok_or_else(|| invalid("response without Content-Length"))?
+            len.ok_or_else(|| RecvError::BeforeHead(invalid("response without Content-Length")))?
         };
         // Error documents are always kept: the report counts them by S3 code.
-        let body = self.read_body(len, keep_body || status >= 300).await?;
+        let body = self
+            .read_body(len, keep_body || status >= 300)
+            .await
+            .map_err(RecvError::MidBody)?;
         Ok(Response {
             status,
             body,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 /// Largest object the generator will send or expect (keeps buffers bounded).
 pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// Highest `--rate`, operations per second.
+pub const MAX_RATE: f64 = 10_000_000.0;
 /// Most entries in a size distribution or an operation mix.
 pub const MAX_WEIGHTED_ENTRIES: usize = 16;
 
@@ -132,6 +134,26 @@ pub struct BenchArgs {
     /// with `enabled`, every PUT adds a version.
     #[arg(long, value_parser = ["enabled", "suspended"])]
     pub versioning: Option<String>,
+    /// Retry a failed operation up to N times as the AWS SDKs' standard
+    /// retry mode does (5xx, SlowDown and other throttling or transient
+    /// codes, connection errors before an answer; full-jitter exponential
+    /// backoff). The SDKs' default of 3 attempts is `--retries 2`.
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(super::retry::MAX_RETRIES)))]
+    pub retries: u32,
+    /// The backoff's base: the wait before retry i is random in
+    /// [0, base × 2^(i-1)), at most --retry-max-backoff (the SDKs: 1s, 20s).
+    #[arg(long, default_value = "1s")]
+    pub retry_base: String,
+    #[arg(long, default_value = "20s")]
+    pub retry_max_backoff: String,
+    /// Open loop: start operations at this constant rate (per second, all
+    /// connections together) whether or not earlier ones have finished, and
+    /// measure each one's latency from its scheduled start (no coordinated
+    /// omission). Without it each connection starts its next operation when
+    /// the last one ends (closed loop).
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 /// Parses `4096`, `4KiB`, `4KB` (= 4000), `1MiB`, `1m` (= MiB), `2GiB`.
@@ -254,9 +276,29 @@ impl OpKind {
     }
 }
 
+/// Checks a `--rate`: positive, finite, at most `MAX_RATE`.
+pub fn check_rate(rate: f64) -> Result<f64, String> {
+    if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "--rate {rate}: must be above 0 and at most {MAX_RATE} operations per second"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(check_rate(250.0), Ok(250.0));
+        assert_eq!(check_rate(0.5), Ok(0.5));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, MAX_RATE * 2.0] {
+            assert!(check_rate(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -2,21 +2,32 @@
 //! its own monoio runtime and a share of the connections; each connection
 //! issues one signed request at a time and records its latency.
 //!
+//! Closed loop by default: a connection starts its next operation when the
+//! last one ends. With `--rate` (open loop, as wrk2) operation n is due at
+//! `start + n / rate` whatever happened before; a free connection takes the
+//! next due one, and latency counts from when it was due, so a stalled
+//! server shows in the latency of everything it delayed (no coordinated
+//! omission). `--retries` retries as the AWS SDKs' standard mode (`retry`).
+//!
 //! Modules: `config` (arguments), `workload` (what to do next, object
-//! content), `signer` (SigV4), `client` (HTTP/1.1), `report` (histograms).
+//! content), `signer` (SigV4), `client` (HTTP/1.1), `retry` (what is
+//! retried, backoff), `report` (histograms, errors by S3 code).
 
 pub mod client;
 pub mod config;
 pub mod report;
+pub mod retry;
 pub mod signer;
 pub mod workload;
 
 use crate::shard::runtime::block_on;
 use crate::util::time::unix_now;
-use client::{s3_error_code, ClientConn};
+use client::{s3_error_code, ClientConn, RecvError};
 use config::{BenchArgs, OpKind, WorkloadKind};
 use report::{Report, Stats};
+use retry::Failure;
 use signer::{payload_hash, Signer};
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -42,9 +53,14 @@ struct Shared {
     addr: SocketAddr,
     host: String,
     run_for: Duration,
+    /// `--rate`: operations started per second (open loop).
+    rate: Option<f64>,
+    policy: retry::Policy,
     /// Set when the load starts (after preparation).
+    start: std::sync::OnceLock<Instant>,
     deadline: std::sync::OnceLock<Instant>,
-    /// Operations claimed so far (bounds the run with --ops).
+    /// Operations claimed so far (bounds the run with --ops; with --rate,
+    /// claim n is the operation due at `start + n / rate`).
     claimed: AtomicU64,
     done: AtomicU64,
     done_bytes: AtomicU64,
@@ -108,6 +124,7 @@ pub fn run(args: BenchArgs) -> Result<Report, String> {
     let shared = Arc::new(build_shared(args)?);
     prepare_for(&shared)?;
     let started = Instant::now();
+    let _ = shared.start.set(started);
     let _ = shared.deadline.set(started + shared.run_for);
     let handles = spawn_threads(&shared)?;
     progress_until_done(&shared, &handles, started);
@@ -125,8 +142,24 @@ pub fn run(args: BenchArgs) -> Result<Report, String> {
         concurrency: shared.args.concurrency,
         threads: shared.args.threads,
         elapsed: started.elapsed(),
+        rate: shared.rate,
+        unsent: unsent(&shared, &stats),
+        max_retries: shared.policy.retries,
         stats,
     })
+}
+
+/// With --rate: the operations the schedule offered that were never sent
+/// because the run ended first (the generator fell behind).
+fn unsent(shared: &Shared, stats: &Stats) -> u64 {
+    let Some(rate) = shared.rate else {
+        return 0;
+    };
+    let offered = shared
+        .args
+        .ops
+        .unwrap_or_else(|| (shared.run_for.as_secs_f64() * rate).ceil() as u64);
+    offered.saturating_sub(stats.op_count())
 }
 
 fn workload_label(a: &BenchArgs) -> String {
@@ -152,6 +185,12 @@ fn build_shared(args: BenchArgs) -> Result<Shared, String> {
     let sizes = config::parse_size_dist(&args.size)?;
     let mix = config::parse_mix(&args.mix)?;
     let run_for = config::parse_duration(&args.duration)?;
+    let rate = args.rate.map(config::check_rate).transpose()?;
+    let policy = retry::Policy {
+        retries: args.retries,
+        base: config::parse_duration(&args.retry_base)?,
+        max_backoff: config::parse_duration(&args.retry_max_backoff)?,
+    };
     let workload = Workload::new(args.workload, mix, sizes, args.objects, args.prefix.clone());
     let args_sse = args.sse;
     Ok(Shared {
@@ -160,6 +199,9 @@ fn build_shared(args: BenchArgs) -> Result<Shared, String> {
         addr,
         host,
         run_for,
+        rate,
+        policy,
+        start: std::sync::OnceLock::new(),
         deadline: std::sync::OnceLock::new(),
         claimed: AtomicU64::new(0),
         done: AtomicU64::new(0),
@@ -196,7 +238,7 @@ fn spawn_threads(
 }
 
 async fn run_thread(shared: Arc<Shared>, thread: usize, conns: usize) -> Stats {
-    let stats = Rc::new(std::cell::RefCell::new(Stats::default()));
+    let stats = Rc::new(RefCell::new(Stats::default()));
     let mut tasks = Vec::with_capacity(conns);
     for c in 0..conns {
         let (sh, st) = (shared.clone(), stats.clone());
@@ -213,19 +255,33 @@ async fn run_thread(shared: Arc<Shared>, thread: usize, conns: usize) -> Stats {
         .unwrap_or_else(|_| unreachable!("every task has finished"))
 }
 
-/// Claims the next operation, or None when the run is over.
-fn claim(shared: &Shared) -> bool {
-    if let Some(limit) = shared.args.ops {
-        return shared.claimed.fetch_add(1, Ordering::Relaxed) < limit;
+/// Claims the next operation: the instant its latency counts from (when
+/// the schedule has it due with --rate, now otherwise), or None when the
+/// run is over.
+fn claim(shared: &Shared) -> Option<Instant> {
+    let n = shared.claimed.fetch_add(1, Ordering::Relaxed);
+    let (start, deadline) = (*shared.start.get()?, *shared.deadline.get()?);
+    let now = Instant::now();
+    let until_deadline = shared.args.ops.is_none();
+    if shared.args.ops.is_some_and(|limit| n >= limit) || (until_deadline && now >= deadline) {
+        return None;
     }
-    shared.deadline.get().is_some_and(|d| Instant::now() < *d)
+    let Some(rate) = shared.rate else {
+        return Some(now);
+    };
+    let due = start + Duration::from_secs_f64(n as f64 / rate);
+    (!until_deadline || due < deadline).then_some(due)
 }
 
-async fn connection_loop(shared: Arc<Shared>, stats: Rc<std::cell::RefCell<Stats>>, seed: u64) {
+async fn connection_loop(shared: Arc<Shared>, stats: Rc<RefCell<Stats>>, seed: u64) {
     let mut rng = Rng::new(seed + 1);
     let mut signer = signer_for(&shared);
     let mut conn: Option<ClientConn> = None;
-    while claim(&shared) {
+    while let Some(due) = claim(&shared) {
+        let now = Instant::now();
+        if due > now {
+            monoio::time::sleep(due - now).await;
+        }
         let op = shared.workload.next_op(&mut rng);
         let index = match op {
             OpKind::Delete => {
@@ -233,16 +289,61 @@ async fn connection_loop(shared: Arc<Shared>, stats: Rc<std::cell::RefCell<Stats
             }
             _ => rng.below(shared.workload.objects),
         };
-        let t0 = Instant::now();
-        match one_op(&shared, &mut signer, &mut conn, op, index).await {
+        let mut attempt = Attempt {
+            signer: &mut signer,
+            conn: &mut conn,
+            rng: &mut rng,
+            stats: Some(&stats),
+        };
+        match attempt.op_with_retries(&shared, op, index).await {
             Ok(bytes) => {
-                stats.borrow_mut().record_ok(op, bytes, t0.elapsed());
+                stats.borrow_mut().record_ok(op, bytes, due.elapsed());
                 shared.done.fetch_add(1, Ordering::Relaxed);
                 shared.done_bytes.fetch_add(bytes, Ordering::Relaxed);
             }
             Err(what) => {
                 stats.borrow_mut().record_error(op, what);
                 shared.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// What one connection's operation needs across its attempts.
+struct Attempt<'a> {
+    signer: &'a mut Signer,
+    conn: &'a mut Option<ClientConn>,
+    rng: &'a mut Rng,
+    /// Where attempts and retries are counted (none while preparing).
+    stats: Option<&'a RefCell<Stats>>,
+}
+
+impl Attempt<'_> {
+    /// Runs the operation, retrying as `shared.policy` allows; Ok(payload
+    /// bytes) or Err(the last attempt's error label).
+    async fn op_with_retries(
+        &mut self,
+        shared: &Shared,
+        op: OpKind,
+        index: u64,
+    ) -> Result<u64, String> {
+        let mut retry = 0;
+        loop {
+            if let Some(stats) = self.stats {
+                stats.borrow_mut().attempts += 1;
+            }
+            let failure = match one_op(shared, self.signer, self.conn, op, index).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(f) if f.retryable && retry < shared.policy.retries => f,
+                Err(f) => return Err(f.label),
+            };
+            retry += 1;
+            if let Some(stats) = self.stats {
+                stats.borrow_mut().record_retry(op, &failure.label);
+            }
+            let wait = shared.policy.backoff(retry, self.rng);
+            if !wait.is_zero() {
+                monoio::time::sleep(wait).await;
             }
         }
     }
@@ -259,14 +360,14 @@ fn object_path(shared: &Shared, index: u64) -> String {
     p
 }
 
-/// One request/response; Ok(payload bytes moved) or Err(error label).
+/// One request/response; Ok(payload bytes moved) or the failure.
 async fn one_op(
     shared: &Shared,
     signer: &mut Signer,
     conn: &mut Option<ClientConn>,
     op: OpKind,
     index: u64,
-) -> Result<u64, String> {
+) -> Result<u64, Failure> {
     let (method, path, query, body) = match op {
         OpKind::Put => (
             "PUT",
@@ -315,18 +416,21 @@ async fn one_op(
             .as_deref()
             .and_then(s3_error_code)
             .unwrap_or_default();
-        return Err(format!("{} {code}", resp.status).trim_end().to_owned());
+        return Err(Failure {
+            label: format!("{} {code}", resp.status).trim_end().to_owned(),
+            retryable: retry::retryable_answer(resp.status, &code),
+        });
     }
     if op == OpKind::Get {
         if resp.body_len != shared.workload.size_of(index) {
-            return Err("wrong length".into());
+            return Err(Failure::fatal("wrong length"));
         }
         if verify
             && !shared
                 .workload
                 .verify(index, resp.body.as_deref().unwrap_or_default())
         {
-            return Err("verify mismatch".into());
+            return Err(Failure::fatal("verify mismatch"));
         }
     }
     Ok(body.len() as u64 + if op == OpKind::Get { resp.body_len } else { 0 })
@@ -343,7 +447,7 @@ async fn exchange(
     query: &str,
     body: bytes::Bytes,
     keep_body: bool,
-) -> Result<client::Response, String> {
+) -> Result<client::Response, Failure> {
     let a = &shared.args;
     let mut head = String::with_capacity(512);
     head.push_str(method);
@@ -375,13 +479,16 @@ async fn exchange(
     if conn.is_none() {
         let c = ClientConn::connect(shared.addr)
             .await
-            .map_err(|e| format!("connect: {}", e.kind()))?;
+            .map_err(|e| Failure {
+                label: format!("connect: {}", e.kind()),
+                retryable: true,
+            })?;
         *conn = Some(c);
     }
     let c = conn.as_mut().expect("connected above");
     let result = match c.send(head, body).await {
         Ok(()) => c.recv(method == "HEAD", keep_body).await,
-        Err(e) => Err(e),
+        Err(e) => Err(RecvError::BeforeHead(e)),
     };
     match result {
         Ok(resp) => {
@@ -392,8 +499,21 @@ async fn exchange(
         }
         Err(e) => {
             *conn = None;
-            Err(format!("io: {}", e.kind()))
+            Err(transport_failure(e))
         }
+    }
+}
+
+/// A connection that failed before its answer's head is retried as the
+/// SDKs retry a connection error; one cut in the middle of a body is not
+/// (the SDKs hand the body to the caller before reading it).
+fn transport_failure(e: RecvError) -> Failure {
+    match e {
+        RecvError::BeforeHead(e) => Failure {
+            label: format!("io: {}", e.kind()),
+            retryable: true,
+        },
+        RecvError::MidBody(e) => Failure::fatal(format!("io: {} mid-body", e.kind())),
     }
 }
 
@@ -435,24 +555,15 @@ fn create_bucket(shared: &Arc<Shared>) -> Result<(), String> {
     block_on(move || async move {
         let mut signer = signer_for(&sh);
         let mut conn = None;
-        let path = format!("/{}", sh.args.bucket);
-        let resp = exchange(
-            &sh,
-            &mut signer,
-            &mut conn,
-            "PUT",
-            &path,
-            "",
-            bytes::Bytes::new(),
-            false,
-        )
-        .await?;
-        let code = resp
-            .body
-            .as_deref()
-            .and_then(s3_error_code)
-            .unwrap_or_default();
-        match resp.status {
+        let mut rng = Rng::new(0xB0C4);
+        let mut req = BucketRequest {
+            shared: &sh,
+            signer: &mut signer,
+            conn: &mut conn,
+            rng: &mut rng,
+        };
+        let (status, code) = req.send("", bytes::Bytes::new()).await?;
+        match status {
             200..=299 => {}
             409 if code == "BucketAlreadyOwnedByYou" => {}
             s => return Err(format!("create bucket {}: {s} {code}", sh.args.bucket)),
@@ -469,23 +580,60 @@ fn create_bucket(shared: &Arc<Shared>) -> Result<(), String> {
             "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
              <Status>{status}</Status></VersioningConfiguration>"
         );
-        let resp = exchange(
-            &sh,
-            &mut signer,
-            &mut conn,
-            "PUT",
-            &path,
-            "versioning",
-            bytes::Bytes::from(body),
-            false,
-        )
-        .await?;
-        match resp.status {
-            200..=299 => Ok(()),
-            s => Err(format!("set versioning of {}: {s}", sh.args.bucket)),
+        match req.send("versioning", bytes::Bytes::from(body)).await? {
+            (200..=299, _) => Ok(()),
+            (s, code) => Err(format!("set versioning of {}: {s} {code}", sh.args.bucket)),
         }
     })
     .map_err(|e| format!("runtime: {e}"))?
+}
+
+/// A PUT on the bucket (`?query`), retried like the run's operations (a
+/// rate-limited credential may be out of tokens when the run starts).
+struct BucketRequest<'a> {
+    shared: &'a Shared,
+    signer: &'a mut Signer,
+    conn: &'a mut Option<ClientConn>,
+    rng: &'a mut Rng,
+}
+
+impl BucketRequest<'_> {
+    /// Ok((status, S3 code)) of the last attempt, or its transport error.
+    async fn send(&mut self, query: &str, body: bytes::Bytes) -> Result<(u16, String), String> {
+        let sh = self.shared;
+        let path = format!("/{}", sh.args.bucket);
+        let mut retry = 0;
+        loop {
+            let answer = exchange(
+                sh,
+                self.signer,
+                self.conn,
+                "PUT",
+                &path,
+                query,
+                body.clone(),
+                false,
+            )
+            .await
+            .map(|resp| {
+                let code = resp
+                    .body
+                    .as_deref()
+                    .and_then(s3_error_code)
+                    .unwrap_or_default();
+                (resp.status, code)
+            });
+            let retryable = match &answer {
+                Ok((status, code)) => retry::retryable_answer(*status, code),
+                Err(f) => f.retryable,
+            };
+            if !retryable || retry >= sh.policy.retries {
+                return answer.map_err(|f| format!("PUT {path}?{query}: {}", f.label));
+            }
+            retry += 1;
+            monoio::time::sleep(sh.policy.backoff(retry, self.rng)).await;
+        }
+    }
 }
 
 /// Creates the bucket and writes every object once, with the run's connections.
@@ -501,13 +649,21 @@ fn prepare(shared: &Arc<Shared>) -> Result<(), String> {
             tasks.push(monoio::spawn(async move {
                 let mut signer = signer_for(&sh);
                 let mut conn = None;
+                let mut rng = Rng::new(0x9_4E9A);
                 loop {
                     let i = next.get();
                     if i >= sh.workload.objects {
                         return Ok(());
                     }
                     next.set(i + 1);
-                    one_op(&sh, &mut signer, &mut conn, OpKind::Put, i)
+                    let mut attempt = Attempt {
+                        signer: &mut signer,
+                        conn: &mut conn,
+                        rng: &mut rng,
+                        stats: None,
+                    };
+                    attempt
+                        .op_with_retries(&sh, OpKind::Put, i)
                         .await
                         .map_err(|e| format!("prepare PUT {}: {e}", sh.workload.key(i)))?;
                 }

@@ -1,5 +1,7 @@
 //! Per-operation counters and HDR latency histograms, merged across
-//! threads, and the three report forms: terminal summary, JSON, Markdown.
+//! threads, errors and retries by operation and S3 code, offered against
+//! achieved rate, and the three report forms: terminal summary, JSON,
+//! Markdown.
 
 use super::config::OpKind;
 use hdrhistogram::Histogram;
@@ -30,8 +32,13 @@ impl OpStats {
 /// One thread's (or the merged) results.
 pub struct Stats {
     pub ops: Vec<OpStats>,
-    /// "PUT 503 SlowDown", "GET io: connection reset", "GET verify" → count.
+    /// Operations that failed (after their retries), by their last error:
+    /// "PUT 503 SlowDown", "GET io: connection reset", "GET verify mismatch" → count.
     pub errors: BTreeMap<String, u64>,
+    /// Failed attempts that were retried, by error, as `errors`.
+    pub retried: BTreeMap<String, u64>,
+    /// Requests sent, retries included.
+    pub attempts: u64,
 }
 
 impl Default for Stats {
@@ -39,6 +46,8 @@ impl Default for Stats {
         Stats {
             ops: OpKind::ALL.iter().map(|_| OpStats::new()).collect(),
             errors: BTreeMap::new(),
+            retried: BTreeMap::new(),
+            attempts: 0,
         }
     }
 }
@@ -59,6 +68,13 @@ impl Stats {
             .or_insert(0) += 1;
     }
 
+    pub fn record_retry(&mut self, op: OpKind, what: &str) {
+        *self
+            .retried
+            .entry(format!("{} {what}", op.name()))
+            .or_insert(0) += 1;
+    }
+
     pub fn merge(&mut self, other: &Stats) {
         for (a, b) in self.ops.iter_mut().zip(&other.ops) {
             a.ok += b.ok;
@@ -68,10 +84,27 @@ impl Stats {
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_insert(0) += v;
         }
+        for (k, v) in &other.retried {
+            *self.retried.entry(k.clone()).or_insert(0) += v;
+        }
+        self.attempts += other.attempts;
     }
 
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    pub fn retry_count(&self) -> u64 {
+        self.retried.values().sum()
+    }
+
+    pub fn ok_count(&self) -> u64 {
+        self.ops.iter().map(|s| s.ok).sum()
+    }
+
+    /// Operations finished, successfully or not.
+    pub fn op_count(&self) -> u64 {
+        self.ok_count() + self.error_count()
     }
 }
 
@@ -83,6 +116,12 @@ pub struct Report {
     pub concurrency: usize,
     pub threads: usize,
     pub elapsed: Duration,
+    /// `--rate` (open loop), or None (closed loop).
+    pub rate: Option<f64>,
+    /// Open loop: operations due before the end that were never sent.
+    pub unsent: u64,
+    /// `--retries`.
+    pub max_retries: u32,
     pub stats: Stats,
 }
 
@@ -96,7 +135,70 @@ struct Row {
 
 const PCT_NAMES: [&str; 5] = ["p50", "p90", "p99", "p99.9", "max"];
 
+/// Offered against achieved, per second over the run.
+struct Rates {
+    /// "open loop" or "closed loop".
+    mode: &'static str,
+    offered: Option<f64>,
+    /// Operations that succeeded.
+    achieved: f64,
+    /// Requests sent, retries included.
+    sent: f64,
+}
+
 impl Report {
+    fn rates(&self) -> Rates {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        Rates {
+            mode: if self.rate.is_some() {
+                "open loop"
+            } else {
+                "closed loop"
+            },
+            offered: self.rate,
+            achieved: self.stats.ok_count() as f64 / secs,
+            sent: self.stats.attempts as f64 / secs,
+        }
+    }
+
+    /// The lines under the table: rates, errors and retries by code.
+    fn tail(&self, bullet: &str) -> String {
+        let r = self.rates();
+        let head = match r.offered {
+            Some(o) => format!("rate ({}): offered {o:.1} ops/s,", r.mode),
+            None => format!(
+                "rate ({}: {} connections, each waits for its answer):",
+                r.mode, self.concurrency
+            ),
+        };
+        let mut out = format!(
+            "{head} achieved {:.1} ops/s ok, sent {:.1} requests/s (retries included)\n",
+            r.achieved, r.sent
+        );
+        if self.unsent > 0 {
+            out.push_str(&format!(
+                "not sent: {} operations due before the end (the generator fell behind: more connections?)\n",
+                self.unsent
+            ));
+        }
+        out.push_str(&format!("errors: {}\n", self.stats.error_count()));
+        for (k, v) in &self.stats.errors {
+            out.push_str(&format!("{bullet}{k}: {v}\n"));
+        }
+        if self.max_retries > 0 {
+            out.push_str(&format!(
+                "retried: {} of {} requests (--retries {})\n",
+                self.stats.retry_count(),
+                self.stats.attempts,
+                self.max_retries
+            ));
+            for (k, v) in &self.stats.retried {
+                out.push_str(&format!("{bullet}{k}: {v}\n"));
+            }
+        }
+        out
+    }
+
     fn rows(&self) -> Vec<Row> {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let mut rows = Vec::new();
@@ -152,10 +254,7 @@ impl Report {
             }
             out.push('\n');
         }
-        out.push_str(&format!("errors: {}\n", self.stats.error_count()));
-        for (k, v) in &self.stats.errors {
-            out.push_str(&format!("  {k}: {v}\n"));
-        }
+        out.push_str(&self.tail("  "));
         out
     }
 
@@ -177,7 +276,8 @@ impl Report {
                 (r.op.to_owned(), v)
             })
             .collect();
-        let total: u64 = self.stats.ops.iter().map(|s| s.ok).sum();
+        let total = self.stats.ok_count();
+        let r = self.rates();
         serde_json::json!({
             "workload": self.workload,
             "endpoint": self.endpoint,
@@ -189,6 +289,17 @@ impl Report {
             "operations": ops,
             "error_count": self.stats.error_count(),
             "errors": self.stats.errors,
+            "rate": {
+                "mode": r.mode,
+                "offered_ops_per_sec": r.offered,
+                "achieved_ops_per_sec": r.achieved,
+                "requests_per_sec": r.sent,
+                "unsent": self.unsent,
+            },
+            "requests": self.stats.attempts,
+            "max_retries": self.max_retries,
+            "retry_count": self.stats.retry_count(),
+            "retried": self.stats.retried,
         })
     }
 
@@ -210,10 +321,8 @@ impl Report {
                 r.op, r.ops, r.ops_per_sec, r.mb_per_sec, r.p[0], r.p[1], r.p[2], r.p[3], r.p[4]
             ));
         }
-        out.push_str(&format!("\nerrors: {}\n", self.stats.error_count()));
-        for (k, v) in &self.stats.errors {
-            out.push_str(&format!("- {k}: {v}\n"));
-        }
+        out.push('\n');
+        out.push_str(&self.tail("- "));
         out
     }
 }
@@ -229,6 +338,9 @@ mod tests {
         a.record_ok(OpKind::Get, 4096, Duration::from_micros(100));
         b.record_ok(OpKind::Get, 4096, Duration::from_micros(300));
         b.record_error(OpKind::Put, "503 SlowDown".into());
+        b.record_retry(OpKind::Get, "io: connection reset");
+        a.attempts = 2;
+        b.attempts = 3;
         a.merge(&b);
         let r = Report {
             workload: "get".into(),
@@ -236,14 +348,31 @@ mod tests {
             size: "4KiB".into(),
             concurrency: 2,
             threads: 1,
-            elapsed: Duration::from_secs(1),
+            elapsed: Duration::from_secs(2),
+            rate: Some(4.0),
+            unsent: 3,
+            max_retries: 2,
             stats: a,
         };
         let j = r.json();
         assert_eq!(j["total_ops"], 2);
         assert_eq!(j["operations"]["GET"]["ops"], 2);
         assert_eq!(j["errors"]["PUT 503 SlowDown"], 1);
+        assert_eq!(j["retried"]["GET io: connection reset"], 1);
+        assert_eq!(j["requests"], 5);
+        assert_eq!(j["rate"]["offered_ops_per_sec"], 4.0);
+        assert_eq!(j["rate"]["achieved_ops_per_sec"], 1.0);
+        assert_eq!(j["rate"]["requests_per_sec"], 2.5);
+        assert_eq!(j["rate"]["unsent"], 3);
         assert!(r.markdown().contains("| GET | 2 |"));
-        assert!(r.summary().contains("errors: 1"));
+        assert!(r.markdown().contains("- GET io: connection reset: 1"));
+        let text = r.summary();
+        assert!(text.contains("errors: 1"), "{text}");
+        assert!(
+            text.contains("offered 4.0 ops/s, achieved 1.0 ops/s ok"),
+            "{text}"
+        );
+        assert!(text.contains("retried: 1 of 5 requests"), "{text}");
+        assert!(text.contains("not sent: 3"), "{text}");
     }
 }
