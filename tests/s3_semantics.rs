@@ -473,6 +473,66 @@ fn conditional_write_that_loses_a_race_is_a_conflict() {
     assert_eq!((r.status, r.body.as_slice()), (200, &b"fast"[..]));
 }
 
+/// GET / HEAD `?partNumber=` beyond an object's part count: S3's 416
+/// InvalidPartNumber; the HEAD answer has no body. The HEAD and a GET are
+/// pipelined on one connection, so a body after the HEAD's head would be
+/// read as the GET's status line. Part 1 of a single-part object: 206.
+fn part_number_beyond_the_count_is_416() {
+    let server = Server::start(1);
+    let port = server.port;
+    let now = ringstore::util::time::unix_now();
+    let host = format!("127.0.0.1:{port}");
+    for (path, body) in [("/parts", &b""[..]), ("/parts/one", b"abc")] {
+        let r = raw(
+            port,
+            &signed_request("PUT", path, "", &host, body, now, &[]),
+            false,
+        );
+        assert_eq!(r.status, 200, "{}", r.body_text());
+    }
+    let mut pipelined = signed_request("HEAD", "/parts/one", "partNumber=2", &host, b"", now, &[]);
+    pipelined.extend(signed_request(
+        "GET",
+        "/parts/one",
+        "partNumber=2",
+        &host,
+        b"",
+        now,
+        &[],
+    ));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(&pipelined).expect("write");
+    let mut reader = BufReader::new(s);
+    let head = read_response(&mut reader, true).expect("HEAD answer");
+    assert_eq!(head.status, 416);
+    let get = read_response(&mut reader, false).expect("GET answer after the HEAD's");
+    assert_eq!(get.status, 416, "{}", get.body_text());
+    assert!(
+        get.body_text().contains("<Code>InvalidPartNumber</Code>"),
+        "{}",
+        get.body_text()
+    );
+    // Part 1 of a single-part object is the whole object, answered as a
+    // range (S3: 206 with Content-Range, no x-amz-mp-parts-count).
+    for head in [false, true] {
+        let method = if head { "HEAD" } else { "GET" };
+        let r = raw(
+            port,
+            &signed_request(method, "/parts/one", "partNumber=1", &host, b"", now, &[]),
+            head,
+        );
+        assert_eq!(r.status, 206, "{method}");
+        assert_eq!(r.header("content-range"), Some("bytes 0-2/3"), "{method}");
+        assert_eq!(r.header("content-length"), Some("3"), "{method}");
+        assert_eq!(r.header("x-amz-mp-parts-count"), None, "{method}");
+        if !head {
+            assert_eq!(r.body, b"abc");
+        }
+    }
+}
+
 /// Without --domain, `Host: <bucket>.localhost` and `<bucket>.<IPv4>` are
 /// virtual-hosted requests (as SDKs send them for such endpoints), not path
 /// style: before, `PUT /obj` to `vhost.localhost` created a bucket `obj`.
@@ -1027,4 +1087,5 @@ crate::on_both_backends!(
     object_tagging_and_attributes,
     pagination_is_exact_under_concurrent_writes_and_deletes,
     object_lock_requests_are_refused_not_ignored,
+    part_number_beyond_the_count_is_416,
 );

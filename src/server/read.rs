@@ -117,16 +117,19 @@ fn plan_part(meta: &ObjectMeta, raw: &str) -> Result<ReadPlan, S3Error> {
         return Err(invalid());
     }
     if meta.part_sizes.is_empty() {
-        // A single-part object is its own part 1.
+        // A single-part object is its own part 1, read as a range over the
+        // whole object: 206 with Content-Range, as S3 answers (an empty
+        // object has no range to name: 200).
         if n != 1 {
             return Err(S3Error::new(S3ErrorCode::InvalidPartNumber)
                 .with_message("The requested partnumber is not satisfiable"));
         }
+        let size = meta.size;
         return Ok(ReadPlan {
-            status: 200,
+            status: if size == 0 { 200 } else { 206 },
             start: 0,
-            end: meta.size,
-            content_range: None,
+            end: size,
+            content_range: (size > 0).then(|| format!("bytes 0-{}/{size}", size - 1)),
             parts_count: None,
         });
     }
@@ -230,11 +233,16 @@ mod tests {
             plan_read(&m, &r).expect_err("no part 4").code,
             S3ErrorCode::InvalidPartNumber
         );
-        let single = meta(7);
+        // A single-part object's part 1: the whole object as a range.
         let r = ReadRequest {
             part_number: Some("1".into()),
             ..Default::default()
         };
-        assert_eq!(plan_read(&single, &r).expect("part 1").len(), 7);
+        let p = plan_read(&meta(7), &r).expect("part 1");
+        assert_eq!((p.status, p.start, p.end), (206, 0, 7));
+        assert_eq!(p.content_range.as_deref(), Some("bytes 0-6/7"));
+        assert_eq!(p.parts_count, None);
+        let p = plan_read(&meta(0), &r).expect("part 1 of nothing");
+        assert_eq!((p.status, p.len(), p.content_range), (200, 0, None));
     }
 }

@@ -386,6 +386,12 @@ def test_part_number_beyond_the_count(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="one", PartNumber=2)
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+    # Part 1 of a single-part object: the whole object, as a range (206).
+    got = s3.get_object(Bucket=bucket, Key="one", PartNumber=1)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206 and got["ContentRange"] == "bytes 0-2/3"
+    assert got["Body"].read() == b"abc" and "PartsCount" not in got
+    head = s3.head_object(Bucket=bucket, Key="one", PartNumber=1)
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 206 and head["ContentLength"] == 3
 
 
 def test_torrent(s3, bucket):
@@ -399,7 +405,8 @@ def test_torrent(s3, bucket):
 
 
 def test_malformed_digests(s3, bucket):
-    for bad in ["abc", "not base64!", "AAAA"]:
+    # Short, not base64, decodes to 3 bytes, empty (boto3 sends the header empty).
+    for bad in ["abc", "not base64!", "AAAA", ""]:
         with pytest.raises(ClientError) as e:
             s3.put_object(Bucket=bucket, Key="k", Body=b"x", ContentMD5=bad)
         assert code(e) == "InvalidDigest", bad
