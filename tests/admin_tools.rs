@@ -85,7 +85,8 @@ fn console_in_headless_chromium() {
         eprintln!("SKIPPED console_in_headless_chromium: playwright-core is not in {} (.ci/run installs it)", node_dir.display());
         return;
     }
-    let server = Server::start(2);
+    // A default limit the console shows (never reached by the test).
+    let server = Server::start_with(2, &["--rate-limit-bucket", "1000:200"]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console.mjs");
     let out = Command::new("node")
         .arg(&script)

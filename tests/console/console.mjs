@@ -1,5 +1,6 @@
 // End-to-end console test: sign in, create a credential and a bucket, upload a
-// file, see it listed, download it, delete it. Saves screenshots as artifacts.
+// file, see it listed, download it, delete it; set, refuse and remove rate
+// limits. Saves screenshots as artifacts.
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -25,6 +26,7 @@ try {
   await page.waitForSelector("#new-secret-key");
   const secret = await page.textContent("#new-secret-key");
   if (!secret || secret.length < 8) throw new Error("secret not shown");
+  const accessKey = (await page.textContent("#new-access-key")).trim();
 
   await page.click('nav a[data-view="buckets"]');
   await page.waitForSelector("#bucket-owner option", { state: "attached" });
@@ -49,6 +51,42 @@ try {
 
   await page.click('tr[data-key="hello.txt"] button[data-act="delete"]');
   await page.waitForSelector('tr[data-key="hello.txt"]', { state: "detached" });
+  // Rate limits: the serve flags' default is shown; a limit set for the new
+  // credential and one for the bucket reach the API; a bad one is refused
+  // naming its field and changes nothing; removing one removes it.
+  const limits = async () => (await fetch(new URL("api/v1/rate-limits", url),
+    { headers: { Authorization: "Bearer " + process.env.API_KEY } })).json();
+  await page.click('nav a[data-view="limits"]');
+  await page.waitForSelector("#limit-default-rows tr");
+  const defaults = await page.textContent("#limit-default-rows");
+  if (!defaults.includes("1000") || !defaults.includes("200")) throw new Error("bucket default not shown: " + defaults);
+  const setLimit = async (kind, name, rate, burst, bytes) => {
+    await page.selectOption("#limit-kind", kind);
+    await page.fill("#limit-name", name);
+    await page.fill("#limit-rate", rate);
+    await page.fill("#limit-burst", burst);
+    await page.fill("#limit-bytes", bytes);
+    await page.click("#limit-form button");
+  };
+  await setLimit("credentials", accessKey, "25", "5", "");
+  await page.waitForSelector(`#limit-rows tr[data-name="${accessKey}"]`);
+  await setLimit("buckets", "console-bucket", "100", "", "1048576");
+  await page.waitForSelector('#limit-rows tr[data-name="console-bucket"]');
+  let l = await limits();
+  const c = l.credentials[accessKey], b = l.buckets["console-bucket"];
+  if (c?.requests_per_sec !== 25 || c?.burst !== 5 || b?.requests_per_sec !== 100 || b?.bytes_per_sec !== 1048576) {
+    throw new Error("limits not set through the console: " + JSON.stringify(l));
+  }
+  await setLimit("buckets", "console-bucket", "0", "", "");
+  await page.waitForFunction(() => document.getElementById("status").textContent.includes("console-bucket.requests_per_sec"));
+  l = await limits();
+  if (l.buckets["console-bucket"]?.requests_per_sec !== 100) throw new Error("a refused change changed something: " + JSON.stringify(l));
+  await shot("console-rate-limits");
+  await page.click(`#limit-rows tr[data-name="${accessKey}"] button[data-act="remove"]`);
+  await page.waitForSelector(`#limit-rows tr[data-name="${accessKey}"]`, { state: "detached" });
+  l = await limits();
+  if (accessKey in l.credentials || !("console-bucket" in l.buckets)) throw new Error("remove: " + JSON.stringify(l));
+
   await page.click('nav a[data-view="dashboard"]');
   await page.waitForSelector("#stats .card");
   await shot("console-dashboard");

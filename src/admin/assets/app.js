@@ -41,6 +41,7 @@ async function route() {
     else if (view === "buckets") { show("buckets"); await loadBuckets(); }
     else if (view === "objects" && current.bucket) { show("objects"); await loadObjects(); }
     else if (view === "presign") { show("presign"); await loadPresign(); }
+    else if (view === "limits") { show("limits"); await loadLimits(); }
     else { show("dashboard"); await loadStats(); }
   } catch (e) { say(e.message); }
 }
@@ -200,6 +201,56 @@ $("presign-form").addEventListener("submit", async (ev) => {
         `<pre>${esc(JSON.stringify(r.fields, null, 2))}</pre><input type="file" name="file"> <button type="submit">Upload</button></form>`
       : "";
     await loadPresign();
+  } catch (e) { say(e.message); }
+});
+
+// Rate limits (docs/rate-limits.md): the API replaces all named limits at
+// once, so a change reads them, edits one and writes them all back.
+function limitCells(l) {
+  if (!l) return `<td colspan="3" class="hint">none</td>`;
+  return `<td>${esc(l.requests_per_sec)}</td><td>${esc(l.burst ?? l.requests_per_sec)}</td><td>${esc(l.bytes_per_sec ?? "—")}</td>`;
+}
+async function loadLimits() {
+  const l = await api("GET", "rate-limits");
+  const d = l.defaults;
+  $("limit-default-rows").innerHTML = [["Every credential", d.credential], ["Every bucket", d.bucket],
+    [`Every key prefix (depth ${d.prefix_depth})`, d.prefix]]
+    .map(([k, v]) => `<tr><td>${esc(k)}</td>${limitCells(v)}</tr>`).join("");
+  const rows = [];
+  for (const [kind, label] of [["credentials", "credential"], ["buckets", "bucket"]]) {
+    for (const [name, lim] of Object.entries(l[kind] || {})) {
+      rows.push(`<tr data-kind="${kind}" data-name="${esc(name)}"><td>${label}</td><td><code>${esc(name)}</code></td>${limitCells(lim)}
+        <td class="actions"><button class="danger" data-act="remove">Remove</button></td></tr>`);
+    }
+  }
+  $("limit-rows").innerHTML = rows.join("") || `<tr><td colspan="6" class="hint">none</td></tr>`;
+  const [{ credentials }, { buckets }] = await Promise.all([api("GET", "credentials"), api("GET", "buckets")]);
+  $("limit-names").innerHTML = credentials.map((c) => `<option value="${esc(c.access_key)}">${esc(c.user_name || "credential")}</option>`)
+    .concat(buckets.map((b) => `<option value="${esc(b.name)}">bucket</option>`)).join("");
+}
+async function changeNamedLimits(edit) {
+  const l = await api("GET", "rate-limits");
+  const named = { credentials: l.credentials || {}, buckets: l.buckets || {} };
+  edit(named);
+  await api("PUT", "rate-limits", named);
+}
+$("limit-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const limit = { requests_per_sec: Number($("limit-rate").value) };
+  if ($("limit-burst").value !== "") limit.burst = Number($("limit-burst").value);
+  if ($("limit-bytes").value !== "") limit.bytes_per_sec = Number($("limit-bytes").value);
+  const kind = $("limit-kind").value, name = $("limit-name").value.trim();
+  try {
+    await changeNamedLimits((named) => { named[kind][name] = limit; });
+    say("Limit set for " + name, true); await loadLimits();
+  } catch (e) { say(e.message); }
+});
+$("limit-rows").addEventListener("click", async (ev) => {
+  const b = ev.target.closest("button[data-act=remove]"); if (!b) return;
+  const { kind, name } = b.closest("tr").dataset;
+  try {
+    await changeNamedLimits((named) => { delete named[kind][name]; });
+    say("Limit removed for " + name, true); await loadLimits();
   } catch (e) { say(e.message); }
 });
 
