@@ -497,6 +497,7 @@ fn buckets_and_objects_endpoints() {
             parts.initiator().and_then(|i| i.display_name()),
             Some("root")
         );
+        assert_eq!(parts.owner().and_then(|o| o.display_name()), Some("root"));
         up.upload_id().expect("id").to_string()
     });
     let listed = api.ok("GET", "buckets/alice-bucket/multipart-uploads", None);

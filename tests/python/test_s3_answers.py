@@ -62,6 +62,9 @@ def test_full_object_multipart_verifies_on_download(s3, bucket, alg):
         r = s3.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=n, Body=chunk, ChecksumAlgorithm=alg)
         assert r[f"Checksum{alg}"] == b64(crc_of(alg, chunk))
         parts.append({"PartNumber": n, "ETag": r["ETag"], f"Checksum{alg}": r[f"Checksum{alg}"]})
+    listed = s3.list_parts(Bucket=bucket, Key=key, UploadId=up["UploadId"])
+    assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == (alg, "FULL_OBJECT")
+    assert [p[f"Checksum{alg}"] for p in listed["Parts"]] == [p[f"Checksum{alg}"] for p in parts]
     whole = b64(crc_of(alg, data))
     wrong = b64(bytes(len(crc_of(alg, b""))))
     with pytest.raises(ClientError) as e:
