@@ -467,7 +467,9 @@ fn upload_mode_error(declared: Option<(ChecksumAlgorithm, ChecksumType)>) -> S3E
     ))
 }
 
-/// The object's checksum, and the part checksums a composite object keeps:
+/// The object's checksum, and the part checksums the object keeps (what
+/// GetObjectAttributes lists for its parts, as S3 lists them for any object
+/// with an additional checksum, full-object CRC64NVME uploads included):
 /// - declared COMPOSITE: every listed part must name its checksum (S3's
 ///   InvalidRequest otherwise); the checksum of the part checksums, `-N`;
 /// - declared FULL_OBJECT: the parts' CRCs combined (never re-read);
@@ -487,7 +489,8 @@ fn object_checksum(
             .map(|c| c.digest.clone())
             .ok_or_else(|| invalid_part(w))
     };
-    let full = |alg: ChecksumAlgorithm| -> Result<Option<StoredChecksum>, S3Error> {
+    type Kept = (Option<StoredChecksum>, Vec<Vec<u8>>);
+    let full = |alg: ChecksumAlgorithm| -> Result<Kept, S3Error> {
         let digests = chosen
             .iter()
             .map(|c| digest_of(alg, c))
@@ -497,13 +500,18 @@ fn object_checksum(
             .zip(chosen)
             .map(|(d, (_, _, size))| (d.as_slice(), *size))
             .collect();
-        Ok(
-            full_object_crc(alg, &with_sizes).map(|digest| StoredChecksum {
-                algorithm: alg,
-                digest,
-                parts: 0,
-            }),
-        )
+        let checksum = full_object_crc(alg, &with_sizes).map(|digest| StoredChecksum {
+            algorithm: alg,
+            digest,
+            parts: 0,
+        });
+        // The part CRCs are kept only beside the object CRC they make.
+        let kept = if checksum.is_some() {
+            digests
+        } else {
+            Vec::new()
+        };
+        Ok((checksum, kept))
     };
     match declared {
         Some((alg, ChecksumType::Composite)) => {
@@ -528,7 +536,7 @@ fn object_checksum(
             };
             Ok((Some(checksum), digests))
         }
-        Some((alg, ChecksumType::FullObject)) => Ok((full(alg)?, Vec::new())),
+        Some((alg, ChecksumType::FullObject)) => full(alg),
         None => {
             let first = chosen.first().and_then(|(_, p, _)| p.checksum.as_ref());
             let alg = first.map(|c| c.algorithm);
@@ -538,9 +546,7 @@ fn object_checksum(
                     .all(|(_, p, _)| p.checksum.as_ref().is_some_and(|c| c.algorithm == a))
             });
             match alg {
-                Some(a) if same && type_allowed(a, ChecksumType::FullObject) => {
-                    Ok((full(a)?, Vec::new()))
-                }
+                Some(a) if same && type_allowed(a, ChecksumType::FullObject) => full(a),
                 _ => Ok((None, Vec::new())),
             }
         }

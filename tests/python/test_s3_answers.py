@@ -76,6 +76,15 @@ def test_full_object_multipart_verifies_on_download(s3, bucket, alg):
     assert done[f"Checksum{alg}"] == whole and done["ChecksumType"] == "FULL_OBJECT"
     body, value = checked_download(s3, bucket, key, alg)
     assert body == data and value == whole
+    # GetObjectAttributes lists the parts of an object with an additional
+    # checksum, full-object ones included (S3's ObjectPart documents a
+    # CRC64NVME part checksum, which only full-object uploads have).
+    attrs = s3.get_object_attributes(Bucket=bucket, Key=key, ObjectAttributes=["Checksum", "ObjectParts"])
+    assert attrs["Checksum"] == {f"Checksum{alg}": whole, "ChecksumType": "FULL_OBJECT"}
+    op = attrs["ObjectParts"]
+    assert op["TotalPartsCount"] == len(parts) and not op["IsTruncated"]
+    assert [(p["PartNumber"], p["Size"], p[f"Checksum{alg}"]) for p in op["Parts"]] == [
+        (p["PartNumber"], len(data[i * step:(i + 1) * step]), p[f"Checksum{alg}"]) for i, p in enumerate(parts)]
 
 
 @pytest.mark.parametrize("alg", ["CRC32", "CRC32C", "CRC64NVME"])
@@ -237,8 +246,10 @@ def test_complete_retried_answers_the_same(s3, bucket):
 
 def test_attributes_of_a_multipart_object_without_checksums(bucket):
     """GetObjectAttributes' ObjectParts of a multipart object uploaded with
-    no checksum: the part count, and no Part elements (S3 lists parts only
-    for objects with an additional checksum)."""
+    no checksum at all: the part count, and no Part elements, as S3
+    documents for an object without an additional checksum. (S3 would give
+    such an object its default CRC64NVME; ringstore computes none, so it
+    has none to list.)"""
     bare = bare_client()
     up = bare.create_multipart_upload(Bucket=bucket, Key="plain")
     parts = []

@@ -164,17 +164,18 @@ fn count_header(req: &Req, name: &str) -> Result<Option<u32>, S3Error> {
 }
 
 /// GetObjectAttributes' ObjectParts of a multipart object: the part count;
-/// for a composite object also one page of its parts (size, checksum),
-/// after `x-amz-part-number-marker`, at most `x-amz-max-parts`, as
-/// ListParts pages them.
+/// for an object with an additional checksum (composite or full-object)
+/// also one page of its parts (size, the part's checksum), after
+/// `x-amz-part-number-marker`, at most `x-amz-max-parts`, as ListParts
+/// pages them. S3 lists no Part element for an object without one.
 fn object_parts(req: &Req, m: &crate::store::ObjectMeta) -> Result<xml::ObjectPartsPage, S3Error> {
     let total = m.part_sizes.len() as u32;
-    let composite = m.checksum.as_ref().filter(|c| c.parts > 0);
     let digests = m
         .multipart
         .as_ref()
         .map_or(&[][..], |d| d.part_checksums.as_slice());
-    let Some(c) = composite.filter(|_| digests.len() == m.part_sizes.len()) else {
+    let kept = m.checksum.as_ref();
+    let Some(c) = kept.filter(|_| digests.len() == m.part_sizes.len()) else {
         return Ok(xml::ObjectPartsPage {
             total_parts: total,
             ..Default::default()
