@@ -375,26 +375,19 @@ impl DirectFile {
 
 /// Lists segment ids (from `seg-NNNNNNNNNN.log` names) in a shard dir, ascending.
 pub fn list_segments(dir: &Path, backing: &Backing) -> Result<Vec<u32>, StoreError> {
-    let names: Vec<String> = match backing {
-        Backing::Sim(disk) => disk.borrow().files_in(dir),
-        Backing::Memory(disk) => disk.borrow().files_in(dir),
-        Backing::Files => std::fs::read_dir(dir)
-            .map_err(|e| io_err("readdir", dir, 0, e))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-    };
+    let names = list_dir(dir, backing)?;
     let mut ids: Vec<u32> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
     ids.sort_unstable();
     Ok(ids)
 }
 
-/// Names of the files in `dir` (real or simulated), unsorted: the index's
-/// kv layer finds its manifests and orphan runs with it.
-pub fn list_dir(dir: &Path, sim: Option<&SimDiskHandle>) -> Result<Vec<String>, StoreError> {
-    match sim {
-        Some(disk) => Ok(disk.borrow().files_in(dir)),
-        None => Ok(std::fs::read_dir(dir)
+/// Names of the files in `dir` (real, simulated or in memory), unsorted:
+/// the index's kv layer finds its manifests and orphan runs with it.
+pub fn list_dir(dir: &Path, backing: &Backing) -> Result<Vec<String>, StoreError> {
+    match backing {
+        Backing::Sim(disk) => Ok(disk.borrow().files_in(dir)),
+        Backing::Memory(disk) => Ok(disk.borrow().files_in(dir)),
+        Backing::Files => Ok(std::fs::read_dir(dir)
             .map_err(|e| io_err("readdir", dir, 0, e))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())

@@ -138,7 +138,7 @@ pub struct Index {
 /// The smallest string greater than every string that starts with `prefix`
 /// (None when no such string exists). UTF-8 byte order is code point order,
 /// so bumping the last char that can be bumped gives it.
-fn prefix_successor(prefix: &str) -> Option<String> {
+pub(super) fn prefix_successor(prefix: &str) -> Option<String> {
     let mut s = prefix.to_string();
     while let Some(c) = s.pop() {
         let mut next = c as u32 + 1;
@@ -154,7 +154,11 @@ fn prefix_successor(prefix: &str) -> Option<String> {
 }
 
 /// The roll-up of `key` under `prefix`/`delimiter`, if any: `prefix..=first delimiter`.
-fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Option<&'a str> {
+pub(super) fn common_prefix<'a>(
+    key: &'a str,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> Option<&'a str> {
     let d = delimiter.filter(|d| !d.is_empty())?;
     let rest = key.get(prefix.len()..)?;
     rest.find(d).map(|i| &key[..prefix.len() + i + d.len()])
@@ -163,7 +167,7 @@ fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Opt
 /// Where a listing under `prefix` resumes after `after`: past the key, or
 /// past every key of the roll-up `after` names. None when nothing can
 /// follow it.
-fn start_cursor(
+pub(super) fn start_cursor(
     after: Option<&str>,
     prefix: &str,
     delimiter: Option<&str>,

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod compaction;
 pub mod damage;
+pub mod disk_index;
 pub mod file;
 pub mod index;
 mod keylock;

@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::store::file::{self, Backing, SimDiskHandle};
+use crate::store::file::{self, Backing};
 use crate::store::types::StoreError;
 
 /// Where the I/O of a kv instance goes.
 #[derive(Clone)]
 pub struct KvFiles {
     pub dir: PathBuf,
-    pub sim: Option<SimDiskHandle>,
+    pub backing: Backing,
     pub direct_io: bool,
 }
 
@@ -39,7 +39,7 @@ pub fn parse_manifest_name(name: &str) -> Option<u64> {
 impl KvFiles {
     /// Where `SegmentFile`s of this kv instance live.
     pub fn backing(&self) -> Backing {
-        self.sim.clone().map_or(Backing::Files, Backing::Sim)
+        self.backing.clone()
     }
 
     pub fn run_path(&self, num: u64) -> PathBuf {
@@ -52,7 +52,7 @@ impl KvFiles {
 
     /// Creates the directory (private to the server's user) if needed.
     pub fn create_dir(&self) -> Result<(), StoreError> {
-        if self.sim.is_some() {
+        if !self.backing.is_files() {
             return Ok(());
         }
         crate::util::private_fs::create_private_dir_all(&self.dir).map_err(|source| {
@@ -67,7 +67,7 @@ impl KvFiles {
 
     /// The run and manifest numbers present in the directory, ascending.
     pub fn list(&self) -> Result<(Vec<u64>, Vec<u64>), StoreError> {
-        let names = file::list_dir(&self.dir, self.sim.as_ref())?;
+        let names = file::list_dir(&self.dir, &self.backing)?;
         let mut runs: Vec<u64> = names.iter().filter_map(|n| parse_run_name(n)).collect();
         let mut manifests: Vec<u64> = names
             .iter()
@@ -87,7 +87,7 @@ impl KvFiles {
     /// Makes the directory's entries durable (an fsync of the directory
     /// through the shard's io_uring).
     pub async fn sync_dir(&self) -> Result<(), StoreError> {
-        if self.sim.is_some() {
+        if !self.backing.is_files() {
             return Ok(());
         }
         let err = |op, source| StoreError::Io {

@@ -42,7 +42,7 @@ use self::manifest::{read_manifest, write_manifest, Manifest};
 use self::memtable::Memtable;
 use self::merge::{merge_runs, pick_merge, MergePace};
 use self::run::{RunInfo, RunReader, RunWriter};
-use crate::store::file::SimDiskHandle;
+use crate::store::file::Backing;
 use crate::store::types::StoreError;
 
 /// Default memtable budget (`--index-memtable-mib`).
@@ -53,7 +53,8 @@ pub const DEFAULT_INDEX_CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub struct KvConfig {
     /// The index directory (`DATA/shard-NNN/index`).
     pub dir: PathBuf,
-    pub sim: Option<SimDiskHandle>,
+    /// Real files, the simulated disk or memory: the store's backing.
+    pub backing: Backing,
     pub direct_io: bool,
     /// When the active memtable holds this much, `memtable_full` says so.
     pub memtable_bytes: usize,
@@ -65,7 +66,7 @@ impl KvConfig {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         KvConfig {
             dir: dir.into(),
-            sim: None,
+            backing: Backing::Files,
             direct_io: true,
             memtable_bytes: DEFAULT_MEMTABLE_BYTES,
             cache_bytes: DEFAULT_INDEX_CACHE_BYTES,
@@ -133,7 +134,6 @@ pub struct Kv {
     next_manifest: Cell<u64>,
     /// The newest freeze position (positions never go back).
     frozen_at: Cell<u64>,
-    last_seq: Cell<u64>,
     cache: Rc<RefCell<BlockCache>>,
     /// Held while a new manifest is written and installed (and for a
     /// whole flush, so flushes go one at a time in freeze order).
@@ -151,7 +151,7 @@ impl Kv {
     pub async fn open(cfg: KvConfig) -> Result<Kv, StoreError> {
         let files = KvFiles {
             dir: cfg.dir,
-            sim: cfg.sim,
+            backing: cfg.backing,
             direct_io: cfg.direct_io,
         };
         files.create_dir()?;
@@ -201,7 +201,6 @@ impl Kv {
             next_run: Cell::new(m.next_run),
             next_manifest: Cell::new(next_manifest),
             frozen_at: Cell::new(m.log_position),
-            last_seq: Cell::new(0),
             manifest: RefCell::new(m),
             cache: Rc::new(RefCell::new(BlockCache::new(cfg.cache_bytes))),
             install: futures_util::lock::Mutex::new(()),
@@ -280,11 +279,9 @@ impl Kv {
         if too_large {
             return Err(StoreError::TooLarge);
         }
-        debug_assert!(
-            batch.seq >= self.last_seq.get(),
-            "batches applied out of order"
-        );
-        self.last_seq.set(batch.seq);
+        // Batches of different keys may come out of sequence order (writers
+        // resume from one group commit in any order); one key's writes are
+        // ordered by its key lock, which the memtable checks.
         let active = self.active.borrow();
         let mut table = active.borrow_mut();
         for (k, v) in &batch.ops {

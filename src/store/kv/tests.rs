@@ -15,7 +15,7 @@ use super::iter::RunCursor;
 use super::run::{RunInfo, RunReader, RunWriter};
 use super::*;
 use crate::store::align::BLOCK_BYTES;
-use crate::store::file::{self, SimDisk};
+use crate::store::file::{self, Backing, SimDisk, SimDiskHandle};
 use crate::store::tests::{real_disk_tempdir, run};
 
 const DIR: &str = "/sim/shard-000/index";
@@ -23,14 +23,14 @@ const DIR: &str = "/sim/shard-000/index";
 fn sim_files(disk: &SimDiskHandle) -> KvFiles {
     KvFiles {
         dir: PathBuf::from(DIR),
-        sim: Some(disk.clone()),
+        backing: Backing::Sim(disk.clone()),
         direct_io: true,
     }
 }
 
 fn sim_cfg(disk: &SimDiskHandle) -> KvConfig {
     let mut cfg = KvConfig::new(DIR);
-    cfg.sim = Some(disk.clone());
+    cfg.backing = Backing::Sim(disk.clone());
     cfg.memtable_bytes = 64 * 1024;
     cfg.cache_bytes = 256 * 1024;
     cfg
@@ -278,7 +278,7 @@ fn flush_merge_and_reopen_keep_the_newest_values() {
             "nothing more to merge"
         );
         check_after_rounds(&kv).await;
-        let files = file::list_dir(Path::new(DIR), Some(&disk)).expect("list");
+        let files = file::list_dir(Path::new(DIR), &Backing::Sim(disk.clone())).expect("list");
         assert_eq!(
             files.iter().filter_map(|n| parse_run_name(n)).count(),
             1,
@@ -315,7 +315,7 @@ fn orphan_runs_and_torn_manifests_are_removed_at_open() {
         let report = kv.open_report().clone();
         assert_eq!(report.invalid_manifests, vec![9]);
         assert_eq!(report.orphan_runs, vec![run_num + 1]);
-        let mut left = file::list_dir(Path::new(DIR), Some(&disk)).expect("list");
+        let mut left = file::list_dir(Path::new(DIR), &Backing::Sim(disk.clone())).expect("list");
         left.sort();
         assert_eq!(
             left,
@@ -461,7 +461,7 @@ fn a_scan_pins_merged_runs_until_it_ends() {
         let first = it.next().await.expect("next").expect("a key");
         assert!(kv.merge_step().await.expect("merge"));
         let count_runs = || {
-            file::list_dir(Path::new(DIR), Some(&disk))
+            file::list_dir(Path::new(DIR), &Backing::Sim(disk.clone()))
                 .expect("list")
                 .iter()
                 .filter_map(|n| parse_run_name(n))
@@ -623,7 +623,7 @@ impl Harness {
                 "derived counts belong to P"
             );
         }
-        let names = file::list_dir(Path::new(DIR), Some(&self.disk)).expect("list");
+        let names = file::list_dir(Path::new(DIR), &Backing::Sim(self.disk.clone())).expect("list");
         let mut on_disk: Vec<u64> = names.iter().filter_map(|n| parse_run_name(n)).collect();
         on_disk.sort_unstable();
         let mut named: Vec<u64> = kv.run_infos().iter().map(|r| r.num).collect();
@@ -863,7 +863,7 @@ fn a_power_cut_at_any_point_of_a_flush_and_merge_leaves_a_consistent_index() {
             let p = kv.log_position() as usize;
             assert_eq!(kv.derived(), (p as u64).to_le_bytes().to_vec());
             check(&kv, &model_state(&log[..p]), cut_after as usize).await;
-            let names = file::list_dir(Path::new(DIR), Some(&after)).expect("list");
+            let names = file::list_dir(Path::new(DIR), &Backing::Sim(after.clone())).expect("list");
             let runs_left = names.iter().filter_map(|n| parse_run_name(n)).count();
             assert_eq!(
                 runs_left,
