@@ -150,6 +150,9 @@ impl SegmentFile {
                 (r.map_err(|e| io_err("read", &f.path, offset, e)), buf)
             }
             SegmentFile::Sim(f) => {
+                if f.interleaves() {
+                    SimYield::new().await;
+                }
                 let r = f.read_at(&mut buf, offset);
                 (r.map_err(|e| io_err("read", &f.path, offset, e)), buf)
             }

@@ -10,10 +10,12 @@
 //! highest order among a key's versions is current, and a version delete
 //! removes its version id if that version's order is lower than its own.
 //!
-//! Every change reads the rows it replaces and applies one kv batch. The
-//! caller holds the key's lock across both (the store's `KeyGuard`), so
-//! one key's changes never interleave; different keys' may, and their
-//! batches may come out of sequence order.
+//! Every change reads the rows it replaces and applies one kv batch, with
+//! the key's apply lock held across both: the store's key lock lets
+//! unconditional writes of one key apply concurrently (their versions are
+//! placed by order, in any order of application), and a read of the rows
+//! must not go stale across the reads' awaits. Different keys' changes
+//! interleave, and their batches may come out of sequence order.
 
 pub mod keys;
 mod list;
@@ -36,6 +38,45 @@ use super::kv::{Batch, Kv, KvConfig};
 use super::types::{BucketId, StoreError, NULL_VERSION};
 
 pub use self::list::VersionWalk;
+use super::log::Notify;
+
+/// Keys whose rows are being read and rewritten now.
+#[derive(Default)]
+struct ApplyLocks {
+    held: RefCell<std::collections::HashMap<(BucketId, String), Rc<Notify>>>,
+}
+
+struct ApplyGuard<'a> {
+    locks: &'a ApplyLocks,
+    key: (BucketId, String),
+}
+
+impl ApplyLocks {
+    async fn lock(&self, bucket: BucketId, key: &str) -> ApplyGuard<'_> {
+        let k = (bucket, key.to_string());
+        loop {
+            let busy = self.held.borrow().get(&k).cloned();
+            match busy {
+                Some(released) => released.notified().await,
+                None => {
+                    self.held.borrow_mut().insert(k.clone(), Rc::default());
+                    return ApplyGuard {
+                        locks: self,
+                        key: k,
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ApplyGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(released) = self.locks.held.borrow_mut().remove(&self.key) {
+            released.notify_all();
+        }
+    }
+}
 
 /// A bucket's counts on this shard, kept in RAM (per bucket, not per
 /// object) and made durable with each manifest.
@@ -92,6 +133,7 @@ pub struct DiskIndex {
     max_seq: Cell<u64>,
     /// The store's own derived state, as of the durable manifest.
     extra: Vec<u8>,
+    applying: ApplyLocks,
 }
 
 impl DiskIndex {
@@ -111,6 +153,7 @@ impl DiskIndex {
             counts: RefCell::new(counts),
             max_seq: Cell::new(max_seq),
             extra,
+            applying: ApplyLocks::default(),
         })
     }
 
@@ -225,6 +268,7 @@ impl DiskIndex {
     pub async fn insert(&self, entry: Rc<ObjectEntry>, seq: u64) -> Result<Applied, StoreError> {
         debug_assert!(entry.order <= seq);
         let (bucket, key) = (entry.bucket, entry.key.as_str());
+        let _applying = self.applying.lock(bucket, key).await;
         let c_row = object_key(CURRENT, bucket, key);
         let mut batch = Batch::new(seq);
         let Some(cur) = self.current(bucket, key).await? else {
@@ -317,6 +361,7 @@ impl DiskIndex {
         order: u64,
         seq: u64,
     ) -> Result<Option<Rc<ObjectEntry>>, StoreError> {
+        let _applying = self.applying.lock(bucket, key).await;
         let Some(cur) = self.current(bucket, key).await? else {
             return Ok(None);
         };

@@ -552,3 +552,61 @@ fn a_listing_skips_a_rolled_up_prefix_without_reading_it() {
         );
     });
 }
+
+#[test]
+fn concurrent_versions_of_one_key_are_all_kept() {
+    // The store lets unconditional writes of one key apply at once; each
+    // application reads the key's rows (from runs: real awaits) before it
+    // writes, so two in flight must not both demote the same current one.
+    let disk = SimDisk::new_handle();
+    disk.borrow_mut().interleave = true;
+    run(async {
+        let index = DiskIndex::open(cfg(&disk)).await.expect("open");
+        for i in 0..200u64 {
+            let e = entry(
+                1,
+                &key_name(i as usize % KEY_COUNT),
+                i as u128 + 1,
+                i + 1,
+                i + 1,
+                false,
+                10,
+            );
+            index.insert(Rc::new(e), i + 1).await.expect("insert");
+        }
+        index.freeze(200, &[]);
+        while index.flush().await.expect("flush") {}
+        let a = Rc::new(entry(1, "a", 1001, 1001, 1001, false, 1));
+        let b = Rc::new(entry(1, "a", 1002, 1002, 1002, false, 2));
+        let (ra, rb) = futures_util::future::join(
+            index.insert(a.clone(), 1001),
+            index.insert(b.clone(), 1002),
+        )
+        .await;
+        assert_eq!(
+            (ra.expect("a"), rb.expect("b")),
+            (Applied::Inserted(None), Applied::Inserted(None))
+        );
+        let versions = index.versions(1, "a").await.expect("versions");
+        let ids: Vec<u128> = versions.iter().map(|v| v.version_id).collect();
+        assert_eq!(
+            &ids[..2],
+            &[1002, 1001],
+            "both new versions, newest current: {ids:?}"
+        );
+        let mut noncurrent = 0;
+        for k in (0..KEY_COUNT).map(key_name) {
+            noncurrent += index
+                .versions(1, &k)
+                .await
+                .expect("versions")
+                .len()
+                .saturating_sub(1) as u64;
+        }
+        assert_eq!(
+            index.counts()[&1].noncurrent,
+            noncurrent,
+            "counts follow the rows"
+        );
+    });
+}

@@ -754,7 +754,7 @@ proptest! {
 #[test]
 fn reads_stay_right_while_a_flush_and_a_merge_run() {
     let disk = SimDisk::new_handle();
-    // Every write and sync yields, so reads interleave with the background work.
+    // Every read, write and sync yields, so reads interleave with the background work.
     disk.borrow_mut().interleave = true;
     run(async {
         let kv = Rc::new(Kv::open(sim_cfg(&disk)).await.expect("open"));
@@ -782,7 +782,7 @@ fn reads_stay_right_while_a_flush_and_a_merge_run() {
         let mut rounds = 0;
         while kv.frozen_count() > 0 || kv.run_infos().len() > 1 {
             assert!(rounds < 10_000, "the background work never finished");
-            // Sim reads complete at once: give the background task its turn.
+            // Give the background task a turn even when no read misses.
             file::SimYield::new().await;
             seq += 1;
             put(&kv, seq, b"live", &seq.to_le_bytes());
@@ -800,7 +800,7 @@ fn reads_stay_right_while_a_flush_and_a_merge_run() {
         }
         work.await;
         assert!(
-            rounds > 2,
+            rounds >= 2,
             "the reads ran during the background work ({rounds} rounds)"
         );
         assert_eq!(kv.run_infos().len(), 1);
