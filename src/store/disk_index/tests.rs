@@ -136,7 +136,7 @@ fn entry(
             size: if marker { 0 } else { size },
             etag: format!("{:032x}", seq),
             mtime_millis: seq as i64,
-            content_type: (size % 3 == 0).then(|| "text/plain".to_string()),
+            content_type: size.is_multiple_of(3).then(|| "text/plain".to_string()),
             ..ObjectMeta::default()
         },
         extents: if marker {
