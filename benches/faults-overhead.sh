@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# What fault injection costs when its rules match nothing (issue 29: GET and
-# PUT 4 KiB with a non-matching rule >= 0.97x the server without rules).
-# Interleaves two servers, configurations alternating within each round:
-#   off      no --faults
+# What fault injection and rate limits cost when they do nothing (issue 29:
+# GET and PUT 4 KiB with a non-matching rule, and with limits configured but
+# not reached, >= 0.97x the server without them). Interleaves the servers,
+# configurations alternating within each round:
+#   off      no --faults, no limits
 #   nomatch  --faults with rules that go through every match step for
 #            GetObject and PutObject and match nothing (another bucket)
+#   limits   a credential, a bucket and a prefix limit on every request
+#            (all three kinds checked), far above what the run reaches
 # Usage: benches/faults-overhead.sh [OUT_DIR]
 #   BIN (target/release/ringstore), ROUNDS (3), DURATION (5s), CONC (32),
-#   THREADS (2), SHARDS (2)
+#   THREADS (2), SHARDS (2), CONFIGS ("off nomatch limits")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/ringstore}
@@ -17,6 +20,8 @@ DURATION=${DURATION:-5s}
 CONC=${CONC:-32}
 THREADS=${THREADS:-2}
 SHARDS=${SHARDS:-2}
+CONFIGS=${CONFIGS:-off nomatch limits}
+LIMIT=1000000000:1000000000
 PORT=${PORT:-19600}
 export AWS_ACCESS_KEY_ID=RSBENCHACCESSKEY0001
 export AWS_SECRET_ACCESS_KEY=ringstore/bench/secret/key/000000000000
@@ -60,27 +65,37 @@ run() { # run <name> <workload>
 }
 
 for round in $(seq "$ROUNDS"); do
-  for config in off nomatch; do
-    if [[ $config == off ]]; then start; else start --faults "$RULES"; fi
+  for config in $CONFIGS; do
+    case $config in
+      off) start ;;
+      nomatch) start --faults "$RULES" ;;
+      limits) start --rate-limit-credential $LIMIT --rate-limit-bucket $LIMIT --rate-limit-prefix $LIMIT ;;
+      *) echo "unknown config $config" >&2; exit 1 ;;
+    esac
     run "$config-put-r$round" put
     run "$config-get-r$round" get
   done
 done
 stop_server
-python3 - "$OUT" "$ROUNDS" <<'EOF'
+python3 - "$OUT" "$ROUNDS" $CONFIGS <<'EOF'
 import json, statistics, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
+out, rounds, configs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 def ops(name):
     r = json.load(open(f"{out}/{name}.json"))
     assert r["error_count"] == 0, (name, r["errors"])
     return sum(s["ops_per_sec"] for s in r["operations"].values())
-print("| workload | round | off ops/s | nomatch ops/s | ratio |")
-print("|---|---:|---:|---:|---:|")
+others = [c for c in configs if c != "off"]
+print("| workload | round | off ops/s | " + " | ".join(f"{c} ops/s | {c}/off" for c in others) + " |")
+print("|---|---:|---:|" + "---:|---:|" * len(others))
 for wl in ("put", "get"):
-    ratios = []
+    ratios = {c: [] for c in others}
     for n in range(1, rounds + 1):
-        off, on = ops(f"off-{wl}-r{n}"), ops(f"nomatch-{wl}-r{n}")
-        ratios.append(on / off)
-        print(f"| {wl} 4 KiB | {n} | {off:.0f} | {on:.0f} | {on / off:.3f} |")
-    print(f"| {wl} 4 KiB | median | | | **{statistics.median(ratios):.3f}** |")
+        off = ops(f"off-{wl}-r{n}")
+        cells = []
+        for c in others:
+            on = ops(f"{c}-{wl}-r{n}")
+            ratios[c].append(on / off)
+            cells.append(f"{on:.0f} | {on / off:.3f}")
+        print(f"| {wl} 4 KiB | {n} | {off:.0f} | " + " | ".join(cells) + " |")
+    print(f"| {wl} 4 KiB | median | | " + " | ".join(f"| **{statistics.median(ratios[c]):.3f}**" for c in others) + " |")
 EOF
