@@ -161,6 +161,33 @@ enum BucketCommand {
     Usage { name: String },
     /// Multipart uploads in progress in a bucket.
     Uploads { name: String },
+    /// Show a bucket's versioning, or turn it on (Enabled) or suspend it
+    /// (Suspended); as in S3, it cannot be turned off once on.
+    Versioning {
+        name: String,
+        #[arg(value_parser = ["Enabled", "Suspended"])]
+        status: Option<String>,
+    },
+    /// Show a bucket's lifecycle rules, replace them with an S3
+    /// LifecycleConfiguration XML document (--set FILE), or remove them.
+    Lifecycle {
+        name: String,
+        #[arg(long, conflicts_with = "delete")]
+        set: Option<PathBuf>,
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Show a bucket's policy, replace it with a policy document (--set
+    /// FILE, JSON as PutBucketPolicy takes), or remove it.
+    Policy {
+        name: String,
+        #[arg(long, conflicts_with = "delete")]
+        set: Option<PathBuf>,
+        #[arg(long)]
+        delete: bool,
+    },
+    /// A bucket's ACL, object ownership and public access block.
+    Acl { name: String },
 }
 
 /// One API call's outcome: status and parsed body.
@@ -202,16 +229,27 @@ impl Client {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Answer, String> {
+        let body = body.map(|b| ("application/json", b.to_string()));
+        self.send(method, path, body)
+    }
+
+    /// One request with an optional (content type, body).
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, String)>,
+    ) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base);
         let mut req = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(k) = &self.api_key {
             req = req.header("Authorization", format!("Bearer {k}"));
         }
         let sent = match body {
-            Some(b) => {
+            Some((content_type, b)) => {
                 let req = req
-                    .header("Content-Type", "application/json")
-                    .body(b.to_string())
+                    .header("Content-Type", content_type)
+                    .body(b)
                     .map_err(|e| e.to_string())?;
                 self.agent.run(req)
             }
@@ -232,7 +270,18 @@ impl Client {
 
     /// An API call that must succeed (2xx); the API's error message otherwise.
     fn api(&self, method: &str, rest: &str, body: Option<Value>) -> Result<Value, String> {
-        let a = self.call(method, &format!("{API_PREFIX}{rest}"), body)?;
+        let body = body.map(|b| ("application/json", b.to_string()));
+        self.api_with(method, rest, body)
+    }
+
+    /// `api` with a body of any type: a file's text sent as it is.
+    fn api_with(
+        &self,
+        method: &str,
+        rest: &str,
+        body: Option<(&str, String)>,
+    ) -> Result<Value, String> {
+        let a = self.send(method, &format!("{API_PREFIX}{rest}"), body)?;
         if (200..300).contains(&a.status) {
             return Ok(a.body);
         }
@@ -427,7 +476,9 @@ fn buckets(client: &Client, out: &Output, cmd: &BucketCommand) -> Result<(), Str
                     "name",
                     "owner",
                     "object_count",
+                    "noncurrent_versions",
                     "total_size_human",
+                    "versioning",
                     "region",
                     "created_at",
                 ],
@@ -455,7 +506,9 @@ fn buckets(client: &Client, out: &Output, cmd: &BucketCommand) -> Result<(), Str
                         "name",
                         "owner",
                         "region",
+                        "versioning",
                         "object_count",
+                        "noncurrent_versions",
                         "total_size",
                         "total_size_human",
                         "created_at",
@@ -481,8 +534,96 @@ fn buckets(client: &Client, out: &Output, cmd: &BucketCommand) -> Result<(), Str
                 ],
             );
         }
+        BucketCommand::Versioning { name, status } => {
+            let path = format!("buckets/{}/versioning", enc(name));
+            let v = match status {
+                Some(s) => client.api("PUT", &path, Some(json!({ "status": s })))?,
+                None => client.api("GET", &path, None)?,
+            };
+            out.value(&v, |v| println!("{}", cell(&v["status"])));
+        }
+        BucketCommand::Lifecycle { name, set, delete } => {
+            let path = format!("buckets/{}/lifecycle", enc(name));
+            let v = match (set, delete) {
+                (Some(file), _) => {
+                    let xml = read_text(file)?;
+                    client.api_with("PUT", &path, Some(("application/xml", xml)))?
+                }
+                (None, true) => client.api("DELETE", &path, None)?,
+                (None, false) => client.api("GET", &path, None)?,
+            };
+            out.value(&v, |v| match (delete, v["rules"].as_array()) {
+                (true, _) => println!("lifecycle rules of {name} removed"),
+                (false, Some(rules)) if !rules.is_empty() => {
+                    for r in rules {
+                        println!("{}", lifecycle_line(r));
+                    }
+                }
+                _ => println!("(no lifecycle rules)"),
+            });
+        }
+        BucketCommand::Policy { name, set, delete } => {
+            let path = format!("buckets/{}/policy", enc(name));
+            let v = match (set, delete) {
+                (Some(file), _) => {
+                    let policy = read_text(file)?;
+                    client.api_with("PUT", &path, Some(("application/json", policy)))?
+                }
+                (None, true) => client.api("DELETE", &path, None)?,
+                (None, false) => client.api("GET", &path, None)?,
+            };
+            out.value(&v, |v| match (delete, &v["policy"]) {
+                (true, _) => println!("policy of {name} removed"),
+                (false, Value::Null) => println!("(no policy)"),
+                (false, p) => {
+                    println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
+                    println!("public: {}", cell(&v["is_public"]));
+                }
+            });
+        }
+        BucketCommand::Acl { name } => {
+            let v = client.api("GET", &format!("buckets/{}/acl", enc(name)), None)?;
+            out.value(&v, |v| {
+                println!("{}", serde_json::to_string_pretty(v).unwrap_or_default())
+            });
+        }
     }
     Ok(())
+}
+
+fn read_text(file: &Path) -> Result<String, String> {
+    std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// One lifecycle rule on a line: id, state, filter and actions.
+fn lifecycle_line(r: &Value) -> String {
+    let mut parts = vec![
+        cell(&r["id"]),
+        if r["enabled"].as_bool() == Some(true) {
+            "enabled".into()
+        } else {
+            "disabled".into()
+        },
+        format!("prefix {:?}", r["prefix"].as_str().unwrap_or_default()),
+    ];
+    for t in r["tags"].as_array().into_iter().flatten() {
+        parts.push(format!("tag {}={}", cell(&t[0]), cell(&t[1])));
+    }
+    match &r["expiration"] {
+        Value::Null => {}
+        e if !e["Days"].is_null() => parts.push(format!("expire after {} days", e["Days"])),
+        e => parts.push(format!("expire from {}", cell(&e["Date"]))),
+    }
+    if let Some(d) = r["noncurrent_expiration"]["days"].as_u64() {
+        parts.push(format!("noncurrent versions after {d} days"));
+    }
+    if let Some(d) = r["abort_incomplete_days"].as_u64() {
+        parts.push(format!("abort uploads after {d} days"));
+    }
+    if r["expired_object_delete_marker"].as_bool() == Some(true) {
+        parts.push("remove expired delete markers".into());
+    }
+    parts.join("  ")
 }
 
 fn faults(client: &Client, out: &Output, cmd: &FaultsCommand) -> Result<(), String> {

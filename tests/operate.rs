@@ -575,6 +575,148 @@ mod admin {
         assert!(!out.status.success());
         assert!(text(&out).contains("401"), "{}", text(&out));
     }
+
+    /// Versioning, lifecycle and policy set with `ringstore admin buckets`
+    /// are what S3 clients (aws-sdk-s3, SigV4) then read back and meet.
+    #[test]
+    fn the_admin_cli_sets_versioning_lifecycle_and_policy() {
+        use super::common::{rt, s3_client};
+        use aws_sdk_s3::primitives::ByteStream;
+        let server = Server::start(2);
+        let rt = rt();
+        let s3 = rt.block_on(s3_client(&server));
+        rt.block_on(s3.create_bucket().bucket("docs").send())
+            .expect("create");
+        let (ok, out) = admin(&server, &["buckets", "versioning", "docs"]);
+        assert!(ok && out.trim() == "Unversioned", "{out}");
+        let (ok, out) = admin(&server, &["buckets", "versioning", "docs", "Enabled"]);
+        assert!(ok && out.trim() == "Enabled", "{out}");
+        let seen = rt
+            .block_on(s3.get_bucket_versioning().bucket("docs").send())
+            .expect("get versioning");
+        assert_eq!(seen.status().map(|s| s.as_str()), Some("Enabled"));
+
+        // A key written twice: one object, one older version, both sizes.
+        for body in ["first", "second!"] {
+            rt.block_on(
+                s3.put_object()
+                    .bucket("docs")
+                    .key("a.txt")
+                    .body(ByteStream::from_static(body.as_bytes()))
+                    .send(),
+            )
+            .expect("put");
+        }
+        let usage = admin_json(&server, &["buckets", "usage", "docs"]);
+        assert_eq!(
+            (
+                usage["object_count"].as_u64(),
+                usage["noncurrent_versions"].as_u64(),
+                usage["total_size"].as_u64(),
+                usage["versioning"].as_str()
+            ),
+            (Some(1), Some(1), Some(5 + 7), Some("Enabled")),
+            "{usage}"
+        );
+        let (ok, out) = admin(&server, &["buckets", "list"]);
+        assert!(ok && out.contains("NONCURRENT_VERSIONS"), "{out}");
+
+        // Lifecycle: S3's XML document in, S3's GetBucketLifecycleConfiguration out.
+        let dir = super::scratch("admin-cli-config");
+        let rules = dir.path().join("lifecycle.xml");
+        std::fs::write(
+            &rules,
+            "<LifecycleConfiguration><Rule><ID>old-logs</ID><Filter><Prefix>logs/</Prefix></Filter>\
+             <Status>Enabled</Status><Expiration><Days>30</Days></Expiration>\
+             <NoncurrentVersionExpiration><NoncurrentDays>7</NoncurrentDays></NoncurrentVersionExpiration>\
+             </Rule></LifecycleConfiguration>",
+        )
+        .expect("write rules");
+        let rules_arg = rules.to_str().expect("utf-8 path");
+        let (ok, out) = admin(
+            &server,
+            &["buckets", "lifecycle", "docs", "--set", rules_arg],
+        );
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("old-logs")
+                && out.contains("prefix \"logs/\"")
+                && out.contains("expire after 30 days")
+                && out.contains("noncurrent versions after 7 days"),
+            "{out}"
+        );
+        let got = rt
+            .block_on(
+                s3.get_bucket_lifecycle_configuration()
+                    .bucket("docs")
+                    .send(),
+            )
+            .expect("get lifecycle");
+        let rule = &got.rules()[0];
+        assert_eq!(rule.id(), Some("old-logs"));
+        assert_eq!(rule.expiration().and_then(|e| e.days()), Some(30));
+        // A bad document is refused with S3's error, and nothing changes.
+        std::fs::write(&rules, "<LifecycleConfiguration><Rule>").expect("write");
+        let (ok, out) = admin(
+            &server,
+            &["buckets", "lifecycle", "docs", "--set", rules_arg],
+        );
+        assert!(
+            !ok && out.contains("400") && out.contains("MalformedXML"),
+            "{out}"
+        );
+        let (ok, out) = admin(&server, &["buckets", "lifecycle", "docs"]);
+        assert!(ok && out.contains("old-logs"), "{out}");
+        let (ok, out) = admin(&server, &["buckets", "lifecycle", "docs", "--delete"]);
+        assert!(ok, "{out}");
+        let gone = rt.block_on(
+            s3.get_bucket_lifecycle_configuration()
+                .bucket("docs")
+                .send(),
+        );
+        assert!(
+            gone.is_err_and(|e| format!("{e:?}").contains("NoSuchLifecycleConfiguration")),
+            "the rules stayed"
+        );
+
+        // Policy: a public-read document makes an unsigned GET work.
+        let policy = dir.path().join("policy.json");
+        std::fs::write(
+            &policy,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",
+                "Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*"}]}"#,
+        )
+        .expect("write policy");
+        let anonymous_get = || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+            let req = format!(
+                "GET /docs/a.txt HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                server.port
+            );
+            s.write_all(req.as_bytes()).expect("write");
+            super::common::read_response(&mut BufReader::new(s), false)
+                .expect("answer")
+                .status
+        };
+        assert_eq!(anonymous_get(), 403, "private before the policy");
+        let (ok, out) = admin(
+            &server,
+            &[
+                "buckets",
+                "policy",
+                "docs",
+                "--set",
+                policy.to_str().expect("utf-8"),
+            ],
+        );
+        assert!(ok && out.contains("public: true"), "{out}");
+        assert_eq!(anonymous_get(), 200, "the policy allows anyone to read");
+        let (ok, out) = admin(&server, &["buckets", "policy", "docs", "--delete"]);
+        assert!(ok, "{out}");
+        assert_eq!(anonymous_get(), 403, "private again");
+        let (ok, out) = admin(&server, &["buckets", "policy", "docs"]);
+        assert!(ok && out.contains("(no policy)"), "{out}");
+    }
 }
 
 /// The user docs' commands, run as written.

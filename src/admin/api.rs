@@ -1,8 +1,9 @@
 //! The JSON endpoints under `/_admin/api/v1/`: one routing table, then one
 //! function per endpoint. Shapes and field names follow the seed.
 
+use super::bucket_config::versioning_name;
 use super::json::{done, human_size, json, parse, read_body, timestamp, ApiError, ApiResult};
-use super::msg;
+use super::msg::{self, Usage};
 use super::presign::{self, PresignInput, PresignedUrl, DEFAULT_EXPIRES_SECS, MAX_EXPIRES_SECS};
 use crate::catalog::{Bucket, CatalogError, CatalogOp, CatalogOutcome, Credential};
 use crate::http::{Method, RequestHead};
@@ -90,6 +91,23 @@ pub async fn route(
         (Method::Put, ["buckets", b, "acl"]) => {
             let bytes = read_body(conn, body).await?;
             super::access::put_acl(ctx, &decode(b)?, &bytes).await
+        }
+        (Method::Get, ["buckets", b, "versioning"]) => {
+            super::bucket_config::get_versioning(ctx, &decode(b)?)
+        }
+        (Method::Put, ["buckets", b, "versioning"]) => {
+            let bytes = read_body(conn, body).await?;
+            super::bucket_config::put_versioning(ctx, &decode(b)?, &bytes).await
+        }
+        (Method::Get, ["buckets", b, "lifecycle"]) => {
+            super::bucket_config::get_lifecycle(ctx, &decode(b)?)
+        }
+        (Method::Put, ["buckets", b, "lifecycle"]) => {
+            let bytes = read_body(conn, body).await?;
+            super::bucket_config::put_lifecycle(ctx, &decode(b)?, &bytes).await
+        }
+        (Method::Delete, ["buckets", b, "lifecycle"]) => {
+            super::bucket_config::delete_lifecycle(ctx, &decode(b)?).await
         }
         (Method::Get, ["faults"]) => super::faults::list(ctx),
         (Method::Put, ["faults"]) => {
@@ -199,9 +217,9 @@ async fn stats(ctx: &ShardCtx) -> ApiResult {
     let counts = msg::bucket_stats_everywhere(ctx).await;
     let (mut objects, mut bytes) = (0u64, 0u64);
     for b in catalog.catalog.buckets() {
-        let (o, s) = counts.get(&b.id).copied().unwrap_or_default();
-        objects += o;
-        bytes += s;
+        let u = counts.get(&b.id).copied().unwrap_or_default();
+        objects += u.objects;
+        bytes += u.bytes;
     }
     let mut uploads = 0;
     for b in catalog.catalog.buckets() {
@@ -342,26 +360,30 @@ struct BucketView {
     owner: String,
     owner_id: u64,
     created_at: String,
+    /// Keys whose current version is an object (what a listing shows).
     object_count: u64,
+    /// Older versions kept by versioning, not in `object_count`.
+    noncurrent_versions: u64,
+    /// Bytes of every version, noncurrent ones included (what is stored).
     total_size: u64,
     total_size_human: String,
+    /// "Enabled", "Suspended" or "Unversioned".
+    versioning: &'static str,
 }
 
-fn bucket_view(
-    b: &Bucket,
-    owner: &Credential,
-    counts: &HashMap<BucketId, (u64, u64)>,
-) -> BucketView {
-    let (objects, bytes) = counts.get(&b.id).copied().unwrap_or_default();
+fn bucket_view(b: &Bucket, owner: &Credential, counts: &HashMap<BucketId, Usage>) -> BucketView {
+    let u = counts.get(&b.id).copied().unwrap_or_default();
     BucketView {
         name: b.name.clone(),
         region: b.region.clone(),
         owner: owner.user_name.clone(),
         owner_id: b.owner_id,
         created_at: timestamp(b.created_millis),
-        object_count: objects,
-        total_size: bytes,
-        total_size_human: human_size(bytes),
+        object_count: u.objects,
+        noncurrent_versions: u.noncurrent,
+        total_size: u.bytes,
+        total_size_human: human_size(u.bytes),
+        versioning: versioning_name(b),
     }
 }
 
@@ -436,11 +458,7 @@ async fn create_bucket(ctx: &ShardCtx, body: &[u8]) -> ApiResult {
 
 async fn get_bucket(ctx: &ShardCtx, name: &str) -> ApiResult {
     let b = bucket(ctx, name)?;
-    let (objects, bytes) = owner::bucket_stats_all(ctx, b.id)
-        .await
-        .map_err(|e| ApiError::internal(e.message))?;
-    let mut counts = HashMap::new();
-    counts.insert(b.id, (objects, bytes));
+    let counts = msg::bucket_stats_everywhere(ctx).await;
     let listing = list(ctx, &b, "", None).await?;
     #[derive(Serialize)]
     struct Detail {
@@ -710,6 +728,14 @@ struct GeneratePresigned {
     method: Option<String>,
     expires_in: Option<i64>,
     access_key: String,
+    /// false: not listed among the active URLs (the console's own
+    /// downloads and uploads are not URLs a user handed out).
+    #[serde(default = "listed_by_default")]
+    listed: bool,
+}
+
+fn listed_by_default() -> bool {
+    true
 }
 
 async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> ApiResult {
@@ -791,7 +817,9 @@ async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> 
         expires_millis,
     };
     let expires_at = record.expires_at.clone();
-    msg::record_presigned(ctx, record).await;
+    if req.listed {
+        msg::record_presigned(ctx, record).await;
+    }
     let mut answer = serde_json::json!({ "url": url, "method": method, "expires_at": expires_at });
     if let Some(fields) = fields {
         answer["fields"] = serde_json::Value::Object(fields);

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod api;
+pub mod bucket_config;
 pub mod faults;
 pub mod json;
 pub mod metrics;

@@ -10,8 +10,19 @@ use crate::store::BucketId;
 use futures_channel::oneshot;
 use std::collections::HashMap;
 
-/// (objects, bytes) of one bucket on one shard.
-pub type BucketCounts = Vec<(BucketId, u64, u64)>;
+/// What one bucket holds (on one shard, or summed over every shard).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Usage {
+    /// Keys whose current version is an object.
+    pub objects: u64,
+    /// Bytes of every version, noncurrent ones included.
+    pub bytes: u64,
+    /// Versions that are not their key's current one.
+    pub noncurrent: u64,
+}
+
+/// Each bucket's usage on one shard.
+pub type BucketCounts = Vec<(BucketId, Usage)>;
 
 pub enum AdminMsg {
     AllBucketStats {
@@ -142,7 +153,15 @@ fn local_bucket_stats(ctx: &ShardCtx) -> BucketCounts {
         .into_iter()
         .map(|id| {
             let (objects, bytes) = ctx.store.bucket_stats(id);
-            (id, objects, bytes)
+            let noncurrent = ctx.store.bucket_noncurrent(id);
+            (
+                id,
+                Usage {
+                    objects,
+                    bytes,
+                    noncurrent,
+                },
+            )
         })
         .collect()
 }
@@ -170,19 +189,20 @@ async fn gather<T>(
     out
 }
 
-/// (objects, bytes) per bucket id, summed over every shard.
-pub async fn bucket_stats_everywhere(ctx: &ShardCtx) -> HashMap<BucketId, (u64, u64)> {
+/// Usage per bucket id, summed over every shard.
+pub async fn bucket_stats_everywhere(ctx: &ShardCtx) -> HashMap<BucketId, Usage> {
     let parts = gather(
         ctx,
         || local_bucket_stats(ctx),
         |reply| AdminMsg::AllBucketStats { reply },
     )
     .await;
-    let mut sums: HashMap<BucketId, (u64, u64)> = HashMap::new();
-    for (id, objects, bytes) in parts.into_iter().flatten() {
+    let mut sums: HashMap<BucketId, Usage> = HashMap::new();
+    for (id, u) in parts.into_iter().flatten() {
         let e = sums.entry(id).or_default();
-        e.0 += objects;
-        e.1 += bytes;
+        e.objects += u.objects;
+        e.bytes += u.bytes;
+        e.noncurrent += u.noncurrent;
     }
     sums
 }

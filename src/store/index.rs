@@ -401,6 +401,12 @@ impl Index {
             .map_or((0, 0), |b| (b.objects, b.bytes))
     }
 
+    /// Versions of the bucket that are not their key's current one (a
+    /// versioned bucket's bytes count them; its object count does not).
+    pub fn bucket_noncurrent(&self, bucket: BucketId) -> u64 {
+        self.buckets.get(&bucket).map_or(0, |b| b.noncurrent)
+    }
+
     /// Whether the bucket holds no version at all (delete markers count).
     pub fn is_bucket_empty(&self, bucket: BucketId) -> bool {
         self.buckets.get(&bucket).is_none_or(|b| b.keys.is_empty())

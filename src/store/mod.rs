@@ -752,6 +752,11 @@ impl Store {
         self.inner.index.borrow().bucket_stats(bucket)
     }
 
+    /// Noncurrent versions of a bucket on this shard.
+    pub fn bucket_noncurrent(&self, bucket: BucketId) -> u64 {
+        self.inner.index.borrow().bucket_noncurrent(bucket)
+    }
+
     pub fn is_bucket_empty(&self, bucket: BucketId) -> bool {
         self.inner.index.borrow().is_bucket_empty(bucket)
     }

@@ -98,8 +98,9 @@ async function loadBuckets() {
   await fillCredentialSelect($("bucket-owner"), false);
   const { buckets } = await api("GET", "buckets");
   $("bucket-rows").innerHTML = buckets.map((b) => `<tr data-name="${esc(b.name)}">
-    <td><a href="#objects" data-act="open">${esc(b.name)}</a></td><td>${esc(b.owner)}</td><td>${b.object_count}</td>
-    <td>${esc(b.total_size_human)}</td><td>${esc(b.created_at)}</td>
+    <td><a href="#objects" data-act="open">${esc(b.name)}</a></td><td>${esc(b.owner)}</td>
+    <td class="count">${b.object_count}${b.noncurrent_versions ? ` <span class="hint">+ ${b.noncurrent_versions} older version${b.noncurrent_versions === 1 ? "" : "s"}</span>` : ""}</td>
+    <td>${esc(b.total_size_human)}</td><td>${esc(b.versioning)}</td><td>${esc(b.created_at)}</td>
     <td class="actions"><button class="danger" data-act="delete">Delete</button></td></tr>`).join("");
 }
 $("bucket-rows").addEventListener("click", async (ev) => {
@@ -121,7 +122,8 @@ $("bucket-form").addEventListener("submit", async (ev) => {
 });
 
 // Objects are moved through presigned URLs signed with the bucket owner's key
-// (the console itself never holds an S3 secret).
+// (the console itself never holds an S3 secret). They are the console's own,
+// so they are not listed among the URLs users handed out (listed: false).
 async function ownerAccessKey(bucket) {
   const { buckets } = await api("GET", "buckets");
   const owner = buckets.find((x) => x.name === bucket).owner_id;
@@ -130,11 +132,18 @@ async function ownerAccessKey(bucket) {
 }
 async function presign(bucket, key, method) {
   const access_key = await ownerAccessKey(bucket);
-  return (await api("POST", "presigned-urls", { bucket_name: bucket, object_key: key, method, expires_in: 300, access_key })).url;
+  return (await api("POST", "presigned-urls", { bucket_name: bucket, object_key: key, method, expires_in: 300, access_key, listed: false })).url;
 }
 async function loadObjects() {
   const { bucket, prefix } = current;
   $("obj-bucket").textContent = bucket;
+  const b = await api("GET", `buckets/${enc(bucket)}`);
+  $("obj-versioning").textContent = b.versioning;
+  $("obj-usage").textContent = `${b.object_count} object${b.object_count === 1 ? "" : "s"}` +
+    (b.noncurrent_versions ? ` and ${b.noncurrent_versions} older version${b.noncurrent_versions === 1 ? "" : "s"}` : "") +
+    `, ${b.total_size_human} stored`;
+  $("versioning-enable").hidden = b.versioning === "Enabled";
+  $("versioning-suspend").hidden = b.versioning !== "Enabled";
   $("obj-prefix").textContent = prefix ? "/ " + prefix : "";
   const page = await api("GET", `buckets/${enc(bucket)}/objects?prefix=${enc(prefix)}&delimiter=%2F`);
   const up = prefix ? `<tr><td colspan="5"><a href="#objects" class="folder" data-prefix="${esc(prefix.replace(/[^/]*\/$/, ""))}">..</a></td></tr>` : "";
@@ -154,15 +163,13 @@ $("obj-rows").addEventListener("click", async (ev) => {
   const key = b.closest("tr").dataset.key;
   try {
     if (b.dataset.act === "download") {
-      const url = await presign(current.bucket, key, "GET");
-      const r = await fetch(url);
-      if (!r.ok) throw new Error("download failed: " + r.status);
-      const blob = await r.blob();
+      // The browser follows the presigned link and streams the object to
+      // disk itself (the URL is this origin's, so `download` applies).
       const a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
+      a.href = await presign(current.bucket, key, "GET");
       a.download = key.split("/").pop();
       document.body.appendChild(a); a.click(); a.remove();
-      say("Downloaded " + key, true);
+      say("Downloading " + key, true);
     } else if (b.dataset.act === "delete") {
       await api("DELETE", `buckets/${enc(current.bucket)}/objects/${enc(key)}`);
       say("Deleted " + key, true); await loadObjects();
@@ -181,6 +188,14 @@ $("upload-btn").addEventListener("click", async () => {
   } catch (e) { say(e.message); }
 });
 $("back-btn").addEventListener("click", () => { location.hash = "#buckets"; });
+for (const [id, status] of [["versioning-enable", "Enabled"], ["versioning-suspend", "Suspended"]]) {
+  $(id).addEventListener("click", async () => {
+    try {
+      await api("PUT", `buckets/${enc(current.bucket)}/versioning`, { status });
+      say("Versioning " + status.toLowerCase(), true); await loadObjects();
+    } catch (e) { say(e.message); }
+  });
+}
 
 async function loadPresign() {
   await fillCredentialSelect($("ps-access"), true);

@@ -213,7 +213,7 @@ pub async fn put_lifecycle(
 
 /// A lifecycle rule ID for a rule sent without one: 48 characters of
 /// base64 over random bytes, the form S3's generated IDs take.
-fn generated_rule_id() -> String {
+pub(crate) fn generated_rule_id() -> String {
     use base64::Engine;
     use ring::rand::SecureRandom;
     let mut raw = [0u8; 36];
