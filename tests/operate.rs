@@ -745,28 +745,35 @@ mod docs {
         blocks
     }
 
-    /// Runs one block with bash (-euo pipefail) in `cwd`, `DATA` set and the
-    /// built `ringstore` first on PATH.
-    fn run_block(block: &str, data: &Path, cwd: &Path) {
+    /// Runs one block of `doc` with bash (-euo pipefail) in `cwd`, with
+    /// `env` set and the built `ringstore`, then `path_extra`, first on PATH.
+    fn run_block(
+        doc: &str,
+        block: &str,
+        cwd: &Path,
+        env: &[(&str, &std::ffi::OsStr)],
+        path_extra: &[&Path],
+    ) {
         let bin_dir = Path::new(env!("CARGO_BIN_EXE_ringstore"))
             .parent()
-            .expect("bin dir")
-            .to_path_buf();
-        let path = format!(
-            "{}:{}",
-            bin_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+            .expect("bin dir");
+        let system = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = [bin_dir]
+            .into_iter()
+            .chain(path_extra.iter().copied())
+            .map(Path::to_path_buf)
+            .chain(std::env::split_paths(&system));
+        let path = std::env::join_paths(dirs).expect("PATH");
         let out = Command::new("bash")
             .args(["-euo", "pipefail", "-c", block])
             .current_dir(cwd)
-            .env("DATA", data)
+            .envs(env.iter().copied())
             .env("PATH", path)
             .output()
             .expect("bash");
         assert!(
             out.status.success(),
-            "docs/operations.md block failed:\n{block}\n{}{}",
+            "{doc} block failed:\n{block}\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -804,7 +811,13 @@ mod docs {
         });
         server.stop();
         let data = server.data_dir.clone();
-        run_block(backup, &data, cwd.path());
+        run_block(
+            "docs/operations.md",
+            backup,
+            cwd.path(),
+            &[("DATA", data.as_os_str())],
+            &[],
+        );
         // Changes after the backup: the restore takes them back.
         let mut server = Server::start_in(data.clone(), 1, &[]);
         rt.block_on(async {
@@ -822,7 +835,13 @@ mod docs {
                 .expect("create later");
         });
         server.stop();
-        run_block(restore, &data, cwd.path());
+        run_block(
+            "docs/operations.md",
+            restore,
+            cwd.path(),
+            &[("DATA", data.as_os_str())],
+            &[],
+        );
         let server = Server::start_in(data, 1, &[]);
         rt.block_on(async {
             let s3 = s3_client(&server).await;
@@ -830,6 +849,105 @@ mod docs {
             let buckets = s3.list_buckets().send().await.expect("list");
             let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
             assert_eq!(names, ["keep"], "the catalog is the backup's");
+        });
+    }
+
+    /// README.md's tested blocks, in order in one shell, against a live server: the
+    /// admin block (in a directory whose ./ringstore-data is the server's,
+    /// with RINGSTORE_ADMIN_ENDPOINT naming it), then the aws CLI blocks.
+    /// The README's placeholders are filled in: its endpoint
+    /// http://127.0.0.1:9000 becomes the test server's, YOUR_ACCESS_KEY and
+    /// YOUR_SECRET_KEY its root keys; nothing else is changed.
+    #[test]
+    fn readme_commands_work() {
+        use super::common::{admin_call, python_env, ACCESS_KEY, SECRET_KEY};
+        let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README.md");
+        let blocks = tested_blocks(&doc);
+        assert_eq!(blocks.len(), 3, "the admin, aws CLI and SSE blocks");
+        let server = Server::start(2);
+        let cwd = tempfile::tempdir_in(scratch_dir()).expect("work dir");
+        std::os::unix::fs::symlink(&server.data_dir, cwd.path().join("ringstore-data"))
+            .expect("symlink the data dir");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/ringstore.toml"),
+            cwd.path().join("ringstore.toml"),
+        )
+        .expect("a config file");
+        let holiday = pattern(200_000, 7);
+        std::fs::write(cwd.path().join("holiday.jpg"), &holiday).expect("holiday.jpg");
+        std::fs::write(
+            cwd.path().join("ledger.csv"),
+            "date,amount\n2026-12-07,42\n",
+        )
+        .expect("ledger.csv");
+        let fill = |block: &str| {
+            let wanted = [
+                "http://127.0.0.1:9000",
+                "YOUR_ACCESS_KEY",
+                "YOUR_SECRET_KEY",
+            ];
+            let filled = block
+                .replace(wanted[0], &server.endpoint)
+                .replace(wanted[1], ACCESS_KEY)
+                .replace(wanted[2], SECRET_KEY);
+            assert!(
+                !wanted.iter().any(|w| filled.contains(w)),
+                "a placeholder left:\n{filled}"
+            );
+            filled
+        };
+        let venv_bin = python_env().join("bin");
+        let home = cwd.path().join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        let env: [(&str, &std::ffi::OsStr); 2] = [
+            ("RINGSTORE_ADMIN_ENDPOINT", server.endpoint.as_ref()),
+            // No aws CLI configuration of the machine's user applies.
+            ("HOME", home.as_os_str()),
+        ];
+        // One shell for all of them, as a reader's terminal (the aws
+        // block's `export` holds for the SSE block).
+        let script: Vec<String> = blocks.iter().map(|b| fill(b)).collect();
+        run_block(
+            "README.md",
+            &script.join("\n"),
+            cwd.path(),
+            &env,
+            &[&venv_bin],
+        );
+        // The admin block: alice's key exists, archive is versioned.
+        let (status, creds) = admin_call(&server, "GET", "credentials", b"");
+        assert_eq!(status, 200);
+        assert!(
+            creds["credentials"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["user_name"] == "alice")),
+            "{creds}"
+        );
+        let (_, archive) = admin_call(&server, "GET", "buckets/archive/versioning", b"");
+        assert_eq!(archive["status"], "Enabled", "{archive}");
+        // The aws CLI blocks: the copies are there, the ledger encrypted.
+        rt().block_on(async {
+            let s3 = s3_client(&server).await;
+            assert_eq!(get_bytes(&s3, "photos", "2026/holiday.jpg").await, holiday);
+            let head = s3
+                .head_object()
+                .bucket("photos")
+                .key("ledger.csv")
+                .send()
+                .await
+                .expect("head ledger");
+            assert_eq!(
+                head.server_side_encryption().map(|e| e.as_str()),
+                Some("AES256")
+            );
+            let enc = s3
+                .get_bucket_encryption()
+                .bucket("photos")
+                .send()
+                .await
+                .expect("bucket encryption");
+            assert!(enc.server_side_encryption_configuration().is_some());
         });
     }
 }
