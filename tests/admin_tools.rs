@@ -87,12 +87,39 @@ fn console_in_headless_chromium() {
     }
     // A default limit the console shows (never reached by the test).
     let server = Server::start_with(2, &["--rate-limit-bucket", "1000:200"]);
+    // A multipart upload in progress (aws-sdk-s3, SigV4) for the console to abort.
+    let rt = common::rt();
+    let s3 = rt.block_on(common::s3_client(&server));
+    rt.block_on(async {
+        s3.create_bucket()
+            .bucket("staging")
+            .send()
+            .await
+            .expect("create");
+        let up = s3
+            .create_multipart_upload()
+            .bucket("staging")
+            .key("big/backup.tar")
+            .send()
+            .await
+            .expect("create upload");
+        s3.upload_part()
+            .bucket("staging")
+            .key("big/backup.tar")
+            .upload_id(up.upload_id().expect("upload id"))
+            .part_number(1)
+            .body(vec![7u8; 64 * 1024].into())
+            .send()
+            .await
+            .expect("part");
+    });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console.mjs");
     let out = Command::new("node")
         .arg(&script)
         .env("NODE_PATH", node_dir.join("node_modules"))
         .env("CONSOLE_URL", format!("{}/_admin/", server.endpoint))
         .env("API_KEY", api_key(&server))
+        .env("UPLOAD_BUCKET", "staging")
         .env("CHROMIUM", browser)
         .env("ARTIFACT_DIR", target_dir().join("console-artifacts"))
         .output()
@@ -104,6 +131,14 @@ fn console_in_headless_chromium() {
     );
     eprintln!("{text}");
     assert!(out.status.success(), "console test failed:\n{text}");
+    let left = rt
+        .block_on(s3.list_multipart_uploads().bucket("staging").send())
+        .expect("list uploads");
+    assert!(
+        left.uploads().is_empty(),
+        "the console's abort left {:?}",
+        left.uploads()
+    );
 }
 
 /// A management API call with the admin key: the JSON answer.

@@ -79,6 +79,10 @@ pub async fn route(
             let uploads = multipart_uploads(ctx, &b).await;
             Ok(json(200, &serde_json::json!({ "uploads": uploads })))
         }
+        (Method::Delete, ["buckets", b, "multipart-uploads", id]) => {
+            let key = query.get("key").map(String::as_str).unwrap_or("");
+            abort_upload(ctx, &decode(b)?, key, &decode(id)?).await
+        }
         (Method::Get, ["buckets", b, "policy"]) => super::access::get_policy(ctx, &decode(b)?),
         (Method::Put, ["buckets", b, "policy"]) => {
             let bytes = read_body(conn, body).await?;
@@ -622,6 +626,23 @@ async fn delete_object(ctx: &ShardCtx, bucket_name: &str, key: &str) -> ApiResul
             "no object {key:?} in bucket {bucket_name:?}"
         ))),
         Err(e) => Err(store_error("delete", e)),
+    }
+}
+
+/// Aborts a multipart upload (its parts are dropped), as S3's
+/// AbortMultipartUpload: the key is a query parameter (keys hold slashes).
+async fn abort_upload(ctx: &ShardCtx, bucket_name: &str, key: &str, id: &str) -> ApiResult {
+    let b = bucket(ctx, bucket_name)?;
+    check_key(key)?;
+    let upload_id = crate::server::uploads::parse_upload_id(id)
+        .map_err(|_| ApiError::not_found(format!("no upload {id:?} of {key:?}")))?;
+    let shard = ctx.placement.owner(&b.name, key);
+    match crate::server::uploads::abort(ctx, shard, b.id, key, upload_id).await {
+        Ok(()) => Ok(done()),
+        Err(crate::store::StoreError::NoSuchUpload) => Err(ApiError::not_found(format!(
+            "no upload {id:?} of {key:?} in bucket {bucket_name:?}"
+        ))),
+        Err(e) => Err(store_error("abort", e)),
     }
 }
 

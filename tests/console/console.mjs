@@ -81,7 +81,26 @@ try {
   await page.waitForFunction(() => document.getElementById("obj-usage").textContent.startsWith("1 object and 1 older version"));
   const detail = await call("GET", "buckets/console-bucket");
   if (detail.object_count !== 1 || detail.noncurrent_versions !== 1 || detail.total_size !== 12 + 20) throw new Error("versioned usage: " + JSON.stringify(detail));
+  // Object details: type, size, ETag.
+  await page.click('tr[data-key="v.txt"] button[data-act="details"]');
+  await page.waitForSelector("#obj-detail:not([hidden])");
+  const details = await page.textContent("#obj-detail");
+  if (!details.includes("text/plain") || !details.includes("(20 bytes)") || !/[0-9a-f]{32}/.test(details)) throw new Error("object details: " + details);
+  // Lifecycle: S3's document in, the rule shown and in force; a bad one is refused.
+  await page.fill("#lifecycle-xml", "<LifecycleConfiguration><Rule><ID>old-logs</ID><Filter><Prefix>logs/</Prefix></Filter>" +
+    "<Status>Enabled</Status><Expiration><Days>30</Days></Expiration></Rule></LifecycleConfiguration>");
+  await page.click("#lifecycle-set");
+  await page.waitForFunction(() => document.getElementById("lifecycle-rules").textContent.includes("expire after 30 days"));
+  const lc = await call("GET", "buckets/console-bucket/lifecycle");
+  if (lc.rules.length !== 1 || lc.rules[0].id !== "old-logs" || lc.rules[0].expiration?.Days !== 30) throw new Error("lifecycle: " + JSON.stringify(lc));
   await shot("console-versioned-bucket");
+  await page.fill("#lifecycle-xml", "<LifecycleConfiguration><Rule>");
+  await page.click("#lifecycle-set");
+  await page.waitForFunction(() => document.getElementById("status").textContent.includes("MalformedXML"));
+  if ((await call("GET", "buckets/console-bucket/lifecycle")).rules.length !== 1) throw new Error("a refused document changed the rules");
+  await page.click("#lifecycle-remove");
+  await page.waitForFunction(() => document.getElementById("lifecycle-rules").textContent.trim() === "none");
+  if ((await call("GET", "buckets/console-bucket/lifecycle")).rules.length !== 0) throw new Error("rules not removed");
   await page.click('nav a[data-view="buckets"]');
   // The list re-renders when the view loads: wait for the row with versions.
   await page.waitForFunction(() => document.querySelector('tr[data-name="console-bucket"]')?.textContent.includes("older version"), null, { timeout: 10000 })
@@ -123,6 +142,13 @@ try {
   await page.waitForSelector(`#limit-rows tr[data-name="${accessKey}"]`, { state: "detached" });
   l = await limits();
   if (accessKey in l.credentials || !("console-bucket" in l.buckets)) throw new Error("remove: " + JSON.stringify(l));
+
+  // A multipart upload the test started with an S3 client: aborted here.
+  await page.click('nav a[data-view="buckets"]');
+  await page.click(`tr[data-name="${process.env.UPLOAD_BUCKET}"] a`);
+  await page.waitForSelector("#upload-rows tr[data-id] button[data-act=abort]");
+  await page.click("#upload-rows tr[data-id] button[data-act=abort]");
+  await page.waitForFunction(() => document.getElementById("upload-rows").textContent.trim() === "none");
 
   await page.click('nav a[data-view="dashboard"]');
   await page.waitForSelector("#stats .card");

@@ -106,7 +106,11 @@ async function loadBuckets() {
 $("bucket-rows").addEventListener("click", async (ev) => {
   const t = ev.target.closest("[data-act]"); if (!t) return;
   const name = t.closest("tr").dataset.name;
-  if (t.dataset.act === "open") { current = { bucket: name, prefix: "", owner: null }; return; }
+  if (t.dataset.act === "open") {
+    current = { bucket: name, prefix: "", owner: null };
+    $("lifecycle-xml").value = ""; $("obj-detail").hidden = true;
+    return;
+  }
   try {
     if (confirm("Delete bucket " + name + "?")) { await api("DELETE", "buckets/" + enc(name)); say("Bucket deleted", true); }
     await loadBuckets();
@@ -150,19 +154,65 @@ async function loadObjects() {
   $("obj-rows").innerHTML = up + (page.prefixes || []).map((p) => `<tr><td colspan="5"><a href="#objects" class="folder" data-prefix="${esc(p)}">${esc(p.slice(prefix.length))}</a></td></tr>`).join("")
     + page.objects.map((o) => `<tr data-key="${esc(o.key)}"><td>${esc(o.key.slice(prefix.length))}</td><td>${esc(o.size_human)}</td>
       <td>${esc(o.content_type || "")}</td><td>${esc(o.created_at)}</td>
-      <td class="actions"><button class="secondary" data-act="download">Download</button> <button class="danger" data-act="delete">Delete</button></td></tr>`).join("");
+      <td class="actions"><button class="secondary" data-act="details">Details</button> <button class="secondary" data-act="download">Download</button> <button class="danger" data-act="delete">Delete</button></td></tr>`).join("");
   const { uploads } = await api("GET", `buckets/${enc(bucket)}/multipart-uploads`);
-  $("upload-rows").innerHTML = uploads.length ? uploads.map((u) => `<tr><td><code>${esc(u.upload_id)}</code></td><td>${esc(u.object_key)}</td>
-    <td>${esc(u.initiated_by)}</td><td>${u.part_count}</td><td>${esc(u.total_size_human)}</td><td>${esc(u.initiated_at)}</td></tr>`).join("")
-    : `<tr><td colspan="6" class="hint">none</td></tr>`;
+  $("upload-rows").innerHTML = uploads.length ? uploads.map((u) => `<tr data-key="${esc(u.object_key)}" data-id="${esc(u.upload_id)}"><td><code>${esc(u.upload_id)}</code></td><td>${esc(u.object_key)}</td>
+    <td>${esc(u.initiated_by)}</td><td>${u.part_count}</td><td>${esc(u.total_size_human)}</td><td>${esc(u.initiated_at)}</td>
+    <td class="actions"><button class="danger" data-act="abort">Abort</button></td></tr>`).join("")
+    : `<tr><td colspan="7" class="hint">none</td></tr>`;
+  await loadLifecycle();
 }
+async function loadLifecycle() {
+  const l = await api("GET", `buckets/${enc(current.bucket)}/lifecycle`);
+  const line = (r) => [r.id, r.enabled ? "enabled" : "disabled", `prefix "${r.prefix}"`,
+    ...r.tags.map(([k, v]) => `tag ${k}=${v}`),
+    r.expiration?.Days !== undefined ? `expire after ${r.expiration.Days} days` : r.expiration?.Date !== undefined ? `expire from ${new Date(r.expiration.Date).toISOString().slice(0, 10)}` : "",
+    r.noncurrent_expiration ? `older versions after ${r.noncurrent_expiration.days} days` : "",
+    r.abort_incomplete_days ? `abort uploads after ${r.abort_incomplete_days} days` : "",
+    r.expired_object_delete_marker ? "remove expired delete markers" : ""].filter(Boolean).join(" · ");
+  $("lifecycle-rules").innerHTML = l.rules.length ? l.rules.map((r) => `<li>${esc(line(r))}</li>`).join("") : `<li class="hint">none</li>`;
+  $("lifecycle-remove").hidden = !l.rules.length;
+  if (l.document && !$("lifecycle-xml").value) $("lifecycle-xml").value = l.document;
+}
+$("lifecycle-set").addEventListener("click", async () => {
+  try {
+    const r = await fetch(API + `buckets/${enc(current.bucket)}/lifecycle`, { method: "PUT",
+      headers: { Authorization: "Bearer " + apiKey, "Content-Type": "application/xml" }, body: $("lifecycle-xml").value });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(data.message || r.statusText);
+    say("Lifecycle rules set", true); await loadLifecycle();
+  } catch (e) { say(e.message); }
+});
+$("lifecycle-remove").addEventListener("click", async () => {
+  try {
+    await api("DELETE", `buckets/${enc(current.bucket)}/lifecycle`);
+    $("lifecycle-xml").value = "";
+    say("Lifecycle rules removed", true); await loadLifecycle();
+  } catch (e) { say(e.message); }
+});
+$("upload-rows").addEventListener("click", async (ev) => {
+  const b = ev.target.closest("button[data-act=abort]"); if (!b) return;
+  const { key, id } = b.closest("tr").dataset;
+  try {
+    await api("DELETE", `buckets/${enc(current.bucket)}/multipart-uploads/${enc(id)}?key=${enc(key)}`);
+    say("Aborted the upload of " + key, true); await loadObjects();
+  } catch (e) { say(e.message); }
+});
 $("obj-rows").addEventListener("click", async (ev) => {
   const f = ev.target.closest("a.folder");
   if (f) { ev.preventDefault(); current.prefix = f.dataset.prefix; await loadObjects().catch((e) => say(e.message)); return; }
   const b = ev.target.closest("button"); if (!b) return;
   const key = b.closest("tr").dataset.key;
   try {
-    if (b.dataset.act === "download") {
+    if (b.dataset.act === "details") {
+      const o = await api("GET", `buckets/${enc(current.bucket)}/objects/${enc(key)}`);
+      const rows = [["Key", o.key], ["Size", `${o.size_human} (${o.size} bytes)`], ["Content type", o.content_type], ["ETag", o.etag],
+        ["Modified", o.created_at], ["Multipart", o.is_multipart ? `yes, ${o.part_count} parts` : "no"],
+        ...Object.entries(o.metadata || {}).map(([k, v]) => ["x-amz-meta-" + k, v])];
+      $("obj-detail").hidden = false;
+      $("obj-detail").innerHTML = `<h3>Object details</h3><table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(v)}</code></td></tr>`).join("")}</table>`;
+      $("obj-detail").scrollIntoView();
+    } else if (b.dataset.act === "download") {
       // The browser follows the presigned link and streams the object to
       // disk itself (the URL is this origin's, so `download` applies).
       const a = document.createElement("a");
