@@ -746,14 +746,15 @@ mod docs {
     }
 
     /// Runs one block of `doc` with bash (-euo pipefail) in `cwd`, with
-    /// `env` set and the built `ringstore`, then `path_extra`, first on PATH.
+    /// `env` set and the built `ringstore`, then `path_extra`, first on PATH;
+    /// its standard output.
     fn run_block(
         doc: &str,
         block: &str,
         cwd: &Path,
         env: &[(&str, &std::ffi::OsStr)],
         path_extra: &[&Path],
-    ) {
+    ) -> String {
         let bin_dir = Path::new(env!("CARGO_BIN_EXE_ringstore"))
             .parent()
             .expect("bin dir");
@@ -777,6 +778,7 @@ mod docs {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// docs/operations.md: the backup taken from a stopped server, restored
@@ -908,7 +910,7 @@ mod docs {
         // One shell for all of them, as a reader's terminal (the aws
         // block's `export` holds for the SSE block).
         let script: Vec<String> = blocks.iter().map(|b| fill(b)).collect();
-        run_block(
+        let _ = run_block(
             "README.md",
             &script.join("\n"),
             cwd.path(),
@@ -949,5 +951,63 @@ mod docs {
                 .expect("bucket encryption");
             assert!(enc.server_side_encryption_configuration().is_some());
         });
+    }
+
+    /// docs/faults.md's "Changing rules live" blocks against a live server:
+    /// the curl block (the admin API key in `$KEY`, the endpoint filled in)
+    /// and the admin CLI block with the document's own example rules file
+    /// as faults.toml. Each sets rules, lists them and clears them again.
+    #[test]
+    fn faults_md_commands_work() {
+        use super::common::admin_call;
+        let doc =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/faults.md"))
+                .expect("docs/faults.md");
+        let blocks = tested_blocks(&doc);
+        assert_eq!(blocks.len(), 2, "the curl and the admin CLI blocks");
+        // The example rules file: the ```toml block that starts `# faults.toml`.
+        let example = doc
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.starts_with("# faults.toml"))
+            .expect("the example rules file");
+        let server = Server::start(2);
+        let cwd = tempfile::tempdir_in(scratch_dir()).expect("work dir");
+        std::os::unix::fs::symlink(&server.data_dir, cwd.path().join("ringstore-data"))
+            .expect("symlink the data dir");
+        std::fs::write(cwd.path().join("faults.toml"), example).expect("faults.toml");
+        let key = super::common::admin_api_key(&server);
+        let env: [(&str, &std::ffi::OsStr); 2] = [
+            ("RINGSTORE_ADMIN_ENDPOINT", server.endpoint.as_ref()),
+            ("KEY", key.as_ref()),
+        ];
+        let no_rules = || {
+            let (status, v) = admin_call(&server, "GET", "faults", b"");
+            assert_eq!(status, 200);
+            v["rules"].as_array().is_some_and(Vec::is_empty)
+        };
+        for (i, block) in blocks.iter().enumerate() {
+            assert!(
+                block.contains("http://127.0.0.1:9000") || i == 1,
+                "the curl block names the default endpoint"
+            );
+            let filled = block.replace("http://127.0.0.1:9000", &server.endpoint);
+            let out = run_block("docs/faults.md", &filled, cwd.path(), &env, &[]);
+            let listed: &[&str] = if i == 0 {
+                &["\"outage\""]
+            } else {
+                &[
+                    "slow-photos",
+                    "throttle-uploads",
+                    "flaky-downloads",
+                    "reports-outage",
+                ]
+            };
+            for id in listed {
+                assert!(out.contains(id), "block {i} did not list {id}:\n{out}");
+            }
+            assert!(no_rules(), "block {i} ends with the rules cleared");
+        }
     }
 }
