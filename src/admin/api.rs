@@ -16,6 +16,7 @@ use crate::server::read::ReadRequest;
 use crate::server::shard::ShardCtx;
 use crate::store::{BucketId, ListItem};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -612,8 +613,45 @@ async fn get_object(ctx: &ShardCtx, bucket_name: &str, key: &str) -> ApiResult {
             "metadata": metadata,
             "storage_path": format!("shard-{shard:03}/bucket-{}/{}", b.id, v.key),
             "updated_at": timestamp(meta.mtime_millis),
+            "versions": key_versions(ctx, &b, key).await?,
         }),
     ))
+}
+
+/// Most versions of one key the object view lists (newest first).
+const MAX_KEY_VERSIONS: usize = 100;
+
+/// The key's versions and delete markers, newest first (one version,
+/// `null`, in a bucket never versioned).
+async fn key_versions(ctx: &ShardCtx, b: &Bucket, key: &str) -> Result<Vec<Value>, ApiError> {
+    use crate::store::VersionItem;
+    let pages = owner::list_versions_all(ctx, b.id, key, None, None, None, MAX_KEY_VERSIONS + 1)
+        .await
+        .map_err(|e| ApiError::internal(e.message))?;
+    let (items, _) = crate::server::handlers::list::merge_version_pages(pages, MAX_KEY_VERSIONS);
+    Ok(items
+        .into_iter()
+        .filter_map(|item| match item {
+            VersionItem::Version {
+                key: k,
+                version_id,
+                is_latest,
+                delete_marker,
+                size,
+                etag,
+                mtime_millis,
+            } if k == key => Some(serde_json::json!({
+                "version_id": crate::s3::model::version_id_string(version_id),
+                "is_latest": is_latest,
+                "delete_marker": delete_marker,
+                "size": size,
+                "size_human": human_size(size),
+                "etag": etag,
+                "created_at": timestamp(mtime_millis),
+            })),
+            _ => None,
+        })
+        .collect())
 }
 
 async fn delete_object(ctx: &ShardCtx, bucket_name: &str, key: &str) -> ApiResult {

@@ -86,6 +86,11 @@ try {
   await page.waitForSelector("#obj-detail:not([hidden])");
   const details = await page.textContent("#obj-detail");
   if (!details.includes("text/plain") || !details.includes("(20 bytes)") || !/[0-9a-f]{32}/.test(details)) throw new Error("object details: " + details);
+  // Its versions, newest first: the current 20 bytes, then the older 12.
+  const versions = await page.$$eval("#obj-versions tbody tr", (rows) => rows.map((r) => r.textContent.replace(/\s+/g, " ").trim()));
+  if (versions.length !== 2 || !versions[0].includes("20 B") || !versions[0].includes("current") || !versions[1].includes("12 B") || versions[1].includes("current")) {
+    throw new Error("versions of v.txt: " + JSON.stringify(versions));
+  }
   // Lifecycle: S3's document in, the rule shown and in force; a bad one is refused.
   await page.fill("#lifecycle-xml", "<LifecycleConfiguration><Rule><ID>old-logs</ID><Filter><Prefix>logs/</Prefix></Filter>" +
     "<Status>Enabled</Status><Expiration><Days>30</Days></Expiration></Rule></LifecycleConfiguration>");

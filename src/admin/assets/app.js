@@ -210,7 +210,10 @@ $("obj-rows").addEventListener("click", async (ev) => {
         ["Modified", o.created_at], ["Multipart", o.is_multipart ? `yes, ${o.part_count} parts` : "no"],
         ...Object.entries(o.metadata || {}).map(([k, v]) => ["x-amz-meta-" + k, v])];
       $("obj-detail").hidden = false;
-      $("obj-detail").innerHTML = `<h3>Object details</h3><table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(v)}</code></td></tr>`).join("")}</table>`;
+      $("obj-detail").innerHTML = `<h3>Object details</h3><table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(v)}</code></td></tr>`).join("")}</table>
+        <h3>Versions</h3><table id="obj-versions"><thead><tr><th>Version ID</th><th>Size</th><th>ETag</th><th>Modified</th><th></th></tr></thead><tbody>${o.versions.map((v) =>
+          `<tr><td><code>${esc(v.version_id)}</code></td><td>${v.delete_marker ? "delete marker" : esc(v.size_human)}</td><td><code>${esc(v.etag)}</code></td>
+          <td>${esc(v.created_at)}</td><td>${v.is_latest ? "current" : ""}</td></tr>`).join("")}</tbody></table>`;
       $("obj-detail").scrollIntoView();
     } else if (b.dataset.act === "download") {
       // The browser follows the presigned link and streams the object to
