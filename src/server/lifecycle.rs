@@ -112,7 +112,8 @@ async fn expire_bucket(
     loop {
         let keys = ctx
             .store
-            .keys_after(bucket, after.as_deref(), KEYS_PER_STEP);
+            .keys_after(bucket, after.as_deref(), KEYS_PER_STEP)
+            .await?;
         let now = crate::util::time::unix_now_millis();
         for key in &keys {
             let n = expire_key(&ctx.store, bucket, key, rules, now).await?;
@@ -137,7 +138,7 @@ pub(crate) async fn expire_key(
     rules: &[LifecycleRule],
     now_millis: i64,
 ) -> Result<u64, StoreError> {
-    let versions = store.versions(bucket, key);
+    let versions = store.versions(bucket, key).await?;
     let Some(current) = versions.first() else {
         return Ok(0);
     };
@@ -316,16 +317,22 @@ mod tests {
             assert_eq!(expire_key(&store, 1, "k", &rules, now).await.expect("k"), 2);
             let left: Vec<u128> = store
                 .versions(1, "k")
+                .await
+                .expect("index")
                 .iter()
                 .map(|e| e.version_id)
                 .collect();
             assert_eq!(left, [ids[3], ids[2]]);
             // m: its object goes first; the marker, then alone, on the next pass.
             assert_eq!(expire_key(&store, 1, "m", &rules, now).await.expect("m"), 1);
-            let marker = store.current(1, "m").expect("marker stays this pass");
+            let marker = store
+                .current(1, "m")
+                .await
+                .expect("index")
+                .expect("marker stays this pass");
             assert!(marker.delete_marker);
             assert_eq!(expire_key(&store, 1, "m", &rules, now).await.expect("m"), 1);
-            assert!(store.versions(1, "m").is_empty());
+            assert!(store.versions(1, "m").await.expect("index").is_empty());
             // Nothing is due before its day.
             let early = base + 2 * DAY;
             assert_eq!(
@@ -338,12 +345,18 @@ mod tests {
             let store = Store::open(cfg()).await.expect("reopen");
             let left: Vec<u128> = store
                 .versions(1, "k")
+                .await
+                .expect("index")
                 .iter()
                 .map(|e| e.version_id)
                 .collect();
             assert_eq!(left, kept, "the removals were durable");
-            assert!(store.get_version(1, "m", gone_marker).is_none());
-            assert!(store.keys_after(1, None, 10) == ["k"]);
+            assert!(store
+                .get_version(1, "m", gone_marker)
+                .await
+                .expect("index")
+                .is_none());
+            assert!(store.keys_after(1, None, 10).await.expect("index") == ["k"]);
         });
     }
 }

@@ -127,14 +127,18 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             limit,
             reply,
         } => {
-            let _ = reply.send(ctx.store.list_versions(
-                bucket,
-                &prefix,
-                delimiter.as_deref(),
-                key_marker.as_deref(),
-                version_marker,
-                limit,
-            ));
+            let page = ctx
+                .store
+                .list_versions(
+                    bucket,
+                    &prefix,
+                    delimiter.as_deref(),
+                    key_marker.as_deref(),
+                    version_marker,
+                    limit,
+                )
+                .await;
+            let _ = reply.send(page);
         }
         ShardMsg::List {
             bucket,
@@ -144,13 +148,17 @@ async fn handle_msg(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
             limit,
             reply,
         } => {
-            let _ = reply.send(ctx.store.list(
-                bucket,
-                &prefix,
-                delimiter.as_deref(),
-                after.as_deref(),
-                limit,
-            ));
+            let page = ctx
+                .store
+                .list(
+                    bucket,
+                    &prefix,
+                    delimiter.as_deref(),
+                    after.as_deref(),
+                    limit,
+                )
+                .await;
+            let _ = reply.send(page);
         }
         msg @ (ShardMsg::CreateUpload { .. }
         | ShardMsg::AbortUpload { .. }
@@ -285,8 +293,8 @@ fn serve_read(ctx: &Rc<ShardCtx>, msg: ShardMsg) {
     }
 }
 
-/// Answers a peer's read: at once when the first piece is at hand (or
-/// there is no body), else from a task that waits for the disk.
+/// Answers a peer's read: at once when the entry and the first piece are
+/// at hand (or there is no body), else from a task that waits for the disk.
 fn read_for_peer(
     ctx: &Rc<ShardCtx>,
     from: usize,
@@ -295,7 +303,28 @@ fn read_for_peer(
     req: &ReadRequest,
     reply: oneshot::Sender<ReadReply>,
 ) {
-    match read_local(&ctx.store, bucket, key, req) {
+    let store = ctx.store.clone();
+    let (key, req) = (key.to_string(), req.clone());
+    let mut lookup = Box::pin(async move { read_local(&store, bucket, &key, &req).await });
+    match futures_util::FutureExt::now_or_never(&mut lookup) {
+        Some(found) => answer_peer_read(ctx, from, reply, found),
+        None => {
+            let ctx = ctx.clone();
+            monoio::spawn(async move {
+                let found = lookup.await;
+                answer_peer_read(&ctx, from, reply, found);
+            });
+        }
+    }
+}
+
+fn answer_peer_read(
+    ctx: &Rc<ShardCtx>,
+    from: usize,
+    reply: oneshot::Sender<ReadReply>,
+    found: Result<LocalRead, S3Error>,
+) {
+    match found {
         Ok((v, plan, Some(mut reader))) => match reader.next_if_cached() {
             Some(first) => {
                 ctx.answer(from, reply, peer_reply(v, plan, reader, Some(Ok(first))));
@@ -358,15 +387,15 @@ type LocalRead = (ObjectView, ReadPlan, Option<crate::store::ObjectReader>);
 /// The object a read names: the key's current version, or the version
 /// asked for. A delete marker answers as S3 does: 404 NoSuchKey when it is
 /// current, 405 MethodNotAllowed when its version id was asked for.
-fn find_version(
+async fn find_version(
     store: &Store,
     bucket: BucketId,
     key: &str,
     version_id: Option<u128>,
 ) -> Result<Rc<ObjectEntry>, S3Error> {
     let found = match version_id {
-        None => store.current(bucket, key),
-        Some(v) => store.get_version(bucket, key, v),
+        None => store.current(bucket, key).await?,
+        Some(v) => store.get_version(bucket, key, v).await?,
     };
     match (found, version_id) {
         (Some(e), _) if !e.delete_marker => Ok(e),
@@ -404,13 +433,13 @@ async fn delete_local(
     }
 }
 
-fn read_local(
+async fn read_local(
     store: &Store,
     bucket: BucketId,
     key: &str,
     req: &ReadRequest,
 ) -> Result<LocalRead, S3Error> {
-    let entry = find_version(store, bucket, key, req.version_id)?;
+    let entry = find_version(store, bucket, key, req.version_id).await?;
     let plan = plan_read(&entry.meta, req)?;
     let v = view(&entry);
     if req.head_only || plan.not_modified() {
@@ -434,7 +463,7 @@ pub async fn read(
     req: ReadRequest,
 ) -> Result<(ObjectView, ReadPlan, Option<ObjectSource>), S3Error> {
     if owner == ctx.id {
-        let (v, plan, reader) = read_local(&ctx.store, bucket, key, &req)?;
+        let (v, plan, reader) = read_local(&ctx.store, bucket, key, &req).await?;
         return Ok((v, plan, reader.map(ObjectSource::Local)));
     }
     let (tx, rx) = oneshot::channel();
@@ -666,10 +695,10 @@ pub async fn set_tags(
 /// sender, sends them all before waiting, and answers this shard's own part
 /// with `local` meanwhile: this shard's answer first, then the others' in
 /// shard order.
-async fn ask_every_shard<T>(
+async fn ask_every_shard<T, F: std::future::Future<Output = T>>(
     ctx: &ShardCtx,
     ask: impl Fn(oneshot::Sender<T>) -> ShardMsg,
-    local: impl FnOnce() -> T,
+    local: impl FnOnce() -> F,
 ) -> Result<Vec<T>, S3Error> {
     let mut waits = Vec::with_capacity(ctx.shards());
     for shard in (0..ctx.shards()).filter(|&s| s != ctx.id) {
@@ -678,7 +707,7 @@ async fn ask_every_shard<T>(
         waits.push(rx);
     }
     let mut answers = Vec::with_capacity(ctx.shards());
-    answers.push(local());
+    answers.push(local().await);
     for rx in waits {
         answers.push(rx.await.map_err(|_| shard_gone())?);
     }
@@ -708,7 +737,11 @@ pub async fn list_versions_all(
         ctx.store
             .list_versions(bucket, prefix, delimiter, key_marker, version_marker, limit)
     };
-    ask_every_shard(ctx, ask, local).await
+    let pages = ask_every_shard(ctx, ask, local).await?;
+    pages
+        .into_iter()
+        .map(|p| p.map_err(S3Error::from))
+        .collect()
 }
 
 /// One listing page from every shard (this shard's first).
@@ -729,13 +762,17 @@ pub async fn list_all(
         reply,
     };
     let local = || ctx.store.list(bucket, prefix, delimiter, after, limit);
-    ask_every_shard(ctx, ask, local).await
+    let pages = ask_every_shard(ctx, ask, local).await?;
+    pages
+        .into_iter()
+        .map(|p| p.map_err(S3Error::from))
+        .collect()
 }
 
 /// (objects, bytes) of a bucket summed over every shard.
 pub async fn bucket_stats_all(ctx: &ShardCtx, bucket: BucketId) -> Result<(u64, u64), S3Error> {
     let ask = |reply| ShardMsg::BucketStats { bucket, reply };
-    let all = ask_every_shard(ctx, ask, || ctx.store.bucket_stats(bucket)).await?;
+    let all = ask_every_shard(ctx, ask, || async { ctx.store.bucket_stats(bucket) }).await?;
     Ok(all
         .into_iter()
         .fold((0, 0), |(objects, bytes), (o, b)| (objects + o, bytes + b)))

@@ -110,7 +110,7 @@ pub enum ShardMsg {
         delimiter: Option<String>,
         after: Option<String>,
         limit: usize,
-        reply: Reply<Vec<ListItem>>,
+        reply: Reply<Result<Vec<ListItem>, StoreError>>,
     },
     /// A page of versions (ListObjectVersions); see `Store::list_versions`.
     ListVersions {
@@ -120,7 +120,7 @@ pub enum ShardMsg {
         key_marker: Option<String>,
         version_marker: Option<u128>,
         limit: usize,
-        reply: Reply<Vec<VersionItem>>,
+        reply: Reply<Result<Vec<VersionItem>, StoreError>>,
     },
     CreateUpload {
         bucket: BucketId,

@@ -356,7 +356,7 @@ async fn move_version(
 ) -> Result<u64, StoreError> {
     // Read-copy-commit of the entry: no other write of the key may land in between.
     let guard = store.lock_key(bucket, key, KeyMode::Exclusive).await;
-    let Some(e) = store.get_version(bucket, key, version_id) else {
+    let Some(e) = store.get_version(bucket, key, version_id).await? else {
         return Ok(0);
     };
     if !refers_to(&e, seg, commits) {
@@ -400,6 +400,7 @@ async fn move_version(
         .await?;
     debug_assert!(store
         .get_version(bucket, key, version_id)
+        .await?
         .is_some_and(|n| n.order == e.order && !refers_to(&n, seg, commits)));
     Ok(copied)
 }
@@ -410,7 +411,11 @@ async fn move_version(
 /// re-created after the delete and hides those records itself.
 async fn carry_delete(store: &Store, d: DeleteRec, order: u64) -> Result<(), StoreError> {
     let _guard = store.lock_key(d.bucket, &d.key, KeyMode::Exclusive).await;
-    if store.get_version(d.bucket, &d.key, d.version_id).is_some() {
+    if store
+        .get_version(d.bucket, &d.key, d.version_id)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     let v = VersionRec {

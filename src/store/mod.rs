@@ -296,8 +296,13 @@ impl Store {
         }
     }
 
-    pub fn get(&self, bucket: BucketId, key: &str) -> Option<Rc<ObjectEntry>> {
-        self.inner.index.borrow().get(bucket, key)
+    /// The key's current version if it is an object (not a delete marker).
+    pub async fn get(
+        &self,
+        bucket: BucketId,
+        key: &str,
+    ) -> Result<Option<Rc<ObjectEntry>>, StoreError> {
+        Ok(self.inner.index.borrow().get(bucket, key))
     }
 
     /// Streams stored bytes `[start, end_exclusive)` of `entry` (for an
@@ -335,8 +340,8 @@ impl Store {
         // Read-modify-write of the entry: no other write of the key may land in between.
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         let old = match version_id {
-            None => self.get(bucket, key),
-            Some(v) => self.get_version(bucket, key, v),
+            None => self.get(bucket, key).await?,
+            Some(v) => self.get_version(bucket, key, v).await?,
         }
         .ok_or(StoreError::NotFound)?;
         if old.delete_marker {
@@ -383,7 +388,8 @@ impl Store {
         let VersionOp::Put { commit, marker } = v.op else {
             unreachable!("built as a put above");
         };
-        Ok(self.install_version(guard, *commit, loc.seq, order, marker))
+        self.install_version(guard, *commit, loc.seq, order, marker)
+            .await
     }
 
     /// Writes a delete marker `version_id` for the key, stamped now, and
@@ -410,13 +416,13 @@ impl Store {
     }
 
     /// Makes a durable Commit record (order: its sequence number) visible.
-    pub(crate) fn install_commit(
+    pub(crate) async fn install_commit(
         &self,
         guard: &KeyGuard,
         rec: CommitRec,
         seq: u64,
-    ) -> Rc<ObjectEntry> {
-        self.install_version(guard, rec, seq, seq, false)
+    ) -> Result<Rc<ObjectEntry>, StoreError> {
+        self.install_version(guard, rec, seq, seq, false).await
     }
 
     /// Makes a durable version record visible: by the index's rule (a
@@ -424,14 +430,14 @@ impl Store {
     /// current), with the live-byte counts following. A `null` version
     /// whose key already shows a newer record of that version changes
     /// nothing: last writer wins. Returns the committed entry either way.
-    pub(crate) fn install_version(
+    pub(crate) async fn install_version(
         &self,
         guard: &KeyGuard,
         rec: CommitRec,
         seq: u64,
         order: u64,
         marker: bool,
-    ) -> Rc<ObjectEntry> {
+    ) -> Result<Rc<ObjectEntry>, StoreError> {
         debug_assert!(order <= seq);
         debug_assert!(!marker || rec.extents.is_empty());
         let entry = Rc::new(ObjectEntry {
@@ -445,7 +451,7 @@ impl Store {
             delete_marker: marker,
         });
         if !guard.newest(seq, entry.version_id == NULL_VERSION) {
-            return entry;
+            return Ok(entry);
         }
         let inserted = self.inner.index.borrow_mut().insert(entry.clone());
         let mut live = self.inner.live_per_segment.borrow_mut();
@@ -462,21 +468,21 @@ impl Store {
             // exclusively, having just read that version.
             Err(_) => debug_assert!(false, "index holds a newer entry of the version"),
         }
-        entry
+        Ok(entry)
     }
 
     /// Makes a durable version delete of `order` visible, unless (for the
     /// `null` version) a newer record of it was applied.
-    fn install_delete(
+    async fn install_delete(
         &self,
         guard: &KeyGuard,
         bucket: BucketId,
         key: &str,
         version_id: u128,
         seq: u64,
-    ) -> Option<Rc<ObjectEntry>> {
+    ) -> Result<Option<Rc<ObjectEntry>>, StoreError> {
         if !guard.newest(seq, version_id == NULL_VERSION) {
-            return None;
+            return Ok(None);
         }
         let old = self
             .inner
@@ -487,7 +493,7 @@ impl Store {
             debug_assert!(old.order < seq);
             account(&mut self.inner.live_per_segment.borrow_mut(), old, false);
         }
-        old
+        Ok(old)
     }
 
     /// Deletes the key as its bucket's versioning says: Unversioned, the
@@ -529,7 +535,7 @@ impl Store {
         };
         // A marker is written whether or not the key has an object (as S3 does).
         let guard = self.lock_key(bucket, key, KeyMode::Shared).await;
-        let existed = self.get(bucket, key).is_some();
+        let existed = self.get(bucket, key).await?.is_some();
         self.write_marker(&guard, bucket, key, version_id).await?;
         Ok(DeleteOutcome {
             existed,
@@ -560,10 +566,10 @@ impl Store {
         self.note_foreground();
         let _admitted = self.admit(bucket).await?;
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
-        let found = self.get_version(bucket, key, version_id);
+        let found = self.get_version(bucket, key, version_id).await?;
         if let Some(found) = &found {
             self.write_delete(&guard, bucket, key, version_id).await?;
-            debug_assert!(self.get_version(bucket, key, version_id).is_none());
+            debug_assert!(self.get_version(bucket, key, version_id).await?.is_none());
             debug_assert!(found.version_id == version_id);
         }
         Ok(DeleteOutcome {
@@ -583,7 +589,7 @@ impl Store {
         key: &str,
     ) -> Result<Option<u64>, StoreError> {
         let guard = self.lock_key(bucket, key, KeyMode::Shared).await;
-        if self.get(bucket, key).is_none() {
+        if self.get(bucket, key).await?.is_none() {
             return Ok(None);
         }
         self.write_delete(&guard, bucket, key, NULL_VERSION)
@@ -611,7 +617,8 @@ impl Store {
             .append(AppendClass::Delete, RecordKind::Delete, &rec.encode())
             .await?;
         self.inner.log.commit_barrier(loc.seq).await?;
-        self.install_delete(guard, bucket, key, version_id, loc.seq);
+        self.install_delete(guard, bucket, key, version_id, loc.seq)
+            .await?;
         Ok(loc.seq)
     }
 
@@ -630,7 +637,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let _admitted = self.admit(bucket).await?;
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
-        let Some(current) = self.get(bucket, key) else {
+        let Some(current) = self.get(bucket, key).await? else {
             return Ok(false);
         };
         if current.commit_seq != commit_seq {
@@ -640,35 +647,43 @@ impl Store {
             Versioning::Unversioned => {
                 self.write_delete(&guard, bucket, key, current.version_id)
                     .await?;
-                debug_assert!(self.get(bucket, key).is_none());
+                debug_assert!(self.get(bucket, key).await?.is_none());
                 return Ok(true);
             }
             Versioning::Enabled => self.new_version_id(),
             Versioning::Suspended => NULL_VERSION,
         };
         self.write_marker(&guard, bucket, key, version_id).await?;
-        debug_assert!(self.get(bucket, key).is_none());
+        debug_assert!(self.get(bucket, key).await?.is_none());
         Ok(true)
     }
 
     /// The key's current version, delete markers included.
-    pub fn current(&self, bucket: BucketId, key: &str) -> Option<Rc<ObjectEntry>> {
-        self.inner.index.borrow().current(bucket, key)
+    pub async fn current(
+        &self,
+        bucket: BucketId,
+        key: &str,
+    ) -> Result<Option<Rc<ObjectEntry>>, StoreError> {
+        Ok(self.inner.index.borrow().current(bucket, key))
     }
 
     /// One version of the key (delete markers included).
-    pub fn get_version(
+    pub async fn get_version(
         &self,
         bucket: BucketId,
         key: &str,
         version_id: u128,
-    ) -> Option<Rc<ObjectEntry>> {
-        self.inner.index.borrow().version(bucket, key, version_id)
+    ) -> Result<Option<Rc<ObjectEntry>>, StoreError> {
+        Ok(self.inner.index.borrow().version(bucket, key, version_id))
     }
 
     /// Every version of the key, newest first.
-    pub fn versions(&self, bucket: BucketId, key: &str) -> Vec<Rc<ObjectEntry>> {
-        self.inner.index.borrow().versions(bucket, key)
+    pub async fn versions(
+        &self,
+        bucket: BucketId,
+        key: &str,
+    ) -> Result<Vec<Rc<ObjectEntry>>, StoreError> {
+        Ok(self.inner.index.borrow().versions(bucket, key))
     }
 
     /// The versioning state writes and deletes of `bucket` follow here.
@@ -709,12 +724,17 @@ impl Store {
     }
 
     /// Up to `limit` keys after `after`, delete-marked ones included.
-    pub fn keys_after(&self, bucket: BucketId, after: Option<&str>, limit: usize) -> Vec<String> {
-        self.inner.index.borrow().keys_after(bucket, after, limit)
+    pub async fn keys_after(
+        &self,
+        bucket: BucketId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self.inner.index.borrow().keys_after(bucket, after, limit))
     }
 
     /// Lists versions (ListObjectVersions); see `Index::list_versions`.
-    pub fn list_versions(
+    pub async fn list_versions(
         &self,
         bucket: BucketId,
         prefix: &str,
@@ -722,29 +742,30 @@ impl Store {
         key_marker: Option<&str>,
         version_marker: Option<u128>,
         limit: usize,
-    ) -> Vec<VersionItem> {
-        self.inner.index.borrow().list_versions(
+    ) -> Result<Vec<VersionItem>, StoreError> {
+        Ok(self.inner.index.borrow().list_versions(
             bucket,
             prefix,
             delimiter,
             key_marker,
             version_marker,
             limit,
-        )
+        ))
     }
 
-    pub fn list(
+    pub async fn list(
         &self,
         bucket: BucketId,
         prefix: &str,
         delimiter: Option<&str>,
         after: Option<&str>,
         limit: usize,
-    ) -> Vec<ListItem> {
-        self.inner
+    ) -> Result<Vec<ListItem>, StoreError> {
+        Ok(self
+            .inner
             .index
             .borrow()
-            .list(bucket, prefix, delimiter, after, limit)
+            .list(bucket, prefix, delimiter, after, limit))
     }
 
     /// (objects, bytes) of a bucket on this shard.
@@ -1123,7 +1144,7 @@ impl ObjectWriter {
             PutCondition::IfNoneMatchStar | PutCondition::IfMatch(_) => KeyMode::Exclusive,
         };
         let guard = store.lock_key(self.bucket, &self.key, mode).await;
-        check_condition(store.get(self.bucket, &self.key).as_deref(), &cond)?;
+        check_condition(store.get(self.bucket, &self.key).await?.as_deref(), &cond)?;
         // Compaction may have freed a segment this (very slow) PUT wrote into.
         if let Some(x) = self
             .extents
@@ -1156,7 +1177,7 @@ impl ObjectWriter {
             )
             .await?;
         store.inner.log.commit_barrier(loc.seq).await?;
-        Ok(store.install_commit(&guard, rec, loc.seq))
+        store.install_commit(&guard, rec, loc.seq).await
     }
 }
 

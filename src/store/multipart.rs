@@ -403,7 +403,7 @@ impl Store {
         // here and ended by this record (two completions must not both win).
         let guard = self.lock_key(bucket, key, KeyMode::Exclusive).await;
         // Conditional completion (If-None-Match: * / If-Match), atomic under the key lock.
-        super::check_condition(self.get(bucket, key).as_deref(), cond)?;
+        super::check_condition(self.get(bucket, key).await?.as_deref(), cond)?;
         let rec = {
             let uploads = self.inner.uploads.borrow();
             let Some(u) = uploads.get(bucket, key, upload_id) else {
@@ -420,7 +420,7 @@ impl Store {
             .await?;
         self.inner.log.commit_barrier(loc.seq).await?;
         self.forget_upload(bucket, key, upload_id);
-        Ok(self.install_commit(&guard, rec.commit, loc.seq))
+        Ok(self.install_commit(&guard, rec.commit, loc.seq).await?)
     }
 }
 

@@ -71,7 +71,7 @@ async fn put(store: &Store, key: &str, data: &[u8]) -> Result<Rc<ObjectEntry>, S
 }
 
 async fn read_all(store: &Store, key: &str) -> Option<Result<Vec<u8>, StoreError>> {
-    let e = store.get(1, key)?;
+    let e = store.get(1, key).await.expect("index")?;
     let mut r = store.reader(e.clone(), 0, e.meta.size);
     let mut out = Vec::new();
     while let Some(piece) = r.next().await {
@@ -125,7 +125,7 @@ fn log_reopen_on_real_files_is_byte_identical() {
             assert_reads(&store, k, v).await;
         }
         // Ranges: a slice across a record boundary.
-        let e = store.get(1, "k5").expect("k5");
+        let e = store.get(1, "k5").await.expect("index").expect("k5");
         let mut r = store.reader(
             e,
             MAX_DATA_RECORD_BYTES as u64 - 10,
@@ -239,7 +239,7 @@ fn torn_tail_at_every_offset_of_last_block() {
             assert_reads(&store, "b", &b).await;
             if cut < sync_start {
                 assert!(
-                    store.get(1, "c").is_none(),
+                    store.get(1, "c").await.expect("index").is_none(),
                     "cut {cut}: torn commit visible"
                 );
             } else {
@@ -253,7 +253,11 @@ fn torn_tail_at_every_offset_of_last_block() {
             let store = Store::open(sim_cfg(&copy)).await.expect("reopen 2");
             assert_reads(&store, "b", &b).await;
             assert_reads(&store, "d", b"after").await;
-            assert_eq!(store.get(1, "c").is_some(), cut >= sync_start, "cut {cut}");
+            assert_eq!(
+                store.get(1, "c").await.expect("index").is_some(),
+                cut >= sync_start,
+                "cut {cut}"
+            );
             drop(store);
             drain(&copy).await;
         });
@@ -317,7 +321,7 @@ fn fsync_eio_fences_writes_reads_continue() {
             put(&store, "b", b"beta").await.is_err(),
             "failed fsync must not acknowledge"
         );
-        assert!(store.get(1, "b").is_none());
+        assert!(store.get(1, "b").await.expect("index").is_none());
         assert!(matches!(
             put(&store, "c", b"c").await,
             Err(StoreError::WritesFenced)
@@ -379,7 +383,14 @@ fn conditional_commit_race_has_one_winner() {
             }
         }
         assert_eq!(wins, 1);
-        let etag = store.get(1, "race").expect("race").meta.etag.clone();
+        let etag = store
+            .get(1, "race")
+            .await
+            .expect("index")
+            .expect("race")
+            .meta
+            .etag
+            .clone();
         let w = store.writer(1, "race");
         assert!(w
             .commit(ObjectMeta::default(), PutCondition::IfMatch("nope".into()))
@@ -634,7 +645,11 @@ fn update_meta_rewrites_tags_durably() {
     });
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
-        let e = store.get(1, "k").expect("still there");
+        let e = store
+            .get(1, "k")
+            .await
+            .expect("index")
+            .expect("still there");
         assert_eq!(e.meta.tags.len(), 1);
         assert_reads(&store, "k", &data).await;
     });
@@ -661,17 +676,33 @@ fn delete_if_unchanged_spares_a_newer_write_and_is_durable() {
             .await
             .expect("absent"));
         put(&store, "gone", &v1).await.expect("put");
-        let gone = store.get(1, "gone").expect("there").commit_seq;
+        let gone = store
+            .get(1, "gone")
+            .await
+            .expect("index")
+            .expect("there")
+            .commit_seq;
         assert!(store
             .delete_if_unchanged(1, "gone", gone)
             .await
             .expect("delete"));
-        assert!(store.get(1, "gone").is_none());
-        assert_eq!(second.commit_seq, store.get(1, "k").expect("k").commit_seq);
+        assert!(store.get(1, "gone").await.expect("index").is_none());
+        assert_eq!(
+            second.commit_seq,
+            store
+                .get(1, "k")
+                .await
+                .expect("index")
+                .expect("k")
+                .commit_seq
+        );
     });
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
-        assert!(store.get(1, "gone").is_none(), "the delete was durable");
+        assert!(
+            store.get(1, "gone").await.expect("index").is_none(),
+            "the delete was durable"
+        );
         assert_reads(&store, "k", &v2).await;
     });
 }

@@ -36,7 +36,10 @@ fn a_fence_waits_for_a_write_admitted_before_it() {
         settle().await;
         let fence = monoio::spawn(store.fence_bucket(1, 7, DRAIN));
         settle().await;
-        assert!(store.get(1, "k").is_none(), "the write is still stalled");
+        assert!(
+            store.get(1, "k").await.expect("index").is_none(),
+            "the write is still stalled"
+        );
         drop(key_held);
         writer.await.expect("the admitted write commits");
         assert_eq!(fence.await, BucketFence::NotEmpty);
@@ -63,7 +66,10 @@ fn a_lifted_fence_lets_waiting_writes_commit() {
             monoio::spawn(async move { s.create_upload(1, "mp", ObjectMeta::default()).await })
         };
         settle().await;
-        assert!(store.get(1, "k").is_none(), "fenced: nothing committed");
+        assert!(
+            store.get(1, "k").await.expect("index").is_none(),
+            "fenced: nothing committed"
+        );
         assert_eq!(store.upload_count(), 0, "fenced: no upload started");
         store.unfence_bucket(1, 7);
         writer.await.expect("commits once the fence is lifted");
@@ -102,12 +108,15 @@ fn writes_waiting_on_a_deleted_bucket_are_refused() {
         store.set_live_buckets(&live(&[]), 2);
         assert!(matches!(writer.await, Err(StoreError::NoSuchBucket)));
         assert!(matches!(part.await, Err(StoreError::NoSuchBucket)));
-        assert!(store.get(1, "k").is_none());
+        assert!(store.get(1, "k").await.expect("index").is_none());
         assert_eq!(store.upload_count(), 0, "the bucket's uploads went with it");
     });
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
-        assert!(store.get(1, "k").is_none(), "nothing of the refused write");
+        assert!(
+            store.get(1, "k").await.expect("index").is_none(),
+            "nothing of the refused write"
+        );
     });
 }
 
@@ -126,7 +135,10 @@ fn a_write_into_a_deleted_incarnation_never_commits() {
         store.set_live_buckets(&live(&[2]), 3);
         let r = w.commit(ObjectMeta::default(), PutCondition::None).await;
         assert!(matches!(r, Err(StoreError::NoSuchBucket)), "{r:?}");
-        assert!(store.get(1, "k").is_none() && store.get(2, "k").is_none());
+        assert!(
+            store.get(1, "k").await.expect("index").is_none()
+                && store.get(2, "k").await.expect("index").is_none()
+        );
         for refused in [
             store.delete_object(1, "k").await.err(),
             store
@@ -218,23 +230,30 @@ fn delete_markers_and_noncurrent_versions_make_a_bucket_not_empty() {
         store.set_versioning([(1, Versioning::Enabled)].into_iter().collect());
         store.delete_object(1, "marker-only").await.expect("marker");
         assert_eq!(store.fence_bucket(1, 7, DRAIN).await, BucketFence::NotEmpty);
-        let current = store.current(1, "marker-only").expect("marker");
+        let current = store
+            .current(1, "marker-only")
+            .await
+            .expect("index")
+            .expect("marker");
         store
             .delete_version(1, "marker-only", current.version_id)
             .await
             .expect("remove the marker");
         put(&store, "k", b"old").await.expect("put");
         store.delete_object(1, "k").await.expect("marker over it");
-        let marker = store.current(1, "k").expect("marker");
+        let marker = store.current(1, "k").await.expect("index").expect("marker");
         store
             .delete_version(1, "k", marker.version_id)
             .await
             .expect("remove the marker");
         put(&store, "k", b"new").await.expect("put");
         store.delete_object(1, "k").await.expect("marker");
-        assert!(store.get(1, "k").is_none(), "no current object");
+        assert!(
+            store.get(1, "k").await.expect("index").is_none(),
+            "no current object"
+        );
         assert_eq!(store.fence_bucket(1, 8, DRAIN).await, BucketFence::NotEmpty);
-        for v in store.versions(1, "k") {
+        for v in store.versions(1, "k").await.expect("index") {
             store
                 .delete_version(1, "k", v.version_id)
                 .await

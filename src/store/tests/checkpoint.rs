@@ -171,7 +171,7 @@ fn encrypted_objects_survive_checkpoint_compaction_and_restart() {
     });
     run(async {
         let store = Store::open(real_cfg(dir.path())).await.expect("reopen");
-        let e = store.get(1, "enc").expect("present");
+        let e = store.get(1, "enc").await.expect("index").expect("present");
         assert_eq!(e.meta.sse, Some(sse));
         assert_eq!((e.meta.size, e.stored_len()), (plain, stored.len() as u64));
         let mut r = store.reader(e.clone(), 0, e.stored_len());

@@ -260,7 +260,11 @@ fn reader_from_before_compaction_reads_right_bytes() {
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
         put(&store, "victim", &old).await.expect("put");
-        let entry = store.get(1, "victim").expect("victim");
+        let entry = store
+            .get(1, "victim")
+            .await
+            .expect("index")
+            .expect("victim");
         let seg = entry.extents[0].segment;
         let mut reader = store.reader(entry, 0, old.len() as u64);
         let mut got = reader
@@ -318,7 +322,7 @@ fn finished_reader_releases_its_pin() {
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
         put(&store, "k", &body(1, 300_000)).await.expect("put");
-        let entry = store.get(1, "k").expect("k");
+        let entry = store.get(1, "k").await.expect("index").expect("k");
         let seg = entry.extents[0].segment;
         let mut reader = store.reader(entry, 0, 300_000);
         assert!(store.segment_has_readers(seg));

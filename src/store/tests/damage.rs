@@ -180,9 +180,11 @@ async fn records(cfg: &StoreConfig) -> Vec<Target> {
 }
 
 /// Data records: the keys whose current objects name them.
-fn add_data_owners(store: &Store, model: &Model, targets: &mut [Target]) {
+async fn add_data_owners(store: &Store, model: &Model, targets: &mut [Target]) {
     for k in model.keys() {
-        let Some(e) = store.get(1, k) else { continue };
+        let Some(e) = store.get(1, k).await.expect("index") else {
+            continue;
+        };
         for x in &e.extents {
             for t in targets.iter_mut() {
                 if (t.segment, t.offset) == (x.segment, x.offset) {
@@ -259,7 +261,7 @@ fn damage_to_the_last_acknowledged_records_is_refused_on_the_simulated_disk() {
                 .await;
             }
             let mut targets = records(&sim_cfg(&disk)).await;
-            add_data_owners(&store, &model, &mut targets);
+            add_data_owners(&store, &model, &mut targets).await;
             (model, before, targets)
         });
         let tail: Vec<&Target> = targets.iter().filter(|t| t.seq > before).collect();
@@ -334,7 +336,7 @@ fn damage_to_the_last_acknowledged_records_is_refused_on_real_files() {
             let (model, before) = build(&store, last).await;
             store.close().await.expect("close");
             let mut targets = records(&real_cfg(dir.path(), false)).await;
-            add_data_owners(&store, &model, &mut targets);
+            add_data_owners(&store, &model, &mut targets).await;
             (model, before, targets)
         });
         assert!(verify_dir(dir.path()).is_clean());
@@ -512,7 +514,7 @@ fn a_v1_log_without_sync_records_still_opens() {
     // The sample's extents are made up (its data record is not where they
     // point), so the object is checked by its commit, not read.
     let commit_etag = |store: Store, key: &'static str| async move {
-        let e = store.get(7, key).expect("object");
+        let e = store.get(7, key).await.expect("index").expect("object");
         assert_eq!(e.meta.size, 11);
         e.meta.etag.clone()
     };
@@ -601,7 +603,7 @@ fn flip_everywhere_case(seed: u64, pick: u64, byte: u64) {
         }
         store.close().await.expect("close");
         let mut targets = records(&real_cfg(dir.path(), false)).await;
-        add_data_owners(&store, &model, &mut targets);
+        add_data_owners(&store, &model, &mut targets).await;
         (model, targets)
     });
     let t = &targets[(pick % targets.len() as u64) as usize];

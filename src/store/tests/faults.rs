@@ -19,7 +19,7 @@ fn failed_write_is_contained(arm: fn(&mut SimFaults, u64), cut_seed: Option<u64>
             put(&store, "b", &b).await.is_err(),
             "failed write acknowledged"
         );
-        assert!(store.get(1, "b").is_none());
+        assert!(store.get(1, "b").await.expect("index").is_none());
         assert!(matches!(
             put(&store, "c", b"c").await,
             Err(StoreError::WritesFenced)
@@ -281,7 +281,7 @@ fn delete_markers_leave_room_for_permanent_deletes() {
         assert!(matches!(refused, StoreError::NoSpace), "{refused:?}");
         assert!(markers > 100, "only {markers} markers fit the reserve");
         for (k, _) in model.iter().take(20) {
-            for v in store.versions(1, k) {
+            for v in store.versions(1, k).await.expect("index") {
                 store
                     .delete_version(1, k, v.version_id)
                     .await

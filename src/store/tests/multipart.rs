@@ -101,7 +101,7 @@ fn complete_references_parts_and_survives_reopen() {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
         let whole = [p1, p2b, p3].concat();
         assert_reads(&store, "mp", &whole).await;
-        let e = store.get(1, "mp").expect("mp");
+        let e = store.get(1, "mp").await.expect("index").expect("mp");
         assert_eq!(e.meta.part_sizes, vec![300_000, 70_000, 5]);
         assert!(parts_of(&store, "mp", done_id).is_none());
         assert!(parts_of(&store, "gone", aborted_id).is_none());
@@ -361,6 +361,6 @@ fn tiny_pieces_coalesce_and_oversize_records_are_errors() {
         put(&store, "after", b"ok")
             .await
             .expect("store still writes");
-        assert!(store.get(1, "huge-meta").is_none());
+        assert!(store.get(1, "huge-meta").await.expect("index").is_none());
     });
 }

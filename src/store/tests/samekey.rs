@@ -46,7 +46,7 @@ fn concurrent_overwrites_of_one_key_share_a_commit() {
             .enumerate()
             .max_by_key(|(_, s)| **s)
             .expect("seqs");
-        let e = store.get(1, "hot").expect("hot");
+        let e = store.get(1, "hot").await.expect("index").expect("hot");
         assert_eq!(e.commit_seq, newest, "index ends on the newest commit");
         assert_reads(&store, "hot", &bodies[i]).await;
         // Only the winner's data is live; the overwritten versions are garbage.
@@ -58,7 +58,15 @@ fn concurrent_overwrites_of_one_key_share_a_commit() {
     });
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
-        assert_eq!(store.get(1, "hot").expect("hot").commit_seq, winner.1);
+        assert_eq!(
+            store
+                .get(1, "hot")
+                .await
+                .expect("index")
+                .expect("hot")
+                .commit_seq,
+            winner.1
+        );
         assert_reads(&store, "hot", &bodies[winner.0]).await;
     });
 }
@@ -108,12 +116,14 @@ async fn assert_state(store: &Store, want: &Newest, when: &str) {
             Some(v) => {
                 let e = store
                     .get(1, key)
+                    .await
+                    .expect("index")
                     .unwrap_or_else(|| panic!("{when}: {key} missing"));
                 assert_eq!(e.commit_seq, *seq, "{when}: {key} not on its newest commit");
                 assert_reads(store, key, v).await;
             }
             None => assert!(
-                store.get(1, key).is_none(),
+                store.get(1, key).await.expect("index").is_none(),
                 "{when}: {key} deleted at seq {seq} but present"
             ),
         }
@@ -193,7 +203,7 @@ fn conditional_write_stays_atomic_among_overwrites() {
                 let mut outcomes = Vec::new();
                 for n in 0..20 {
                     // If-Match on whatever the key holds now.
-                    let Some(seen) = s.get(1, "c") else {
+                    let Some(seen) = s.get(1, "c").await.expect("index") else {
                         file::SimYield::new().await;
                         continue;
                     };
@@ -397,9 +407,23 @@ fn older_record_applied_late_changes_nothing() {
             .commit_barrier(new_seq)
             .await
             .expect("durable");
-        store.install_commit(&g_new, rec_new, new_seq);
-        store.install_commit(&g_old, rec_old, old_seq);
-        assert_eq!(store.get(1, "k").expect("k").commit_seq, new_seq);
+        store
+            .install_commit(&g_new, rec_new, new_seq)
+            .await
+            .expect("install");
+        store
+            .install_commit(&g_old, rec_old, old_seq)
+            .await
+            .expect("install");
+        assert_eq!(
+            store
+                .get(1, "k")
+                .await
+                .expect("index")
+                .expect("k")
+                .commit_seq,
+            new_seq
+        );
         assert_reads(&store, "k", &newer).await;
         assert_eq!(store.stats().live_bytes, record_bytes(newer.len()) as u64);
         drop((g_old, g_new));
@@ -430,10 +454,16 @@ fn older_record_applied_late_changes_nothing() {
             .commit_barrier(del_seq)
             .await
             .expect("durable");
-        store.install_delete(&g_del, 1, "k", NULL_VERSION, del_seq);
-        store.install_commit(&g_put, rec, put_seq);
+        store
+            .install_delete(&g_del, 1, "k", NULL_VERSION, del_seq)
+            .await
+            .expect("install");
+        store
+            .install_commit(&g_put, rec, put_seq)
+            .await
+            .expect("install");
         assert!(
-            store.get(1, "k").is_none(),
+            store.get(1, "k").await.expect("index").is_none(),
             "an older commit resurrected a deleted key"
         );
         assert_eq!(store.stats().live_bytes, 0);
@@ -441,7 +471,7 @@ fn older_record_applied_late_changes_nothing() {
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
         assert!(
-            store.get(1, "k").is_none(),
+            store.get(1, "k").await.expect("index").is_none(),
             "recovery agrees: the delete is newest"
         );
     });

@@ -88,7 +88,7 @@ async fn churn(store: &Store, seed: u64, compact: bool) -> Model {
 async fn check(store: &Store, model: &Model, context: &str) {
     store.inner.index.borrow().assert_consistent();
     for (key, want) in model {
-        let got = store.versions(1, key);
+        let got = store.versions(1, key).await.expect("index");
         let ids: Vec<u128> = got.iter().map(|e| e.version_id).collect();
         let want_ids: Vec<u128> = want.iter().map(|(v, _)| *v).collect();
         assert_eq!(ids, want_ids, "{context}: versions of {key}");
@@ -104,10 +104,17 @@ async fn check(store: &Store, model: &Model, context: &str) {
             }
         }
         let current = want.first().and_then(|(_, d)| d.as_ref());
-        assert_eq!(store.get(1, key).is_some(), current.is_some(), "{context}");
+        assert_eq!(
+            store.get(1, key).await.expect("index").is_some(),
+            current.is_some(),
+            "{context}"
+        );
     }
     let total: usize = model.values().map(Vec::len).sum();
-    let listed = store.list_versions(1, "", None, None, None, usize::MAX);
+    let listed = store
+        .list_versions(1, "", None, None, None, usize::MAX)
+        .await
+        .expect("index");
     assert_eq!(listed.len(), total, "{context}: listed versions");
     let objects = model
         .values()
@@ -153,7 +160,16 @@ fn relocated_noncurrent_version_stays_noncurrent() {
                 .await
                 .expect("junk");
             store
-                .delete_version(1, "junk", store.current(1, "junk").expect("j").version_id)
+                .delete_version(
+                    1,
+                    "junk",
+                    store
+                        .current(1, "junk")
+                        .await
+                        .expect("index")
+                        .expect("j")
+                        .version_id,
+                )
                 .await
                 .expect("drop junk");
         }
@@ -163,19 +179,36 @@ fn relocated_noncurrent_version_stays_noncurrent() {
                 .await
                 .expect("fill");
         }
-        let seq_before = store.get_version(1, "k", v1).expect("v1").commit_seq;
+        let seq_before = store
+            .get_version(1, "k", v1)
+            .await
+            .expect("index")
+            .expect("v1")
+            .commit_seq;
         assert!(compact_all(&store, false).await.expect("compact") > 0);
-        let moved = store.get_version(1, "k", v1).expect("v1 kept");
+        let moved = store
+            .get_version(1, "k", v1)
+            .await
+            .expect("index")
+            .expect("v1 kept");
         assert!(moved.commit_seq > seq_before, "v1 was relocated");
-        assert_eq!(store.get(1, "k").expect("current").version_id, v2);
+        assert_eq!(
+            store
+                .get(1, "k")
+                .await
+                .expect("index")
+                .expect("current")
+                .version_id,
+            v2
+        );
         assert_reads(&store, "k", &new).await;
     });
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
-        let cur = store.get(1, "k").expect("current");
+        let cur = store.get(1, "k").await.expect("index").expect("current");
         assert_eq!(cur.meta.size, new.len() as u64);
         assert_reads(&store, "k", &new).await;
-        assert_eq!(store.versions(1, "k").len(), 2);
+        assert_eq!(store.versions(1, "k").await.expect("index").len(), 2);
     });
 }
 
@@ -195,6 +228,8 @@ fn suspended_writes_replace_only_the_null_version() {
         assert_eq!(n.version_id, NULL_VERSION);
         let ids: Vec<u128> = store
             .versions(1, "k")
+            .await
+            .expect("index")
             .iter()
             .map(|e| e.version_id)
             .collect();
@@ -208,10 +243,17 @@ fn suspended_writes_replace_only_the_null_version() {
             (out.delete_marker, out.version_id),
             (true, Some(NULL_VERSION))
         );
-        assert!(store.get(1, "k").is_none());
-        assert!(store.current(1, "k").expect("marker").delete_marker);
+        assert!(store.get(1, "k").await.expect("index").is_none());
+        assert!(
+            store
+                .current(1, "k")
+                .await
+                .expect("index")
+                .expect("marker")
+                .delete_marker
+        );
         assert_eq!(
-            store.versions(1, "k").len(),
+            store.versions(1, "k").await.expect("index").len(),
             2,
             "the marker replaced null two"
         );
@@ -225,7 +267,7 @@ fn suspended_writes_replace_only_the_null_version() {
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
         assert_reads(&store, "k", b"versioned").await;
-        assert_eq!(store.versions(1, "k").len(), 1);
+        assert_eq!(store.versions(1, "k").await.expect("index").len(), 1);
     });
 }
 
@@ -257,10 +299,17 @@ fn tagging_a_noncurrent_version_keeps_it_noncurrent() {
     });
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
-        assert!(store.get(1, "k").is_none(), "the marker is still current");
-        let e = store.get_version(1, "k", v1).expect("v1");
+        assert!(
+            store.get(1, "k").await.expect("index").is_none(),
+            "the marker is still current"
+        );
+        let e = store
+            .get_version(1, "k", v1)
+            .await
+            .expect("index")
+            .expect("v1");
         assert_eq!(e.meta.tags.len(), 1);
-        assert_eq!(store.versions(1, "k").len(), 3);
+        assert_eq!(store.versions(1, "k").await.expect("index").len(), 3);
     });
 }
 
@@ -286,7 +335,10 @@ fn version_listing_pages_resume_exactly() {
             }
         }
         put(&store, "top", b"x").await.expect("top");
-        let all = store.list_versions(1, "", None, None, None, usize::MAX);
+        let all = store
+            .list_versions(1, "", None, None, None, usize::MAX)
+            .await
+            .expect("index");
         let row = |it: &VersionItem| match it {
             VersionItem::Version {
                 key, version_id, ..
@@ -297,14 +349,17 @@ fn version_listing_pages_resume_exactly() {
             let mut got = Vec::new();
             let mut marker: Option<(String, u128)> = None;
             loop {
-                let items = store.list_versions(
-                    1,
-                    "",
-                    None,
-                    marker.as_ref().map(|m| m.0.as_str()),
-                    marker.as_ref().map(|m| m.1),
-                    page,
-                );
+                let items = store
+                    .list_versions(
+                        1,
+                        "",
+                        None,
+                        marker.as_ref().map(|m| m.0.as_str()),
+                        marker.as_ref().map(|m| m.1),
+                        page,
+                    )
+                    .await
+                    .expect("index");
                 if items.is_empty() {
                     break;
                 }
@@ -314,11 +369,14 @@ fn version_listing_pages_resume_exactly() {
             assert_eq!(got, all, "page size {page}");
         }
         // With a delimiter, the versions under d/ roll up into one row.
-        let rolled = store.list_versions(1, "", Some("/"), None, None, 10);
+        let rolled = store
+            .list_versions(1, "", Some("/"), None, None, 10)
+            .await
+            .expect("index");
         assert_eq!(rolled.len(), 2);
         assert_eq!(rolled[0], VersionItem::CommonPrefix("d/".into()));
         // Keys whose current version is a marker are not in object listings.
-        let listed = store.list(1, "d/", None, None, 100);
+        let listed = store.list(1, "d/", None, None, 100).await.expect("index");
         assert_eq!(listed.len(), 2, "d/1 and d/3; d/0, d/2, d/4 are deleted");
     });
 }
@@ -443,6 +501,8 @@ fn concurrent_writes_leave_the_index_recovery_rebuilds() {
             );
             store
                 .versions(1, "k")
+                .await
+                .expect("index")
                 .iter()
                 .map(|e| (e.version_id, e.order, e.delete_marker, e.meta.size))
                 .collect::<Vec<_>>()
@@ -452,6 +512,8 @@ fn concurrent_writes_leave_the_index_recovery_rebuilds() {
             let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
             store
                 .versions(1, "k")
+                .await
+                .expect("index")
                 .iter()
                 .map(|e| (e.version_id, e.order, e.delete_marker, e.meta.size))
                 .collect::<Vec<_>>()
