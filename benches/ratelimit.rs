@@ -45,6 +45,7 @@ fn bench(c: &mut Criterion) {
             bucket: Some(NEVER_REACHED),
             prefix: Some(NEVER_REACHED),
             prefix_depth: 1,
+            metric_names: false,
         },
         2,
         started,

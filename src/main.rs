@@ -324,6 +324,12 @@ struct ServeArgs {
     #[arg(long, default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=ringstore::ratelimit::MAX_PREFIX_DEPTH as i64))]
     rate_limit_prefix_depth: u32,
+    /// Also count requests refused by a rate limit per access key and per
+    /// bucket name in metrics (ringstore_rate_limited_by_name_total; at
+    /// most 256 names of each kind per shard). Off: metrics name no
+    /// credential or bucket.
+    #[arg(long)]
+    rate_limit_metric_names: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -443,6 +449,7 @@ impl ServeArgs {
                 bucket: self.rate_limit_bucket,
                 prefix: self.rate_limit_prefix,
                 prefix_depth: self.rate_limit_prefix_depth,
+                metric_names: self.rate_limit_metric_names,
             },
         })
     }

@@ -465,3 +465,61 @@ fn a_bucket_byte_limit_holds_its_bytes_per_second() {
     assert_within_bound(ok, per_sec, per_sec, secs, conns, "GETs under 200 kB/s");
     assert!(slow > 0);
 }
+
+/// The metrics' text.
+fn metrics(server: &Server) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.write_all(b"GET /_admin/metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    read_response(&mut BufReader::new(s), false)
+        .expect("metrics")
+        .body_text()
+}
+
+/// Metrics name no access key or bucket unless `--rate-limit-metric-names`
+/// asks for it; then refusals are counted per access key and bucket name,
+/// and the per-name counts add up to the per-kind ones.
+#[test]
+fn refusals_by_name_appear_in_metrics_only_when_asked() {
+    for with_names in [false, true] {
+        let mut args = vec!["--rate-limit-bucket", "2:2"];
+        if with_names {
+            args.push("--rate-limit-metric-names");
+        }
+        let server = Server::start_with(1, &args);
+        assert_eq!(send(&server, "PUT", "/named-lim", b"").status, 200);
+        let slow = (0..10)
+            .filter(|_| is_slow_down(&send(&server, "GET", "/named-lim/no-such-key", b"")))
+            .count() as u64;
+        assert!(slow > 0, "ten requests at once exceed a burst of 2");
+        let text = metrics(&server);
+        let by_kind: u64 = throttled(&server)
+            .iter()
+            .filter(|(_, l, _)| l == "bucket")
+            .map(|e| e.2)
+            .sum();
+        assert_eq!(by_kind, slow, "{text}");
+        let series =
+            "ringstore_rate_limited_by_name_total{shard=\"0\",limit=\"bucket\",name=\"named-lim\"}";
+        if with_names {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(series))
+                .unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(
+                line.rsplit(' ').next(),
+                Some(slow.to_string().as_str()),
+                "{text}"
+            );
+        } else {
+            assert!(
+                !text.contains("named-lim"),
+                "a bucket name in metrics: {text}"
+            );
+            assert!(
+                !text.contains(common::ACCESS_KEY),
+                "an access key in metrics"
+            );
+        }
+    }
+}

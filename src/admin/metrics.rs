@@ -138,6 +138,7 @@ impl ShardMetrics {
                 .map(|((rule, action), &n)| (rule.clone(), *action, n))
                 .collect(),
             rate_limits: ctx.limits.stats(),
+            rate_limited_names: ctx.limits.throttled_by_name(),
         }
     }
 }
@@ -165,6 +166,9 @@ pub struct MetricsSnapshot {
     pub faults: Vec<(String, &'static str, u64)>,
     /// Rate limits by kind (`crate::ratelimit::Kind` order).
     pub rate_limits: [crate::ratelimit::KindStats; 3],
+    /// Refusals by (kind, access key or bucket name): only with
+    /// `--rate-limit-metric-names`.
+    pub rate_limited_names: Vec<(crate::ratelimit::Kind, String, u64)>,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -388,11 +392,39 @@ pub fn render(shards: &[MetricsSnapshot], scrape: &ScrapeContext) -> String {
     render_latency(&mut out, shards);
     render_faults(&mut out, shards);
     render_rate_limits(&mut out, shards);
+    render_rate_limited_names(&mut out, shards);
     out
 }
 
 /// Per kind of limit, never per credential or bucket name (names stay out
 /// of metrics).
+/// `--rate-limit-metric-names`: refusals by access key and bucket name
+/// (nothing at all without the option, so no name leaks into metrics).
+fn render_rate_limited_names(out: &mut String, shards: &[MetricsSnapshot]) {
+    if shards.iter().all(|s| s.rate_limited_names.is_empty()) {
+        return;
+    }
+    let name = "ringstore_rate_limited_by_name_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Requests answered 503 SlowDown by a credential or bucket limit, by access key or bucket name \
+         (--rate-limit-metric-names; \"\" counts names past the first 256 of a shard).",
+    );
+    for s in shards {
+        for (kind, n, count) in &s.rate_limited_names {
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{}\",limit=\"{}\",name=\"{}\"}} {count}",
+                s.shard,
+                kind.name(),
+                escape_label(n)
+            );
+        }
+    }
+}
+
 fn render_rate_limits(out: &mut String, shards: &[MetricsSnapshot]) {
     use crate::ratelimit::{Kind, KindStats};
     /// Name, type, help, and the figure.

@@ -144,6 +144,10 @@ pub struct Defaults {
     pub prefix: Option<Limit>,
     /// A prefix is a key up to its `prefix_depth`-th `/`.
     pub prefix_depth: u32,
+    /// Count refusals per access key and bucket name for metrics
+    /// (`--rate-limit-metric-names`; off: no names in metrics).
+    #[serde(skip)]
+    pub metric_names: bool,
 }
 
 impl Default for Defaults {
@@ -153,9 +157,14 @@ impl Default for Defaults {
             bucket: None,
             prefix: None,
             prefix_depth: 1,
+            metric_names: false,
         }
     }
 }
+
+/// Names a shard counts refusals for with `metric_names`, per kind; later
+/// names are counted under the empty name (bounded metric series).
+pub const MAX_METRIC_NAMES: usize = 256;
 
 /// Limits for named credentials and buckets, set through the admin API;
 /// a change replaces them all.
@@ -400,6 +409,9 @@ pub struct ShardLimits {
     /// By bucket name "\n" prefix.
     prefixes: HashMap<String, Bucket>,
     throttled: [u64; 3],
+    /// With `defaults.metric_names`: refusals by credential and by bucket
+    /// name (at most `MAX_METRIC_NAMES` each, then under "").
+    throttled_names: [BTreeMap<String, u64>; 2],
     /// Buckets that ran dry, whose peers' unused tokens are to be asked for.
     wanted: Vec<Borrow>,
 }
@@ -425,8 +437,31 @@ impl ShardLimits {
             buckets: HashMap::new(),
             prefixes: HashMap::new(),
             throttled: [0; 3],
+            throttled_names: [BTreeMap::new(), BTreeMap::new()],
             wanted: Vec::new(),
         }
+    }
+
+    /// Counts a refusal by the name of the limit that refused it.
+    fn count_name(&mut self, kind: Kind, name: Option<&str>) {
+        let (Some(map), Some(name)) = (self.throttled_names.get_mut(kind as usize), name) else {
+            return; // prefixes are counted by kind only
+        };
+        let name = if map.len() < MAX_METRIC_NAMES || map.contains_key(name) {
+            name
+        } else {
+            ""
+        };
+        *map.entry(name.to_string()).or_insert(0) += 1;
+    }
+
+    /// Refusals by name: (kind, name, count); empty unless `metric_names`.
+    pub fn throttled_by_name(&self) -> Vec<(Kind, String, u64)> {
+        Kind::ALL
+            .into_iter()
+            .zip(&self.throttled_names)
+            .flat_map(|(kind, map)| map.iter().map(move |(n, c)| (kind, n.clone(), *c)))
+            .collect()
     }
 
     /// Whether any limit counts bytes (answers are then charged).
@@ -526,6 +561,14 @@ impl ShardLimits {
         match refused {
             Some(kind) => {
                 self.throttled[kind as usize] += 1;
+                if self.defaults.metric_names {
+                    let name = match kind {
+                        Kind::Credential => facts.access_key,
+                        Kind::Bucket => facts.bucket,
+                        Kind::Prefix => None,
+                    };
+                    self.count_name(kind, name);
+                }
                 Err(kind)
             }
             None => Ok(()),
@@ -652,8 +695,10 @@ impl LimitsCell {
         }
         let (defaults, shards) = (state.defaults.clone(), state.shards);
         let throttled = state.throttled;
+        let names = std::mem::take(&mut state.throttled_names);
         *state = ShardLimits::new(defaults, named, shards, version);
         state.throttled = throttled;
+        state.throttled_names = names;
         self.on.set(!state.is_empty());
         self.bytes_on.set(state.counts_bytes());
         true
@@ -678,6 +723,11 @@ impl LimitsCell {
 
     pub fn stats(&self) -> [KindStats; 3] {
         self.state.borrow().stats(Instant::now())
+    }
+
+    /// Refusals by access key and bucket name (`--rate-limit-metric-names`).
+    pub fn throttled_by_name(&self) -> Vec<(Kind, String, u64)> {
+        self.state.borrow().throttled_by_name()
     }
 
     /// Buckets that ran dry, to ask peers about (empty: nothing to do).

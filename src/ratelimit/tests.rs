@@ -283,3 +283,42 @@ fn a_byte_limit_refuses_while_in_debt_until_the_refill_repays_it() {
     s.charge(&facts("AK", "other", "k"), 1 << 30, t0);
     assert!(s.check(&facts("AK", "other", "k"), t0).is_ok());
 }
+
+#[test]
+fn refusals_are_counted_by_name_only_when_asked_and_boundedly() {
+    let t0 = Instant::now();
+    let mut defaults = Defaults {
+        credential: Some(limit(1.0, 1.0)),
+        bucket: Some(limit(1.0, 1.0)),
+        prefix: Some(limit(1.0, 1.0)),
+        ..Defaults::default()
+    };
+    let mut off = ShardLimits::new(defaults.clone(), Named::default(), 1, (t0, 0));
+    assert_eq!(admitted(&mut off, &facts("AK1", "b1", "k"), t0, 3, 0.0), 1);
+    assert!(off.throttled_by_name().is_empty(), "no names unless asked");
+
+    defaults.metric_names = true;
+    let mut on = ShardLimits::new(defaults, Named::default(), 1, (t0, 0));
+    assert_eq!(admitted(&mut on, &facts("AK1", "b1", "k"), t0, 3, 0.0), 1);
+    // A fresh credential on a dry bucket is refused by the bucket's limit;
+    // the prefix limit is never named.
+    assert_eq!(admitted(&mut on, &facts("AK2", "b1", "k"), t0, 1, 0.0), 0);
+    let by_name = on.throttled_by_name();
+    assert_eq!(
+        by_name,
+        vec![
+            (Kind::Credential, "AK1".to_string(), 2),
+            (Kind::Bucket, "b1".to_string(), 1),
+        ]
+    );
+    assert_eq!(on.throttled[Kind::Credential as usize], 2);
+    // Past MAX_METRIC_NAMES names (AK1 is one), refusals go under "": 11.
+    for n in 0..MAX_METRIC_NAMES + 10 {
+        let ak = format!("K{n}");
+        admitted(&mut on, &facts(&ak, &format!("b-{n}"), "k"), t0, 2, 0.0);
+    }
+    let names = on.throttled_by_name();
+    let credentials: Vec<_> = names.iter().filter(|e| e.0 == Kind::Credential).collect();
+    assert_eq!(credentials.len(), MAX_METRIC_NAMES + 1);
+    assert!(credentials.iter().any(|e| e.1.is_empty() && e.2 == 11));
+}
