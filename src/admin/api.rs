@@ -791,6 +791,61 @@ struct GeneratePresigned {
     /// downloads and uploads are not URLs a user handed out).
     #[serde(default = "listed_by_default")]
     listed: bool,
+    /// A step of a multipart upload instead of a whole-object request.
+    multipart: Option<MultipartStep>,
+}
+
+/// One multipart-upload request to presign: `create` (POST ?uploads),
+/// `part` (PUT ?partNumber&uploadId), `complete` (POST ?uploadId) or
+/// `abort` (DELETE ?uploadId).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultipartStep {
+    step: String,
+    upload_id: Option<String>,
+    part_number: Option<u32>,
+}
+
+impl MultipartStep {
+    /// The request's method, the S3 action it needs, and its signed query.
+    fn request(&self) -> Result<(&'static str, crate::access::Action, String), ApiError> {
+        use crate::access::Action;
+        let upload_id = || -> Result<&str, ApiError> {
+            self.upload_id
+                .as_deref()
+                .filter(|id| crate::server::uploads::parse_upload_id(id).is_ok())
+                .ok_or_else(|| ApiError::bad_request("multipart.upload_id: an upload id is needed"))
+        };
+        Ok(match self.step.as_str() {
+            "create" => ("POST", Action::PutObject, "uploads=".to_string()),
+            "part" => {
+                let n = self
+                    .part_number
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| ApiError::bad_request("multipart.part_number must be 1..10000"))?;
+                (
+                    "PUT",
+                    Action::PutObject,
+                    format!("partNumber={n}&uploadId={}", upload_id()?),
+                )
+            }
+            "complete" => (
+                "POST",
+                Action::PutObject,
+                format!("uploadId={}", upload_id()?),
+            ),
+            "abort" => (
+                "DELETE",
+                Action::AbortMultipartUpload,
+                format!("uploadId={}", upload_id()?),
+            ),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "multipart.step must be create, part, complete or abort",
+                ))
+            }
+        })
+    }
 }
 
 fn listed_by_default() -> bool {
@@ -799,7 +854,11 @@ fn listed_by_default() -> bool {
 
 async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> ApiResult {
     let req: GeneratePresigned = parse(body)?;
-    let method = req.method.as_deref().unwrap_or("GET");
+    let step = req.multipart.as_ref().map(MultipartStep::request).transpose()?;
+    let method = match &step {
+        Some((m, _, _)) => m,
+        None => req.method.as_deref().unwrap_or("GET"),
+    };
     if !matches!(method, "GET" | "PUT" | "POST" | "DELETE") {
         return Err(ApiError::bad_request(
             "method must be one of GET, PUT, POST, DELETE",
@@ -826,10 +885,11 @@ async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> 
             "the credential is deactivated; its URLs would be refused",
         ));
     }
-    let action = match method {
-        "GET" => crate::access::Action::GetObject,
-        "DELETE" => crate::access::Action::DeleteObject,
-        _ => crate::access::Action::PutObject,
+    let action = match (&step, method) {
+        (Some((_, action, _)), _) => *action,
+        (None, "GET") => crate::access::Action::GetObject,
+        (None, "DELETE") => crate::access::Action::DeleteObject,
+        (None, _) => crate::access::Action::PutObject,
     };
     if !crate::server::access::may_presign(ctx, &b, cred.id, action, &req.object_key) {
         return Err(ApiError::new(
@@ -855,7 +915,10 @@ async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> 
         expires_secs: expires,
     };
     // POST is a browser form (POST Object): a URL and the fields to send.
-    let (url, fields) = if method == "POST" {
+    let (url, fields) = if let Some((_, _, query)) = &step {
+        let url = presign::presign_with_query(&input, query).map_err(ApiError::internal)?;
+        (url, None)
+    } else if method == "POST" {
         let (url, fields) = presign::presign_post(&input);
         let fields: serde_json::Map<String, serde_json::Value> = fields
             .into_iter()

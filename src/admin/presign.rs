@@ -68,6 +68,12 @@ pub struct PresignInput<'a> {
 /// A path-style URL (`/bucket/key?X-Amz-...`) signed for `Host: host`, as
 /// AWS SDKs presign: only `host` is signed and the payload is unsigned.
 pub fn presign(i: &PresignInput) -> Result<String, String> {
+    presign_with_query(i, "")
+}
+
+/// `presign` with sub-resource parameters signed too (`uploads=`,
+/// `partNumber=1&uploadId=...`): `extra` is already URI-encoded.
+pub fn presign_with_query(i: &PresignInput, extra: &str) -> Result<String, String> {
     debug_assert!((1..=MAX_EXPIRES_SECS).contains(&i.expires_secs));
     let amz_date = crate::util::time::amz_date(i.now);
     let scope = sigv4::scope(&amz_date[..8], i.region, "s3");
@@ -79,10 +85,13 @@ pub fn presign(i: &PresignInput) -> Result<String, String> {
         true,
         &mut credential,
     );
-    let query = format!(
+    let mut query = format!(
         "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={credential}&X-Amz-Date={amz_date}&X-Amz-Expires={}&X-Amz-SignedHeaders=host",
         i.expires_secs
     );
+    if !extra.is_empty() {
+        query = format!("{extra}&{query}");
+    }
     let uri = sigv4::canonical_uri(&path).map_err(|e| format!("{e:?}"))?;
     let cquery = sigv4::canonical_query(&query, false).map_err(|e| format!("{e:?}"))?;
     let headers: [(&str, &[u8]); 1] = [("host", i.host.as_bytes())];

@@ -106,6 +106,37 @@ try {
   await page.click("#lifecycle-remove");
   await page.waitForFunction(() => document.getElementById("lifecycle-rules").textContent.trim() === "none");
   if ((await call("GET", "buckets/console-bucket/lifecycle")).rules.length !== 0) throw new Error("rules not removed");
+
+  // A large file goes up in 5 MiB parts with a progress bar: 12 MiB, 3 parts.
+  const big = path.join(artifacts, "big.bin");
+  fs.writeFileSync(big, Buffer.alloc(12 * 1024 * 1024, 7));
+  await page.setInputFiles("#upload-file", big);
+  await page.click("#upload-btn");
+  await page.waitForFunction(() => document.getElementById("status").textContent === "Uploaded big.bin", null, { timeout: 60000 });
+  const bigDetail = await call("GET", "buckets/console-bucket/objects/big.bin");
+  if (bigDetail.size !== 12 * 1024 * 1024 || !bigDetail.is_multipart || bigDetail.part_count !== 3) throw new Error("multipart upload: " + JSON.stringify(bigDetail));
+  if (await page.$eval("#upload-progress", (p) => p.hidden || p.value !== p.max)) throw new Error("the progress bar does not show the finished upload");
+  await page.waitForSelector('tr[data-key="big.bin"]');
+  await shot("console-multipart-upload");
+  // Cancelled midway: the second part is held back until Cancel is clicked;
+  // the upload is aborted and nothing is stored.
+  let heldPart;
+  const partHeld = new Promise((resolve) => { heldPart = resolve; });
+  await page.route((u) => u.pathname.endsWith("/console-bucket/cancel.bin") && u.searchParams.get("partNumber") === "2",
+    (route) => { heldPart(route); });
+  const cancelFile = path.join(artifacts, "cancel.bin");
+  fs.writeFileSync(cancelFile, Buffer.alloc(12 * 1024 * 1024, 9));
+  await page.setInputFiles("#upload-file", cancelFile);
+  await page.click("#upload-btn");
+  const held = await partHeld;
+  await page.click("#upload-cancel");
+  await page.waitForFunction(() => document.getElementById("status").textContent === "Upload of cancel.bin cancelled");
+  await held.abort().catch(() => {});
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  const left = (await call("GET", "buckets/console-bucket/multipart-uploads")).uploads;
+  if (left.length !== 0) throw new Error("a cancelled upload was left: " + JSON.stringify(left));
+  const gone = await fetch(new URL("api/v1/buckets/console-bucket/objects/cancel.bin", url), { headers: { Authorization: "Bearer " + process.env.API_KEY } });
+  if (gone.status !== 404) throw new Error("a cancelled upload stored an object: " + gone.status);
   await page.click('nav a[data-view="buckets"]');
   // The list re-renders when the view loads: wait for the row with versions.
   await page.waitForFunction(() => document.querySelector('tr[data-name="console-bucket"]')?.textContent.includes("older version"), null, { timeout: 10000 })

@@ -229,16 +229,86 @@ $("obj-rows").addEventListener("click", async (ev) => {
     }
   } catch (e) { say(e.message); }
 });
+// Files from MULTIPART_FROM bytes on go up in PART_BYTES parts (S3's
+// multipart upload, each request presigned), with a progress bar and a
+// Cancel button that aborts the upload.
+const PART_BYTES = 5 * 1024 * 1024;
+const MULTIPART_FROM = 8 * 1024 * 1024;
+let uploading = null;
+async function presignStep(bucket, key, multipart) {
+  const access_key = await ownerAccessKey(bucket);
+  return (await api("POST", "presigned-urls", { bucket_name: bucket, object_key: key, expires_in: 3600, access_key, listed: false, multipart })).url;
+}
+// A PUT with upload progress (fetch has none): resolves to the ETag.
+function putWithProgress(url, blob, onProgress, state) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    state.xhr = xhr;
+    xhr.open("PUT", url);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => xhr.status >= 200 && xhr.status < 300 ? resolve(xhr.getResponseHeader("ETag"))
+      : reject(new Error("upload failed: " + xhr.status + " " + xhr.responseText));
+    xhr.onerror = () => reject(new Error("upload failed: connection error"));
+    xhr.onabort = () => reject(new Error("cancelled"));
+    xhr.send(blob);
+  });
+}
+function showProgress(done, total) {
+  const p = $("upload-progress");
+  p.hidden = false; p.max = total; p.value = done;
+  $("upload-progress-text").textContent = `${Math.floor((100 * done) / total)} %`;
+}
+async function uploadFile(file, key) {
+  const state = { cancelled: false, xhr: null, uploadId: null, bucket: current.bucket, key };
+  uploading = state;
+  $("upload-cancel").hidden = false;
+  $("upload-btn").disabled = true;
+  try {
+    if (file.size < MULTIPART_FROM) {
+      await putWithProgress(await presign(state.bucket, key, "PUT"), file, (n) => showProgress(n, file.size), state);
+    } else {
+      const r = await fetch(await presignStep(state.bucket, key, { step: "create" }), { method: "POST" });
+      const text = await r.text();
+      if (!r.ok) throw new Error("upload failed: " + r.status + " " + text);
+      state.uploadId = new DOMParser().parseFromString(text, "application/xml").getElementsByTagName("UploadId")[0].textContent;
+      const parts = [];
+      for (let start = 0, n = 1; start < file.size; start += PART_BYTES, n++) {
+        if (state.cancelled) throw new Error("cancelled");
+        const url = await presignStep(state.bucket, key, { step: "part", upload_id: state.uploadId, part_number: n });
+        const etag = await putWithProgress(url, file.slice(start, start + PART_BYTES), (sent) => showProgress(start + sent, file.size), state);
+        parts.push(`<Part><PartNumber>${n}</PartNumber><ETag>${esc(etag)}</ETag></Part>`);
+      }
+      const done = await fetch(await presignStep(state.bucket, key, { step: "complete", upload_id: state.uploadId }),
+        { method: "POST", body: `<CompleteMultipartUpload>${parts.join("")}</CompleteMultipartUpload>` });
+      const answer = await done.text();
+      if (!done.ok || answer.includes("<Error>")) throw new Error("completing the upload failed: " + done.status + " " + answer);
+    }
+    showProgress(file.size, file.size);
+    say("Uploaded " + key, true);
+  } catch (e) {
+    if (state.cancelled) {
+      if (state.uploadId) {
+        const url = await presignStep(state.bucket, key, { step: "abort", upload_id: state.uploadId });
+        await fetch(url, { method: "DELETE" });
+      }
+      say("Upload of " + key + " cancelled", true);
+    } else { say(e.message); }
+  } finally {
+    uploading = null;
+    $("upload-cancel").hidden = true;
+    $("upload-btn").disabled = false;
+    await loadObjects().catch((e) => say(e.message));
+  }
+}
 $("upload-btn").addEventListener("click", async () => {
   const file = $("upload-file").files[0];
   if (!file) { say("Choose a file first"); return; }
-  try {
-    const key = current.prefix + file.name;
-    const url = await presign(current.bucket, key, "PUT");
-    const r = await fetch(url, { method: "PUT", body: file });
-    if (!r.ok) throw new Error("upload failed: " + r.status + " " + (await r.text()));
-    say("Uploaded " + key, true); await loadObjects();
-  } catch (e) { say(e.message); }
+  await uploadFile(file, current.prefix + file.name);
+});
+$("upload-cancel").addEventListener("click", () => {
+  if (!uploading) return;
+  uploading.cancelled = true;
+  if (uploading.xhr) uploading.xhr.abort();
 });
 $("back-btn").addEventListener("click", () => { location.hash = "#buckets"; });
 for (const [id, status] of [["versioning-enable", "Enabled"], ["versioning-suspend", "Suspended"]]) {
