@@ -822,7 +822,9 @@ impl MultipartStep {
                 let n = self
                     .part_number
                     .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| ApiError::bad_request("multipart.part_number must be 1..10000"))?;
+                    .ok_or_else(|| {
+                        ApiError::bad_request("multipart.part_number must be 1..10000")
+                    })?;
                 (
                     "PUT",
                     Action::PutObject,
@@ -854,7 +856,11 @@ fn listed_by_default() -> bool {
 
 async fn generate_presigned(ctx: &ShardCtx, head: &RequestHead, body: &[u8]) -> ApiResult {
     let req: GeneratePresigned = parse(body)?;
-    let step = req.multipart.as_ref().map(MultipartStep::request).transpose()?;
+    let step = req
+        .multipart
+        .as_ref()
+        .map(MultipartStep::request)
+        .transpose()?;
     let method = match &step {
         Some((m, _, _)) => m,
         None => req.method.as_deref().unwrap_or("GET"),
