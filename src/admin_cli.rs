@@ -161,6 +161,13 @@ enum BucketCommand {
     Usage { name: String },
     /// Multipart uploads in progress in a bucket.
     Uploads { name: String },
+    /// Abort a multipart upload in progress (its parts are dropped).
+    AbortUpload {
+        name: String,
+        key: String,
+        /// The upload's id, as `uploads` lists it.
+        upload_id: String,
+    },
     /// Show a bucket's versioning, or turn it on (Enabled) or suspend it
     /// (Suspended); as in S3, it cannot be turned off once on.
     Versioning {
@@ -533,6 +540,20 @@ fn buckets(client: &Client, out: &Output, cmd: &BucketCommand) -> Result<(), Str
                     "initiated_at",
                 ],
             );
+        }
+        BucketCommand::AbortUpload {
+            name,
+            key,
+            upload_id,
+        } => {
+            let path = format!(
+                "buckets/{}/multipart-uploads/{}?key={}",
+                enc(name),
+                enc(upload_id),
+                enc(key)
+            );
+            let v = client.api("DELETE", &path, None)?;
+            out.value(&v, |_| println!("upload {upload_id} of {key} aborted"));
         }
         BucketCommand::Versioning { name, status } => {
             let path = format!("buckets/{}/versioning", enc(name));

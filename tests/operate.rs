@@ -716,6 +716,36 @@ mod admin {
         assert_eq!(anonymous_get(), 403, "private again");
         let (ok, out) = admin(&server, &["buckets", "policy", "docs"]);
         assert!(ok && out.contains("(no policy)"), "{out}");
+
+        // A multipart upload in progress: listed, then aborted.
+        let up = rt
+            .block_on(
+                s3.create_multipart_upload()
+                    .bucket("docs")
+                    .key("big/backup.tar")
+                    .send(),
+            )
+            .expect("create upload");
+        let id = up.upload_id().expect("upload id");
+        let (ok, out) = admin(&server, &["buckets", "uploads", "docs"]);
+        assert!(
+            ok && out.contains(id) && out.contains("big/backup.tar"),
+            "{out}"
+        );
+        let (ok, out) = admin(
+            &server,
+            &["buckets", "abort-upload", "docs", "big/backup.tar", id],
+        );
+        assert!(ok && out.contains("aborted"), "{out}");
+        let left = rt
+            .block_on(s3.list_multipart_uploads().bucket("docs").send())
+            .expect("list uploads");
+        assert!(left.uploads().is_empty(), "{:?}", left.uploads());
+        let (ok, out) = admin(
+            &server,
+            &["buckets", "abort-upload", "docs", "big/backup.tar", id],
+        );
+        assert!(!ok && out.contains("404"), "aborted twice: {out}");
     }
 }
 
