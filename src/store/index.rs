@@ -186,6 +186,46 @@ pub(super) fn start_cursor(
     }
 }
 
+/// A ListObjectVersions row of version `e`.
+pub(super) fn version_row(e: &ObjectEntry, is_latest: bool) -> VersionItem {
+    VersionItem::Version {
+        key: e.key.clone(),
+        version_id: e.version_id,
+        is_latest,
+        delete_marker: e.delete_marker,
+        size: e.meta.size,
+        etag: e.meta.etag.clone(),
+        mtime_millis: e.meta.mtime_millis,
+    }
+}
+
+/// A version listing that resumes at `(key, version id)` first lists the
+/// rest of that key's `versions` (newest first) after the marker's, when
+/// the key is listed as itself (under the prefix, not rolled up). False
+/// when `limit` rows are reached.
+pub(super) fn rest_of_marker_key(
+    versions: &[Rc<ObjectEntry>],
+    (key, version_id): (&str, u128),
+    prefix: &str,
+    delimiter: Option<&str>,
+    limit: usize,
+    out: &mut Vec<VersionItem>,
+) -> bool {
+    let in_range = key.starts_with(prefix) && common_prefix(key, prefix, delimiter).is_none();
+    let Some(i) = versions.iter().position(|e| e.version_id == version_id) else {
+        return true;
+    };
+    if in_range {
+        for e in &versions[i + 1..] {
+            if out.len() == limit {
+                return false;
+            }
+            out.push(version_row(e, false));
+        }
+    }
+    true
+}
+
 impl Index {
     /// Builds an index in bulk from entries sorted by (bucket, key, order
     /// descending), such as a checkpoint's; None if they are not.
@@ -524,28 +564,11 @@ impl Index {
         let Some(b) = self.buckets.get(&bucket) else {
             return out;
         };
-        let row = |e: &Rc<ObjectEntry>, is_latest: bool| VersionItem::Version {
-            key: e.key.clone(),
-            version_id: e.version_id,
-            is_latest,
-            delete_marker: e.delete_marker,
-            size: e.meta.size,
-            etag: e.meta.etag.clone(),
-            mtime_millis: e.meta.mtime_millis,
-        };
-        // The rest of the marker key's versions, if the marker names one.
+        let row = |e: &Rc<ObjectEntry>, is_latest: bool| version_row(e, is_latest);
         if let (Some(k), Some(v)) = (key_marker, version_marker) {
-            let in_range = k.starts_with(prefix) && common_prefix(k, prefix, delimiter).is_none();
             let versions = self.versions(bucket, k);
-            if let Some(i) = versions.iter().position(|e| e.version_id == v) {
-                if in_range {
-                    for e in &versions[i + 1..] {
-                        if out.len() == limit {
-                            return out;
-                        }
-                        out.push(row(e, false));
-                    }
-                }
+            if !rest_of_marker_key(&versions, (k, v), prefix, delimiter, limit, &mut out) {
+                return out;
             }
         }
         let Some(mut cursor) = start_cursor(key_marker, prefix, delimiter) else {

@@ -10,7 +10,9 @@ use std::rc::Rc;
 use super::keys::{decode_object_key, key_prefix, object_key, CURRENT, NONCURRENT};
 use super::rows::Rows;
 use super::DiskIndex;
-use crate::store::index::{common_prefix, prefix_successor, start_cursor, ObjectEntry};
+use crate::store::index::{
+    common_prefix, prefix_successor, rest_of_marker_key, start_cursor, version_row, ObjectEntry,
+};
 use crate::store::types::{BucketId, ListItem, StoreError, VersionItem};
 
 /// Where a listing cursor starts in table `table`.
@@ -122,28 +124,11 @@ impl DiskIndex {
         if limit == 0 || self.is_bucket_empty(bucket) {
             return Ok(out);
         }
-        let row = |e: &ObjectEntry, is_latest: bool| VersionItem::Version {
-            key: e.key.clone(),
-            version_id: e.version_id,
-            is_latest,
-            delete_marker: e.delete_marker,
-            size: e.meta.size,
-            etag: e.meta.etag.clone(),
-            mtime_millis: e.meta.mtime_millis,
-        };
-        // The rest of the marker key's versions, if the marker names one.
+        let row = version_row;
         if let (Some(k), Some(v)) = (key_marker, version_marker) {
-            let in_range = k.starts_with(prefix) && common_prefix(k, prefix, delimiter).is_none();
             let versions = self.versions(bucket, k).await?;
-            if let Some(i) = versions.iter().position(|e| e.version_id == v) {
-                if in_range {
-                    for e in &versions[i + 1..] {
-                        if out.len() == limit {
-                            return Ok(out);
-                        }
-                        out.push(row(e, false));
-                    }
-                }
+            if !rest_of_marker_key(&versions, (k, v), prefix, delimiter, limit, &mut out) {
+                return Ok(out);
             }
         }
         let Some(cursor) = start_cursor(key_marker, prefix, delimiter) else {
