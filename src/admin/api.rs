@@ -231,9 +231,18 @@ async fn stats(ctx: &ShardCtx) -> ApiResult {
         uploads += multipart_uploads(ctx, b).await.len();
     }
     let presigned = msg::active_presigned(ctx).await.len();
+    let process = super::process::process_stats();
+    let now = crate::util::time::unix_now_millis() as f64 / 1000.0;
+    let disk = super::process::disk_stats(&ctx.config.data_dir);
     Ok(json(
         200,
         &serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "commit": env!("RINGSTORE_COMMIT"),
+            "shards": ctx.shards(),
+            "uptime_secs": (now - process.start_time_secs).max(0.0).round() as u64,
+            "disk_capacity_bytes": disk.as_ref().map(|d| d.capacity_bytes),
+            "disk_free_bytes": disk.as_ref().map(|d| d.free_bytes),
             "credentials": catalog.catalog.credentials().len(),
             "buckets": catalog.catalog.buckets().count(),
             "objects": objects,

@@ -189,6 +189,15 @@ try {
   await page.click('nav a[data-view="dashboard"]');
   await page.waitForSelector("#stats .card");
   await shot("console-dashboard");
+  // Disk, uptime, version and shards beside the counts.
+  const card = (k) => page.textContent(`#stats .card[data-card="${k}"] .v`);
+  const st = await call("GET", "stats");
+  if (!/ used, .* free$/.test(await card("Disk"))) throw new Error("disk card: " + (await card("Disk")));
+  if ((await card("Shards")) !== "2" || st.shards !== 2) throw new Error("shards card: " + (await card("Shards")));
+  if (!(await card("Version")).startsWith(st.version + " (")) throw new Error("version card: " + (await card("Version")));
+  if (!/^\d+ (min|h|d) /.test(await card("Uptime"))) throw new Error("uptime card: " + (await card("Uptime")));
+  const overflowing = await page.$$eval("#stats .card", (cards) => cards.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.dataset.card));
+  if (overflowing.length) throw new Error("cards whose text runs out of them: " + overflowing);
 
   // 400 px wide (a phone): no view is wider than the screen; wide tables
   // scroll inside their box.
@@ -203,6 +212,8 @@ try {
       await page.waitForSelector(`#${view}-view:not([hidden])`);
       await page.waitForLoadState("networkidle");
     }
+    const spill = await page.$$eval("#stats .card", (cards) => cards.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.dataset.card));
+    if (spill.length) throw new Error(`at 400 px, cards whose text runs out of them: ${spill}`);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     await shot("console-400px-" + view);
     if (width > 400) throw new Error(`the ${view} view is ${width} px wide at a 400 px viewport`);

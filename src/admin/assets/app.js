@@ -53,9 +53,13 @@ function signOut() {
 
 async function loadStats() {
   const s = await api("GET", "stats");
+  const bytes = (n) => { const u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]; let i = 0; while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return `${n.toFixed(i ? 1 : 0)} ${u[i]}`; };
+  const up = (t) => t >= 86400 ? `${Math.floor(t / 86400)} d ${Math.floor((t % 86400) / 3600)} h` : t >= 3600 ? `${Math.floor(t / 3600)} h ${Math.floor((t % 3600) / 60)} min` : `${Math.floor(t / 60)} min ${t % 60} s`;
+  const disk = s.disk_capacity_bytes == null ? "unknown" : `${bytes(s.disk_capacity_bytes - s.disk_free_bytes)} used, ${bytes(s.disk_free_bytes)} free`;
   const cards = [["Credentials", s.credentials], ["Buckets", s.buckets], ["Objects", s.objects],
-    ["Storage", s.total_storage_human], ["Multipart uploads", s.active_multipart_uploads], ["Presigned URLs", s.active_presigned_urls]];
-  $("stats").innerHTML = cards.map(([k, v]) => `<div class="card"><div class="v">${esc(v)}</div><div class="k">${esc(k)}</div></div>`).join("");
+    ["Storage", s.total_storage_human], ["Multipart uploads", s.active_multipart_uploads], ["Presigned URLs", s.active_presigned_urls],
+    ["Disk", disk], ["Uptime", up(s.uptime_secs)], ["Version", `${s.version} (${s.commit.slice(0, 10)})`], ["Shards", s.shards]];
+  $("stats").innerHTML = cards.map(([k, v]) => `<div class="card" data-card="${esc(k)}"><div class="v">${esc(v)}</div><div class="k">${esc(k)}</div></div>`).join("");
 }
 
 async function loadCredentials() {
