@@ -564,7 +564,6 @@ impl Index {
         let Some(b) = self.buckets.get(&bucket) else {
             return out;
         };
-        let row = |e: &Rc<ObjectEntry>, is_latest: bool| version_row(e, is_latest);
         if let (Some(k), Some(v)) = (key_marker, version_marker) {
             let versions = self.versions(bucket, k);
             if !rest_of_marker_key(&versions, (k, v), prefix, delimiter, limit, &mut out) {
@@ -593,7 +592,7 @@ impl Index {
                     }
                 }
                 None => {
-                    out.push(row(cur, true));
+                    out.push(version_row(cur, true));
                     for e in b
                         .older
                         .get(key)
@@ -605,7 +604,7 @@ impl Index {
                         if out.len() == limit {
                             break;
                         }
-                        out.push(row(e, false));
+                        out.push(version_row(e, false));
                     }
                     cursor = Bound::Excluded(key.clone());
                 }

@@ -124,7 +124,6 @@ impl DiskIndex {
         if limit == 0 || self.is_bucket_empty(bucket) {
             return Ok(out);
         }
-        let row = version_row;
         if let (Some(k), Some(v)) = (key_marker, version_marker) {
             let versions = self.versions(bucket, k).await?;
             if !rest_of_marker_key(&versions, (k, v), prefix, delimiter, limit, &mut out) {
@@ -154,7 +153,7 @@ impl DiskIndex {
                     }
                 }
                 None => {
-                    out.push(row(&cur, true));
+                    out.push(version_row(&cur, true));
                     let start = object_key(NONCURRENT, bucket, &key);
                     older.seek(&start).await?;
                     while out.len() < limit {
@@ -163,7 +162,7 @@ impl DiskIndex {
                             break;
                         }
                         let e = self.decode(bucket, &key, v)?;
-                        out.push(row(&e, false));
+                        out.push(version_row(&e, false));
                         older.advance().await?;
                     }
                     rows.advance().await?;

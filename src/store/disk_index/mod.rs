@@ -35,7 +35,7 @@ use self::rows::Rows;
 use self::value::{decode_entry, encode_entry};
 use super::index::ObjectEntry;
 use super::kv::{Batch, Kv, KvConfig};
-use super::types::{BucketId, StoreError, NULL_VERSION};
+use super::types::{BucketId, StoreError};
 
 pub use self::list::VersionWalk;
 use super::log::Notify;
@@ -340,15 +340,7 @@ impl DiskIndex {
         } else {
             b.count(&entry, false, true);
         }
-        let replaced = same.map(|(_, e)| e);
-        debug_assert!(
-            replaced.is_none()
-                || entry.version_id == NULL_VERSION
-                || replaced
-                    .as_ref()
-                    .is_some_and(|r| r.version_id == entry.version_id)
-        );
-        Ok(Applied::Inserted(replaced))
+        Ok(Applied::Inserted(same.map(|(_, e)| e)))
     }
 
     /// Applies a version delete of order `order` (record `seq`): removes the

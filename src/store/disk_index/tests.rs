@@ -14,7 +14,7 @@ use crate::store::file::{Backing, SimDisk, SimDiskHandle};
 use crate::store::index::Index;
 use crate::store::record::Extent;
 use crate::store::tests::run;
-use crate::store::types::{ListItem, ObjectMeta, VersionItem};
+use crate::store::types::{ListItem, ObjectMeta, VersionItem, NULL_VERSION};
 
 const DIR: &str = "/sim/shard-000/index";
 
