@@ -303,15 +303,16 @@ fn read_for_peer(
     req: &ReadRequest,
     reply: oneshot::Sender<ReadReply>,
 ) {
-    let store = ctx.store.clone();
-    let (key, req) = (key.to_string(), req.clone());
-    let mut lookup = Box::pin(async move { read_local(&store, bucket, &key, &req).await });
-    match futures_util::FutureExt::now_or_never(&mut lookup) {
+    // The common case, no allocation: the lookup is ready at its first poll.
+    let ready = futures_util::FutureExt::now_or_never(read_local(&ctx.store, bucket, key, req));
+    match ready {
         Some(found) => answer_peer_read(ctx, from, reply, found),
         None => {
-            let ctx = ctx.clone();
+            // It waits for the disk: the lookup is dropped and done again by a
+            // task of its own (cloning to own its inputs only on this path).
+            let (ctx, key, req) = (ctx.clone(), key.to_string(), req.clone());
             monoio::spawn(async move {
-                let found = lookup.await;
+                let found = read_local(&ctx.store, bucket, &key, &req).await;
                 answer_peer_read(&ctx, from, reply, found);
             });
         }
