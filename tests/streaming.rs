@@ -265,42 +265,6 @@ fn large_streaming_upload_keeps_server_memory_bounded() {
     assert!(peak > 0 && peak < 256 * 1024, "server peak RSS {peak} KiB");
 }
 
-/// A SigV4 POST policy for `bucket` (any key, files up to `max` bytes),
-/// signed with the test credential: the form fields that carry it.
-fn post_policy_fields(bucket: &str, key: &str, max: u64) -> Vec<(String, String)> {
-    use base64::Engine;
-    use ringstore::auth::sigv4;
-    let now = ringstore::util::time::unix_now();
-    let date = ringstore::util::time::amz_date(now);
-    let credential = format!(
-        "{}/{}/{}/s3/aws4_request",
-        common::ACCESS_KEY,
-        &date[..8],
-        common::REGION
-    );
-    let expiration = ringstore::util::time::iso8601_millis((now + 600) * 1000);
-    let policy = format!(
-        "{{\"expiration\": \"{expiration}\", \"conditions\": [{{\"bucket\": \"{bucket}\"}}, \
-         [\"starts-with\", \"$key\", \"\"], [\"content-length-range\", 1, {max}], \
-         {{\"x-amz-algorithm\": \"AWS4-HMAC-SHA256\"}}, {{\"x-amz-credential\": \"{credential}\"}}, \
-         {{\"x-amz-date\": \"{date}\"}}]}}"
-    );
-    let encoded = base64::engine::general_purpose::STANDARD.encode(policy);
-    let signing = sigv4::signing_key(common::SECRET_KEY, &date[..8], common::REGION, "s3");
-    let signature = sigv4::hmac_hex(&signing, encoded.as_bytes());
-    [
-        ("key", key.to_string()),
-        ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
-        ("x-amz-credential", credential),
-        ("x-amz-date", date),
-        ("policy", encoded),
-        ("x-amz-signature", signature),
-    ]
-    .into_iter()
-    .map(|(n, v)| (n.to_string(), v))
-    .collect()
-}
-
 /// A 200 MiB POST Object (a browser form) streamed into the store: the
 /// file is never buffered whole (server peak RSS under 128 MiB), and every
 /// byte reads back. Size with RINGSTORE_BIG_POST_MIB.
@@ -325,7 +289,7 @@ fn large_post_form_upload_keeps_server_memory_bounded() {
             .await
             .expect("create");
     });
-    let fields = post_policy_fields("big-post", "big.bin", mib << 20);
+    let fields = common::post_policy_fields("big-post", "big.bin", mib << 20);
     let refs: Vec<(&str, &str)> = fields
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))

@@ -8,7 +8,8 @@
 //! The policy is checked as S3 checks it: expiration in the future, every
 //! condition holding (`eq`, `starts-with`, `content-length-range`), and
 //! every form field covered by a condition, except `x-amz-signature`,
-//! `file`, `policy` and names starting with `x-ignore-`. Field names
+//! `file`, `policy` and names starting with `x-ignore-`, and the bucket
+//! covered too. A form with a policy but no signature is refused. Field names
 //! compare case-insensitively, values exactly; `$bucket` is the bucket the
 //! request's URL names. No I/O.
 
@@ -93,6 +94,10 @@ pub fn authorize(
         verify_v4(form, lookup, cfg, cache)?
     } else if v2 {
         verify_v2(form, lookup, cfg)?
+    } else if form.get("Policy").is_some() {
+        // A policy limits the upload: without its signature it is refused,
+        // never ignored (the bucket may be public-write).
+        verify_v4(form, lookup, cfg, cache)?
     } else {
         return Ok(PostGrant {
             access_key: None,
@@ -116,6 +121,11 @@ pub fn authorize(
         if !exempt && !policy.conditions.iter().any(|c| c.covers(&lower)) {
             return Err(PostPolicyError::ExtraField(field.name.clone()));
         }
+    }
+    // The bucket the URL names counts as a field of the form: a policy
+    // must name it (or a prefix of it), or it would upload anywhere.
+    if !policy.conditions.iter().any(|c| c.covers("bucket")) {
+        return Err(PostPolicyError::ExtraField("bucket".into()));
     }
     Ok(PostGrant {
         access_key: Some(access_key),
@@ -284,10 +294,13 @@ impl Policy {
         };
         let conditions = match members.get("conditions") {
             None => return Err(invalid("Policy missing conditions.")),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(Condition::parse)
-                .collect::<Result<Vec<_>, _>>()?,
+            Some(Value::Array(items)) => {
+                let mut conditions = Vec::with_capacity(items.len());
+                for item in items {
+                    conditions.extend(Condition::parse(item)?);
+                }
+                conditions
+            }
             Some(_) => return Err(invalid("Invalid 'conditions' value: must be a List.")),
         };
         Ok(Policy {
@@ -298,8 +311,11 @@ impl Policy {
 }
 
 impl Condition {
-    fn parse(value: &Value) -> Result<Condition, PostPolicyError> {
+    /// One item of `conditions`; None for `{}`, which names nothing (so
+    /// the fields it was meant to cover are extra fields, a 403 as S3's).
+    fn parse(value: &Value) -> Result<Option<Condition>, PostPolicyError> {
         match value {
+            Value::Object(members) if members.is_empty() => Ok(None),
             Value::Object(members) => {
                 let mut it = members.iter();
                 let (Some((name, value)), None) = (it.next(), it.next()) else {
@@ -310,7 +326,7 @@ impl Condition {
                 let Value::String(value) = value else {
                     return Err(invalid("Invalid Simple-Condition: value must be a string."));
                 };
-                Ok(Condition {
+                Ok(Some(Condition {
                     written: written(&[
                         Value::from("eq"),
                         Value::from(format!("${name}")),
@@ -320,12 +336,12 @@ impl Condition {
                         field: name.to_ascii_lowercase(),
                         value: value.clone(),
                     },
-                })
+                }))
             }
-            Value::Array(items) => Ok(Condition {
+            Value::Array(items) => Ok(Some(Condition {
                 test: list_test(items)?,
                 written: written(items),
-            }),
+            })),
             _ => Err(invalid("Invalid condition test: must be a List or Object.")),
         }
     }

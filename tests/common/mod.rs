@@ -784,6 +784,37 @@ pub fn form_body(boundary: &str, fields: &[(&str, &str)], file: &[u8]) -> Vec<u8
     [head.as_slice(), file, tail.as_slice()].concat()
 }
 
+/// A SigV4 POST policy for `bucket` (any key, files up to `max` bytes),
+/// signed with the test credential: the form fields that carry it.
+pub fn post_policy_fields(bucket: &str, key: &str, max: u64) -> Vec<(String, String)> {
+    use base64::Engine;
+    use ringstore::auth::sigv4;
+    let now = ringstore::util::time::unix_now();
+    let date = ringstore::util::time::amz_date(now);
+    let credential = format!("{}/{}/{}/s3/aws4_request", ACCESS_KEY, &date[..8], REGION);
+    let expiration = ringstore::util::time::iso8601_millis((now + 600) * 1000);
+    let policy = format!(
+        "{{\"expiration\": \"{expiration}\", \"conditions\": [{{\"bucket\": \"{bucket}\"}}, \
+         [\"starts-with\", \"$key\", \"\"], [\"content-length-range\", 1, {max}], \
+         {{\"x-amz-algorithm\": \"AWS4-HMAC-SHA256\"}}, {{\"x-amz-credential\": \"{credential}\"}}, \
+         {{\"x-amz-date\": \"{date}\"}}]}}"
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(policy);
+    let signing = sigv4::signing_key(SECRET_KEY, &date[..8], REGION, "s3");
+    let signature = sigv4::hmac_hex(&signing, encoded.as_bytes());
+    [
+        ("key", key.to_string()),
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
+        ("x-amz-credential", credential),
+        ("x-amz-date", date),
+        ("policy", encoded),
+        ("x-amz-signature", signature),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v))
+    .collect()
+}
+
 /// A credential made through the admin API, with the ids S3 and policies
 /// know it by.
 #[derive(Debug, Clone)]

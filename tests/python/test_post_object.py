@@ -328,3 +328,96 @@ def test_virtual_hosted_post(s3, bucket, endpoint):
     assert r.status_code == 204, r.text
     assert r.headers["Location"] == f"http://{host}/vh%2Fx"
     assert s3.get_object(Bucket=bucket, Key="vh/x")["Body"].read() == b"virtual"
+
+
+def signed_policy(bucket, key, conditions):
+    """A form whose policy holds `conditions` (JSON text of list items) and
+    the conditions every signed form needs (its signing fields)."""
+    text = (
+        '{"expiration": "2099-01-01T00:00:00Z", "conditions": [%s'
+        '{"x-amz-algorithm": "AWS4-HMAC-SHA256"}, {"x-amz-credential": "{credential}"}, {"x-amz-date": "{date}"}]}'
+        % conditions
+    )
+    return signed_fields(text, bucket, key)
+
+
+def test_a_policy_must_name_the_bucket(s3, bucket, endpoint):
+    """S3 counts the bucket as a field the policy must cover; `{}` covers nothing."""
+    url = f"{endpoint}/{bucket}"
+    key = '["starts-with", "$key", ""], '
+    for conditions, extra in [(key, "bucket"), ('{}, ' + key, "bucket"), ('{"bucket": "%s"}, {}, ' % bucket, "key")]:
+        r = requests.post(url, data=signed_policy(bucket, "k", conditions), files={"file": ("f", b"x")})
+        assert (r.status_code, error(r)[0]) == (403, "AccessDenied"), (conditions, r.text)
+        assert error(r)[1] == f"Invalid according to Policy: Extra input fields: {extra}", r.text
+    absent(s3, bucket, "k")
+    prefix = '["starts-with", "$bucket", ""], ' + key
+    r = requests.post(url, data=signed_policy(bucket, "k", prefix), files={"file": ("f", b"any bucket")})
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"any bucket"
+
+
+def test_an_unsigned_policy_is_refused_not_ignored(s3, bucket, endpoint):
+    """A policy (here: at most 3 bytes) without its signature on a
+    public-write bucket: refused, never taken for an anonymous form that
+    ignores the policy's limits."""
+    s3.put_bucket_ownership_controls(
+        Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+    )
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    p = form(s3, bucket, "k", conditions=[["content-length-range", 0, 3]])
+    fields = {"key": "k", "policy": p["fields"]["policy"]}
+    r = requests.post(f"{endpoint}/{bucket}", data=fields, files={"file": ("f", b"far more than 3 bytes")})
+    assert (r.status_code, error(r)[0]) == (400, "InvalidArgument"), r.text
+    assert "must contain a field named 'X-Amz-Algorithm'" in error(r)[1]
+    absent(s3, bucket, "k")
+
+
+def test_anonymous_form_through_a_bucket_policy_with_acls_disabled(s3, bucket, endpoint):
+    """BucketOwnerEnforced (the default): a bucket policy letting anyone
+    s3:PutObject under uploads/ takes anonymous forms there, and the object
+    belongs to the bucket owner, as in S3. Nothing else is opened."""
+    url = f"{endpoint}/{bucket}"
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{bucket}/uploads/*"}]}),
+    )
+    r = requests.post(url, data={"key": "uploads/${filename}"}, files={"file": ("a.txt", b"from anyone")})
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket=bucket, Key="uploads/a.txt")["Body"].read() == b"from anyone"
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+    assert s3.get_object_acl(Bucket=bucket, Key="uploads/a.txt")["Owner"]["ID"] == owner
+    r = requests.post(url, data={"key": "elsewhere"}, files={"file": ("f", b"x")})
+    assert (r.status_code, error(r)[0]) == (403, "AccessDenied"), r.text
+    absent(s3, bucket, "elsewhere")
+    # A grant the bucket cannot hold (ACLs disabled) is refused as PutObject refuses it.
+    r = requests.post(url, data={"key": "uploads/open", "acl": "public-read"}, files={"file": ("f", b"x")})
+    assert (r.status_code, error(r)[0]) == (400, "AccessControlListNotSupported"), r.text
+    absent(s3, bucket, "uploads/open")
+    assert requests.get(f"{url}/uploads/a.txt").status_code == 403, "reads stay private"
+
+
+def test_acl_field_is_put_objects_acl(s3, bucket):
+    """`acl` is PutObject's x-amz-acl: what the bucket can hold is applied,
+    anything else refused with PutObject's own error, nothing stored."""
+    cond = [["starts-with", "$acl", ""]]
+    for acl in ("private", "bucket-owner-full-control"):
+        r = post(form(s3, bucket, acl, {"acl": acl}, cond))
+        assert r.status_code == 204, (acl, r.text)
+    for acl in ("public-read", "authenticated-read"):
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=bucket, Key="put-" + acl, Body=b"x", ACL=acl)
+        put_code = e.value.response["Error"]["Code"]
+        r = post(form(s3, bucket, acl, {"acl": acl}, cond))
+        assert (r.status_code, error(r)[0]) == (e.value.response["ResponseMetadata"]["HTTPStatusCode"], put_code), r.text
+        absent(s3, bucket, acl)
+
+
+def test_object_lock_fields_are_refused_as_put_refuses_them(s3, bucket):
+    """A form asking for a retention the bucket cannot give (no object lock):
+    PutObject's refusal, nothing stored."""
+    lock = {"x-amz-object-lock-mode": "COMPLIANCE", "x-amz-object-lock-retain-until-date": "2099-01-01T00:00:00Z"}
+    r = post(form(s3, bucket, "locked", lock, [{k: v} for k, v in lock.items()]))
+    assert (r.status_code, error(r)[0]) == (400, "InvalidRequest"), r.text
+    absent(s3, bucket, "locked")

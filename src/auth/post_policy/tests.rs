@@ -157,7 +157,7 @@ fn signed(policy: &str, extra: &[(&str, &str)]) -> Vec<FormField> {
 
 fn policy(conditions: &str) -> String {
     format!(
-        "{{\"expiration\": \"2015-12-30T00:00:00Z\", \"conditions\": [{{\"x-amz-algorithm\": \"AWS4-HMAC-SHA256\"}}, \
+        "{{\"expiration\": \"2015-12-30T00:00:00Z\", \"conditions\": [{{\"bucket\": \"b\"}}, {{\"x-amz-algorithm\": \"AWS4-HMAC-SHA256\"}}, \
          {{\"x-amz-credential\": \"{CREDENTIAL}\"}}, {{\"x-amz-date\": \"20151229T000000Z\"}}{conditions}]}}"
     )
 }
@@ -223,7 +223,6 @@ fn malformed_policies_are_invalid_policy_documents() {
     assert!(invalid(
         "{\"expiration\": \"2015-12-30 00:00:00\", \"conditions\": []}"
     ));
-    assert!(invalid(&policy(", {}")), "an empty simple condition");
     assert!(invalid(&policy(", [\"content-length-range\", -1, 0]")));
     assert!(invalid(&policy(", [\"content-length-range\", 0]")));
     assert!(invalid(&policy(", [\"matches\", \"$key\", \"x\"]")));
@@ -244,7 +243,7 @@ fn malformed_policies_are_invalid_policy_documents() {
 #[test]
 fn signature_version_2_only_where_allowed_and_no_signature_is_anonymous() {
     let encoded = base64::engine::general_purpose::STANDARD
-        .encode("{\"expiration\": \"2015-12-30T00:00:00Z\", \"conditions\": [{\"key\": \"k\"}]}");
+        .encode("{\"expiration\": \"2015-12-30T00:00:00Z\", \"conditions\": [{\"bucket\": \"b\"}, {\"key\": \"k\"}]}");
     let signature = super::super::sigv2::signature(SECRET, &encoded);
     let form = fields(&[
         ("key", "k"),
@@ -280,4 +279,39 @@ fn signature_version_2_only_where_allowed_and_no_signature_is_anonymous() {
     let anonymous =
         run(false, &fields(&[("key", "k"), ("acl", "public-read")])).expect("anonymous");
     assert_eq!(anonymous.access_key, None);
+}
+
+/// The bucket is a field every policy covers; `{}` covers nothing (S3:
+/// 403, not a malformed policy); a policy without its signature is
+/// refused, not taken for an anonymous form.
+#[test]
+fn the_bucket_must_be_covered_and_a_policy_must_be_signed() {
+    let now = "2015-12-29T12:00:00Z";
+    let no_bucket = policy("").replace("{\"bucket\": \"b\"}, ", "");
+    let key = [("key", "k")];
+    let with_key = ", [\"starts-with\", \"$key\", \"\"]";
+    assert_eq!(
+        check(
+            &signed(&no_bucket.replace("]}", &format!("{with_key}]}}")), &key),
+            "b",
+            now
+        ),
+        Err(PostPolicyError::ExtraField("bucket".into()))
+    );
+    let prefix = policy(with_key).replace(
+        "{\"bucket\": \"b\"}",
+        "[\"starts-with\", \"$bucket\", \"\"]",
+    );
+    assert!(check(&signed(&prefix, &key), "any-bucket", now).is_ok());
+    assert!(check(&signed(&policy(with_key), &key), "b", now).is_ok());
+    assert_eq!(
+        check(&signed(&policy(", {}"), &key), "b", now),
+        Err(PostPolicyError::ExtraField("key".into()))
+    );
+    let mut unsigned = signed(&policy(with_key), &key);
+    unsigned.retain(|f| f.name == "key" || f.name == "policy");
+    assert_eq!(
+        check(&unsigned, "b", now),
+        Err(PostPolicyError::MissingField("X-Amz-Algorithm"))
+    );
 }
