@@ -72,9 +72,17 @@ pub struct Form<'a> {
 
 impl<'a> Form<'a> {
     pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.all(name).next()
+    }
+
+    /// Every value of the fields called `name`, in form order.
+    pub fn all<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a str> + 'n
+    where
+        'a: 'n,
+    {
         self.fields
             .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .filter(move |f| f.name.eq_ignore_ascii_case(name))
             .map(|f| f.value.as_str())
     }
 }
@@ -355,23 +363,27 @@ impl Condition {
         min: &mut u64,
         max: &mut u64,
     ) -> Result<(), PostPolicyError> {
-        let value_of = |field: &str| {
+        // Every value of a field named twice must hold: each one reaches
+        // the upload (user metadata keeps them all).
+        let holds_for_all = |field: &str, test: &dyn Fn(&str) -> bool| {
             if field == "bucket" {
-                Some(bucket)
-            } else {
-                form.get(field)
+                return test(bucket);
             }
+            let mut values = form.all(field).peekable();
+            values.peek().is_some() && values.all(test)
         };
         let holds = match &self.test {
-            Test::Eq { field, value } => value_of(field) == Some(value.as_str()),
-            Test::StartsWith { field, prefix } => match value_of(field) {
-                None => false,
-                // A Content-Type list: each type must match.
-                Some(v) if field == "content-type" => v
-                    .split(',')
-                    .all(|t| t.trim_matches([' ', '\t']).starts_with(prefix.as_str())),
-                Some(v) => v.starts_with(prefix.as_str()),
-            },
+            Test::Eq { field, value } => holds_for_all(field, &|v| v == value),
+            // A Content-Type list: each type must match.
+            Test::StartsWith { field, prefix } if field == "content-type" => {
+                holds_for_all(field, &|v| {
+                    v.split(',')
+                        .all(|t| t.trim_matches([' ', '\t']).starts_with(prefix.as_str()))
+                })
+            }
+            Test::StartsWith { field, prefix } => {
+                holds_for_all(field, &|v| v.starts_with(prefix.as_str()))
+            }
             Test::Range { min: lo, max: hi } => {
                 *min = (*min).max(*lo);
                 *max = (*max).min(*hi);

@@ -421,3 +421,14 @@ def test_object_lock_fields_are_refused_as_put_refuses_them(s3, bucket):
     r = post(form(s3, bucket, "locked", lock, [{k: v} for k, v in lock.items()]))
     assert (r.status_code, error(r)[0]) == (400, "InvalidRequest"), r.text
     absent(s3, bucket, "locked")
+
+
+def test_a_field_sent_twice_is_checked_twice(s3, bucket):
+    """The policy pins x-amz-meta-team to "web": a second value smuggled
+    in after the first is a failed condition, not stored metadata."""
+    p = form(s3, bucket, "twice", {"x-amz-meta-team": "web"}, [{"x-amz-meta-team": "web"}])
+    fields = list(p["fields"].items()) + [("x-amz-meta-team", "ops")]
+    r = requests.post(p["url"], data=fields, files={"file": ("f", b"x")}, timeout=30)
+    assert (r.status_code, error(r)[0]) == (403, "AccessDenied"), r.text
+    assert "Policy Condition failed" in error(r)[1]
+    absent(s3, bucket, "twice")

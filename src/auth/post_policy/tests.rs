@@ -315,3 +315,37 @@ fn the_bucket_must_be_covered_and_a_policy_must_be_signed() {
         Err(PostPolicyError::MissingField("X-Amz-Algorithm"))
     );
 }
+
+/// A field sent twice passes a condition only if both values do: the
+/// second value would otherwise reach the upload unchecked.
+#[test]
+fn every_value_of_a_repeated_field_must_hold() {
+    let now = "2015-12-29T12:00:00Z";
+    let conditions = ", [\"starts-with\", \"$key\", \"up/\"], {\"x-amz-meta-team\": \"web\"}";
+    let run = |extra: &[(&str, &str)]| check(&signed(&policy(conditions), extra), "b", now);
+    assert!(run(&[("key", "up/a"), ("x-amz-meta-team", "web")]).is_ok());
+    assert!(run(&[
+        ("key", "up/a"),
+        ("x-amz-meta-team", "web"),
+        ("X-Amz-Meta-Team", "web")
+    ])
+    .is_ok());
+    assert_eq!(
+        run(&[
+            ("key", "up/a"),
+            ("x-amz-meta-team", "web"),
+            ("x-amz-meta-team", "ops")
+        ]),
+        Err(PostPolicyError::ConditionFailed(
+            "[\"eq\", \"$x-amz-meta-team\", \"web\"]".into()
+        ))
+    );
+    assert!(matches!(
+        run(&[
+            ("key", "up/a"),
+            ("key", "elsewhere"),
+            ("x-amz-meta-team", "web")
+        ]),
+        Err(PostPolicyError::ConditionFailed(_))
+    ));
+}
