@@ -82,11 +82,21 @@ def test_default_answer_is_204_and_the_object_is_a_put_one(s3, bucket):
         s3,
         bucket,
         "dir/hello.txt",
-        fields={"Content-Type": "text/plain", "x-amz-meta-color": "blue", "Cache-Control": "max-age=60"},
+        fields={
+            "Content-Type": "text/plain",
+            "x-amz-meta-color": "blue",
+            "Cache-Control": "max-age=60",
+            "Content-Disposition": 'attachment; filename="hello.txt"',
+            "Content-Language": "en",
+            "x-amz-storage-class": "STANDARD",
+        },
         conditions=[
             ["starts-with", "$Content-Type", "text/"],
             {"x-amz-meta-color": "blue"},
             ["eq", "$Cache-Control", "max-age=60"],
+            ["starts-with", "$Content-Disposition", "attachment"],
+            {"Content-Language": "en"},
+            {"x-amz-storage-class": "STANDARD"},
         ],
     )
     r = post(p, content=b"hello post")
@@ -98,6 +108,8 @@ def test_default_answer_is_204_and_the_object_is_a_put_one(s3, bucket):
     assert got["Body"].read() == b"hello post"
     assert got["ContentType"] == "text/plain"
     assert got["CacheControl"] == "max-age=60"
+    assert got["ContentDisposition"] == 'attachment; filename="hello.txt"'
+    assert got["ContentLanguage"] == "en"
     assert got["Metadata"] == {"color": "blue"}
 
 

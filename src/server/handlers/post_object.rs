@@ -64,9 +64,11 @@ pub async fn post(
     let grant = authorize(ctx, &form, &bucket)?;
     let principal = match &grant.access_key {
         None => Principal::Anonymous,
+        // A key removed since the check: refused, never made anonymous.
         Some(ak) => ctx
             .with_catalog(|c| c.credential_by_access_key(ak).map(|c| c.id))
-            .map_or(Principal::Anonymous, |id| Principal::User { id }),
+            .map(|id| Principal::User { id })
+            .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidAccessKeyId))?,
     };
     let mut upload = upload_request(req, &fields, key.clone(), principal)?;
     super::protection::refuse_object_lock(&upload)?;
@@ -107,17 +109,24 @@ async fn read_form_head(
     }
 }
 
-/// `${filename}` in any field stands for the file's name without the
-/// directories a browser may send ("C:\dir\photo.jpg" is "photo.jpg").
+/// `${filename}` in the key stands for the file's name without the
+/// directories a browser may send ("C:\dir\photo.jpg" is "photo.jpg");
+/// as on S3, only the key is expanded (metadata keeps the text as sent).
 fn expand_filename(fields: Vec<FormField>, filename: Option<&str>) -> Vec<FormField> {
     let name = filename
         .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f))
         .unwrap_or("");
     fields
         .into_iter()
-        .map(|f| FormField {
-            value: f.value.replace("${filename}", name),
-            name: f.name,
+        .map(|f| {
+            if f.name.eq_ignore_ascii_case("key") {
+                FormField {
+                    value: f.value.replace("${filename}", name),
+                    name: f.name,
+                }
+            } else {
+                f
+            }
         })
         .collect()
 }
@@ -334,5 +343,11 @@ mod tests {
         assert_eq!(out[0].value, "up/photo.jpg");
         let out = expand_filename(vec![f("${filename}")], None);
         assert_eq!(out[0].value, "");
+        let meta = FormField {
+            name: "x-amz-meta-note".into(),
+            value: "${filename}".into(),
+        };
+        let out = expand_filename(vec![f("K/${filename}"), meta.clone()], Some("a.txt"));
+        assert_eq!((out[0].value.as_str(), &out[1]), ("K/a.txt", &meta));
     }
 }
