@@ -53,6 +53,9 @@ enum AdminCommand {
     /// Buckets.
     #[command(subcommand)]
     Buckets(BucketCommand),
+    /// SSE-KMS keys of the built-in key service (docs/encryption.md).
+    #[command(subcommand)]
+    Kms(KmsCommand),
     /// Fault-injection rules (docs/faults.md), changed live on every shard.
     #[command(subcommand)]
     Faults(FaultsCommand),
@@ -105,6 +108,41 @@ enum CredentialCommand {
     },
     /// Delete a key (refused while it owns buckets).
     Delete { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum KmsCommand {
+    /// Every key: id, alias, state, current version.
+    List,
+    /// A new key (enabled, version 1).
+    Create {
+        /// `alias/name` (or just `name`) to name the key by.
+        #[arg(long)]
+        alias: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// One key (by id, ARN or alias) and its rotation history.
+    Describe { key: String },
+    /// Allow the key to encrypt and decrypt again.
+    Enable { key: String },
+    /// Refuse every use of the key: its objects cannot be read until it is enabled.
+    Disable { key: String },
+    /// New material for new objects; older versions keep opening what they wrapped.
+    Rotate { key: String },
+    /// Destroy the key after a waiting period (refused for use at once;
+    /// its objects become unreadable for good when it ends).
+    ScheduleDeletion {
+        key: String,
+        /// Days to wait (7..30).
+        #[arg(long, conflicts_with = "pending_window_secs")]
+        pending_window_days: Option<u32>,
+        /// Seconds to wait (at least the server's --kms-min-deletion-wait-secs).
+        #[arg(long)]
+        pending_window_secs: Option<u64>,
+    },
+    /// Keep a key pending deletion (it comes back disabled).
+    CancelDeletion { key: String },
 }
 
 #[derive(Subcommand)]
@@ -348,6 +386,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Health => return health(&client, &out),
         AdminCommand::Credentials(c) => credentials(&client, &out, c)?,
         AdminCommand::Buckets(b) => buckets(&client, &out, b)?,
+        AdminCommand::Kms(k) => kms(&client, &out, k)?,
         AdminCommand::Faults(f) => faults(&client, &out, f)?,
         AdminCommand::RateLimits(r) => rate_limits(&client, &out, r)?,
         AdminCommand::Presign {
@@ -645,6 +684,87 @@ fn lifecycle_line(r: &Value) -> String {
         parts.push("remove expired delete markers".into());
     }
     parts.join("  ")
+}
+
+fn kms(client: &Client, out: &Output, cmd: &KmsCommand) -> Result<(), String> {
+    // A key in a path segment: `alias/x` keeps its slash encoded.
+    let path = |key: &str, action: &str| {
+        let key: String = key
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        if action.is_empty() {
+            format!("kms/keys/{key}")
+        } else {
+            format!("kms/keys/{key}/{action}")
+        }
+    };
+    let v = match cmd {
+        KmsCommand::List => {
+            let v = client.api("GET", "kms/keys", None)?;
+            out.table(
+                &v,
+                "keys",
+                &[
+                    "id",
+                    "alias",
+                    "state",
+                    "current_version",
+                    "created_at",
+                    "deletion_date",
+                ],
+            );
+            return Ok(());
+        }
+        KmsCommand::Create { alias, description } => {
+            let body = json!({ "alias": alias, "description": description });
+            client.api("POST", "kms/keys", Some(body))?
+        }
+        KmsCommand::Describe { key } => client.api("GET", &path(key, ""), None)?,
+        KmsCommand::Enable { key } => client.api("POST", &path(key, "enable"), None)?,
+        KmsCommand::Disable { key } => client.api("POST", &path(key, "disable"), None)?,
+        KmsCommand::Rotate { key } => client.api("POST", &path(key, "rotate"), None)?,
+        KmsCommand::ScheduleDeletion {
+            key,
+            pending_window_days,
+            pending_window_secs,
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(d) = pending_window_days {
+                body.insert("pending_window_days".into(), json!(d));
+            }
+            if let Some(s) = pending_window_secs {
+                body.insert("pending_window_secs".into(), json!(s));
+            }
+            let body = Some(Value::Object(body));
+            client.api("POST", &path(key, "schedule-deletion"), body)?
+        }
+        KmsCommand::CancelDeletion { key } => {
+            client.api("POST", &path(key, "cancel-deletion"), None)?
+        }
+    };
+    out.value(&v, |v| {
+        out.fields(
+            v,
+            &[
+                "id",
+                "arn",
+                "alias",
+                "description",
+                "state",
+                "created_at",
+                "deletion_date",
+                "current_version",
+            ],
+        );
+        out.rows(v["versions"].as_array(), &["version", "created_at"]);
+    });
+    Ok(())
 }
 
 fn faults(client: &Client, out: &Output, cmd: &FaultsCommand) -> Result<(), String> {

@@ -264,6 +264,11 @@ struct ServeArgs {
     /// have expired, in seconds (0: never expire anything).
     #[arg(long, default_value_t = 600)]
     lifecycle_interval_secs: u64,
+    /// The shortest waiting period an SSE-KMS key's scheduled deletion may
+    /// have, in seconds (default 7 days, KMS's minimum; lower it only for
+    /// tests: a deleted key makes its objects unreadable for good).
+    #[arg(long, default_value_t = ringstore::sse::kms::DEFAULT_MIN_DELETION_WAIT_SECS)]
+    kms_min_deletion_wait_secs: u64,
     /// Add the tuning series of the write path and the shard loop (MD5
     /// batching, idle spin, mesh answers, segment preparation) to
     /// /_admin/metrics. They help whoever measures the server; a dashboard
@@ -435,6 +440,7 @@ impl ServeArgs {
             tls,
             sse_master: None,
             sse_c_over_http: self.allow_sse_c_over_http,
+            kms_min_deletion_wait: std::time::Duration::from_secs(self.kms_min_deletion_wait_secs),
             internal_metrics: self.internal_metrics,
             allow_sigv2: self.allow_sigv2,
             accept_data_loss: self.accept_data_loss,

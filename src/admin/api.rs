@@ -114,6 +114,27 @@ pub async fn route(
         (Method::Delete, ["buckets", b, "lifecycle"]) => {
             super::bucket_config::delete_lifecycle(ctx, &decode(b)?).await
         }
+        (Method::Get, ["kms", "keys"]) => super::kms::list(ctx),
+        (Method::Post, ["kms", "keys"]) => {
+            super::kms::create(ctx, &read_body(conn, body).await?).await
+        }
+        (Method::Get, ["kms", "keys", k]) => super::kms::describe(ctx, &decode(k)?),
+        (Method::Post, ["kms", "keys", k, action]) => {
+            let k = decode(k)?;
+            match *action {
+                "enable" => super::kms::set_enabled(ctx, &k, true).await,
+                "disable" => super::kms::set_enabled(ctx, &k, false).await,
+                "rotate" => super::kms::rotate(ctx, &k).await,
+                "schedule-deletion" => {
+                    let bytes = read_body(conn, body).await?;
+                    super::kms::schedule_deletion(ctx, &k, &bytes).await
+                }
+                "cancel-deletion" => super::kms::cancel_deletion(ctx, &k).await,
+                _ => Err(ApiError::not_found(format!(
+                    "no endpoint POST /_admin/api/v1/{rest}"
+                ))),
+            }
+        }
         (Method::Get, ["faults"]) => super::faults::list(ctx),
         (Method::Put, ["faults"]) => {
             super::faults::replace(ctx, &read_body(conn, body).await?).await
@@ -201,6 +222,7 @@ pub(super) fn catalog_error(e: CatalogError) -> ApiError {
         E::Invalid(m) => ApiError::bad_request(m),
         E::Persist(m) => ApiError::internal(format!("the catalog could not be saved: {m}")),
         E::Busy(m) => ApiError::new(503, "ServiceUnavailable", m),
+        E::Kms(e) => super::kms::kms_error(e),
     }
 }
 

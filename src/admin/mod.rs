@@ -8,6 +8,7 @@ pub mod api;
 pub mod bucket_config;
 pub mod faults;
 pub mod json;
+pub mod kms;
 pub mod metrics;
 pub mod msg;
 pub mod presign;

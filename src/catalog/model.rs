@@ -97,13 +97,40 @@ pub struct Bucket {
     pub default_encryption: Option<DefaultEncryption>,
 }
 
-/// A bucket's default encryption: SSE-S3 (AES256), the only algorithm
-/// served; `bucket_key_enabled` is kept to answer GetBucketEncryption with
-/// what was set (bucket keys are a KMS cost saving with no effect here).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// A bucket's default encryption: SSE-S3 (AES256), or SSE-KMS when `kms`
+/// is set; `bucket_key_enabled` is kept to answer GetBucketEncryption with
+/// what was set and echoed on KMS objects (bucket keys are a KMS cost
+/// saving with no effect here: the key service is in-process).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DefaultEncryption {
     #[serde(default)]
     pub bucket_key_enabled: bool,
+    #[serde(default)]
+    pub kms: Option<DefaultKms>,
+}
+
+/// An aws:kms bucket default: the KMSMasterKeyID as configured (None: the
+/// server's default key) and whether it was aws:kms:dsse.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DefaultKms {
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub dsse: bool,
+}
+
+impl DefaultEncryption {
+    /// The default as a write sees it.
+    pub fn as_default(&self) -> crate::sse::BucketDefault<'_> {
+        match &self.kms {
+            None => crate::sse::BucketDefault::S3,
+            Some(k) => crate::sse::BucketDefault::Kms {
+                key: k.key_id.as_deref(),
+                dsse: k.dsse,
+                bucket_key_enabled: self.bucket_key_enabled,
+            },
+        }
+    }
 }
 
 /// One lifecycle rule: which objects (prefix and tags, all must match)
@@ -195,6 +222,9 @@ pub struct CatalogData {
     pub next_credential_id: u64,
     pub credentials: Vec<Credential>,
     pub buckets: Vec<Bucket>,
+    /// The SSE-KMS key service's keys, material wrapped (`crate::sse::kms`).
+    #[serde(default)]
+    pub kms_keys: Vec<crate::sse::kms::KmsKey>,
 }
 
 /// An immutable, indexed view of the catalog that request handlers read.
@@ -351,6 +381,11 @@ impl Catalog {
 
     pub fn credentials(&self) -> &[Credential] {
         &self.data.credentials
+    }
+
+    /// The key service's keys, oldest first.
+    pub fn kms_keys(&self) -> &[crate::sse::kms::KmsKey] {
+        &self.data.kms_keys
     }
 }
 

@@ -101,6 +101,8 @@ pub enum CatalogOp {
     DeleteCredential {
         id: u64,
     },
+    /// A change to the SSE-KMS key service (`crate::sse::kms::apply`).
+    Kms(crate::sse::kms::KmsOp),
 }
 
 /// Why a change was refused.
@@ -125,6 +127,8 @@ pub enum CatalogError {
     /// The change could not be made now (a shard too slow to answer a
     /// DeleteBucket's fence); nothing changed, and a retry may succeed.
     Busy(String),
+    /// The key service refused a change.
+    Kms(crate::sse::kms::KmsError),
 }
 
 /// What a successful change produced.
@@ -132,6 +136,7 @@ pub enum CatalogError {
 pub enum CatalogOutcome {
     Bucket(Bucket),
     Credential(Credential),
+    KmsKey(Box<crate::sse::kms::KmsKey>),
     Done,
 }
 
@@ -408,6 +413,11 @@ pub fn apply(
             data.credentials.retain(|c| c.id != id);
             Ok(CatalogOutcome::Done)
         }
+        CatalogOp::Kms(op) => match crate::sse::kms::apply(&mut data.kms_keys, op, now_millis) {
+            Ok(Some(k)) => Ok(CatalogOutcome::KmsKey(Box::new(k))),
+            Ok(None) => Ok(CatalogOutcome::Done),
+            Err(e) => Err(CatalogError::Kms(e)),
+        },
     }
 }
 

@@ -106,6 +106,9 @@ codes! {
     NoSuchTagSet => 404, "The TagSet does not exist";
     NoSuchUpload => 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NoSuchVersion => 404, "The specified version does not exist.";
+    KmsDisabled => 400, "The request was rejected because the specified KMS key is not enabled.";
+    KmsInvalidState => 400, "The request was rejected because the state of the specified KMS key is not valid for this request.";
+    KmsNotFound => 400, "The request was rejected because the specified KMS key does not exist.";
     NotImplemented => 501, "A header you provided implies functionality that is not implemented";
     NotModified => 304, "Not Modified";
     PreconditionFailed => 412, "At least one of the pre-conditions you specified did not hold";
@@ -127,6 +130,9 @@ impl S3ErrorCode {
         match self {
             // MinIO's name for the state; see the module comment.
             S3ErrorCode::StorageFull => "XMinioStorageFull",
+            S3ErrorCode::KmsDisabled => "KMS.DisabledException",
+            S3ErrorCode::KmsInvalidState => "KMS.KMSInvalidStateException",
+            S3ErrorCode::KmsNotFound => "KMS.NotFoundException",
             other => other.variant_name(),
         }
     }

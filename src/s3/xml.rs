@@ -418,13 +418,22 @@ pub fn versioning_configuration(status: Option<VersioningStatus>) -> String {
 }
 
 /// GetBucketEncryption's document for SSE-S3 by default.
-pub fn encryption_configuration(bucket_key_enabled: bool) -> String {
+pub fn encryption_configuration(d: &crate::catalog::DefaultEncryption) -> String {
     let mut w = W::doc("ServerSideEncryptionConfiguration");
     w.open("Rule");
     w.open("ApplyServerSideEncryptionByDefault");
-    w.elem("SSEAlgorithm", "AES256");
+    match &d.kms {
+        None => w.elem("SSEAlgorithm", "AES256"),
+        Some(k) => {
+            w.elem(
+                "SSEAlgorithm",
+                if k.dsse { "aws:kms:dsse" } else { "aws:kms" },
+            );
+            w.opt("KMSMasterKeyID", k.key_id.as_deref());
+        }
+    }
     w.close("ApplyServerSideEncryptionByDefault");
-    w.bool("BucketKeyEnabled", bucket_key_enabled);
+    w.bool("BucketKeyEnabled", d.bucket_key_enabled);
     w.close("Rule");
     w.end("ServerSideEncryptionConfiguration")
 }
@@ -1340,33 +1349,58 @@ pub fn parse_ownership_controls(body: &[u8]) -> Result<String, S3Error> {
 
 /// PutBucketVersioning body: `None` when Status is absent (no change).
 /// PutBucketEncryption's document: one rule whose default algorithm is
-/// AES256 (SSE-S3). Returns BucketKeyEnabled. aws:kms defaults are
-/// NotImplemented (there is no key service), anything else malformed.
-pub fn parse_encryption_configuration(body: &[u8]) -> Result<bool, S3Error> {
+/// AES256 (SSE-S3) or aws:kms / aws:kms:dsse (SSE-KMS, with an optional
+/// KMSMasterKeyID, which only aws:kms may carry); anything else malformed.
+pub fn parse_encryption_configuration(
+    body: &[u8],
+) -> Result<crate::catalog::DefaultEncryption, S3Error> {
     let root = parse_tree(body, MAX_XML_BODY_BYTES)?;
     expect_root(&root, "ServerSideEncryptionConfiguration")?;
     let mut rules = root.children("Rule");
     let (Some(rule), None) = (rules.next(), rules.next()) else {
         return Err(malformed());
     };
-    let algorithm = rule
+    let by_default = rule
         .child("ApplyServerSideEncryptionByDefault")
-        .and_then(|d| d.child_text("SSEAlgorithm"))
+        .ok_or_else(malformed)?;
+    let algorithm = by_default
+        .child_text("SSEAlgorithm")
         .map(str::trim)
         .ok_or_else(malformed)?;
+    let key_id = by_default
+        .child_text("KMSMasterKeyID")
+        .map(|k| k.trim().to_string());
     let bucket_key = match rule.child_text("BucketKeyEnabled").map(str::trim) {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(malformed()),
     };
-    match algorithm {
-        "AES256" => Ok(bucket_key),
-        a if a.starts_with("aws:kms") => Err(S3Error::new(S3ErrorCode::NotImplemented)
-            .with_message(
-                "ringstore has no key management service: the default can be AES256 (SSE-S3).",
-            )),
-        _ => Err(malformed()),
-    }
+    let kms = match algorithm {
+        "AES256" if key_id.is_some() => {
+            return Err(S3Error::new(S3ErrorCode::InvalidArgument).with_message(
+                "a KMSMasterKeyID is applicable only when the default algorithm is aws:kms",
+            ))
+        }
+        "AES256" => None,
+        "aws:kms" | "aws:kms:dsse" => {
+            if key_id
+                .as_ref()
+                .is_some_and(|k| k.is_empty() || k.len() > crate::sse::MAX_KMS_KEY_ID_BYTES)
+            {
+                return Err(S3Error::new(S3ErrorCode::InvalidArgument)
+                    .with_message("The KMSMasterKeyID is not valid"));
+            }
+            Some(crate::catalog::DefaultKms {
+                key_id,
+                dsse: algorithm == "aws:kms:dsse",
+            })
+        }
+        _ => return Err(malformed()),
+    };
+    Ok(crate::catalog::DefaultEncryption {
+        bucket_key_enabled: bucket_key,
+        kms,
+    })
 }
 
 pub fn parse_versioning(body: &[u8]) -> Result<Option<VersioningStatus>, S3Error> {

@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub sse_master: Option<crate::sse::MasterKey>,
     /// Accept SSE-C keys over plain HTTP (S3 refuses them; for loopback tests and benchmarks).
     pub sse_c_over_http: bool,
+    /// The shortest waiting period of an SSE-KMS key's scheduled deletion.
+    pub kms_min_deletion_wait: Duration,
     /// Add the tuning series (`admin::metrics::INTERNAL_PER_SHARD`) to the scrape.
     pub internal_metrics: bool,
     /// Accept Signature Version 2 (header, presigned query) besides SigV4.

@@ -14,6 +14,7 @@ pub mod faults;
 pub mod fdlimit;
 pub mod floor;
 pub mod handlers;
+pub mod kms;
 pub mod lifecycle;
 pub mod md5_batch;
 pub mod memory;
@@ -364,6 +365,9 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
     }
     monoio::spawn(ctx.md5.clone().run());
     monoio::spawn(lifecycle::run(ctx.clone(), ctx.config.lifecycle_interval));
+    if id == 0 {
+        monoio::spawn(kms::purge_task(ctx.clone()));
+    }
     tracing::info!(shard = id, listen = %ctx.config.listen, "shard ready");
     if let Some((l, acceptor)) = tls_listener {
         monoio::spawn(conn::accept_loop(ctx.clone(), l, Some(acceptor)));

@@ -447,7 +447,7 @@ async fn read_local(
         return Ok((v, plan, None));
     }
     // An encrypted object is read as the chunks that hold the range.
-    let (start, end) = match entry.meta.sse {
+    let (start, end) = match &entry.meta.sse {
         None => (plan.start, plan.end),
         Some(_) => super::sse::stored_range(&entry.meta, plan.start, plan.end),
     };

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-fn master(ctx: &ShardCtx) -> Result<&sse::MasterKey, S3Error> {
+pub(super) fn master(ctx: &ShardCtx) -> Result<&sse::MasterKey, S3Error> {
     ctx.config.sse_master.as_ref().ok_or_else(|| {
         S3Error::new(S3ErrorCode::InternalError).with_message("no SSE master key loaded")
     })
@@ -36,25 +36,34 @@ pub fn customer_key(
     Ok(key)
 }
 
-/// A write's encryption: its headers, else `bucket_default` (SSE-S3).
+/// A write's encryption: its headers, else the bucket's default.
 pub fn requested(
     ctx: &ShardCtx,
     req: &Req,
-    bucket_default: bool,
+    bucket_default: Option<&crate::catalog::DefaultEncryption>,
 ) -> Result<Option<Encryption>, S3Error> {
-    let enc = sse::requested(|n| req.header(n), bucket_default)?;
+    let enc = sse::requested(|n| req.header(n), bucket_default.map(|d| d.as_default()))?;
     if matches!(enc, Some(Encryption::Customer(_))) && !req.secure && !ctx.config.sse_c_over_http {
         return Err(sse::needs_tls());
     }
     Ok(enc)
 }
 
-/// New parameters and keys for an object written with `enc`.
-pub fn new_object(ctx: &ShardCtx, enc: &Encryption) -> Result<(SseInfo, ObjectKeys), S3Error> {
-    let info = sse::new_info(enc)?;
+/// New parameters and keys for an object written with `enc`. SSE-KMS may
+/// first create the server's default key (once, through shard 0).
+pub async fn new_object(
+    ctx: &ShardCtx,
+    enc: &Encryption,
+) -> Result<(SseInfo, ObjectKeys), S3Error> {
+    let mut info = sse::new_info(enc)?;
     let customer = match enc {
         Encryption::Customer(k) => Some(k),
         Encryption::S3 => None,
+        Encryption::Kms(r) => {
+            let data_key = super::kms::new_data_key(ctx, r, &mut info).await?;
+            let keys = ObjectKeys::for_kms(&info, &data_key);
+            return Ok((info, keys));
+        }
     };
     let keys = ObjectKeys::for_object(&info, master(ctx)?, customer)?;
     Ok((info, keys))
@@ -62,17 +71,25 @@ pub fn new_object(ctx: &ShardCtx, enc: &Encryption) -> Result<(SseInfo, ObjectKe
 
 /// The keys to read (or add parts to) an object with `info`, given the
 /// request's SSE-C key; refuses a key for an object that is not SSE-C.
+/// An SSE-KMS object's data key is opened only when `decrypt` (a HEAD
+/// reads no content, so it does not need the key enabled).
 pub fn keys_for(
     ctx: &ShardCtx,
     info: Option<&SseInfo>,
     customer: Option<&CustomerKey>,
+    decrypt: bool,
 ) -> Result<Option<ObjectKeys>, S3Error> {
+    use crate::store::SseKind;
     match info {
         None if customer.is_some() => Err(sse::key_not_applicable()),
         None => Ok(None),
-        Some(i) if i.kind == crate::store::SseKind::S3 && customer.is_some() => {
+        Some(i) if i.kind != SseKind::Customer && customer.is_some() => {
             Err(sse::key_not_applicable())
         }
+        Some(i) if i.kind == SseKind::Kms => match decrypt {
+            true => super::kms::open_data_key(ctx, i).map(|k| Some(ObjectKeys::for_kms(i, &k))),
+            false => Ok(None),
+        },
         Some(i) => ObjectKeys::for_object(i, master(ctx)?, customer).map(Some),
     }
 }
@@ -111,7 +128,25 @@ pub async fn part_keys(
 ) -> Result<PartUpload, S3Error> {
     let customer = customer_key(ctx, req, sse::CUSTOMER_HEADERS)?;
     let page = super::uploads::list_parts(ctx, owner, bucket, key, upload_id, 0, 0).await?;
-    let keys = keys_for(ctx, page.sse.as_ref(), customer.as_ref())?;
+    // A part is encrypted as its upload is: a part that asks for SSE-S3 or
+    // SSE-KMS of an upload that has neither would be stored unprotected.
+    let asks = [
+        "x-amz-server-side-encryption",
+        sse::KMS_KEY_ID_HEADER,
+        sse::KMS_CONTEXT_HEADER,
+    ]
+    .iter()
+    .any(|h| req.header(h).is_some());
+    let managed = page
+        .sse
+        .as_ref()
+        .is_some_and(|s| s.kind != crate::store::SseKind::Customer);
+    if asks && !managed {
+        return Err(S3Error::new(S3ErrorCode::InvalidArgument)
+            .with_message("A part is encrypted as its upload is; this upload was created without SSE-S3 or SSE-KMS.")
+            .with("ArgumentName", "x-amz-server-side-encryption".to_string()));
+    }
+    let keys = keys_for(ctx, page.sse.as_ref(), customer.as_ref(), true)?;
     Ok(PartUpload {
         sse: page.sse,
         keys,

@@ -275,7 +275,7 @@ fn parts_local(
         PartsPage {
             parts,
             truncated,
-            sse: u.meta.sse,
+            sse: u.meta.sse.clone(),
             multipart: u.meta.multipart.as_deref().cloned(),
         }
     })

@@ -7,8 +7,11 @@
 //! stored beside the data. The object is then AES-256-GCM chunks
 //! (`chunks.rs`, `layout.rs`). For SSE-C the store keeps only the key's
 //! MD5 — what S3 echoes and what a later request's key is checked against.
+//! SSE-KMS (`kms.rs`) wraps a random data key per object under a key of the
+//! built-in key service and stores the wrapped key with the object.
 
 pub mod chunks;
+pub mod kms;
 pub mod layout;
 
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -127,7 +130,30 @@ impl CustomerKey {
 pub enum Encryption {
     S3,
     Customer(CustomerKey),
+    Kms(kms::KmsRequest),
 }
+
+/// A bucket's default encryption as writes see it.
+#[derive(Debug, Clone, Copy)]
+pub enum BucketDefault<'a> {
+    S3,
+    /// aws:kms (or aws:kms:dsse) with the key configured, if any.
+    Kms {
+        key: Option<&'a str>,
+        dsse: bool,
+        bucket_key_enabled: bool,
+    },
+}
+
+/// The SSE-KMS request headers.
+pub const KMS_KEY_ID_HEADER: &str = "x-amz-server-side-encryption-aws-kms-key-id";
+pub const KMS_CONTEXT_HEADER: &str = "x-amz-server-side-encryption-context";
+pub const BUCKET_KEY_HEADER: &str = "x-amz-server-side-encryption-bucket-key-enabled";
+/// `x-amz-server-side-encryption` values for SSE-KMS.
+pub const AWS_KMS: &str = "aws:kms";
+pub const AWS_KMS_DSSE: &str = "aws:kms:dsse";
+/// Longest key id header accepted (an alias ARN at AWS's limits fits).
+pub const MAX_KMS_KEY_ID_BYTES: usize = 2048;
 
 fn invalid_argument(message: &str, name: &str, value: &str) -> S3Error {
     S3Error::new(S3ErrorCode::InvalidArgument)
@@ -193,33 +219,119 @@ pub fn customer_key<'a>(
     Ok(Some(CustomerKey { key, md5: actual }))
 }
 
-/// What a write asks for: `x-amz-server-side-encryption` or SSE-C headers
-/// (not both), else the bucket's default.
+/// What a write asks for: `x-amz-server-side-encryption` (with the KMS
+/// headers for aws:kms) or SSE-C headers (not both), else the bucket's
+/// default. A header asking for protection that is not served is refused,
+/// never ignored.
 pub fn requested<'a>(
     header: impl Fn(&str) -> Option<&'a str> + Copy,
-    bucket_default: bool,
+    bucket_default: Option<BucketDefault<'_>>,
 ) -> Result<Option<Encryption>, S3Error> {
     let customer = customer_key(header, CUSTOMER_HEADERS)?;
+    let kms_only = header(KMS_KEY_ID_HEADER).is_some() || header(KMS_CONTEXT_HEADER).is_some();
+    let bucket_key = bucket_key_header(header)?;
     match (header("x-amz-server-side-encryption"), customer) {
         (Some(_), Some(_)) => Err(invalid_argument(
             "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
             "x-amz-server-side-encryption",
             "",
         )),
+        (None, Some(_)) if kms_only => Err(kms_needs_header()),
         (None, Some(k)) => Ok(Some(Encryption::Customer(k))),
+        (Some(v), None) if v.trim() == AES256 && kms_only => Err(kms_needs_header()),
         (Some(v), None) if v.trim() == AES256 => Ok(Some(Encryption::S3)),
-        (Some(v), None) if v.trim().starts_with("aws:kms") => {
-            Err(S3Error::new(S3ErrorCode::NotImplemented)
-                .with_message("ringstore has no key management service: use AES256 (SSE-S3) or SSE-C.")
-                .with("Header", "x-amz-server-side-encryption".to_string()))
+        (Some(v), None) if v.trim() == AWS_KMS || v.trim() == AWS_KMS_DSSE => {
+            Ok(Some(Encryption::Kms(kms::KmsRequest {
+                key: kms_key_header(header)?,
+                context: context_header(header)?,
+                bucket_key_enabled: bucket_key.unwrap_or(false),
+                dsse: v.trim() == AWS_KMS_DSSE,
+            })))
         }
         (Some(v), None) => Err(invalid_argument(
             "The encryption method specified is not supported",
             "x-amz-server-side-encryption",
             v,
         )),
-        (None, None) => Ok(bucket_default.then_some(Encryption::S3)),
+        (None, None) if kms_only => Err(kms_needs_header()),
+        (None, None) => Ok(bucket_default.map(|d| from_default(d, bucket_key))),
     }
+}
+
+/// What a bucket default asks of a write that names no encryption
+/// (`bucket_key`: the write's bucket-key header, if sent).
+pub fn from_default(d: BucketDefault<'_>, bucket_key: Option<bool>) -> Encryption {
+    match d {
+        BucketDefault::S3 => Encryption::S3,
+        BucketDefault::Kms {
+            key,
+            dsse,
+            bucket_key_enabled,
+        } => Encryption::Kms(kms::KmsRequest {
+            key: key.map(str::to_string),
+            context: None,
+            bucket_key_enabled: bucket_key.unwrap_or(bucket_key_enabled),
+            dsse,
+        }),
+    }
+}
+
+/// S3's answer to KMS headers without `x-amz-server-side-encryption: aws:kms`.
+pub fn kms_needs_header() -> S3Error {
+    invalid_argument(
+        "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms",
+        "x-amz-server-side-encryption",
+        "null",
+    )
+}
+
+fn bucket_key_header<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+) -> Result<Option<bool>, S3Error> {
+    match header(BUCKET_KEY_HEADER).map(str::trim) {
+        None => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(v) => Err(invalid_argument(
+            "The value of x-amz-server-side-encryption-bucket-key-enabled must be true or false",
+            BUCKET_KEY_HEADER,
+            v,
+        )),
+    }
+}
+
+fn kms_key_header<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Result<Option<String>, S3Error> {
+    match header(KMS_KEY_ID_HEADER).map(str::trim) {
+        None => Ok(None),
+        Some(v) if v.is_empty() || v.len() > MAX_KMS_KEY_ID_BYTES => {
+            Err(invalid_argument("Invalid keyId", KMS_KEY_ID_HEADER, v))
+        }
+        Some(v) => Ok(Some(v.to_string())),
+    }
+}
+
+/// The encryption context: base64 of a JSON object of strings, returned
+/// as its JSON text (what is bound to the data key and answered back).
+fn context_header<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Result<Option<String>, S3Error> {
+    let Some(v) = header(KMS_CONTEXT_HEADER) else {
+        return Ok(None);
+    };
+    let bad = || {
+        invalid_argument(
+            "The header 'x-amz-server-side-encryption-context' shall be Base64-encoded UTF-8 string holding JSON which represents a string-string map",
+            KMS_CONTEXT_HEADER,
+            "",
+        )
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .map_err(|_| bad())?;
+    if bytes.len() > crate::store::record::MAX_KMS_CONTEXT_BYTES {
+        return Err(bad());
+    }
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    serde_json::from_str::<std::collections::BTreeMap<String, String>>(&text).map_err(|_| bad())?;
+    Ok(Some(text))
 }
 
 /// New per-object encryption parameters: a fresh random seed.
@@ -233,11 +345,20 @@ pub fn new_info(enc: &Encryption) -> Result<SseInfo, S3Error> {
             kind: SseKind::S3,
             seed,
             key_md5: [0; 16],
+            kms: None,
         },
         Encryption::Customer(k) => SseInfo {
             kind: SseKind::Customer,
             seed,
             key_md5: k.md5,
+            kms: None,
+        },
+        // The envelope is the caller's to add (it needs the key service).
+        Encryption::Kms(_) => SseInfo {
+            kind: SseKind::Kms,
+            seed,
+            key_md5: [0; 16],
+            kms: None,
         },
     })
 }
@@ -294,6 +415,10 @@ impl ObjectKeys {
                     Some(&b"ringstore sse-c etag v1"[..]),
                 )
             }
+            SseKind::Kms => {
+                return Err(S3Error::new(S3ErrorCode::InternalError)
+                    .with_message("an SSE-KMS object's keys come from its data key"))
+            }
         };
         let data = derive(ikm, &info.seed, label);
         let data =
@@ -302,6 +427,23 @@ impl ObjectKeys {
             ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derive(ikm, &info.seed, label))
         });
         Ok(ObjectKeys { data, etag })
+    }
+
+    /// The keys of an SSE-KMS object whose data key (opened from its
+    /// envelope) is `data_key`. Its ETag is keyed as SSE-C's is: S3's ETag
+    /// of a KMS object is not the MD5 of its content either.
+    pub fn for_kms(info: &SseInfo, data_key: &[u8; 32]) -> ObjectKeys {
+        debug_assert_eq!(info.kind, SseKind::Kms);
+        let data = derive(data_key, &info.seed, b"ringstore sse-kms data v1");
+        ObjectKeys {
+            data: LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, &data).expect("a 32-byte AES-256 key"),
+            ),
+            etag: Some(ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                &derive(data_key, &info.seed, b"ringstore sse-kms etag v1"),
+            )),
+        }
     }
 
     /// The ETag of a plaintext with this `md5`: the MD5 itself (as S3 does
@@ -354,6 +496,26 @@ pub fn response_headers(info: &SseInfo) -> Vec<(&'static str, String)> {
                 base64::engine::general_purpose::STANDARD.encode(info.key_md5),
             ),
         ],
+        SseKind::Kms => {
+            let Some(k) = info.kms.as_deref() else {
+                return Vec::new();
+            };
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let mut h = vec![
+                (
+                    "x-amz-server-side-encryption",
+                    if k.dsse { AWS_KMS_DSSE } else { AWS_KMS }.to_string(),
+                ),
+                (KMS_KEY_ID_HEADER, k.key_arn.clone()),
+            ];
+            if let Some(c) = &k.context {
+                h.push((KMS_CONTEXT_HEADER, b64.encode(c)));
+            }
+            if k.bucket_key_enabled {
+                h.push((BUCKET_KEY_HEADER, "true".to_string()));
+            }
+            h
+        }
     }
 }
 
@@ -387,36 +549,112 @@ mod tests {
 
     #[test]
     fn parses_what_writes_ask_for() {
-        assert!(requested(headers(&[]), false).expect("none").is_none());
+        assert!(requested(headers(&[]), None).expect("none").is_none());
         assert!(matches!(
-            requested(headers(&[]), true).expect("default"),
+            requested(headers(&[]), Some(BucketDefault::S3)).expect("default"),
             Some(Encryption::S3)
         ));
         let s3 = [("x-amz-server-side-encryption", "AES256".to_string())];
         assert!(matches!(
-            requested(headers(&s3), false),
+            requested(headers(&s3), None),
             Ok(Some(Encryption::S3))
         ));
         let c = sse_c(&[9; 32]);
         assert!(matches!(
-            requested(headers(&c), false),
+            requested(headers(&c), None),
             Ok(Some(Encryption::Customer(_)))
         ));
-        let kms = [("x-amz-server-side-encryption", "aws:kms".to_string())];
-        assert_eq!(
-            requested(headers(&kms), false)
-                .map(|_| ())
-                .unwrap_err()
-                .code,
-            S3ErrorCode::NotImplemented
-        );
         let both = [c.clone(), s3.to_vec()].concat();
         assert_eq!(
-            requested(headers(&both), false)
+            requested(headers(&both), None)
                 .map(|_| ())
                 .unwrap_err()
                 .code,
             S3ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn parses_kms_requests_and_refuses_what_s3_refuses() {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let sse = |v: &str| ("x-amz-server-side-encryption", v.to_string());
+        let id = (KMS_KEY_ID_HEADER, "alias/app".to_string());
+        let ctx = (KMS_CONTEXT_HEADER, b64.encode(r#"{"dept":"a"}"#));
+        let bk = (BUCKET_KEY_HEADER, "true".to_string());
+        let all = [sse("aws:kms"), id.clone(), ctx.clone(), bk.clone()];
+        let Ok(Some(Encryption::Kms(r))) = requested(headers(&all), None) else {
+            panic!("aws:kms with key, context and bucket key");
+        };
+        assert_eq!(r.key.as_deref(), Some("alias/app"));
+        assert_eq!(r.context.as_deref(), Some(r#"{"dept":"a"}"#));
+        assert!(r.bucket_key_enabled && !r.dsse);
+        let Ok(Some(Encryption::Kms(r))) = requested(headers(&[sse("aws:kms:dsse")]), None) else {
+            panic!("dsse");
+        };
+        assert!(r.dsse && r.key.is_none());
+        // Bucket default aws:kms with its key; explicit AES256 wins over it.
+        let d = BucketDefault::Kms {
+            key: Some("k1"),
+            dsse: false,
+            bucket_key_enabled: true,
+        };
+        let Ok(Some(Encryption::Kms(r))) = requested(headers(&[]), Some(d)) else {
+            panic!("bucket default");
+        };
+        assert_eq!((r.key.as_deref(), r.bucket_key_enabled), (Some("k1"), true));
+        assert!(matches!(
+            requested(headers(&[sse("AES256")]), Some(d)),
+            Ok(Some(Encryption::S3))
+        ));
+        let bad_ctx = (KMS_CONTEXT_HEADER, b64.encode("[1,2]"));
+        let not_b64 = (KMS_CONTEXT_HEADER, "%%%".to_string());
+        let bad_bk = (BUCKET_KEY_HEADER, "yes".to_string());
+        for case in [
+            vec![id.clone()],
+            vec![ctx.clone()],
+            vec![sse("AES256"), id.clone()],
+            vec![sse("AES256"), ctx.clone()],
+            [sse_c(&[1; 32]), vec![id.clone()]].concat(),
+            vec![sse("aws:kms"), bad_ctx],
+            vec![sse("aws:kms"), not_b64],
+            vec![sse("aws:kms"), bad_bk],
+            vec![sse("aws:kms"), (KMS_KEY_ID_HEADER, String::new())],
+            vec![sse("aws:kms:other")],
+        ] {
+            let e = requested(headers(&case), None).map(|_| ()).unwrap_err();
+            assert_eq!(e.code, S3ErrorCode::InvalidArgument, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn kms_objects_answer_their_key_and_context() {
+        let info = SseInfo {
+            kind: SseKind::Kms,
+            seed: [1; 32],
+            key_md5: [0; 16],
+            kms: Some(Box::new(crate::store::KmsEnvelope {
+                key_arn: "arn:aws:kms:us-east-1:000000000001:key/k".into(),
+                key_version: 1,
+                wrapped_data_key: [0; crate::store::WRAPPED_DATA_KEY_BYTES],
+                context: Some("{}".into()),
+                bucket_key_enabled: true,
+                dsse: false,
+            })),
+        };
+        let h = response_headers(&info);
+        let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get("x-amz-server-side-encryption"), Some("aws:kms"));
+        assert_eq!(
+            get(KMS_KEY_ID_HEADER),
+            Some("arn:aws:kms:us-east-1:000000000001:key/k")
+        );
+        assert_eq!(get(KMS_CONTEXT_HEADER), Some("e30="));
+        assert_eq!(get(BUCKET_KEY_HEADER), Some("true"));
+        let keys = ObjectKeys::for_kms(&info, &[9; 32]);
+        assert_ne!(
+            keys.etag_digest([1; 16]),
+            [1; 16],
+            "KMS ETags are not the MD5"
         );
     }
 
@@ -493,7 +731,7 @@ mod tests {
                 pairs.push(("x-amz-server-side-encryption", v));
             }
             let h = headers(&pairs);
-            if let Ok(Some(Encryption::Customer(k))) = requested(h, false) {
+            if let Ok(Some(Encryption::Customer(k))) = requested(h, None) {
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(h(CUSTOMER_HEADERS.key).unwrap_or("").trim())
                     .unwrap_or_default();

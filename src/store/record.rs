@@ -24,8 +24,8 @@
 //! `SyncRec`). Version 1 logs have none; they are read as before.
 
 use super::types::{
-    BucketId, ChecksumAlgorithm, ChecksumType, MultipartDetails, ObjectMeta, SseInfo, SseKind,
-    StoredChecksum,
+    BucketId, ChecksumAlgorithm, ChecksumType, KmsEnvelope, MultipartDetails, ObjectMeta, SseInfo,
+    SseKind, StoredChecksum,
 };
 
 pub const FORMAT_VERSION: u16 = 2;
@@ -617,8 +617,16 @@ const META_SSE: u16 = 1 << 7;
 //   1 << 9   object lock: retention mode, retain-until, legal hold
 //   1 << 10  SSE-KMS: key id, wrapped data key, encryption context
 //   1 << 11  multipart checksum details: checksum type, part checksums
+const META_KMS: u16 = 1 << 10;
 const META_MULTIPART: u16 = 1 << 11;
-const META_KNOWN_BITS: u16 = ((1 << 8) - 1) | META_MULTIPART;
+const META_KNOWN_BITS: u16 = ((1 << 8) - 1) | META_KMS | META_MULTIPART;
+/// Longest KMS key ARN and encryption context a record holds (the
+/// request path refuses longer ones first).
+pub const MAX_KMS_ARN_BYTES: usize = 2048;
+pub const MAX_KMS_CONTEXT_BYTES: usize = 8192;
+const KMS_FLAG_BUCKET_KEY: u8 = 1;
+const KMS_FLAG_DSSE: u8 = 2;
+const KMS_FLAG_CONTEXT: u8 = 4;
 const MAX_META_PAIRS: usize = 4096;
 const MAX_PART_COUNT: usize = 10_000;
 
@@ -643,8 +651,12 @@ fn encode_meta(w: &mut Writer, m: &ObjectMeta) {
     if m.checksum.is_some() {
         present |= META_CHECKSUM;
     }
-    if m.sse.is_some() {
+    if let Some(sse) = &m.sse {
         present |= META_SSE;
+        debug_assert_eq!(sse.kms.is_some(), sse.kind == SseKind::Kms);
+        if sse.kms.is_some() {
+            present |= META_KMS;
+        }
     }
     if m.multipart.is_some() {
         present |= META_MULTIPART;
@@ -655,7 +667,7 @@ fn encode_meta(w: &mut Writer, m: &ObjectMeta) {
     w.str(&m.etag);
     w.i64(m.mtime_millis);
     // The field reserved for encryption from the first format: the kind.
-    w.u32(m.sse.map_or(0, |s| s.kind as u32));
+    w.u32(m.sse.as_ref().map_or(0, |s| s.kind as u32));
     for (_, field) in optional_fields(m) {
         if let Some(s) = field {
             w.str(s);
@@ -673,6 +685,9 @@ fn encode_meta(w: &mut Writer, m: &ObjectMeta) {
     if let Some(sse) = &m.sse {
         w.0.extend_from_slice(&sse.seed);
         w.0.extend_from_slice(&sse.key_md5);
+    }
+    if let Some(kms) = m.sse.as_ref().and_then(|s| s.kms.as_deref()) {
+        w.kms(kms);
     }
     if let Some(mp) = &m.multipart {
         w.multipart(mp);
@@ -697,10 +712,14 @@ fn decode_meta(r: &mut Reader) -> Result<ObjectMeta, DecodeError> {
         0 => None,
         1 => Some(SseKind::S3),
         2 => Some(SseKind::Customer),
+        3 => Some(SseKind::Kms),
         _ => return Err("unknown encryption kind"),
     };
     if sse_kind.is_some() != (present & META_SSE != 0) {
         return Err("encryption kind without parameters");
+    }
+    if (sse_kind == Some(SseKind::Kms)) != (present & META_KMS != 0) {
+        return Err("SSE-KMS kind without its envelope");
     }
     let opt = |bit: u16, r: &mut Reader| -> Result<Option<String>, DecodeError> {
         if present & bit != 0 {
@@ -730,7 +749,14 @@ fn decode_meta(r: &mut Reader) -> Result<ObjectMeta, DecodeError> {
             kind,
             seed: r.arr()?,
             key_md5: r.arr()?,
+            kms: None,
         });
+    }
+    if present & META_KMS != 0 {
+        let kms = r.kms()?;
+        if let Some(sse) = m.sse.as_mut() {
+            sse.kms = Some(Box::new(kms));
+        }
     }
     if present & META_MULTIPART != 0 {
         m.multipart = Some(Box::new(r.multipart()?));
@@ -803,6 +829,29 @@ impl Writer {
         self.u32(s.len() as u32);
         self.0.extend_from_slice(s.as_bytes());
     }
+    /// Bit 10's block: ARN, key version, wrapped data key, flags, then
+    /// the context when its flag is set.
+    fn kms(&mut self, k: &KmsEnvelope) {
+        debug_assert!(k.key_arn.len() <= MAX_KMS_ARN_BYTES);
+        self.str(&k.key_arn);
+        self.u32(k.key_version);
+        self.0.extend_from_slice(&k.wrapped_data_key);
+        let mut flags = 0;
+        if k.bucket_key_enabled {
+            flags |= KMS_FLAG_BUCKET_KEY;
+        }
+        if k.dsse {
+            flags |= KMS_FLAG_DSSE;
+        }
+        if k.context.is_some() {
+            flags |= KMS_FLAG_CONTEXT;
+        }
+        self.u8(flags);
+        if let Some(c) = &k.context {
+            debug_assert!(c.len() <= MAX_KMS_CONTEXT_BYTES);
+            self.str(c);
+        }
+    }
     fn pairs(&mut self, p: &[(String, String)]) {
         self.u32(p.len() as u32);
         for (k, v) in p {
@@ -870,6 +919,35 @@ impl<'a> Reader<'a> {
         let s = self.b.get(self.pos..end).ok_or("truncated field")?;
         self.pos = end;
         Ok(s)
+    }
+    fn kms(&mut self) -> Result<KmsEnvelope, DecodeError> {
+        let key_arn = self.str()?;
+        if key_arn.len() > MAX_KMS_ARN_BYTES {
+            return Err("KMS key ARN too long");
+        }
+        let key_version = self.u32()?;
+        let wrapped_data_key = self.arr()?;
+        let flags = self.u8()?;
+        if flags & !(KMS_FLAG_BUCKET_KEY | KMS_FLAG_DSSE | KMS_FLAG_CONTEXT) != 0 {
+            return Err("unknown SSE-KMS flags");
+        }
+        let context = if flags & KMS_FLAG_CONTEXT != 0 {
+            let c = self.str()?;
+            if c.len() > MAX_KMS_CONTEXT_BYTES {
+                return Err("SSE-KMS context too long");
+            }
+            Some(c)
+        } else {
+            None
+        };
+        Ok(KmsEnvelope {
+            key_arn,
+            key_version,
+            wrapped_data_key,
+            context,
+            bucket_key_enabled: flags & KMS_FLAG_BUCKET_KEY != 0,
+            dsse: flags & KMS_FLAG_DSSE != 0,
+        })
     }
     fn arr<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut a = [0u8; N];

@@ -66,17 +66,46 @@ pub enum SseKind {
     S3 = 1,
     /// SSE-C: the client's key, sent with each request.
     Customer = 2,
+    /// SSE-KMS: a data key of its own, wrapped under a key of the built-in
+    /// key service (`crate::sse::kms`); the envelope is `SseInfo::kms`.
+    Kms = 3,
 }
 
 /// An encrypted object's parameters (nothing secret: the data key is
-/// derived from the seed and a key the store never holds on disk beside it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// derived from the seed and a key the store never holds on disk beside it,
+/// or for SSE-KMS wrapped under a key of the key service).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseInfo {
     pub kind: SseKind,
     /// Random per object (per upload): the data key's HKDF salt.
     pub seed: [u8; 32],
-    /// SSE-C: MD5 of the customer key (zero for SSE-S3).
+    /// SSE-C: MD5 of the customer key (zero for SSE-S3 and SSE-KMS).
     pub key_md5: [u8; 16],
+    /// SSE-KMS only (exactly when `kind` is `Kms`). Boxed: every other
+    /// object pays one pointer for it.
+    pub kms: Option<Box<KmsEnvelope>>,
+}
+
+/// Bytes of a wrapped SSE-KMS data key: nonce, 32-byte key, GCM tag.
+pub const WRAPPED_DATA_KEY_BYTES: usize = 12 + 32 + 16;
+
+/// An SSE-KMS object's data key as stored: wrapped (AES-256-GCM) under one
+/// version of a key-service key, bound to the encryption context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsEnvelope {
+    /// The key's ARN (`arn:aws:kms:<region>:<account>:key/<id>`), as S3
+    /// answers it in `x-amz-server-side-encryption-aws-kms-key-id`.
+    pub key_arn: String,
+    /// Which version (rotation) of the key wrapped the data key.
+    pub key_version: u32,
+    pub wrapped_data_key: [u8; WRAPPED_DATA_KEY_BYTES],
+    /// The encryption context (JSON text) as the writer sent it; part of
+    /// the data key's additional authenticated data.
+    pub context: Option<String>,
+    /// `x-amz-server-side-encryption-bucket-key-enabled`, echoed.
+    pub bucket_key_enabled: bool,
+    /// Written as `aws:kms:dsse` (answered back as such).
+    pub dsse: bool,
 }
 
 /// Conditions checked atomically at commit (conditional writes).

@@ -729,16 +729,41 @@ fn parses_encryption_configuration() {
              </ServerSideEncryptionConfiguration>"
         )
     };
-    assert!(!parse_encryption_configuration(doc("AES256", "").as_bytes()).unwrap());
-    assert!(parse_encryption_configuration(
-        doc("AES256", "<BucketKeyEnabled>true</BucketKeyEnabled>").as_bytes()
-    )
-    .unwrap());
+    let plain = parse_encryption_configuration(doc("AES256", "").as_bytes()).unwrap();
+    assert!(!plain.bucket_key_enabled && plain.kms.is_none());
+    assert!(
+        parse_encryption_configuration(
+            doc("AES256", "<BucketKeyEnabled>true</BucketKeyEnabled>").as_bytes()
+        )
+        .unwrap()
+        .bucket_key_enabled
+    );
+    let kms = parse_encryption_configuration(doc("aws:kms", "").as_bytes()).unwrap();
+    assert_eq!(kms.kms, Some(crate::catalog::DefaultKms::default()));
+    let keyed = |alg: &str, key: &str| {
+        format!(
+            "<ServerSideEncryptionConfiguration{NS}><Rule><ApplyServerSideEncryptionByDefault>\
+             <SSEAlgorithm>{alg}</SSEAlgorithm><KMSMasterKeyID>{key}</KMSMasterKeyID>\
+             </ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>"
+        )
+    };
+    let k = parse_encryption_configuration(keyed("aws:kms:dsse", "alias/a").as_bytes()).unwrap();
+    assert_eq!(
+        k.kms,
+        Some(crate::catalog::DefaultKms {
+            key_id: Some("alias/a".into()),
+            dsse: true
+        })
+    );
+    assert_eq!(
+        parse_encryption_configuration(encryption_configuration(&k).as_bytes()).unwrap(),
+        k
+    );
     assert_eq!(
         code(parse_encryption_configuration(
-            doc("aws:kms", "").as_bytes()
+            keyed("AES256", "k").as_bytes()
         )),
-        S3ErrorCode::NotImplemented
+        S3ErrorCode::InvalidArgument
     );
     for bad in [
         doc("DES", ""),
@@ -754,7 +779,14 @@ fn parses_encryption_configuration() {
         );
     }
     // The document GetBucketEncryption answers parses back.
-    assert!(parse_encryption_configuration(encryption_configuration(true).as_bytes()).unwrap());
+    let d = crate::catalog::DefaultEncryption {
+        bucket_key_enabled: true,
+        kms: None,
+    };
+    assert_eq!(
+        parse_encryption_configuration(encryption_configuration(&d).as_bytes()).unwrap(),
+        d
+    );
 }
 
 #[test]

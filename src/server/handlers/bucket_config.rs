@@ -97,11 +97,8 @@ pub async fn delete_tagging(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Err
 /// GetBucketEncryption: the default set by PutBucketEncryption.
 pub fn get_encryption(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     let bucket = bucket_for(ctx, req)?;
-    match bucket.default_encryption {
-        Some(d) => Ok(Response::xml(
-            200,
-            xml::encryption_configuration(d.bucket_key_enabled),
-        )),
+    match &bucket.default_encryption {
+        Some(d) => Ok(Response::xml(200, xml::encryption_configuration(d))),
         None => Err(
             S3Error::new(S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError)
                 .with("BucketName", bucket.name.clone()),
@@ -109,7 +106,8 @@ pub fn get_encryption(ctx: &ShardCtx, req: &Req) -> Result<Response, S3Error> {
     }
 }
 
-/// PutBucketEncryption: SSE-S3 for objects written without encryption headers.
+/// PutBucketEncryption: SSE-S3 or SSE-KMS for objects written without
+/// encryption headers.
 pub async fn put_encryption(
     ctx: &ShardCtx,
     conn: &mut Conn,
@@ -122,9 +120,9 @@ pub async fn put_encryption(
         req,
         body,
         xml::parse_encryption_configuration,
-        |name, bucket_key_enabled| CatalogOp::PutBucketEncryption {
+        |name, default: DefaultEncryption| CatalogOp::PutBucketEncryption {
             name,
-            default: Some(DefaultEncryption { bucket_key_enabled }),
+            default: Some(default),
         },
     )
     .await?;

@@ -100,7 +100,7 @@ async fn open_source(
     let customer = server_sse::customer_key(ctx, req, crate::sse::COPY_SOURCE_HEADERS)?;
     let found = owner::read(ctx, owner, bucket.id, &key, read).await;
     let (view, plan, source) = access.check(ctx, req, &bucket, &key, found, |r| &r.0.meta)?;
-    let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
+    let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref(), true)?;
     // x-amz-copy-source-version-id, where S3 sends it.
     let source_version = (bucket.versioning() != crate::store::Versioning::Unversioned
         || version_id.is_some())
@@ -225,7 +225,7 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
     let (src_bucket, src_key, src_version) =
         parse_copy_source(req.header("x-amz-copy-source").unwrap_or(""))?;
     // The copy's encryption is what it asks for, never the source's.
-    let explicit = server_sse::requested(ctx, req, false)?;
+    let explicit = server_sse::requested(ctx, req, None)?;
     // Copying a named version onto its own key restores it (a new version).
     if src_bucket == bucket.name
         && src_key == key
@@ -252,10 +252,11 @@ pub async fn copy_object(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Er
     };
     let default = bucket
         .default_encryption
-        .map(|_| crate::sse::Encryption::S3);
+        .as_ref()
+        .map(|d| crate::sse::from_default(d.as_default(), None));
     let keys = match explicit.as_ref().or(default.as_ref()) {
         Some(enc) => {
-            let (info, keys) = server_sse::new_object(ctx, enc)?;
+            let (info, keys) = server_sse::new_object(ctx, enc).await?;
             meta.sse = Some(info);
             Some(keys)
         }

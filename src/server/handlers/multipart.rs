@@ -139,10 +139,10 @@ pub async fn create(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S3Error> 
         part_checksums: Vec::new(),
         initiator,
     }));
-    if let Some(enc) = server_sse::requested(ctx, req, bucket.default_encryption.is_some())? {
-        meta.sse = Some(server_sse::new_object(ctx, &enc)?.0);
+    if let Some(enc) = server_sse::requested(ctx, req, bucket.default_encryption.as_ref())? {
+        meta.sse = Some(server_sse::new_object(ctx, &enc).await?.0);
     }
-    let sse = meta.sse;
+    let sse = meta.sse.clone();
     let owner = ctx.placement.owner(&bucket.name, &key);
     let id = uploads::create(ctx, owner, bucket.id, &key, meta)
         .await

@@ -345,10 +345,10 @@ pub async fn put(
         .filter(|&n| n > MAX_PUT_OBJECT_BYTES)
         .map_or(Ok(()), |_| Err(too_large()))?;
     body_digests(req)?;
-    let encryption = server_sse::requested(ctx, req, bucket.default_encryption.is_some())?;
+    let encryption = server_sse::requested(ctx, req, bucket.default_encryption.as_ref())?;
     let keys = match &encryption {
         Some(enc) => {
-            let (info, keys) = server_sse::new_object(ctx, enc)?;
+            let (info, keys) = server_sse::new_object(ctx, enc).await?;
             meta.sse = Some(info);
             Some(keys)
         }
@@ -453,10 +453,19 @@ pub async fn get(ctx: &Rc<ShardCtx>, req: &Req, head_only: bool) -> Result<Respo
     let key = key_of(req)?;
     let owner = ctx.placement.owner(&bucket.name, &key);
     let customer = server_sse::customer_key(ctx, req, crate::sse::CUSTOMER_HEADERS)?;
+    // As S3: a read names no encryption but an SSE-C key.
+    if req.header("x-amz-server-side-encryption").is_some() {
+        return Err(S3Error::new(S3ErrorCode::InvalidArgument)
+            .with_message(
+                "x-amz-server-side-encryption header is not supported for this operation.",
+            )
+            .with("ArgumentName", "x-amz-server-side-encryption".to_string()));
+    }
     let lookup = read_request(req, head_only || access.denied())?;
     let read = owner::read(ctx, owner, bucket.id, &key, lookup).await;
     let (view, plan, source) = access.check(ctx, req, &bucket, &key, read, |r| &r.0.meta)?;
-    let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
+    let decrypt = source.is_some();
+    let keys = server_sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref(), decrypt)?;
     let mut resp = Response::new(plan.status);
     object_headers(&mut resp, &view.meta);
     server_sse::add_headers(&mut resp, &view.meta);

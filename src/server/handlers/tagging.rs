@@ -239,7 +239,7 @@ pub async fn get_attributes(ctx: &Rc<ShardCtx>, req: &Req) -> Result<Response, S
     let customer = crate::server::sse::customer_key(ctx, req, crate::sse::CUSTOMER_HEADERS)?;
     let (view, ..) = object_view(ctx, req, &[]).await?;
     // An SSE-C object's attributes need its key, as its data does.
-    crate::server::sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref())?;
+    crate::server::sse::keys_for(ctx, view.meta.sse.as_ref(), customer.as_ref(), false)?;
     let m = &view.meta;
     let parts = if has("objectparts") && !m.part_sizes.is_empty() {
         Some(object_parts(req, m)?)

@@ -137,6 +137,7 @@ fn encrypted_objects_survive_checkpoint_compaction_and_restart() {
     let plain = 100_000u64;
     let stored = body(7, crate::sse::layout::stored_len(plain) as usize);
     let sse = SseInfo {
+        kms: None,
         kind: SseKind::Customer,
         seed: [4; 32],
         key_md5: [5; 16],
@@ -156,7 +157,7 @@ fn encrypted_objects_survive_checkpoint_compaction_and_restart() {
         let meta = ObjectMeta {
             size: plain,
             etag: "e".into(),
-            sse: Some(sse),
+            sse: Some(sse.clone()),
             ..ObjectMeta::default()
         };
         let e = w.commit(meta, PutCondition::None).await.expect("commit");

@@ -354,6 +354,7 @@ fn encryption_parameters_round_trip() {
             kind,
             seed: [7; 32],
             key_md5: [9; 16],
+            kms: None,
         });
         let rec = CommitRec {
             bucket: 1,
@@ -367,6 +368,60 @@ fn encryption_parameters_round_trip() {
         // Cutting the parameters off is a decode error, not a plain object.
         let bytes = rec.encode();
         assert!(CommitRec::decode(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
+
+/// An SSE-KMS envelope rides under meta bit 10, after the SSE parameters
+/// and before bit 11's multipart block; kind 3 without it (or it without
+/// kind 3) is refused, and cutting it short is a decode error.
+#[test]
+fn kms_envelope_round_trips_under_bit_10() {
+    for (context, multipart) in [(None, false), (Some("{\"a\":\"b\"}"), true)] {
+        let mut meta = sample_meta();
+        meta.sse = Some(SseInfo {
+            kind: SseKind::Kms,
+            seed: [7; 32],
+            key_md5: [0; 16],
+            kms: Some(Box::new(crate::store::KmsEnvelope {
+                key_arn: "arn:aws:kms:us-east-1:000000000001:key/k".into(),
+                key_version: 3,
+                wrapped_data_key: [5; crate::store::WRAPPED_DATA_KEY_BYTES],
+                context: context.map(str::to_string),
+                bucket_key_enabled: true,
+                dsse: multipart,
+            })),
+        });
+        if multipart {
+            meta.multipart = Some(Box::new(MultipartDetails {
+                checksum: None,
+                part_checksums: vec![],
+                initiator: Some(1),
+            }));
+        }
+        let rec = CommitRec {
+            bucket: 1,
+            key: "kms".into(),
+            version_id: 0,
+            meta: meta.clone(),
+            extents: vec![],
+        };
+        let bytes = rec.encode();
+        assert_eq!(CommitRec::decode(&bytes).expect("decode").meta, meta);
+        assert!(CommitRec::decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut without = meta.clone();
+        if let Some(s) = without.sse.as_mut() {
+            s.kms = None;
+        }
+        let rec = CommitRec {
+            meta: without,
+            ..rec
+        };
+        // encode asserts the invariant in debug builds; decode must refuse
+        // such bytes whatever wrote them.
+        let no_env = std::panic::catch_unwind(|| rec.encode());
+        if let Ok(b) = no_env {
+            assert!(CommitRec::decode(&b).is_err());
+        }
     }
 }
 
@@ -389,6 +444,7 @@ fn multipart_details_round_trip_under_bit_11() {
     for sse in [
         None,
         Some(SseInfo {
+            kms: None,
             kind: SseKind::S3,
             seed: [7; 32],
             key_md5: [0; 16],

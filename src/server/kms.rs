@@ -1,0 +1,144 @@
+//! The SSE-KMS key service in the request path: which key a write uses
+//! (creating the server's default key once), wrapping and opening data
+//! keys against this shard's catalog snapshot (no lock, no I/O), the S3
+//! errors for keys that are missing, disabled or pending deletion, and
+//! shard 0's task that destroys keys whose waiting period has ended.
+
+use super::catalog_service;
+use super::shard::ShardCtx;
+use crate::catalog::{CatalogError, CatalogOp, ROOT_CREDENTIAL_ID};
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::sse::kms::{self, KeyState, KmsError, KmsKey, KmsOp, KmsRequest};
+use crate::store::{SseInfo, SseKind};
+use std::time::Duration;
+
+/// How often shard 0 looks for keys past their deletion date.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The account every key's ARN names (the root credential's).
+pub fn account(_ctx: &ShardCtx) -> String {
+    crate::access::principal::account_id(ROOT_CREDENTIAL_ID)
+}
+
+pub fn key_arn(ctx: &ShardCtx, id: &str) -> String {
+    kms::arn(&ctx.config.region, &account(ctx), id)
+}
+
+fn not_found(given: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::KmsNotFound).with_message(format!("Key '{given}' does not exist"))
+}
+
+/// The S3 error for using `key` now, if it cannot be used.
+fn unusable(ctx: &ShardCtx, key: &KmsKey, now: i64) -> Option<S3Error> {
+    let arn = key_arn(ctx, &key.id);
+    match key.state {
+        KeyState::Enabled => None,
+        _ if key.destroyed(now) => Some(
+            S3Error::new(S3ErrorCode::KmsNotFound)
+                .with_message(format!("Key '{arn}' does not exist: it was deleted")),
+        ),
+        KeyState::Disabled => {
+            Some(S3Error::new(S3ErrorCode::KmsDisabled).with_message(format!("{arn} is disabled.")))
+        }
+        KeyState::PendingDeletion => Some(
+            S3Error::new(S3ErrorCode::KmsInvalidState)
+                .with_message(format!("{arn} is pending deletion.")),
+        ),
+    }
+}
+
+fn crypto_error(e: kms::KmsCryptoError) -> S3Error {
+    S3Error::new(S3ErrorCode::InternalError).with_message(match e {
+        kms::KmsCryptoError::Random => "the OS random source failed",
+        kms::KmsCryptoError::Authentication => {
+            "a KMS key or data key failed authentication (damaged key store or master key)"
+        }
+    })
+}
+
+/// Wraps a fresh data key for `info` (an SSE-KMS object's) under the key
+/// `r` names, or the server's default key; sets `info.kms`.
+pub async fn new_data_key(
+    ctx: &ShardCtx,
+    r: &KmsRequest,
+    info: &mut SseInfo,
+) -> Result<[u8; 32], S3Error> {
+    debug_assert_eq!(info.kind, SseKind::Kms);
+    let given = match &r.key {
+        Some(k) => k.clone(),
+        None => {
+            ensure_default_key(ctx).await?;
+            kms::DEFAULT_KEY_ALIAS.to_string()
+        }
+    };
+    let master = super::sse::master(ctx)?;
+    let now = crate::util::time::unix_now_millis();
+    let (env, data) = ctx.with_catalog(|c| {
+        let key = kms::resolve(c.kms_keys(), &given).ok_or_else(|| not_found(&given))?;
+        if let Some(e) = unusable(ctx, key, now) {
+            return Err(e);
+        }
+        kms::new_data_key(master, key, key_arn(ctx, &key.id), r).map_err(crypto_error)
+    })?;
+    info.kms = Some(Box::new(env));
+    Ok(data)
+}
+
+/// The data key of SSE-KMS object `info`, if its key is enabled.
+pub fn open_data_key(ctx: &ShardCtx, info: &SseInfo) -> Result<[u8; 32], S3Error> {
+    let Some(env) = info.kms.as_deref() else {
+        return Err(S3Error::new(S3ErrorCode::InternalError)
+            .with_message("an SSE-KMS object without its data key"));
+    };
+    let master = super::sse::master(ctx)?;
+    let now = crate::util::time::unix_now_millis();
+    let id = kms::id_of_arn(&env.key_arn).unwrap_or(&env.key_arn);
+    ctx.with_catalog(|c| {
+        let key = c
+            .kms_keys()
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| not_found(&env.key_arn))?;
+        if let Some(e) = unusable(ctx, key, now) {
+            return Err(e);
+        }
+        kms::open_data_key(master, key, env).map_err(crypto_error)
+    })
+}
+
+/// Creates the server's default key (`alias/aws/s3`) unless it exists.
+async fn ensure_default_key(ctx: &ShardCtx) -> Result<(), S3Error> {
+    let exists = ctx.with_catalog(|c| kms::resolve(c.kms_keys(), kms::DEFAULT_KEY_ALIAS).is_some());
+    if exists {
+        return Ok(());
+    }
+    let key = kms::new_key(
+        super::sse::master(ctx)?,
+        Some(kms::DEFAULT_KEY_ALIAS.to_string()),
+        "Default key for SSE-KMS writes that name no key".to_string(),
+        crate::util::time::unix_now_millis(),
+    )
+    .map_err(crypto_error)?;
+    match catalog_service::change(ctx, CatalogOp::Kms(KmsOp::Create(Box::new(key)))).await {
+        // Another request created it first: theirs is the default.
+        Ok(_) | Err(CatalogError::Kms(KmsError::AliasTaken(_))) => Ok(()),
+        Err(e) => Err(S3Error::new(S3ErrorCode::InternalError)
+            .with_message(format!("the default KMS key could not be created: {e:?}"))),
+    }
+}
+
+/// Shard 0: destroys keys whose waiting period has ended, as it ends
+/// (their objects already fail to read: `KmsKey::destroyed`).
+pub async fn purge_task(ctx: std::rc::Rc<ShardCtx>) {
+    debug_assert_eq!(ctx.id, 0);
+    loop {
+        monoio::time::sleep(PURGE_INTERVAL).await;
+        let now = crate::util::time::unix_now_millis();
+        let due = ctx.with_catalog(|c| c.kms_keys().iter().any(|k| k.destroyed(now)));
+        if due {
+            if let Err(e) = catalog_service::change(&ctx, CatalogOp::Kms(KmsOp::Purge)).await {
+                tracing::warn!("destroying KMS keys past their deletion date failed: {e:?}");
+            }
+        }
+    }
+}
