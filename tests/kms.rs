@@ -746,3 +746,19 @@ fn keys_and_kms_objects_survive_kill_9() {
         }
     });
 }
+
+/// boto3 and the aws CLI (tests/python/test_kms.py) against a key made here.
+#[test]
+fn boto3_and_aws_cli_use_kms_keys() {
+    let server = Server::start(2);
+    let (_, arn) = create_key(&server, "py");
+    let api_key = common::admin_api_key(&server);
+    common::run_pytest(
+        &server,
+        "test_kms.py",
+        &[
+            ("KMS_KEY_ARN", arn.as_str()),
+            ("ADMIN_API_KEY", api_key.as_str()),
+        ],
+    );
+}
