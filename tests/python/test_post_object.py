@@ -444,3 +444,14 @@ def test_a_field_sent_twice_is_checked_twice(s3, bucket):
     assert (r.status_code, error(r)[0]) == (403, "AccessDenied"), r.text
     assert "Policy Condition failed" in error(r)[1]
     absent(s3, bucket, "twice")
+
+
+def test_unknown_storage_class_is_refused_as_put_refuses_it(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="put", Body=b"x", StorageClass="NO_SUCH_CLASS")
+    assert e.value.response["Error"]["Code"] == "InvalidStorageClass"
+    cls = {"x-amz-storage-class": "NO_SUCH_CLASS"}
+    r = post(form(s3, bucket, "cls", cls, [cls]))
+    assert (r.status_code, error(r)[0]) == (400, "InvalidStorageClass"), r.text
+    absent(s3, bucket, "cls")
+    absent(s3, bucket, "put")

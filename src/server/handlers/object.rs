@@ -179,6 +179,7 @@ fn declared_size(req: &Req) -> Result<Option<u64>, S3Error> {
 }
 
 pub fn base_meta(req: &Req) -> Result<ObjectMeta, S3Error> {
+    check_storage_class(req)?;
     let h = |n: &str| req.header(n).map(str::to_string);
     Ok(ObjectMeta {
         content_type: h("content-type"),
@@ -194,6 +195,33 @@ pub fn base_meta(req: &Req) -> Result<ObjectMeta, S3Error> {
         },
         ..Default::default()
     })
+}
+
+/// The storage classes S3 names. Objects are kept alike whatever the
+/// class; a name outside this list is S3's InvalidStorageClass.
+const STORAGE_CLASSES: [&str; 12] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+    "FSX_OPENZFS",
+];
+
+fn check_storage_class(req: &Req) -> Result<(), S3Error> {
+    match req.header("x-amz-storage-class") {
+        Some(class) if !STORAGE_CLASSES.contains(&class) => {
+            Err(S3Error::new(S3ErrorCode::InvalidStorageClass)
+                .with("StorageClassRequested", class.to_string()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn too_large() -> S3Error {
