@@ -455,3 +455,26 @@ def test_unknown_storage_class_is_refused_as_put_refuses_it(s3, bucket):
     assert (r.status_code, error(r)[0]) == (400, "InvalidStorageClass"), r.text
     absent(s3, bucket, "cls")
     absent(s3, bucket, "put")
+
+
+def test_sse_kms(s3, bucket):
+    """aws:kms fields: PutObject's SSE-KMS (the server's default key when
+    the form names none, an encryption context kept); a key that does not
+    exist is PutObject's KMS.NotFoundException, nothing stored."""
+    kms = {"x-amz-server-side-encryption": "aws:kms"}
+    r = post(form(s3, bucket, "kms", kms, [kms]), content=b"kms sealed")
+    assert r.status_code == 204, r.text
+    assert r.headers["x-amz-server-side-encryption"] == "aws:kms"
+    head = s3.head_object(Bucket=bucket, Key="kms")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == r.headers["x-amz-server-side-encryption-aws-kms-key-id"]
+    assert s3.get_object(Bucket=bucket, Key="kms")["Body"].read() == b"kms sealed"
+    ctx = base64.b64encode(json.dumps({"app": "form"}).encode()).decode()
+    with_ctx = {**kms, "x-amz-server-side-encryption-context": ctx}
+    r = post(form(s3, bucket, "ctx", with_ctx, [{k: v} for k, v in with_ctx.items()]))
+    assert r.status_code == 204, r.text
+    assert r.headers["x-amz-server-side-encryption-context"] == ctx
+    missing = {**kms, "x-amz-server-side-encryption-aws-kms-key-id": "alias/no-such-key"}
+    r = post(form(s3, bucket, "nokey", missing, [{k: v} for k, v in missing.items()]))
+    assert (r.status_code, error(r)[0]) == (400, "KMS.NotFoundException"), r.text
+    absent(s3, bucket, "nokey")
