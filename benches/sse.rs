@@ -63,5 +63,35 @@ fn bench_keys(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_sse, bench_keys);
+/// SSE-KMS's per-object key work beside SSE-S3's: a PUT wraps a fresh
+/// data key (a version key a shard has cached), a GET unwraps it; uncached,
+/// the version's material is opened from under the master key first.
+fn bench_kms_keys(c: &mut Criterion) {
+    use ringstore::sse::kms;
+    let master = ringstore::sse::MasterKey::from_bytes([3u8; 32]);
+    let key = kms::new_key(&master, None, String::new(), 0).expect("key");
+    let version = kms::version_key(&master, &key, 1).expect("version key");
+    let req = kms::KmsRequest::default();
+    let (env, data) =
+        kms::wrap_data_key(&version, &key.id, 1, "arn".into(), &req).expect("data key");
+    let mut info =
+        ringstore::sse::new_info(&ringstore::sse::Encryption::Kms(req.clone())).expect("info");
+    info.kms = Some(Box::new(env.clone()));
+    let mut g = c.benchmark_group("sse_kms_keys");
+    g.bench_function("put: wrap a new data key (version key cached)", |b| {
+        b.iter(|| kms::wrap_data_key(&version, &key.id, 1, "arn".into(), black_box(&req)))
+    });
+    g.bench_function("get: unwrap the data key (version key cached)", |b| {
+        b.iter(|| kms::unwrap_data_key(&version, &key.id, black_box(&env)))
+    });
+    g.bench_function("get: unwrap uncached (version from master)", |b| {
+        b.iter(|| kms::open_data_key(&master, &key, black_box(&env)))
+    });
+    g.bench_function("object keys from the data key", |b| {
+        b.iter(|| ringstore::sse::ObjectKeys::for_kms(black_box(&info), &data))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_sse, bench_keys, bench_kms_keys);
 criterion_main!(benches);

@@ -94,7 +94,6 @@ async fn make_bucket(s3: &aws_sdk_s3::Client, name: &str) {
         .expect("create bucket");
 }
 
-#[test]
 fn keys_are_managed_through_the_admin_api() {
     let server = Server::start_with(2, &["--kms-min-deletion-wait-secs", "60"]);
     let (id, arn) = create_key(&server, "billing");
@@ -163,7 +162,6 @@ fn keys_are_managed_through_the_admin_api() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }
 
-#[test]
 fn kms_objects_of_every_size_round_trip_with_their_headers() {
     let server = Server::start(2);
     let (_, arn) = create_key(&server, "app");
@@ -295,7 +293,6 @@ fn kms_objects_of_every_size_round_trip_with_their_headers() {
 
 /// Multipart under a key, and copies between every pair of none, SSE-S3,
 /// SSE-C and SSE-KMS.
-#[test]
 fn kms_multipart_and_every_copy_combination() {
     let server = Server::start_with(2, &["--allow-sse-c-over-http"]);
     let (_, arn) = create_key(&server, "mp");
@@ -433,7 +430,6 @@ fn kms_multipart_and_every_copy_combination() {
     ));
 }
 
-#[test]
 fn bucket_default_kms_applies_to_writes_without_headers() {
     let server = Server::start(1);
     let (_, arn) = create_key(&server, "dflt");
@@ -528,7 +524,6 @@ fn bucket_default_kms_applies_to_writes_without_headers() {
     });
 }
 
-#[test]
 fn kms_requests_s3_refuses_are_refused() {
     let server = Server::start(1);
     let (_, arn) = create_key(&server, "e");
@@ -613,7 +608,6 @@ fn kms_requests_s3_refuses_are_refused() {
     });
 }
 
-#[test]
 fn key_states_rotation_and_deletion_gate_objects() {
     let server = Server::start_with(2, &["--kms-min-deletion-wait-secs", "2"]);
     let (id, arn) = create_key(&server, "life");
@@ -630,6 +624,8 @@ fn key_states_rotation_and_deletion_gate_objects() {
                 .send()
         };
         put("v1").await.expect("put v1");
+        // Read once, so its shard holds the opened data key.
+        assert_eq!(get(&s3, "life", "v1").await.as_deref(), Ok(&b"v1"[..]));
         // Disabled: reads and writes refused; metadata still answers.
         assert_eq!(key_action(&server, &id, "disable", Value::Null).0, 200);
         assert_eq!(
@@ -762,3 +758,14 @@ fn boto3_and_aws_cli_use_kms_keys() {
         ],
     );
 }
+
+// Each on the log store and on `serve --memory` (whose key service is the
+// same catalog, in its throw-away catalog dir).
+crate::on_both_backends!(
+    keys_are_managed_through_the_admin_api,
+    kms_objects_of_every_size_round_trip_with_their_headers,
+    kms_multipart_and_every_copy_combination,
+    bucket_default_kms_applies_to_writes_without_headers,
+    kms_requests_s3_refuses_are_refused,
+    key_states_rotation_and_deletion_gate_objects,
+);

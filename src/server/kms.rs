@@ -9,11 +9,67 @@ use super::shard::ShardCtx;
 use crate::catalog::{CatalogError, CatalogOp, ROOT_CREDENTIAL_ID};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::sse::kms::{self, KeyState, KmsError, KmsKey, KmsOp, KmsRequest};
-use crate::store::{SseInfo, SseKind};
+use crate::store::{SseInfo, SseKind, WRAPPED_DATA_KEY_BYTES};
+use ring::aead::LessSafeKey;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// How often shard 0 looks for keys past their deletion date.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Most key versions a shard keeps opened.
+pub const MAX_CACHED_KEY_VERSIONS: usize = 1024;
+/// Most data keys a shard keeps opened (32 bytes each, plus the 60-byte
+/// wrapped form that finds them).
+pub const MAX_CACHED_DATA_KEYS: usize = 8192;
+
+/// A shard's opened key versions and data keys, so a GET of an SSE-KMS
+/// object costs what an SSE-S3 one does. Dropped whole when the catalog
+/// changes (a disabled, rotated or deleted key's entries go with it) or a
+/// map is full; every use checks the key's state in the snapshot first, so
+/// the cache never lets a disabled key work.
+#[derive(Default)]
+pub struct KmsCache {
+    catalog_version: u64,
+    versions: HashMap<(String, u32), Rc<LessSafeKey>>,
+    /// By wrapped bytes: the data key and what it was opened with (key
+    /// id, version, context), which a hit must match as the AAD had to.
+    data_keys: HashMap<[u8; WRAPPED_DATA_KEY_BYTES], OpenedDataKey>,
+}
+
+struct OpenedDataKey {
+    data: [u8; 32],
+    key_id: String,
+    version: u32,
+    context: Option<String>,
+}
+
+impl KmsCache {
+    fn follow(&mut self, catalog_version: u64) {
+        if self.catalog_version != catalog_version {
+            self.versions.clear();
+            self.data_keys.clear();
+            self.catalog_version = catalog_version;
+        }
+    }
+}
+
+/// `key`'s version `version`, opened (from the cache if there).
+fn version_key(ctx: &ShardCtx, key: &KmsKey, version: u32) -> Result<Rc<LessSafeKey>, S3Error> {
+    let mut cache = ctx.kms_cache.borrow_mut();
+    cache.follow(ctx.catalog_version());
+    if let Some(k) = cache.versions.get(&(key.id.clone(), version)) {
+        return Ok(k.clone());
+    }
+    let master = super::sse::master(ctx)?;
+    let k = Rc::new(kms::version_key(master, key, version).map_err(crypto_error)?);
+    if cache.versions.len() >= MAX_CACHED_KEY_VERSIONS {
+        cache.versions.clear();
+    }
+    cache.versions.insert((key.id.clone(), version), k.clone());
+    Ok(k)
+}
 
 /// The account every key's ARN names (the root credential's).
 pub fn account(_ctx: &ShardCtx) -> String {
@@ -71,14 +127,16 @@ pub async fn new_data_key(
             kms::DEFAULT_KEY_ALIAS.to_string()
         }
     };
-    let master = super::sse::master(ctx)?;
     let now = crate::util::time::unix_now_millis();
     let (env, data) = ctx.with_catalog(|c| {
         let key = kms::resolve(c.kms_keys(), &given).ok_or_else(|| not_found(&given))?;
         if let Some(e) = unusable(ctx, key, now) {
             return Err(e);
         }
-        kms::new_data_key(master, key, key_arn(ctx, &key.id), r).map_err(crypto_error)
+        let version = key.current().version;
+        let wrapping = version_key(ctx, key, version)?;
+        kms::wrap_data_key(&wrapping, &key.id, version, key_arn(ctx, &key.id), r)
+            .map_err(crypto_error)
     })?;
     info.kms = Some(Box::new(env));
     Ok(data)
@@ -90,7 +148,6 @@ pub fn open_data_key(ctx: &ShardCtx, info: &SseInfo) -> Result<[u8; 32], S3Error
         return Err(S3Error::new(S3ErrorCode::InternalError)
             .with_message("an SSE-KMS object without its data key"));
     };
-    let master = super::sse::master(ctx)?;
     let now = crate::util::time::unix_now_millis();
     let id = kms::id_of_arn(&env.key_arn).unwrap_or(&env.key_arn);
     ctx.with_catalog(|c| {
@@ -102,7 +159,34 @@ pub fn open_data_key(ctx: &ShardCtx, info: &SseInfo) -> Result<[u8; 32], S3Error
         if let Some(e) = unusable(ctx, key, now) {
             return Err(e);
         }
-        kms::open_data_key(master, key, env).map_err(crypto_error)
+        let cached = {
+            let mut cache = ctx.kms_cache.borrow_mut();
+            cache.follow(ctx.catalog_version());
+            cache
+                .data_keys
+                .get(&env.wrapped_data_key)
+                .filter(|o| {
+                    o.key_id == key.id && o.version == env.key_version && o.context == env.context
+                })
+                .map(|o| o.data)
+        };
+        if let Some(d) = cached {
+            return Ok(d);
+        }
+        let wrapping = version_key(ctx, key, env.key_version)?;
+        let data = kms::unwrap_data_key(&wrapping, &key.id, env).map_err(crypto_error)?;
+        let mut cache = ctx.kms_cache.borrow_mut();
+        if cache.data_keys.len() >= MAX_CACHED_DATA_KEYS {
+            cache.data_keys.clear();
+        }
+        let opened = OpenedDataKey {
+            data,
+            key_id: key.id.clone(),
+            version: env.key_version,
+            context: env.context.clone(),
+        };
+        cache.data_keys.insert(env.wrapped_data_key, opened);
+        Ok(data)
     })
 }
 

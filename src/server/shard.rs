@@ -61,6 +61,8 @@ pub struct ShardCtx {
     pub faults: crate::faults::FaultsCell,
     /// This shard's slice of every rate limit (`crate::ratelimit`).
     pub limits: crate::ratelimit::LimitsCell,
+    /// Opened SSE-KMS key versions and data keys (`server::kms`).
+    pub kms_cache: RefCell<super::kms::KmsCache>,
 }
 
 impl ShardCtx {
@@ -115,6 +117,7 @@ impl ShardCtx {
             completed_uploads: RefCell::new(Default::default()),
             faults,
             limits,
+            kms_cache: RefCell::new(Default::default()),
         }
     }
 
@@ -125,6 +128,11 @@ impl ShardCtx {
     /// The catalog snapshot this shard holds now.
     pub fn catalog(&self) -> Arc<VersionedCatalog> {
         self.catalog.borrow().clone()
+    }
+
+    /// The version of the catalog snapshot this shard holds.
+    pub fn catalog_version(&self) -> u64 {
+        self.catalog.borrow().version
     }
 
     /// Borrow the catalog without touching the Arc's counter.

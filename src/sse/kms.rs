@@ -505,26 +505,37 @@ pub struct KmsRequest {
     pub dsse: bool,
 }
 
-/// A fresh data key wrapped under `key`'s current version: the envelope
-/// to store and the data key to derive the content key from.
-pub fn new_data_key(
+/// The AES-256-GCM key of `key`'s version `version`: its material opened
+/// from under the master key (what a shard caches, `server::kms`).
+pub fn version_key(
     master: &MasterKey,
     key: &KmsKey,
+    version: u32,
+) -> Result<LessSafeKey, KmsCryptoError> {
+    let v = key.version(version).ok_or(KmsCryptoError::Authentication)?;
+    unwrap_material(master, &key.id, v)
+}
+
+/// A fresh data key wrapped under `wrapping`, version `version` of key
+/// `key_id`: the envelope to store and the data key to derive the content
+/// key from.
+pub fn wrap_data_key(
+    wrapping: &LessSafeKey,
+    key_id: &str,
+    version: u32,
     key_arn: String,
     req: &KmsRequest,
 ) -> Result<(KmsEnvelope, [u8; 32]), KmsCryptoError> {
-    let v = key.current();
-    let wrapping = unwrap_material(master, &key.id, v)?;
     let data: [u8; 32] = random()?;
     let wrapped_data_key: [u8; WRAPPED_DATA_KEY_BYTES] = seal(
-        &wrapping,
+        wrapping,
         &data,
-        &data_key_aad(&key.id, v.version, req.context.as_deref()),
+        &data_key_aad(key_id, version, req.context.as_deref()),
     )?;
     Ok((
         KmsEnvelope {
             key_arn,
-            key_version: v.version,
+            key_version: version,
             wrapped_data_key,
             context: req.context.clone(),
             bucket_key_enabled: req.bucket_key_enabled,
@@ -534,21 +545,40 @@ pub fn new_data_key(
     ))
 }
 
-/// The data key `env` wraps under `key` (the key its ARN names).
+/// The data key `env` wraps, given its key version's key `wrapping`.
+pub fn unwrap_data_key(
+    wrapping: &LessSafeKey,
+    key_id: &str,
+    env: &KmsEnvelope,
+) -> Result<[u8; 32], KmsCryptoError> {
+    open(
+        wrapping,
+        &env.wrapped_data_key,
+        &data_key_aad(key_id, env.key_version, env.context.as_deref()),
+    )
+}
+
+/// `wrap_data_key` under `key`'s current version, unwrapping it first.
+pub fn new_data_key(
+    master: &MasterKey,
+    key: &KmsKey,
+    key_arn: String,
+    req: &KmsRequest,
+) -> Result<(KmsEnvelope, [u8; 32]), KmsCryptoError> {
+    let v = key.current().version;
+    let wrapping = version_key(master, key, v)?;
+    wrap_data_key(&wrapping, &key.id, v, key_arn, req)
+}
+
+/// `unwrap_data_key` for `key` (the key its ARN names), unwrapping the
+/// version's key first.
 pub fn open_data_key(
     master: &MasterKey,
     key: &KmsKey,
     env: &KmsEnvelope,
 ) -> Result<[u8; 32], KmsCryptoError> {
-    let v = key
-        .version(env.key_version)
-        .ok_or(KmsCryptoError::Authentication)?;
-    let wrapping = unwrap_material(master, &key.id, v)?;
-    open(
-        &wrapping,
-        &env.wrapped_data_key,
-        &data_key_aad(&key.id, v.version, env.context.as_deref()),
-    )
+    let wrapping = version_key(master, key, env.key_version)?;
+    unwrap_data_key(&wrapping, &key.id, env)
 }
 
 /// The key id in a key ARN (what envelopes store).
