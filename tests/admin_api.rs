@@ -1011,6 +1011,102 @@ fn stats_match_what_s3_clients_created() {
     );
 }
 
+/// The dashboard charts' data (`GET stats/history`): per interval over the
+/// last minutes, every shard merged, S3 requests, body bytes and p50/p99
+/// latency. S3 load moves them; the management API's own calls do not.
+#[test]
+fn stats_history_moves_with_s3_load_and_merges_shards() {
+    const PUTS: u64 = 30;
+    const BODY_BYTES: u64 = 10_000;
+    let server = Server::start(2);
+    let api = Api::new(&server);
+    let sum = |v: &Value, field: &str| -> u64 {
+        v["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .map(|p| p[field].as_u64().expect(field))
+            .sum()
+    };
+    let before = api.ok("GET", "stats/history", None);
+    let points = before["points"].as_array().expect("points");
+    assert_eq!(before["interval_secs"], 5, "{before}");
+    assert_eq!(points.len(), 60, "five minutes of 5 s intervals");
+    assert_eq!(
+        points.last().expect("last")["complete"],
+        false,
+        "in progress"
+    );
+    assert!(points[..59].iter().all(|p| p["complete"] == true));
+    assert!(points
+        .windows(2)
+        .all(|w| w[1]["start"].as_f64() > w[0]["start"].as_f64()));
+    assert_eq!(sum(&before, "requests"), 0, "no S3 request yet: {before}");
+    // Keys on both shards, written and read back.
+    rt().block_on(async {
+        let s3 = s3_client(&server).await;
+        s3.create_bucket()
+            .bucket("charts")
+            .send()
+            .await
+            .expect("create");
+        for i in 0..PUTS {
+            s3.put_object()
+                .bucket("charts")
+                .key(format!("k{i}"))
+                .body(ByteStream::from(vec![3u8; BODY_BYTES as usize]))
+                .send()
+                .await
+                .expect("put");
+            let got = s3
+                .get_object()
+                .bucket("charts")
+                .key(format!("k{i}"))
+                .send()
+                .await
+                .expect("get");
+            got.body.collect().await.expect("body");
+        }
+    });
+    let after = api.ok("GET", "stats/history", None);
+    assert!(sum(&after, "requests") > 2 * PUTS, "{after}");
+    assert!(sum(&after, "bytes_in") >= PUTS * BODY_BYTES, "{after}");
+    assert!(sum(&after, "bytes_out") >= PUTS * BODY_BYTES, "{after}");
+    let busy: Vec<&Value> = after["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter(|p| p["requests"].as_u64() > Some(0))
+        .collect();
+    assert!(!busy.is_empty());
+    for p in &busy {
+        let (p50, p99) = (p["p50_micros"].as_u64(), p["p99_micros"].as_u64());
+        assert!(p50.is_some_and(|p50| p50 > 0 && p99 >= Some(p50)), "{p}");
+        let rate = p["requests_per_sec"].as_f64().expect("rate");
+        let secs = p["seconds"].as_f64().expect("seconds");
+        assert!(
+            (rate * secs - p["requests"].as_f64().expect("n")).abs() < 1e-6,
+            "{p}"
+        );
+    }
+    // Every shard's requests are in the sums: the Prometheus counters, per
+    // shard, count the same S3 requests.
+    let metrics = raw(&server, "GET", "/_admin/metrics", &[], b"").body_text();
+    let s3_requests: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ringstore_requests_total{"))
+        .filter(|l| !l.contains("operation=\"Admin"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(s3_requests, sum(&after, "requests"), "{metrics}");
+    // The API's own calls are not S3 traffic.
+    for _ in 0..5 {
+        api.ok("GET", "stats", None);
+    }
+    let again = api.ok("GET", "stats/history", None);
+    assert_eq!(sum(&again, "requests"), sum(&after, "requests"));
+}
+
 /// Sum of one per-shard counter in the Prometheus text.
 fn metric_sum(metrics: &str, name: &str) -> u64 {
     metrics

@@ -42,6 +42,13 @@ pub async fn route(
     let query = parse_query(head.raw_query());
     match (m, seg.as_slice()) {
         (Method::Get, ["stats"]) => stats(ctx).await,
+        (Method::Get, ["stats", "history"]) => Ok(json(
+            200,
+            &serde_json::json!({
+                "interval_secs": super::history::HISTORY_INTERVAL_SECS,
+                "points": msg::history_everywhere(ctx).await,
+            }),
+        )),
         (Method::Get, ["credentials"]) => Ok(list_credentials(ctx)),
         (Method::Post, ["credentials"]) => {
             create_credential(ctx, &read_body(conn, body).await?).await

@@ -7,6 +7,7 @@
 //! quantiles over any window (`histogram_quantile` of a `rate`). There are
 //! no lifetime-wide quantiles: they cannot be summed, and they stop moving.
 
+use super::history::{History, Interval};
 use crate::server::lifecycle::LifecycleStats;
 use crate::server::md5_batch::Md5BatchStats;
 use crate::server::shard::ShardCtx;
@@ -21,6 +22,10 @@ pub const LATENCY_BUCKETS_MICROS: [u64; 18] = [
     25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
     1_000_000, 2_500_000, 5_000_000, 10_000_000,
 ];
+/// Operations of the management API and console (`admin::serve`), left
+/// out of the charts' history.
+const ADMIN_OPERATION_PREFIX: &str = "Admin";
+
 /// Buckets and the overflow (+Inf) one.
 const LATENCY_SLOTS: usize = LATENCY_BUCKETS_MICROS.len() + 1;
 
@@ -62,6 +67,8 @@ pub struct ShardMetrics {
     in_flight: u64,
     /// Faults injected, by (rule id, action) (`crate::faults`).
     faults: BTreeMap<(String, &'static str), u64>,
+    /// S3 requests per recent interval, for the console's charts.
+    history: History,
 }
 
 /// Marks one request in flight; `finish` ends it.
@@ -90,8 +97,18 @@ impl ShardMetrics {
         *self.requests.entry((operation, status)).or_default() += 1;
         self.bytes_in += bytes_in;
         self.bytes_out += bytes_out;
-        let micros = t.started.elapsed().as_micros() as u64;
+        let now = Instant::now();
+        let micros = now.saturating_duration_since(t.started).as_micros() as u64;
         self.latency.entry(operation).or_default().record(micros);
+        // The charts show S3 clients' traffic, not the console's own polling.
+        if !operation.starts_with(ADMIN_OPERATION_PREFIX) {
+            self.history.record(now, micros, bytes_in, bytes_out);
+        }
+    }
+
+    /// This shard's recent intervals (`history::merge` joins the shards').
+    pub fn history(&self, now: Instant) -> Vec<Interval> {
+        self.history.snapshot(now)
     }
 
     /// Ends a request that got no answer (its connection was reset by an

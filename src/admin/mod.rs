@@ -7,6 +7,7 @@ pub mod access;
 pub mod api;
 pub mod bucket_config;
 pub mod faults;
+pub mod history;
 pub mod json;
 pub mod kms;
 pub mod metrics;

@@ -31,6 +31,11 @@ pub enum AdminMsg {
     Metrics {
         reply: Reply<MetricsSnapshot>,
     },
+    /// The receiving shard's recent intervals, as of the asker's `now`.
+    History {
+        now: std::time::Instant,
+        reply: Reply<Vec<super::history::Interval>>,
+    },
     /// One bucket's multipart uploads in progress on the receiving shard.
     Uploads {
         bucket: BucketId,
@@ -112,6 +117,9 @@ pub fn handle(ctx: &ShardCtx, msg: AdminMsg) {
         }
         AdminMsg::Metrics { reply } => {
             let _ = reply.send(ctx.admin.metrics.borrow().snapshot(ctx));
+        }
+        AdminMsg::History { now, reply } => {
+            let _ = reply.send(ctx.admin.metrics.borrow().history(now));
         }
         AdminMsg::Uploads { bucket, reply } => {
             let _ = reply.send(ctx.store.upload_summaries(bucket));
@@ -231,6 +239,18 @@ pub async fn metrics_everywhere(ctx: &ShardCtx) -> Vec<MetricsSnapshot> {
         |reply| AdminMsg::Metrics { reply },
     )
     .await
+}
+
+/// The charts' points: every shard's recent intervals, merged.
+pub async fn history_everywhere(ctx: &ShardCtx) -> Vec<super::history::Point> {
+    let now = std::time::Instant::now();
+    let shards = gather(
+        ctx,
+        || ctx.admin.metrics.borrow().history(now),
+        |reply| AdminMsg::History { now, reply },
+    )
+    .await;
+    super::history::merge(&shards, now)
 }
 
 /// Every shard's health, in shard order (those that answered).

@@ -222,6 +222,39 @@ try {
   if ((await card("Shards")) !== "2" || st.shards !== 2) throw new Error("shards card: " + (await card("Shards")));
   if (!(await card("Version")).startsWith(st.version + " (")) throw new Error("version card: " + (await card("Version")));
   if (!/^\d+ (min|h|d) /.test(await card("Uptime"))) throw new Error("uptime card: " + (await card("Uptime")));
+  // Charts: requests/s, bytes/s and p50/p99 latency over the last minutes
+  // (stats/history), redrawn every 5 s: S3 traffic moves them.
+  await page.waitForSelector('#charts figure[data-chart="latency"]');
+  const hist = await call("GET", "stats/history");
+  for (const name of ["requests", "bytes", "latency"]) {
+    const n = await page.getAttribute(`#charts figure[data-chart="${name}"]`, "data-points");
+    if (Number(n) !== hist.points.length || !(hist.points.length > 1)) throw new Error(`${name} chart: ${n} points, the API ${hist.points.length}`);
+  }
+  const drawn = async () => Number(await page.getAttribute("#charts", "data-requests"));
+  const before = await drawn();
+  if (!(before > 0)) throw new Error("the requests chart shows no request after the uploads: " + before);
+  const root = (await call("GET", "credentials")).credentials[0].access_key;
+  const signed = await call("POST", "presigned-urls", { bucket_name: "console-bucket", object_key: "v.txt",
+    method: "GET", expires_in: 600, access_key: root });
+  for (let i = 0; i < 25; i++) {
+    const r = await fetch(new URL(signed.url, url));
+    if (!r.ok) throw new Error("presigned GET: " + r.status);
+    await r.arrayBuffer();
+  }
+  await page.waitForFunction((b) => Number(document.getElementById("charts").dataset.requests) >= b + 25, before, { timeout: 20000 });
+  // Every line is drawn; the largest of each chart (its scale) rises above
+  // the baseline somewhere (an SVG y under 146). Bytes out and p50 share a
+  // scale with larger values, so they may stay close to the baseline.
+  for (const series of ["requests_per_sec", "bytes_in_per_sec", "bytes_out_per_sec", "p50_micros", "p99_micros"]) {
+    const d = (await page.getAttribute(`#charts path[data-series="${series}"]`, "d")) || "";
+    const ys = [...d.matchAll(/[ML][\d.]+,([\d.]+)/g)].map((m) => Number(m[1]));
+    if (ys.length < 2) throw new Error(`the ${series} line is missing: ${d}`);
+    const scale = ["requests_per_sec", "bytes_in_per_sec", "p99_micros"].includes(series);
+    if (scale && !ys.some((y) => y < 146)) throw new Error(`the ${series} line is flat: ${d}`);
+  }
+  const shown = await call("GET", "stats/history");
+  if (!shown.points.some((p) => p.bytes_out > 0 && p.p50_micros > 0)) throw new Error("no bytes out or p50 in the history: " + JSON.stringify(shown.points.slice(-3)));
+  await shot("console-dashboard-charts");
   const overflowing = await page.$$eval("#stats .card", (cards) => cards.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.dataset.card));
   if (overflowing.length) throw new Error("cards whose text runs out of them: " + overflowing);
 

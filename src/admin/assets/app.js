@@ -32,7 +32,10 @@ function show(view) {
   document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== view + "-view"));
   document.querySelectorAll("nav a[data-view]").forEach((a) => a.classList.toggle("active", a.dataset.view === view));
 }
+let chartTimer = null;
 async function route() {
+  clearInterval(chartTimer);
+  chartTimer = null;
   if (!apiKey) { $("nav").hidden = true; show("signin"); return; }
   $("nav").hidden = false;
   const view = (location.hash || "#dashboard").slice(1);
@@ -42,7 +45,12 @@ async function route() {
     else if (view === "objects" && current.bucket) { show("objects"); await loadObjects(); }
     else if (view === "presign") { show("presign"); await loadPresign(); }
     else if (view === "limits") { show("limits"); await loadLimits(); }
-    else { show("dashboard"); await loadStats(); }
+    else {
+      show("dashboard");
+      await loadStats();
+      await loadCharts();
+      chartTimer = setInterval(() => loadCharts().catch((e) => say(e.message)), CHART_POLL_MS);
+    }
   } catch (e) { say(e.message); }
 }
 function signOut() {
@@ -60,6 +68,59 @@ async function loadStats() {
     ["Storage", s.total_storage_human], ["Multipart uploads", s.active_multipart_uploads], ["Presigned URLs", s.active_presigned_urls],
     ["Disk", disk], ["Uptime", up(s.uptime_secs)], ["Version", `${s.version} (${s.commit.slice(0, 10)})`], ["Shards", s.shards]];
   $("stats").innerHTML = cards.map(([k, v]) => `<div class="card" data-card="${esc(k)}"><div class="v">${esc(v)}</div><div class="k">${esc(k)}</div></div>`).join("");
+}
+
+// ---- dashboard charts: GET stats/history, drawn as inline SVG ----------
+const CHART_POLL_MS = 5000;
+const CHART_W = 600, CHART_H = 150, CHART_PAD = 4;
+const fmtBytes = (n) => { const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let i = 0; while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return `${n.toFixed(i ? 1 : 0)} ${u[i]}`; };
+const fmtRate = (n) => n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+const fmtMicros = (n) => n >= 1e6 ? `${(n / 1e6).toFixed(2)} s` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} ms` : `${Math.round(n)} µs`;
+
+// One chart: a polyline per series over the points (null values break the
+// line), the scale's top and the latest complete value of each series.
+function chartSvg(name, title, points, series, fmt) {
+  const values = points.flatMap((p) => series.map((s) => p[s.key])).filter((v) => v != null);
+  const top = Math.max(...values, 0) || 1;
+  const x = (i) => CHART_PAD + (i * (CHART_W - 2 * CHART_PAD)) / Math.max(points.length - 1, 1);
+  const y = (v) => CHART_H - CHART_PAD - (v / top) * (CHART_H - 2 * CHART_PAD);
+  const latest = [...points].reverse().find((p) => p.complete) || points[points.length - 1] || {};
+  const lines = series.map((s) => {
+    let d = "", pen = "M";
+    points.forEach((p, i) => {
+      const v = p[s.key];
+      if (v == null) { pen = "M"; return; }
+      d += `${pen}${x(i).toFixed(1)},${y(v).toFixed(1)} `;
+      pen = "L";
+    });
+    // A value with no neighbour draws no line: a dot shows it.
+    const lone = points.map((p, i) => [p[s.key], i]).filter(([v, i]) => v != null && points[i - 1]?.[s.key] == null && points[i + 1]?.[s.key] == null)
+      .map(([v, i]) => `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.5" fill="${s.color}"/>`).join("");
+    return `<path d="${d.trim()}" fill="none" stroke="${s.color}" stroke-width="2" data-series="${esc(s.key)}"/>${lone}`;
+  }).join("");
+  const legend = series.map((s) => `<span class="legend" data-series="${esc(s.key)}" data-latest="${latest[s.key] ?? ""}"><i style="background:${s.color}"></i>${esc(s.label)} ${esc(latest[s.key] == null ? "–" : fmt(latest[s.key]))}</span>`).join("");
+  return `<figure class="chart" data-chart="${esc(name)}" data-points="${points.length}">
+    <figcaption>${esc(title)} ${legend}</figcaption>
+    <svg viewBox="0 0 ${CHART_W} ${CHART_H}" preserveAspectRatio="none" role="img" aria-label="${esc(title)}">
+      <line x1="0" y1="${CHART_H - CHART_PAD}" x2="${CHART_W}" y2="${CHART_H - CHART_PAD}" class="axis"/>${lines}
+    </svg>
+    <div class="scale"><span>${esc(fmt(top))}</span><span>last ${Math.round(points.length * (points[0]?.seconds || 5) / 60)} min</span></div>
+  </figure>`;
+}
+
+async function loadCharts() {
+  const h = await api("GET", "stats/history");
+  const pts = h.points;
+  $("charts").dataset.requests = pts.reduce((sum, p) => sum + p.requests, 0);
+  $("charts").innerHTML = [
+    chartSvg("requests", "Requests/s", pts, [{ key: "requests_per_sec", label: "requests", color: "#2f5fd0" }], fmtRate),
+    chartSvg("bytes", "Bytes/s", pts, [
+      { key: "bytes_in_per_sec", label: "in", color: "#1a7f37" },
+      { key: "bytes_out_per_sec", label: "out", color: "#b26b00" }], (n) => `${fmtBytes(n)}/s`),
+    chartSvg("latency", "Latency", pts, [
+      { key: "p50_micros", label: "p50", color: "#2f5fd0" },
+      { key: "p99_micros", label: "p99", color: "#b42318" }], fmtMicros),
+  ].join("");
 }
 
 async function loadCredentials() {
