@@ -57,34 +57,65 @@ fn schemathesis_finds_no_5xx_and_no_schema_violation() {
 }
 
 /// The Chromium binary Debian installs, if present.
-fn chromium() -> Option<String> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+/// What the browser tests drive: Debian's Chromium and playwright-core.
+///
+/// playwright-core comes from the npm registry and needs no root: it is
+/// installed here, with the machine's npm, into target/console-node on first
+/// use. Chromium cannot be: Debian's package needs root (`apt-get install -y
+/// chromium`, as .ci/run does), and a test tool's own browser download is
+/// not reachable. Missing either is a failure naming what to install, never
+/// a skip. Returns (the browser, the node_modules dir).
+fn browser_tools() -> (String, std::path::PathBuf) {
+    let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| Path::new(p).exists())
         .map(str::to_string)
+        .unwrap_or_else(|| {
+            panic!(
+                "the console's browser tests need Debian's chromium: \
+                 run `apt-get install -y chromium` as root (.ci/run does)"
+            )
+        });
+    let node_dir = target_dir().join("console-node");
+    let modules = node_dir.join("node_modules");
+    std::fs::create_dir_all(&node_dir).expect("target/console-node");
+    let lock = std::fs::File::create(target_dir().join("console-node.lock")).expect("lock file");
+    // SAFETY: flock on a file we own; released when `lock` is dropped.
+    unsafe {
+        libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX);
+    }
+    if !modules.join("playwright-core").exists() {
+        let npm = |args: &[&str]| {
+            let out = Command::new("npm")
+                .args(args)
+                .current_dir(&node_dir)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("npm: {e}: the browser tests need Node.js and npm (apt-get install -y nodejs npm)")
+                });
+            assert!(
+                out.status.success(),
+                "npm {args:?} in {} failed (it installs playwright-core from the npm registry):\n{}{}",
+                node_dir.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        if !node_dir.join("package.json").exists() {
+            npm(&["init", "-y"]);
+        }
+        npm(&["install", "--no-audit", "--no-fund", PLAYWRIGHT_CORE]);
+    }
+    drop(lock);
+    (browser, modules)
 }
+
+/// The playwright-core the browser tests install (any 1.x drives Debian's Chromium).
+const PLAYWRIGHT_CORE: &str = "playwright-core@1";
 
 #[test]
 fn console_in_headless_chromium() {
-    // CI installs the browser (.ci/run), so there a missing one is a failure, not a skip.
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Some(browser) = chromium() else {
-        assert!(
-            !in_ci,
-            "chromium is missing in CI: .ci/run should have installed it"
-        );
-        eprintln!("SKIPPED console_in_headless_chromium: chromium is not installed (apt-get install -y chromium; .ci/run installs it)");
-        return;
-    };
-    let node_dir = target_dir().join("console-node");
-    if !node_dir.join("node_modules/playwright-core").exists() {
-        assert!(
-            !in_ci,
-            "playwright-core is missing in CI: .ci/run should have installed it"
-        );
-        eprintln!("SKIPPED console_in_headless_chromium: playwright-core is not in {} (.ci/run installs it)", node_dir.display());
-        return;
-    }
+    let (browser, modules) = browser_tools();
     // A default limit the console shows (never reached by the test).
     let server = Server::start_with(2, &["--rate-limit-bucket", "1000:200"]);
     // A multipart upload in progress (aws-sdk-s3, SigV4) for the console to abort.
@@ -116,7 +147,7 @@ fn console_in_headless_chromium() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console.mjs");
     let out = Command::new("node")
         .arg(&script)
-        .env("NODE_PATH", node_dir.join("node_modules"))
+        .env("NODE_PATH", &modules)
         .env("CONSOLE_URL", format!("{}/_admin/", server.endpoint))
         .env("API_KEY", api_key(&server))
         .env("UPLOAD_BUCKET", "staging")
@@ -173,21 +204,7 @@ fn admin_call(
 #[test]
 fn browser_uploads_from_another_origin_follow_the_bucket_cors_rules() {
     use serde_json::json;
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let node_dir = target_dir().join("console-node");
-    let (Some(browser), true) = (
-        chromium(),
-        node_dir.join("node_modules/playwright-core").exists(),
-    ) else {
-        assert!(
-            !in_ci,
-            "chromium or playwright-core is missing in CI: .ci/run installs both"
-        );
-        eprintln!(
-            "SKIPPED browser uploads: chromium or playwright-core missing (.ci/run installs them)"
-        );
-        return;
-    };
+    let (browser, modules) = browser_tools();
     let server = Server::start(2);
     let page_origin = format!("http://localhost:{}", server.port);
     common::rt().block_on(async {
@@ -225,7 +242,7 @@ fn browser_uploads_from_another_origin_follow_the_bucket_cors_rules() {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser_uploads.mjs");
         let out = Command::new("node")
             .arg(&script)
-            .env("NODE_PATH", node_dir.join("node_modules"))
+            .env("NODE_PATH", &modules)
             .env("PAGE_URL", format!("{page_origin}/_admin/"))
             .env("UPLOADS", uploads.to_string())
             .env("EXPECT", expect)
