@@ -137,8 +137,9 @@ fn all_docs() -> Vec<String> {
 }
 
 /// The pages whose tested blocks a test of this file runs.
-const PAGES_RUN: [&str; 7] = [
+const PAGES_RUN: [&str; 8] = [
     "docs/getting-started.md",
+    "docs/encryption.md",
     "docs/install.md",
     "docs/clients.md",
     "docs/security.md",
@@ -456,6 +457,27 @@ impl Page {
         banner
     }
 
+    /// Starts `ringstore serve` for a page that assumes a server (as a
+    /// `tested: server` block would), with the aws CLI's keys exported.
+    fn serve(&mut self) -> String {
+        let banner = self.start_server(&Block {
+            lang: "sh".into(),
+            mark: Mark::Server,
+            body: "ringstore serve".into(),
+            line: 0,
+        });
+        for (var, placeholder) in [
+            ("AWS_ACCESS_KEY_ID", "YOUR_ACCESS_KEY"),
+            ("AWS_SECRET_ACCESS_KEY", "YOUR_SECRET_KEY"),
+        ] {
+            let value = self.sub(placeholder);
+            self.env.insert(var.into(), value.into());
+        }
+        self.env
+            .insert("AWS_DEFAULT_REGION".into(), common::REGION.into());
+        banner
+    }
+
     fn set_sub(&mut self, from: &str, to: &str) {
         self.subs.retain(|(f, _)| f != from);
         self.subs.push((from.to_string(), to.to_string()));
@@ -588,6 +610,64 @@ fn getting_started_md_commands_work() {
         "the memory server's keys"
     );
     assert!(list_keys(&page, "scratch").is_empty());
+}
+
+/// docs/encryption.md: a key of the built-in key service through its life
+/// (created, rotated, disabled, deletion scheduled and cancelled, enabled
+/// again), then an object written with it and a bucket default of it.
+#[test]
+fn encryption_md_commands_work() {
+    let mut page = Page::new("docs/encryption.md");
+    let blocks = page.tested();
+    assert_eq!(blocks.len(), 2, "the kms commands and the aws CLI");
+    page.serve();
+    std::fs::write(page.dir().join("report.csv"), "month,total\n2026-12,42\n").expect("report");
+    let endpoint = page.endpoint();
+    let (ak, sk) = (page.sub("YOUR_ACCESS_KEY"), page.sub("YOUR_SECRET_KEY"));
+    rt().block_on(async {
+        let s3 = sdk_client(&endpoint, &ak, &sk).await;
+        s3.create_bucket()
+            .bucket("exports")
+            .send()
+            .await
+            .expect("create exports");
+    });
+    let out = page.run_each(&blocks);
+    assert!(out[0].contains("alias/billing"), "{}", out[0]);
+    rt().block_on(async {
+        let s3 = sdk_client(&endpoint, &ak, &sk).await;
+        let head = s3
+            .head_object()
+            .bucket("exports")
+            .key("report.csv")
+            .send()
+            .await
+            .expect("head report");
+        assert_eq!(
+            head.server_side_encryption().map(|e| e.as_str()),
+            Some("aws:kms")
+        );
+        let got = common::get_bytes(&s3, "exports", "report.csv").await;
+        assert_eq!(
+            got, b"month,total\n2026-12,42\n",
+            "read back through the key"
+        );
+        let enc = s3
+            .get_bucket_encryption()
+            .bucket("exports")
+            .send()
+            .await
+            .expect("bucket encryption");
+        let default = enc
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default())
+            .expect("a default rule");
+        assert_eq!(default.sse_algorithm().as_str(), "aws:kms");
+        assert!(default
+            .kms_master_key_id()
+            .is_some_and(|k| k.contains("billing") || k.starts_with("arn:")));
+    });
 }
 
 /// docs/install.md: the config file it writes passes `config check`.
