@@ -20,7 +20,8 @@
 //! `YOUR_ADMIN_API_KEY` are filled in with the last started server's keys
 //! (from its data dir's credentials.json), and `ringstore admin`'s default
 //! endpoint (`RINGSTORE_ADMIN_ENDPOINT`) is the last server started on the
-//! default address; nothing else in a block is changed.
+//! default address; nothing else in a block is changed. Servers run with
+//! 16 MiB log segments (`RINGSTORE_SEGMENT_MIB`) to spare the disk.
 
 mod common;
 
@@ -270,6 +271,10 @@ impl Page {
         env.insert("HOME".into(), home.into_os_string());
         env.insert("NO_COLOR".into(), "1".into());
         env.insert("RINGSTORE_LISTEN".into(), "127.0.0.1:0".into());
+        // Small log segments: each server preallocates a few, not 256 MiB ones
+        // (the suite runs many servers on a shared disk; nothing on the
+        // pages depends on the segment size).
+        env.insert("RINGSTORE_SEGMENT_MIB".into(), "16".into());
         Page {
             name,
             cwd,
