@@ -90,6 +90,10 @@ fn bench_kms_keys(c: &mut Criterion) {
     g.bench_function("object keys from the data key", |b| {
         b.iter(|| ringstore::sse::ObjectKeys::for_kms(black_box(&info), &data))
     });
+    let keys = ringstore::sse::ObjectKeys::for_kms(&info, &data);
+    g.bench_function("get: object keys from the shard's cache (a clone)", |b| {
+        b.iter(|| black_box(&keys).clone())
+    });
     g.finish();
 }
 

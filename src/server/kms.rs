@@ -9,6 +9,7 @@ use super::shard::ShardCtx;
 use crate::catalog::{CatalogError, CatalogOp, ROOT_CREDENTIAL_ID};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::sse::kms::{self, KeyState, KmsError, KmsKey, KmsOp, KmsRequest};
+use crate::sse::ObjectKeys;
 use crate::store::{SseInfo, SseKind, WRAPPED_DATA_KEY_BYTES};
 use ring::aead::LessSafeKey;
 use std::collections::HashMap;
@@ -20,9 +21,10 @@ pub const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Most key versions a shard keeps opened.
 pub const MAX_CACHED_KEY_VERSIONS: usize = 1024;
-/// Most data keys a shard keeps opened (32 bytes each, plus the 60-byte
-/// wrapped form that finds them).
-pub const MAX_CACHED_DATA_KEYS: usize = 8192;
+/// Most objects whose keys a shard keeps opened (each entry under 1 KiB:
+/// AES-GCM and HMAC key schedules, the 60-byte wrapped key that finds it,
+/// the key id and context; a few MiB per shard at most).
+pub const MAX_CACHED_DATA_KEYS: usize = 4096;
 
 /// A shard's opened key versions and data keys, so a GET of an SSE-KMS
 /// object costs what an SSE-S3 one does. Dropped whole when the catalog
@@ -33,16 +35,17 @@ pub const MAX_CACHED_DATA_KEYS: usize = 8192;
 pub struct KmsCache {
     catalog_version: u64,
     versions: HashMap<(String, u32), Rc<LessSafeKey>>,
-    /// By wrapped bytes: the data key and what it was opened with (key
-    /// id, version, context), which a hit must match as the AAD had to.
-    data_keys: HashMap<[u8; WRAPPED_DATA_KEY_BYTES], OpenedDataKey>,
+    /// By wrapped data key: the object's keys and what they were opened
+    /// with (key id, version, context, seed), which a hit must match.
+    data_keys: HashMap<[u8; WRAPPED_DATA_KEY_BYTES], OpenedObject>,
 }
 
-struct OpenedDataKey {
-    data: [u8; 32],
+struct OpenedObject {
+    keys: ObjectKeys,
     key_id: String,
     version: u32,
     context: Option<String>,
+    seed: [u8; 32],
 }
 
 impl KmsCache {
@@ -142,8 +145,9 @@ pub async fn new_data_key(
     Ok(data)
 }
 
-/// The data key of SSE-KMS object `info`, if its key is enabled.
-pub fn open_data_key(ctx: &ShardCtx, info: &SseInfo) -> Result<[u8; 32], S3Error> {
+/// The keys of SSE-KMS object `info` (its data key opened, the content
+/// key derived), if its key is enabled.
+pub fn object_keys(ctx: &ShardCtx, info: &SseInfo) -> Result<ObjectKeys, S3Error> {
     let Some(env) = info.kms.as_deref() else {
         return Err(S3Error::new(S3ErrorCode::InternalError)
             .with_message("an SSE-KMS object without its data key"));
@@ -166,27 +170,33 @@ pub fn open_data_key(ctx: &ShardCtx, info: &SseInfo) -> Result<[u8; 32], S3Error
                 .data_keys
                 .get(&env.wrapped_data_key)
                 .filter(|o| {
-                    o.key_id == key.id && o.version == env.key_version && o.context == env.context
+                    o.key_id == key.id
+                        && o.version == env.key_version
+                        && o.context == env.context
+                        && o.seed == info.seed
                 })
-                .map(|o| o.data)
+                .map(|o| o.keys.clone())
         };
-        if let Some(d) = cached {
-            return Ok(d);
+        if let Some(k) = cached {
+            return Ok(k);
         }
         let wrapping = version_key(ctx, key, env.key_version)?;
-        let data = kms::unwrap_data_key(&wrapping, &key.id, env).map_err(crypto_error)?;
+        let mut data = kms::unwrap_data_key(&wrapping, &key.id, env).map_err(crypto_error)?;
+        let keys = ObjectKeys::for_kms(info, &data);
+        data.fill(0);
         let mut cache = ctx.kms_cache.borrow_mut();
         if cache.data_keys.len() >= MAX_CACHED_DATA_KEYS {
             cache.data_keys.clear();
         }
-        let opened = OpenedDataKey {
-            data,
+        let opened = OpenedObject {
+            keys: keys.clone(),
             key_id: key.id.clone(),
             version: env.key_version,
             context: env.context.clone(),
+            seed: info.seed,
         };
         cache.data_keys.insert(env.wrapped_data_key, opened);
-        Ok(data)
+        Ok(keys)
     })
 }
 

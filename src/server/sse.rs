@@ -87,7 +87,7 @@ pub fn keys_for(
             Err(sse::key_not_applicable())
         }
         Some(i) if i.kind == SseKind::Kms => match decrypt {
-            true => super::kms::open_data_key(ctx, i).map(|k| Some(ObjectKeys::for_kms(i, &k))),
+            true => super::kms::object_keys(ctx, i).map(Some),
             false => Ok(None),
         },
         Some(i) => ObjectKeys::for_object(i, master(ctx)?, customer).map(Some),

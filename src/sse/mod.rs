@@ -364,7 +364,9 @@ pub fn new_info(enc: &Encryption) -> Result<SseInfo, S3Error> {
 }
 
 /// The keys of one encrypted object: the data key and, for SSE-C, the
-/// key that turns plaintext MD5s into ETags.
+/// key that turns plaintext MD5s into ETags. Cloning copies key
+/// schedules, no key derivation (what `server::kms`'s cache hands out).
+#[derive(Clone)]
 pub struct ObjectKeys {
     pub data: LessSafeKey,
     etag: Option<ring::hmac::Key>,
