@@ -749,12 +749,16 @@ fn boto3_and_aws_cli_use_kms_keys() {
     let server = Server::start(2);
     let (_, arn) = create_key(&server, "py");
     let api_key = common::admin_api_key(&server);
+    // Bucket policies bind every credential but the root one.
+    let tenant = common::create_credential(&server, "tenant");
     common::run_pytest(
         &server,
         "test_kms.py",
         &[
             ("KMS_KEY_ARN", arn.as_str()),
             ("ADMIN_API_KEY", api_key.as_str()),
+            ("TENANT_ACCESS_KEY", tenant.access_key.as_str()),
+            ("TENANT_SECRET_KEY", tenant.secret_key.as_str()),
         ],
     );
 }

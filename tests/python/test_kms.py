@@ -126,3 +126,48 @@ def test_cli_sse_kms(cli_env, endpoint, tmp_path, arn):
     aws(cli_env, endpoint, "s3", "cp", str(tmp_path / "small.bin"), "s3://cli-kms/by-default.bin")
     head = json.loads(aws(cli_env, endpoint, "s3api", "head-object", "--bucket", "cli-kms", "--key", "by-default.bin"))
     assert head["SSEKMSKeyId"] == arn
+
+
+def test_bucket_policy_conditions_on_kms_headers(endpoint, arn):
+    """A policy that admits only SSE-KMS writes under one key, by the
+    condition keys s3:x-amz-server-side-encryption and
+    s3:x-amz-server-side-encryption-aws-kms-key-id (the request's headers),
+    on a bucket of a credential other than root (which policies do not bind)."""
+    import uuid
+
+    from botocore.config import Config
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=os.environ["TENANT_ACCESS_KEY"],
+        aws_secret_access_key=os.environ["TENANT_SECRET_KEY"],
+        region_name=os.environ.get("S3_REGION", "us-east-1"),
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    bucket = "py-tenant-" + uuid.uuid4().hex[:8]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+             "Resource": f"arn:aws:s3:::{bucket}/*",
+             "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+             "Resource": f"arn:aws:s3:::{bucket}/*",
+             "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": arn}}},
+        ],
+    }))
+    for key, kwargs in [
+        ("plain", {}),
+        ("sse-s3", {"ServerSideEncryption": "AES256"}),
+        ("other-name", {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": ALIAS}),
+    ]:
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x", **kwargs)
+        assert e.value.response["Error"]["Code"] == "AccessDenied", key
+    put = s3.put_object(Bucket=bucket, Key="sealed", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=arn)
+    assert put["SSEKMSKeyId"] == arn
+    names = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert names == ["sealed"]
+    s3.delete_bucket_policy(Bucket=bucket)
