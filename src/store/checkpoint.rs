@@ -21,19 +21,16 @@
 //! written while one is open, so their records always follow the covered
 //! sequence and are replayed.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use super::damage::Classifier;
-use super::file::{list_segments, segment_name, sync_dir, Backing, SegmentFile};
+use super::file::{list_segments, sync_dir, Backing};
 use super::index::{Index, ObjectEntry};
 use super::log::LogConfig;
-use super::record::{record_bytes, CommitRec, DecodeError};
-use super::recovery::{
-    check_objects, collect, init_segments, replay, scan_segment_from, Op, Recovered,
-};
+use super::record::{CommitRec, DecodeError};
+use super::object_index::ObjectIndex;
+use super::recovery::{recover_into, Recovered, ReplayFrom};
 use super::space::AppendClass;
 use super::types::StoreError;
 use super::{Store, StoreInner};
@@ -73,6 +70,10 @@ struct Checkpoint {
 /// (waiting a little for one). Ok(false) when skipped.
 pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     let inner = &store.inner;
+    // An on-disk index is its own checkpoint: frozen and written instead.
+    if inner.index.on_disk().is_some() {
+        return super::index_state::freeze_and_flush(store, CHECKPOINT_QUIESCE_TRIES).await;
+    }
     if !inner.log.config().backing.is_files() {
         return Ok(false);
     }
@@ -101,7 +102,10 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     // Entries are immutable: their pointers are a snapshot, taken at once;
     // encoding it yields now and then, so a large index does not stall
     // the shard's requests.
-    let snapshot: Vec<Rc<ObjectEntry>> = inner.index.borrow().entries().cloned().collect();
+    let snapshot: Vec<Rc<ObjectEntry>> = match inner.index.in_memory() {
+        Some(m) => m.entries().cloned().collect(),
+        None => return Ok(false),
+    };
     let at = (first_segment, first_offset);
     let hint = inner.checkpoint_bytes.get() as usize + snapshot.len() * 64;
     let bytes = encode_yielding(covered_seq, at, used_bytes, &snapshot, hint).await;
@@ -413,68 +417,13 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
     let Some(cp) = load(&cfg.dir, &ids) else {
         return super::recovery::recover(cfg).await;
     };
-    let mut out = Recovered {
-        index: cp.index,
-        segments: BTreeMap::new(),
-        resume: None,
-        media_damage: Vec::new(),
-        torn: None,
-        damaged_objects: 0,
+    let from = ReplayFrom {
+        covered_seq: cp.covered_seq,
+        first_segment: cp.first_segment,
+        first_offset: cp.first_offset,
         used_bytes: cp.used_bytes,
-        uploads: Default::default(),
-        init_segments: HashMap::new(),
-        // Init records before the covered sequence are not replayed.
-        inits_complete: false,
     };
-    let mut ops: Vec<(u64, Op)> = Vec::new();
-    let mut data: HashMap<(u32, u64), u32> = HashMap::new();
-    let mut max_seq = cp.covered_seq;
-    let scanned_from = (cp.first_segment, cp.first_offset);
-    // The checkpoint's position was durable when it was written.
-    let mut classifier = Classifier::new(Some(scanned_from));
-    let mut undecodable = Vec::new();
-    for (i, &id) in ids.iter().enumerate() {
-        let path = cfg.dir.join(segment_name(id));
-        let file = SegmentFile::open(&path, false, cfg.direct_io, &Backing::Files).await?;
-        if id >= cp.first_segment {
-            let start = if id == cp.first_segment {
-                cp.first_offset
-            } else {
-                0
-            };
-            let mut scan = scan_segment_from(&file, start).await?;
-            if i + 1 == ids.len() {
-                let tail = classifier.last_segment(cfg, id, &mut scan);
-                out.resume = Some(tail.resume);
-                out.torn = tail.torn;
-            } else {
-                classifier.segment(id, &scan);
-            }
-            for r in scan
-                .records
-                .into_iter()
-                .filter(|r| r.header.seq > cp.covered_seq)
-            {
-                max_seq = max_seq.max(r.header.seq);
-                out.used_bytes += record_bytes(r.header.payload_len as usize) as u64;
-                collect(id, r, &mut ops, &mut data, &mut undecodable);
-            }
-        }
-        out.segments.insert(id, Rc::new(file));
-    }
-    assert!(
-        out.resume.is_some(),
-        "the first checkpoint segment is scanned"
-    );
-    out.media_damage = classifier.finish();
-    out.media_damage.extend(undecodable);
-    if let Some(r) = &mut out.resume {
-        r.next_seq = max_seq + 1;
-    }
-    out.init_segments = init_segments(&ops);
-    out.uploads = replay(&mut out.index, ops, &data);
-    out.damaged_objects = check_objects(&out.index, &data, scanned_from);
-    Ok(out)
+    recover_into(cfg, ObjectIndex::memory(cp.index), Some(from), None).await
 }
 
 /// Writes a checkpoint every `CHECKPOINT_INTERVAL_BYTES` of log; ends when the store is dropped.
@@ -491,7 +440,12 @@ pub fn spawn_checkpointer(store: &Store) {
             let appended = store.inner.log.stats().appended_bytes;
             let interval = CHECKPOINT_INTERVAL_BYTES
                 .max(CHECKPOINT_INTERVAL_FACTOR * store.inner.checkpoint_bytes.get());
-            if appended - last < interval {
+            let memtable_full = store
+                .inner
+                .index
+                .on_disk()
+                .is_some_and(|d| d.memtable_full());
+            if appended - last < interval && !memtable_full {
                 continue;
             }
             match write_checkpoint(&store).await {

@@ -50,7 +50,9 @@ use std::time::{Duration, Instant};
 
 use super::align::BLOCK_BYTES;
 use super::file::remove_durably;
+use super::disk_index::{DiskIndex, SegmentWatch, VersionWalk};
 use super::index::ObjectEntry;
+use super::object_index::ObjectIndex;
 use super::record::MAX_PAYLOAD_BYTES;
 use super::record::{
     record_bytes, CommitRec, DeleteRec, Extent, MultipartCompleteRec, MultipartEndRec, RecordKind,
@@ -253,16 +255,12 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
         }
     }
     // Every version (noncurrent ones and delete markers too) held there.
-    let mut copy_bytes = 0u64;
-    let movers: Vec<(BucketId, String, u128)> = store
+    let watch = store
         .inner
         .index
-        .borrow()
-        .entries()
-        .filter(|e| refers_to(e, seg, &commits))
-        .inspect(|e| copy_bytes += move_bytes(e, seg))
-        .map(|e| (e.bucket, e.key.clone(), e.version_id))
-        .collect();
+        .on_disk()
+        .map(|d| Watching::new(d, seg, &commits));
+    let (movers, mut copy_bytes) = find_movers(store, seg, &commits).await?;
     let oldest = store.inner.log.segments.borrow().keys().next() == Some(&seg);
     if !oldest {
         copy_bytes += deletes
@@ -279,8 +277,8 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
         .log
         .space()
         .claim_for_compaction(copy_bytes.saturating_add(COMPACTION_COPY_SLACK_BYTES));
-    for (bucket, key, version_id) in movers {
-        let bytes = move_version(store, bucket, &key, version_id, seg, &commits).await?;
+    for (bucket, key, version_id) in &movers {
+        let bytes = move_version(store, *bucket, key, *version_id, seg, &commits).await?;
         pacer.account(bytes).await;
     }
     if !oldest {
@@ -291,7 +289,78 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
             carry_end(store, e, seg).await?;
         }
     }
-    free_segment(store, seg, &commits, seg_used).await
+    if watch.is_some() {
+        // A freed segment must be older than the index's durable state,
+        // or the next start replays from a segment that is gone: a rebuild.
+        if store.inner.index_durable_segment.get().is_none_or(|d| d <= seg)
+            && !super::index_state::freeze_and_flush(store, QUIESCE_TRIES).await?
+        {
+            return Ok(false);
+        }
+    }
+    // Checked again in free_segment's last step, where no write can land.
+    let moved_all = || watch.as_ref().is_none_or(|w| w.all_moved(&movers));
+    free_segment(store, seg, &commits, seg_used, &moved_all).await
+}
+
+/// The segment watch of an on-disk index for one compaction, ended when
+/// the compaction ends however it ends.
+struct Watching<'a> {
+    index: &'a DiskIndex,
+    watch: Rc<SegmentWatch>,
+}
+
+impl<'a> Watching<'a> {
+    fn new(index: &'a DiskIndex, seg: u32, commits: &HashSet<u64>) -> Self {
+        let watch = index.watch_segment(seg, commits.clone());
+        Watching { index, watch }
+    }
+
+    /// Whether every version written during the compaction that names
+    /// the segment was among the movers (and so was moved since).
+    fn all_moved(&self, movers: &[(BucketId, String, u128)]) -> bool {
+        let movers: HashSet<&(BucketId, String, u128)> = movers.iter().collect();
+        self.watch.touched().iter().all(|t| movers.contains(t))
+    }
+}
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        self.index.unwatch_segment();
+    }
+}
+
+/// The versions that name `seg` (their data, or their commit record in
+/// it), and the bytes moving them appends. An on-disk index is walked
+/// bucket by bucket.
+// Walking every version costs a read of the whole index per compacted
+// segment; docs/INDEX.md's design finds them from the segment's own
+// records and the `B` table instead (not built yet).
+async fn find_movers(
+    store: &Store,
+    seg: u32,
+    commits: &HashSet<u64>,
+) -> Result<(Vec<(BucketId, String, u128)>, u64), StoreError> {
+    let mut copy_bytes = 0u64;
+    let mut movers = Vec::new();
+    let mut take = |e: &ObjectEntry| {
+        if refers_to(e, seg, commits) {
+            copy_bytes += move_bytes(e, seg);
+            movers.push((e.bucket, e.key.clone(), e.version_id));
+        }
+    };
+    match &store.inner.index {
+        ObjectIndex::Memory(m) => m.borrow().entries().for_each(|e| take(e)),
+        ObjectIndex::Disk(d) => {
+            for bucket in d.bucket_ids() {
+                let mut walk = VersionWalk::new(d, bucket).await?;
+                while let Some(e) = walk.next().await? {
+                    take(&e);
+                }
+            }
+        }
+    }
+    Ok((movers, copy_bytes))
 }
 
 /// Bytes a version record adds to its Commit payload (order, op tag).
@@ -496,6 +565,7 @@ async fn free_segment(
     seg: u32,
     commits: &HashSet<u64>,
     seg_used: u64,
+    moved_all: &dyn Fn() -> bool,
 ) -> Result<bool, StoreError> {
     let inner = &store.inner;
     if !wait_for_readers(store, seg).await {
@@ -510,14 +580,14 @@ async fn free_segment(
     }
     // No await from here on: the checks and the removal are one step.
     if !inner.keys.is_idle()
+        || !moved_all()
         || store.segment_has_readers(seg)
         || uploads_refer_to(store, seg)
         || store.oldest_open_writer_segment().is_some_and(|w| seg >= w)
         || inner
             .index
-            .borrow()
-            .entries()
-            .any(|e| refers_to(e, seg, commits))
+            .in_memory()
+            .is_some_and(|m| m.entries().any(|e| refers_to(e, seg, commits)))
     {
         return Ok(false);
     }

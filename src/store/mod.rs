@@ -13,10 +13,12 @@ pub mod damage;
 pub mod disk_index;
 pub mod file;
 pub mod index;
+pub mod index_state;
 mod keylock;
 pub mod kv;
 pub mod log;
 pub mod multipart;
+pub mod object_index;
 pub mod record;
 pub mod recovery;
 mod room_wait;
@@ -48,7 +50,9 @@ use align::{align_down, align_up, AlignedBuf, BLOCK_BYTES};
 use bucket_gate::{Admission, BucketGates};
 pub use cache::CacheStats;
 use cache::RecordCache;
-use index::Index;
+use disk_index::Applied;
+pub use object_index::IndexKind;
+use object_index::ObjectIndex;
 use keylock::{KeyGuard, KeyLocks, KeyMode};
 use log::{Log, LogConfig, Notify};
 use multipart::Uploads;
@@ -86,6 +90,12 @@ pub struct StoreConfig {
     /// Open even when records that had been durable are damaged, dropping
     /// them (`--accept-data-loss`); otherwise such damage fails the open.
     pub accept_data_loss: bool,
+    /// Where the index of object versions lives (`--index`).
+    pub index: IndexKind,
+    /// On-disk index: memtable budget (`--index-memtable-mib`).
+    pub index_memtable_bytes: usize,
+    /// On-disk index: block cache budget (`--index-cache-mib`).
+    pub index_cache_bytes: usize,
 }
 
 impl StoreConfig {
@@ -101,8 +111,22 @@ impl StoreConfig {
             max_data_bytes: None,
             cache_bytes: DEFAULT_CACHE_BYTES,
             accept_data_loss: false,
+            index: default_index_kind(),
+            index_memtable_bytes: kv::DEFAULT_MEMTABLE_BYTES,
+            index_cache_bytes: kv::DEFAULT_INDEX_CACHE_BYTES,
         }
     }
+}
+
+/// The index kind a new `StoreConfig` gets. Unit tests follow
+/// `RINGSTORE_TEST_INDEX` (`memory` or `disk`), so the whole store suite
+/// runs on either.
+fn default_index_kind() -> IndexKind {
+    #[cfg(test)]
+    if std::env::var("RINGSTORE_TEST_INDEX").is_ok_and(|v| v == "disk") {
+        return IndexKind::Disk;
+    }
+    IndexKind::default()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,7 +150,7 @@ pub struct StoreStats {
 
 struct StoreInner {
     log: Rc<Log>,
-    index: RefCell<Index>,
+    index: ObjectIndex,
     /// Multipart uploads in progress.
     uploads: RefCell<Uploads>,
     /// Keys with a commit or delete in flight, and their ordering (keylock.rs).
@@ -170,6 +194,9 @@ struct StoreInner {
     checkpoint_bytes: Cell<u64>,
     /// Record bytes of segments compaction freed since open.
     freed_bytes: Cell<u64>,
+    /// On-disk index: the segment its durable state starts replay from
+    /// (None until it has one); compaction frees only older segments.
+    index_durable_segment: Cell<Option<u32>>,
     /// Damaged ranges recovery dropped (with `accept_data_loss`).
     damaged_records: u64,
     /// Visible objects whose data recovery found damaged or missing.
@@ -214,7 +241,18 @@ impl Store {
             max_data_bytes: cfg.max_data_bytes,
             accept_data_loss: cfg.accept_data_loss,
         };
-        let rec = checkpoint::recover(&log_cfg).await?;
+        let kv_cfg = kv::KvConfig {
+            dir: log_cfg.dir.join(index_state::INDEX_DIR),
+            backing: log_cfg.backing.clone(),
+            direct_io: log_cfg.direct_io,
+            memtable_bytes: cfg.index_memtable_bytes,
+            cache_bytes: cfg.index_cache_bytes,
+            merge_pace: kv::merge::MergePace::FULL_SPEED,
+        };
+        let rec = match cfg.index {
+            IndexKind::Memory => checkpoint::recover(&log_cfg).await?,
+            IndexKind::Disk => index_state::recover(&log_cfg, kv_cfg).await?,
+        };
         // Before anything is written: a refused open leaves the log as found.
         recovery::judge(&log_cfg, &rec)?;
         let space = Rc::new(Space::new(
@@ -226,17 +264,36 @@ impl Store {
         ));
         space.hold(checkpoint::file_bytes(&log_cfg));
         let log = Log::open(log_cfg, rec.segments, rec.resume, space).await?;
-        let mut live = BTreeMap::new();
-        for e in rec.index.entries() {
-            account(&mut live, e, true);
-        }
+        let mut live = match (rec.live, rec.index.in_memory()) {
+            (Some(mut live), _) => {
+                // Segments freed since the index's durable state.
+                live.retain(|seg, _| log.segments.borrow().contains_key(seg));
+                live
+            }
+            (None, Some(m)) => {
+                let mut live = BTreeMap::new();
+                for e in m.entries() {
+                    account(&mut live, e, true);
+                }
+                live
+            }
+            (None, None) => {
+                debug_assert!(false, "an on-disk index recovers its live counts");
+                BTreeMap::new()
+            }
+        };
+        let index_durable_segment = rec
+            .index
+            .on_disk()
+            .and_then(|d| index_state::IndexState::decode(d.extra()))
+            .map(|st| st.first_segment);
         for u in rec.uploads.iter() {
             account_extents(&mut live, u.extents(), true);
         }
-        Ok(Store {
+        let store = Store {
             inner: Rc::new(StoreInner {
                 log,
-                index: RefCell::new(rec.index),
+                index: rec.index,
                 uploads: RefCell::new(rec.uploads),
                 keys: Rc::default(),
                 gates: Rc::default(),
@@ -254,10 +311,17 @@ impl Store {
                 checkpoint_bytes: Cell::new(0),
                 version_counter: Cell::new(random_u64()),
                 freed_bytes: Cell::new(0),
+                index_durable_segment: Cell::new(index_durable_segment),
                 damaged_records: rec.media_damage.len() as u64,
                 damaged_objects: rec.damaged_objects,
             }),
-        })
+        };
+        // An on-disk index rebuilt from the log is written at once, so the
+        // next start replays only the tail.
+        if store.inner.index.on_disk().is_some() && store.inner.index_durable_segment.get().is_none() {
+            index_state::freeze_and_flush(&store, 1).await?;
+        }
+        Ok(store)
     }
 
     /// A clean shutdown's last step: waits until everything appended is
@@ -302,7 +366,7 @@ impl Store {
         bucket: BucketId,
         key: &str,
     ) -> Result<Option<Rc<ObjectEntry>>, StoreError> {
-        Ok(self.inner.index.borrow().get(bucket, key))
+        self.inner.index.get(bucket, key).await
     }
 
     /// Streams stored bytes `[start, end_exclusive)` of `entry` (for an
@@ -453,10 +517,10 @@ impl Store {
         if !guard.newest(seq, entry.version_id == NULL_VERSION) {
             return Ok(entry);
         }
-        let inserted = self.inner.index.borrow_mut().insert(entry.clone());
+        let inserted = self.inner.index.insert(entry.clone(), seq).await?;
         let mut live = self.inner.live_per_segment.borrow_mut();
         match inserted {
-            Ok(replaced) => {
+            Applied::Inserted(replaced) => {
                 account(&mut live, &entry, true);
                 if let Some(old) = replaced {
                     debug_assert!(old.order <= order);
@@ -466,7 +530,7 @@ impl Store {
             // Only a relocation or metadata update can meet its own
             // version at a higher order, and both hold the key
             // exclusively, having just read that version.
-            Err(_) => debug_assert!(false, "index holds a newer entry of the version"),
+            Applied::Stale => debug_assert!(false, "index holds a newer entry of the version"),
         }
         Ok(entry)
     }
@@ -487,8 +551,8 @@ impl Store {
         let old = self
             .inner
             .index
-            .borrow_mut()
-            .remove_version(bucket, key, version_id, seq);
+            .remove_version(bucket, key, version_id, seq, seq)
+            .await?;
         if let Some(old) = &old {
             debug_assert!(old.order < seq);
             account(&mut self.inner.live_per_segment.borrow_mut(), old, false);
@@ -664,7 +728,7 @@ impl Store {
         bucket: BucketId,
         key: &str,
     ) -> Result<Option<Rc<ObjectEntry>>, StoreError> {
-        Ok(self.inner.index.borrow().current(bucket, key))
+        self.inner.index.current(bucket, key).await
     }
 
     /// One version of the key (delete markers included).
@@ -674,7 +738,7 @@ impl Store {
         key: &str,
         version_id: u128,
     ) -> Result<Option<Rc<ObjectEntry>>, StoreError> {
-        Ok(self.inner.index.borrow().version(bucket, key, version_id))
+        self.inner.index.version(bucket, key, version_id).await
     }
 
     /// Every version of the key, newest first.
@@ -683,7 +747,7 @@ impl Store {
         bucket: BucketId,
         key: &str,
     ) -> Result<Vec<Rc<ObjectEntry>>, StoreError> {
-        Ok(self.inner.index.borrow().versions(bucket, key))
+        self.inner.index.versions(bucket, key).await
     }
 
     /// The versioning state writes and deletes of `bucket` follow here.
@@ -730,7 +794,7 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(self.inner.index.borrow().keys_after(bucket, after, limit))
+        self.inner.index.keys_after(bucket, after, limit).await
     }
 
     /// Lists versions (ListObjectVersions); see `Index::list_versions`.
@@ -743,14 +807,10 @@ impl Store {
         version_marker: Option<u128>,
         limit: usize,
     ) -> Result<Vec<VersionItem>, StoreError> {
-        Ok(self.inner.index.borrow().list_versions(
-            bucket,
-            prefix,
-            delimiter,
-            key_marker,
-            version_marker,
-            limit,
-        ))
+        self.inner
+            .index
+            .list_versions(bucket, prefix, delimiter, key_marker, version_marker, limit)
+            .await
     }
 
     pub async fn list(
@@ -761,42 +821,61 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ListItem>, StoreError> {
-        Ok(self
-            .inner
+        self.inner
             .index
-            .borrow()
-            .list(bucket, prefix, delimiter, after, limit))
+            .list(bucket, prefix, delimiter, after, limit)
+            .await
     }
 
     /// (objects, bytes) of a bucket on this shard.
     pub fn bucket_stats(&self, bucket: BucketId) -> (u64, u64) {
-        self.inner.index.borrow().bucket_stats(bucket)
+        self.inner.index.bucket_stats(bucket)
     }
 
     /// Noncurrent versions of a bucket on this shard.
     pub fn bucket_noncurrent(&self, bucket: BucketId) -> u64 {
-        self.inner.index.borrow().bucket_noncurrent(bucket)
+        self.inner.index.bucket_noncurrent(bucket)
     }
 
     pub fn is_bucket_empty(&self, bucket: BucketId) -> bool {
-        self.inner.index.borrow().is_bucket_empty(bucket)
+        self.inner.index.is_bucket_empty(bucket)
     }
 
     /// Bucket ids present in the index (recovery may find ids the catalog no longer knows).
     pub fn bucket_ids(&self) -> Vec<BucketId> {
-        self.inner.index.borrow().bucket_ids()
+        self.inner.index.bucket_ids()
     }
 
-    /// Forgets every object of a deleted bucket (in memory; their records become garbage).
+    /// Forgets every object of a deleted bucket (their records become
+    /// garbage). An on-disk index reads the bucket's rows to tombstone
+    /// them: that runs as a task of its own (the bucket's writes are
+    /// refused already).
     pub fn drop_bucket(&self, bucket: BucketId) {
-        let gone = self.inner.index.borrow_mut().drop_bucket(bucket);
         let uploads = self.inner.uploads.borrow_mut().drop_bucket(bucket);
-        let mut live = self.inner.live_per_segment.borrow_mut();
-        for e in &gone {
-            account(&mut live, e, false);
-        }
         for u in &uploads {
-            account_extents(&mut live, u.extents(), false);
+            account_extents(&mut self.inner.live_per_segment.borrow_mut(), u.extents(), false);
+        }
+        let store = self.clone();
+        let dropping = async move {
+            match store.inner.index.drop_bucket(bucket).await {
+                Ok(gone) => {
+                    let mut live = store.inner.live_per_segment.borrow_mut();
+                    for e in &gone {
+                        account(&mut live, e, false);
+                    }
+                }
+                Err(e) => tracing::error!(bucket, "dropping a deleted bucket's index failed: {e}"),
+            }
+        };
+        match self.inner.index.kind() {
+            // Ready at its first poll: done before this returns.
+            IndexKind::Memory => {
+                let done = futures_util::FutureExt::now_or_never(dropping);
+                debug_assert!(done.is_some());
+            }
+            IndexKind::Disk => {
+                monoio::spawn(dropping);
+            }
         }
     }
 
@@ -870,7 +949,7 @@ impl Store {
         // Not an invariant: a damaged Data record an object still names is
         // live but was not counted as used by recovery.
         StoreStats {
-            objects: self.inner.index.borrow().object_count(),
+            objects: self.inner.index.object_count(),
             live_bytes,
             segments: log.segments,
             garbage_bytes: used.saturating_sub(live_bytes),

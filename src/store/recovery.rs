@@ -1,14 +1,16 @@
 //! Rebuilds the index by scanning every segment, CRC-checking every record.
 //! What counts as a torn last flush and what as media damage: damage.rs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use super::align::{align_down, AlignedBuf, BLOCK_BYTES};
 use super::compaction::Pacer;
 use super::damage::{Classifier, DamagedRange, TornCut};
 use super::file::{list_segments, segment_name, SegmentFile};
+use super::disk_index::Applied;
 use super::index::{Index, ObjectEntry};
+use super::object_index::ObjectIndex;
 use super::log::{LogConfig, ResumePoint};
 use super::multipart::{PartInfo, Upload, UploadId, Uploads, MAX_PART_NUMBER};
 use super::record::{
@@ -16,14 +18,17 @@ use super::record::{
     MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordHeader,
     RecordKind, VersionOp, VersionRec, HEADER_BYTES, MAX_PAYLOAD_BYTES, RECORD_ALIGN_BYTES,
 };
-use super::types::StoreError;
+use super::types::{BucketId, StoreError};
 
 /// Bytes read per scan step; at least two of the largest records so one always fits.
 pub const SCAN_WINDOW_BYTES: usize = 4 * 1024 * 1024;
 const _: () = assert!(SCAN_WINDOW_BYTES >= 2 * record_bytes(MAX_PAYLOAD_BYTES) + BLOCK_BYTES);
 
 pub struct Recovered {
-    pub index: Index,
+    pub index: ObjectIndex,
+    /// Live data bytes per segment, when the index's durable state had
+    /// them (an on-disk index); else counted from the entries at open.
+    pub live: Option<BTreeMap<u32, u64>>,
     /// Multipart uploads still in progress, with their acknowledged parts.
     pub uploads: Uploads,
     pub segments: BTreeMap<u32, Rc<SegmentFile>>,
@@ -200,56 +205,101 @@ pub(crate) enum Op {
     Version(Box<VersionRec>),
 }
 
-/// Scans all segments of `cfg.dir` and rebuilds the index.
+/// Where a replay starts: `index` holds every record up to `covered_seq`,
+/// and the log stood at (`first_segment`, `first_offset`) just past it,
+/// with `used_bytes` of records in its segments.
+pub(crate) struct ReplayFrom {
+    pub covered_seq: u64,
+    pub first_segment: u32,
+    pub first_offset: u64,
+    pub used_bytes: u64,
+}
+
+/// Scans all segments of `cfg.dir` and rebuilds the index in RAM.
 pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
+    recover_into(cfg, ObjectIndex::memory(Index::default()), None, None).await
+}
+
+/// Brings `index` up to the log's end: scans the segments from `from`'s
+/// position (every segment when None) and replays the records after its
+/// covered sequence. `live` (bytes per segment as of `from`) is kept up to
+/// date through the replay when given.
+pub(crate) async fn recover_into(
+    cfg: &LogConfig,
+    index: ObjectIndex,
+    from: Option<ReplayFrom>,
+    mut live: Option<BTreeMap<u32, u64>>,
+) -> Result<Recovered, StoreError> {
     let ids = list_segments(&cfg.dir, &cfg.backing)?;
+    let covered_seq = from.as_ref().map_or(0, |f| f.covered_seq);
+    let scanned_from = from
+        .as_ref()
+        .map_or((0, 0), |f| (f.first_segment, f.first_offset));
+    debug_assert!(from.is_none() || ids.contains(&scanned_from.0));
     let mut out = Recovered {
-        index: Index::default(),
+        index,
+        live: None,
         uploads: Uploads::default(),
         segments: BTreeMap::new(),
         resume: None,
         media_damage: Vec::new(),
         torn: None,
         damaged_objects: 0,
-        used_bytes: 0,
+        used_bytes: from.as_ref().map_or(0, |f| f.used_bytes),
         init_segments: HashMap::new(),
-        inits_complete: true,
+        // Init records before a covered sequence are not replayed.
+        inits_complete: from.is_none(),
     };
     let mut ops: Vec<(u64, Op)> = Vec::new();
     let mut data: HashMap<(u32, u64), u32> = HashMap::new();
     let mut undecodable = Vec::new();
-    let mut classifier = Classifier::new(None);
-    let mut max_seq = 0u64;
+    // A replay's starting position was durable when it was recorded.
+    let mut classifier = Classifier::new(from.as_ref().map(|_| scanned_from));
+    let mut max_seq = covered_seq;
     for (i, &id) in ids.iter().enumerate() {
         let path = cfg.dir.join(segment_name(id));
         let file = SegmentFile::open(&path, false, cfg.direct_io, &cfg.backing).await?;
-        let mut scan = scan_segment(&file).await?;
-        max_seq = scan
-            .records
-            .iter()
-            .map(|r| r.header.seq)
-            .fold(max_seq, u64::max);
-        if i + 1 == ids.len() {
-            let tail = classifier.last_segment(cfg, id, &mut scan);
-            out.resume = Some(tail.resume);
-            out.torn = tail.torn;
-        } else {
-            classifier.segment(id, &scan);
-        }
-        for r in scan.records {
-            out.used_bytes += record_bytes(r.header.payload_len as usize) as u64;
-            collect(id, r, &mut ops, &mut data, &mut undecodable);
+        if id >= scanned_from.0 {
+            let start = if id == scanned_from.0 {
+                scanned_from.1
+            } else {
+                0
+            };
+            let mut scan = scan_segment_from(&file, start).await?;
+            if i + 1 == ids.len() {
+                let tail = classifier.last_segment(cfg, id, &mut scan);
+                out.resume = Some(tail.resume);
+                out.torn = tail.torn;
+            } else {
+                classifier.segment(id, &scan);
+            }
+            for r in scan
+                .records
+                .into_iter()
+                .filter(|r| r.header.seq > covered_seq)
+            {
+                max_seq = max_seq.max(r.header.seq);
+                out.used_bytes += record_bytes(r.header.payload_len as usize) as u64;
+                collect(id, r, &mut ops, &mut data, &mut undecodable);
+            }
         }
         out.segments.insert(id, Rc::new(file));
     }
+    debug_assert!(
+        from.is_none() || out.resume.is_some(),
+        "the replay's first segment is scanned"
+    );
     out.media_damage = classifier.finish();
     out.media_damage.extend(undecodable);
     if let Some(r) = &mut out.resume {
         r.next_seq = max_seq + 1;
     }
     out.init_segments = init_segments(&ops);
-    out.uploads = replay(&mut out.index, ops, &data);
-    out.damaged_objects = check_objects(&out.index, &data, (0, 0));
+    let replayed = replay(&out.index, ops, &data, live.as_mut()).await?;
+    out.uploads = replayed.uploads;
+    out.damaged_objects =
+        check_objects(&out.index, &replayed.touched, &data, scanned_from).await?;
+    out.live = live;
     Ok(out)
 }
 
@@ -359,37 +409,108 @@ fn intact(extents: &[super::record::Extent], data: &HashMap<(u32, u64), u32>) ->
 ///
 /// Checked after replay, on the versions that survived it: a record that
 /// a later one replaced (a tag update's old commit, a version compaction
-/// moved) may name data that is rightly gone.
-pub(crate) fn check_objects(
-    index: &Index,
+/// moved) may name data that is rightly gone. An in-memory index checks
+/// every version; an on-disk one the keys replay touched (a version
+/// applied before the durable index position has its data before it too).
+pub(crate) async fn check_objects(
+    index: &ObjectIndex,
+    touched: &HashSet<(BucketId, String)>,
     data: &HashMap<(u32, u64), u32>,
     scanned_from: (u32, u64),
-) -> u64 {
-    let mut damaged = 0;
-    for e in index.entries() {
-        let missing = e.extents.iter().find(|x| {
-            (x.segment, x.offset) >= scanned_from
-                && data.get(&(x.segment, x.offset)) != Some(&x.payload_len)
-        });
-        if let Some(x) = missing {
-            tracing::error!(
-                bucket = e.bucket,
-                key = %e.key,
-                segment = x.segment,
-                offset = x.offset,
-                "object data damaged; reads will fail"
-            );
-            damaged += 1;
+) -> Result<u64, StoreError> {
+    let damaged_data = |e: &ObjectEntry| {
+        e.extents
+            .iter()
+            .find(|x| {
+                (x.segment, x.offset) >= scanned_from
+                    && data.get(&(x.segment, x.offset)) != Some(&x.payload_len)
+            })
+            .copied()
+    };
+    let mut found = Vec::new();
+    match index.in_memory() {
+        Some(m) => {
+            for e in m.entries() {
+                if let Some(x) = damaged_data(e) {
+                    found.push((e.clone(), x));
+                }
+            }
+        }
+        None => {
+            for (bucket, key) in touched {
+                for e in index.versions(*bucket, key).await? {
+                    if let Some(x) = damaged_data(&e) {
+                        found.push((e, x));
+                    }
+                }
+            }
         }
     }
-    damaged
+    for (e, x) in &found {
+        tracing::error!(
+            bucket = e.bucket,
+            key = %e.key,
+            segment = x.segment,
+            offset = x.offset,
+            "object data damaged; reads will fail"
+        );
+    }
+    Ok(found.len() as u64)
 }
 
-/// Applies a version put of `order` held by the record at `seq`.
-fn commit_entry(index: &mut Index, c: CommitRec, seq: u64, order: u64, marker: bool) {
+/// What replaying the log tail did besides the index.
+pub(crate) struct Replayed {
+    /// Multipart uploads still in progress.
+    pub uploads: Uploads,
+    /// Every key a version record or delete was applied to.
+    pub touched: HashSet<(BucketId, String)>,
+}
+
+/// Applies one version (or, with `remove`, one version delete) held by
+/// the record at `seq`, following live bytes per segment when `live` is
+/// given.
+async fn apply(
+    index: &ObjectIndex,
+    live: &mut Option<&mut BTreeMap<u32, u64>>,
+    touched: &mut HashSet<(BucketId, String)>,
+    entry: ObjectEntry,
+    seq: u64,
+) -> Result<(), StoreError> {
+    touched.insert((entry.bucket, entry.key.clone()));
+    let entry = Rc::new(entry);
     // A stale version (its id already holds a higher order) is refused by
     // the index; so is anything older than what a checkpoint holds.
-    let _ = index.insert(Rc::new(ObjectEntry {
+    if let Applied::Inserted(replaced) = index.insert(entry.clone(), seq).await? {
+        if let Some(live) = live {
+            super::account(live, &entry, true);
+            if let Some(old) = replaced {
+                super::account(live, &old, false);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn apply_remove(
+    index: &ObjectIndex,
+    live: &mut Option<&mut BTreeMap<u32, u64>>,
+    touched: &mut HashSet<(BucketId, String)>,
+    d: DeleteRec,
+    order: u64,
+    seq: u64,
+) -> Result<(), StoreError> {
+    touched.insert((d.bucket, d.key.clone()));
+    let removed = index
+        .remove_version(d.bucket, &d.key, d.version_id, order, seq)
+        .await?;
+    if let (Some(live), Some(old)) = (live, removed) {
+        super::account(live, &old, false);
+    }
+    Ok(())
+}
+
+fn entry_of(c: CommitRec, seq: u64, order: u64, marker: bool) -> ObjectEntry {
+    ObjectEntry {
         bucket: c.bucket,
         key: c.key,
         version_id: c.version_id,
@@ -398,31 +519,34 @@ fn commit_entry(index: &mut Index, c: CommitRec, seq: u64, order: u64, marker: b
         commit_seq: seq,
         order,
         delete_marker: marker,
-    }));
+    }
 }
 
-/// Replays metadata records in sequence order; returns the uploads still in progress.
-pub(crate) fn replay(
-    index: &mut Index,
+/// Replays metadata records in sequence order into `index` (and, when
+/// given, the live bytes per segment).
+pub(crate) async fn replay(
+    index: &ObjectIndex,
     mut ops: Vec<(u64, Op)>,
     data: &HashMap<(u32, u64), u32>,
-) -> Uploads {
+    mut live: Option<&mut BTreeMap<u32, u64>>,
+) -> Result<Replayed, StoreError> {
     ops.sort_by_key(|(seq, _)| *seq);
     let mut uploads: HashMap<UploadId, Upload> = HashMap::new();
+    let mut touched = HashSet::new();
+    let t = &mut touched;
     for (seq, op) in ops {
         match op {
-            Op::Commit(c) => commit_entry(index, *c, seq, seq, false),
-            Op::Delete(d) => {
-                index.remove_version(d.bucket, &d.key, d.version_id, seq);
-            }
+            Op::Commit(c) => apply(index, &mut live, t, entry_of(*c, seq, seq, false), seq).await?,
+            Op::Delete(d) => apply_remove(index, &mut live, t, d, seq, seq).await?,
             Op::Version(v) => {
                 let order = v.order_at(seq);
                 match v.op {
                     VersionOp::Put { commit, marker } => {
-                        commit_entry(index, *commit, seq, order, marker)
+                        let e = entry_of(*commit, seq, order, marker);
+                        apply(index, &mut live, t, e, seq).await?
                     }
                     VersionOp::Remove(d) => {
-                        index.remove_version(d.bucket, &d.key, d.version_id, order);
+                        apply_remove(index, &mut live, t, d, order, seq).await?
                     }
                 }
             }
@@ -444,7 +568,7 @@ pub(crate) fn replay(
             Op::Complete(c) => {
                 // A completion without its upload (e.g. a damaged Init) still commits the object.
                 uploads.remove(&c.upload_id);
-                commit_entry(index, c.commit, seq, seq, false);
+                apply(index, &mut live, t, entry_of(c.commit, seq, seq, false), seq).await?
             }
             Op::Abort(a) => {
                 uploads.remove(&a.upload_id);
@@ -455,7 +579,10 @@ pub(crate) fn replay(
     for u in uploads.into_values() {
         out.insert(u);
     }
-    out
+    Ok(Replayed {
+        uploads: out,
+        touched,
+    })
 }
 
 fn replay_part(

@@ -16,6 +16,7 @@ use super::damage::{Classifier, DamagedRange};
 use super::file::{list_segments, segment_name, Backing, SegmentFile};
 use super::index::Index;
 use super::log::LogConfig;
+use super::object_index::ObjectIndex;
 use super::record::record_bytes;
 use super::recovery::{collect, replay, scan_segment, Op, Scan};
 use super::types::StoreError;
@@ -134,9 +135,11 @@ pub async fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), S
     for d in classifier.finish() {
         report.damage.push(media_damage(dir, &d));
     }
-    let mut index = Index::default();
-    replay(&mut index, ops, &data);
-    check_objects(dir, &index, &data, report);
+    let index = ObjectIndex::memory(Index::default());
+    replay(&index, ops, &data, None).await?;
+    if let Some(index) = index.in_memory() {
+        check_objects(dir, &index, &data, report);
+    }
     Ok(())
 }
 

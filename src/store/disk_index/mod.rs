@@ -26,7 +26,7 @@ pub mod value;
 mod tests;
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -134,6 +134,35 @@ pub struct DiskIndex {
     /// The store's own derived state, as of the durable manifest.
     extra: Vec<u8>,
     applying: ApplyLocks,
+    /// The segment log compaction is emptying, if any.
+    watch: RefCell<Option<Rc<SegmentWatch>>>,
+}
+
+/// A segment compaction is emptying: the versions written since the watch
+/// began that still name it (its data, or their commit record in it). A
+/// version the compaction's scan of the index missed (a current version
+/// demoted to noncurrent past the scan, a write that committed meanwhile)
+/// shows up here, so the segment is not freed under it.
+pub struct SegmentWatch {
+    segment: u32,
+    commits: HashSet<u64>,
+    touched: RefCell<HashSet<(BucketId, String, u128)>>,
+}
+
+impl SegmentWatch {
+    fn note(&self, e: &ObjectEntry) {
+        if self.commits.contains(&e.commit_seq) || e.extents.iter().any(|x| x.segment == self.segment)
+        {
+            self.touched
+                .borrow_mut()
+                .insert((e.bucket, e.key.clone(), e.version_id));
+        }
+    }
+
+    /// Versions written meanwhile that name the segment.
+    pub fn touched(&self) -> Vec<(BucketId, String, u128)> {
+        self.touched.borrow().iter().cloned().collect()
+    }
 }
 
 impl DiskIndex {
@@ -154,6 +183,7 @@ impl DiskIndex {
             max_seq: Cell::new(max_seq),
             extra,
             applying: ApplyLocks::default(),
+            watch: RefCell::new(None),
         })
     }
 
@@ -258,6 +288,30 @@ impl DiskIndex {
         Ok(all)
     }
 
+    /// Starts watching `segment` (with the sequence numbers of the
+    /// commit records it holds) for compaction; replaces any earlier watch.
+    pub fn watch_segment(&self, segment: u32, commits: HashSet<u64>) -> Rc<SegmentWatch> {
+        let w = Rc::new(SegmentWatch {
+            segment,
+            commits,
+            touched: RefCell::default(),
+        });
+        *self.watch.borrow_mut() = Some(w.clone());
+        w
+    }
+
+    pub fn unwatch_segment(&self) {
+        self.watch.borrow_mut().take();
+    }
+
+    /// Puts a version's row into `batch`, telling the segment watch.
+    fn put_entry(&self, batch: &mut Batch, row: &[u8], e: &ObjectEntry) {
+        if let Some(w) = &*self.watch.borrow() {
+            w.note(e);
+        }
+        batch.put(row, encode_entry(e));
+    }
+
     fn note_seq(&self, seq: u64) {
         self.max_seq.set(self.max_seq.get().max(seq));
     }
@@ -272,7 +326,7 @@ impl DiskIndex {
         let c_row = object_key(CURRENT, bucket, key);
         let mut batch = Batch::new(seq);
         let Some(cur) = self.current(bucket, key).await? else {
-            batch.put(&c_row, encode_entry(&entry));
+            self.put_entry(&mut batch, &c_row, &entry);
             self.kv.apply(&batch)?;
             self.note_seq(seq);
             self.counts
@@ -295,7 +349,7 @@ impl DiskIndex {
                     .first()
                     .is_none_or(|(_, o)| o.order < entry.order));
             }
-            batch.put(&c_row, encode_entry(&entry));
+            self.put_entry(&mut batch, &c_row, &entry);
             self.kv.apply(&batch)?;
             self.note_seq(seq);
             let mut counts = self.counts.borrow_mut();
@@ -318,13 +372,10 @@ impl DiskIndex {
         let promoted = entry.order > cur.order;
         if promoted {
             // A new current version: the old one is demoted.
-            batch.put(&c_row, encode_entry(&entry));
-            batch.put(&noncurrent_key(bucket, key, cur.order), encode_entry(&cur));
+            self.put_entry(&mut batch, &c_row, &entry);
+            self.put_entry(&mut batch, &noncurrent_key(bucket, key, cur.order), &cur);
         } else {
-            batch.put(
-                &noncurrent_key(bucket, key, entry.order),
-                encode_entry(&entry),
-            );
+            self.put_entry(&mut batch, &noncurrent_key(bucket, key, entry.order), &entry);
         }
         self.kv.apply(&batch)?;
         self.note_seq(seq);
@@ -368,7 +419,7 @@ impl DiskIndex {
             match &next {
                 Some((row, n)) => {
                     batch.delete(row);
-                    batch.put(&c_row, encode_entry(n));
+                    self.put_entry(&mut batch, &c_row, n);
                 }
                 None => {
                     batch.delete(&c_row);
@@ -415,6 +466,11 @@ impl DiskIndex {
             .borrow()
             .get(&bucket)
             .map_or((0, 0), |b| (b.objects, b.bytes))
+    }
+
+    /// Versions of the bucket that are not their key's current one.
+    pub fn bucket_noncurrent(&self, bucket: BucketId) -> u64 {
+        self.counts.borrow().get(&bucket).map_or(0, |b| b.noncurrent)
     }
 
     /// Whether the bucket holds no version at all (delete markers count).

@@ -1,0 +1,228 @@
+//! The on-disk index as the store's checkpoint (docs/INDEX.md, "The
+//! manifest is the checkpoint"): what the store writes beside the index
+//! counts in each manifest, freezing the index at a quiesce point, and
+//! start-up from the durable manifest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::disk_index::DiskIndex;
+use super::file::{list_dir, list_segments, remove, sync_dir, Backing};
+use super::kv::KvConfig;
+use super::log::LogConfig;
+use super::object_index::ObjectIndex;
+use super::recovery::{recover_into, Recovered, ReplayFrom};
+use super::types::StoreError;
+use super::Store;
+
+/// The index directory inside a shard directory.
+pub const INDEX_DIR: &str = "index";
+
+/// Version of the store state's encoding in a manifest.
+const STATE_VERSION: u8 = 1;
+const STATE_HEADER_BYTES: usize = 1 + 8 + 4 + 8 + 8 + 8;
+
+/// Where the log stood when the memtable a manifest closes was frozen:
+/// every record up to `covered_seq` is in the index, none after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexState {
+    pub covered_seq: u64,
+    pub first_segment: u32,
+    pub first_offset: u64,
+    /// Record bytes in the log's segments then.
+    pub used_bytes: u64,
+    /// Live data bytes per segment then (compaction's input).
+    pub live: BTreeMap<u32, u64>,
+}
+
+impl IndexState {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(STATE_HEADER_BYTES + self.live.len() * 12);
+        out.push(STATE_VERSION);
+        out.extend_from_slice(&self.covered_seq.to_le_bytes());
+        out.extend_from_slice(&self.first_segment.to_le_bytes());
+        out.extend_from_slice(&self.first_offset.to_le_bytes());
+        out.extend_from_slice(&self.used_bytes.to_le_bytes());
+        out.extend_from_slice(&(self.live.len() as u64).to_le_bytes());
+        for (seg, bytes) in &self.live {
+            out.extend_from_slice(&seg.to_le_bytes());
+            out.extend_from_slice(&bytes.to_le_bytes());
+        }
+        out
+    }
+
+    /// None for an empty blob (an index never frozen) or a bad one.
+    pub fn decode(b: &[u8]) -> Option<IndexState> {
+        let (&version, rest) = b.split_first()?;
+        if version != STATE_VERSION {
+            return None;
+        }
+        let u64_at = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(rest.get(at..at + 8)?.try_into().ok()?))
+        };
+        let u32_at = |at: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(rest.get(at..at + 4)?.try_into().ok()?))
+        };
+        let covered_seq = u64_at(0)?;
+        let first_segment = u32_at(8)?;
+        let first_offset = u64_at(12)?;
+        let used_bytes = u64_at(20)?;
+        let n = u64_at(28)?;
+        let mut live = BTreeMap::new();
+        let mut at = 36;
+        for _ in 0..n {
+            live.insert(u32_at(at)?, u64_at(at + 4)?);
+            at += 12;
+        }
+        if at != rest.len() {
+            return None;
+        }
+        Some(IndexState {
+            covered_seq,
+            first_segment,
+            first_offset,
+            used_bytes,
+            live,
+        })
+    }
+}
+
+/// Opens the shard's on-disk index and brings it up to the log's end:
+/// from its manifest's position when the log still holds that segment,
+/// otherwise (a new index, an upgrade, a missing or unusable state) by
+/// emptying it and replaying the whole log.
+pub(crate) async fn recover(cfg: &LogConfig, kv: KvConfig) -> Result<Recovered, StoreError> {
+    let index_dir = kv.dir.clone();
+    if cfg.backing.is_files() {
+        crate::util::private_fs::create_private_dir_all(&index_dir).map_err(|source| {
+            StoreError::Io {
+                op: "mkdir",
+                path: index_dir.clone(),
+                offset: 0,
+                source,
+            }
+        })?;
+    }
+    let backing = kv.backing.clone();
+    let reopen = KvConfig {
+        dir: kv.dir.clone(),
+        backing: kv.backing.clone(),
+        direct_io: kv.direct_io,
+        memtable_bytes: kv.memtable_bytes,
+        cache_bytes: kv.cache_bytes,
+        merge_pace: kv.merge_pace,
+    };
+    let index = DiskIndex::open(kv).await?;
+    let ids = list_segments(&cfg.dir, &cfg.backing)?;
+    let state = IndexState::decode(index.extra());
+    match state {
+        Some(st) if ids.contains(&st.first_segment) => {
+            let from = ReplayFrom {
+                covered_seq: st.covered_seq,
+                first_segment: st.first_segment,
+                first_offset: st.first_offset,
+                used_bytes: st.used_bytes,
+            };
+            recover_into(cfg, ObjectIndex::Disk(index), Some(from), Some(st.live)).await
+        }
+        _ => {
+            let fresh = index.log_position() == 0 && index.bucket_ids().is_empty();
+            index.close();
+            if !fresh {
+                tracing::warn!(
+                    dir = %index_dir.display(),
+                    "the index's durable state does not match the log; rebuilding it from the log"
+                );
+            }
+            empty_dir(&index_dir, &backing)?;
+            let index = DiskIndex::open(reopen).await?;
+            recover_into(cfg, ObjectIndex::Disk(index), None, Some(BTreeMap::new())).await
+        }
+    }
+}
+
+/// Removes every file of the index directory.
+fn empty_dir(dir: &Path, backing: &Backing) -> Result<(), StoreError> {
+    for name in list_dir(dir, backing)? {
+        remove(&dir.join(name), backing);
+    }
+    sync_dir(dir, backing)
+}
+
+/// Freezes the on-disk index as "the log up to the durable sequence" if
+/// no commit or delete is in flight and no upload is open (their records
+/// must stay after the position: uploads are not in the index yet), then
+/// writes it as a run and a manifest. Ok(false) when skipped.
+pub(crate) async fn freeze_and_flush(store: &Store, quiesce_tries: u32) -> Result<bool, StoreError> {
+    let inner = &store.inner;
+    let Some(index) = inner.index.on_disk() else {
+        return Ok(false);
+    };
+    // One freeze and flush at a time (the checkpointer and compaction both ask).
+    if inner.checkpoint_writing.replace(true) {
+        return Ok(false);
+    }
+    let _done = ResetOnDrop(&inner.checkpoint_writing);
+    for _ in 0..quiesce_tries {
+        if inner.keys.is_idle() {
+            break;
+        }
+        inner.keys.any_released.notified().await;
+    }
+    // No await from here to the freeze: the quiesce point holds.
+    if !inner.keys.is_idle() || !inner.uploads.borrow().is_empty() {
+        return Ok(false);
+    }
+    let log = inner.log.stats();
+    let (first_segment, first_offset) = log.durable_end;
+    let state = IndexState {
+        covered_seq: log.durable_seq,
+        first_segment,
+        first_offset,
+        used_bytes: store.used_bytes(),
+        live: inner.live_per_segment.borrow().clone(),
+    };
+    index.freeze(log.durable_seq, &state.encode());
+    while index.flush().await? {}
+    while index.merge_step().await? {}
+    inner.index_durable_segment.set(Some(first_segment));
+    tracing::debug!(
+        shard = inner.log.config().shard,
+        covered_seq = log.durable_seq,
+        "index frozen and written"
+    );
+    Ok(true)
+}
+
+struct ResetOnDrop<'a>(&'a std::cell::Cell<bool>);
+
+impl Drop for ResetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_rejects_garbage() {
+        let st = IndexState {
+            covered_seq: 77,
+            first_segment: 3,
+            first_offset: 4096,
+            used_bytes: 1 << 40,
+            live: [(1, 10), (3, 30)].into_iter().collect(),
+        };
+        let b = st.encode();
+        assert_eq!(IndexState::decode(&b), Some(st));
+        assert_eq!(IndexState::decode(&[]), None);
+        for cut in 0..b.len() {
+            assert_eq!(IndexState::decode(&b[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = b.clone();
+        longer.push(0);
+        assert_eq!(IndexState::decode(&longer), None);
+    }
+}
