@@ -28,8 +28,8 @@ use std::time::Duration;
 use super::file::{list_segments, sync_dir, Backing};
 use super::index::{Index, ObjectEntry};
 use super::log::LogConfig;
-use super::record::{CommitRec, DecodeError};
 use super::object_index::ObjectIndex;
+use super::record::{CommitRec, DecodeError};
 use super::recovery::{recover_into, Recovered, ReplayFrom};
 use super::space::AppendClass;
 use super::types::StoreError;
@@ -72,7 +72,12 @@ pub async fn write_checkpoint(store: &Store) -> Result<bool, StoreError> {
     let inner = &store.inner;
     // An on-disk index is its own checkpoint: frozen and written instead.
     if inner.index.on_disk().is_some() {
-        return super::index_state::freeze_and_flush(store, CHECKPOINT_QUIESCE_TRIES).await;
+        return super::index_state::freeze_and_flush(
+            store,
+            CHECKPOINT_QUIESCE_TRIES,
+            AppendClass::Write,
+        )
+        .await;
     }
     if !inner.log.config().backing.is_files() {
         return Ok(false);

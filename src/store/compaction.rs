@@ -49,8 +49,8 @@ use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use super::align::BLOCK_BYTES;
-use super::file::remove_durably;
 use super::disk_index::{DiskIndex, SegmentWatch, VersionWalk};
+use super::file::remove_durably;
 use super::index::ObjectEntry;
 use super::object_index::ObjectIndex;
 use super::record::MAX_PAYLOAD_BYTES;
@@ -292,8 +292,13 @@ pub async fn compact_segment(store: &Store, seg: u32, pace: bool) -> Result<bool
     if watch.is_some() {
         // A freed segment must be older than the index's durable state,
         // or the next start replays from a segment that is gone: a rebuild.
-        if store.inner.index_durable_segment.get().is_none_or(|d| d <= seg)
-            && !super::index_state::freeze_and_flush(store, QUIESCE_TRIES).await?
+        if store
+            .inner
+            .index_durable_segment
+            .get()
+            .is_none_or(|d| d <= seg)
+            && !super::index_state::freeze_and_flush(store, QUIESCE_TRIES, AppendClass::Compaction)
+                .await?
         {
             return Ok(false);
         }

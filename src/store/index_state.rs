@@ -12,6 +12,7 @@ use super::kv::KvConfig;
 use super::log::LogConfig;
 use super::object_index::ObjectIndex;
 use super::recovery::{recover_into, Recovered, ReplayFrom};
+use super::space::AppendClass;
 use super::types::StoreError;
 use super::Store;
 
@@ -20,6 +21,7 @@ pub const INDEX_DIR: &str = "index";
 
 /// Version of the store state's encoding in a manifest.
 const STATE_VERSION: u8 = 1;
+const BLOCK: u64 = super::align::BLOCK_BYTES as u64;
 const STATE_HEADER_BYTES: usize = 1 + 8 + 4 + 8 + 8 + 8;
 
 /// Where the log stood when the memtable a manifest closes was frozen:
@@ -29,24 +31,26 @@ pub(crate) struct IndexState {
     pub covered_seq: u64,
     pub first_segment: u32,
     pub first_offset: u64,
-    /// Record bytes in the log's segments then.
-    pub used_bytes: u64,
+    /// Record bytes in each of the log's segments then.
+    pub used: BTreeMap<u32, u64>,
     /// Live data bytes per segment then (compaction's input).
     pub live: BTreeMap<u32, u64>,
 }
 
 impl IndexState {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(STATE_HEADER_BYTES + self.live.len() * 12);
+        let mut out =
+            Vec::with_capacity(STATE_HEADER_BYTES + (self.live.len() + self.used.len()) * 12);
         out.push(STATE_VERSION);
         out.extend_from_slice(&self.covered_seq.to_le_bytes());
         out.extend_from_slice(&self.first_segment.to_le_bytes());
         out.extend_from_slice(&self.first_offset.to_le_bytes());
-        out.extend_from_slice(&self.used_bytes.to_le_bytes());
-        out.extend_from_slice(&(self.live.len() as u64).to_le_bytes());
-        for (seg, bytes) in &self.live {
-            out.extend_from_slice(&seg.to_le_bytes());
-            out.extend_from_slice(&bytes.to_le_bytes());
+        for map in [&self.used, &self.live] {
+            out.extend_from_slice(&(map.len() as u64).to_le_bytes());
+            for (seg, bytes) in map {
+                out.extend_from_slice(&seg.to_le_bytes());
+                out.extend_from_slice(&bytes.to_le_bytes());
+            }
         }
         out
     }
@@ -66,14 +70,19 @@ impl IndexState {
         let covered_seq = u64_at(0)?;
         let first_segment = u32_at(8)?;
         let first_offset = u64_at(12)?;
-        let used_bytes = u64_at(20)?;
-        let n = u64_at(28)?;
-        let mut live = BTreeMap::new();
-        let mut at = 36;
-        for _ in 0..n {
-            live.insert(u32_at(at)?, u64_at(at + 4)?);
-            at += 12;
-        }
+        let mut at = 20;
+        let mut map = || -> Option<BTreeMap<u32, u64>> {
+            let n = u64_at(at)?;
+            at += 8;
+            let mut m = BTreeMap::new();
+            for _ in 0..n {
+                m.insert(u32_at(at)?, u64_at(at + 4)?);
+                at += 12;
+            }
+            Some(m)
+        };
+        let used = map()?;
+        let live = map()?;
         if at != rest.len() {
             return None;
         }
@@ -81,7 +90,7 @@ impl IndexState {
             covered_seq,
             first_segment,
             first_offset,
-            used_bytes,
+            used,
             live,
         })
     }
@@ -117,13 +126,22 @@ pub(crate) async fn recover(cfg: &LogConfig, kv: KvConfig) -> Result<Recovered, 
     let state = IndexState::decode(index.extra());
     match state {
         Some(st) if ids.contains(&st.first_segment) => {
+            // Segments compaction freed since the state was written are gone.
+            let mut used = st.used;
+            used.retain(|seg, _| ids.contains(seg));
             let from = ReplayFrom {
                 covered_seq: st.covered_seq,
                 first_segment: st.first_segment,
                 first_offset: st.first_offset,
-                used_bytes: st.used_bytes,
+                used_bytes: used.values().sum(),
             };
-            recover_into(cfg, ObjectIndex::Disk(index), Some(from), Some(st.live)).await
+            let mut rec =
+                recover_into(cfg, ObjectIndex::Disk(index), Some(from), Some(st.live)).await?;
+            for (seg, bytes) in std::mem::take(&mut rec.scanned_per_segment) {
+                *used.entry(seg).or_default() += bytes;
+            }
+            rec.scanned_per_segment = used;
+            Ok(rec)
         }
         _ => {
             let fresh = index.log_position() == 0 && index.bucket_ids().is_empty();
@@ -152,8 +170,14 @@ fn empty_dir(dir: &Path, backing: &Backing) -> Result<(), StoreError> {
 /// Freezes the on-disk index as "the log up to the durable sequence" if
 /// no commit or delete is in flight and no upload is open (their records
 /// must stay after the position: uploads are not in the index yet), then
-/// writes it as a run and a manifest. Ok(false) when skipped.
-pub(crate) async fn freeze_and_flush(store: &Store, quiesce_tries: u32) -> Result<bool, StoreError> {
+/// writes it as a run and a manifest. Ok(false) when skipped. `class`:
+/// whose room the files may take (compaction's, when freeing a segment
+/// waits for it, so a full disk still gets its space back).
+pub(crate) async fn freeze_and_flush(
+    store: &Store,
+    quiesce_tries: u32,
+    class: AppendClass,
+) -> Result<bool, StoreError> {
     let inner = &store.inner;
     let Some(index) = inner.index.on_disk() else {
         return Ok(false);
@@ -179,12 +203,33 @@ pub(crate) async fn freeze_and_flush(store: &Store, quiesce_tries: u32) -> Resul
         covered_seq: log.durable_seq,
         first_segment,
         first_offset,
-        used_bytes: store.used_bytes(),
+        used: store.used_per_segment(),
         live: inner.live_per_segment.borrow().clone(),
     };
+    debug_assert_eq!(state.used.values().sum::<u64>(), store.used_bytes());
+    // Room for the run and a manifest, counted like a checkpoint file (never
+    // out of the reserve); a run and its merge inputs coexist for a while.
+    let space = inner.log.space();
+    space.refresh();
+    let writing = (index.kv().memtable_bytes() as u64 + 2 * BLOCK).max(index.kv().file_bytes());
+    if !inner.log.may_hold_file(writing, class) {
+        tracing::info!(
+            shard = inner.log.config().shard,
+            "no room to write the index; start-up replays more of the log"
+        );
+        return Ok(false);
+    }
     index.freeze(log.durable_seq, &state.encode());
-    while index.flush().await? {}
-    while index.merge_step().await? {}
+    space.hold(writing);
+    let written = async {
+        while index.flush().await? {}
+        while index.merge_step().await? {}
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    space.release(writing);
+    store.hold_index_bytes();
+    written?;
     inner.index_durable_segment.set(Some(first_segment));
     tracing::debug!(
         shard = inner.log.config().shard,
@@ -212,7 +257,7 @@ mod tests {
             covered_seq: 77,
             first_segment: 3,
             first_offset: 4096,
-            used_bytes: 1 << 40,
+            used: [(1, 1 << 40), (3, 5)].into_iter().collect(),
             live: [(1, 10), (3, 30)].into_iter().collect(),
         };
         let b = st.encode();

@@ -159,6 +159,8 @@ struct LogState {
     flushing_end: (u32, u64),
     /// Record bytes appended since open (segment headers included).
     appended_bytes: u64,
+    /// The same, per segment appended to.
+    appended_by_segment: BTreeMap<u32, u64>,
     /// Successful flushes into the active segment (the spare policy's input).
     seg_flushes: u64,
     want_seq: u64,
@@ -261,6 +263,7 @@ impl Log {
                 durable_end: (seg_id, resume.as_ref().map_or(0, |r| r.offset)),
                 flushing_end: (seg_id, 0),
                 appended_bytes: 0,
+                appended_by_segment: BTreeMap::new(),
                 seg_flushes: 0,
                 want_seq: 0,
                 // What recovery kept may be the unconfirmed tail of a flush
@@ -678,6 +681,11 @@ impl Log {
         self.segments.borrow_mut().remove(&seg)
     }
 
+    /// Record bytes appended since open, per segment.
+    pub fn appended_by_segment(&self) -> BTreeMap<u32, u64> {
+        self.state.borrow().appended_by_segment.clone()
+    }
+
     fn append_segment_header(&self) -> Result<(), StoreError> {
         let mut s = self.state.borrow_mut();
         debug_assert_eq!(s.buf_file_off + s.active.len() as u64, 0);
@@ -801,6 +809,7 @@ fn append_locked<P: AsRef<[u8]>>(
     s.next_seq += 1;
     s.appended_seq = seq;
     s.appended_bytes += total as u64;
+    *s.appended_by_segment.entry(s.seg_id).or_default() += total as u64;
     RecordLoc {
         segment: s.seg_id,
         offset: s.buf_file_off + start as u64,

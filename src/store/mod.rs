@@ -51,11 +51,11 @@ use bucket_gate::{Admission, BucketGates};
 pub use cache::CacheStats;
 use cache::RecordCache;
 use disk_index::Applied;
-pub use object_index::IndexKind;
-use object_index::ObjectIndex;
 use keylock::{KeyGuard, KeyLocks, KeyMode};
 use log::{Log, LogConfig, Notify};
 use multipart::Uploads;
+pub use object_index::IndexKind;
+use object_index::ObjectIndex;
 use record::{
     decode_record, record_bytes, CommitRec, DeleteRec, RecordKind, VersionOp, VersionRec,
     HEADER_BYTES,
@@ -183,6 +183,9 @@ struct StoreInner {
     inits_complete: bool,
     /// Record bytes of the log at open (recovery's count).
     recovered_bytes: u64,
+    /// The same per segment, where recovery knows it (an on-disk index's
+    /// state, or a full scan).
+    recovered_per_segment: BTreeMap<u32, u64>,
     /// Each bucket's versioning state (from the catalog; absent: unversioned).
     versioning: RefCell<HashMap<BucketId, Versioning>>,
     /// Low bits of the next version id (random start: ids stay unique
@@ -197,6 +200,8 @@ struct StoreInner {
     /// On-disk index: the segment its durable state starts replay from
     /// (None until it has one); compaction frees only older segments.
     index_durable_segment: Cell<Option<u32>>,
+    /// Bytes of the on-disk index's files held in `Space`.
+    index_file_bytes: Cell<u64>,
     /// Damaged ranges recovery dropped (with `accept_data_loss`).
     damaged_records: u64,
     /// Visible objects whose data recovery found damaged or missing.
@@ -306,20 +311,25 @@ impl Store {
                 init_segments: RefCell::new(rec.init_segments),
                 inits_complete: rec.inits_complete,
                 recovered_bytes: rec.used_bytes,
+                recovered_per_segment: rec.scanned_per_segment,
                 versioning: RefCell::new(HashMap::new()),
                 checkpoint_writing: Cell::new(false),
                 checkpoint_bytes: Cell::new(0),
                 version_counter: Cell::new(random_u64()),
                 freed_bytes: Cell::new(0),
                 index_durable_segment: Cell::new(index_durable_segment),
+                index_file_bytes: Cell::new(0),
                 damaged_records: rec.media_damage.len() as u64,
                 damaged_objects: rec.damaged_objects,
             }),
         };
+        store.hold_index_bytes();
         // An on-disk index rebuilt from the log is written at once, so the
         // next start replays only the tail.
-        if store.inner.index.on_disk().is_some() && store.inner.index_durable_segment.get().is_none() {
-            index_state::freeze_and_flush(&store, 1).await?;
+        if store.inner.index.on_disk().is_some()
+            && store.inner.index_durable_segment.get().is_none()
+        {
+            index_state::freeze_and_flush(&store, 1, AppendClass::Write).await?;
         }
         Ok(store)
     }
@@ -853,7 +863,11 @@ impl Store {
     pub fn drop_bucket(&self, bucket: BucketId) {
         let uploads = self.inner.uploads.borrow_mut().drop_bucket(bucket);
         for u in &uploads {
-            account_extents(&mut self.inner.live_per_segment.borrow_mut(), u.extents(), false);
+            account_extents(
+                &mut self.inner.live_per_segment.borrow_mut(),
+                u.extents(),
+                false,
+            );
         }
         let store = self.clone();
         let dropping = async move {
@@ -964,6 +978,38 @@ impl Store {
     /// Live data bytes per segment (input for compaction).
     pub fn live_bytes_per_segment(&self) -> BTreeMap<u32, u64> {
         self.inner.live_per_segment.borrow().clone()
+    }
+
+    /// Counts the on-disk index's files against the shard's space bounds
+    /// (again, after they changed).
+    pub(crate) fn hold_index_bytes(&self) {
+        let Some(index) = self.inner.index.on_disk() else {
+            return;
+        };
+        let now = index.kv().file_bytes();
+        let space = self.inner.log.space();
+        space.release(self.inner.index_file_bytes.replace(now));
+        space.hold(now);
+    }
+
+    /// Record bytes in each segment the log holds now (the on-disk
+    /// index's state carries them, so a start knows the bytes of the
+    /// segments it does not scan).
+    pub(crate) fn used_per_segment(&self) -> BTreeMap<u32, u64> {
+        let segments = self.inner.log.segments.borrow();
+        let mut used: BTreeMap<u32, u64> = segments.keys().map(|&s| (s, 0)).collect();
+        let appended = self.inner.log.appended_by_segment();
+        for (seg, bytes) in self
+            .inner
+            .recovered_per_segment
+            .iter()
+            .chain(appended.iter())
+        {
+            if let Some(u) = used.get_mut(seg) {
+                *u += bytes;
+            }
+        }
+        used
     }
 
     /// Record bytes in the segments the log holds now (every record

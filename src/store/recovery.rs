@@ -7,12 +7,12 @@ use std::rc::Rc;
 use super::align::{align_down, AlignedBuf, BLOCK_BYTES};
 use super::compaction::Pacer;
 use super::damage::{Classifier, DamagedRange, TornCut};
-use super::file::{list_segments, segment_name, SegmentFile};
 use super::disk_index::Applied;
+use super::file::{list_segments, segment_name, SegmentFile};
 use super::index::{Index, ObjectEntry};
-use super::object_index::ObjectIndex;
 use super::log::{LogConfig, ResumePoint};
 use super::multipart::{PartInfo, Upload, UploadId, Uploads, MAX_PART_NUMBER};
+use super::object_index::ObjectIndex;
 use super::record::{
     decode_header, decode_record, padding_is_zero, record_bytes, CommitRec, DeleteRec,
     MultipartCompleteRec, MultipartEndRec, MultipartInitRec, MultipartPartRec, RecordHeader,
@@ -29,6 +29,8 @@ pub struct Recovered {
     /// Live data bytes per segment, when the index's durable state had
     /// them (an on-disk index); else counted from the entries at open.
     pub live: Option<BTreeMap<u32, u64>>,
+    /// Bytes of the records scanned, per segment.
+    pub scanned_per_segment: BTreeMap<u32, u64>,
     /// Multipart uploads still in progress, with their acknowledged parts.
     pub uploads: Uploads,
     pub segments: BTreeMap<u32, Rc<SegmentFile>>,
@@ -239,6 +241,7 @@ pub(crate) async fn recover_into(
     let mut out = Recovered {
         index,
         live: None,
+        scanned_per_segment: BTreeMap::new(),
         uploads: Uploads::default(),
         segments: BTreeMap::new(),
         resume: None,
@@ -279,7 +282,9 @@ pub(crate) async fn recover_into(
                 .filter(|r| r.header.seq > covered_seq)
             {
                 max_seq = max_seq.max(r.header.seq);
-                out.used_bytes += record_bytes(r.header.payload_len as usize) as u64;
+                let bytes = record_bytes(r.header.payload_len as usize) as u64;
+                out.used_bytes += bytes;
+                *out.scanned_per_segment.entry(id).or_default() += bytes;
                 collect(id, r, &mut ops, &mut data, &mut undecodable);
             }
         }
@@ -297,8 +302,7 @@ pub(crate) async fn recover_into(
     out.init_segments = init_segments(&ops);
     let replayed = replay(&out.index, ops, &data, live.as_mut()).await?;
     out.uploads = replayed.uploads;
-    out.damaged_objects =
-        check_objects(&out.index, &replayed.touched, &data, scanned_from).await?;
+    out.damaged_objects = check_objects(&out.index, &replayed.touched, &data, scanned_from).await?;
     out.live = live;
     Ok(out)
 }
@@ -568,7 +572,14 @@ pub(crate) async fn replay(
             Op::Complete(c) => {
                 // A completion without its upload (e.g. a damaged Init) still commits the object.
                 uploads.remove(&c.upload_id);
-                apply(index, &mut live, t, entry_of(c.commit, seq, seq, false), seq).await?
+                apply(
+                    index,
+                    &mut live,
+                    t,
+                    entry_of(c.commit, seq, seq, false),
+                    seq,
+                )
+                .await?
             }
             Op::Abort(a) => {
                 uploads.remove(&a.upload_id);

@@ -55,6 +55,32 @@ fn sim_cfg(disk: &SimDiskHandle) -> StoreConfig {
     cfg
 }
 
+/// Removes what lets a start skip most of the log (the checkpoint file of
+/// an in-memory index, the files of an on-disk one): the next start scans
+/// the whole log.
+pub(crate) fn drop_durable_index(shard_dir: &std::path::Path) {
+    let checkpoint = shard_dir.join(super::checkpoint::CHECKPOINT_FILE);
+    let index_dir = shard_dir.join(index_state::INDEX_DIR);
+    let dropped = match default_index_kind() {
+        IndexKind::Memory => std::fs::remove_file(checkpoint).is_ok(),
+        IndexKind::Disk => std::fs::remove_dir_all(index_dir).is_ok(),
+    };
+    assert!(dropped, "{} had a durable index", shard_dir.display());
+}
+
+/// Whether the shard has a durable index state a start can begin from.
+pub(crate) fn has_durable_index(shard_dir: &std::path::Path) -> bool {
+    match default_index_kind() {
+        IndexKind::Memory => shard_dir.join(super::checkpoint::CHECKPOINT_FILE).exists(),
+        IndexKind::Disk => {
+            std::fs::read_dir(shard_dir.join(index_state::INDEX_DIR)).is_ok_and(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("manifest"))
+            })
+        }
+    }
+}
+
 fn body(seed: u64, len: usize) -> Vec<u8> {
     let mut r = SplitMix(seed);
     (0..len).map(|_| r.next_u64() as u8).collect()
@@ -338,7 +364,11 @@ fn fsync_eio_fences_writes_reads_continue() {
 fn enospc_reports_no_space_and_recovers_when_space_returns() {
     let disk = SimDisk::new_handle();
     run(async {
-        let store = Store::open(sim_cfg(&disk)).await.expect("open");
+        // The log's own ENOSPC path on a disk of exactly one segment: an
+        // on-disk index's files would not fit beside it.
+        let mut cfg = sim_cfg(&disk);
+        cfg.index = IndexKind::Memory;
+        let store = Store::open(cfg).await.expect("open");
         disk.borrow_mut().faults.capacity_bytes = Some(TEST_SEGMENT_BYTES);
         let data = body(9, 300_000);
         let mut acked = Vec::new();

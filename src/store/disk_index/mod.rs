@@ -151,7 +151,8 @@ pub struct SegmentWatch {
 
 impl SegmentWatch {
     fn note(&self, e: &ObjectEntry) {
-        if self.commits.contains(&e.commit_seq) || e.extents.iter().any(|x| x.segment == self.segment)
+        if self.commits.contains(&e.commit_seq)
+            || e.extents.iter().any(|x| x.segment == self.segment)
         {
             self.touched
                 .borrow_mut()
@@ -375,7 +376,11 @@ impl DiskIndex {
             self.put_entry(&mut batch, &c_row, &entry);
             self.put_entry(&mut batch, &noncurrent_key(bucket, key, cur.order), &cur);
         } else {
-            self.put_entry(&mut batch, &noncurrent_key(bucket, key, entry.order), &entry);
+            self.put_entry(
+                &mut batch,
+                &noncurrent_key(bucket, key, entry.order),
+                &entry,
+            );
         }
         self.kv.apply(&batch)?;
         self.note_seq(seq);
@@ -470,7 +475,10 @@ impl DiskIndex {
 
     /// Versions of the bucket that are not their key's current one.
     pub fn bucket_noncurrent(&self, bucket: BucketId) -> u64 {
-        self.counts.borrow().get(&bucket).map_or(0, |b| b.noncurrent)
+        self.counts
+            .borrow()
+            .get(&bucket)
+            .map_or(0, |b| b.noncurrent)
     }
 
     /// Whether the bucket holds no version at all (delete markers count).

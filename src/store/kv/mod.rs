@@ -483,6 +483,15 @@ impl Kv {
         }
     }
 
+    /// Bytes of the files the durable state names (its runs and manifest),
+    /// in whole blocks.
+    pub fn file_bytes(&self) -> u64 {
+        let block = crate::store::align::BLOCK_BYTES as u64;
+        let runs: u64 = self.runs.borrow().iter().map(|r| r.info().file_bytes).sum();
+        let manifest = self.manifest.borrow().encode().len() as u64;
+        runs.next_multiple_of(block) + manifest.next_multiple_of(block)
+    }
+
     pub fn run_infos(&self) -> Vec<RunInfo> {
         self.runs.borrow().iter().map(|r| r.info()).collect()
     }

@@ -4,8 +4,10 @@
 use super::*;
 use crate::store::checkpoint::{write_checkpoint, CHECKPOINT_FILE};
 
+/// These tests are about the in-memory index's checkpoint file.
 fn real_cfg(dir: &std::path::Path) -> StoreConfig {
     let mut cfg = StoreConfig::new(dir.join("shard-000"), 0);
+    cfg.index = IndexKind::Memory;
     cfg.segment_bytes = TEST_SEGMENT_BYTES;
     cfg.write_buffer_bytes = MIN_WRITE_BUFFER_BYTES;
     cfg

@@ -298,9 +298,18 @@ fn real_cfg(dir: &std::path::Path, accept: bool) -> StoreConfig {
 fn copy_shard(from: &std::path::Path, to: &std::path::Path) {
     let (src, dst) = (from.join("shard-000"), to.join("shard-000"));
     std::fs::create_dir_all(&dst).expect("mkdir");
-    for e in std::fs::read_dir(&src).expect("readdir") {
+    copy_dir(&src, &dst);
+}
+
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("readdir") {
         let e = e.expect("entry");
-        std::fs::copy(e.path(), dst.join(e.file_name())).expect("copy");
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dst.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), dst.join(e.file_name())).expect("copy");
+        }
     }
 }
 
@@ -489,12 +498,7 @@ fn clean_crash_and_restart_logs_no_damage() {
             break;
         }
         // The second round scans the whole log.
-        std::fs::remove_file(
-            dir.path()
-                .join("shard-000")
-                .join(crate::store::checkpoint::CHECKPOINT_FILE),
-        )
-        .expect("drop the checkpoint");
+        drop_durable_index(&dir.path().join("shard-000"));
     }
 }
 

@@ -448,7 +448,7 @@ fn checkpoint_keeps_versions_and_markers() {
         check(&store, &model, "before restart").await;
         model
     });
-    assert!(dir.path().join("shard-000").join("checkpoint.idx").exists());
+    assert!(has_durable_index(&dir.path().join("shard-000")));
     run(async {
         let store = Store::open(cfg()).await.expect("reopen");
         check(&store, &model, "from the checkpoint").await;
