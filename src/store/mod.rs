@@ -118,10 +118,14 @@ impl StoreConfig {
     }
 }
 
-/// The index kind a new `StoreConfig` gets. Unit tests follow
-/// `RINGSTORE_TEST_INDEX` (`memory` or `disk`), so the whole store suite
-/// runs on either.
+/// The index kind a new `StoreConfig` gets. Unit tests follow their
+/// thread's choice (`tests::on_index`), else `RINGSTORE_TEST_INDEX`
+/// (`memory` or `disk`), so the whole store suite runs on either.
 fn default_index_kind() -> IndexKind {
+    #[cfg(test)]
+    if let Some(kind) = tests::TEST_INDEX.with(|k| k.get()) {
+        return kind;
+    }
     #[cfg(test)]
     if std::env::var("RINGSTORE_TEST_INDEX").is_ok_and(|v| v == "disk") {
         return IndexKind::Disk;

@@ -23,6 +23,68 @@ mod multipart;
 mod samekey;
 mod versioning;
 
+thread_local! {
+    /// The index kind stores opened on this test thread get (None: the default).
+    pub(crate) static TEST_INDEX: Cell<Option<IndexKind>> = const { Cell::new(None) };
+}
+
+/// Runs a store test with every store it opens on `kind` of index.
+pub(crate) fn on_index(kind: IndexKind, test: fn()) {
+    TEST_INDEX.with(|k| k.set(Some(kind)));
+    test();
+    TEST_INDEX.with(|k| k.set(None));
+}
+
+/// The store tests that most exercise the index (crashes, power cuts,
+/// compaction, versions, uploads, restarts) run again on the on-disk index;
+/// `RINGSTORE_TEST_INDEX=disk cargo test --lib store::` runs all of them so.
+mod on_disk_index {
+    use super::*;
+
+    macro_rules! on_disk {
+        ($($name:ident => $test:path),* $(,)?) => {
+            $(
+                #[test]
+                fn $name() {
+                    on_index(IndexKind::Disk, $test);
+                }
+            )*
+        };
+    }
+
+    on_disk! {
+        power_cut_never_loses_acknowledged_writes => super::power_cut_never_loses_acknowledged_writes,
+        update_meta_rewrites_tags_durably => super::update_meta_rewrites_tags_durably,
+        delete_if_unchanged_spares_a_newer_write_and_is_durable => super::delete_if_unchanged_spares_a_newer_write_and_is_durable,
+        conditional_commit_race_has_one_winner => super::conditional_commit_race_has_one_winner,
+        churn_keeps_disk_use_under_twice_live_data => super::compaction::churn_keeps_disk_use_under_twice_live_data,
+        power_cut_during_compaction_loses_nothing => super::compaction::power_cut_during_compaction_loses_nothing,
+        compaction_keeps_in_progress_upload_parts => super::compaction::compaction_keeps_in_progress_upload_parts,
+        compaction_leaves_open_writers_segments_alone => super::compaction::compaction_leaves_open_writers_segments_alone,
+        reader_from_before_compaction_reads_right_bytes => super::compaction::reader_from_before_compaction_reads_right_bytes,
+        garbage_bytes_shrink_when_segments_are_freed => super::compaction::garbage_bytes_shrink_when_segments_are_freed,
+        compaction_does_not_resurrect_an_ended_upload => super::compaction::compaction_does_not_resurrect_an_ended_upload,
+        compaction_moves_a_multipart_objects_complete_record => super::compaction::compaction_moves_a_multipart_objects_complete_record,
+        clean_crash_and_restart_logs_no_damage => super::damage::clean_crash_and_restart_logs_no_damage,
+        damage_to_the_last_acknowledged_records_is_refused_on_real_files => super::damage::damage_to_the_last_acknowledged_records_is_refused_on_real_files,
+        capped_store_fills_deletes_compacts_and_refills => super::faults::capped_store_fills_deletes_compacts_and_refills,
+        delete_markers_leave_room_for_permanent_deletes => super::faults::delete_markers_leave_room_for_permanent_deletes,
+        complete_references_parts_and_survives_reopen => super::multipart::complete_references_parts_and_survives_reopen,
+        power_cut_keeps_acknowledged_parts_and_whole_objects => super::multipart::power_cut_keeps_acknowledged_parts_and_whole_objects,
+        same_key_puts_and_deletes_end_on_the_newest_record => super::samekey::same_key_puts_and_deletes_end_on_the_newest_record,
+        power_cut_keeps_the_newest_acknowledged_overwrite => super::samekey::power_cut_keeps_the_newest_acknowledged_overwrite,
+        older_record_applied_late_changes_nothing => super::samekey::older_record_applied_late_changes_nothing,
+        versions_survive_compaction_and_restart => super::versioning::versions_survive_compaction_and_restart,
+        relocated_noncurrent_version_stays_noncurrent => super::versioning::relocated_noncurrent_version_stays_noncurrent,
+        power_cut_during_versioned_compaction_loses_nothing => super::versioning::power_cut_during_versioned_compaction_loses_nothing,
+        checkpoint_keeps_versions_and_markers => super::versioning::checkpoint_keeps_versions_and_markers,
+        concurrent_writes_leave_the_index_recovery_rebuilds => super::versioning::concurrent_writes_leave_the_index_recovery_rebuilds,
+        version_listing_pages_resume_exactly => super::versioning::version_listing_pages_resume_exactly,
+        a_write_into_a_deleted_incarnation_never_commits => super::bucket_gate::a_write_into_a_deleted_incarnation_never_commits,
+        delete_markers_and_noncurrent_versions_make_a_bucket_not_empty => super::bucket_gate::delete_markers_and_noncurrent_versions_make_a_bucket_not_empty,
+    }
+}
+
 pub(crate) fn run<F: Future>(f: F) -> F::Output {
     file::reset_sim_pump();
     monoio::RuntimeBuilder::<monoio::FusionDriver>::new()

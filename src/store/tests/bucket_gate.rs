@@ -123,7 +123,7 @@ fn writes_waiting_on_a_deleted_bucket_are_refused() {
 /// A write that resolved bucket id 1 before it was deleted and its name
 /// re-created as id 2 never commits, into either incarnation.
 #[test]
-fn a_write_into_a_deleted_incarnation_never_commits() {
+pub(crate) fn a_write_into_a_deleted_incarnation_never_commits() {
     let disk = SimDisk::new_handle();
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
@@ -223,7 +223,7 @@ fn a_fence_on_a_bucket_not_yet_created_here_holds_when_it_arrives() {
 /// only version is a delete marker, or whose object has only noncurrent
 /// versions left, is not empty.
 #[test]
-fn delete_markers_and_noncurrent_versions_make_a_bucket_not_empty() {
+pub(crate) fn delete_markers_and_noncurrent_versions_make_a_bucket_not_empty() {
     let disk = SimDisk::new_handle();
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");

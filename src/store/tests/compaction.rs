@@ -36,7 +36,7 @@ fn live_bytes(model: &BTreeMap<String, Vec<u8>>) -> u64 {
 }
 
 #[test]
-fn churn_keeps_disk_use_under_twice_live_data() {
+pub(crate) fn churn_keeps_disk_use_under_twice_live_data() {
     let disk = SimDisk::new_handle();
     let model = run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
@@ -117,7 +117,7 @@ fn crash_during_compaction(seed: u64) -> bool {
 }
 
 #[test]
-fn power_cut_during_compaction_loses_nothing() {
+pub(crate) fn power_cut_during_compaction_loses_nothing() {
     const SEEDS: u64 = 24;
     let mid_way = (0..SEEDS).filter(|&s| crash_during_compaction(s)).count() as u64;
     assert!(
@@ -130,7 +130,7 @@ fn power_cut_during_compaction_loses_nothing() {
 /// garbage: compaction must keep the part data (parts are not in the index),
 /// and the upload still completes to the exact bytes, also after a reopen.
 #[test]
-fn compaction_keeps_in_progress_upload_parts() {
+pub(crate) fn compaction_keeps_in_progress_upload_parts() {
     let disk = SimDisk::new_handle();
     let part = body(77, 200_000);
     run(async {
@@ -200,7 +200,7 @@ fn compaction_keeps_in_progress_upload_parts() {
 /// yet, so the segments it wrote must not be freed under it (a 256 MiB
 /// streaming upload over 16 MiB segments hit exactly this).
 #[test]
-fn compaction_leaves_open_writers_segments_alone() {
+pub(crate) fn compaction_leaves_open_writers_segments_alone() {
     let disk = SimDisk::new_handle();
     let data = body(5, (TEST_SEGMENT_BYTES * 3) as usize);
     run(async {
@@ -254,7 +254,7 @@ async fn scanned_used_bytes(store: &Store) -> u64 {
 /// object keeps reading the right bytes: the old segment is freed only once
 /// the reader is gone.
 #[test]
-fn reader_from_before_compaction_reads_right_bytes() {
+pub(crate) fn reader_from_before_compaction_reads_right_bytes() {
     let disk = SimDisk::new_handle();
     let old = body(31, 3 * MAX_DATA_RECORD_BYTES + 1234);
     run(async {
@@ -338,7 +338,7 @@ fn finished_reader_releases_its_pin() {
 /// garbage_bytes is the log's record bytes less the live ones, and it
 /// shrinks by a freed segment's bytes; the figure survives a reopen.
 #[test]
-fn garbage_bytes_shrink_when_segments_are_freed() {
+pub(crate) fn garbage_bytes_shrink_when_segments_are_freed() {
     let disk = SimDisk::new_handle();
     let before_reopen = run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
@@ -433,7 +433,7 @@ fn compaction_keeps_an_open_uploads_init_record() {
 /// while the segment with its Abort record is compacted away must stay
 /// aborted after a restart: the Abort is carried forward like a delete.
 #[test]
-fn compaction_does_not_resurrect_an_ended_upload() {
+pub(crate) fn compaction_does_not_resurrect_an_ended_upload() {
     let disk = SimDisk::new_handle();
     let keep = body(79, 1_500_000);
     let (aborted, completed) = run(async {
@@ -486,7 +486,7 @@ fn compaction_does_not_resurrect_an_ended_upload() {
 /// compaction must move it like one (it used to free it, losing the object
 /// at the next restart).
 #[test]
-fn compaction_moves_a_multipart_objects_complete_record() {
+pub(crate) fn compaction_moves_a_multipart_objects_complete_record() {
     let disk = SimDisk::new_handle();
     let keep = body(80, 1_500_000);
     let part = body(81, 200_000);

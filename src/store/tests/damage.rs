@@ -335,7 +335,7 @@ fn verify_dir(dir: &std::path::Path) -> VerifyReport {
 
 /// The same on real files, with `verify` too.
 #[test]
-fn damage_to_the_last_acknowledged_records_is_refused_on_real_files() {
+pub(crate) fn damage_to_the_last_acknowledged_records_is_refused_on_real_files() {
     for last in LAST_OPS {
         let dir = real_disk_tempdir();
         let (model, before, targets) = run(async {
@@ -454,7 +454,7 @@ fn warnings_during<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
 /// before the checkpoint) was logged as "object data damaged". A clean
 /// crash/restart cycle logs no damage, from a checkpoint or a full scan.
 #[test]
-fn clean_crash_and_restart_logs_no_damage() {
+pub(crate) fn clean_crash_and_restart_logs_no_damage() {
     let dir = real_disk_tempdir();
     let cfg = || real_cfg(dir.path(), false);
     run(async {

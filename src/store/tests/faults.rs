@@ -213,7 +213,7 @@ fn full_store_cycle(
 
 /// `--max-data-bytes` (sim): the cap holds every byte the shard's files take.
 #[test]
-fn capped_store_fills_deletes_compacts_and_refills() {
+pub(crate) fn capped_store_fills_deletes_compacts_and_refills() {
     let disk = SimDisk::new_handle();
     let cap = FULL_SEGMENTS * TEST_SEGMENT_BYTES;
     let cfg = || {
@@ -260,7 +260,7 @@ fn small_disk_fills_deletes_compacts_and_refills() {
 /// Delete markers may not take the last of the delete reserve: after a
 /// flood of them, permanent deletes still get through.
 #[test]
-fn delete_markers_leave_room_for_permanent_deletes() {
+pub(crate) fn delete_markers_leave_room_for_permanent_deletes() {
     let disk = SimDisk::new_handle();
     let mut cfg = sim_cfg(&disk);
     cfg.max_data_bytes = Some(FULL_SEGMENTS * TEST_SEGMENT_BYTES);

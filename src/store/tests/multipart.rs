@@ -41,7 +41,7 @@ fn parts_of(store: &Store, key: &str, id: UploadId) -> Option<Vec<(u32, u64)>> {
 }
 
 #[test]
-fn complete_references_parts_and_survives_reopen() {
+pub(crate) fn complete_references_parts_and_survives_reopen() {
     let disk = SimDisk::new_handle();
     let (p1, p2a, p2b, p3) = (body(1, 300_000), body(2, 1000), body(3, 70_000), body(4, 5));
     let (done_id, open_id, aborted_id) = run(async {
@@ -306,7 +306,7 @@ fn mp_power_cut_once(seed: u64) -> usize {
 }
 
 #[test]
-fn power_cut_keeps_acknowledged_parts_and_whole_objects() {
+pub(crate) fn power_cut_keeps_acknowledged_parts_and_whole_objects() {
     let seeds: u64 = std::env::var("RINGSTORE_POWER_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())

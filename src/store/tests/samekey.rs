@@ -133,7 +133,7 @@ async fn assert_state(store: &Store, want: &Newest, when: &str) {
 /// Overwrites and deletes of the same keys, concurrently: the live index and
 /// the index recovered from the log both show each key's newest record.
 #[test]
-fn same_key_puts_and_deletes_end_on_the_newest_record() {
+pub(crate) fn same_key_puts_and_deletes_end_on_the_newest_record() {
     for seed in 0..20 {
         let disk = SimDisk::new_handle();
         disk.borrow_mut().interleave = true;
@@ -302,7 +302,7 @@ async fn shared_worker(
 /// Power cut under concurrent writes of shared keys: after recovery each key
 /// holds its newest acknowledged version, or a write that was in flight.
 #[test]
-fn power_cut_keeps_the_newest_acknowledged_overwrite() {
+pub(crate) fn power_cut_keeps_the_newest_acknowledged_overwrite() {
     for seed in 0..300u64 {
         let disk = SimDisk::new_handle();
         disk.borrow_mut().interleave = true;
@@ -382,7 +382,7 @@ async fn data_commit(store: &Store, key: &str, payload: &[u8]) -> CommitRec {
 /// group commit may run in any order): an older commit never replaces a
 /// newer commit or a newer delete, and its data is not counted live.
 #[test]
-fn older_record_applied_late_changes_nothing() {
+pub(crate) fn older_record_applied_late_changes_nothing() {
     let disk = SimDisk::new_handle();
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");

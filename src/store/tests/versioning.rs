@@ -126,7 +126,7 @@ async fn check(store: &Store, model: &Model, context: &str) {
 }
 
 #[test]
-fn versions_survive_compaction_and_restart() {
+pub(crate) fn versions_survive_compaction_and_restart() {
     let disk = SimDisk::new_handle();
     let model = run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
@@ -149,7 +149,7 @@ fn versions_survive_compaction_and_restart() {
 /// The trap compaction must avoid: relocating a noncurrent version appends
 /// a newer record of it, which must not make it current again on replay.
 #[test]
-fn relocated_noncurrent_version_stays_noncurrent() {
+pub(crate) fn relocated_noncurrent_version_stays_noncurrent() {
     let disk = SimDisk::new_handle();
     let (old, new) = (body(1, 100_000), body(2, 100_000));
     run(async {
@@ -318,7 +318,7 @@ fn tagging_a_noncurrent_version_keeps_it_noncurrent() {
 /// ListObjectVersions paging: resuming after any (key, version) gives the
 /// rest of the listing exactly once.
 #[test]
-fn version_listing_pages_resume_exactly() {
+pub(crate) fn version_listing_pages_resume_exactly() {
     let disk = SimDisk::new_handle();
     run(async {
         let store = Store::open(sim_cfg(&disk)).await.expect("open");
@@ -386,7 +386,7 @@ fn version_listing_pages_resume_exactly() {
 /// Versioned churn, then a compaction cut by a power loss at a seeded
 /// step: every version reads back after recovery, and compaction resumes.
 #[test]
-fn power_cut_during_versioned_compaction_loses_nothing() {
+pub(crate) fn power_cut_during_versioned_compaction_loses_nothing() {
     for seed in 0..8u64 {
         let disk = SimDisk::new_handle();
         let model = run(async {
@@ -426,7 +426,7 @@ fn power_cut_during_versioned_compaction_loses_nothing() {
 /// Checkpoints hold every version with its order and marker flag: a
 /// restart from one (plus the log after it) gives the same versions.
 #[test]
-fn checkpoint_keeps_versions_and_markers() {
+pub(crate) fn checkpoint_keeps_versions_and_markers() {
     use crate::store::checkpoint::write_checkpoint;
     let dir = real_disk_tempdir();
     let cfg = || {
@@ -463,7 +463,7 @@ fn checkpoint_keeps_versions_and_markers() {
 /// does not reorder applications; `samekey::older_record_applied_late_*`
 /// applies records out of order by hand.)
 #[test]
-fn concurrent_writes_leave_the_index_recovery_rebuilds() {
+pub(crate) fn concurrent_writes_leave_the_index_recovery_rebuilds() {
     for seed in 0..6u64 {
         let disk = SimDisk::new_handle();
         disk.borrow_mut().interleave = true;
