@@ -64,6 +64,22 @@ enum ConfigCommand {
     Reference,
 }
 
+/// `--index`: where object metadata lives.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum IndexArg {
+    Memory,
+    Disk,
+}
+
+impl From<IndexArg> for ringstore::store::IndexKind {
+    fn from(a: IndexArg) -> Self {
+        match a {
+            IndexArg::Memory => ringstore::store::IndexKind::Memory,
+            IndexArg::Disk => ringstore::store::IndexKind::Disk,
+        }
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum LogFormat {
     Text,
@@ -250,6 +266,22 @@ struct ServeArgs {
     /// kernel's page cache; objects up to 1/16 of this are cached). 0 disables it.
     #[arg(long, default_value_t = 256)]
     cache_mib: usize,
+    /// Where each shard keeps the metadata of its objects: memory (every
+    /// version's metadata in RAM, several hundred bytes each; a start loads
+    /// a checkpoint and replays the log after it) or disk (in the shard's
+    /// index/ files; RAM holds the two budgets below, and a start replays
+    /// only the log written since the index was last written). A data dir
+    /// may switch between them: the index is rebuilt from the log when it
+    /// does not match (docs/INDEX.md).
+    #[arg(long, value_enum, default_value = "memory")]
+    index: IndexArg,
+    /// On-disk index: memory for each shard's newest index changes, in
+    /// MiB; when it fills, they are written to the index files.
+    #[arg(long, default_value_t = 64)]
+    index_memtable_mib: usize,
+    /// On-disk index: memory for each shard's cache of index blocks, in MiB.
+    #[arg(long, default_value_t = 64)]
+    index_cache_mib: usize,
     /// Do not run background compaction: space of overwritten and deleted
     /// objects is not reclaimed until a start without this flag (for
     /// measuring compaction's cost, or keeping the disk quiet for a while).
@@ -434,6 +466,9 @@ impl ServeArgs {
             max_connections_per_ip: self.max_connections_per_ip,
             pin_threads: !self.no_pin,
             cache_bytes_per_shard: self.cache_mib * 1024 * 1024,
+            index: self.index.into(),
+            index_memtable_bytes: self.index_memtable_mib.max(1) * 1024 * 1024,
+            index_cache_bytes: self.index_cache_mib * 1024 * 1024,
             compaction: !self.no_compaction,
             md5_batch: !self.no_md5_batch,
             lifecycle_interval: std::time::Duration::from_secs(self.lifecycle_interval_secs),

@@ -312,7 +312,18 @@ fn crash_cycle(
 
 #[test]
 fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged() {
-    let mut server = Server::start(2);
+    crash_loop(&[]);
+}
+
+/// The same crash loop with object metadata in the on-disk index: every
+/// restart replays the log after the index's durable state into it.
+#[test]
+fn kill9_under_concurrent_puts_and_deletes_loses_nothing_acknowledged_on_the_disk_index() {
+    crash_loop(&["--index", "disk"]);
+}
+
+fn crash_loop(extra: &[&str]) {
+    let mut server = Server::start_with(2, extra);
     rt().block_on(async {
         let s3 = s3_client(&server).await;
         s3.create_bucket()

@@ -46,6 +46,11 @@ pub struct ServerConfig {
     pub pin_threads: bool,
     /// Each shard's cache of hot record payloads, in bytes (0: none).
     pub cache_bytes_per_shard: usize,
+    /// Where each shard keeps its index of object versions (`--index`).
+    pub index: crate::store::IndexKind,
+    /// On-disk index: each shard's memtable and block cache budgets.
+    pub index_memtable_bytes: usize,
+    pub index_cache_bytes: usize,
     /// Run background compaction (off: garbage is never reclaimed; for
     /// measurements and for operators who need the disk quiet for a while).
     pub compaction: bool,

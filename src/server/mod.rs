@@ -300,6 +300,9 @@ async fn shard_main(boot: ShardBoot, ready: std::sync::mpsc::Sender<Result<(), S
         store_cfg.backing = crate::store::Backing::Memory(crate::store::MemDisk::new_handle(cap));
     }
     store_cfg.cache_bytes = cfg.cache_bytes_per_shard;
+    store_cfg.index = cfg.index;
+    store_cfg.index_memtable_bytes = cfg.index_memtable_bytes;
+    store_cfg.index_cache_bytes = cfg.index_cache_bytes;
     store_cfg.accept_data_loss = cfg.accept_data_loss;
     let store = match Store::open(store_cfg).await {
         Ok(s) => s,

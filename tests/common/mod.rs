@@ -21,6 +21,8 @@ pub enum Backend {
     Log,
     /// `serve --memory`.
     Memory,
+    /// The log on disk with `--index disk` (object metadata on disk).
+    DiskIndex,
 }
 
 thread_local! {
@@ -39,8 +41,9 @@ pub fn backend() -> Backend {
 }
 
 /// Makes each named test function (a plain `fn()` starting its servers
-/// with `Server::start*`) a test on the log store (`log_store::NAME`) and
-/// one on the memory backend (`memory::NAME`): one body, both backends.
+/// with `Server::start*`) a test on the log store (`log_store::NAME`), one
+/// on the memory backend (`memory::NAME`) and one on the log store with
+/// its index on disk (`disk_index::NAME`): one body, every backend.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -54,6 +57,12 @@ macro_rules! on_both_backends {
             $(#[test]
             fn $name() {
                 $crate::common::on_backend($crate::common::Backend::Memory, super::$name)
+            })+
+        }
+        mod disk_index {
+            $(#[test]
+            fn $name() {
+                $crate::common::on_backend($crate::common::Backend::DiskIndex, super::$name)
             })+
         }
     };
@@ -113,6 +122,10 @@ impl Server {
             .tempdir_in(scratch_dir())
             .expect("tempdir");
         let data_dir = tmp.path().join("data");
+        let mut extra_args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        if backend() == Backend::DiskIndex && !extra.contains(&"--index") {
+            extra_args.extend(["--index".to_string(), "disk".to_string()]);
+        }
         Server {
             child: None,
             endpoint: String::new(),
@@ -120,7 +133,7 @@ impl Server {
             data_dir,
             _tmp: Some(tmp),
             shards,
-            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            extra_args,
             log_sink,
             small_segments: !extra.contains(&"--segment-mib"),
             nofile: None,
