@@ -212,6 +212,11 @@ impl BucketGates {
         }
     }
 
+    /// Whether any bucket has an admitted write in flight.
+    pub(crate) fn any_in_flight(&self) -> bool {
+        self.gates.borrow().values().any(|g| g.in_flight > 0)
+    }
+
     /// Waits until no admitted write of `bucket` is in flight; false if
     /// that takes longer than `wait`. Meant for a fenced bucket (else new
     /// writes may keep it busy).

@@ -428,7 +428,14 @@ pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
         first_offset: cp.first_offset,
         used_bytes: cp.used_bytes,
     };
-    recover_into(cfg, ObjectIndex::memory(cp.index), Some(from), None).await
+    recover_into(
+        cfg,
+        ObjectIndex::memory(cp.index),
+        Some(from),
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 /// Writes a checkpoint every `CHECKPOINT_INTERVAL_BYTES` of log; ends when the store is dropped.

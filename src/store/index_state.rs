@@ -10,7 +10,9 @@ use super::disk_index::DiskIndex;
 use super::file::{list_dir, list_segments, remove, sync_dir, Backing};
 use super::kv::KvConfig;
 use super::log::LogConfig;
+use super::multipart::{PartInfo, Upload};
 use super::object_index::ObjectIndex;
+use super::record::{MultipartInitRec, MultipartPartRec};
 use super::recovery::{recover_into, Recovered, ReplayFrom};
 use super::space::AppendClass;
 use super::types::StoreError;
@@ -22,7 +24,9 @@ pub const INDEX_DIR: &str = "index";
 /// Version of the store state's encoding in a manifest.
 const STATE_VERSION: u8 = 1;
 const BLOCK: u64 = super::align::BLOCK_BYTES as u64;
-const STATE_HEADER_BYTES: usize = 1 + 8 + 4 + 8 + 8 + 8;
+/// Largest state the store writes into a manifest (the kv takes larger).
+const MAX_STATE_BYTES: usize = 32 * 1024 * 1024;
+const STATE_HEADER_BYTES: usize = 1 + 8 + 4 + 8 + 8 + 8 + 8;
 
 /// Where the log stood when the memtable a manifest closes was frozen:
 /// every record up to `covered_seq` is in the index, none after it.
@@ -33,8 +37,49 @@ pub(crate) struct IndexState {
     pub first_offset: u64,
     /// Record bytes in each of the log's segments then.
     pub used: BTreeMap<u32, u64>,
-    /// Live data bytes per segment then (compaction's input).
+    /// Live data bytes per segment then, of index entries (open uploads'
+    /// parts are counted again from `uploads` at a start).
     pub live: BTreeMap<u32, u64>,
+    /// Multipart uploads open then, with their parts: their Init and Part
+    /// records may lie before the covered position.
+    pub uploads: Vec<Upload>,
+}
+
+/// Reads little-endian fields off a byte slice; None past its end.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn map(&mut self) -> Option<BTreeMap<u32, u64>> {
+        let n = self.u64()?;
+        let mut m = BTreeMap::new();
+        for _ in 0..n {
+            m.insert(self.u32()?, self.u64()?);
+        }
+        Some(m)
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
 }
 
 impl IndexState {
@@ -52,6 +97,32 @@ impl IndexState {
                 out.extend_from_slice(&bytes.to_le_bytes());
             }
         }
+        out.extend_from_slice(&(self.uploads.len() as u64).to_le_bytes());
+        for u in &self.uploads {
+            let init = MultipartInitRec {
+                upload_id: u.upload_id,
+                bucket: u.bucket,
+                key: u.key.clone(),
+                meta: u.meta.clone(),
+            };
+            put_bytes(&mut out, &init.encode());
+            out.extend_from_slice(&u.init_segment.to_le_bytes());
+            out.extend_from_slice(&(u.parts.len() as u32).to_le_bytes());
+            for p in u.parts.values() {
+                let rec = MultipartPartRec {
+                    upload_id: u.upload_id,
+                    part_number: p.part_number,
+                    size: p.size,
+                    mtime_millis: p.mtime_millis,
+                    etag: p.etag.clone(),
+                    checksum: p.checksum.clone(),
+                    extents: p.extents.clone(),
+                };
+                put_bytes(&mut out, &rec.encode());
+                out.extend_from_slice(&p.seq.to_le_bytes());
+                out.extend_from_slice(&p.record_segment.to_le_bytes());
+            }
+        }
         out
     }
 
@@ -61,29 +132,45 @@ impl IndexState {
         if version != STATE_VERSION {
             return None;
         }
-        let u64_at = |at: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(rest.get(at..at + 8)?.try_into().ok()?))
-        };
-        let u32_at = |at: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(rest.get(at..at + 4)?.try_into().ok()?))
-        };
-        let covered_seq = u64_at(0)?;
-        let first_segment = u32_at(8)?;
-        let first_offset = u64_at(12)?;
-        let mut at = 20;
-        let mut map = || -> Option<BTreeMap<u32, u64>> {
-            let n = u64_at(at)?;
-            at += 8;
-            let mut m = BTreeMap::new();
-            for _ in 0..n {
-                m.insert(u32_at(at)?, u64_at(at + 4)?);
-                at += 12;
+        let mut r = Reader { b: rest, at: 0 };
+        let covered_seq = r.u64()?;
+        let first_segment = r.u32()?;
+        let first_offset = r.u64()?;
+        let used = r.map()?;
+        let live = r.map()?;
+        let n = r.u64()?;
+        let mut uploads = Vec::new();
+        for _ in 0..n {
+            let init = MultipartInitRec::decode(r.bytes()?).ok()?;
+            let init_segment = r.u32()?;
+            let mut parts = BTreeMap::new();
+            for _ in 0..r.u32()? {
+                let p = MultipartPartRec::decode(r.bytes()?).ok()?;
+                if p.upload_id != init.upload_id {
+                    return None;
+                }
+                let part = PartInfo {
+                    part_number: p.part_number,
+                    size: p.size,
+                    etag: p.etag,
+                    mtime_millis: p.mtime_millis,
+                    checksum: p.checksum,
+                    extents: p.extents,
+                    seq: r.u64()?,
+                    record_segment: r.u32()?,
+                };
+                parts.insert(part.part_number, part);
             }
-            Some(m)
-        };
-        let used = map()?;
-        let live = map()?;
-        if at != rest.len() {
+            uploads.push(Upload {
+                upload_id: init.upload_id,
+                bucket: init.bucket,
+                key: init.key,
+                meta: init.meta,
+                parts,
+                init_segment,
+            });
+        }
+        if r.at != rest.len() {
             return None;
         }
         Some(IndexState {
@@ -92,6 +179,7 @@ impl IndexState {
             first_offset,
             used,
             live,
+            uploads,
         })
     }
 }
@@ -135,8 +223,14 @@ pub(crate) async fn recover(cfg: &LogConfig, kv: KvConfig) -> Result<Recovered, 
                 first_offset: st.first_offset,
                 used_bytes: used.values().sum(),
             };
-            let mut rec =
-                recover_into(cfg, ObjectIndex::Disk(index), Some(from), Some(st.live)).await?;
+            let mut rec = recover_into(
+                cfg,
+                ObjectIndex::Disk(index),
+                Some(from),
+                Some(st.live),
+                st.uploads,
+            )
+            .await?;
             for (seg, bytes) in std::mem::take(&mut rec.scanned_per_segment) {
                 *used.entry(seg).or_default() += bytes;
             }
@@ -154,7 +248,14 @@ pub(crate) async fn recover(cfg: &LogConfig, kv: KvConfig) -> Result<Recovered, 
             }
             empty_dir(&index_dir, &backing)?;
             let index = DiskIndex::open(reopen).await?;
-            recover_into(cfg, ObjectIndex::Disk(index), None, Some(BTreeMap::new())).await
+            recover_into(
+                cfg,
+                ObjectIndex::Disk(index),
+                None,
+                Some(BTreeMap::new()),
+                Vec::new(),
+            )
+            .await
         }
     }
 }
@@ -168,9 +269,8 @@ fn empty_dir(dir: &Path, backing: &Backing) -> Result<(), StoreError> {
 }
 
 /// Freezes the on-disk index as "the log up to the durable sequence" if
-/// no commit or delete is in flight and no upload is open (their records
-/// must stay after the position: uploads are not in the index yet), then
-/// writes it as a run and a manifest. Ok(false) when skipped. `class`:
+/// no write is between its append and its application, with the open
+/// uploads in the store's state, then writes it as a run and a manifest. Ok(false) when skipped. `class`:
 /// whose room the files may take (compaction's, when freeing a segment
 /// waits for it, so a full disk still gets its space back).
 pub(crate) async fn freeze_and_flush(
@@ -193,19 +293,36 @@ pub(crate) async fn freeze_and_flush(
         }
         inner.keys.any_released.notified().await;
     }
-    // No await from here to the freeze: the quiesce point holds.
-    if !inner.keys.is_idle() || !inner.uploads.borrow().is_empty() {
+    // No await from here to the freeze: the quiesce point holds. Writes
+    // that take no key lock (upload inits and parts) hold an admission
+    // from their append until they are applied.
+    if !inner.keys.is_idle() || inner.gates.any_in_flight() {
         return Ok(false);
     }
     let log = inner.log.stats();
     let (first_segment, first_offset) = log.durable_end;
+    let uploads: Vec<Upload> = inner.uploads.borrow().iter().cloned().collect();
+    let mut live = inner.live_per_segment.borrow().clone();
+    for u in &uploads {
+        super::account_extents(&mut live, u.extents(), false);
+    }
     let state = IndexState {
         covered_seq: log.durable_seq,
         first_segment,
         first_offset,
         used: store.used_per_segment(),
-        live: inner.live_per_segment.borrow().clone(),
+        live,
+        uploads,
     };
+    let encoded = state.encode();
+    if encoded.len() > MAX_STATE_BYTES {
+        tracing::warn!(
+            shard = inner.log.config().shard,
+            bytes = encoded.len(),
+            "open multipart uploads too large to write with the index; start-up replays more of the log"
+        );
+        return Ok(false);
+    }
     debug_assert_eq!(state.used.values().sum::<u64>(), store.used_bytes());
     // Room for the run and a manifest, counted like a checkpoint file (never
     // out of the reserve); a run and its merge inputs coexist for a while.
@@ -219,7 +336,7 @@ pub(crate) async fn freeze_and_flush(
         );
         return Ok(false);
     }
-    index.freeze(log.durable_seq, &state.encode());
+    index.freeze(log.durable_seq, &encoded);
     space.hold(writing);
     let written = async {
         while index.flush().await? {}
@@ -259,6 +376,32 @@ mod tests {
             first_offset: 4096,
             used: [(1, 1 << 40), (3, 5)].into_iter().collect(),
             live: [(1, 10), (3, 30)].into_iter().collect(),
+            uploads: vec![Upload {
+                upload_id: 9,
+                bucket: 2,
+                key: "big".into(),
+                meta: Default::default(),
+                parts: [(
+                    3,
+                    PartInfo {
+                        part_number: 3,
+                        size: 5,
+                        etag: "e".into(),
+                        mtime_millis: 1,
+                        checksum: None,
+                        extents: vec![super::super::record::Extent {
+                            segment: 4,
+                            offset: 8192,
+                            payload_len: 5,
+                        }],
+                        seq: 12,
+                        record_segment: 4,
+                    },
+                )]
+                .into_iter()
+                .collect(),
+                init_segment: 3,
+            }],
         };
         let b = st.encode();
         assert_eq!(IndexState::decode(&b), Some(st));

@@ -219,18 +219,26 @@ pub(crate) struct ReplayFrom {
 
 /// Scans all segments of `cfg.dir` and rebuilds the index in RAM.
 pub async fn recover(cfg: &LogConfig) -> Result<Recovered, StoreError> {
-    recover_into(cfg, ObjectIndex::memory(Index::default()), None, None).await
+    recover_into(
+        cfg,
+        ObjectIndex::memory(Index::default()),
+        None,
+        None,
+        Vec::new(),
+    )
+    .await
 }
 
 /// Brings `index` up to the log's end: scans the segments from `from`'s
 /// position (every segment when None) and replays the records after its
 /// covered sequence. `live` (bytes per segment as of `from`) is kept up to
-/// date through the replay when given.
+/// date through the replay when given. `uploads`: those open at `from`.
 pub(crate) async fn recover_into(
     cfg: &LogConfig,
     index: ObjectIndex,
     from: Option<ReplayFrom>,
     mut live: Option<BTreeMap<u32, u64>>,
+    uploads: Vec<Upload>,
 ) -> Result<Recovered, StoreError> {
     let ids = list_segments(&cfg.dir, &cfg.backing)?;
     let covered_seq = from.as_ref().map_or(0, |f| f.covered_seq);
@@ -300,7 +308,9 @@ pub(crate) async fn recover_into(
         r.next_seq = max_seq + 1;
     }
     out.init_segments = init_segments(&ops);
-    let replayed = replay(&out.index, ops, &data, live.as_mut()).await?;
+    out.init_segments
+        .extend(uploads.iter().map(|u| (u.upload_id, u.init_segment)));
+    let replayed = replay(&out.index, uploads, ops, &data, live.as_mut()).await?;
     out.uploads = replayed.uploads;
     out.damaged_objects = check_objects(&out.index, &replayed.touched, &data, scanned_from).await?;
     out.live = live;
@@ -527,15 +537,17 @@ fn entry_of(c: CommitRec, seq: u64, order: u64, marker: bool) -> ObjectEntry {
 }
 
 /// Replays metadata records in sequence order into `index` (and, when
-/// given, the live bytes per segment).
+/// given, the live bytes per segment), on top of the uploads `open` then.
 pub(crate) async fn replay(
     index: &ObjectIndex,
+    open: Vec<Upload>,
     mut ops: Vec<(u64, Op)>,
     data: &HashMap<(u32, u64), u32>,
     mut live: Option<&mut BTreeMap<u32, u64>>,
 ) -> Result<Replayed, StoreError> {
     ops.sort_by_key(|(seq, _)| *seq);
-    let mut uploads: HashMap<UploadId, Upload> = HashMap::new();
+    let mut uploads: HashMap<UploadId, Upload> =
+        open.into_iter().map(|u| (u.upload_id, u)).collect();
     let mut touched = HashSet::new();
     let t = &mut touched;
     for (seq, op) in ops {

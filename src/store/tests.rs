@@ -29,7 +29,7 @@ thread_local! {
 }
 
 /// Runs a store test with every store it opens on `kind` of index.
-pub(crate) fn on_index(kind: IndexKind, test: fn()) {
+pub(crate) fn on_index(kind: IndexKind, test: impl FnOnce()) {
     TEST_INDEX.with(|k| k.set(Some(kind)));
     test();
     TEST_INDEX.with(|k| k.set(None));

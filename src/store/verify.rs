@@ -136,7 +136,7 @@ pub async fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), S
         report.damage.push(media_damage(dir, &d));
     }
     let index = ObjectIndex::memory(Index::default());
-    replay(&index, ops, &data, None).await?;
+    replay(&index, Vec::new(), ops, &data, None).await?;
     if let Some(index) = index.in_memory() {
         check_objects(dir, &index, &data, report);
     }

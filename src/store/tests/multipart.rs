@@ -364,3 +364,53 @@ fn tiny_pieces_coalesce_and_oversize_records_are_errors() {
         assert!(store.get(1, "huge-meta").await.expect("index").is_none());
     });
 }
+
+/// On the on-disk index, an upload open at a freeze is written with the
+/// index (its Init and early parts lie before the replay position): a
+/// restart keeps every part, before and after the freeze, completes it
+/// with the right bytes, and counts live bytes as the running store did;
+/// an upload aborted after the freeze stays ended.
+#[test]
+fn uploads_open_across_an_index_freeze_survive_restart() {
+    on_index(IndexKind::Disk, || {
+        let disk = SimDisk::new_handle();
+        let (early, late, other) = (body(11, 300_000), body(12, 70_000), body(13, 5000));
+        let (id, live_before) = run(async {
+            let store = Store::open(sim_cfg(&disk)).await.expect("open");
+            let id = store
+                .create_upload(1, "open", ObjectMeta::default())
+                .await
+                .expect("init");
+            put_part(&store, "open", id, 1, &early).await;
+            let gone = store
+                .create_upload(1, "gone", ObjectMeta::default())
+                .await
+                .expect("init");
+            put_part(&store, "gone", gone, 1, &other).await;
+            put(&store, "plain", b"plain").await.expect("put");
+            assert!(
+                super::super::checkpoint::write_checkpoint(&store)
+                    .await
+                    .expect("freeze"),
+                "an open upload no longer holds the index's freeze back"
+            );
+            put_part(&store, "open", id, 2, &late).await;
+            store.abort_upload(1, "gone", gone).await.expect("abort");
+            (id, store.stats().live_bytes)
+        });
+        run(async {
+            let store = Store::open(sim_cfg(&disk)).await.expect("reopen");
+            assert_eq!(store.stats().live_bytes, live_before);
+            assert_eq!(store.upload_count(), 1, "the aborted upload stays ended");
+            let parts = store
+                .with_upload(1, "open", id, |u| {
+                    u.parts.keys().copied().collect::<Vec<_>>()
+                })
+                .expect("the upload open across the freeze");
+            assert_eq!(parts, vec![1, 2]);
+            complete_all(&store, "open", id).await.expect("complete");
+            assert_reads(&store, "open", &[early, late].concat()).await;
+            assert_reads(&store, "plain", b"plain").await;
+        });
+    });
+}
