@@ -225,7 +225,7 @@ pub(crate) async fn recover(cfg: &LogConfig, kv: KvConfig) -> Result<Recovered, 
             };
             let mut rec = recover_into(
                 cfg,
-                ObjectIndex::Disk(index),
+                ObjectIndex::Disk(Box::new(index)),
                 Some(from),
                 Some(st.live),
                 st.uploads,
@@ -250,7 +250,7 @@ pub(crate) async fn recover(cfg: &LogConfig, kv: KvConfig) -> Result<Recovered, 
             let index = DiskIndex::open(reopen).await?;
             recover_into(
                 cfg,
-                ObjectIndex::Disk(index),
+                ObjectIndex::Disk(Box::new(index)),
                 None,
                 Some(BTreeMap::new()),
                 Vec::new(),

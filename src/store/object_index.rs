@@ -26,7 +26,8 @@ pub enum IndexKind {
 
 pub enum ObjectIndex {
     Memory(RefCell<Index>),
-    Disk(DiskIndex),
+    /// Boxed: its budgets and caches are large beside the in-memory map's handle.
+    Disk(Box<DiskIndex>),
 }
 
 impl ObjectIndex {
@@ -52,7 +53,7 @@ impl ObjectIndex {
     pub fn on_disk(&self) -> Option<&DiskIndex> {
         match self {
             ObjectIndex::Memory(_) => None,
-            ObjectIndex::Disk(d) => Some(d),
+            ObjectIndex::Disk(d) => Some(d.as_ref()),
         }
     }
 
