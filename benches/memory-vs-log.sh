@@ -4,9 +4,12 @@
 # servers alternating within each round, so the ratio is from one run:
 #   log     serve (the log on disk, O_DIRECT, group commit)
 #   memory  serve --memory (the same log, in memory; no durability)
+# Any other configuration can stand in for the second: B_NAME and B_ARGS
+# (e.g. B_NAME=disk-index B_ARGS="--index disk": the on-disk index beside
+# the in-memory one, issue 23).
 # Usage: benches/memory-vs-log.sh [OUT_DIR]
 #   BIN (target/release/ringstore), ROUNDS (3), DURATION (5s), CONC (32),
-#   THREADS (2), SHARDS (2)
+#   THREADS (2), SHARDS (2), B_NAME (memory), B_ARGS (--memory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/ringstore}
@@ -16,6 +19,8 @@ DURATION=${DURATION:-5s}
 CONC=${CONC:-32}
 THREADS=${THREADS:-2}
 SHARDS=${SHARDS:-2}
+B_NAME=${B_NAME:-memory}
+B_ARGS=${B_ARGS:---memory}
 PORT=${PORT:-19700}
 export AWS_ACCESS_KEY_ID=RSBENCHACCESSKEY0001
 export AWS_SECRET_ACCESS_KEY=ringstore/bench/secret/key/000000000000
@@ -45,26 +50,27 @@ run() { # run <name> <workload>
 }
 
 for round in $(seq "$ROUNDS"); do
-  for config in log memory; do
-    if [[ $config == log ]]; then start; else start --memory; fi
+  for config in log "$B_NAME"; do
+    # shellcheck disable=SC2086 # B_ARGS is a list of arguments
+    if [[ $config == log ]]; then start; else start $B_ARGS; fi
     run "$config-put-r$round" put
     run "$config-get-r$round" get
   done
 done
 stop_server
-python3 - "$OUT" "$ROUNDS" <<'EOF'
+python3 - "$OUT" "$ROUNDS" "$B_NAME" <<'EOF'
 import json, statistics, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
+out, rounds, b = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def ops(name):
     r = json.load(open(f"{out}/{name}.json"))
     assert r["error_count"] == 0, (name, r["errors"])
     return sum(s["ops_per_sec"] for s in r["operations"].values())
-print("| workload | round | log ops/s | memory ops/s | memory / log |")
+print(f"| workload | round | log ops/s | {b} ops/s | {b} / log |")
 print("|---|---:|---:|---:|---:|")
 for wl in ("put", "get"):
     ratios = []
     for n in range(1, rounds + 1):
-        log, mem = ops(f"log-{wl}-r{n}"), ops(f"memory-{wl}-r{n}")
+        log, mem = ops(f"log-{wl}-r{n}"), ops(f"{b}-{wl}-r{n}")
         ratios.append(mem / log)
         print(f"| {wl} 4 KiB | {n} | {log:.0f} | {mem:.0f} | {mem / log:.2f} |")
     print(f"| {wl} 4 KiB | median | | | **{statistics.median(ratios):.2f}** |")
