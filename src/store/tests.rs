@@ -38,6 +38,8 @@ pub(crate) fn on_index(kind: IndexKind, test: impl FnOnce()) {
 /// The store tests that most exercise the index (crashes, power cuts,
 /// compaction, versions, uploads, restarts) run again on the on-disk index;
 /// `RINGSTORE_TEST_INDEX=disk cargo test --lib store::` runs all of them so.
+/// Three power-cut tests (during compaction, multipart, same-key) are left
+/// to that run: with them the suite's peak memory passed 8 GB.
 mod on_disk_index {
     use super::*;
 
@@ -58,7 +60,6 @@ mod on_disk_index {
         delete_if_unchanged_spares_a_newer_write_and_is_durable => super::delete_if_unchanged_spares_a_newer_write_and_is_durable,
         conditional_commit_race_has_one_winner => super::conditional_commit_race_has_one_winner,
         churn_keeps_disk_use_under_twice_live_data => super::compaction::churn_keeps_disk_use_under_twice_live_data,
-        power_cut_during_compaction_loses_nothing => super::compaction::power_cut_during_compaction_loses_nothing,
         compaction_keeps_in_progress_upload_parts => super::compaction::compaction_keeps_in_progress_upload_parts,
         compaction_leaves_open_writers_segments_alone => super::compaction::compaction_leaves_open_writers_segments_alone,
         reader_from_before_compaction_reads_right_bytes => super::compaction::reader_from_before_compaction_reads_right_bytes,
@@ -70,9 +71,7 @@ mod on_disk_index {
         capped_store_fills_deletes_compacts_and_refills => super::faults::capped_store_fills_deletes_compacts_and_refills,
         delete_markers_leave_room_for_permanent_deletes => super::faults::delete_markers_leave_room_for_permanent_deletes,
         complete_references_parts_and_survives_reopen => super::multipart::complete_references_parts_and_survives_reopen,
-        power_cut_keeps_acknowledged_parts_and_whole_objects => super::multipart::power_cut_keeps_acknowledged_parts_and_whole_objects,
         same_key_puts_and_deletes_end_on_the_newest_record => super::samekey::same_key_puts_and_deletes_end_on_the_newest_record,
-        power_cut_keeps_the_newest_acknowledged_overwrite => super::samekey::power_cut_keeps_the_newest_acknowledged_overwrite,
         older_record_applied_late_changes_nothing => super::samekey::older_record_applied_late_changes_nothing,
         versions_survive_compaction_and_restart => super::versioning::versions_survive_compaction_and_restart,
         relocated_noncurrent_version_stays_noncurrent => super::versioning::relocated_noncurrent_version_stays_noncurrent,
