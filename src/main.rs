@@ -156,16 +156,17 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     ringstore::bench::config::parse_size(s)
 }
 
-/// Every option of `serve`, and the only list of them.
-///
-/// To add an option, add a field here with `#[arg(long, ...)]` and a doc
-/// comment (its help text), and use it in `ServeArgs::server_config`. That
-/// is all: `--the-option` also becomes the environment variable
-/// `RINGSTORE_THE_OPTION` and the config-file key `the_option`, in that
-/// precedence order (src/config.rs; do not give it an `env = ...` of its
-/// own), and appears in docs/configuration.md once you regenerate it
-/// (`cargo run -- config reference > docs/configuration.md`; a test fails
-/// until you do).
+// Every option of `serve`, and the only list of them. (A plain comment:
+// clap would print a doc comment here as the program's help text.)
+//
+// To add an option, add a field here with `#[arg(long, ...)]` and a doc
+// comment (its help text), and use it in `ServeArgs::server_config`. That
+// is all: `--the-option` also becomes the environment variable
+// `RINGSTORE_THE_OPTION` and the config-file key `the_option`, in that
+// precedence order (src/config.rs; do not give it an `env = ...` of its
+// own), and appears in docs/configuration.md once you regenerate it
+// (`cargo run -- config reference > docs/configuration.md`; a test fails
+// until you do).
 #[derive(Args, Clone)]
 struct ServeArgs {
     /// Read options from this TOML file (keys: the options' names in
