@@ -331,7 +331,7 @@ impl<'a> Watching<'a> {
 
 impl Drop for Watching<'_> {
     fn drop(&mut self) {
-        self.index.unwatch_segment();
+        self.index.unwatch_segment(&self.watch);
     }
 }
 

@@ -290,19 +290,25 @@ impl DiskIndex {
     }
 
     /// Starts watching `segment` (with the sequence numbers of the
-    /// commit records it holds) for compaction; replaces any earlier watch.
+    /// commit records it holds) for compaction. One compaction runs at a
+    /// time (the shard's compactor), so there is one watch at most.
     pub fn watch_segment(&self, segment: u32, commits: HashSet<u64>) -> Rc<SegmentWatch> {
         let w = Rc::new(SegmentWatch {
             segment,
             commits,
             touched: RefCell::default(),
         });
-        *self.watch.borrow_mut() = Some(w.clone());
+        let earlier = self.watch.borrow_mut().replace(w.clone());
+        debug_assert!(earlier.is_none(), "two compactions watch at once");
         w
     }
 
-    pub fn unwatch_segment(&self) {
-        self.watch.borrow_mut().take();
+    /// Ends `watch` (and only it).
+    pub fn unwatch_segment(&self, watch: &Rc<SegmentWatch>) {
+        let mut current = self.watch.borrow_mut();
+        if current.as_ref().is_some_and(|w| Rc::ptr_eq(w, watch)) {
+            current.take();
+        }
     }
 
     /// Puts a version's row into `batch`, telling the segment watch.
